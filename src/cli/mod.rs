@@ -1,0 +1,82 @@
+//! The command line: argument definitions, dispatch, and the one place that prints errors and
+//! picks the exit code.
+//!
+//! Conventions: data on stdout, logs and progress on stderr; progress bars only when stderr is
+//! a terminal; `NO_COLOR` turns colour off; `--quiet` leaves only errors and data. Exit codes:
+//! 0 success, 1 error, 2 bad usage, 130 interrupted.
+
+mod image;
+mod inspect;
+mod style;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use style::Printer;
+
+/// kiln builds Go applications into minimal, bit-for-bit reproducible container images.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about, max_term_width = 100)]
+struct Cli {
+    /// Print only errors and data: no progress bars, no summaries.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build an image from files: no project, no engine.
+    Image(Box<image::ImageArgs>),
+    /// Show what an image holds: names, config, layers, files, and the bytes it wastes.
+    Inspect(inspect::InspectArgs),
+}
+
+/// Run kiln with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    crate::output::install_interrupt_handler();
+    let printer = Printer::new(cli.quiet);
+    let result = match cli.command {
+        Command::Image(args) => image::run(*args, &printer),
+        Command::Inspect(args) => inspect::run(args, &printer),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            if is_broken_pipe(&error) {
+                // `kiln inspect … | head`: the reader has what it wanted.
+                return ExitCode::SUCCESS;
+            }
+            printer.error(&error);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Whether progress bars may be drawn.
+fn progress_allowed(printer: &Printer) -> bool {
+    !printer.quiet() && std::io::stderr().is_terminal()
+}

@@ -1,0 +1,108 @@
+//! How kiln talks on stderr: errors with their causes and hints, status lines, sizes.
+//!
+//! An error's message may end in `\nhint: …` (the library's errors carry their own hints);
+//! the printer lifts hints out of the cause chain and prints them after the error:
+//!
+//! ```text
+//! error: cannot add ./missing: ./missing does not exist
+//! hint: …
+//! ```
+
+use std::io::{IsTerminal, Write};
+
+pub struct Printer {
+    quiet: bool,
+    color: bool,
+}
+
+impl Printer {
+    pub fn new(quiet: bool) -> Self {
+        let color = std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+            && std::io::stderr().is_terminal();
+        Printer { quiet, color }
+    }
+
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// A status line on stderr, unless quiet.
+    pub fn status(&self, message: impl std::fmt::Display) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr(), "{message}");
+        }
+    }
+
+    /// A warning on stderr, unless quiet.
+    pub fn warn(&self, message: impl std::fmt::Display) {
+        if !self.quiet {
+            let prefix = self.paint("warning:", "1;33");
+            let _ = writeln!(std::io::stderr(), "{prefix} {message}");
+        }
+    }
+
+    /// Print an error and its causes, then any hints.
+    pub fn error(&self, error: &anyhow::Error) {
+        let mut messages: Vec<String> = Vec::new();
+        let mut hints: Vec<String> = Vec::new();
+        for cause in error.chain() {
+            let text = cause.to_string();
+            let (message, hint) = match text.split_once("\nhint: ") {
+                Some((message, hint)) => (message.to_owned(), Some(hint.to_owned())),
+                None => (text, None),
+            };
+            // A wrapper that repeats its cause (`#[error(transparent)]`-like) adds nothing.
+            if messages.last() != Some(&message) && !message.is_empty() {
+                messages.push(message);
+            }
+            hints.extend(hint);
+        }
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(
+            stderr,
+            "{} {}",
+            self.paint("error:", "1;31"),
+            messages.join(": ")
+        );
+        for hint in hints {
+            let _ = writeln!(stderr, "{} {hint}", self.paint("hint:", "1;36"));
+        }
+    }
+}
+
+/// Bytes in binary units with one decimal: `512 B`, `2.2 MiB`.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_formatting() {
+        assert_eq!(format_bytes(0), "0 B");
+        assert_eq!(format_bytes(1023), "1023 B");
+        assert_eq!(format_bytes(1024), "1.0 KiB");
+        assert_eq!(format_bytes(2_338_028), "2.2 MiB");
+        assert_eq!(format_bytes(512 << 20), "512.0 MiB");
+    }
+}

@@ -1,0 +1,8 @@
+//! kiln builds Go applications into minimal, bit-for-bit reproducible container images.
+//!
+//! The binary is a thin layer over this library: [`cli`] parses arguments and prints, [`oci`]
+//! is the image engine, [`output`] makes every file kiln writes appear whole or not at all.
+
+pub mod cli;
+pub mod oci;
+pub mod output;

@@ -1,0 +1,252 @@
+//! The OCI image layout (image-layout spec v1.0): `oci-layout`, `index.json` and
+//! `blobs/sha256/<hex>`, written as a folder; and the names that `index.json` and a
+//! docker-archive's `manifest.json` give an image.
+//!
+//! Pinned: `oci-layout` is `{"imageLayoutVersion":"1.0.0"}`; each `index.json` entry is the
+//! manifest's descriptor with its platform and two annotations, as Docker 25+ `docker save`
+//! writes them: `org.opencontainers.image.ref.name` = the tag (what `oci:DIR:TAG` selects in
+//! skopeo and podman) and `io.containerd.image.name` = the full name
+//! (`docker.io/library/example:0.1`). `manifest.json` lists `Config`, `RepoTags` (the familiar
+//! name, `example:0.1`) and `Layers` as `blobs/sha256/<hex>` paths.
+//!
+//! Writing into an existing layout adds the image to it, as skopeo does: blobs are added, the
+//! `index.json` entry with the same ref name is replaced, other entries stay.
+
+use std::collections::BTreeSet;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::digest::Digest;
+use super::image::{BlobSink, BuiltImage};
+use super::json::to_canonical_vec;
+use super::spec::{DockerArchiveEntry, Index, annotation, media_type};
+use crate::output::{AtomicDir, AtomicFile, OutputError};
+
+pub const OCI_LAYOUT_FILE: &str = "oci-layout";
+pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+pub const INDEX_FILE: &str = "index.json";
+pub const DOCKER_MANIFEST_FILE: &str = "manifest.json";
+
+/// The `index.json` for `images`, added to `existing` (entries with the same ref name are
+/// replaced).
+pub fn index_for(images: &[&BuiltImage], existing: Option<Index>) -> Index {
+    let mut index = existing.unwrap_or(Index {
+        schema_version: 2,
+        media_type: Some(media_type::OCI_INDEX.to_owned()),
+        manifests: Vec::new(),
+        annotations: Default::default(),
+        extra: Default::default(),
+    });
+    for image in images {
+        let mut entry = image.manifest_descriptor.clone();
+        let tag = image
+            .reference
+            .tag
+            .clone()
+            .unwrap_or_else(|| "latest".to_owned());
+        entry.annotations.insert(
+            annotation::CONTAINERD_IMAGE_NAME.to_owned(),
+            image.reference.to_string(),
+        );
+        entry
+            .annotations
+            .insert(annotation::REF_NAME.to_owned(), tag.clone());
+        index
+            .manifests
+            .retain(|existing| existing.annotations.get(annotation::REF_NAME) != Some(&tag));
+        index.manifests.push(entry);
+    }
+    index
+}
+
+/// The docker-archive `manifest.json` for `images`.
+pub fn docker_manifest_for(images: &[&BuiltImage]) -> Vec<DockerArchiveEntry> {
+    images
+        .iter()
+        .map(|image| DockerArchiveEntry {
+            config: image.config_descriptor.digest.blob_path(),
+            repo_tags: vec![image.reference.familiar_tagged()],
+            layers: image
+                .manifest
+                .layers
+                .iter()
+                .map(|layer| layer.digest.blob_path())
+                .collect(),
+            extra: Default::default(),
+        })
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("{} exists and is not an OCI layout\nhint: choose a new folder, or remove it first", .0.display())]
+    NotALayout(PathBuf),
+    #[error("cannot read {}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} is not a valid OCI index", .path.display())]
+    InvalidIndex {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot encode index.json")]
+    Json(#[source] serde_json::Error),
+}
+
+/// Writes an image into an OCI layout folder.
+pub struct LayoutWriter {
+    root: PathBuf,
+    /// Set when the layout is new: it is built aside and renamed into place.
+    fresh: Option<AtomicDir>,
+    existing_index: Option<Index>,
+    written: BTreeSet<Digest>,
+}
+
+impl LayoutWriter {
+    /// Prepare to write into `destination`: a new layout when it is missing or an empty
+    /// folder, else added to the layout already there.
+    pub fn open(destination: &Path) -> Result<Self, LayoutError> {
+        let is_empty_folder = destination.is_dir()
+            && std::fs::read_dir(destination)
+                .map_err(|source| LayoutError::Read {
+                    path: destination.to_owned(),
+                    source,
+                })?
+                .next()
+                .is_none();
+        if !destination.exists() || is_empty_folder {
+            let fresh = AtomicDir::create(destination)?;
+            let root = fresh.path().to_owned();
+            create_dir(&root.join("blobs/sha256"))?;
+            return Ok(LayoutWriter {
+                root,
+                fresh: Some(fresh),
+                existing_index: None,
+                written: BTreeSet::new(),
+            });
+        }
+        if !destination.join(OCI_LAYOUT_FILE).is_file() {
+            return Err(LayoutError::NotALayout(destination.to_owned()));
+        }
+        let index_path = destination.join(INDEX_FILE);
+        let existing_index = match std::fs::read(&index_path) {
+            Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|source| {
+                LayoutError::InvalidIndex {
+                    path: index_path.clone(),
+                    source,
+                }
+            })?),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(LayoutError::Read {
+                    path: index_path,
+                    source,
+                });
+            }
+        };
+        create_dir(&destination.join("blobs/sha256"))?;
+        Ok(LayoutWriter {
+            root: destination.to_owned(),
+            fresh: None,
+            existing_index,
+            written: BTreeSet::new(),
+        })
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join(digest.blob_path())
+    }
+
+    /// Write `index.json` and `oci-layout`, and put the layout in place.
+    pub fn finish(mut self, images: &[&BuiltImage]) -> Result<(), LayoutError> {
+        let index = index_for(images, self.existing_index.take());
+        let index_bytes = to_canonical_vec(&index).map_err(LayoutError::Json)?;
+        crate::output::write_atomic(&self.root.join(OCI_LAYOUT_FILE), OCI_LAYOUT_CONTENT)?;
+        crate::output::write_atomic(&self.root.join(INDEX_FILE), &index_bytes)?;
+        if let Some(fresh) = self.fresh.take() {
+            fresh.commit()?;
+        }
+        Ok(())
+    }
+}
+
+fn create_dir(path: &Path) -> Result<(), LayoutError> {
+    std::fs::create_dir_all(path).map_err(|source| {
+        LayoutError::Output(OutputError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    })
+}
+
+/// A blob being written into the layout: a temporary file in `blobs/sha256/`.
+pub struct PendingLayoutBlob {
+    writer: BufWriter<std::fs::File>,
+    file: Option<AtomicFile>,
+}
+
+impl Write for PendingLayoutBlob {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+fn to_io(error: OutputError) -> io::Error {
+    io::Error::other(error)
+}
+
+impl BlobSink for LayoutWriter {
+    type Pending = PendingLayoutBlob;
+
+    fn begin_blob(&mut self) -> io::Result<PendingLayoutBlob> {
+        let folder = self.root.join("blobs/sha256");
+        // The destination is unknown until the digest is; it is set on commit.
+        let mut file = AtomicFile::create_in(&folder, &folder).map_err(to_io)?;
+        let handle = file.file().try_clone()?;
+        Ok(PendingLayoutBlob {
+            writer: BufWriter::with_capacity(256 * 1024, handle),
+            file: Some(file),
+        })
+    }
+
+    fn commit_blob(
+        &mut self,
+        mut pending: PendingLayoutBlob,
+        digest: &Digest,
+        _size: u64,
+    ) -> io::Result<()> {
+        pending.writer.flush()?;
+        let file = pending
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("blob committed twice"))?;
+        let destination = self.blob_path(digest);
+        if self.written.contains(digest) || destination.is_file() {
+            // Already present (a repeated layer, or a layout we are adding to).
+            return Ok(());
+        }
+        file.retarget(destination).commit().map_err(to_io)?;
+        self.written.insert(*digest);
+        Ok(())
+    }
+
+    fn put_blob(&mut self, digest: &Digest, bytes: &[u8]) -> io::Result<()> {
+        let destination = self.blob_path(digest);
+        if self.written.contains(digest) || destination.is_file() {
+            return Ok(());
+        }
+        crate::output::write_atomic(&destination, bytes).map_err(to_io)?;
+        self.written.insert(*digest);
+        Ok(())
+    }
+}

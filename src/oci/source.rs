@@ -1,0 +1,877 @@
+//! Reading images from an OCI layout folder or an image tar: kiln's own archives, `docker
+//! save` (the Docker 25+ OCI form and the older `<id>/layer.tar` form), `podman save`, skopeo's
+//! `docker-archive:` and `oci-archive:`, and any of these gzip- or zstd-compressed.
+//!
+//! Nothing read is trusted before it is checked: archive entry names and the paths in
+//! `manifest.json` must stay inside the archive (no absolute paths, no `..`, symlinks resolved
+//! within it); JSON documents are read only up to [`DOCUMENT_LIMIT`]; every blob named by a
+//! descriptor must have the descriptor's size and digest. Layers are streamed, and their
+//! digests checked by whoever reads them to the end (see `oci::inspect`).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::compression::{Compression, Decompressor};
+use super::digest::Digest;
+use super::layout::{DOCKER_MANIFEST_FILE, INDEX_FILE};
+use super::reference::Reference;
+use super::spec::{
+    Descriptor, DockerArchiveEntry, ImageConfig, Index, Manifest, Platform, annotation, media_type,
+};
+
+/// The largest JSON document (index, manifest, config) kiln reads. Real configs are a few
+/// KiB; a long history reaches a few hundred.
+pub const DOCUMENT_LIMIT: u64 = 16 << 20;
+/// How deep indexes may nest, and how many links a path may follow.
+const MAX_DEPTH: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{} is not an image: {reason}", .path.display())]
+    NotAnImage { path: PathBuf, reason: String },
+    #[error("cannot read {}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: entry `{entry}` escapes the archive's root", .path.display())]
+    EntryEscapes { path: PathBuf, entry: String },
+    #[error("{}: entry `{entry}` is truncated (the archive ends before its {size} bytes)", .path.display())]
+    Truncated {
+        path: PathBuf,
+        entry: String,
+        size: u64,
+    },
+    #[error("{}: `{name}` is missing", .path.display())]
+    Missing { path: PathBuf, name: String },
+    #[error("{}: `{name}` is {size} bytes, more than the {limit} bytes a JSON document may have", .path.display())]
+    TooLarge {
+        path: PathBuf,
+        name: String,
+        size: u64,
+        limit: u64,
+    },
+    #[error("{}: blob {digest} does not match its descriptor: {what}", .path.display())]
+    Mismatch {
+        path: PathBuf,
+        digest: Digest,
+        what: String,
+    },
+    #[error("{}: `{name}` is not a valid {document}: {source}", .path.display())]
+    InvalidJson {
+        path: PathBuf,
+        name: String,
+        document: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}: {message}", .path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Where a file lives in an archive.
+#[derive(Clone, Debug)]
+struct TarEntry {
+    offset: u64,
+    size: u64,
+    kind: TarEntryKind,
+}
+
+#[derive(Clone, Debug)]
+enum TarEntryKind {
+    File,
+    Directory,
+    /// Target as written, relative to the link's folder unless absolute.
+    Symlink(String),
+    /// Target as written, relative to the archive's root.
+    HardLink(String),
+    Other,
+}
+
+enum Storage {
+    Folder(PathBuf),
+    Tar {
+        file: File,
+        entries: HashMap<String, TarEntry>,
+    },
+}
+
+/// An opened image folder or archive.
+pub struct ImageSource {
+    path: PathBuf,
+    storage: Storage,
+    /// Set when the archive itself was compressed (`docker save | gzip`).
+    pub archive_compression: Compression,
+}
+
+/// Normalise an archive entry name: drop leading `./` and `/`-free trailing slashes; refuse
+/// absolute names and `..`.
+fn normalise_entry_name(name: &str) -> Option<String> {
+    if name.starts_with('/') {
+        return None;
+    }
+    let mut components = Vec::new();
+    for component in name.split('/') {
+        match component {
+            "" | "." => {}
+            ".." => return None,
+            _ => components.push(component),
+        }
+    }
+    Some(components.join("/"))
+}
+
+/// Resolve `target` relative to `folder` without leaving the root.
+fn resolve_relative(folder: &str, target: &str) -> Option<String> {
+    let mut components: Vec<&str> = if target.starts_with('/') {
+        Vec::new()
+    } else {
+        folder.split('/').filter(|part| !part.is_empty()).collect()
+    };
+    for component in target.split('/') {
+        match component {
+            "" | "." => {}
+            ".." => {
+                components.pop()?;
+            }
+            _ => components.push(component),
+        }
+    }
+    Some(components.join("/"))
+}
+
+/// Reads `size` bytes at `offset` of a file, without moving any shared file offset.
+pub struct RangeReader<'a> {
+    file: &'a File,
+    offset: u64,
+    remaining: u64,
+}
+
+impl Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(self.remaining.min(usize::MAX as u64) as usize);
+        let read = self.file.read_at(&mut buf[..want], self.offset)?;
+        if read == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "archive ends early",
+            ));
+        }
+        self.offset += read as u64;
+        self.remaining -= read as u64;
+        Ok(read)
+    }
+}
+
+impl ImageSource {
+    /// Open `path`: an OCI layout (or extracted docker-archive) folder, or an image tar.
+    pub fn open(path: &Path) -> Result<Self, SourceError> {
+        let io_error = |source| SourceError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let metadata = std::fs::metadata(path).map_err(io_error)?;
+        if metadata.is_dir() {
+            let root = path.canonicalize().map_err(io_error)?;
+            return Ok(ImageSource {
+                path: path.to_owned(),
+                storage: Storage::Folder(root),
+                archive_compression: Compression::None,
+            });
+        }
+        let file = File::open(path).map_err(io_error)?;
+        let mut decompressor = Decompressor::new(&file).map_err(io_error)?;
+        let archive_compression = decompressor.compression();
+        let mut file = if archive_compression == Compression::None {
+            file
+        } else {
+            // A compressed archive cannot be read at random: unpack it into an anonymous
+            // temporary file first.
+            let mut unpacked = tempfile::tempfile().map_err(io_error)?;
+            io::copy(&mut decompressor, &mut unpacked).map_err(|source| SourceError::NotAnImage {
+                path: path.to_owned(),
+                reason: format!("it looks {archive_compression}-compressed but does not decompress ({source})"),
+            })?;
+            unpacked
+        };
+        // Sniffing (or unpacking) moved the offset; the tar reader starts at the beginning.
+        file.seek(SeekFrom::Start(0)).map_err(io_error)?;
+        let entries = index_tar(&file, path)?;
+        Ok(ImageSource {
+            path: path.to_owned(),
+            storage: Storage::Tar { file, entries },
+            archive_compression,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn display_error(&self, source: io::Error) -> SourceError {
+        SourceError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Whether the source has a regular file `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.open_file(name).is_ok()
+    }
+
+    /// Open the file `name` (a `/`-separated path relative to the root); returns a reader
+    /// and the file's size.
+    pub fn open_file(&self, name: &str) -> Result<(Box<dyn Read + '_>, u64), SourceError> {
+        let normalised = normalise_entry_name(name).ok_or_else(|| SourceError::EntryEscapes {
+            path: self.path.clone(),
+            entry: name.to_owned(),
+        })?;
+        match &self.storage {
+            Storage::Folder(root) => {
+                let joined = root.join(&normalised);
+                let missing = || SourceError::Missing {
+                    path: self.path.clone(),
+                    name: name.to_owned(),
+                };
+                let resolved = match joined.canonicalize() {
+                    Ok(resolved) => resolved,
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => return Err(missing()),
+                    Err(error) => return Err(self.display_error(error)),
+                };
+                if !resolved.starts_with(root) {
+                    return Err(SourceError::EntryEscapes {
+                        path: self.path.clone(),
+                        entry: name.to_owned(),
+                    });
+                }
+                let file = File::open(&resolved).map_err(|error| self.display_error(error))?;
+                let metadata = file.metadata().map_err(|error| self.display_error(error))?;
+                if !metadata.is_file() {
+                    return Err(missing());
+                }
+                Ok((Box::new(file), metadata.len()))
+            }
+            Storage::Tar { file, entries } => {
+                let entry = self.resolve_tar(entries, &normalised, name)?;
+                Ok((
+                    Box::new(RangeReader {
+                        file,
+                        offset: entry.offset,
+                        remaining: entry.size,
+                    }),
+                    entry.size,
+                ))
+            }
+        }
+    }
+
+    fn resolve_tar<'a>(
+        &self,
+        entries: &'a HashMap<String, TarEntry>,
+        normalised: &str,
+        name: &str,
+    ) -> Result<&'a TarEntry, SourceError> {
+        let mut current = normalised.to_owned();
+        for _ in 0..MAX_DEPTH {
+            let entry = entries.get(&current).ok_or_else(|| SourceError::Missing {
+                path: self.path.clone(),
+                name: name.to_owned(),
+            })?;
+            let next = match &entry.kind {
+                TarEntryKind::File => return Ok(entry),
+                TarEntryKind::Symlink(target) => {
+                    let folder = current.rsplit_once('/').map_or("", |(folder, _)| folder);
+                    resolve_relative(folder, target)
+                }
+                TarEntryKind::HardLink(target) => normalise_entry_name(target),
+                TarEntryKind::Directory | TarEntryKind::Other => {
+                    return Err(SourceError::Missing {
+                        path: self.path.clone(),
+                        name: name.to_owned(),
+                    });
+                }
+            };
+            current = next.ok_or_else(|| SourceError::EntryEscapes {
+                path: self.path.clone(),
+                entry: name.to_owned(),
+            })?;
+        }
+        Err(SourceError::Invalid {
+            path: self.path.clone(),
+            message: format!("`{name}` is a chain of more than {MAX_DEPTH} links"),
+        })
+    }
+
+    /// Read a whole JSON document, refusing anything over [`DOCUMENT_LIMIT`].
+    pub fn read_document(&self, name: &str) -> Result<Vec<u8>, SourceError> {
+        let (reader, size) = self.open_file(name)?;
+        if size > DOCUMENT_LIMIT {
+            return Err(SourceError::TooLarge {
+                path: self.path.clone(),
+                name: name.to_owned(),
+                size,
+                limit: DOCUMENT_LIMIT,
+            });
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        reader
+            .take(DOCUMENT_LIMIT)
+            .read_to_end(&mut bytes)
+            .map_err(|error| self.display_error(error))?;
+        Ok(bytes)
+    }
+
+    /// Read a blob named by `descriptor`, checking its size and digest.
+    pub fn read_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>, SourceError> {
+        if descriptor.size > DOCUMENT_LIMIT {
+            return Err(SourceError::TooLarge {
+                path: self.path.clone(),
+                name: descriptor.digest.blob_path(),
+                size: descriptor.size,
+                limit: DOCUMENT_LIMIT,
+            });
+        }
+        let bytes = self.read_document(&descriptor.digest.blob_path())?;
+        self.check_blob(descriptor, &bytes)?;
+        Ok(bytes)
+    }
+
+    fn check_blob(&self, descriptor: &Descriptor, bytes: &[u8]) -> Result<(), SourceError> {
+        if bytes.len() as u64 != descriptor.size {
+            return Err(SourceError::Mismatch {
+                path: self.path.clone(),
+                digest: descriptor.digest,
+                what: format!("{} bytes, descriptor says {}", bytes.len(), descriptor.size),
+            });
+        }
+        let actual = Digest::of(bytes);
+        if actual != descriptor.digest {
+            return Err(SourceError::Mismatch {
+                path: self.path.clone(),
+                digest: descriptor.digest,
+                what: format!("its content hashes to {actual}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        bytes: &[u8],
+        name: &str,
+        document: &'static str,
+    ) -> Result<T, SourceError> {
+        serde_json::from_slice(bytes).map_err(|source| SourceError::InvalidJson {
+            path: self.path.clone(),
+            name: name.to_owned(),
+            document,
+            source,
+        })
+    }
+
+    /// Every image the source holds.
+    pub fn images(&self) -> Result<Vec<FoundImage>, SourceError> {
+        let has_index = self.contains(INDEX_FILE);
+        let has_docker_manifest = self.contains(DOCKER_MANIFEST_FILE);
+        if !has_index && !has_docker_manifest {
+            return Err(SourceError::NotAnImage {
+                path: self.path.clone(),
+                reason: format!(
+                    "it has neither `{INDEX_FILE}` (OCI layout) nor `{DOCKER_MANIFEST_FILE}` (docker-archive)"
+                ),
+            });
+        }
+        let mut images = Vec::new();
+        if has_index {
+            let bytes = self.read_document(INDEX_FILE)?;
+            let index: Index = self.parse(&bytes, INDEX_FILE, "OCI index")?;
+            for descriptor in &index.manifests {
+                self.collect(descriptor, names_of(descriptor), 0, &mut images)?;
+            }
+        }
+        if has_docker_manifest {
+            let bytes = self.read_document(DOCKER_MANIFEST_FILE)?;
+            let entries: Vec<DockerArchiveEntry> =
+                self.parse(&bytes, DOCKER_MANIFEST_FILE, "docker-archive manifest")?;
+            for entry in entries {
+                self.collect_docker_entry(entry, &mut images)?;
+            }
+        }
+        Ok(images)
+    }
+
+    fn collect(
+        &self,
+        descriptor: &Descriptor,
+        names: ImageNames,
+        depth: usize,
+        images: &mut Vec<FoundImage>,
+    ) -> Result<(), SourceError> {
+        if depth > MAX_DEPTH {
+            return Err(SourceError::Invalid {
+                path: self.path.clone(),
+                message: format!("indexes nest more than {MAX_DEPTH} deep"),
+            });
+        }
+        let name = descriptor.digest.blob_path();
+        if depth > 0 && !self.contains(&name) {
+            // Docker saves one platform of a multi-platform image; the others are absent.
+            return Ok(());
+        }
+        if media_type::is_index(&descriptor.media_type) {
+            let bytes = self.read_blob(descriptor)?;
+            let index: Index = self.parse(&bytes, &name, "image index")?;
+            for child in &index.manifests {
+                let mut child_names = names.clone();
+                child_names.merge(names_of(child));
+                self.collect(child, child_names, depth + 1, images)?;
+            }
+            return Ok(());
+        }
+        if !media_type::is_manifest(&descriptor.media_type) {
+            // Artifacts and unknown documents are not images.
+            return Ok(());
+        }
+        let bytes = self.read_blob(descriptor)?;
+        let manifest: Manifest = self.parse(&bytes, &name, "image manifest")?;
+        if manifest.config.media_type != media_type::OCI_CONFIG
+            && manifest.config.media_type != media_type::DOCKER_CONFIG
+        {
+            // An attestation or other artifact, not a runnable image.
+            return Ok(());
+        }
+        let config_bytes = self.read_blob(&manifest.config)?;
+        let config: ImageConfig = self.parse(
+            &config_bytes,
+            &manifest.config.digest.blob_path(),
+            "image config",
+        )?;
+        let layers = self.layers_from_manifest(&manifest, &config)?;
+        images.push(FoundImage {
+            names,
+            manifest: Some(FoundManifest {
+                descriptor: descriptor.clone(),
+                manifest: manifest.clone(),
+            }),
+            config_digest: manifest.config.digest,
+            config_size: manifest.config.size,
+            config,
+            layers,
+        });
+        Ok(())
+    }
+
+    fn layers_from_manifest(
+        &self,
+        manifest: &Manifest,
+        config: &ImageConfig,
+    ) -> Result<Vec<FoundLayer>, SourceError> {
+        if manifest.layers.len() != config.rootfs.diff_ids.len() {
+            return Err(SourceError::Invalid {
+                path: self.path.clone(),
+                message: format!(
+                    "manifest lists {} layers but its config {} has {} diff_ids",
+                    manifest.layers.len(),
+                    manifest.config.digest,
+                    config.rootfs.diff_ids.len()
+                ),
+            });
+        }
+        Ok(manifest
+            .layers
+            .iter()
+            .zip(&config.rootfs.diff_ids)
+            .map(|(descriptor, diff_id)| FoundLayer {
+                name: descriptor.digest.blob_path(),
+                media_type: Some(descriptor.media_type.clone()),
+                expected: Some((descriptor.digest, descriptor.size)),
+                diff_id: *diff_id,
+            })
+            .collect())
+    }
+
+    fn collect_docker_entry(
+        &self,
+        entry: DockerArchiveEntry,
+        images: &mut Vec<FoundImage>,
+    ) -> Result<(), SourceError> {
+        let config_bytes = self.read_document(&entry.config)?;
+        let config_digest = Digest::of(&config_bytes);
+        let mut names = ImageNames::default();
+        for tag in &entry.repo_tags {
+            names.add_reference(tag);
+        }
+        if let Some(existing) = images
+            .iter_mut()
+            .find(|image| image.config_digest == config_digest)
+        {
+            // The same image, also listed in index.json: it only adds names.
+            existing.names.merge(names);
+            return Ok(());
+        }
+        let config: ImageConfig = self.parse(&config_bytes, &entry.config, "image config")?;
+        if entry.layers.len() != config.rootfs.diff_ids.len() {
+            return Err(SourceError::Invalid {
+                path: self.path.clone(),
+                message: format!(
+                    "{DOCKER_MANIFEST_FILE} lists {} layers for {} but the config has {} diff_ids",
+                    entry.layers.len(),
+                    entry.config,
+                    config.rootfs.diff_ids.len()
+                ),
+            });
+        }
+        let layers = entry
+            .layers
+            .iter()
+            .zip(&config.rootfs.diff_ids)
+            .map(|(name, diff_id)| FoundLayer {
+                name: name.clone(),
+                media_type: None,
+                expected: None,
+                diff_id: *diff_id,
+            })
+            .collect();
+        images.push(FoundImage {
+            names,
+            manifest: None,
+            config_digest,
+            config_size: config_bytes.len() as u64,
+            config,
+            layers,
+        });
+        Ok(())
+    }
+
+    /// Open a layer's stored bytes (compressed or not), with the size stored.
+    pub fn open_layer(&self, layer: &FoundLayer) -> Result<(Box<dyn Read + '_>, u64), SourceError> {
+        let (reader, size) = self.open_file(&layer.name)?;
+        if let Some((digest, expected)) = layer.expected
+            && size != expected
+        {
+            return Err(SourceError::Mismatch {
+                path: self.path.clone(),
+                digest,
+                what: format!("{size} bytes stored, descriptor says {expected}"),
+            });
+        }
+        Ok((reader, size))
+    }
+}
+
+fn index_tar(file: &File, path: &Path) -> Result<HashMap<String, TarEntry>, SourceError> {
+    let length = file
+        .metadata()
+        .map_err(|source| SourceError::Io {
+            path: path.to_owned(),
+            source,
+        })?
+        .len();
+    let not_a_tar = |reason: String| SourceError::NotAnImage {
+        path: path.to_owned(),
+        reason,
+    };
+    if length == 0 {
+        return Err(not_a_tar("it is empty".to_owned()));
+    }
+    let mut archive = tar::Archive::new(file);
+    let entries = archive.entries_with_seek().map_err(|error| {
+        not_a_tar(format!(
+            "it is neither a folder nor a tar archive ({error})"
+        ))
+    })?;
+    let mut index = HashMap::new();
+    for (position, entry) in entries.enumerate() {
+        let entry = entry.map_err(|error| {
+            if position == 0 {
+                not_a_tar(format!(
+                    "it is neither a folder nor a tar archive ({error})"
+                ))
+            } else {
+                SourceError::Invalid {
+                    path: path.to_owned(),
+                    message: format!("the archive is damaged after {position} entries: {error}"),
+                }
+            }
+        })?;
+        let raw_name = entry.path_bytes();
+        let raw_name = String::from_utf8_lossy(&raw_name).into_owned();
+        let Some(name) = normalise_entry_name(&raw_name) else {
+            return Err(SourceError::EntryEscapes {
+                path: path.to_owned(),
+                entry: raw_name,
+            });
+        };
+        let size = entry.size();
+        let offset = entry.raw_file_position();
+        let header = entry.header();
+        let link = || {
+            entry
+                .link_name_bytes()
+                .map(|link| String::from_utf8_lossy(&link).into_owned())
+                .unwrap_or_default()
+        };
+        let kind = match header.entry_type() {
+            tar::EntryType::Regular | tar::EntryType::Continuous => TarEntryKind::File,
+            tar::EntryType::Directory => TarEntryKind::Directory,
+            tar::EntryType::Symlink => TarEntryKind::Symlink(link()),
+            tar::EntryType::Link => TarEntryKind::HardLink(link()),
+            _ => TarEntryKind::Other,
+        };
+        if matches!(kind, TarEntryKind::File) && offset.saturating_add(size) > length {
+            return Err(SourceError::Truncated {
+                path: path.to_owned(),
+                entry: raw_name,
+                size,
+            });
+        }
+        if name.is_empty() {
+            continue;
+        }
+        index.insert(name, TarEntry { offset, size, kind });
+    }
+    if index.is_empty() {
+        return Err(not_a_tar("the archive has no entries".to_owned()));
+    }
+    Ok(index)
+}
+
+/// The names an image is known by.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageNames {
+    /// Full references, in familiar form (`example:0.1`).
+    pub references: Vec<String>,
+    /// Bare OCI ref names that are not references (`org.opencontainers.image.ref.name`
+    /// holding only a tag, as skopeo's `oci:DIR:TAG` writes).
+    pub ref_names: Vec<String>,
+    /// The platform an index entry declares.
+    pub platform: Option<Platform>,
+}
+
+impl ImageNames {
+    fn add_reference(&mut self, text: &str) {
+        let familiar = match text.parse::<Reference>() {
+            Ok(reference) => reference.familiar_tagged(),
+            Err(_) => text.to_owned(),
+        };
+        if !self.references.contains(&familiar) {
+            self.references.push(familiar);
+        }
+    }
+
+    fn merge(&mut self, other: ImageNames) {
+        for reference in other.references {
+            if !self.references.contains(&reference) {
+                self.references.push(reference);
+            }
+        }
+        for ref_name in other.ref_names {
+            if !self.ref_names.contains(&ref_name) {
+                self.ref_names.push(ref_name);
+            }
+        }
+        if other.platform.is_some() {
+            self.platform = other.platform;
+        }
+    }
+}
+
+fn names_of(descriptor: &Descriptor) -> ImageNames {
+    let mut names = ImageNames {
+        platform: descriptor.platform.clone(),
+        ..ImageNames::default()
+    };
+    let full_name = descriptor
+        .annotations
+        .get(annotation::CONTAINERD_IMAGE_NAME);
+    if let Some(full_name) = full_name {
+        names.add_reference(full_name);
+    }
+    if let Some(ref_name) = descriptor.annotations.get(annotation::REF_NAME) {
+        let is_reference = ref_name.contains('/') || ref_name.contains(':');
+        if is_reference {
+            names.add_reference(ref_name);
+        } else if full_name.is_none_or(|full| !full.ends_with(&format!(":{ref_name}"))) {
+            names.ref_names.push(ref_name.clone());
+        }
+    }
+    names
+}
+
+/// An image found in a source.
+#[derive(Clone, Debug)]
+pub struct FoundImage {
+    pub names: ImageNames,
+    /// `None` for a docker-archive without an OCI index (Docker before 25, podman, skopeo):
+    /// such an archive holds no manifest, and a registry push computes one.
+    pub manifest: Option<FoundManifest>,
+    pub config_digest: Digest,
+    pub config_size: u64,
+    pub config: ImageConfig,
+    pub layers: Vec<FoundLayer>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FoundManifest {
+    pub descriptor: Descriptor,
+    pub manifest: Manifest,
+}
+
+/// A layer of a found image.
+#[derive(Clone, Debug)]
+pub struct FoundLayer {
+    /// The file holding it in the source.
+    pub name: String,
+    pub media_type: Option<String>,
+    /// Digest and size from the manifest, when there is one.
+    pub expected: Option<(Digest, u64)>,
+    /// The uncompressed digest the config declares.
+    pub diff_id: Digest,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_names_stay_inside() {
+        assert_eq!(
+            normalise_entry_name("./blobs/sha256/x").as_deref(),
+            Some("blobs/sha256/x")
+        );
+        assert_eq!(normalise_entry_name("a//b/").as_deref(), Some("a/b"));
+        assert_eq!(normalise_entry_name("/etc/passwd"), None);
+        assert_eq!(normalise_entry_name("a/../../b"), None);
+        assert_eq!(
+            resolve_relative("abc", "../def/layer.tar").as_deref(),
+            Some("def/layer.tar")
+        );
+        assert_eq!(resolve_relative("abc", "../../etc/passwd"), None);
+        assert_eq!(resolve_relative("abc", "/x").as_deref(), Some("x"));
+    }
+
+    fn tar_with(
+        entries: &[(&str, tar::EntryType, &[u8], Option<&str>)],
+    ) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut builder = tar::Builder::new(file.reopen().unwrap());
+        for (name, kind, content, link) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(*kind);
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            {
+                let gnu = header.as_gnu_mut().unwrap();
+                gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+                if let Some(link) = link {
+                    gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
+                }
+            }
+            header.set_cksum();
+            builder.append(&header, *content).unwrap();
+        }
+        builder.into_inner().unwrap();
+        file
+    }
+
+    #[test]
+    fn hostile_archives_are_refused() {
+        let escaping = tar_with(&[("../evil", tar::EntryType::Regular, b"x", None)]);
+        let error = ImageSource::open(escaping.path())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("entry `../evil` escapes"), "{error}");
+
+        let link_out = tar_with(&[(
+            "manifest.json",
+            tar::EntryType::Symlink,
+            b"",
+            Some("../../etc/passwd"),
+        )]);
+        let source = ImageSource::open(link_out.path()).unwrap();
+        let error = source
+            .read_document("manifest.json")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("escapes"), "{error}");
+
+        let not_image = tar_with(&[("hello.txt", tar::EntryType::Regular, b"hi", None)]);
+        let error = ImageSource::open(not_image.path())
+            .unwrap()
+            .images()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("is not an image: it has neither `index.json`"),
+            "{error}"
+        );
+
+        let text = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            text.path(),
+            "just some text, certainly not a tar archive\n".repeat(20),
+        )
+        .unwrap();
+        let error = ImageSource::open(text.path()).err().unwrap().to_string();
+        assert!(
+            error.contains("is not an image: it is neither a folder nor a tar archive"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn manifest_paths_cannot_escape() {
+        let manifest = br#"[{"Config":"../../etc/passwd","RepoTags":["x:1"],"Layers":[]}]"#;
+        let archive = tar_with(&[("manifest.json", tar::EntryType::Regular, manifest, None)]);
+        let error = ImageSource::open(archive.path())
+            .unwrap()
+            .images()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`../../etc/passwd` escapes"), "{error}");
+    }
+
+    #[test]
+    fn descriptors_are_verified() {
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let lying = Descriptor::new(
+            media_type::OCI_CONFIG,
+            Digest::of(b"something else"),
+            config.len() as u64,
+        );
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": media_type::OCI_MANIFEST,
+                "digest": Digest::of(b"manifest").to_string(),
+                "size": 8,
+            }]
+        });
+        let index = serde_json::to_vec(&index).unwrap();
+        let blob_name = Digest::of(b"manifest").blob_path();
+        let archive = tar_with(&[
+            ("index.json", tar::EntryType::Regular, &index, None),
+            (&blob_name, tar::EntryType::Regular, b"manifesX", None),
+        ]);
+        let source = ImageSource::open(archive.path()).unwrap();
+        let error = source.images().unwrap_err().to_string();
+        assert!(
+            error.contains("does not match its descriptor: its content hashes to"),
+            "{error}"
+        );
+        let error = source.read_blob(&lying).unwrap_err().to_string();
+        assert!(error.contains("is missing"), "{error}");
+    }
+}

@@ -1,0 +1,645 @@
+//! The file tree of one layer: host files and folders placed at absolute paths in the image,
+//! with every attribute that reaches the tar decided here rather than by the host.
+//!
+//! Pinned choices:
+//! - Paths are UTF-8, relative to the image root, without `.`/`..` or empty components.
+//!   Entries are ordered component by component (`a/b` before `a-c`), the order of a sorted
+//!   depth-first walk, so parents always precede children.
+//! - Every parent folder is an explicit entry (mode 0755, uid/gid 0).
+//! - Modes are normalised: 0755 for folders and for files with any execute bit on the host,
+//!   0644 for other files, 0777 for symlinks. Setuid, setgid and sticky bits are dropped.
+//! - uid/gid are 0; owner names are empty.
+//! - Symlinks are kept as symlinks with their target text unchanged; a SRC given on the command
+//!   line that is itself a symlink is followed (as `cp` and Dockerfile `COPY` do).
+//! - Sockets, FIFOs and devices are refused: they cannot be reproduced from a folder.
+//!
+//! Two sources may not define the same path, and a path cannot be both a folder and a file.
+//! Folders given by two sources merge, as with Dockerfile `COPY`.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// A path inside the image, relative to its root (`bin/example`). The root itself is `""`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ImagePath(String);
+
+impl ImagePath {
+    pub fn root() -> Self {
+        ImagePath(String::new())
+    }
+
+    /// Parse an absolute image path (`/bin/example`). Repeated and trailing slashes are
+    /// ignored; `.` and `..` are refused rather than resolved, so what the user wrote is where
+    /// the file lands.
+    pub fn parse_absolute(text: &str) -> Result<Self, TreeError> {
+        let Some(rest) = text.strip_prefix('/') else {
+            return Err(TreeError::RelativeDestination(text.to_owned()));
+        };
+        let mut components = Vec::new();
+        for component in rest.split('/') {
+            match component {
+                "" => {}
+                "." | ".." => {
+                    return Err(TreeError::InvalidDestination {
+                        destination: text.to_owned(),
+                        reason: "`.` and `..` are not allowed in image paths".to_owned(),
+                    });
+                }
+                _ if component.contains('\0') => {
+                    return Err(TreeError::InvalidDestination {
+                        destination: text.to_owned(),
+                        reason: "it contains a NUL byte".to_owned(),
+                    });
+                }
+                _ => components.push(component),
+            }
+        }
+        Ok(ImagePath(components.join("/")))
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The path without a leading slash, as written in a tar (`bin/example`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> ImagePath {
+        debug_assert!(!name.is_empty() && !name.contains('/'));
+        if self.0.is_empty() {
+            ImagePath(name.to_owned())
+        } else {
+            ImagePath(format!("{}/{name}", self.0))
+        }
+    }
+
+    pub fn parent(&self) -> Option<ImagePath> {
+        if self.0.is_empty() {
+            return None;
+        }
+        Some(match self.0.rfind('/') {
+            Some(index) => ImagePath(self.0[..index].to_owned()),
+            None => ImagePath::root(),
+        })
+    }
+
+    pub fn file_name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or("")
+    }
+}
+
+impl Ord for ImagePath {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.split('/').cmp(other.0.split('/'))
+    }
+}
+
+impl PartialOrd for ImagePath {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for ImagePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/{}", self.0)
+    }
+}
+
+impl fmt::Debug for ImagePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Owner and permission bits of an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Attributes {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Attributes {
+    pub const DIRECTORY: Attributes = Attributes {
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+    };
+    pub const EXECUTABLE: Attributes = Attributes {
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+    };
+    pub const REGULAR: Attributes = Attributes {
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+    };
+    pub const SYMLINK: Attributes = Attributes {
+        mode: 0o777,
+        uid: 0,
+        gid: 0,
+    };
+}
+
+/// One entry of the tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// A folder; `origin` is the host folder it came from, `None` for an implied parent.
+    Directory {
+        attributes: Attributes,
+        origin: Option<PathBuf>,
+    },
+    /// A regular file whose content is read from `source` when the layer is written.
+    File {
+        attributes: Attributes,
+        source: PathBuf,
+        size: u64,
+    },
+    Symlink {
+        attributes: Attributes,
+        target: String,
+        origin: PathBuf,
+    },
+}
+
+impl Node {
+    pub fn attributes(&self) -> Attributes {
+        match self {
+            Node::Directory { attributes, .. }
+            | Node::File { attributes, .. }
+            | Node::Symlink { attributes, .. } => *attributes,
+        }
+    }
+
+    fn origin(&self) -> Option<&Path> {
+        match self {
+            Node::Directory { origin, .. } => origin.as_deref(),
+            Node::File { source, .. } => Some(source),
+            Node::Symlink { origin, .. } => Some(origin),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Node::Directory { .. } => "a folder",
+            Node::File { .. } => "a file",
+            Node::Symlink { .. } => "a symlink",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    #[error(
+        "destination `{0}` is not an absolute path\nhint: image paths start with `/`, e.g. `--add ./example:/bin/example`"
+    )]
+    RelativeDestination(String),
+    #[error("invalid destination `{destination}`: {reason}")]
+    InvalidDestination { destination: String, reason: String },
+    #[error("{} does not exist", .0.display())]
+    SourceMissing(PathBuf),
+    #[error("cannot read {}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not valid UTF-8; kiln only puts UTF-8 names into images", .0.display())]
+    NonUtf8Name(PathBuf),
+    #[error("symlink {} points to a target that is not valid UTF-8", .0.display())]
+    NonUtf8Target(PathBuf),
+    #[error("{} is {kind}, which cannot be put into an image", .path.display())]
+    UnsupportedFileType { path: PathBuf, kind: &'static str },
+    #[error("{path} is added twice: from {} and from {}", .first.display(), .second.display())]
+    Conflict {
+        path: ImagePath,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error("cannot put {path} (from {}) into the image: {parent} is {parent_kind}{}", .origin.display(), .parent_origin.as_ref().map(|origin| format!(" (from {})", origin.display())).unwrap_or_default())]
+    ParentNotADirectory {
+        path: ImagePath,
+        origin: PathBuf,
+        parent: ImagePath,
+        parent_kind: &'static str,
+        parent_origin: Option<PathBuf>,
+    },
+    #[error("cannot put {path} (from {}) into the image: {path} is {existing_kind}{}", .origin.display(), .existing_origin.as_ref().map(|origin| format!(" (from {})", origin.display())).unwrap_or_default())]
+    KindConflict {
+        path: ImagePath,
+        origin: PathBuf,
+        existing_kind: &'static str,
+        existing_origin: Option<PathBuf>,
+    },
+    #[error("cannot put the file {} at the image root\nhint: name the file's path, e.g. `--add {}:/bin/{}`", .0.display(), .0.display(), .0.file_name().map(|name| name.to_string_lossy()).unwrap_or_default())]
+    FileAtRoot(PathBuf),
+}
+
+/// The entries of one layer, ordered as they are written.
+#[derive(Clone, Debug, Default)]
+pub struct FileTree {
+    entries: BTreeMap<ImagePath, Node>,
+}
+
+impl FileTree {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Entries in write order. The root is never an entry.
+    pub fn entries(&self) -> impl Iterator<Item = (&ImagePath, &Node)> {
+        self.entries.iter()
+    }
+
+    pub fn get(&self, path: &ImagePath) -> Option<&Node> {
+        self.entries.get(path)
+    }
+
+    /// The total size of all regular files: what the layer's tar will carry as content.
+    pub fn content_bytes(&self) -> u64 {
+        self.entries
+            .values()
+            .map(|node| match node {
+                Node::File { size, .. } => *size,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Add `source` (a file or a folder, recursively) at `destination`, an absolute image
+    /// path. A destination ending in `/` for a file means "into this folder", as in
+    /// Dockerfile `COPY`.
+    pub fn add(&mut self, source: &Path, destination: &str) -> Result<(), TreeError> {
+        let mut path = ImagePath::parse_absolute(destination)?;
+        let metadata = match std::fs::metadata(source) {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                // A dangling symlink is "missing" too, but say what it points to.
+                return Err(match std::fs::symlink_metadata(source) {
+                    Ok(_) => TreeError::Io {
+                        path: source.to_owned(),
+                        source: error,
+                    },
+                    Err(_) => TreeError::SourceMissing(source.to_owned()),
+                });
+            }
+            Err(error) => {
+                return Err(TreeError::Io {
+                    path: source.to_owned(),
+                    source: error,
+                });
+            }
+        };
+        if metadata.is_file() {
+            if destination.ends_with('/') || path.is_root() {
+                let name = source
+                    .file_name()
+                    .ok_or_else(|| TreeError::FileAtRoot(source.to_owned()))?;
+                let name = name
+                    .to_str()
+                    .ok_or_else(|| TreeError::NonUtf8Name(source.to_owned()))?;
+                path = path.join(name);
+            }
+            return self.insert_file(path, source, &metadata);
+        }
+        if !metadata.is_dir() {
+            return Err(unsupported(source, &metadata));
+        }
+        self.insert(
+            path.clone(),
+            Node::Directory {
+                attributes: Attributes::DIRECTORY,
+                origin: Some(source.to_owned()),
+            },
+        )?;
+        self.add_folder_contents(source, &path)
+    }
+
+    fn add_folder_contents(&mut self, folder: &Path, at: &ImagePath) -> Result<(), TreeError> {
+        // An explicit stack: deep trees must not exhaust the thread's stack.
+        let mut pending = vec![(folder.to_owned(), at.clone())];
+        while let Some((host_folder, image_folder)) = pending.pop() {
+            let read_dir = std::fs::read_dir(&host_folder).map_err(|source| TreeError::Io {
+                path: host_folder.clone(),
+                source,
+            })?;
+            for entry in read_dir {
+                let entry = entry.map_err(|source| TreeError::Io {
+                    path: host_folder.clone(),
+                    source,
+                })?;
+                let host_path = entry.path();
+                let name = entry.file_name();
+                let name = name
+                    .to_str()
+                    .ok_or_else(|| TreeError::NonUtf8Name(host_path.clone()))?;
+                let image_path = image_folder.join(name);
+                let metadata =
+                    std::fs::symlink_metadata(&host_path).map_err(|source| TreeError::Io {
+                        path: host_path.clone(),
+                        source,
+                    })?;
+                let file_type = metadata.file_type();
+                if file_type.is_symlink() {
+                    let target =
+                        std::fs::read_link(&host_path).map_err(|source| TreeError::Io {
+                            path: host_path.clone(),
+                            source,
+                        })?;
+                    let target = target
+                        .into_os_string()
+                        .into_string()
+                        .map_err(|_| TreeError::NonUtf8Target(host_path.clone()))?;
+                    self.insert(
+                        image_path,
+                        Node::Symlink {
+                            attributes: Attributes::SYMLINK,
+                            target,
+                            origin: host_path,
+                        },
+                    )?;
+                } else if file_type.is_dir() {
+                    self.insert(
+                        image_path.clone(),
+                        Node::Directory {
+                            attributes: Attributes::DIRECTORY,
+                            origin: Some(host_path.clone()),
+                        },
+                    )?;
+                    pending.push((host_path, image_path));
+                } else if file_type.is_file() {
+                    self.insert_file(image_path, &host_path, &metadata)?;
+                } else {
+                    return Err(unsupported(&host_path, &metadata));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_file(
+        &mut self,
+        path: ImagePath,
+        source: &Path,
+        metadata: &std::fs::Metadata,
+    ) -> Result<(), TreeError> {
+        let executable = metadata.permissions().mode() & 0o111 != 0;
+        self.insert(
+            path,
+            Node::File {
+                attributes: if executable {
+                    Attributes::EXECUTABLE
+                } else {
+                    Attributes::REGULAR
+                },
+                source: source.to_owned(),
+                size: metadata.len(),
+            },
+        )
+    }
+
+    /// Insert `node` at `path`, creating implied parent folders.
+    fn insert(&mut self, path: ImagePath, node: Node) -> Result<(), TreeError> {
+        let origin = node.origin().map(Path::to_owned).unwrap_or_default();
+        // Parents first, from the root down.
+        let mut parents = Vec::new();
+        let mut parent = path.parent();
+        while let Some(folder) = parent {
+            if folder.is_root() {
+                break;
+            }
+            parent = folder.parent();
+            parents.push(folder);
+        }
+        for folder in parents.into_iter().rev() {
+            match self.entries.get(&folder) {
+                None => {
+                    self.entries.insert(
+                        folder,
+                        Node::Directory {
+                            attributes: Attributes::DIRECTORY,
+                            origin: None,
+                        },
+                    );
+                }
+                Some(Node::Directory { .. }) => {}
+                Some(existing) => {
+                    return Err(TreeError::ParentNotADirectory {
+                        parent_kind: existing.kind(),
+                        parent_origin: existing.origin().map(Path::to_owned),
+                        path,
+                        origin,
+                        parent: folder,
+                    });
+                }
+            }
+        }
+        if path.is_root() {
+            // Only a folder can be the root (checked by `add`); its attributes are the
+            // engine's to decide, so it is not an entry.
+            return Ok(());
+        }
+        match self.entries.get_mut(&path) {
+            None => {
+                self.entries.insert(path, node);
+                Ok(())
+            }
+            Some(existing @ Node::Directory { origin: None, .. })
+                if matches!(node, Node::Directory { .. }) =>
+            {
+                // An implied parent becomes the folder a source names.
+                *existing = node;
+                Ok(())
+            }
+            Some(Node::Directory { .. }) if matches!(node, Node::Directory { .. }) => Ok(()),
+            Some(existing) if std::mem::discriminant(existing) == std::mem::discriminant(&node) => {
+                Err(TreeError::Conflict {
+                    path,
+                    first: existing.origin().map(Path::to_owned).unwrap_or_default(),
+                    second: origin,
+                })
+            }
+            Some(existing) => Err(TreeError::KindConflict {
+                existing_kind: existing.kind(),
+                existing_origin: existing.origin().map(Path::to_owned),
+                path,
+                origin,
+            }),
+        }
+    }
+}
+
+fn unsupported(path: &Path, metadata: &std::fs::Metadata) -> TreeError {
+    use std::os::unix::fs::FileTypeExt;
+    let file_type = metadata.file_type();
+    let kind = if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else {
+        "an unsupported file type"
+    };
+    TreeError::UnsupportedFileType {
+        path: path.to_owned(),
+        kind,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn write(path: &Path, content: &str, mode: u32) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn listing(tree: &FileTree) -> Vec<String> {
+        tree.entries()
+            .map(|(path, node)| match node {
+                Node::Directory { attributes, .. } => format!("d {:o} {path}", attributes.mode),
+                Node::File {
+                    attributes, size, ..
+                } => {
+                    format!("f {:o} {path} {size}", attributes.mode)
+                }
+                Node::Symlink { target, .. } => format!("l {path} -> {target}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn image_paths_order_by_component() {
+        let mut paths: Vec<ImagePath> = ["/a-c", "/a/b", "/a", "/a.b/c", "/B", "/a/b/c"]
+            .iter()
+            .map(|text| ImagePath::parse_absolute(text).unwrap())
+            .collect();
+        paths.sort();
+        let sorted: Vec<String> = paths.iter().map(ToString::to_string).collect();
+        assert_eq!(sorted, ["/B", "/a", "/a/b", "/a/b/c", "/a-c", "/a.b/c"]);
+    }
+
+    #[test]
+    fn destinations_are_validated() {
+        assert_eq!(
+            ImagePath::parse_absolute("//bin//x/").unwrap().as_str(),
+            "bin/x"
+        );
+        assert!(matches!(
+            ImagePath::parse_absolute("bin/x"),
+            Err(TreeError::RelativeDestination(_))
+        ));
+        assert!(matches!(
+            ImagePath::parse_absolute("/bin/../etc"),
+            Err(TreeError::InvalidDestination { .. })
+        ));
+    }
+
+    #[test]
+    fn folders_files_and_symlinks_are_normalised() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path();
+        write(&root.join("app/run"), "#!/bin/sh\n", 0o700);
+        write(&root.join("app/data/readme.txt"), "hello", 0o600);
+        write(&root.join("app/data/setuid"), "x", 0o4755);
+        symlink("run", root.join("app/link")).unwrap();
+        symlink("/nowhere", root.join("app/dangling")).unwrap();
+        write(&root.join("single"), "single", 0o644);
+
+        let mut tree = FileTree::new();
+        tree.add(&root.join("app"), "/opt/app").unwrap();
+        tree.add(&root.join("single"), "/etc/").unwrap();
+        assert_eq!(
+            listing(&tree),
+            [
+                "d 755 /etc",
+                "f 644 /etc/single 6",
+                "d 755 /opt",
+                "d 755 /opt/app",
+                "l /opt/app/dangling -> /nowhere",
+                "d 755 /opt/app/data",
+                "f 644 /opt/app/data/readme.txt 5",
+                "f 755 /opt/app/data/setuid 1",
+                "l /opt/app/link -> run",
+                "f 755 /opt/app/run 10",
+            ]
+        );
+        assert_eq!(tree.content_bytes(), 22);
+    }
+
+    #[test]
+    fn conflicts_are_errors() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path();
+        write(&root.join("a/x"), "1", 0o644);
+        write(&root.join("b/x"), "2", 0o644);
+        write(&root.join("file"), "3", 0o644);
+
+        let mut tree = FileTree::new();
+        tree.add(&root.join("a"), "/srv").unwrap();
+        let error = tree.add(&root.join("b"), "/srv").unwrap_err().to_string();
+        assert!(error.contains("/srv/x is added twice"), "{error}");
+
+        let mut tree = FileTree::new();
+        tree.add(&root.join("file"), "/bin/tool").unwrap();
+        let error = tree
+            .add(&root.join("a"), "/bin/tool")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("/bin/tool is a file"), "{error}");
+        let error = tree
+            .add(&root.join("file"), "/bin/tool/inner")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("/bin/tool is a file"), "{error}");
+
+        let mut tree = FileTree::new();
+        let error = tree
+            .add(&root.join("missing"), "/x")
+            .unwrap_err()
+            .to_string();
+        assert!(error.ends_with("missing does not exist"), "{error}");
+        assert!(matches!(tree.add(&root.join("file"), "/"), Ok(())));
+        assert!(
+            tree.get(&ImagePath::parse_absolute("/file").unwrap())
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn special_files_are_refused() {
+        let temp = tempfile::tempdir().unwrap();
+        let fifo = temp.path().join("pipe");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let error = FileTree::new()
+            .add(temp.path(), "/x")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("pipe is a FIFO"), "{error}");
+    }
+}
