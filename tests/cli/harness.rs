@@ -1,0 +1,316 @@
+//! A small harness for running the real `kiln` binary and the real tools around it.
+//!
+//! End-to-end tests need tools kiln did not write (Go, podman, docker, skopeo, umoci). With
+//! `CI` set they must be present: a missing tool fails the test. Elsewhere a test that lacks
+//! one prints a loud SKIPPED line and returns; `scripts/test` installs them all.
+
+#![allow(dead_code)]
+
+use std::borrow::BorrowMut;
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A temporary folder for one test, with a private HOME.
+pub struct TestDir {
+    temp: tempfile::TempDir,
+}
+
+impl TestDir {
+    pub fn new() -> Self {
+        let temp = tempfile::Builder::new()
+            .prefix("kiln-test-")
+            .tempdir()
+            .unwrap();
+        std::fs::create_dir(temp.path().join("home")).unwrap();
+        TestDir { temp }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    pub fn join(&self, relative: &str) -> PathBuf {
+        self.temp.path().join(relative)
+    }
+
+    /// Write a file (creating folders) with `mode`.
+    pub fn write(&self, relative: &str, content: impl AsRef<[u8]>, mode: u32) -> PathBuf {
+        let path = self.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, content).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    pub fn symlink(&self, target: &str, relative: &str) {
+        let path = self.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, path).unwrap();
+    }
+
+    /// `kiln ARGS` run in this folder with HOME inside it and no SOURCE_DATE_EPOCH.
+    pub fn kiln<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env("HOME", self.join("home"))
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Names in the folder (not recursive), sorted.
+    pub fn listing(&self, relative: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.join(relative))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// Run and capture.
+pub fn run(mut command: impl BorrowMut<Command>) -> Output {
+    let command = command.borrow_mut();
+    command
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"))
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Run, require success, return stdout.
+#[track_caller]
+pub fn success(mut command: impl BorrowMut<Command>) -> String {
+    let command = command.borrow_mut();
+    let output = run(&mut *command);
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        stdout(&output),
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+/// Run, require exit code 1 and an error on stderr containing every one of `needles`;
+/// returns stderr.
+#[track_caller]
+pub fn failure(mut command: impl BorrowMut<Command>, needles: &[&str]) -> String {
+    let command = command.borrow_mut();
+    let output = run(&mut *command);
+    let text = stderr(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{command:?} should fail with exit code 1:\nstdout:\n{}\nstderr:\n{text}",
+        stdout(&output)
+    );
+    assert!(text.starts_with("error: "), "no `error:` line: {text}");
+    assert!(!text.contains("panicked"), "kiln panicked: {text}");
+    for needle in needles {
+        assert!(text.contains(needle), "stderr lacks `{needle}`:\n{text}");
+    }
+    text
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// Whether every end-to-end test must run: in CI, and under scripts/test (which installs
+/// every tool first).
+fn in_ci() -> bool {
+    let set = |name: &str| {
+        std::env::var_os(name)
+            .is_some_and(|value| !value.is_empty() && value != "false" && value != "0")
+    };
+    set("CI") || set("KILN_TEST_REQUIRE_TOOLS")
+}
+
+/// Whether `tool` is on PATH. In CI a missing tool fails the test; elsewhere it prints a
+/// loud SKIPPED line and the test returns early.
+#[track_caller]
+pub fn require(tool: &str, test: &str) -> bool {
+    let found = which(tool).is_some();
+    if !found {
+        let message =
+            format!("SKIPPED {test}: `{tool}` is not installed (scripts/test installs it)");
+        if in_ci() {
+            panic!("{message}; CI must run every end-to-end test");
+        }
+        eprintln!("\n!!!!!!!! {message}\n");
+    }
+    found
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|folder| folder.join(tool))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Where shared test artefacts live (inside the cargo target folder).
+pub fn artefacts() -> PathBuf {
+    let folder = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kiln-cli-tests");
+    std::fs::create_dir_all(&folder).unwrap();
+    folder
+}
+
+/// The Go toolchain: `KILN_TEST_GO`, else `go` on PATH.
+pub fn go() -> Option<PathBuf> {
+    std::env::var_os("KILN_TEST_GO")
+        .map(PathBuf::from)
+        .or_else(|| which("go"))
+}
+
+/// examples/hello built as a static binary (once per test run).
+#[track_caller]
+pub fn hello_binary(test: &str) -> Option<PathBuf> {
+    static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let go = go()?;
+        let output = artefacts().join("hello");
+        let status = Command::new(go)
+            .args(["build", "-trimpath", "-o"])
+            .arg(&output)
+            .arg(".")
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello"))
+            .env("CGO_ENABLED", "0")
+            .env("GOFLAGS", "")
+            .env("GOTOOLCHAIN", "local")
+            .env("GOPROXY", "off")
+            .env("GOCACHE", artefacts().join("gocache"))
+            .env("GOPATH", artefacts().join("gopath"))
+            .status()
+            .ok()?;
+        status.success().then_some(output)
+    });
+    if built.is_none() {
+        let message = format!(
+            "SKIPPED {test}: no Go toolchain to build examples/hello (scripts/test installs one)"
+        );
+        if in_ci() {
+            panic!("{message}; CI must run every end-to-end test");
+        }
+        eprintln!("\n!!!!!!!! {message}\n");
+    }
+    built.clone()
+}
+
+/// The containers.conf podman needs on these machines (runc, no default ulimits):
+/// `CONTAINERS_CONF` when set, else one written for the tests.
+pub fn containers_conf() -> PathBuf {
+    if let Some(path) = std::env::var_os("CONTAINERS_CONF") {
+        return PathBuf::from(path);
+    }
+    let path = artefacts().join("containers.conf");
+    std::fs::write(
+        &path,
+        "[containers]\ndefault_ulimits = []\n[engine]\nruntime = \"runc\"\n",
+    )
+    .unwrap();
+    path
+}
+
+pub fn podman() -> Command {
+    let mut command = Command::new("podman");
+    command.env("CONTAINERS_CONF", containers_conf());
+    command
+}
+
+/// Docker engines the docker CLI can reach: the one at DOCKER_HOST (or the default socket)
+/// when it answers, and podman's Docker-compatible socket when `KILN_TEST_PODMAN_SOCKET`
+/// names one. Each is a DOCKER_HOST value (`None` = the CLI's default).
+pub fn docker_engines(test: &str) -> Vec<Option<String>> {
+    static ENGINES: OnceLock<Vec<Option<String>>> = OnceLock::new();
+    let engines = ENGINES.get_or_init(|| {
+        let mut engines = Vec::new();
+        if which("docker").is_none() {
+            return engines;
+        }
+        let answers = |host: Option<&str>| {
+            let mut command = Command::new("docker");
+            command.args(["version", "--format", "{{.Server.Version}}"]);
+            if let Some(host) = host {
+                command.env("DOCKER_HOST", host);
+            }
+            command
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        };
+        if answers(None) {
+            engines.push(None);
+        }
+        if let Some(socket) = std::env::var_os("KILN_TEST_PODMAN_SOCKET") {
+            let host = format!("unix://{}", socket.to_string_lossy());
+            if answers(Some(&host)) {
+                engines.push(Some(host));
+            }
+        }
+        engines
+    });
+    if engines.is_empty() {
+        let message = format!(
+            "SKIPPED {test}: no Docker engine answers (neither Docker nor podman's socket)"
+        );
+        if in_ci() {
+            panic!("{message}; CI must run every end-to-end test");
+        }
+        eprintln!("\n!!!!!!!! {message}\n");
+    }
+    engines.clone()
+}
+
+pub fn docker(host: &Option<String>) -> Command {
+    let mut command = Command::new("docker");
+    if let Some(host) = host {
+        command.env("DOCKER_HOST", host);
+    }
+    command
+}
+
+/// A name no other test (or test run) uses, for images loaded into shared engines.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "kiln-test-{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Removes images from an engine when dropped.
+pub struct LoadedImages {
+    pub cleanups: Vec<Command>,
+}
+
+impl Drop for LoadedImages {
+    fn drop(&mut self) {
+        for command in &mut self.cleanups {
+            let _ = command.stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+    }
+}

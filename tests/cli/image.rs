@@ -1,0 +1,650 @@
+//! `kiln image`: golden bytes, reproducibility, outputs, configuration and bad input.
+
+use std::os::unix::fs::PermissionsExt;
+
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// A fixed set of files: an executable, text, a symlink, a folder, and the same content at
+/// two paths.
+fn fixture(dir: &TestDir, root: &str) {
+    dir.write(&format!("{root}/app/run"), "#!/bin/sh\necho run\n", 0o700);
+    dir.write(&format!("{root}/app/share/readme.txt"), "read me\n", 0o600);
+    dir.write(&format!("{root}/app/share/copy.txt"), "read me\n", 0o644);
+    dir.write(&format!("{root}/app/share/other.txt"), "other\n", 0o664);
+    dir.symlink("run", &format!("{root}/app/alias"));
+    dir.write(&format!("{root}/tool"), "tool binary\n", 0o755);
+}
+
+fn image_args(root: &str, output: &str) -> Vec<String> {
+    [
+        "image",
+        "--name",
+        "golden",
+        "--tag",
+        "1.0",
+        "--add",
+        &format!("./{root}/app:/opt/app"),
+        "--add",
+        &format!("./{root}/tool:/usr/local/bin/"),
+        "--cmd",
+        "/opt/app/run",
+        "--cmd",
+        "--flag",
+        "--env",
+        "PATH=/usr/local/bin:/bin",
+        "--env",
+        "MODE=prod",
+        "--workdir",
+        "/opt/app",
+        "--user",
+        "65532:65532",
+        "--label",
+        "org.opencontainers.image.title=golden",
+        "--expose",
+        "8080",
+        "--expose",
+        "53/udp",
+        // The default platform is the host's; pin it so the goldens hold on any machine.
+        "--platform",
+        "linux/amd64",
+        "-o",
+        output,
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .collect()
+}
+
+/// Golden digests for every format and compression. If one of these changes, every image
+/// kiln builds changes: find out why before updating them.
+#[test]
+fn golden_digests() {
+    let dir = TestDir::new();
+    fixture(&dir, "src");
+    let manifest = success(dir.kiln(image_args("src", "golden.tar")));
+    assert_eq!(
+        manifest.trim(),
+        "sha256:d461e6670df992e4c78555891a545e8e71c286eb8dd43cbd904221315aa2bfa2"
+    );
+    assert_eq!(
+        sha256_file(&dir.join("golden.tar")),
+        "77ea55a415e203bf2e4baa4436ddafb3bcebd9d3e6dc22888ec115e691c534bf"
+    );
+
+    let mut args = image_args("src", "golden-oci.tar");
+    args.extend(["--format".into(), "oci-archive".into()]);
+    assert_eq!(
+        success(dir.kiln(&args)),
+        manifest,
+        "same image, another container"
+    );
+    assert_eq!(
+        sha256_file(&dir.join("golden-oci.tar")),
+        "34cd7380e9198524dc0469e61959e8da13580b9b759af2f4869847c0bdb906c7"
+    );
+
+    let mut args = image_args("src", "golden-layout");
+    args.extend(["--format".into(), "oci".into()]);
+    assert_eq!(success(dir.kiln(&args)), manifest);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("golden-layout/index.json")).unwrap(),
+        format!(
+            r#"{{"manifests":[{{"annotations":{{"io.containerd.image.name":"docker.io/library/golden:1.0","org.opencontainers.image.ref.name":"1.0"}},"digest":"{}","mediaType":"application/vnd.oci.image.manifest.v1+json","platform":{{"architecture":"amd64","os":"linux"}},"size":{}}}],"mediaType":"application/vnd.oci.image.index.v1+json","schemaVersion":2}}"#,
+            manifest.trim(),
+            401
+        )
+    );
+
+    for (compression, expected) in [
+        (
+            "zstd",
+            "sha256:9207072ce9216d4d138bb3df929d80f397fbd91651ddddc0338202f9b3dc5f7d",
+        ),
+        (
+            "none",
+            "sha256:d38f820d36289d515f58687fa8cf93767794b8df61bf32b414dd150aa25beadf",
+        ),
+    ] {
+        let mut args = image_args("src", &format!("golden-{compression}.tar"));
+        args.extend(["--compression".into(), compression.into()]);
+        assert_eq!(success(dir.kiln(&args)).trim(), expected, "{compression}");
+    }
+}
+
+/// The same files and flags give the same bytes in another folder, with another HOME, a
+/// few seconds later, whatever the host's modes and umask were.
+#[test]
+fn reproducible_across_folders_homes_and_time() {
+    let first = TestDir::new();
+    let second = TestDir::new();
+    fixture(&first, "one");
+    fixture(&second, "elsewhere/two");
+    // Host attributes that must not leak: other permission bits, another mtime.
+    std::fs::set_permissions(
+        second.join("elsewhere/two/app/run"),
+        std::fs::Permissions::from_mode(0o750),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        second.join("elsewhere/two/app/share"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(second.join("elsewhere/two/tool"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+
+    let first_digest = success(first.kiln(image_args("one", "out.tar")));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let second_digest = success(
+        second
+            .kiln(image_args("elsewhere/two", "out.tar"))
+            .env("TZ", "Asia/Tokyo"),
+    );
+    assert_eq!(first_digest, second_digest);
+    assert_eq!(
+        std::fs::read(first.join("out.tar")).unwrap(),
+        std::fs::read(second.join("out.tar")).unwrap(),
+        "archives differ byte for byte"
+    );
+}
+
+#[test]
+fn source_date_epoch_sets_mtime_and_created() {
+    let dir = TestDir::new();
+    fixture(&dir, "src");
+    let default = success(dir.kiln(image_args("src", "a.tar")));
+    let pinned = success(
+        dir.kiln(image_args("src", "b.tar"))
+            .env("SOURCE_DATE_EPOCH", "1700000000"),
+    );
+    let again = success(
+        dir.kiln(image_args("src", "c.tar"))
+            .env("SOURCE_DATE_EPOCH", "1700000000"),
+    );
+    assert_ne!(default, pinned);
+    assert_eq!(pinned, again);
+    let report: Value = serde_json::from_str(&success(
+        dir.kiln(["inspect", "--json", "--files", "b.tar"]),
+    ))
+    .unwrap();
+    assert_eq!(report[0]["created"], "2023-11-14T22:13:20Z");
+    let listing = success(
+        std::process::Command::new("tar")
+            .arg("tvf")
+            .arg(dir.join("b.tar")),
+    );
+    assert!(listing.contains("2023-11-14"), "{listing}");
+
+    failure(
+        dir.kiln(image_args("src", "d.tar"))
+            .env("SOURCE_DATE_EPOCH", "yesterday"),
+        &["SOURCE_DATE_EPOCH is `yesterday`"],
+    );
+    assert!(!dir.join("d.tar").exists());
+}
+
+#[test]
+fn stdout_streams_the_same_bytes() {
+    let dir = TestDir::new();
+    fixture(&dir, "src");
+    for format in ["docker-archive", "oci-archive"] {
+        let mut args = image_args("src", "file.tar");
+        args.extend(["--format".into(), format.into()]);
+        success(dir.kiln(&args));
+        let mut args = image_args("src", "-");
+        args.extend(["--format".into(), format.into()]);
+        let output = run(dir.kiln(&args).stdout(std::process::Stdio::piped()));
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(
+            output.stdout,
+            std::fs::read(dir.join("file.tar")).unwrap(),
+            "{format}"
+        );
+    }
+    let mut args = image_args("src", "-");
+    args.extend(["--format".into(), "oci".into()]);
+    failure(dir.kiln(&args), &["--format oci writes a folder"]);
+}
+
+#[test]
+fn config_fields_reach_the_image() {
+    let dir = TestDir::new();
+    fixture(&dir, "src");
+    success(dir.kiln([
+        "image",
+        "--name",
+        "registry.example.com:5000/team/app:v2",
+        "--add",
+        "./src/tool:/bin/tool",
+        "--entrypoint",
+        r#"["/bin/tool", "--serve"]"#,
+        "--cmd",
+        "--port",
+        "--cmd",
+        "80",
+        "--env",
+        "A=1",
+        "--env",
+        "B=x=y",
+        "--workdir",
+        "/srv",
+        "--user",
+        "nonroot",
+        "--label",
+        "b=2",
+        "--label",
+        "a=1",
+        "--expose",
+        "9000-9001/tcp",
+        "--created",
+        "2024-05-01T14:00:00+02:00",
+        "--platform",
+        "linux/arm64/v8",
+        "-o",
+        "app.tar",
+    ]));
+    let report: Value =
+        serde_json::from_str(&success(dir.kiln(["inspect", "--json", "app.tar"]))).unwrap();
+    let image = &report[0];
+    assert_eq!(
+        image["names"],
+        serde_json::json!(["registry.example.com:5000/team/app:v2"])
+    );
+    assert_eq!(
+        image["entrypoint"],
+        serde_json::json!(["/bin/tool", "--serve"])
+    );
+    assert_eq!(image["cmd"], serde_json::json!(["--port", "80"]));
+    assert_eq!(image["env"], serde_json::json!(["A=1", "B=x=y"]));
+    assert_eq!(image["workdir"], "/srv");
+    assert_eq!(image["user"], "nonroot");
+    assert_eq!(image["labels"], serde_json::json!({"a": "1", "b": "2"}));
+    assert_eq!(
+        image["exposed_ports"],
+        serde_json::json!(["9000/tcp", "9001/tcp"])
+    );
+    assert_eq!(image["created"], "2024-05-01T12:00:00Z");
+    assert_eq!(image["platform"], "linux/arm64/v8");
+
+    // The docker-archive RepoTags use the familiar form.
+    let tar = success(
+        std::process::Command::new("tar")
+            .args(["xOf"])
+            .arg(dir.join("app.tar"))
+            .arg("manifest.json"),
+    );
+    assert!(
+        tar.contains(r#""RepoTags":["registry.example.com:5000/team/app:v2"]"#),
+        "{tar}"
+    );
+
+    // `now` is opt-in and not the epoch.
+    success(dir.kiln([
+        "image",
+        "--name",
+        "now",
+        "--add",
+        "./src/tool:/t",
+        "--created",
+        "now",
+        "-o",
+        "now.tar",
+    ]));
+    let report: Value =
+        serde_json::from_str(&success(dir.kiln(["inspect", "--json", "now.tar"]))).unwrap();
+    assert!(
+        report[0]["created"].as_str().unwrap().starts_with("20"),
+        "{}",
+        report[0]["created"]
+    );
+}
+
+#[test]
+fn json_output_describes_the_image() {
+    let dir = TestDir::new();
+    fixture(&dir, "src");
+    let mut args = image_args("src", "out.tar");
+    args.push("--json".into());
+    let built: Value = serde_json::from_str(&success(dir.kiln(&args))).unwrap();
+    let report: Value =
+        serde_json::from_str(&success(dir.kiln(["inspect", "--json", "out.tar"]))).unwrap();
+    assert_eq!(built["manifest_digest"], report[0]["manifest_digest"]);
+    assert_eq!(built["config_digest"], report[0]["config_digest"]);
+    assert_eq!(built["reference"], "golden:1.0");
+    assert_eq!(
+        built["layers"][0]["digest"],
+        report[0]["layers"][0]["digest"]
+    );
+    assert_eq!(
+        built["layers"][0]["diff_id"],
+        report[0]["layers"][0]["diff_id"]
+    );
+    assert_eq!(built["layers"][0]["hard_links"], 1);
+}
+
+#[test]
+fn identical_content_is_stored_once() {
+    let dir = TestDir::new();
+    let content = vec![7u8; 300_000];
+    dir.write("files/a.bin", &content, 0o644);
+    dir.write("files/nested/b.bin", &content, 0o644);
+    success(dir.kiln([
+        "image",
+        "--name",
+        "dedupe",
+        "--add",
+        "./files:/data",
+        "-o",
+        "out.tar",
+    ]));
+    let text = success(dir.kiln(["inspect", "--files", "out.tar"]));
+    assert!(text.contains("/data/a.bin\n"), "{text}");
+    assert!(
+        text.contains("/data/nested/b.bin link to /data/a.bin"),
+        "{text}"
+    );
+    assert!(text.contains("efficiency  100.0%"), "{text}");
+    let report: Value =
+        serde_json::from_str(&success(dir.kiln(["inspect", "--json", "out.tar"]))).unwrap();
+    assert_eq!(report[0]["waste"]["stored_bytes"], 300_000);
+}
+
+#[test]
+fn oci_layouts_gain_images() {
+    let dir = TestDir::new();
+    fixture(&dir, "src");
+    for tag in ["one", "two"] {
+        success(dir.kiln([
+            "image",
+            "--name",
+            "multi",
+            "--tag",
+            tag,
+            "--add",
+            "./src/tool:/bin/tool",
+            "--label",
+            &format!("tag={tag}"),
+            "--format",
+            "oci",
+            "-o",
+            "layout",
+        ]));
+    }
+    // Rebuilding `one` replaces its entry rather than adding a third.
+    success(dir.kiln([
+        "image",
+        "--name",
+        "multi",
+        "--tag",
+        "one",
+        "--add",
+        "./src/tool:/bin/tool",
+        "--format",
+        "oci",
+        "-o",
+        "layout",
+    ]));
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("layout/index.json")).unwrap()).unwrap();
+    let refs: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            entry["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(refs, ["two", "one"]);
+    let report: Value =
+        serde_json::from_str(&success(dir.kiln(["inspect", "--json", "layout"]))).unwrap();
+    assert_eq!(report.as_array().unwrap().len(), 2);
+    assert!(
+        !dir.listing("layout/blobs/sha256")
+            .iter()
+            .any(|name| name.starts_with('.'))
+    );
+
+    dir.write("not-a-layout/file", "x", 0o644);
+    failure(
+        dir.kiln([
+            "image",
+            "--name",
+            "x",
+            "--add",
+            "./src/tool:/t",
+            "--format",
+            "oci",
+            "-o",
+            "not-a-layout",
+        ]),
+        &["not-a-layout exists and is not an OCI layout", "hint:"],
+    );
+}
+
+/// Bad input: a clear error naming the thing, exit code 1, and no output or temporary left.
+#[test]
+fn bad_input_is_refused_cleanly() {
+    let dir = TestDir::new();
+    fixture(&dir, "src");
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec!["--add", "./missing:/bin/x"],
+            vec!["./missing does not exist"],
+        ),
+        (
+            vec!["--add", "./src/tool:bin/tool"],
+            vec!["destination `bin/tool` is not an absolute path", "hint:"],
+        ),
+        (
+            vec!["--add", "./src/tool"],
+            vec!["--add `./src/tool` is not SRC:DEST"],
+        ),
+        (
+            vec![
+                "--add",
+                "./src/tool:/bin/x",
+                "--add",
+                "./src/app/run:/bin/x",
+            ],
+            vec!["both put something at /bin/x"],
+        ),
+        (
+            vec!["--add", "./src/tool:/bin/../etc"],
+            vec!["`.` and `..` are not allowed"],
+        ),
+        (
+            vec!["--add", "./src/tool:/x", "--add", "./src/app:/x/y"],
+            vec!["/x is a file"],
+        ),
+        (
+            vec!["--add", "./src/tool:/x", "--env", "NOVALUE"],
+            vec!["--env `NOVALUE` is not KEY=VALUE"],
+        ),
+        (
+            vec!["--add", "./src/tool:/x", "--env", "A=1", "--env", "A=2"],
+            vec!["--env sets `A` twice"],
+        ),
+        (
+            vec!["--add", "./src/tool:/x", "--expose", "http"],
+            vec!["`http` is not a port number"],
+        ),
+        (
+            vec!["--add", "./src/tool:/x", "--workdir", "srv"],
+            vec!["--workdir `srv` is not an absolute path"],
+        ),
+        (
+            vec!["--add", "./src/tool:/x", "--cmd", "[broken"],
+            vec!["starts like a JSON array", "hint:"],
+        ),
+        (
+            vec!["--add", "./src/tool:/x", "--tag=-bad"],
+            vec!["--tag `-bad` is not a valid tag"],
+        ),
+    ];
+    for (extra, needles) in cases {
+        let mut args = vec!["image", "--name", "bad", "-o", "out/bad.tar"];
+        args.extend(extra.iter().copied());
+        std::fs::create_dir_all(dir.join("out")).unwrap();
+        failure(dir.kiln(&args), &needles);
+        assert!(
+            dir.listing("out").is_empty(),
+            "{args:?} left {:?}",
+            dir.listing("out")
+        );
+    }
+    failure(
+        dir.kiln([
+            "image",
+            "--name",
+            "Bad",
+            "--add",
+            "./src/tool:/x",
+            "-o",
+            "out/x.tar",
+        ]),
+        &["--name `Bad`", "repository names must be lowercase"],
+    );
+    failure(
+        dir.kiln([
+            "image",
+            "--name",
+            "a:1",
+            "--tag",
+            "2",
+            "--add",
+            "./src/tool:/x",
+            "-o",
+            "out/x.tar",
+        ]),
+        &["the tag is given twice"],
+    );
+    failure(
+        dir.kiln([
+            "image",
+            "--name",
+            "x",
+            "--add",
+            "./src/tool:/x",
+            "-o",
+            "missing-folder/x.tar",
+        ]),
+        &["the folder for missing-folder/x.tar does not exist"],
+    );
+    // Usage errors are clap's, exit code 2.
+    let output = run(dir.kiln(["image", "--name", "x", "-o", "x.tar"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--add <SRC:DEST>"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// A file that cannot be read fails the build mid-way; the old output survives untouched
+/// and no temporary is left.
+#[test]
+fn unreadable_file_keeps_the_old_output() {
+    let dir = TestDir::new();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir.write("src/big.bin", vec![1u8; 1 << 20], 0o644);
+    dir.write("src/secret", "no", 0o000);
+    std::fs::set_permissions(dir.join("src"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir.write("out/image.tar", "the previous image", 0o666);
+    std::fs::set_permissions(dir.join("out"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut command = if unsafe_is_root() {
+        // root reads any file: run kiln as nobody.
+        if which("setpriv").is_none() {
+            eprintln!(
+                "\n!!!!!!!! SKIPPED unreadable_file_keeps_the_old_output: root without setpriv\n"
+            );
+            return;
+        }
+        let mut command = std::process::Command::new("setpriv");
+        command
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                env!("CARGO_BIN_EXE_kiln"),
+            ])
+            .current_dir(dir.path())
+            .env("HOME", dir.join("home"));
+        command
+    } else {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"));
+        command.current_dir(dir.path());
+        command
+    };
+    command.args([
+        "image",
+        "--name",
+        "x",
+        "--add",
+        "./src:/data",
+        "-o",
+        "out/image.tar",
+    ]);
+    failure(
+        &mut command,
+        &["cannot read ./src/secret", "Permission denied"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out/image.tar")).unwrap(),
+        "the previous image"
+    );
+    assert_eq!(dir.listing("out"), ["image.tar"]);
+}
+
+fn unsafe_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
+        .unwrap_or(false)
+}
+
+#[test]
+fn refuses_to_write_into_a_folder_or_terminal_guesses() {
+    let dir = TestDir::new();
+    fixture(&dir, "src");
+    std::fs::create_dir(dir.join("folder")).unwrap();
+    failure(
+        dir.kiln([
+            "image",
+            "--name",
+            "x",
+            "--add",
+            "./src/tool:/x",
+            "-o",
+            "folder",
+        ]),
+        &["folder is a folder", "hint:"],
+    );
+}
+
+#[test]
+fn help_documents_the_command_forms() {
+    let dir = TestDir::new();
+    let help = success(dir.kiln(["image", "--help"]));
+    for needle in [
+        "--add <SRC:DEST>",
+        "--cmd <ARG>",
+        "JSON array",
+        "SOURCE_DATE_EPOCH",
+        "docker-archive",
+        "oci-archive",
+        "zstd",
+    ] {
+        assert!(help.contains(needle), "help lacks {needle}:\n{help}");
+    }
+}
