@@ -204,15 +204,17 @@ impl AtomicDir {
             .map_err(io_error(&parent))?
             .keep();
         let registration = Registration::new(&temp);
+        // The guard first, so a failing chmod still removes the folder.
+        let folder = AtomicDir {
+            temp: Some(temp.clone()),
+            destination: destination.to_owned(),
+            registration: Some(registration),
+        };
         // 0777 less the umask, like `mkdir`.
         let mode = 0o777 & !current_umask();
         std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(mode))
             .map_err(io_error(&temp))?;
-        Ok(AtomicDir {
-            temp: Some(temp),
-            destination: destination.to_owned(),
-            registration: Some(registration),
-        })
+        Ok(folder)
     }
 
     pub fn path(&self) -> &Path {

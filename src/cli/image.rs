@@ -12,12 +12,13 @@ use super::Printer;
 use super::style::format_bytes;
 use crate::oci::archive::{ArchiveKind, ArchiveWriter};
 use crate::oci::compression::Compression;
+use crate::oci::elf;
 use crate::oci::image::{BuiltImage, ImageRequest, build_image};
 use crate::oci::layout::LayoutWriter;
 use crate::oci::reference::{Reference, is_tag};
 use crate::oci::spec::{ContainerConfig, Empty, Platform};
 use crate::oci::timestamp::{Created, source_date_epoch};
-use crate::oci::tree::{FileTree, ImagePath};
+use crate::oci::tree::{FileTree, ImagePath, Node};
 use crate::output::AtomicFile;
 
 const AFTER_HELP: &str = "\
@@ -31,7 +32,8 @@ Examples:
 
 All --add sources go into one layer. The output is the same bytes on every machine for the same
 files and flags: entries sorted, uid/gid 0, modes 0755/0644/0777, mtime SOURCE_DATE_EPOCH or
-1970-01-01T00:00:01Z, identical files stored once (hard links).";
+1970-01-01T00:00:01Z, identical files stored once (hard links), and the platform taken from the
+executables' ELF headers rather than from this machine.";
 
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
@@ -93,7 +95,8 @@ pub struct ImageArgs {
     #[arg(long, value_enum, default_value_t = Format::DockerArchive)]
     format: Format,
 
-    /// The platform the image declares, OS/ARCH[/VARIANT] [default: linux/<this machine>].
+    /// The platform the image declares, OS/ARCH[/VARIANT] [default: the one its ELF
+    /// executables are built for, else linux/amd64; never this machine's].
     #[arg(long, value_name = "PLATFORM")]
     platform: Option<Platform>,
 
@@ -244,20 +247,63 @@ fn reference(args: &ImageArgs) -> Result<Reference> {
 
 fn file_tree(adds: &[String]) -> Result<FileTree> {
     let mut tree = FileTree::new();
-    let mut destinations: BTreeMap<(ImagePath, bool), &str> = BTreeMap::new();
+    // Where each --add landed: two sources at one path is an error even for folders, which
+    // would otherwise merge (a folder inside another's folder is fine).
+    let mut landed: BTreeMap<ImagePath, &str> = BTreeMap::new();
     for add in adds {
         let (source, destination) = split_add(add)?;
-        let path =
-            ImagePath::parse_absolute(&destination).with_context(|| format!("--add `{add}`"))?;
-        let into_folder = destination.ends_with('/');
-        if let Some(previous) = destinations.insert((path.clone(), into_folder), add) {
+        let path = tree
+            .add(&source, &destination)
+            .with_context(|| format!("cannot add {}", source.display()))?;
+        if let Some(previous) = landed.insert(path.clone(), add) {
             bail!("--add `{previous}` and --add `{add}` both put something at {path}");
         }
-        tree.add(&source, &destination)
-            .with_context(|| format!("cannot add {}", source.display()))?;
     }
     Ok(tree)
 }
+
+/// The platform the image declares when --platform is not given: the one every ELF
+/// executable among its files is built for. Never the host's, so the same files give the
+/// same image on any machine.
+fn infer_platform(tree: &FileTree, printer: &Printer) -> Result<Platform> {
+    let mut found: BTreeMap<String, (Platform, PathBuf)> = BTreeMap::new();
+    for (_, node) in tree.entries() {
+        if let Node::File {
+            attributes, source, ..
+        } = node
+            && attributes.mode & 0o111 != 0
+            && let Some(platform) = elf::platform_of(source)
+                .with_context(|| format!("cannot read {}", source.display()))?
+        {
+            found
+                .entry(platform.to_string())
+                .or_insert_with(|| (platform, source.clone()));
+        }
+    }
+    let mut platforms = found.into_values();
+    match (platforms.next(), platforms.len()) {
+        (None, _) => {
+            printer.status(format!(
+                "note: no ELF executable among the files; the image declares {FALLBACK_PLATFORM} (choose with --platform)"
+            ));
+            Ok(FALLBACK_PLATFORM.parse()?)
+        }
+        (Some((platform, _)), 0) => Ok(platform),
+        (Some(first), _) => {
+            let listed: Vec<String> = std::iter::once(first)
+                .chain(platforms)
+                .map(|(platform, example)| format!("{platform} ({})", example.display()))
+                .collect();
+            bail!(
+                "the executables are built for several platforms: {}\nhint: an image has one platform; pass --platform, or build the files for one",
+                listed.join(", ")
+            )
+        }
+    }
+}
+
+/// What an image without ELF executables declares.
+const FALLBACK_PLATFORM: &str = "linux/amd64";
 
 #[derive(Serialize)]
 struct LayerJson {
@@ -328,7 +374,10 @@ pub fn run(args: ImageArgs, printer: &Printer) -> Result<()> {
     let epoch = source_date_epoch()?;
     let request = ImageRequest {
         reference: reference.clone(),
-        platform: args.platform.clone().unwrap_or_else(Platform::host),
+        platform: match &args.platform {
+            Some(platform) => platform.clone(),
+            None => infer_platform(&tree, printer)?,
+        },
         created: args.created.resolve(epoch),
         mtime: epoch as u64,
         compression: args.compression.into(),
@@ -415,6 +464,40 @@ fn format_name(format: Format) -> &'static str {
     }
 }
 
+/// Where the image goes.
+enum Destination {
+    /// A file or folder path, written beside itself and renamed into place.
+    Path(PathBuf),
+    /// A stream: stdout, or an existing path that is not a regular file or folder (a device
+    /// such as /dev/null, a FIFO). Renaming over those would replace the device itself.
+    Stream(Box<dyn Write>),
+}
+
+fn destination(output: &Path, to_stdout: bool) -> Result<Destination> {
+    if to_stdout {
+        let stdout = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout());
+        return Ok(Destination::Stream(Box::new(stdout)));
+    }
+    match std::fs::metadata(output) {
+        Ok(metadata) if !metadata.is_file() && !metadata.is_dir() => {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(output)
+                .with_context(|| format!("cannot open {}", output.display()))?;
+            Ok(Destination::Stream(Box::new(
+                std::io::BufWriter::with_capacity(256 * 1024, file),
+            )))
+        }
+        // A symlink is written through: the file or folder it names is replaced, not the link.
+        Ok(_) if output.is_symlink() => {
+            Ok(Destination::Path(output.canonicalize().with_context(
+                || format!("cannot resolve {}", output.display()),
+            )?))
+        }
+        _ => Ok(Destination::Path(output.to_owned())),
+    }
+}
+
 fn write_image(
     request: &ImageRequest,
     args: &ImageArgs,
@@ -423,28 +506,37 @@ fn write_image(
 ) -> Result<BuiltImage> {
     let mtime = request.mtime;
     let kind = match args.format {
+        Format::DockerArchive => ArchiveKind::Docker,
+        Format::OciArchive => ArchiveKind::Oci,
         Format::Oci => {
-            let mut layout = LayoutWriter::open(&args.output)?;
+            let Destination::Path(output) = destination(&args.output, false)? else {
+                bail!(
+                    "--format oci writes a folder, and {} is not one",
+                    args.output.display()
+                );
+            };
+            let mut layout = LayoutWriter::open(&output)?;
             let image = build_image(request, &mut layout, on_progress)?;
             layout.finish(&[&image])?;
             return Ok(image);
         }
-        Format::DockerArchive => ArchiveKind::Docker,
-        Format::OciArchive => ArchiveKind::Oci,
     };
-    if to_stdout {
-        let stdout = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout());
-        let mut archive = ArchiveWriter::to_stream(Box::new(stdout), kind, mtime)?;
-        let image = build_image(request, &mut archive, on_progress)?;
-        archive.finish(&[&image])?;
-        return Ok(image);
+    match destination(&args.output, to_stdout)? {
+        Destination::Stream(stream) => {
+            let mut archive = ArchiveWriter::to_stream(stream, kind, mtime)?;
+            let image = build_image(request, &mut archive, on_progress)?;
+            archive.finish(&[&image])?;
+            Ok(image)
+        }
+        Destination::Path(output) => {
+            let mut output = AtomicFile::create(&output)?;
+            let mut archive = ArchiveWriter::to_file(output.file().try_clone()?, kind, mtime)?;
+            let image = build_image(request, &mut archive, on_progress)?;
+            archive.finish(&[&image])?;
+            output.commit()?;
+            Ok(image)
+        }
     }
-    let mut output = AtomicFile::create(&args.output)?;
-    let mut archive = ArchiveWriter::to_file(output.file().try_clone()?, kind, mtime)?;
-    let image = build_image(request, &mut archive, on_progress)?;
-    archive.finish(&[&image])?;
-    output.commit()?;
-    Ok(image)
 }
 
 fn progress_bar(printer: &Printer, total: u64) -> Option<indicatif::ProgressBar> {

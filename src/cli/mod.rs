@@ -51,6 +51,9 @@ pub fn main() -> ExitCode {
     };
     crate::output::install_interrupt_handler();
     let printer = Printer::new(cli.quiet);
+    // A reader that stops early (`kiln inspect … | head`) has what it wanted; an image
+    // stream whose reader dies (`kiln image -o - | docker load` failing) is an error.
+    let broken_pipe_is_success = matches!(cli.command, Command::Inspect(_));
     let result = match cli.command {
         Command::Image(args) => image::run(*args, &printer),
         Command::Inspect(args) => inspect::run(args, &printer),
@@ -58,8 +61,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            if is_broken_pipe(&error) {
-                // `kiln inspect … | head`: the reader has what it wanted.
+            if broken_pipe_is_success && is_broken_pipe(&error) {
                 return ExitCode::SUCCESS;
             }
             printer.error(&error);

@@ -20,7 +20,8 @@ use serde::Serialize;
 
 use super::compression::{Compression, Decompressor};
 use super::digest::{Digest, HashingReader, HashingWriter};
-use super::source::{FoundImage, FoundLayer, ImageSource, SourceError};
+use super::source::{FoundImage, FoundLayer, ImageSource, SourceError, relative_path};
+use super::tar::{TarReadError, TarReader};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
@@ -45,7 +46,21 @@ pub enum InspectError {
         layer: String,
         entry: String,
     },
+    #[error("{path}: layer {layer} is not a valid tar")]
+    Tar {
+        path: String,
+        layer: String,
+        #[source]
+        source: super::tar::TarReadError,
+    },
+    #[error(
+        "{path}: the images list more than {MAX_ENTRIES} entries in all; kiln inspect stops there"
+    )]
+    TooManyEntries { path: String },
 }
+
+/// How many layer entries one `inspect` lists in all: about half a gigabyte of records.
+pub const MAX_ENTRIES: usize = 4 << 20;
 
 /// The kind of a layer entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -193,24 +208,40 @@ pub struct ImageReport {
     pub waste: WasteReport,
 }
 
-/// Inspect every image in `source`.
+/// Inspect every image in `source`. Each distinct layer is read once, however many images
+/// share it.
 pub fn inspect(source: &ImageSource) -> Result<Vec<ImageReport>, InspectError> {
-    source
-        .images()?
-        .iter()
-        .map(|image| inspect_image(source, image))
-        .collect()
+    let mut scanned: HashMap<String, LayerReport> = HashMap::new();
+    let mut entries = 0;
+    let mut reports = Vec::new();
+    for image in source.images()? {
+        let mut layers = Vec::with_capacity(image.layers.len());
+        for layer in &image.layers {
+            let report = match scanned.get(&layer.name) {
+                Some(report) => report.clone(),
+                None => {
+                    let report = scan_layer(source, layer)?;
+                    scanned.insert(layer.name.clone(), report.clone());
+                    report
+                }
+            };
+            entries += report.files.len();
+            if entries > MAX_ENTRIES {
+                return Err(InspectError::TooManyEntries {
+                    path: source.path().display().to_string(),
+                });
+            }
+            layers.push(report);
+        }
+        reports.push(report_image(&image, layers));
+    }
+    Ok(reports)
 }
 
-fn inspect_image(source: &ImageSource, image: &FoundImage) -> Result<ImageReport, InspectError> {
-    let layers = image
-        .layers
-        .iter()
-        .map(|layer| scan_layer(source, layer))
-        .collect::<Result<Vec<_>, _>>()?;
+fn report_image(image: &FoundImage, layers: Vec<LayerReport>) -> ImageReport {
     let config = &image.config;
     let container = &config.config;
-    Ok(ImageReport {
+    ImageReport {
         names: image.names.references.clone(),
         ref_names: image.names.ref_names.clone(),
         manifest_digest: image.manifest.as_ref().map(|found| found.descriptor.digest),
@@ -232,7 +263,7 @@ fn inspect_image(source: &ImageSource, image: &FoundImage) -> Result<ImageReport
         compressed_size: layers.iter().map(|layer| layer.compressed_size).sum(),
         waste: analyse_waste(&layers),
         layers,
-    })
+    }
 }
 
 fn scan_layer(source: &ImageSource, layer: &FoundLayer) -> Result<LayerReport, InspectError> {
@@ -249,20 +280,26 @@ fn scan_layer(source: &ImageSource, layer: &FoundLayer) -> Result<LayerReport, I
     let stored = HashingReader::new(reader);
     let decompressor = Decompressor::new(stored).map_err(read_error)?;
     let compression = decompressor.compression();
-    let mut archive = tar::Archive::new(HashingReader::new(decompressor));
+    let mut archive = TarReader::new(HashingReader::new(decompressor));
     let mut files = Vec::new();
-    for entry in archive.entries().map_err(read_error)? {
-        let mut entry = entry.map_err(read_error)?;
-        let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let Some(relative) = normalise_layer_path(&raw_path) else {
+    let tar_error = |source: TarReadError| match source {
+        TarReadError::Io(error) => read_error(error),
+        source => InspectError::Tar {
+            path: path.clone(),
+            layer: label.clone(),
+            source,
+        },
+    };
+    while let Some(entry) = archive.next_entry().map_err(tar_error)? {
+        let raw_path = String::from_utf8_lossy(&entry.path).into_owned();
+        let Some(relative) = relative_path(&raw_path) else {
             return Err(InspectError::EntryEscapes {
                 path: path.clone(),
                 layer: label.clone(),
                 entry: raw_path,
             });
         };
-        let header = entry.header();
-        let kind = match header.entry_type() {
+        let kind = match entry.kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => FileKind::File,
             tar::EntryType::Directory => FileKind::Directory,
             tar::EntryType::Symlink => FileKind::Symlink,
@@ -272,23 +309,20 @@ fn scan_layer(source: &ImageSource, layer: &FoundLayer) -> Result<LayerReport, I
             tar::EntryType::Fifo => FileKind::Fifo,
             _ => FileKind::Other,
         };
-        let mode = header.mode().unwrap_or(0) & 0o7777;
-        let uid = header.uid().unwrap_or(0);
-        let gid = header.gid().unwrap_or(0);
-        let size = entry.size();
         let link_target = entry
-            .link_name_bytes()
-            .map(|link| String::from_utf8_lossy(&link).into_owned());
+            .link
+            .as_ref()
+            .map(|link| String::from_utf8_lossy(link).into_owned());
         let link_target = match kind {
             FileKind::HardLink => link_target.map(|target| {
-                normalise_layer_path(&target).map_or(target, |relative| format!("/{relative}"))
+                relative_path(&target).map_or(target, |relative| format!("/{relative}"))
             }),
             FileKind::Symlink => link_target,
             _ => None,
         };
         let content_digest = if kind == FileKind::File {
             let mut hasher = HashingWriter::new(io::sink());
-            io::copy(&mut entry, &mut hasher).map_err(read_error)?;
+            io::copy(&mut archive.content(), &mut hasher).map_err(read_error)?;
             Some(hasher.finish().1)
         } else {
             None
@@ -299,13 +333,20 @@ fn scan_layer(source: &ImageSource, layer: &FoundLayer) -> Result<LayerReport, I
         files.push(FileRecord {
             path: format!("/{relative}"),
             kind,
-            mode,
-            uid,
-            gid,
-            size: if kind == FileKind::File { size } else { 0 },
+            mode: entry.mode & 0o7777,
+            uid: entry.uid,
+            gid: entry.gid,
+            size: if kind == FileKind::File {
+                entry.size
+            } else {
+                0
+            },
             link_target,
             content_digest,
         });
+        if files.len() > MAX_ENTRIES {
+            return Err(InspectError::TooManyEntries { path });
+        }
     }
     // Hash what follows the end-of-archive blocks too: the diff_id covers every byte.
     let mut uncompressed = archive.into_inner();
@@ -352,26 +393,9 @@ fn scan_layer(source: &ImageSource, layer: &FoundLayer) -> Result<LayerReport, I
     })
 }
 
-/// A layer entry's path relative to the root, or `None` when it climbs out of it.
-fn normalise_layer_path(path: &str) -> Option<String> {
-    let mut components = Vec::new();
-    for component in path.split('/') {
-        match component {
-            "" | "." => {}
-            ".." => return None,
-            _ => components.push(component),
-        }
-    }
-    Some(components.join("/"))
-}
-
-/// What the final filesystem has at a path.
-#[derive(Clone, Copy)]
-struct Visible {
-    is_directory: bool,
-    /// The stored copy this path reaches (a regular file or a hard link to one).
-    copy: Option<usize>,
-}
+/// What the final filesystem has at a path: the stored copy it reaches (a regular file or a
+/// hard link to one), if any.
+type Visible = Option<usize>;
 
 struct StoredCopy {
     layer: usize,
@@ -399,10 +423,7 @@ fn analyse_waste(layers: &[LayerReport]) -> WasteReport {
             .map(|(path, _)| path.clone())
             .collect();
         for path in doomed {
-            if let Some(Visible {
-                copy: Some(copy), ..
-            }) = visible.remove(&path)
-            {
+            if let Some(Some(copy)) = visible.remove(&path) {
                 copies[copy].removed_by = Some(by);
             }
         }
@@ -418,10 +439,7 @@ fn analyse_waste(layers: &[LayerReport]) -> WasteReport {
                 remove_subtree(&mut visible, folder, &mut copies, by);
             } else if let Some(target) = name.strip_prefix(".wh.") {
                 let target = format!("{folder}/{target}");
-                if let Some(Visible {
-                    copy: Some(copy), ..
-                }) = visible.remove(&target)
-                {
+                if let Some(Some(copy)) = visible.remove(&target) {
                     copies[copy].removed_by = Some(by);
                 }
                 remove_subtree(&mut visible, &target, &mut copies, by);
@@ -450,29 +468,28 @@ fn analyse_waste(layers: &[LayerReport]) -> WasteReport {
                         file.link_target
                             .as_deref()
                             .and_then(|target| visible.get(target))
-                            .and_then(|target| target.copy)
+                            .and_then(|target| *target)
                     }),
                 _ => None,
             };
-            let is_directory = file.kind == FileKind::Directory;
-            if let Some(previous) = visible.get(&file.path).copied() {
-                if !(previous.is_directory && is_directory) {
-                    remove_subtree(&mut visible, &file.path, &mut copies, (layer_number, false));
-                }
-                if let Some(previous_copy) = previous.copy
-                    && Some(previous_copy) != copy
-                {
-                    copies[previous_copy].removed_by = Some((layer_number, false));
-                }
+            if file.kind != FileKind::Directory {
+                // Whatever was below this path is gone, whether or not its folder had an
+                // entry of its own (`/lib/x` in one layer, `/lib` a symlink in the next).
+                remove_subtree(&mut visible, &file.path, &mut copies, (layer_number, false));
             }
-            visible.insert(file.path.clone(), Visible { is_directory, copy });
+            if let Some(Some(previous_copy)) = visible.get(&file.path).copied()
+                && Some(previous_copy) != copy
+            {
+                copies[previous_copy].removed_by = Some((layer_number, false));
+            }
+            visible.insert(file.path.clone(), copy);
         }
     }
 
     // A copy still reached by some path is live, even if one of its paths was removed.
     let mut live = vec![false; copies.len()];
     for entry in visible.values() {
-        if let Some(copy) = entry.copy {
+        if let Some(copy) = *entry {
             live[copy] = true;
         }
     }
@@ -648,6 +665,21 @@ mod tests {
             .collect();
         assert_eq!(shadowed, [("/app/x", 2, false), ("/cfg/a", 2, true)]);
         assert_eq!(waste.wasted_bytes, 15);
+    }
+
+    /// Regression test (review): a file shadowed through a parent folder that has no entry
+    /// of its own was not counted.
+    #[test]
+    fn shadowed_through_an_implied_folder() {
+        let waste = analyse_waste(&[
+            layer(vec![file("/lib/big.so", b"0123456789abcdef")]),
+            layer(vec![special("/lib", FileKind::Symlink, Some("/usr/lib"))]),
+        ]);
+        assert_eq!(waste.shadowed.len(), 1, "{:?}", waste.shadowed);
+        assert_eq!(
+            (waste.shadowed[0].path.as_str(), waste.wasted_bytes),
+            ("/lib/big.so", 16)
+        );
     }
 
     #[test]

@@ -51,9 +51,15 @@ pub fn index_for(images: &[&BuiltImage], existing: Option<Index>) -> Index {
         entry
             .annotations
             .insert(annotation::REF_NAME.to_owned(), tag.clone());
-        index
-            .manifests
-            .retain(|existing| existing.annotations.get(annotation::REF_NAME) != Some(&tag));
+        // The same image name replaces its entry; another name with the same tag stays (a
+        // layout can hold `app:1` and `db:1`; `oci:DIR:1` is then ambiguous, as in skopeo).
+        let full_name = image.reference.to_string();
+        index.manifests.retain(|existing| {
+            match existing.annotations.get(annotation::CONTAINERD_IMAGE_NAME) {
+                Some(name) => name != &full_name,
+                None => existing.annotations.get(annotation::REF_NAME) != Some(&tag),
+            }
+        });
         index.manifests.push(entry);
     }
     index
@@ -163,6 +169,14 @@ impl LayoutWriter {
         self.root.join(digest.blob_path())
     }
 
+    /// Whether the layout already has this blob: written in this run, or present with the
+    /// right size (a blob of another size, left by a broken tool, is replaced).
+    fn already_holds(&self, digest: &Digest, size: u64) -> bool {
+        self.written.contains(digest)
+            || std::fs::symlink_metadata(self.blob_path(digest))
+                .is_ok_and(|metadata| metadata.is_file() && metadata.len() == size)
+    }
+
     /// Write `index.json` and `oci-layout`, and put the layout in place.
     pub fn finish(mut self, images: &[&BuiltImage]) -> Result<(), LayoutError> {
         let index = index_for(images, self.existing_index.take());
@@ -223,7 +237,7 @@ impl BlobSink for LayoutWriter {
         &mut self,
         mut pending: PendingLayoutBlob,
         digest: &Digest,
-        _size: u64,
+        size: u64,
     ) -> io::Result<()> {
         pending.writer.flush()?;
         let file = pending
@@ -231,7 +245,7 @@ impl BlobSink for LayoutWriter {
             .take()
             .ok_or_else(|| io::Error::other("blob committed twice"))?;
         let destination = self.blob_path(digest);
-        if self.written.contains(digest) || destination.is_file() {
+        if self.already_holds(digest, size) {
             // Already present (a repeated layer, or a layout we are adding to).
             return Ok(());
         }
@@ -242,7 +256,7 @@ impl BlobSink for LayoutWriter {
 
     fn put_blob(&mut self, digest: &Digest, bytes: &[u8]) -> io::Result<()> {
         let destination = self.blob_path(digest);
-        if self.written.contains(digest) || destination.is_file() {
+        if self.already_holds(digest, bytes.len() as u64) {
             return Ok(());
         }
         crate::output::write_atomic(&destination, bytes).map_err(to_io)?;

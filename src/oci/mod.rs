@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod compression;
 pub mod digest;
+pub mod elf;
 pub mod gzip;
 pub mod image;
 pub mod inspect;

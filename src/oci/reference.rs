@@ -190,6 +190,12 @@ impl FromStr for Reference {
         } else {
             registry
         };
+        // Docker Hub's official images live under `library/`, however the name was written.
+        let repository = if registry == DOCKER_HUB && !repository.contains('/') {
+            format!("library/{repository}")
+        } else {
+            repository
+        };
         Ok(Reference {
             registry,
             repository,
@@ -263,6 +269,12 @@ mod tests {
             ),
             ("ghcr.io/o/r", "ghcr.io/o/r", "ghcr.io/o/r"),
             ("index.docker.io/library/x", "docker.io/library/x", "x"),
+            ("docker.io/example", "docker.io/library/example", "example"),
+            (
+                "index.docker.io/example:1",
+                "docker.io/library/example:1",
+                "example:1",
+            ),
             (
                 "docker.io/library/a/b",
                 "docker.io/library/a/b",

@@ -21,12 +21,31 @@ use super::reference::Reference;
 use super::spec::{
     Descriptor, DockerArchiveEntry, ImageConfig, Index, Manifest, Platform, annotation, media_type,
 };
+use super::tar::{TarReadError, TarReader};
 
 /// The largest JSON document (index, manifest, config) kiln reads. Real configs are a few
 /// KiB; a long history reaches a few hundred.
 pub const DOCUMENT_LIMIT: u64 = 16 << 20;
 /// How deep indexes may nest, and how many links a path may follow.
 const MAX_DEPTH: usize = 8;
+/// How many index and manifest descriptors one source may list in all.
+pub const MAX_DESCRIPTORS: usize = 10_000;
+/// A compressed archive may unpack to this much, plus [`UNPACK_RATIO`] times its size.
+const UNPACK_FLOOR: u64 = 1 << 30;
+const UNPACK_RATIO: u64 = 200;
+
+fn unpack_limit(compressed: u64) -> u64 {
+    #[cfg(test)]
+    if let Some(limit) = TEST_UNPACK_LIMIT.with(|limit| limit.get()) {
+        return limit;
+    }
+    UNPACK_FLOOR.saturating_add(compressed.saturating_mul(UNPACK_RATIO))
+}
+
+#[cfg(test)]
+thread_local! {
+    static TEST_UNPACK_LIMIT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -71,6 +90,25 @@ pub enum SourceError {
     },
     #[error("{}: {message}", .path.display())]
     Invalid { path: PathBuf, message: String },
+    #[error("cannot read `{entry}` in {}", .path.display())]
+    ReadEntry {
+        path: PathBuf,
+        entry: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: the archive is damaged", .path.display())]
+    Tar {
+        path: PathBuf,
+        #[source]
+        source: super::tar::TarReadError,
+    },
+    #[error("{} decompresses to more than {limit} bytes, {ratio}× its size; kiln stops there (a decompression bomb?)", .path.display())]
+    Bomb {
+        path: PathBuf,
+        limit: u64,
+        ratio: u64,
+    },
 }
 
 /// Where a file lives in an archive.
@@ -108,14 +146,20 @@ pub struct ImageSource {
     pub archive_compression: Compression,
 }
 
-/// Normalise an archive entry name: drop leading `./` and `/`-free trailing slashes; refuse
-/// absolute names and `..`.
+/// Normalise an archive entry name: drop `.` components and repeated or trailing slashes;
+/// refuse absolute names and `..`.
 fn normalise_entry_name(name: &str) -> Option<String> {
     if name.starts_with('/') {
         return None;
     }
+    relative_path(name)
+}
+
+/// `path` as `/`-joined components relative to a root (a leading `/` means the root), or
+/// `None` when a `..` would climb out of it. `.` and empty components are dropped.
+pub(crate) fn relative_path(path: &str) -> Option<String> {
     let mut components = Vec::new();
-    for component in name.split('/') {
+    for component in path.split('/') {
         match component {
             "" | "." => {}
             ".." => return None,
@@ -188,6 +232,12 @@ impl ImageSource {
                 archive_compression: Compression::None,
             });
         }
+        if !metadata.is_file() {
+            return Err(SourceError::NotAnImage {
+                path: path.to_owned(),
+                reason: "it is neither a folder nor a regular file".to_owned(),
+            });
+        }
         let file = File::open(path).map_err(io_error)?;
         let mut decompressor = Decompressor::new(&file).map_err(io_error)?;
         let archive_compression = decompressor.compression();
@@ -195,12 +245,24 @@ impl ImageSource {
             file
         } else {
             // A compressed archive cannot be read at random: unpack it into an anonymous
-            // temporary file first.
+            // temporary file first, within a ratio no real image archive comes near.
+            let limit = unpack_limit(metadata.len());
             let mut unpacked = tempfile::tempfile().map_err(io_error)?;
-            io::copy(&mut decompressor, &mut unpacked).map_err(|source| SourceError::NotAnImage {
-                path: path.to_owned(),
-                reason: format!("it looks {archive_compression}-compressed but does not decompress ({source})"),
+            let copied = io::copy(&mut (&mut decompressor).take(limit + 1), &mut unpacked).map_err(|source| {
+                SourceError::NotAnImage {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "it looks {archive_compression}-compressed but does not decompress ({source})"
+                    ),
+                }
             })?;
+            if copied > limit {
+                return Err(SourceError::Bomb {
+                    path: path.to_owned(),
+                    limit,
+                    ratio: UNPACK_RATIO,
+                });
+            }
             unpacked
         };
         // Sniffing (or unpacking) moved the offset; the tar reader starts at the beginning.
@@ -224,9 +286,14 @@ impl ImageSource {
         }
     }
 
-    /// Whether the source has a regular file `name`.
-    pub fn contains(&self, name: &str) -> bool {
-        self.open_file(name).is_ok()
+    /// Whether the source has a regular file `name`. Only "missing" is `false`; any other
+    /// failure (unreadable, escaping, a link loop) is an error.
+    pub fn contains(&self, name: &str) -> Result<bool, SourceError> {
+        match self.open_file(name) {
+            Ok(_) => Ok(true),
+            Err(SourceError::Missing { .. }) => Ok(false),
+            Err(error) => Err(error),
+        }
     }
 
     /// Open the file `name` (a `/`-separated path relative to the root); returns a reader
@@ -254,11 +321,23 @@ impl ImageSource {
                         entry: name.to_owned(),
                     });
                 }
-                let file = File::open(&resolved).map_err(|error| self.display_error(error))?;
-                let metadata = file.metadata().map_err(|error| self.display_error(error))?;
-                if !metadata.is_file() {
+                // The type first: opening a FIFO planted in an unpacked archive would block.
+                let read_error = |source| SourceError::ReadEntry {
+                    path: self.path.clone(),
+                    entry: name.to_owned(),
+                    source,
+                };
+                let metadata = std::fs::metadata(&resolved).map_err(read_error)?;
+                if metadata.is_dir() {
                     return Err(missing());
                 }
+                if !metadata.is_file() {
+                    return Err(SourceError::Invalid {
+                        path: self.path.clone(),
+                        message: format!("`{name}` is not a regular file"),
+                    });
+                }
+                let file = File::open(&resolved).map_err(read_error)?;
                 Ok((Box::new(file), metadata.len()))
             }
             Storage::Tar { file, entries } => {
@@ -327,7 +406,11 @@ impl ImageSource {
         reader
             .take(DOCUMENT_LIMIT)
             .read_to_end(&mut bytes)
-            .map_err(|error| self.display_error(error))?;
+            .map_err(|source| SourceError::ReadEntry {
+                path: self.path.clone(),
+                entry: name.to_owned(),
+                source,
+            })?;
         Ok(bytes)
     }
 
@@ -379,10 +462,12 @@ impl ImageSource {
         })
     }
 
-    /// Every image the source holds.
+    /// Every image the source holds. A manifest listed several times (in `index.json`, in
+    /// nested indexes) is one image with all its names; at most [`MAX_DESCRIPTORS`]
+    /// descriptors are followed.
     pub fn images(&self) -> Result<Vec<FoundImage>, SourceError> {
-        let has_index = self.contains(INDEX_FILE);
-        let has_docker_manifest = self.contains(DOCKER_MANIFEST_FILE);
+        let has_index = self.contains(INDEX_FILE)?;
+        let has_docker_manifest = self.contains(DOCKER_MANIFEST_FILE)?;
         if !has_index && !has_docker_manifest {
             return Err(SourceError::NotAnImage {
                 path: self.path.clone(),
@@ -391,12 +476,12 @@ impl ImageSource {
                 ),
             });
         }
-        let mut images = Vec::new();
+        let mut walk = Walk::default();
         if has_index {
             let bytes = self.read_document(INDEX_FILE)?;
             let index: Index = self.parse(&bytes, INDEX_FILE, "OCI index")?;
             for descriptor in &index.manifests {
-                self.collect(descriptor, names_of(descriptor), 0, &mut images)?;
+                self.collect(descriptor, names_of(descriptor), 0, &mut walk)?;
             }
         }
         if has_docker_manifest {
@@ -404,10 +489,11 @@ impl ImageSource {
             let entries: Vec<DockerArchiveEntry> =
                 self.parse(&bytes, DOCKER_MANIFEST_FILE, "docker-archive manifest")?;
             for entry in entries {
-                self.collect_docker_entry(entry, &mut images)?;
+                walk.count(self)?;
+                self.collect_docker_entry(entry, &mut walk.images)?;
             }
         }
-        Ok(images)
+        Ok(walk.images)
     }
 
     fn collect(
@@ -415,31 +501,42 @@ impl ImageSource {
         descriptor: &Descriptor,
         names: ImageNames,
         depth: usize,
-        images: &mut Vec<FoundImage>,
+        walk: &mut Walk,
     ) -> Result<(), SourceError> {
+        walk.count(self)?;
         if depth > MAX_DEPTH {
             return Err(SourceError::Invalid {
                 path: self.path.clone(),
                 message: format!("indexes nest more than {MAX_DEPTH} deep"),
             });
         }
+        if let Some(&known) = walk.seen.get(&descriptor.digest) {
+            // Seen before: an image gains names; an index was already walked.
+            if let Some(image) = known.and_then(|index| walk.images.get_mut(index)) {
+                image.names.merge(names);
+            }
+            return Ok(());
+        }
         let name = descriptor.digest.blob_path();
-        if depth > 0 && !self.contains(&name) {
+        if depth > 0 && !self.contains(&name)? {
             // Docker saves one platform of a multi-platform image; the others are absent.
+            walk.seen.insert(descriptor.digest, None);
             return Ok(());
         }
         if media_type::is_index(&descriptor.media_type) {
+            walk.seen.insert(descriptor.digest, None);
             let bytes = self.read_blob(descriptor)?;
             let index: Index = self.parse(&bytes, &name, "image index")?;
             for child in &index.manifests {
                 let mut child_names = names.clone();
                 child_names.merge(names_of(child));
-                self.collect(child, child_names, depth + 1, images)?;
+                self.collect(child, child_names, depth + 1, walk)?;
             }
             return Ok(());
         }
         if !media_type::is_manifest(&descriptor.media_type) {
             // Artifacts and unknown documents are not images.
+            walk.seen.insert(descriptor.digest, None);
             return Ok(());
         }
         let bytes = self.read_blob(descriptor)?;
@@ -448,6 +545,7 @@ impl ImageSource {
             && manifest.config.media_type != media_type::DOCKER_CONFIG
         {
             // An attestation or other artifact, not a runnable image.
+            walk.seen.insert(descriptor.digest, None);
             return Ok(());
         }
         let config_bytes = self.read_blob(&manifest.config)?;
@@ -457,7 +555,8 @@ impl ImageSource {
             "image config",
         )?;
         let layers = self.layers_from_manifest(&manifest, &config)?;
-        images.push(FoundImage {
+        walk.seen.insert(descriptor.digest, Some(walk.images.len()));
+        walk.images.push(FoundImage {
             names,
             manifest: Some(FoundManifest {
                 descriptor: descriptor.clone(),
@@ -584,66 +683,92 @@ fn index_tar(file: &File, path: &Path) -> Result<HashMap<String, TarEntry>, Sour
     if length == 0 {
         return Err(not_a_tar("it is empty".to_owned()));
     }
-    let mut archive = tar::Archive::new(file);
-    let entries = archive.entries_with_seek().map_err(|error| {
-        not_a_tar(format!(
-            "it is neither a folder nor a tar archive ({error})"
-        ))
-    })?;
+    let mut reader = TarReader::new_seekable(file);
     let mut index = HashMap::new();
-    for (position, entry) in entries.enumerate() {
-        let entry = entry.map_err(|error| {
-            if position == 0 {
-                not_a_tar(format!(
-                    "it is neither a folder nor a tar archive ({error})"
-                ))
-            } else {
-                SourceError::Invalid {
-                    path: path.to_owned(),
-                    message: format!("the archive is damaged after {position} entries: {error}"),
-                }
+    loop {
+        let entry = match reader.next_entry() {
+            Ok(Some(entry)) => entry,
+            Ok(None) => break,
+            Err(TarReadError::Malformed { offset: 0, .. }) => {
+                return Err(not_a_tar(
+                    "it is neither a folder nor a tar archive".to_owned(),
+                ));
             }
-        })?;
-        let raw_name = entry.path_bytes();
-        let raw_name = String::from_utf8_lossy(&raw_name).into_owned();
+            Err(source) => {
+                return Err(SourceError::Tar {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let raw_name = String::from_utf8_lossy(&entry.path).into_owned();
         let Some(name) = normalise_entry_name(&raw_name) else {
             return Err(SourceError::EntryEscapes {
                 path: path.to_owned(),
                 entry: raw_name,
             });
         };
-        let size = entry.size();
-        let offset = entry.raw_file_position();
-        let header = entry.header();
         let link = || {
             entry
-                .link_name_bytes()
-                .map(|link| String::from_utf8_lossy(&link).into_owned())
+                .link
+                .as_ref()
+                .map(|link| String::from_utf8_lossy(link).into_owned())
                 .unwrap_or_default()
         };
-        let kind = match header.entry_type() {
+        let kind = match entry.kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => TarEntryKind::File,
             tar::EntryType::Directory => TarEntryKind::Directory,
             tar::EntryType::Symlink => TarEntryKind::Symlink(link()),
             tar::EntryType::Link => TarEntryKind::HardLink(link()),
             _ => TarEntryKind::Other,
         };
-        if matches!(kind, TarEntryKind::File) && offset.saturating_add(size) > length {
+        if matches!(kind, TarEntryKind::File)
+            && entry.data_offset.saturating_add(entry.size) > length
+        {
             return Err(SourceError::Truncated {
                 path: path.to_owned(),
                 entry: raw_name,
-                size,
+                size: entry.size,
             });
         }
         if name.is_empty() {
             continue;
         }
-        index.insert(name, TarEntry { offset, size, kind });
+        index.insert(
+            name,
+            TarEntry {
+                offset: entry.data_offset,
+                size: entry.size,
+                kind,
+            },
+        );
     }
     if index.is_empty() {
         return Err(not_a_tar("the archive has no entries".to_owned()));
     }
     Ok(index)
+}
+
+/// Where a walk over a source's indexes has been.
+#[derive(Default)]
+struct Walk {
+    images: Vec<FoundImage>,
+    /// Descriptors already followed: the image they became, if any.
+    seen: HashMap<Digest, Option<usize>>,
+    descriptors: usize,
+}
+
+impl Walk {
+    fn count(&mut self, source: &ImageSource) -> Result<(), SourceError> {
+        self.descriptors += 1;
+        if self.descriptors > MAX_DESCRIPTORS {
+            return Err(SourceError::Invalid {
+                path: source.path.clone(),
+                message: format!("it lists more than {MAX_DESCRIPTORS} manifests and indexes"),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// The names an image is known by.
@@ -828,6 +953,73 @@ mod tests {
             error.contains("is not an image: it is neither a folder nor a tar archive"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn compressed_archives_are_unpacked_within_a_limit() {
+        let archive = tempfile::NamedTempFile::new().unwrap();
+        let mut encoder =
+            flate2::write::GzEncoder::new(archive.reopen().unwrap(), flate2::Compression::new(1));
+        std::io::Write::write_all(&mut encoder, &vec![0u8; 4 << 20]).unwrap();
+        encoder.finish().unwrap();
+        TEST_UNPACK_LIMIT.with(|limit| limit.set(Some(1 << 20)));
+        let error = ImageSource::open(archive.path()).err().unwrap().to_string();
+        TEST_UNPACK_LIMIT.with(|limit| limit.set(None));
+        assert!(
+            error.contains("decompresses to more than 1048576 bytes"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn repeated_manifests_are_one_image_and_counted() {
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let config_digest = Digest::of(config);
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_MANIFEST,
+            "config": {"mediaType": media_type::OCI_CONFIG, "digest": config_digest.to_string(), "size": config.len()},
+            "layers": [],
+        }))
+        .unwrap();
+        let manifest_digest = Digest::of(&manifest);
+        let entry = |name: &str| {
+            serde_json::json!({
+                "mediaType": media_type::OCI_MANIFEST,
+                "digest": manifest_digest.to_string(),
+                "size": manifest.len(),
+                "annotations": {annotation::CONTAINERD_IMAGE_NAME: name},
+            })
+        };
+        let index = |entries: Vec<serde_json::Value>| {
+            serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": entries}))
+                .unwrap()
+        };
+        let blobs = [
+            (config_digest.blob_path(), config.to_vec()),
+            (manifest_digest.blob_path(), manifest.clone()),
+        ];
+        let few = index(vec![entry("a:1"), entry("b:2"), entry("a:1")]);
+        let mut files: Vec<(&str, tar::EntryType, &[u8], Option<&str>)> =
+            vec![("index.json", tar::EntryType::Regular, &few, None)];
+        for (name, bytes) in &blobs {
+            files.push((name, tar::EntryType::Regular, bytes, None));
+        }
+        let archive = tar_with(&files);
+        let images = ImageSource::open(archive.path()).unwrap().images().unwrap();
+        assert_eq!(images.len(), 1);
+        assert_eq!(images[0].names.references, ["a:1", "b:2"]);
+
+        let many = index((0..MAX_DESCRIPTORS + 1).map(|_| entry("x:1")).collect());
+        files[0] = ("index.json", tar::EntryType::Regular, &many, None);
+        let archive = tar_with(&files);
+        let error = ImageSource::open(archive.path())
+            .unwrap()
+            .images()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("lists more than 10000 manifests"), "{error}");
     }
 
     #[test]

@@ -393,3 +393,498 @@ mod tests {
 
     use sha2::Digest as _;
 }
+
+// ---------------------------------------------------------------------------------------
+// Reading.
+
+/// The largest GNU long name or long link record kiln reads (Linux paths stop at 4 KiB).
+pub const MAX_LONG_NAME: u64 = 64 << 10;
+/// The largest PAX extended header kiln reads.
+pub const MAX_PAX_HEADER: u64 = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TarReadError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error("damaged tar header at byte {offset}: {reason}")]
+    Malformed { offset: u64, reason: String },
+    #[error("tar {record} at byte {offset} is {size} bytes; more than {limit} is refused")]
+    RecordTooLarge {
+        record: &'static str,
+        offset: u64,
+        size: u64,
+        limit: u64,
+    },
+    #[error("the tar stream ends inside an entry (at byte {offset})")]
+    Truncated { offset: u64 },
+}
+
+/// One entry as read, with long names and PAX records applied.
+#[derive(Clone, Debug)]
+pub struct ReadEntry {
+    pub path: Vec<u8>,
+    pub link: Option<Vec<u8>>,
+    pub kind: tar::EntryType,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    /// Bytes of content that follow the header (0 for header-only types).
+    pub size: u64,
+    /// Where the content starts in the stream.
+    pub data_offset: u64,
+}
+
+/// Whether an entry type carries no content whatever its size field says (as Go's
+/// `archive/tar`, which Docker uses, reads it).
+fn is_header_only(kind: tar::EntryType) -> bool {
+    matches!(
+        kind,
+        tar::EntryType::Link
+            | tar::EntryType::Symlink
+            | tar::EntryType::Char
+            | tar::EntryType::Block
+            | tar::EntryType::Directory
+            | tar::EntryType::Fifo
+    )
+}
+
+#[derive(Default)]
+struct Pending {
+    path: Option<Vec<u8>>,
+    link: Option<Vec<u8>>,
+    size: Option<u64>,
+}
+
+/// A streaming tar reader that bounds everything it holds in memory: unlike the `tar`
+/// crate's `Archive`, which reads GNU long names and PAX records whole whatever their size
+/// (a few KiB of gzip can announce gigabytes), it refuses records above [`MAX_LONG_NAME`] and
+/// [`MAX_PAX_HEADER`]. Headers are decoded by the `tar` crate. PAX global headers are read
+/// and ignored, as Go does.
+pub struct TarReader<R: Read> {
+    inner: R,
+    offset: u64,
+    /// Content bytes of the current entry not yet read.
+    content_left: u64,
+    /// Padding after the current entry's content.
+    padding_left: u64,
+    skip: fn(&mut R, u64) -> io::Result<()>,
+    finished: bool,
+}
+
+fn skip_by_reading<R: Read>(reader: &mut R, count: u64) -> io::Result<()> {
+    let copied = io::copy(&mut reader.take(count), &mut io::sink())?;
+    if copied < count {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "stream ends early",
+        ));
+    }
+    Ok(())
+}
+
+fn skip_by_seeking<R: Read + io::Seek>(reader: &mut R, count: u64) -> io::Result<()> {
+    let count = i64::try_from(count).map_err(|_| io::Error::other("entry too large to skip"))?;
+    reader.seek(io::SeekFrom::Current(count)).map(|_| ())
+}
+
+impl<R: Read> TarReader<R> {
+    /// A reader that skips unread content by reading it.
+    pub fn new(inner: R) -> Self {
+        TarReader {
+            inner,
+            offset: 0,
+            content_left: 0,
+            padding_left: 0,
+            skip: skip_by_reading::<R>,
+            finished: false,
+        }
+    }
+
+    /// Bytes consumed from the stream so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    fn skip(&mut self, count: u64) -> Result<(), TarReadError> {
+        if count == 0 {
+            return Ok(());
+        }
+        (self.skip)(&mut self.inner, count).map_err(|error| {
+            if error.kind() == io::ErrorKind::UnexpectedEof {
+                TarReadError::Truncated {
+                    offset: self.offset,
+                }
+            } else {
+                TarReadError::Io(error)
+            }
+        })?;
+        self.offset += count;
+        Ok(())
+    }
+
+    /// Read exactly one block; `Ok(false)` at a clean end of stream.
+    fn read_block(&mut self, block: &mut [u8; BLOCK]) -> Result<bool, TarReadError> {
+        let mut filled = 0;
+        while filled < BLOCK {
+            match self.inner.read(&mut block[filled..]) {
+                Ok(0) if filled == 0 => return Ok(false),
+                Ok(0) => {
+                    return Err(TarReadError::Truncated {
+                        offset: self.offset,
+                    });
+                }
+                Ok(read) => filled += read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        self.offset += BLOCK as u64;
+        Ok(true)
+    }
+
+    /// Read a metadata record (long name, PAX header) of `size` bytes, refusing more than
+    /// `limit`.
+    fn read_record(
+        &mut self,
+        record: &'static str,
+        size: u64,
+        limit: u64,
+    ) -> Result<Vec<u8>, TarReadError> {
+        if size > limit {
+            return Err(TarReadError::RecordTooLarge {
+                record,
+                offset: self.offset - BLOCK as u64,
+                size,
+                limit,
+            });
+        }
+        let mut bytes = vec![0u8; size as usize];
+        self.inner.read_exact(&mut bytes).map_err(|error| {
+            if error.kind() == io::ErrorKind::UnexpectedEof {
+                TarReadError::Truncated {
+                    offset: self.offset,
+                }
+            } else {
+                TarReadError::Io(error)
+            }
+        })?;
+        self.offset += size;
+        self.skip(padding(size).len() as u64)?;
+        Ok(bytes)
+    }
+
+    /// The next entry, or `None` at the end of the archive. Unread content of the previous
+    /// entry is skipped.
+    pub fn next_entry(&mut self) -> Result<Option<ReadEntry>, TarReadError> {
+        if self.finished {
+            return Ok(None);
+        }
+        let rest = self.content_left + self.padding_left;
+        self.content_left = 0;
+        self.padding_left = 0;
+        self.skip(rest)?;
+        let mut pending = Pending::default();
+        let mut block = [0u8; BLOCK];
+        loop {
+            if !self.read_block(&mut block)? {
+                // No end-of-archive blocks: accepted, as Go and GNU tar do.
+                self.finished = true;
+                return Ok(None);
+            }
+            if block.iter().all(|byte| *byte == 0) {
+                self.finished = true;
+                return Ok(None);
+            }
+            let header_offset = self.offset - BLOCK as u64;
+            let header = tar::Header::from_byte_slice(&block);
+            check_checksum(&block, header, header_offset)?;
+            let malformed = |reason: String| TarReadError::Malformed {
+                offset: header_offset,
+                reason,
+            };
+            let header_size = header
+                .entry_size()
+                .map_err(|error| malformed(format!("size field: {error}")))?;
+            match header.entry_type() {
+                tar::EntryType::GNULongName => {
+                    let mut name = self.read_record("GNU long name", header_size, MAX_LONG_NAME)?;
+                    trim_nuls(&mut name);
+                    pending.path = Some(name);
+                }
+                tar::EntryType::GNULongLink => {
+                    let mut link = self.read_record("GNU long link", header_size, MAX_LONG_NAME)?;
+                    trim_nuls(&mut link);
+                    pending.link = Some(link);
+                }
+                tar::EntryType::XHeader => {
+                    let records = self.read_record("PAX header", header_size, MAX_PAX_HEADER)?;
+                    for extension in tar::PaxExtensions::new(&records) {
+                        let extension =
+                            extension.map_err(|error| malformed(format!("PAX record: {error}")))?;
+                        match extension.key_bytes() {
+                            b"path" => pending.path = Some(extension.value_bytes().to_vec()),
+                            b"linkpath" => pending.link = Some(extension.value_bytes().to_vec()),
+                            b"size" => {
+                                let size = std::str::from_utf8(extension.value_bytes())
+                                    .ok()
+                                    .and_then(|text| text.parse::<u64>().ok())
+                                    .ok_or_else(|| {
+                                        malformed("PAX size is not a number".to_owned())
+                                    })?;
+                                pending.size = Some(size);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                tar::EntryType::XGlobalHeader => {
+                    self.read_record("PAX global header", header_size, MAX_PAX_HEADER)?;
+                }
+                kind => {
+                    let size = if is_header_only(kind) {
+                        0
+                    } else {
+                        pending.size.unwrap_or(header_size)
+                    };
+                    let entry = ReadEntry {
+                        path: pending
+                            .path
+                            .take()
+                            .unwrap_or_else(|| header.path_bytes().into_owned()),
+                        link: pending
+                            .link
+                            .take()
+                            .or_else(|| header.link_name_bytes().map(|link| link.into_owned())),
+                        kind,
+                        // Blank or odd mode and owner fields read as 0, as in Go; they
+                        // only describe the entry, unlike the size, which places the next.
+                        mode: header.mode().unwrap_or(0),
+                        uid: header.uid().unwrap_or(0),
+                        gid: header.gid().unwrap_or(0),
+                        size,
+                        data_offset: self.offset,
+                    };
+                    // Header-only entries with a size field still occupy it in the stream.
+                    let stored = if is_header_only(kind) {
+                        header_size
+                    } else {
+                        size
+                    };
+                    self.content_left = size;
+                    self.padding_left = (stored - size) + padding(stored).len() as u64;
+                    return Ok(Some(entry));
+                }
+            }
+        }
+    }
+
+    /// A reader over the current entry's content.
+    pub fn content(&mut self) -> EntryContent<'_, R> {
+        EntryContent { reader: self }
+    }
+}
+
+impl<R: Read + io::Seek> TarReader<R> {
+    /// A reader that skips unread content by seeking.
+    pub fn new_seekable(inner: R) -> Self {
+        TarReader {
+            skip: skip_by_seeking::<R>,
+            ..TarReader::new(inner)
+        }
+    }
+}
+
+/// The content of the current entry.
+pub struct EntryContent<'a, R: Read> {
+    reader: &'a mut TarReader<R>,
+}
+
+impl<R: Read> Read for EntryContent<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.reader.content_left;
+        if left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(left.min(usize::MAX as u64) as usize);
+        let read = self.reader.inner.read(&mut buf[..want])?;
+        if read == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the tar stream ends inside an entry (at byte {})",
+                    self.reader.offset
+                ),
+            ));
+        }
+        self.reader.content_left -= read as u64;
+        self.reader.offset += read as u64;
+        Ok(read)
+    }
+}
+
+fn trim_nuls(bytes: &mut Vec<u8>) {
+    while bytes.last() == Some(&0) {
+        bytes.pop();
+    }
+}
+
+fn check_checksum(
+    block: &[u8; BLOCK],
+    header: &tar::Header,
+    offset: u64,
+) -> Result<(), TarReadError> {
+    let not_tar = || TarReadError::Malformed {
+        offset,
+        reason: "checksum mismatch (not a tar archive, or a damaged one)".to_owned(),
+    };
+    let stored = header.cksum().map_err(|_| not_tar())?;
+    // The sum of all bytes with the checksum field counted as spaces; some old writers
+    // summed signed bytes.
+    let unsigned: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(index, byte)| {
+            if (148..156).contains(&index) {
+                32
+            } else {
+                u32::from(*byte)
+            }
+        })
+        .sum();
+    let signed: i64 = block
+        .iter()
+        .enumerate()
+        .map(|(index, byte)| {
+            if (148..156).contains(&index) {
+                32
+            } else {
+                i64::from(*byte as i8)
+            }
+        })
+        .sum();
+    if stored != unsigned && i64::from(stored) != signed {
+        return Err(not_tar());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod reader_tests {
+    use super::*;
+
+    fn entries(bytes: &[u8]) -> Result<Vec<(String, u64, Vec<u8>)>, TarReadError> {
+        let mut reader = TarReader::new(bytes);
+        let mut found = Vec::new();
+        while let Some(entry) = reader.next_entry()? {
+            let mut content = Vec::new();
+            reader.content().read_to_end(&mut content)?;
+            found.push((
+                String::from_utf8_lossy(&entry.path).into_owned(),
+                entry.size,
+                content,
+            ));
+        }
+        Ok(found)
+    }
+
+    fn write_file(tar: &mut TarWriter<Vec<u8>>, path: &str, content: &[u8]) {
+        let entry = EntryHeader {
+            path,
+            kind: EntryKind::File {
+                size: content.len() as u64,
+            },
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: 1,
+        };
+        tar.file(&entry, &mut &content[..], &|| path.to_owned(), &mut |_| {})
+            .unwrap();
+    }
+
+    #[test]
+    fn reads_what_the_writer_writes() {
+        let mut tar = TarWriter::new(Vec::new());
+        let long = format!("{}/file", "d".repeat(300));
+        write_file(&mut tar, "a.txt", b"hello");
+        write_file(&mut tar, &long, b"long name");
+        tar.entry(&EntryHeader {
+            path: "link",
+            kind: EntryKind::Symlink {
+                target: &"t".repeat(150),
+            },
+            mode: 0o777,
+            uid: 0,
+            gid: 0,
+            mtime: 1,
+        })
+        .unwrap();
+        let bytes = tar.finish().unwrap();
+        let found = entries(&bytes).unwrap();
+        assert_eq!(found[0], ("a.txt".to_owned(), 5, b"hello".to_vec()));
+        assert_eq!(found[1], (long, 9, b"long name".to_vec()));
+        let mut reader = TarReader::new(&bytes[..]);
+        reader.next_entry().unwrap();
+        reader.next_entry().unwrap();
+        let link = reader.next_entry().unwrap().unwrap();
+        assert_eq!(link.link.unwrap(), "t".repeat(150).as_bytes());
+        assert!(reader.next_entry().unwrap().is_none());
+    }
+
+    #[test]
+    fn refuses_oversized_metadata_records() {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::GNULongName);
+        header.set_size(8 << 30);
+        header.set_cksum();
+        let mut bytes = header.as_bytes().to_vec();
+        bytes.extend_from_slice(&[b'x'; 4096]);
+        let error = entries(&bytes).unwrap_err().to_string();
+        assert!(
+            error.contains("GNU long name at byte 0 is 8589934592 bytes"),
+            "{error}"
+        );
+
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::XHeader);
+        header.set_size(2 << 20);
+        header.set_cksum();
+        let error = entries(header.as_bytes()).unwrap_err().to_string();
+        assert!(error.contains("PAX header"), "{error}");
+    }
+
+    #[test]
+    fn refuses_damage_and_truncation() {
+        let error = entries(&[b'x'; 1024]).unwrap_err().to_string();
+        assert!(error.contains("checksum mismatch"), "{error}");
+        let mut tar = TarWriter::new(Vec::new());
+        write_file(&mut tar, "a", &[7u8; 2000]);
+        let bytes = tar.finish().unwrap();
+        let error = entries(&bytes[..1200]).unwrap_err().to_string();
+        assert!(error.contains("ends inside an entry"), "{error}");
+        // No end-of-archive blocks is accepted.
+        assert_eq!(entries(&bytes[..512 + 2048]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn header_only_entries_carry_no_content() {
+        // A folder whose size field says 1024 (Go ignores it; so does kiln, skipping it).
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_path("dir/").unwrap();
+        header.set_size(1024);
+        header.set_cksum();
+        let mut bytes = header.as_bytes().to_vec();
+        bytes.extend_from_slice(&[0u8; 1024]);
+        let mut tar = TarWriter::new(Vec::new());
+        write_file(&mut tar, "after", b"ok");
+        bytes.extend(tar.finish().unwrap());
+        let found = entries(&bytes).unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!((found[0].1, &found[1].2[..]), (0, &b"ok"[..]));
+    }
+}

@@ -22,6 +22,10 @@ use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+/// Layer entries whose names start with this delete files of lower layers (OCI image spec,
+/// "whiteouts"), so no file of the user's may have such a name.
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+
 /// A path inside the image, relative to its root (`bin/example`). The root itself is `""`.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ImagePath(String);
@@ -213,6 +217,10 @@ pub enum TreeError {
     },
     #[error("{} is not valid UTF-8; kiln only puts UTF-8 names into images", .0.display())]
     NonUtf8Name(PathBuf),
+    #[error("{} has a name starting with `.wh.`, which image layers use to delete files: engines would hide it\nhint: rename it, or leave it out of the folder you add", .0.display())]
+    WhiteoutName(PathBuf),
+    #[error("{} is a symlink to {}, which does not exist", .link.display(), .target.display())]
+    DanglingSource { link: PathBuf, target: PathBuf },
     #[error("symlink {} points to a target that is not valid UTF-8", .0.display())]
     NonUtf8Target(PathBuf),
     #[error("{} is {kind}, which cannot be put into an image", .path.display())]
@@ -283,17 +291,17 @@ impl FileTree {
 
     /// Add `source` (a file or a folder, recursively) at `destination`, an absolute image
     /// path. A destination ending in `/` for a file means "into this folder", as in
-    /// Dockerfile `COPY`.
-    pub fn add(&mut self, source: &Path, destination: &str) -> Result<(), TreeError> {
+    /// Dockerfile `COPY`. Returns the path the source landed at.
+    pub fn add(&mut self, source: &Path, destination: &str) -> Result<ImagePath, TreeError> {
         let mut path = ImagePath::parse_absolute(destination)?;
         let metadata = match std::fs::metadata(source) {
             Ok(metadata) => metadata,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 // A dangling symlink is "missing" too, but say what it points to.
-                return Err(match std::fs::symlink_metadata(source) {
-                    Ok(_) => TreeError::Io {
-                        path: source.to_owned(),
-                        source: error,
+                return Err(match std::fs::read_link(source) {
+                    Ok(target) => TreeError::DanglingSource {
+                        link: source.to_owned(),
+                        target,
                     },
                     Err(_) => TreeError::SourceMissing(source.to_owned()),
                 });
@@ -306,6 +314,15 @@ impl FileTree {
             }
         };
         if metadata.is_file() {
+            if let Some(name) = source.file_name().and_then(|name| name.to_str())
+                && name.starts_with(WHITEOUT_PREFIX)
+                && (destination.ends_with('/') || path.is_root())
+            {
+                return Err(TreeError::WhiteoutName(source.to_owned()));
+            }
+            if path.file_name().starts_with(WHITEOUT_PREFIX) {
+                return Err(TreeError::WhiteoutName(source.to_owned()));
+            }
             if destination.ends_with('/') || path.is_root() {
                 let name = source
                     .file_name()
@@ -315,7 +332,8 @@ impl FileTree {
                     .ok_or_else(|| TreeError::NonUtf8Name(source.to_owned()))?;
                 path = path.join(name);
             }
-            return self.insert_file(path, source, &metadata);
+            self.insert_file(path.clone(), source, &metadata)?;
+            return Ok(path);
         }
         if !metadata.is_dir() {
             return Err(unsupported(source, &metadata));
@@ -327,7 +345,8 @@ impl FileTree {
                 origin: Some(source.to_owned()),
             },
         )?;
-        self.add_folder_contents(source, &path)
+        self.add_folder_contents(source, &path)?;
+        Ok(path)
     }
 
     fn add_folder_contents(&mut self, folder: &Path, at: &ImagePath) -> Result<(), TreeError> {
@@ -348,6 +367,9 @@ impl FileTree {
                 let name = name
                     .to_str()
                     .ok_or_else(|| TreeError::NonUtf8Name(host_path.clone()))?;
+                if name.starts_with(WHITEOUT_PREFIX) {
+                    return Err(TreeError::WhiteoutName(host_path));
+                }
                 let image_path = image_folder.join(name);
                 let metadata =
                     std::fs::symlink_metadata(&host_path).map_err(|source| TreeError::Io {
@@ -620,10 +642,48 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.ends_with("missing does not exist"), "{error}");
-        assert!(matches!(tree.add(&root.join("file"), "/"), Ok(())));
+        assert_eq!(
+            tree.add(&root.join("file"), "/").unwrap().to_string(),
+            "/file"
+        );
         assert!(
             tree.get(&ImagePath::parse_absolute("/file").unwrap())
                 .is_some()
+        );
+    }
+
+    /// Regression test (review): a host file named `.wh.*` went into the layer, where engines
+    /// read it as a deletion.
+    #[test]
+    fn whiteout_names_are_refused() {
+        let temp = tempfile::tempdir().unwrap();
+        write(&temp.path().join("dir/.wh.config"), "x", 0o644);
+        let error = FileTree::new()
+            .add(&temp.path().join("dir"), "/etc")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(".wh.config has a name starting with `.wh.`"),
+            "{error}"
+        );
+        let error = FileTree::new()
+            .add(&temp.path().join("dir/.wh.config"), "/etc/")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("starting with `.wh.`"), "{error}");
+        let error = FileTree::new()
+            .add(&temp.path().join("dir/.wh.config"), "/etc/.wh.x")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("starting with `.wh.`"), "{error}");
+        symlink("/nowhere/at/all", temp.path().join("dangling")).unwrap();
+        let error = FileTree::new()
+            .add(&temp.path().join("dangling"), "/x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("dangling is a symlink to /nowhere/at/all, which does not exist"),
+            "{error}"
         );
     }
 

@@ -46,9 +46,6 @@ fn image_args(root: &str, output: &str) -> Vec<String> {
         "8080",
         "--expose",
         "53/udp",
-        // The default platform is the host's; pin it so the goldens hold on any machine.
-        "--platform",
-        "linux/amd64",
         "-o",
         output,
     ]
@@ -377,7 +374,21 @@ fn oci_layouts_gain_images() {
             "layout",
         ]));
     }
-    // Rebuilding `one` replaces its entry rather than adding a third.
+    // Another image with the same tag stays beside it (its full name differs).
+    success(dir.kiln([
+        "image",
+        "--name",
+        "other",
+        "--tag",
+        "one",
+        "--add",
+        "./src/tool:/bin/tool",
+        "--format",
+        "oci",
+        "-o",
+        "layout",
+    ]));
+    // Rebuilding `multi:one` replaces its entry rather than adding another.
     success(dir.kiln([
         "image",
         "--name",
@@ -403,10 +414,23 @@ fn oci_layouts_gain_images() {
                 .unwrap()
         })
         .collect();
-    assert_eq!(refs, ["two", "one"]);
+    assert_eq!(refs, ["two", "one", "one"]);
     let report: Value =
         serde_json::from_str(&success(dir.kiln(["inspect", "--json", "layout"]))).unwrap();
-    assert_eq!(report.as_array().unwrap().len(), 2);
+    // `other:one` and the rebuilt `multi:one` are the same bytes: one image, two names.
+    let names: Vec<&Value> = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|image| &image["names"])
+        .collect();
+    assert_eq!(
+        names,
+        [
+            &serde_json::json!(["multi:two"]),
+            &serde_json::json!(["other:one", "multi:one"])
+        ]
+    );
     assert!(
         !dir.listing("layout/blobs/sha256")
             .iter()
@@ -455,7 +479,7 @@ fn bad_input_is_refused_cleanly() {
                 "--add",
                 "./src/app/run:/bin/x",
             ],
-            vec!["both put something at /bin/x"],
+            vec!["/bin/x is added twice: from ./src/tool and from ./src/app/run"],
         ),
         (
             vec!["--add", "./src/tool:/bin/../etc"],
@@ -560,7 +584,7 @@ fn unreadable_file_keeps_the_old_output() {
     std::fs::set_permissions(dir.join("src"), std::fs::Permissions::from_mode(0o755)).unwrap();
     dir.write("out/image.tar", "the previous image", 0o666);
     std::fs::set_permissions(dir.join("out"), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let mut command = if unsafe_is_root() {
+    let mut command = if is_root() {
         // root reads any file: run kiln as nobody.
         if which("setpriv").is_none() {
             eprintln!(
@@ -604,15 +628,6 @@ fn unreadable_file_keeps_the_old_output() {
     assert_eq!(dir.listing("out"), ["image.tar"]);
 }
 
-fn unsafe_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
-        .unwrap_or(false)
-}
-
 #[test]
 fn refuses_to_write_into_a_folder_or_terminal_guesses() {
     let dir = TestDir::new();
@@ -647,4 +662,307 @@ fn help_documents_the_command_forms() {
     ] {
         assert!(help.contains(needle), "help lacks {needle}:\n{help}");
     }
+}
+
+/// Ctrl-C or SIGTERM in the middle of writing: exit code 130 and nothing left behind, for
+/// an archive and for a layout folder.
+#[test]
+fn interrupted_builds_leave_nothing() {
+    let dir = TestDir::new();
+    // 128 MiB of incompressible bytes, so the signal lands while the layer is being written.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut data = vec![0u8; 128 << 20];
+    for chunk in data.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+    }
+    dir.write("src/big.bin", &data, 0o644);
+    std::fs::create_dir(dir.join("out")).unwrap();
+    for (signal, format) in [("INT", "docker-archive"), ("TERM", "oci")] {
+        let mut child = dir
+            .kiln([
+                "image",
+                "--name",
+                "big",
+                "--add",
+                "./src:/data",
+                "--format",
+                format,
+                "-o",
+                "out/image",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !dir
+            .listing("out")
+            .iter()
+            .any(|name| name.starts_with(".kiln-tmp-"))
+        {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "kiln ended before it could be interrupted"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no temporary output appeared"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(130),
+            "{format}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("interrupted"),
+            "{}",
+            stderr(&output)
+        );
+        assert!(
+            dir.listing("out").is_empty(),
+            "{format} left {:?}",
+            dir.listing("out")
+        );
+    }
+}
+
+/// An image streamed to a reader that goes away is an error, not a silent success.
+#[test]
+fn a_closed_stdout_fails_the_stream() {
+    let dir = TestDir::new();
+    dir.write("src/big.bin", vec![3u8; 8 << 20], 0o644);
+    let mut child = dir
+        .kiln([
+            "image",
+            "--name",
+            "pipe",
+            "--add",
+            "./src:/data",
+            "--compression",
+            "none",
+            "-o",
+            "-",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away at once
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot write the image to stdout"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Regression test: as root, writing "to /dev/null" renamed a regular file over the device.
+/// Devices and FIFOs are written into; a symlink is written through.
+#[test]
+fn devices_and_symlinks_are_written_through() {
+    let dir = TestDir::new();
+    dir.write("f", "content", 0o644);
+    let args = |output: &str| -> Vec<String> {
+        ["image", "--name", "dev", "--add", "./f:/f", "-o", output]
+            .iter()
+            .map(|arg| arg.to_string())
+            .collect()
+    };
+    // A private null device, so a regression cannot damage the machine's /dev/null (an
+    // earlier version of this test did exactly that when run against the unfixed code).
+    if is_root() {
+        let device = dir.join("null");
+        let made = std::process::Command::new("mknod")
+            .arg(&device)
+            .args(["c", "1", "3"])
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let before = std::fs::symlink_metadata(&device).unwrap();
+        success(dir.kiln(args("null")));
+        let after = std::fs::symlink_metadata(&device).unwrap();
+        assert!(
+            std::os::unix::fs::FileTypeExt::is_char_device(&after.file_type()),
+            "the device was replaced by a file"
+        );
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::ino(&before),
+            std::os::unix::fs::MetadataExt::ino(&after)
+        );
+    }
+
+    // A FIFO gets the stream.
+    let fifo = dir.join("pipe");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = std::thread::spawn({
+        let fifo = fifo.clone();
+        move || std::fs::read(fifo).unwrap()
+    });
+    let digest = success(dir.kiln(args("pipe")));
+    let streamed = reader.join().unwrap();
+    success(dir.kiln(args("file.tar")));
+    assert_eq!(streamed, std::fs::read(dir.join("file.tar")).unwrap());
+    assert_eq!(digest, success(dir.kiln(args("again.tar"))));
+
+    // A symlink to an archive: the archive is replaced, the link stays.
+    dir.write("real.tar", "old", 0o644);
+    dir.symlink("real.tar", "link.tar");
+    success(dir.kiln(args("link.tar")));
+    assert!(
+        std::fs::symlink_metadata(dir.join("link.tar"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read(dir.join("real.tar")).unwrap(),
+        std::fs::read(dir.join("file.tar")).unwrap()
+    );
+}
+
+/// The declared platform comes from the ELF executables, never from the machine kiln runs
+/// on; without executables it is linux/amd64, and mixed architectures are refused.
+#[test]
+fn platform_comes_from_the_executables() {
+    let dir = TestDir::new();
+    let elf = |machine: u16| -> Vec<u8> {
+        let mut header = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
+        header.resize(18, 0);
+        header.extend_from_slice(&machine.to_le_bytes());
+        header.resize(64, 0);
+        header
+    };
+    dir.write("arm/server", elf(183), 0o755);
+    dir.write("arm/lib.so", elf(62), 0o644); // not executable: not counted
+    dir.write("x86/server", elf(62), 0o755);
+    dir.write("data/readme", "text", 0o644);
+    let platform = |add: &str| -> String {
+        success(dir.kiln(["image", "--name", "p", "--add", add, "-o", "p.tar"]));
+        let report: Value =
+            serde_json::from_str(&success(dir.kiln(["inspect", "--json", "p.tar"]))).unwrap();
+        report[0]["platform"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(platform("./arm:/app"), "linux/arm64");
+    assert_eq!(platform("./x86:/app"), "linux/amd64");
+    let output = run(dir.kiln([
+        "image",
+        "--name",
+        "p",
+        "--add",
+        "./data:/data",
+        "-o",
+        "p.tar",
+    ]));
+    assert!(
+        stderr(&output)
+            .contains("no ELF executable among the files; the image declares linux/amd64")
+    );
+    failure(
+        dir.kiln([
+            "image",
+            "--name",
+            "p",
+            "--add",
+            "./arm:/a",
+            "--add",
+            "./x86:/b",
+            "-o",
+            "mixed.tar",
+        ]),
+        &[
+            "several platforms: linux/amd64 (./x86/server), linux/arm64 (./arm/server)",
+            "hint:",
+        ],
+    );
+    assert!(!dir.join("mixed.tar").exists());
+    assert_eq!(
+        success(dir.kiln([
+            "image",
+            "--name",
+            "p",
+            "--add",
+            "./arm:/a",
+            "--add",
+            "./x86:/b",
+            "--platform",
+            "linux/arm64",
+            "-o",
+            "mixed.tar"
+        ]))
+        .len(),
+        72
+    );
+}
+
+/// Files given with a folder destination land at their own paths; two sources at one path
+/// are refused even when both are folders.
+#[test]
+fn destinations_are_compared_where_sources_land() {
+    let dir = TestDir::new();
+    dir.write("a/tool-a", "a", 0o755);
+    dir.write("b/tool-b", "b", 0o755);
+    dir.write("c/tool-a", "c", 0o755);
+    success(dir.kiln([
+        "image",
+        "--name",
+        "d",
+        "--add",
+        "./a/tool-a:/bin/",
+        "--add",
+        "./b/tool-b:/bin/",
+        "-o",
+        "ok.tar",
+    ]));
+    failure(
+        dir.kiln([
+            "image", "--name", "d", "--add", "./a:/srv", "--add", "./b:/srv", "-o", "bad.tar",
+        ]),
+        &["--add `./a:/srv` and --add `./b:/srv` both put something at /srv"],
+    );
+    failure(
+        dir.kiln([
+            "image",
+            "--name",
+            "d",
+            "--add",
+            "./a/tool-a:/bin/",
+            "--add",
+            "./c/tool-a:/bin/",
+            "-o",
+            "bad.tar",
+        ]),
+        &["/bin/tool-a is added twice: from ./a/tool-a and from ./c/tool-a"],
+    );
+    // A folder inside another's folder merges.
+    success(dir.kiln([
+        "image",
+        "--name",
+        "d",
+        "--add",
+        "./a:/srv",
+        "--add",
+        "./b:/srv/b",
+        "-o",
+        "ok2.tar",
+    ]));
 }

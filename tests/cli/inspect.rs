@@ -211,6 +211,43 @@ fn hostile_and_broken_images_are_refused() {
         &["invalid digest `sha256:../../../../etc/passwd`"],
     );
 
+    // A layer announcing an 8 GiB GNU long name (the tar crate would try to hold it all).
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::GNULongName);
+    header.set_size(8 << 30);
+    header.set_cksum();
+    let mut bomb = header.as_bytes().to_vec();
+    bomb.resize(64 << 10, b'x');
+    let layout = HandLayout::new(&bomb, None);
+    failure(
+        layout.dir.kiln(["inspect", "layout"]),
+        &[
+            "is not a valid tar",
+            "GNU long name at byte 0 is 8589934592 bytes",
+        ],
+    );
+    // The same as the archive itself.
+    let dir = TestDir::new();
+    dir.write("bomb.tar", &bomb, 0o644);
+    failure(
+        dir.kiln(["inspect", "bomb.tar"]),
+        &["bomb.tar: the archive is damaged", "8589934592 bytes"],
+    );
+
+    // A FIFO where index.json should be (planted by an archive unpacked with `tar x`):
+    // refused at once instead of blocking forever.
+    let layout = HandLayout::new(&raw_tar("ok", b"x"), None);
+    std::fs::remove_file(layout.dir.join("layout/index.json")).unwrap();
+    let status = Command::new("mkfifo")
+        .arg(layout.dir.join("layout/index.json"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    failure(
+        layout.dir.kiln(["inspect", "layout"]),
+        &["`index.json` is not a regular file"],
+    );
+
     // An archive entry climbing out.
     let dir = TestDir::new();
     dir.write("evil.tar", raw_tar("../outside", b"x"), 0o644);
