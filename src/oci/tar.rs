@@ -235,7 +235,10 @@ impl<W: Write> TarWriter<W> {
         on_progress: &mut dyn FnMut(u64),
     ) -> Result<(), TarError> {
         let EntryKind::File { size } = entry.kind else {
-            unreachable!("TarWriter::file called for a non-file entry");
+            return Err(TarError::Io(io::Error::other(format!(
+                "{} is not a regular file entry",
+                display_path()
+            ))));
         };
         self.out.write_all(&header_blocks(entry))?;
         let mut buffer = vec![0u8; 256 * 1024];
@@ -509,19 +512,22 @@ impl<R: Read> TarReader<R> {
         self.inner
     }
 
+    /// A stream that ends early is a truncated archive; other failures are I/O errors.
+    fn stream_error(&self, error: io::Error) -> TarReadError {
+        if error.kind() == io::ErrorKind::UnexpectedEof {
+            TarReadError::Truncated {
+                offset: self.offset,
+            }
+        } else {
+            TarReadError::Io(error)
+        }
+    }
+
     fn skip(&mut self, count: u64) -> Result<(), TarReadError> {
         if count == 0 {
             return Ok(());
         }
-        (self.skip)(&mut self.inner, count).map_err(|error| {
-            if error.kind() == io::ErrorKind::UnexpectedEof {
-                TarReadError::Truncated {
-                    offset: self.offset,
-                }
-            } else {
-                TarReadError::Io(error)
-            }
-        })?;
+        (self.skip)(&mut self.inner, count).map_err(|error| self.stream_error(error))?;
         self.offset += count;
         Ok(())
     }
@@ -563,15 +569,9 @@ impl<R: Read> TarReader<R> {
             });
         }
         let mut bytes = vec![0u8; size as usize];
-        self.inner.read_exact(&mut bytes).map_err(|error| {
-            if error.kind() == io::ErrorKind::UnexpectedEof {
-                TarReadError::Truncated {
-                    offset: self.offset,
-                }
-            } else {
-                TarReadError::Io(error)
-            }
-        })?;
+        self.inner
+            .read_exact(&mut bytes)
+            .map_err(|error| self.stream_error(error))?;
         self.offset += size;
         self.skip(padding(size).len() as u64)?;
         Ok(bytes)
