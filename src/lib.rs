@@ -4,8 +4,10 @@
 //! is the image engine, [`output`] makes every file kiln writes appear whole or not at all.
 
 pub mod cli;
+pub mod gomod;
 pub mod nar;
 pub mod nixbase32;
 pub mod oci;
 pub mod output;
+pub mod project;
 pub mod store;

@@ -12,6 +12,7 @@ use super::Printer;
 use super::style::format_bytes;
 use crate::oci::archive::{ArchiveKind, ArchiveWriter};
 use crate::oci::compression::Compression;
+use crate::oci::container;
 use crate::oci::elf;
 use crate::oci::image::{BuiltImage, ImageRequest, build_image};
 use crate::oci::layout::LayoutWriter;
@@ -175,25 +176,9 @@ fn key_values(flag: &str, values: &[String]) -> Result<BTreeMap<String, String>>
 fn exposed_ports(values: &[String]) -> Result<BTreeMap<String, Empty>> {
     let mut ports = BTreeMap::new();
     for value in values {
-        let (range, protocol) = value.split_once('/').unwrap_or((value, "tcp"));
-        let protocol = protocol.to_ascii_lowercase();
-        if !matches!(protocol.as_str(), "tcp" | "udp" | "sctp") {
-            bail!("--expose `{value}`: the protocol must be tcp, udp or sctp");
-        }
-        let (first, last) = range.split_once('-').unwrap_or((range, range));
-        let parse = |text: &str| -> Result<u16> {
-            match text.parse::<u16>() {
-                Ok(port) if port > 0 => Ok(port),
-                _ => bail!("--expose `{value}`: `{text}` is not a port number (1-65535)"),
-            }
-        };
-        let (first, last) = (parse(first)?, parse(last)?);
-        if first > last {
-            bail!("--expose `{value}`: the range is backwards");
-        }
-        for port in first..=last {
-            ports.insert(format!("{port}/{protocol}"), Empty);
-        }
+        let keys = container::exposed_ports(value)
+            .map_err(|reason| anyhow::anyhow!("--expose `{value}`: {reason}"))?;
+        ports.extend(keys.into_iter().map(|key| (key, Empty)));
     }
     Ok(ports)
 }
@@ -345,17 +330,13 @@ pub fn run(args: ImageArgs, printer: &Printer) -> Result<()> {
             "refusing to write an image archive to a terminal\nhint: redirect stdout, e.g. `-o - | docker load`, or give a file with -o"
         );
     }
-    if let Some(workdir) = &args.workdir
-        && !workdir.starts_with('/')
-    {
-        bail!("--workdir `{workdir}` is not an absolute path");
+    if let Some(workdir) = &args.workdir {
+        container::check_workdir(workdir)
+            .map_err(|reason| anyhow::anyhow!("--workdir `{workdir}` is {reason}"))?;
     }
-    if let Some(user) = &args.user
-        && (user.is_empty()
-            || user.chars().any(char::is_whitespace)
-            || user.matches(':').count() > 1)
-    {
-        bail!("--user `{user}` is not NAME, UID or UID:GID");
+    if let Some(user) = &args.user {
+        container::check_user(user)
+            .map_err(|reason| anyhow::anyhow!("--user `{user}`: {reason}"))?;
     }
     // Validated as KEY=VALUE without repeats; kept in the user's order.
     key_values("env", &args.env)?;
@@ -574,20 +555,6 @@ mod tests {
         );
         assert!(split_add("./example").is_err());
         assert!(split_add(":/x").is_err());
-    }
-
-    #[test]
-    fn ports() {
-        let ports =
-            exposed_ports(&["8080".into(), "53/UDP".into(), "9000-9002/tcp".into()]).unwrap();
-        let keys: Vec<&String> = ports.keys().collect();
-        assert_eq!(
-            keys,
-            ["53/udp", "8080/tcp", "9000/tcp", "9001/tcp", "9002/tcp"]
-        );
-        for bad in ["0", "70000", "80/http", "9-1", "x"] {
-            assert!(exposed_ports(&[bad.into()]).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod archive;
 pub mod compression;
+pub mod container;
 pub mod digest;
 pub mod elf;
 pub mod gzip;

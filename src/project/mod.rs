@@ -1,0 +1,7 @@
+//! A kiln project: kiln.toml, and the targets it defines.
+
+pub mod config;
+pub mod target;
+
+pub use config::{ConfigError, Image, MainPackage, Package, Project};
+pub use target::{Resolved, TargetError, TargetSpec};
