@@ -3,6 +3,7 @@
 //! The binary is a thin layer over this library: [`cli`] parses arguments and prints, [`oci`]
 //! is the image engine, [`output`] makes every file kiln writes appear whole or not at all.
 
+pub mod build;
 pub mod cli;
 pub mod gomod;
 pub mod nar;

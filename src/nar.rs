@@ -161,7 +161,7 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     /// A fixed tree; its NAR hash below is what `nix-hash --type sha256` (nix 2.8) prints
-    /// for it, and the integration test `nar::matches_nix_hash` checks more trees against
+    /// for it, and the integration test `project::nar_hashes_match_nix_hash` checks more trees against
     /// nix-hash itself.
     #[test]
     fn golden_tree() {

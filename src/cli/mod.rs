@@ -5,8 +5,13 @@
 //! a terminal; `NO_COLOR` turns colour off; `--quiet` leaves only errors and data. Exit codes:
 //! 0 success, 1 error, 2 bad usage, 130 interrupted.
 
+mod build;
 mod image;
+mod init;
 mod inspect;
+mod run;
+mod shell;
+mod store;
 mod style;
 
 use std::io::IsTerminal;
@@ -30,10 +35,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start a Go project: go.mod, main.go, main_test.go, kiln.toml, .gitignore.
+    Init(init::InitArgs),
+    /// Build packages and images of a project into the store and link them (`result`).
+    Build(build::BuildArgs),
+    /// Build a package, then run its program.
+    Run(run::RunArgs),
+    /// Enter the project's development environment: kiln's Go and its settings.
+    Shell(shell::ShellArgs),
     /// Build an image from files: no project, no engine.
     Image(Box<image::ImageArgs>),
     /// Show what an image holds: names, config, layers, files, and the bytes it wastes.
     Inspect(inspect::InspectArgs),
+    /// Remove store outputs no `result` link needs.
+    Gc(store::GcArgs),
+    /// Look after the store: verify it, print paths, hash files as Nix does.
+    Store(store::StoreArgs),
 }
 
 /// Run kiln with the process's arguments.
@@ -55,6 +72,12 @@ pub fn main() -> ExitCode {
     // stream whose reader dies (`kiln image -o - | docker load` failing) is an error.
     let broken_pipe_is_success = matches!(cli.command, Command::Inspect(_));
     let result = match cli.command {
+        Command::Init(args) => init::run(args, &printer),
+        Command::Build(args) => build::run(args, &printer),
+        Command::Run(args) => run::run(args, &printer),
+        Command::Shell(args) => shell::run(args, &printer),
+        Command::Gc(args) => store::gc(args, &printer),
+        Command::Store(args) => store::store(args, &printer),
         Command::Image(args) => image::run(*args, &printer),
         Command::Inspect(args) => inspect::run(args, &printer),
     };

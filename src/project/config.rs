@@ -128,6 +128,24 @@ pub fn did_you_mean<'a>(
         .map(|(_, candidate)| format!("did you mean `{candidate}`?"))
 }
 
+/// serde's "unknown field `x`, expected one of `a`, `b`" in kiln.toml's words: "unknown key
+/// `x` (known keys: a, b)".
+fn describe_toml_error(message: &str) -> String {
+    let message = message.trim_end();
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_owned();
+    };
+    let Some((unknown, expected)) = rest.split_once('`') else {
+        return message.to_owned();
+    };
+    let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    if known.is_empty() {
+        format!("unknown key `{unknown}`")
+    } else {
+        format!("unknown key `{unknown}` (known keys: {})", known.join(", "))
+    }
+}
+
 /// Turn serde's "unknown field `x`, expected `a` or `b`" into a hint.
 fn hint_for_unknown_field(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
@@ -341,7 +359,7 @@ impl Loader {
         let raw: RawFile = toml::from_str(&source.text).map_err(|error| {
             let span = error.span().unwrap_or(0..0);
             let hint = hint_for_unknown_field(error.message());
-            source.error(&span, error.message().trim_end().to_owned(), hint)
+            source.error(&span, describe_toml_error(error.message()), hint)
         })?;
         match (&raw.schema, is_main) {
             (Some(schema), _) if *schema.get_ref() != SCHEMA => {
@@ -878,7 +896,7 @@ mod tests {
                     "kiln.toml",
                     "schema = 1\n[packages.default]\nnmae = \"x\"\n",
                 )],
-                "kiln.toml:3:1: unknown field `nmae`",
+                "kiln.toml:3:1: unknown key `nmae` (known keys: name, version, main, program, ldflags, tags, env, platform)",
             ),
             (
                 &[(
@@ -982,6 +1000,28 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains(&format!("no kiln.toml in {}", temp.path().display()))
+        );
+    }
+}
+
+#[cfg(test)]
+mod readme {
+    /// The kiln.toml shown in README.md loads as written.
+    #[test]
+    fn readme_example_loads() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("## kiln.toml").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+        let text = &section[start..start + section[start..].find("```").unwrap()];
+        let temp = tempfile::tempdir().unwrap();
+        std::fs::write(temp.path().join("kiln.toml"), text).unwrap();
+        std::fs::write(temp.path().join("container.toml"), "").unwrap();
+        let project = super::Project::load(temp.path()).unwrap();
+        let image = &project.images["container"];
+        assert_eq!(image.reference.to_string(), "docker.io/library/example:0.1");
+        assert_eq!(
+            project.packages["default"].program.as_deref(),
+            Some("example")
         );
     }
 }

@@ -69,6 +69,34 @@ impl TestDir {
         command
     }
 
+    /// `kiln ARGS` for a Go project: KILN_GO is `go`, PATH holds no other Go, and the kiln home
+    /// is `kiln-home` in this folder. Runs in `folder` (relative to this folder).
+    pub fn kiln_go<I, S>(&self, go: &Path, folder: &str, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut command = self.kiln(args);
+        command
+            .current_dir(self.join(folder))
+            .env("KILN_GO", go)
+            .env("KILN_HOME", self.join("kiln-home"))
+            .env("PATH", "/usr/bin:/bin")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("GOFLAGS");
+        command
+    }
+
+    /// Copy a folder of tests/fixtures into this folder as `name`.
+    pub fn fixture(&self, fixture: &str, name: &str) -> PathBuf {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(fixture);
+        let destination = self.join(name);
+        copy_tree(&source, &destination);
+        destination
+    }
+
     /// Names in the folder (not recursive), sorted.
     pub fn listing(&self, relative: &str) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.join(relative))
@@ -78,6 +106,38 @@ impl TestDir {
         names.sort();
         names
     }
+}
+
+/// Copy files, folders and symlinks.
+pub fn copy_tree(source: &Path, destination: &Path) {
+    std::fs::create_dir_all(destination).unwrap();
+    for entry in std::fs::read_dir(source).unwrap() {
+        let entry = entry.unwrap();
+        let kind = entry.file_type().unwrap();
+        let target = destination.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The Go toolchain for a test; in CI a missing one fails the test, elsewhere the test is
+/// skipped loudly.
+#[track_caller]
+pub fn require_go(test: &str) -> Option<PathBuf> {
+    let found = go();
+    if found.is_none() {
+        let message = format!("SKIPPED {test}: no Go toolchain (scripts/test installs one)");
+        if in_ci() {
+            panic!("{message}; CI must run every end-to-end test");
+        }
+        eprintln!("\n!!!!!!!! {message}\n");
+    }
+    found
 }
 
 /// Run and capture.

@@ -5,3 +5,4 @@ mod engines;
 mod harness;
 mod image;
 mod inspect;
+mod project;

@@ -1,0 +1,425 @@
+//! Building targets into the store.
+//!
+//! A target is first *planned*: its recipe (every input that can change the output, as
+//! canonical JSON) and the store name that recipe hashes to are computed without building
+//! anything. An output already in the store is used as it is, with no `go` run at all.
+//! Otherwise it is *realised* under its lock: sources copied into `tmp/`, Go run
+//! hermetically, the result published.
+//!
+//! Package recipe (`go-package/1`): the toolchain identity and version, the platform and Go
+//! settings, the package's section (name, version, mains, ldflags, tags, env), the module
+//! mode and the sources' hash. Image recipe (`image/1`): the package's store name, the
+//! image's section, the source time (`SOURCE_DATE_EPOCH`) and the resolved `created`.
+
+pub mod go;
+pub mod sources;
+pub mod toolchain;
+
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::gomod::{modfile, vendor};
+use crate::oci::archive::{ArchiveKind, ArchiveWriter};
+use crate::oci::image::{ImageRequest, build_image};
+use crate::oci::spec::ContainerConfig;
+use crate::oci::timestamp::source_date_epoch;
+use crate::oci::tree::FileTree;
+use crate::output::Registration;
+use crate::project::{Image, Package, Project};
+use crate::store::{Store, StoreError, StoreName};
+
+use self::go::{GoError, ModMode, Workspace};
+use self::sources::{SourceError, SourceTree};
+use self::toolchain::{Toolchain, ToolchainError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Toolchain(#[from] ToolchainError),
+    #[error("no go.mod in {}\nhint: `kiln init` makes a Go project; or run `go mod init MODULE` there", .0.display())]
+    NoGoMod(PathBuf),
+    #[error(transparent)]
+    ModFile(#[from] modfile::ModFileError),
+    #[error(transparent)]
+    Vendor(#[from] vendor::VendorError),
+    #[error(
+        "go.mod requires {requirements}, and there is no vendor/ folder\nhint: run `go mod vendor` (kiln builds offline and locks nothing else yet)"
+    )]
+    Unvendored { requirements: String },
+    #[error(transparent)]
+    Sources(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Go(#[from] GoError),
+    #[error("image `{image}`: path {path} is not in package `{package}` (it has {})", .has.join(", "))]
+    MissingImagePath {
+        image: String,
+        package: String,
+        path: String,
+        has: Vec<String>,
+    },
+    #[error("image `{image}` needs a `cmd`: package `{package}` builds several programs ({})\nhint: e.g. cmd = [\"/bin/{}\"]", .programs.join(", "), .programs.first().map(String::as_str).unwrap_or("PROGRAM"))]
+    NoCommand {
+        image: String,
+        package: String,
+        programs: Vec<String>,
+    },
+    #[error(transparent)]
+    Image(#[from] crate::oci::image::ImageError),
+    #[error(transparent)]
+    Tree(#[from] crate::oci::tree::TreeError),
+    #[error(transparent)]
+    Timestamp(#[from] crate::oci::timestamp::TimestampError),
+    #[error("cannot write {}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |source| BuildError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// A package ready to build.
+#[derive(Clone, Debug)]
+pub struct PackagePlan {
+    pub package: Package,
+    pub name: StoreName,
+    pub recipe: serde_json::Value,
+    pub tree: SourceTree,
+    pub mod_mode: ModMode,
+    pub toolchain: Toolchain,
+}
+
+/// An image ready to build.
+#[derive(Clone, Debug)]
+pub struct ImagePlan {
+    pub image: Image,
+    pub package: PackagePlan,
+    pub name: StoreName,
+    pub recipe: serde_json::Value,
+    /// RFC 3339 `created`.
+    pub created: String,
+    pub mtime: u64,
+}
+
+/// What a realised target produced.
+#[derive(Clone, Debug)]
+pub struct Built {
+    pub path: PathBuf,
+    /// Whether Go (or the image writer) ran; false when the store had it.
+    pub fresh: bool,
+}
+
+/// Builds into one store, reporting progress through `status`.
+pub struct Builder<'a> {
+    pub store: &'a Store,
+    status: &'a dyn Fn(&str),
+    toolchain: OnceCell<Toolchain>,
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(store: &'a Store, status: &'a dyn Fn(&str)) -> Self {
+        Builder {
+            store,
+            status,
+            toolchain: OnceCell::new(),
+        }
+    }
+
+    /// The toolchain (found and identified once per run).
+    pub fn toolchain(&self) -> Result<&Toolchain, BuildError> {
+        if let Some(toolchain) = self.toolchain.get() {
+            return Ok(toolchain);
+        }
+        let go = toolchain::find_go()?;
+        let resolved = toolchain::resolve(&go, &self.store.toolchain_cache())?;
+        Ok(self.toolchain.get_or_init(|| resolved))
+    }
+
+    /// Plan a package of `project`.
+    pub fn plan_package(
+        &self,
+        project: &Project,
+        package: &Package,
+    ) -> Result<PackagePlan, BuildError> {
+        let go_mod_path = project.root.join("go.mod");
+        let go_mod_text = match std::fs::read_to_string(&go_mod_path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BuildError::NoGoMod(project.root.clone()));
+            }
+            Err(source) => {
+                return Err(BuildError::Io {
+                    path: go_mod_path,
+                    source,
+                });
+            }
+        };
+        let display_path = Path::new("go.mod");
+        let go_mod = modfile::parse(&go_mod_text, display_path)?;
+        let home = self.store.root().parent().unwrap_or(self.store.root());
+        let home = std::fs::canonicalize(home).unwrap_or_else(|_| home.to_owned());
+        let tree = sources::scan(&project.root, &[home])?;
+        let mod_mode = if tree.contains("vendor/modules.txt") {
+            let modules_path = project.root.join("vendor/modules.txt");
+            let text = std::fs::read_to_string(&modules_path).map_err(io_error(&modules_path))?;
+            let modules = vendor::parse(&text, Path::new("vendor/modules.txt"))?;
+            vendor::check_consistency(&go_mod, &modules)?;
+            ModMode::Vendor
+        } else {
+            let external: Vec<String> = go_mod
+                .requires
+                .iter()
+                .filter(|require| {
+                    !go_mod.replaces.iter().any(|replace| {
+                        replace.old_path == require.path && replace.new_version.is_none()
+                    })
+                })
+                .map(|require| format!("{} {}", require.path, require.version))
+                .collect();
+            if !external.is_empty() {
+                return Err(BuildError::Unvendored {
+                    requirements: external.join(", "),
+                });
+            }
+            ModMode::Readonly
+        };
+        let toolchain = self.toolchain()?.clone();
+        let recipe = json!({
+            "kiln": "go-package/1",
+            "toolchain": {"identity": toolchain.identity, "version": toolchain.version},
+            "platform": package.platform.to_string(),
+            "settings": go::settings(package, mod_mode),
+            "package": {
+                "name": package.name,
+                "version": package.version,
+                "mains": package.mains.iter().map(|main| json!({"folder": main.folder, "program": main.program})).collect::<Vec<_>>(),
+                "ldflags": package.ldflags,
+                "tags": package.tags,
+                "env": package.env,
+            },
+            "sources": tree.digest.to_string(),
+        });
+        let name = StoreName::new(&recipe, &package.store_label());
+        Ok(PackagePlan {
+            package: package.clone(),
+            name,
+            recipe,
+            tree,
+            mod_mode,
+            toolchain,
+        })
+    }
+
+    /// Plan an image of `project`.
+    pub fn plan_image(&self, project: &Project, image: &Image) -> Result<ImagePlan, BuildError> {
+        let package = &project.packages[&image.package];
+        let package_plan = self.plan_package(project, package)?;
+        let epoch = source_date_epoch()?;
+        let created = image.created.resolve(epoch);
+        let recipe = json!({
+            "kiln": "image/1",
+            "package": package_plan.name.basename(),
+            "image": {
+                "reference": image.reference.to_string(),
+                "paths": image.paths.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "cmd": image.cmd,
+                "entrypoint": image.entrypoint,
+                "env": image.env,
+                "workdir": image.workdir,
+                "user": image.user,
+                "expose": image.expose,
+                "labels": image.labels,
+                "compression": image.compression.to_string(),
+            },
+            "source_date_epoch": epoch,
+            "created": created,
+        });
+        let label = format!("{}-{}.tar", image.reference.familiar_name(), image.tag());
+        let name = StoreName::new(&recipe, &label);
+        Ok(ImagePlan {
+            image: image.clone(),
+            package: package_plan,
+            name,
+            recipe,
+            created,
+            mtime: epoch as u64,
+        })
+    }
+
+    /// Build the package of `plan` unless the store has it.
+    pub fn realise_package(&self, plan: &PackagePlan) -> Result<Built, BuildError> {
+        let path = self.store.path(&plan.name);
+        if self.store.contains(&plan.name) {
+            return Ok(Built { path, fresh: false });
+        }
+        let label = plan.package.store_label();
+        let _lock = self.store.lock_output(&plan.name, || {
+            (self.status)(&format!("waiting for another kiln building {label}"));
+        })?;
+        if self.store.contains(&plan.name) {
+            return Ok(Built { path, fresh: false });
+        }
+        self.store.clear_debris(&plan.name)?;
+        let temp = self.store.temp_dir(&plan.name);
+        let registration = Registration::new(&temp);
+        (self.status)(&format!(
+            "building {label} (package `{}`, {}, {})",
+            plan.package.key, plan.package.platform, plan.toolchain.version
+        ));
+        let source_copy = temp.join("src");
+        let output = temp.join("out");
+        let result = (|| -> Result<(), BuildError> {
+            sources::copy(&plan.tree, &source_copy)?;
+            let workspace = Workspace {
+                sources: &source_copy,
+                bin: &output.join("bin"),
+                scratch: &temp,
+                cache: &self.store.go_cache(),
+            };
+            go::build(&plan.toolchain, &plan.package, plan.mod_mode, &workspace)?;
+            Ok(())
+        })();
+        if let Err(error) = result {
+            drop(registration);
+            let _ = crate::store::remove_tree(&temp);
+            return Err(error);
+        }
+        let published =
+            self.store
+                .publish(&output, &plan.name, "package", &plan.recipe, registration);
+        let _ = crate::store::remove_tree(&temp);
+        Ok(Built {
+            path: published?,
+            fresh: true,
+        })
+    }
+
+    /// Build the image of `plan` (and its package) unless the store has it.
+    pub fn realise_image(&self, plan: &ImagePlan) -> Result<Built, BuildError> {
+        let package = self.realise_package(&plan.package)?;
+        let path = self.store.path(&plan.name);
+        if self.store.contains(&plan.name) {
+            return Ok(Built { path, fresh: false });
+        }
+        let label = format!(
+            "{}:{}",
+            plan.image.reference.familiar_name(),
+            plan.image.tag()
+        );
+        let _lock = self.store.lock_output(&plan.name, || {
+            (self.status)(&format!("waiting for another kiln building image {label}"));
+        })?;
+        if self.store.contains(&plan.name) {
+            return Ok(Built { path, fresh: false });
+        }
+        self.store.clear_debris(&plan.name)?;
+        (self.status)(&format!(
+            "building image {label} (image `{}`)",
+            plan.image.key
+        ));
+        let request = self.image_request(plan, &package.path)?;
+        let temp = self.store.temp_dir(&plan.name);
+        let registration = Registration::new(&temp);
+        let file = std::fs::File::create(&temp).map_err(io_error(&temp))?;
+        let written = (|| -> Result<(), BuildError> {
+            let mut archive = ArchiveWriter::to_file(file, ArchiveKind::Docker, plan.mtime)
+                .map_err(io_error(&temp))?;
+            let image = build_image(&request, &mut archive, &mut |_| {})?;
+            archive.finish(&[&image]).map_err(io_error(&temp))?;
+            Ok(())
+        })();
+        if let Err(error) = written {
+            drop(registration);
+            let _ = std::fs::remove_file(&temp);
+            return Err(error);
+        }
+        let published =
+            self.store
+                .publish(&temp, &plan.name, "image", &plan.recipe, registration)?;
+        Ok(Built {
+            path: published,
+            fresh: true,
+        })
+    }
+
+    fn image_request(
+        &self,
+        plan: &ImagePlan,
+        package_path: &Path,
+    ) -> Result<ImageRequest, BuildError> {
+        let image = &plan.image;
+        let package = &plan.package.package;
+        let mut tree = FileTree::new();
+        for path in &image.paths {
+            let source = package_path.join(path.as_str());
+            if std::fs::symlink_metadata(&source).is_err() {
+                let has = std::fs::read_dir(package_path)
+                    .map(|entries| {
+                        entries
+                            .flatten()
+                            .map(|entry| format!("/{}", entry.file_name().to_string_lossy()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                return Err(BuildError::MissingImagePath {
+                    image: image.key.clone(),
+                    package: package.key.clone(),
+                    path: path.to_string(),
+                    has,
+                });
+            }
+            tree.add(&source, &path.to_string())?;
+        }
+        let in_bin = image.paths.iter().any(|path| path.as_str() == "bin");
+        let cmd = match (&image.cmd, &package.program) {
+            (Some(cmd), _) => Some(cmd.clone()),
+            (None, Some(program)) if in_bin => Some(vec![format!("/bin/{program}")]),
+            (None, None) if in_bin && package.mains.len() > 1 => {
+                return Err(BuildError::NoCommand {
+                    image: image.key.clone(),
+                    package: package.key.clone(),
+                    programs: package.programs().map(str::to_owned).collect(),
+                });
+            }
+            (None, _) => None,
+        };
+        let container = ContainerConfig {
+            user: image.user.clone().unwrap_or_default(),
+            exposed_ports: image
+                .expose
+                .iter()
+                .map(|port| (port.clone(), Default::default()))
+                .collect(),
+            env: image
+                .env
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect(),
+            entrypoint: image.entrypoint.clone(),
+            cmd,
+            working_dir: image.workdir.clone().unwrap_or_default(),
+            labels: image.labels.clone(),
+            ..ContainerConfig::default()
+        };
+        Ok(ImageRequest {
+            reference: image.reference.clone(),
+            platform: package.platform.clone(),
+            created: plan.created.clone(),
+            mtime: plan.mtime,
+            compression: image.compression,
+            container,
+            layers: vec![tree],
+            created_by: "kiln build".to_owned(),
+        })
+    }
+}

