@@ -177,17 +177,19 @@ impl VerifyReport {
 }
 
 /// The kiln home: `$KILN_HOME`, else `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`.
+/// Made absolute, since `result` links point into it.
 pub fn kiln_home() -> Result<PathBuf, StoreError> {
     let non_empty = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
-    if let Some(home) = non_empty("KILN_HOME") {
-        return Ok(PathBuf::from(home));
-    }
-    if let Some(cache) = non_empty("XDG_CACHE_HOME") {
-        return Ok(PathBuf::from(cache).join("kiln"));
-    }
-    non_empty("HOME")
-        .map(|home| PathBuf::from(home).join(".cache/kiln"))
-        .ok_or(StoreError::NoHome)
+    let home = if let Some(home) = non_empty("KILN_HOME") {
+        PathBuf::from(home)
+    } else if let Some(cache) = non_empty("XDG_CACHE_HOME") {
+        PathBuf::from(cache).join("kiln")
+    } else {
+        non_empty("HOME")
+            .map(|home| PathBuf::from(home).join(".cache/kiln"))
+            .ok_or(StoreError::NoHome)?
+    };
+    std::path::absolute(&home).map_err(io_error(&home))
 }
 
 fn read_only(path: &Path) -> Result<(), StoreError> {

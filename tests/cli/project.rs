@@ -756,3 +756,28 @@ fn nar_hashes_match_nix_hash() {
     }
     assert_eq!(checked, 2);
 }
+
+/// The kiln home: KILN_HOME, else XDG_CACHE_HOME/kiln, else ~/.cache/kiln; always absolute.
+#[test]
+fn kiln_home_precedence() {
+    let dir = TestDir::new();
+    let home = |variables: &[(&str, &str)]| -> String {
+        let mut command = dir.kiln(["store", "home"]);
+        command.env_remove("KILN_HOME").env_remove("XDG_CACHE_HOME");
+        for (name, value) in variables {
+            command.env(name, value);
+        }
+        success(command).trim().to_owned()
+    };
+    let root = dir.path().display().to_string();
+    assert_eq!(home(&[]), format!("{root}/home/.cache/kiln"));
+    assert_eq!(home(&[("XDG_CACHE_HOME", "/srv/cache")]), "/srv/cache/kiln");
+    assert_eq!(
+        home(&[("XDG_CACHE_HOME", "/srv/cache"), ("KILN_HOME", "/srv/kiln")]),
+        "/srv/kiln"
+    );
+    assert_eq!(
+        home(&[("KILN_HOME", "relative/kiln")]),
+        format!("{root}/relative/kiln")
+    );
+}
