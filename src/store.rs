@@ -305,6 +305,23 @@ impl Store {
             .map_err(io_error(&path))
     }
 
+    /// Take the lock that serialises identifying toolchains (hashing a GOROOT), so concurrent
+    /// kilns on a cold store hash it once and the others read the cached identity.
+    pub fn lock_toolchains(&self, waiting: impl FnOnce()) -> Result<OutputLock, StoreError> {
+        let file = self.lock_file("toolchains.lock")?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                waiting();
+                file.lock().map_err(io_error(&self.root.join("locks")))?;
+            }
+            Err(std::fs::TryLockError::Error(error)) => {
+                return Err(io_error(&self.root.join("locks"))(error));
+            }
+        }
+        Ok(OutputLock { _file: file })
+    }
+
     /// Take the lock of one output, calling `waiting` first if another process holds it.
     pub fn lock_output(
         &self,

@@ -141,6 +141,9 @@ impl<'a> Builder<'a> {
             return Ok(toolchain);
         }
         let go = toolchain::find_go()?;
+        let _lock = self.store.lock_toolchains(|| {
+            (self.status)("waiting for another kiln identifying the Go toolchain");
+        })?;
         let resolved = toolchain::resolve(&go, &self.store.toolchain_cache())?;
         Ok(self.toolchain.get_or_init(|| resolved))
     }
