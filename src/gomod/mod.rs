@@ -1,5 +1,6 @@
-//! Go modules: go.mod and vendored dependencies. (Module zips, the `h1:` hash, the GOPROXY
-//! protocol and the lock come with locked dependencies.)
+//! Go modules: go.mod, vendored dependencies and the `h1:` hash go.sum records. (Module
+//! zips, the GOPROXY protocol and the lock come with locked dependencies.)
 
+pub mod dirhash;
 pub mod modfile;
 pub mod vendor;

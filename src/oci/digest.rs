@@ -36,6 +36,11 @@ impl Digest {
         Digest(raw)
     }
 
+    /// The 32 bytes of the sha256.
+    pub fn raw(&self) -> [u8; 32] {
+        self.0
+    }
+
     /// The 64 hex digits, which are also the blob's file name in an OCI layout.
     pub fn hex(&self) -> String {
         hex::encode(self.0)
