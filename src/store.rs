@@ -295,30 +295,46 @@ impl Store {
         self.meta_path(name).is_file() && std::fs::symlink_metadata(self.path(name)).is_ok()
     }
 
-    fn lock_file(&self, file_name: &str) -> Result<File, StoreError> {
+    /// Open `locks/<file_name>` and lock it (shared or exclusive), calling `waiting` first if
+    /// another process holds it. The lock lasts as long as the returned file.
+    fn acquire(
+        &self,
+        file_name: &str,
+        shared: bool,
+        waiting: impl FnOnce(),
+    ) -> Result<File, StoreError> {
         let path = self.root.join("locks").join(file_name);
-        File::options()
+        let file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(io_error(&path))
+            .map_err(io_error(&path))?;
+        let attempt = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
+        match attempt {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                waiting();
+                let locked = if shared {
+                    file.lock_shared()
+                } else {
+                    file.lock()
+                };
+                locked.map_err(io_error(&path))?;
+            }
+            Err(std::fs::TryLockError::Error(error)) => return Err(io_error(&path)(error)),
+        }
+        Ok(file)
     }
 
     /// Take the lock that serialises identifying toolchains (hashing a GOROOT), so concurrent
     /// kilns on a cold store hash it once and the others read the cached identity.
     pub fn lock_toolchains(&self, waiting: impl FnOnce()) -> Result<OutputLock, StoreError> {
-        let file = self.lock_file("toolchains.lock")?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                waiting();
-                file.lock().map_err(io_error(&self.root.join("locks")))?;
-            }
-            Err(std::fs::TryLockError::Error(error)) => {
-                return Err(io_error(&self.root.join("locks"))(error));
-            }
-        }
+        let file = self.acquire("toolchains.lock", false, waiting)?;
         Ok(OutputLock { _file: file })
     }
 
@@ -328,34 +344,13 @@ impl Store {
         name: &StoreName,
         waiting: impl FnOnce(),
     ) -> Result<OutputLock, StoreError> {
-        let file = self.lock_file(&format!("{}.lock", name.hash()))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                waiting();
-                file.lock().map_err(io_error(&self.root.join("locks")))?;
-            }
-            Err(std::fs::TryLockError::Error(error)) => {
-                return Err(io_error(&self.root.join("locks"))(error));
-            }
-        }
+        let file = self.acquire(&format!("{}.lock", name.hash()), false, waiting)?;
         Ok(OutputLock { _file: file })
     }
 
     /// A running build's share of the gc lock.
     pub fn build_guard(&self, waiting: impl FnOnce()) -> Result<BuildGuard, StoreError> {
-        let file = self.lock_file("gc.lock")?;
-        match file.try_lock_shared() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                waiting();
-                file.lock_shared()
-                    .map_err(io_error(&self.root.join("locks")))?;
-            }
-            Err(std::fs::TryLockError::Error(error)) => {
-                return Err(io_error(&self.root.join("locks"))(error));
-            }
-        }
+        let file = self.acquire("gc.lock", true, waiting)?;
         Ok(BuildGuard { _file: file })
     }
 
@@ -408,17 +403,8 @@ impl Store {
 
     /// Remove every output no root reaches, stale roots, orphan records and debris.
     pub fn gc(&self, waiting: impl FnOnce()) -> Result<GcReport, StoreError> {
-        let file = self.lock_file("gc.lock")?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                waiting();
-                file.lock().map_err(io_error(&self.root.join("locks")))?;
-            }
-            Err(std::fs::TryLockError::Error(error)) => {
-                return Err(io_error(&self.root.join("locks"))(error));
-            }
-        }
+        // Held until gc returns: builds wait for it, and it waits for running builds.
+        let _lock = self.acquire("gc.lock", false, waiting)?;
         let mut report = GcReport::default();
         let store_dir = self.store_dir();
         let mut live = BTreeSet::new();

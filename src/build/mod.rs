@@ -15,7 +15,8 @@ pub mod go;
 pub mod sources;
 pub mod toolchain;
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
@@ -124,6 +125,9 @@ pub struct Builder<'a> {
     pub store: &'a Store,
     status: &'a dyn Fn(&str),
     toolchain: OnceCell<Toolchain>,
+    /// Each project's sources, scanned and hashed once per run however many of its targets
+    /// are built.
+    scanned: RefCell<BTreeMap<PathBuf, SourceTree>>,
 }
 
 impl<'a> Builder<'a> {
@@ -132,6 +136,7 @@ impl<'a> Builder<'a> {
             store,
             status,
             toolchain: OnceCell::new(),
+            scanned: RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -146,6 +151,20 @@ impl<'a> Builder<'a> {
         })?;
         let resolved = toolchain::resolve(&go, &self.store.toolchain_cache())?;
         Ok(self.toolchain.get_or_init(|| resolved))
+    }
+
+    /// The sources of the project at `root` (the kiln home left out when it lies inside).
+    fn sources(&self, root: &Path) -> Result<SourceTree, BuildError> {
+        if let Some(tree) = self.scanned.borrow().get(root) {
+            return Ok(tree.clone());
+        }
+        let home = self.store.root().parent().unwrap_or(self.store.root());
+        let home = std::fs::canonicalize(home).unwrap_or_else(|_| home.to_owned());
+        let tree = sources::scan(root, &[home])?;
+        self.scanned
+            .borrow_mut()
+            .insert(root.to_owned(), tree.clone());
+        Ok(tree)
     }
 
     /// Plan a package of `project`.
@@ -169,9 +188,7 @@ impl<'a> Builder<'a> {
         };
         let display_path = Path::new("go.mod");
         let go_mod = modfile::parse(&go_mod_text, display_path)?;
-        let home = self.store.root().parent().unwrap_or(self.store.root());
-        let home = std::fs::canonicalize(home).unwrap_or_else(|_| home.to_owned());
-        let tree = sources::scan(&project.root, &[home])?;
+        let tree = self.sources(&project.root)?;
         let mod_mode = if tree.contains("vendor/modules.txt") {
             let modules_path = project.root.join("vendor/modules.txt");
             let text = std::fs::read_to_string(&modules_path).map_err(io_error(&modules_path))?;
