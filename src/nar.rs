@@ -20,6 +20,7 @@
 //!
 //! Written here because no published crate implements it (nix-compat is not on crates.io).
 
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -83,6 +84,80 @@ pub fn write_nar(path: &Path, out: &mut impl Write) -> Result<(), NarError> {
     writer.node(path)
 }
 
+/// The NAR hash of the folder that `files` form, computed without touching the disk: each
+/// item is a path relative to the folder (`/`-separated), the file's content and whether it
+/// is executable. Folders are implied by the paths, so an empty folder cannot be expressed;
+/// directory entries are sorted by name bytes as for a real folder. kiln hashes a module zip
+/// this way as the folder it unpacks to (`gomod::modzip`).
+///
+/// The paths must form a tree: none twice, none both a file and a folder, no empty, `.` or
+/// `..` elements (module zips are checked for all of this first). Breaking that is a bug in
+/// the caller: debug builds assert, release builds let the later file win.
+pub fn nar_hash_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8], bool)>) -> NarHash {
+    let mut root = BTreeMap::new();
+    for (path, content, executable) in files {
+        insert_file(
+            &mut root,
+            path,
+            MemoryNode::File {
+                content,
+                executable,
+            },
+        );
+    }
+    let mut hasher = HashingWriter::new(io::sink());
+    let mut writer = NarWriter { out: &mut hasher };
+    let written = writer
+        .string(b"nix-archive-1")
+        .and_then(|()| writer.memory_folder(&root));
+    if let Err(error) = written {
+        unreachable!("hashing into io::sink cannot fail: {error}");
+    }
+    let (_, digest, size) = hasher.finish();
+    NarHash { digest, size }
+}
+
+/// A file tree held in memory, for [`nar_hash_files`]; a `BTreeMap` keyed by `&str` keeps
+/// entries in name byte order, the order NAR requires.
+enum MemoryNode<'a> {
+    File { content: &'a [u8], executable: bool },
+    Folder(BTreeMap<&'a str, MemoryNode<'a>>),
+}
+
+fn insert_file<'a>(
+    mut folder: &mut BTreeMap<&'a str, MemoryNode<'a>>,
+    path: &'a str,
+    file: MemoryNode<'a>,
+) {
+    let (parents, name) = path.rsplit_once('/').unwrap_or(("", path));
+    debug_assert!(
+        path.split('/')
+            .all(|element| !matches!(element, "" | "." | "..")),
+        "not a clean relative path: {path:?}"
+    );
+    for element in parents.split('/').filter(|element| !element.is_empty()) {
+        let child = folder
+            .entry(element)
+            .or_insert_with(|| MemoryNode::Folder(BTreeMap::new()));
+        debug_assert!(
+            matches!(child, MemoryNode::Folder(_)),
+            "{path:?} lies under a file"
+        );
+        if let MemoryNode::File { .. } = child {
+            *child = MemoryNode::Folder(BTreeMap::new());
+        }
+        let MemoryNode::Folder(children) = child else {
+            unreachable!("replaced by a folder just above");
+        };
+        folder = children;
+    }
+    let previous = folder.insert(name, file);
+    debug_assert!(
+        previous.is_none(),
+        "{path:?} given twice or as a folder too"
+    );
+}
+
 struct NarWriter<'a, W: Write> {
     out: &'a mut W,
 }
@@ -142,6 +217,28 @@ impl<W: Write> NarWriter<'_, W> {
         self.string(b")").map_err(io_error(path))
     }
 
+    fn memory_folder(&mut self, children: &BTreeMap<&str, MemoryNode<'_>>) -> io::Result<()> {
+        self.strings(&[b"(", b"type", b"directory"])?;
+        for (name, child) in children {
+            self.strings(&[b"entry", b"(", b"name", name.as_bytes(), b"node"])?;
+            match child {
+                MemoryNode::File {
+                    content,
+                    executable,
+                } => {
+                    self.strings(&[b"(", b"type", b"regular"])?;
+                    if *executable {
+                        self.strings(&[b"executable", b""])?;
+                    }
+                    self.strings(&[b"contents", *content, b")"])?;
+                }
+                MemoryNode::Folder(grandchildren) => self.memory_folder(grandchildren)?,
+            }
+            self.string(b")")?;
+        }
+        self.string(b")")
+    }
+
     fn contents(&mut self, path: &Path, size: u64) -> Result<(), NarError> {
         self.out
             .write_all(&size.to_le_bytes())
@@ -184,6 +281,45 @@ mod tests {
             "714e7ebb12ba3729b3a983fdf13d07277786de148f7eca5797af82db483e9e95"
         );
         assert_eq!(hash.size % 8, 0);
+    }
+
+    /// The in-memory NAR of a set of files is the NAR of the folder they form on disk.
+    #[test]
+    fn files_match_folder() {
+        let files: [(&str, &[u8], bool); 9] = [
+            // Per folder, names sort as bytes: "a" < "a-c" < "a.b", though as whole paths
+            // "a-c" < "a.b" < "a/b".
+            ("a.b", b"dot\n", false),
+            ("a/b", b"under a\n", false),
+            ("a-c", b"dash\n", false),
+            ("a/z/deep/er/file.go", b"package er\n", false),
+            ("empty", b"", false),
+            ("bin/tool", b"#!/bin/sh\necho tool\n", true),
+            ("Z", b"upper case sorts first\n", false),
+            ("a/Y", b"nested upper\n", false),
+            ("seven", b"1234567", false),
+        ];
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().join("tree");
+        for (path, content, executable) in files {
+            let file = root.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, content).unwrap();
+            let mode = if executable { 0o755 } else { 0o644 };
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        assert_eq!(nar_hash_files(files), nar_hash(&root).unwrap());
+        // Order of the input does not matter.
+        assert_eq!(
+            nar_hash_files(files.into_iter().rev()),
+            nar_hash(&root).unwrap()
+        );
+        // No files: an empty folder.
+        std::fs::create_dir(temp.path().join("empty")).unwrap();
+        assert_eq!(
+            nar_hash_files([]),
+            nar_hash(&temp.path().join("empty")).unwrap()
+        );
     }
 
     #[test]

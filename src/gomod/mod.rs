@@ -1,7 +1,10 @@
-//! Go modules: go.mod, go.sum, vendored dependencies and the `h1:` hash go.sum records. (Module
-//! zips, the GOPROXY protocol and the lock come with locked dependencies.)
+//! Go modules: go.mod, go.sum, vendored dependencies, the `h1:` hash go.sum records, module
+//! paths and their escaping, the GOPROXY protocol and module zips.
 
 pub mod dirhash;
 pub mod modfile;
+pub mod module;
+pub mod modzip;
+pub mod proxy;
 pub mod sumfile;
 pub mod vendor;

@@ -1,0 +1,1457 @@
+//! The GOPROXY protocol client (go.dev/ref/mod, "GOPROXY protocol" and "Environment
+//! variables"), mirroring cmd/go's `modfetch/proxy.go` so kiln finds a module where `go` would.
+//!
+//! A proxy is a base URL; one version of a module is three files under it,
+//! `BASE/ESCAPED_MODULE/@v/ESCAPED_VERSION.{info,mod,zip}`, with the module path and version
+//! case-encoded (`!` + lower case, see [`super::module`]). As cmd/go does, the path is then
+//! URL-escaped, so the `!` goes over the wire as `%21`; a `file://` proxy reads the same names
+//! from a folder (Go's module cache under `cache/download` is one).
+//!
+//! GOPROXY lists proxies separated by `,` or `|`. kiln tries them in order; after a `,` it
+//! moves on only when the proxy does not have the file (HTTP 404 or 410, or a missing file),
+//! after a `|` on any error. `off` ends the list with an error. `direct` (fetch from version
+//! control) also ends it, and kiln refuses it: a build from a VCS checkout is not a build from
+//! the bytes go.sum pins, and kiln does not run git. Modules matching GONOPROXY (default
+//! GOPRIVATE) always go `direct` in Go, so kiln refuses those too, naming the pattern.
+//!
+//! What is left out, on purpose: GONOSUMDB is read and exposed ([`GoEnv::no_sum_db`]) but kiln
+//! never asks a checksum database (GOSUMDB); every file it fetches is checked against go.sum
+//! instead. GOINSECURE only affects `direct` fetches in Go, so it is exposed and unused.
+//! `go env -w` settings (the GOENV file), GOAUTH and `.netrc` are not read; credentials come
+//! from the URL's userinfo (`https://user:token@host/`), sent as HTTP basic auth and never
+//! shown: every message and [`ProxyClient::describe`] drop the userinfo. The list endpoints
+//! (`@v/list`, `@latest`) are not needed: kiln fetches exactly the versions go.mod names.
+//!
+//! HTTP: plain `http://` proxies are allowed, as in Go. Requests time out (30 s to connect,
+//! 2 min without data, 1 h in all, enough for a 500 MiB zip on a slow link), go through
+//! HTTPS_PROXY/NO_PROXY except for loopback hosts (as Go's net/http), ask for no compression,
+//! and are retried with exponential back-off on 5xx, 429, timeouts and connection errors —
+//! never on other 4xx answers, which retrying cannot change.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+
+use super::module::{self, ModuleError, Patterns};
+
+/// GOPROXY when the variable is unset or empty.
+pub const DEFAULT_GOPROXY: &str = "https://proxy.golang.org,direct";
+
+const USER_AGENT: &str = concat!("kiln/", env!("CARGO_PKG_VERSION"));
+const ATTEMPTS: u32 = 3;
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
+/// How much of an error response's text to quote.
+const ERROR_DETAIL_BYTES: u64 = 1024;
+
+/// The Go environment kiln honours, read from the process environment with Go's defaults.
+/// As in Go, an empty variable counts as unset.
+#[derive(Clone, Debug)]
+pub struct GoEnv {
+    /// Default [`DEFAULT_GOPROXY`].
+    pub goproxy: String,
+    pub goprivate: String,
+    /// Default GOPRIVATE.
+    pub gonoproxy: String,
+    /// Default GOPRIVATE.
+    pub gonosumdb: String,
+    pub goinsecure: String,
+}
+
+impl GoEnv {
+    /// Read the variables from the process environment (a variable that is not UTF-8 counts
+    /// as unset).
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Read the variables through `lookup`, for tests and callers that hold an environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| lookup(name).filter(|value| !value.is_empty());
+        let goprivate = get("GOPRIVATE").unwrap_or_default();
+        GoEnv {
+            goproxy: get("GOPROXY").unwrap_or_else(|| DEFAULT_GOPROXY.to_owned()),
+            gonoproxy: get("GONOPROXY").unwrap_or_else(|| goprivate.clone()),
+            gonosumdb: get("GONOSUMDB").unwrap_or_else(|| goprivate.clone()),
+            goinsecure: get("GOINSECURE").unwrap_or_default(),
+            goprivate,
+        }
+    }
+
+    /// Modules Go fetches `direct`, skipping every proxy (GONOPROXY).
+    pub fn no_proxy(&self) -> Patterns {
+        Patterns::parse(&self.gonoproxy)
+    }
+
+    /// Modules Go would not check against a checksum database (GONOSUMDB). kiln checks
+    /// every module against go.sum and never asks a checksum database, so this is informative.
+    pub fn no_sum_db(&self) -> Patterns {
+        Patterns::parse(&self.gonosumdb)
+    }
+
+    /// Modules Go may fetch `direct` without TLS (GOINSECURE); kiln never fetches `direct`.
+    pub fn insecure(&self) -> Patterns {
+        Patterns::parse(&self.goinsecure)
+    }
+}
+
+/// One of the three files a proxy serves for a module version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyFile {
+    /// `@v/VERSION.info`: JSON with the version and its commit time.
+    Info,
+    /// `@v/VERSION.mod`: the go.mod file.
+    Mod,
+    /// `@v/VERSION.zip`: the module zip.
+    Zip,
+}
+
+impl ProxyFile {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ProxyFile::Info => "info",
+            ProxyFile::Mod => "mod",
+            ProxyFile::Zip => "zip",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error(transparent)]
+    Module(#[from] ModuleError),
+    #[error("GOPROXY entry `{entry}` is not valid: {reason}")]
+    InvalidGoProxy { entry: String, reason: String },
+    #[error("{module}@{version}: module lookups disabled by GOPROXY=off{}", not_found_before(.tried))]
+    Off {
+        module: String,
+        version: String,
+        /// Proxies before `off` that did not have the file, redacted.
+        tried: Vec<String>,
+    },
+    #[error(
+        "{}{}\nhint: serve {module} through a module proxy{}, or download it with `GOFLAGS=-mod=mod go mod download` and set `GOPROXY=file://$(go env GOMODCACHE)/cache/download`",
+        direct_reason(.module, .no_proxy_pattern.as_deref()),
+        not_found_before(.tried),
+        if .no_proxy_pattern.is_some() { " and leave it out of GONOPROXY/GOPRIVATE" } else { " listed in GOPROXY before `direct`" }
+    )]
+    Direct {
+        module: String,
+        version: String,
+        /// The GONOPROXY (or GOPRIVATE) glob that sent the module `direct`, if one did.
+        no_proxy_pattern: Option<String>,
+        tried: Vec<String>,
+    },
+    #[error("{module}@{version} not found: {}", .tried.join("; "))]
+    NotFound {
+        module: String,
+        version: String,
+        tried: Vec<String>,
+    },
+    #[error("{module}@{version}: GET {url}: {status}{}{detail}", attempts_note(*.attempts))]
+    Status {
+        module: String,
+        version: String,
+        url: String,
+        status: String,
+        /// ` (server response: …)`, or empty.
+        detail: String,
+        attempts: u32,
+    },
+    #[error("{module}@{version}: GET {url}: {message}{}", attempts_note(*.attempts))]
+    Transport {
+        module: String,
+        version: String,
+        url: String,
+        message: String,
+        attempts: u32,
+    },
+    #[error("{module}@{version}: {location} is larger than the limit of {limit} bytes")]
+    TooLarge {
+        module: String,
+        version: String,
+        location: String,
+        limit: u64,
+    },
+    #[error("{module}@{version}: cannot read {}", .path.display())]
+    Read {
+        module: String,
+        version: String,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn not_found_before(tried: &[String]) -> String {
+    if tried.is_empty() {
+        String::new()
+    } else {
+        format!(" (not found before it: {})", tried.join("; "))
+    }
+}
+
+fn direct_reason(module: &str, no_proxy_pattern: Option<&str>) -> String {
+    match no_proxy_pattern {
+        Some(pattern) => format!(
+            "{module} matches `{pattern}` in GONOPROXY (or GOPRIVATE), which sends it `direct` to version control, and kiln fetches only through a module proxy"
+        ),
+        None => format!(
+            "GOPROXY lists `direct` for {module} and kiln fetches only through a module proxy"
+        ),
+    }
+}
+
+fn attempts_note(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" (after {attempts} attempts)")
+    } else {
+        String::new()
+    }
+}
+
+/// A client for the proxies GOPROXY lists. Cheap to share: `fetch` takes `&self` and the
+/// client is `Send + Sync`, so several threads may fetch at once (connections are pooled).
+pub struct ProxyClient {
+    proxies: Vec<ProxySpec>,
+    no_proxy: Patterns,
+    /// GONOPROXY as written, for [`ProxyClient::describe`].
+    no_proxy_list: String,
+    /// The wait before the first retry; it doubles for each later one.
+    first_retry_delay: Duration,
+}
+
+struct ProxySpec {
+    source: Source,
+    /// The separator after the entry: `|` moves on after any error, `,` only after "not found".
+    separator: Option<char>,
+}
+
+enum Source {
+    Off,
+    Direct,
+    File {
+        root: PathBuf,
+        /// The entry as written (redacted), for messages.
+        display: String,
+    },
+    Http {
+        /// `scheme://host[:port][/path]` without userinfo or trailing slash.
+        base: String,
+        /// `Basic …` from the URL's userinfo.
+        authorization: Option<String>,
+        agent: ureq::Agent,
+        display: String,
+    },
+}
+
+impl Source {
+    fn display(&self) -> &str {
+        match self {
+            Source::Off => "off",
+            Source::Direct => "direct",
+            Source::File { display, .. } | Source::Http { display, .. } => display,
+        }
+    }
+}
+
+impl fmt::Debug for ProxyClient {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.describe())
+    }
+}
+
+/// How one proxy failed to deliver a file.
+enum Failure {
+    /// The proxy does not have it: try the next one, whatever the separator.
+    NotFound(String),
+    /// Boxed: a `ProxyError` is large and this travels on every failed attempt.
+    Error(Box<ProxyError>),
+}
+
+impl Failure {
+    fn error(error: ProxyError) -> Self {
+        Failure::Error(Box::new(error))
+    }
+}
+
+/// The outcome of one HTTP attempt.
+enum Attempt {
+    Done(Vec<u8>),
+    /// Final, whatever the attempt number.
+    Failed(Failure),
+    Retry(Retryable),
+}
+
+/// A failure another attempt may cure.
+enum Retryable {
+    /// 5xx or 429, with the quoted response.
+    Status { status: String, detail: String },
+    /// A timeout or connection error.
+    Transport(String),
+}
+
+impl Retryable {
+    fn into_error(self, module: &str, version: &str, url: &str, attempts: u32) -> ProxyError {
+        let (module, version, url) = (module.to_owned(), version.to_owned(), url.to_owned());
+        match self {
+            Retryable::Status { status, detail } => ProxyError::Status {
+                module,
+                version,
+                url,
+                status,
+                detail,
+                attempts,
+            },
+            Retryable::Transport(message) => ProxyError::Transport {
+                module,
+                version,
+                url,
+                message,
+                attempts,
+            },
+        }
+    }
+}
+
+impl ProxyClient {
+    /// Parse GOPROXY as Go does: entries separated by `,` or `|` (each remembering the
+    /// separator after it), blanks skipped, the list ending at `off` or `direct`; a word with
+    /// a `.`, `:` or `/` but no `:/` gets `https://` in front. Invalid entries are errors.
+    pub fn new(env: &GoEnv) -> Result<Self, ProxyError> {
+        let mut proxies = Vec::new();
+        let mut rest = env.goproxy.as_str();
+        while !rest.is_empty() {
+            let (entry, separator) = match rest.find([',', '|']) {
+                Some(index) => {
+                    let separator = rest[index..].chars().next();
+                    let entry = &rest[..index];
+                    rest = &rest[index + 1..];
+                    (entry, separator)
+                }
+                None => (std::mem::take(&mut rest), None),
+            };
+            let entry = entry.trim();
+            let source = match entry {
+                "" => continue,
+                "off" => Source::Off,
+                "direct" => Source::Direct,
+                _ => parse_proxy_url(entry)?,
+            };
+            let is_last = matches!(source, Source::Off | Source::Direct);
+            proxies.push(ProxySpec { source, separator });
+            if is_last {
+                // Go ignores what follows, keeping it free for future meanings.
+                break;
+            }
+        }
+        Ok(ProxyClient {
+            proxies,
+            no_proxy: env.no_proxy(),
+            no_proxy_list: env.gonoproxy.clone(),
+            first_retry_delay: FIRST_RETRY_DELAY,
+        })
+    }
+
+    /// Fetch one file of module@version (unescaped inputs; escaping done here), at most `limit`
+    /// bytes (more is an error, never buffered beyond limit+1).
+    pub fn fetch(
+        &self,
+        module: &str,
+        version: &str,
+        file: ProxyFile,
+        limit: u64,
+    ) -> Result<Vec<u8>, ProxyError> {
+        module::check(module, version)?;
+        if let Some(pattern) = self.no_proxy.matching(module) {
+            return Err(ProxyError::Direct {
+                module: module.to_owned(),
+                version: version.to_owned(),
+                no_proxy_pattern: Some(pattern.to_owned()),
+                tried: Vec::new(),
+            });
+        }
+        let name = format!(
+            "{}/@v/{}.{}",
+            module::escape_path(module)?,
+            module::escape_version(version)?,
+            file.extension()
+        );
+        let mut tried = Vec::new();
+        // As cmd/go: after a `|` fall-through, the last real error beats later "not found"s.
+        let mut last_error = None;
+        for proxy in &self.proxies {
+            let outcome = match &proxy.source {
+                Source::Off => {
+                    return Err(last_error.unwrap_or_else(|| ProxyError::Off {
+                        module: module.to_owned(),
+                        version: version.to_owned(),
+                        tried,
+                    }));
+                }
+                Source::Direct => {
+                    return Err(ProxyError::Direct {
+                        module: module.to_owned(),
+                        version: version.to_owned(),
+                        no_proxy_pattern: None,
+                        tried,
+                    });
+                }
+                Source::File { root, .. } => read_file(&root.join(&name), limit, module, version),
+                Source::Http {
+                    base,
+                    authorization,
+                    agent,
+                    ..
+                } => {
+                    let url = format!("{base}/{}", url_path_escape(&name));
+                    self.get(
+                        agent,
+                        &url,
+                        authorization.as_deref(),
+                        limit,
+                        module,
+                        version,
+                    )
+                }
+            };
+            match outcome {
+                Ok(bytes) => return Ok(bytes),
+                Err(Failure::NotFound(why)) => tried.push(why),
+                Err(Failure::Error(error)) if proxy.separator == Some('|') => {
+                    last_error = Some(*error);
+                }
+                Err(Failure::Error(error)) => return Err(*error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            if self.proxies.is_empty() {
+                // Go treats a GOPROXY of only separators as `off`.
+                ProxyError::Off {
+                    module: module.to_owned(),
+                    version: version.to_owned(),
+                    tried: Vec::new(),
+                }
+            } else {
+                ProxyError::NotFound {
+                    module: module.to_owned(),
+                    version: version.to_owned(),
+                    tried,
+                }
+            }
+        }))
+    }
+
+    /// A human description of where a module comes from (for logs), secrets redacted:
+    /// `GOPROXY=https://proxy.golang.org,direct`, plus GONOPROXY when set.
+    pub fn describe(&self) -> String {
+        let mut description = String::from("GOPROXY=");
+        if self.proxies.is_empty() {
+            description.push_str("off");
+        }
+        for (index, proxy) in self.proxies.iter().enumerate() {
+            description.push_str(proxy.source.display());
+            if index + 1 < self.proxies.len() {
+                description.push(proxy.separator.unwrap_or(','));
+            }
+        }
+        if !self.no_proxy.is_empty() {
+            description.push_str(&format!(" (GONOPROXY={} goes direct)", self.no_proxy_list));
+        }
+        description
+    }
+
+    /// GET `url` with retries.
+    fn get(
+        &self,
+        agent: &ureq::Agent,
+        url: &str,
+        authorization: Option<&str>,
+        limit: u64,
+        module: &str,
+        version: &str,
+    ) -> Result<Vec<u8>, Failure> {
+        let mut delay = self.first_retry_delay;
+        let mut attempt = 1;
+        loop {
+            match get_once(agent, url, authorization, limit, module, version) {
+                Attempt::Done(bytes) => return Ok(bytes),
+                Attempt::Failed(failure) => return Err(failure),
+                Attempt::Retry(retryable) if attempt == ATTEMPTS => {
+                    return Err(Failure::error(
+                        retryable.into_error(module, version, url, attempt),
+                    ));
+                }
+                Attempt::Retry(_) => {
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+fn get_once(
+    agent: &ureq::Agent,
+    url: &str,
+    authorization: Option<&str>,
+    limit: u64,
+    module: &str,
+    version: &str,
+) -> Attempt {
+    let mut request = agent.get(url);
+    if let Some(authorization) = authorization {
+        request = request.header("Authorization", authorization);
+    }
+    let response = match request.call() {
+        Ok(response) => response,
+        Err(error) => {
+            let message = error.to_string();
+            return match error {
+                ureq::Error::Timeout(_)
+                | ureq::Error::Io(_)
+                | ureq::Error::HostNotFound
+                | ureq::Error::ConnectionFailed
+                | ureq::Error::Protocol(_) => Attempt::Retry(Retryable::Transport(message)),
+                _ => Attempt::Failed(Failure::error(
+                    Retryable::Transport(message).into_error(module, version, url, 1),
+                )),
+            };
+        }
+    };
+    let status = response.status();
+    let status_text = match status.canonical_reason() {
+        Some(reason) => format!("{} {reason}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    };
+    let too_large = || {
+        Attempt::Failed(Failure::error(ProxyError::TooLarge {
+            module: module.to_owned(),
+            version: version.to_owned(),
+            location: url.to_owned(),
+            limit,
+        }))
+    };
+    if status.is_success() {
+        if response
+            .body()
+            .content_length()
+            .is_some_and(|length| length > limit)
+        {
+            return too_large();
+        }
+        let capacity = response
+            .body()
+            .content_length()
+            .unwrap_or(0)
+            .min(limit)
+            .min(64 << 20);
+        let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        let reader = response.into_body().into_reader();
+        if let Err(error) = reader.take(limit.saturating_add(1)).read_to_end(&mut bytes) {
+            return Attempt::Retry(Retryable::Transport(format!(
+                "reading the response: {error}"
+            )));
+        }
+        if bytes.len() as u64 > limit {
+            return too_large();
+        }
+        return Attempt::Done(bytes);
+    }
+    let detail = error_detail(response);
+    match status.as_u16() {
+        404 | 410 => Attempt::Failed(Failure::NotFound(format!(
+            "GET {url}: {status_text}{detail}"
+        ))),
+        429 | 500..=599 => Attempt::Retry(Retryable::Status {
+            status: status_text,
+            detail,
+        }),
+        _ => Attempt::Failed(Failure::error(
+            Retryable::Status {
+                status: status_text,
+                detail,
+            }
+            .into_error(module, version, url, 1),
+        )),
+    }
+}
+
+/// ` (server response: …)` with the start of a plain-text error body on one line, as Go
+/// quotes proxies' explanations (proxy.golang.org says why a module is missing).
+fn error_detail(response: ureq::http::Response<ureq::Body>) -> String {
+    let is_text = response
+        .body()
+        .mime_type()
+        .is_some_and(|mime| mime.eq_ignore_ascii_case("text/plain"));
+    if !is_text {
+        return String::new();
+    }
+    let mut bytes = Vec::new();
+    // A broken error body only loses the quote; the status already says what happened.
+    let _ = response
+        .into_body()
+        .into_reader()
+        .take(ERROR_DETAIL_BYTES)
+        .read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    let text: Vec<&str> = text
+        .split(|character: char| character.is_whitespace() || character.is_control())
+        .filter(|word| !word.is_empty())
+        .collect();
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(" (server response: {})", text.join(" "))
+    }
+}
+
+fn read_file(path: &Path, limit: u64, module: &str, version: &str) -> Result<Vec<u8>, Failure> {
+    let read_error = |source: io::Error| {
+        if source.kind() == io::ErrorKind::NotFound {
+            Failure::NotFound(format!("no file {}", path.display()))
+        } else {
+            Failure::error(ProxyError::Read {
+                module: module.to_owned(),
+                version: version.to_owned(),
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    let too_large = || {
+        Failure::error(ProxyError::TooLarge {
+            module: module.to_owned(),
+            version: version.to_owned(),
+            location: path.display().to_string(),
+            limit,
+        })
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let length = file.metadata().map_err(read_error)?.len();
+    if length > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// Parse one GOPROXY entry other than `off` and `direct`.
+fn parse_proxy_url(entry: &str) -> Result<Source, ProxyError> {
+    // Go: single words are reserved for built-in behaviours; anything else without `:/` that
+    // is not an absolute path is a host name with `https://` implied. (Go would also prefix
+    // `file:relative` and then fail on its port; kiln says what is wrong with it instead.)
+    let is_file = entry
+        .get(..5)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("file:"));
+    let entry = if entry.contains(['.', ':', '/'])
+        && !entry.contains(":/")
+        && !entry.starts_with('/')
+        && !is_file
+    {
+        format!("https://{entry}")
+    } else {
+        entry.to_owned()
+    };
+    let display = redact(&entry);
+    let invalid = |reason: String| ProxyError::InvalidGoProxy {
+        entry: display.clone(),
+        reason,
+    };
+    if entry.contains(['?', '#']) {
+        return Err(invalid(
+            "a query or fragment in a proxy URL is not supported".to_owned(),
+        ));
+    }
+    let Some((scheme, rest)) = entry.split_once(':') else {
+        let reason = if entry.starts_with('/') {
+            format!("a folder needs the file scheme: write file://{entry}")
+        } else {
+            "not a URL (expected https://HOST/PATH, file:///PATH, `direct` or `off`)".to_owned()
+        };
+        return Err(invalid(reason));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "file" => {
+            // Go takes only a path: file:///PATH or file:/PATH, never a host.
+            let path = match rest.strip_prefix("//") {
+                Some(after) if !after.starts_with('/') => {
+                    return Err(invalid(
+                        "a file:// proxy URL takes a path, not a host: write file:///ABSOLUTE/PATH"
+                            .to_owned(),
+                    ));
+                }
+                Some(after) => after,
+                None => rest,
+            };
+            if !path.starts_with('/') {
+                return Err(invalid(
+                    "a file:// proxy URL needs an absolute path: write file:///ABSOLUTE/PATH"
+                        .to_owned(),
+                ));
+            }
+            let decoded = percent_decode(path)
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or_else(|| invalid("the path has an invalid % escape".to_owned()))?;
+            let root = decoded.trim_end_matches('/');
+            Ok(Source::File {
+                root: PathBuf::from(if root.is_empty() { "/" } else { root }),
+                display,
+            })
+        }
+        scheme @ ("http" | "https") => {
+            let Some(rest) = rest.strip_prefix("//") else {
+                return Err(invalid(format!("write {scheme}://HOST/PATH")));
+            };
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let (userinfo, host) = match authority.rsplit_once('@') {
+                Some((userinfo, host)) => (Some(userinfo), host),
+                None => (None, authority),
+            };
+            if host.is_empty() {
+                return Err(invalid("the URL has no host".to_owned()));
+            }
+            // The http crate checks ports lazily; Go's url.Parse refuses a bad one up front.
+            let port = match host.rsplit_once(']') {
+                Some((_, after)) => after.strip_prefix(':'),
+                None => host.rsplit_once(':').map(|(_, port)| port),
+            };
+            if port.is_some_and(|port| !port.bytes().all(|byte| byte.is_ascii_digit())) {
+                return Err(invalid("the port is not a number".to_owned()));
+            }
+            let base = format!("{scheme}://{host}{}", path.trim_end_matches('/'));
+            if let Err(error) = ureq::http::Uri::try_from(base.as_str()) {
+                return Err(invalid(format!("not a valid URL: {error}")));
+            }
+            let authorization = userinfo
+                .map(|userinfo| {
+                    // The reason must not quote the userinfo: it holds the secret.
+                    basic_authorization(userinfo).ok_or_else(|| {
+                        invalid("the user name or password has an invalid % escape".to_owned())
+                    })
+                })
+                .transpose()?;
+            Ok(Source::Http {
+                base,
+                authorization,
+                agent: new_agent(is_loopback(host)),
+                display,
+            })
+        }
+        "" => Err(invalid("the URL has no scheme".to_owned())),
+        other => Err(invalid(format!(
+            "unsupported scheme `{other}` (GOPROXY takes https, http, file, `direct` and `off`)"
+        ))),
+    }
+}
+
+/// `Basic base64(user:password)` from percent-encoded userinfo, as Go's net/http sends it.
+fn basic_authorization(userinfo: &str) -> Option<String> {
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let mut credentials = percent_decode(user)?;
+    credentials.push(b':');
+    credentials.extend(percent_decode(password)?);
+    Some(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    ))
+}
+
+fn new_agent(is_loopback: bool) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
+        // Statuses are classified here: 404/410 fall through, 5xx/429 retry.
+        .http_status_as_error(false)
+        .user_agent(USER_AGENT)
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_per_read(Some(Duration::from_secs(120)))
+        .timeout_global(Some(Duration::from_secs(60 * 60)))
+        // Keep credentials on a redirect within the proxy's host, as Go's net/http does.
+        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost);
+    if is_loopback {
+        // Go's net/http never sends loopback requests through HTTPS_PROXY.
+        config = config.proxy(None);
+    }
+    config.build().new_agent()
+}
+
+/// Whether `host` (with an optional port) is `localhost` or a loopback address.
+fn is_loopback(host: &str) -> bool {
+    let name = if let Some(bracketed) = host.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
+}
+
+/// `scheme://userinfo@host/…` → `scheme://host/…`: what every message shows of a URL.
+fn redact(url: &str) -> String {
+    let Some(start) = url.find("://").map(|index| index + 3) else {
+        return url.to_owned();
+    };
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |index| start + index);
+    match url[start..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..start], &url[start + at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+/// Decode `%XX` escapes; `None` for a malformed escape.
+fn percent_decode(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = bytes.get(index + 1..index + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            decoded.push(u8::from_str_radix(hex, 16).ok()?);
+            index += 3;
+        } else {
+            decoded.push(bytes[index]);
+            index += 1;
+        }
+    }
+    Some(decoded)
+}
+
+/// Escape a `/`-separated URL path as Go's `url.PathEscape` with `/` kept: everything but
+/// letters, digits, `-._~` and `$&+:=@` becomes `%XX` (so the case-encoding `!` is `%21`).
+fn url_path_escape(path: &str) -> String {
+    let mut escaped = String::with_capacity(path.len() + 8);
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~$&+:=@/".contains(&byte) {
+            escaped.push(char::from(byte));
+        } else {
+            escaped.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    fn env(goproxy: &str) -> GoEnv {
+        GoEnv::from_lookup(|name| (name == "GOPROXY").then(|| goproxy.to_owned()))
+    }
+
+    fn client(goproxy: &str) -> ProxyClient {
+        let mut client = ProxyClient::new(&env(goproxy)).unwrap();
+        client.first_retry_delay = Duration::from_millis(1);
+        client
+    }
+
+    /// One canned answer; `length: false` sends the body without Content-Length, ending it by
+    /// closing the connection.
+    #[derive(Clone)]
+    struct Reply {
+        status: u16,
+        body: Vec<u8>,
+        length: bool,
+    }
+
+    fn reply(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            body: body.as_bytes().to_vec(),
+            length: true,
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    struct Seen {
+        path: String,
+        authorization: Option<String>,
+        user_agent: Option<String>,
+    }
+
+    /// A loopback HTTP/1.1 server answering from `routes` (path → replies in turn, the last
+    /// one repeating; other paths get 404) and recording every request.
+    struct Server {
+        url: String,
+        seen: Arc<Mutex<Vec<Seen>>>,
+    }
+
+    impl Server {
+        fn start(routes: Vec<(&str, Vec<Reply>)>) -> Server {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let routes: HashMap<String, Vec<Reply>> = routes
+                .into_iter()
+                .map(|(path, replies)| (path.to_owned(), replies))
+                .collect();
+            let seen: Arc<Mutex<Vec<Seen>>> = Arc::new(Mutex::new(Vec::new()));
+            let recorder = Arc::clone(&seen);
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(mut stream) = stream else { continue };
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut request_line = String::new();
+                    if reader.read_line(&mut request_line).is_err() {
+                        continue;
+                    }
+                    let path = request_line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_owned();
+                    let mut headers = HashMap::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':') {
+                            headers
+                                .insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+                        }
+                    }
+                    let mut seen = recorder.lock().unwrap();
+                    let count = seen.iter().filter(|request| request.path == path).count();
+                    seen.push(Seen {
+                        path: path.clone(),
+                        authorization: headers.get("authorization").cloned(),
+                        user_agent: headers.get("user-agent").cloned(),
+                    });
+                    drop(seen);
+                    let reply = routes
+                        .get(&path)
+                        .map(|replies| replies[count.min(replies.len() - 1)].clone())
+                        .unwrap_or_else(|| reply(404, "not found: no such module"));
+                    let mut head = format!(
+                        "HTTP/1.1 {} Canned\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n",
+                        reply.status
+                    );
+                    if reply.length {
+                        head.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
+                    }
+                    head.push_str("\r\n");
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(&reply.body);
+                }
+            });
+            Server { url, seen }
+        }
+
+        fn seen(&self) -> Vec<Seen> {
+            self.seen.lock().unwrap().clone()
+        }
+
+        fn count(&self, path: &str) -> usize {
+            self.seen()
+                .iter()
+                .filter(|request| request.path == path)
+                .count()
+        }
+    }
+
+    const MOD_PATH: &str = "/example.com/lib/@v/v1.0.0.mod";
+
+    #[test]
+    fn client_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<ProxyClient>();
+    }
+
+    #[test]
+    fn go_env_has_go_defaults() {
+        let defaults = GoEnv::from_lookup(|_| None);
+        assert_eq!(defaults.goproxy, "https://proxy.golang.org,direct");
+        assert_eq!(defaults.gonoproxy, "");
+        let private = GoEnv::from_lookup(|name| match name {
+            "GOPRIVATE" => Some("*.corp.example.com".to_owned()),
+            "GOPROXY" => Some(String::new()),
+            "GONOSUMDB" => Some("sum.example.com".to_owned()),
+            _ => None,
+        });
+        assert_eq!(private.goproxy, DEFAULT_GOPROXY, "empty counts as unset");
+        assert_eq!(private.gonoproxy, "*.corp.example.com");
+        assert_eq!(private.gonosumdb, "sum.example.com");
+        assert!(private.no_proxy().matches("git.corp.example.com/x"));
+        assert!(private.no_sum_db().matches("sum.example.com/y"));
+        assert!(private.insecure().is_empty());
+    }
+
+    #[test]
+    fn goproxy_parses_like_go() {
+        let parsed = client(
+            "https://a.example/, proxy.example.com|file:///srv/go%20proxy/,direct,https://ignored.example",
+        );
+        assert_eq!(
+            parsed.describe(),
+            "GOPROXY=https://a.example/,https://proxy.example.com|file:///srv/go%20proxy/,direct"
+        );
+        let Source::File { root, .. } = &parsed.proxies[2].source else {
+            panic!("not a file proxy");
+        };
+        assert_eq!(root, Path::new("/srv/go proxy"));
+        assert_eq!(client("file:/srv").describe(), "GOPROXY=file:/srv");
+        assert_eq!(client(",,").describe(), "GOPROXY=off");
+        for (goproxy, reason) in [
+            ("noproxy", "not a URL"),
+            ("/srv/proxy", "write file:///srv/proxy"),
+            ("ftp://a.example", "unsupported scheme `ftp`"),
+            ("file://host/srv", "not a host"),
+            ("file:relative", "absolute path"),
+            ("https://", "no host"),
+            ("https://a.example/?x=1", "query or fragment"),
+            ("https://a b.example", "not a valid URL"),
+            ("proxy.example.com:http", "the port is not a number"),
+        ] {
+            let error = ProxyClient::new(&env(goproxy)).unwrap_err().to_string();
+            assert!(error.starts_with("GOPROXY entry `"), "{error}");
+            assert!(error.contains(reason), "{goproxy}: {error}");
+        }
+    }
+
+    #[test]
+    fn file_proxy_serves_case_encoded_paths() {
+        let folder = tempfile::tempdir().unwrap();
+        let versions = folder.path().join("github.com/!azure/!go-lib/@v");
+        std::fs::create_dir_all(&versions).unwrap();
+        std::fs::write(
+            versions.join("v1.2.0-!r!c1.mod"),
+            "module github.com/Azure/Go-lib\n",
+        )
+        .unwrap();
+        let proxy = client(&format!("file://{}", folder.path().display()));
+        let bytes = proxy
+            .fetch(
+                "github.com/Azure/Go-lib",
+                "v1.2.0-RC1",
+                ProxyFile::Mod,
+                1000,
+            )
+            .unwrap();
+        assert_eq!(bytes, b"module github.com/Azure/Go-lib\n");
+        let error = proxy
+            .fetch("github.com/Azure/Go-lib", "v1.2.0-RC1", ProxyFile::Mod, 5)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("is larger than the limit of 5 bytes"),
+            "{error}"
+        );
+        let error = proxy
+            .fetch(
+                "github.com/Azure/Go-lib",
+                "v1.2.0-RC1",
+                ProxyFile::Zip,
+                1000,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("github.com/Azure/Go-lib@v1.2.0-RC1 not found: no file "),
+            "{error}"
+        );
+        assert!(
+            error.ends_with("github.com/!azure/!go-lib/@v/v1.2.0-!r!c1.zip"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn http_proxy_serves_a_file() {
+        let server = Server::start(vec![(
+            MOD_PATH,
+            vec![reply(200, "module example.com/lib\n")],
+        )]);
+        let bytes = client(&server.url)
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 1 << 20)
+            .unwrap();
+        assert_eq!(bytes, b"module example.com/lib\n");
+        let seen = server.seen();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].user_agent.as_deref(), Some(USER_AGENT));
+        assert!(USER_AGENT.starts_with("kiln/"));
+        assert_eq!(seen[0].authorization, None);
+    }
+
+    #[test]
+    fn http_paths_are_case_encoded_then_url_escaped_like_go() {
+        let path = "/base/github.com/%21azure/x/@v/v2.0.0+incompatible.info";
+        let server = Server::start(vec![(path, vec![reply(200, "{}")])]);
+        let bytes = client(&format!("{}/base/", server.url))
+            .fetch(
+                "github.com/Azure/x",
+                "v2.0.0+incompatible",
+                ProxyFile::Info,
+                10,
+            )
+            .unwrap();
+        assert_eq!(bytes, b"{}");
+        assert_eq!(server.seen()[0].path, path);
+    }
+
+    #[test]
+    fn not_found_falls_through_after_comma() {
+        let first = Server::start(vec![(MOD_PATH, vec![reply(410, "gone")])]);
+        let second = Server::start(vec![(
+            MOD_PATH,
+            vec![reply(200, "module example.com/lib\n")],
+        )]);
+        let bytes = client(&format!("{},{}", first.url, second.url))
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
+            .unwrap();
+        assert_eq!(bytes, b"module example.com/lib\n");
+        assert_eq!(first.count(MOD_PATH), 1);
+    }
+
+    #[test]
+    fn not_found_everywhere_names_each_proxy() {
+        let first = Server::start(vec![]);
+        let folder = tempfile::tempdir().unwrap();
+        let error = client(&format!("{},file://{}", first.url, folder.path().display()))
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("example.com/lib@v1.0.0 not found: "),
+            "{error}"
+        );
+        assert!(
+            error.contains(&format!(
+                "GET {}{MOD_PATH}: 404 Not Found (server response: not found: no such module)",
+                first.url
+            )),
+            "{error}"
+        );
+        assert!(
+            error.contains(&format!("; no file {}/", folder.path().display())),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn server_error_stops_after_comma() {
+        let first = Server::start(vec![(MOD_PATH, vec![reply(500, "database is down")])]);
+        let second = Server::start(vec![(
+            MOD_PATH,
+            vec![reply(200, "module example.com/lib\n")],
+        )]);
+        let error = client(&format!("{},{}", first.url, second.url))
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            format!(
+                "example.com/lib@v1.0.0: GET {}{MOD_PATH}: 500 Internal Server Error (after 3 attempts) (server response: database is down)",
+                first.url
+            )
+        );
+        assert_eq!(first.count(MOD_PATH), 3);
+        assert!(second.seen().is_empty());
+    }
+
+    #[test]
+    fn server_error_falls_through_after_pipe() {
+        let first = Server::start(vec![(MOD_PATH, vec![reply(503, "")])]);
+        let second = Server::start(vec![(
+            MOD_PATH,
+            vec![reply(200, "module example.com/lib\n")],
+        )]);
+        let bytes = client(&format!("{}|{}", first.url, second.url))
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
+            .unwrap();
+        assert_eq!(bytes, b"module example.com/lib\n");
+        // A real error beats a later "not found", as in cmd/go.
+        let third = Server::start(vec![]);
+        let error = client(&format!("{}|{}", first.url, third.url))
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("503 Service Unavailable (after 3 attempts)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn server_errors_are_retried() {
+        let server = Server::start(vec![(
+            MOD_PATH,
+            vec![
+                reply(500, ""),
+                reply(429, ""),
+                reply(200, "module example.com/lib\n"),
+            ],
+        )]);
+        let bytes = client(&server.url)
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
+            .unwrap();
+        assert_eq!(bytes, b"module example.com/lib\n");
+        assert_eq!(server.count(MOD_PATH), 3);
+    }
+
+    #[test]
+    fn client_errors_are_not_retried() {
+        let server = Server::start(vec![(MOD_PATH, vec![reply(403, "forbidden")])]);
+        let error = client(&server.url)
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            format!(
+                "example.com/lib@v1.0.0: GET {}{MOD_PATH}: 403 Forbidden (server response: forbidden)",
+                server.url
+            )
+        );
+        assert_eq!(server.count(MOD_PATH), 1);
+    }
+
+    #[test]
+    fn connection_errors_are_retried_then_reported() {
+        // Bind and drop a listener: nothing answers on that port any more.
+        let address = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let error = client(&format!("http://{address}"))
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(&format!(
+                "example.com/lib@v1.0.0: GET http://{address}{MOD_PATH}: "
+            )),
+            "{error}"
+        );
+        assert!(error.ends_with("(after 3 attempts)"), "{error}");
+    }
+
+    #[test]
+    fn limit_is_enforced() {
+        let body = "x".repeat(100);
+        let streamed = Reply {
+            status: 200,
+            body: body.clone().into_bytes(),
+            length: false,
+        };
+        let server = Server::start(vec![
+            (MOD_PATH, vec![reply(200, &body)]),
+            ("/example.com/lib/@v/v1.0.0.zip", vec![streamed]),
+        ]);
+        let proxy = client(&server.url);
+        for file in [ProxyFile::Mod, ProxyFile::Zip] {
+            let error = proxy
+                .fetch("example.com/lib", "v1.0.0", file, 99)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                error,
+                format!(
+                    "example.com/lib@v1.0.0: {}/example.com/lib/@v/v1.0.0.{} is larger than the limit of 99 bytes",
+                    server.url,
+                    file.extension()
+                )
+            );
+            assert_eq!(
+                proxy
+                    .fetch("example.com/lib", "v1.0.0", file, 100)
+                    .unwrap()
+                    .len(),
+                100
+            );
+        }
+    }
+
+    #[test]
+    fn off_disables_lookups() {
+        let error = client("off")
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Zip, 100)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "example.com/lib@v1.0.0: module lookups disabled by GOPROXY=off"
+        );
+        let server = Server::start(vec![]);
+        let error = client(&format!("{},off", server.url))
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("example.com/lib@v1.0.0: module lookups disabled by GOPROXY=off (not found before it: GET "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn direct_is_refused_with_a_hint() {
+        let error = client("direct")
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Zip, 100)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "GOPROXY lists `direct` for example.com/lib and kiln fetches only through a module proxy\n\
+             hint: serve example.com/lib through a module proxy listed in GOPROXY before `direct`, \
+             or download it with `GOFLAGS=-mod=mod go mod download` and set \
+             `GOPROXY=file://$(go env GOMODCACHE)/cache/download`"
+        );
+        let server = Server::start(vec![]);
+        let error = client(&format!("{},direct", server.url))
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(&format!(
+                "GOPROXY lists `direct` for example.com/lib and kiln fetches only through a module proxy (not found before it: GET {}{MOD_PATH}: 404 Not Found",
+                server.url
+            )),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn private_modules_go_direct() {
+        let server = Server::start(vec![(
+            MOD_PATH,
+            vec![reply(200, "module example.com/lib\n")],
+        )]);
+        let private = GoEnv::from_lookup(|name| match name {
+            "GOPROXY" => Some(server.url.clone()),
+            "GOPRIVATE" => Some("*.corp.example.com,example.com/lib".to_owned()),
+            _ => None,
+        });
+        let proxy = ProxyClient::new(&private).unwrap();
+        let error = proxy
+            .fetch(
+                "git.corp.example.com/team/tool",
+                "v0.3.0",
+                ProxyFile::Zip,
+                100,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(
+                "git.corp.example.com/team/tool matches `*.corp.example.com` in GONOPROXY (or GOPRIVATE), which sends it `direct` to version control, and kiln fetches only through a module proxy\nhint: serve git.corp.example.com/team/tool through a module proxy and leave it out of GONOPROXY/GOPRIVATE, or download it"
+            ),
+            "{error}"
+        );
+        assert!(
+            proxy
+                .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
+                .is_err()
+        );
+        assert!(
+            server.seen().is_empty(),
+            "private modules never reach a proxy"
+        );
+        assert_eq!(
+            proxy.describe(),
+            format!(
+                "GOPROXY={} (GONOPROXY=*.corp.example.com,example.com/lib goes direct)",
+                server.url
+            )
+        );
+    }
+
+    #[test]
+    fn userinfo_is_sent_as_basic_auth_and_never_shown() {
+        let server = Server::start(vec![
+            (MOD_PATH, vec![reply(200, "module example.com/lib\n")]),
+            ("/example.com/lib/@v/v1.0.0.zip", vec![reply(500, "")]),
+        ]);
+        let address = server.url.trim_start_matches("http://");
+        let proxy = client(&format!("http://kiln%40ci:s3cr%3At@{address}/"));
+        proxy
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
+            .unwrap();
+        assert_eq!(
+            server.seen()[0].authorization.as_deref(),
+            Some(
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode("kiln@ci:s3cr:t")
+                )
+                .as_str()
+            )
+        );
+        let error = proxy
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Zip, 100)
+            .unwrap_err()
+            .to_string();
+        let description = proxy.describe();
+        for text in [&error, &description, &format!("{proxy:?}")] {
+            assert!(!text.contains("s3cr"), "{text}");
+            assert!(!text.contains("kiln%40ci"), "{text}");
+        }
+        assert_eq!(description, format!("GOPROXY=http://{address}/"));
+        assert!(
+            error.contains(&format!(
+                "GET http://{address}/example.com/lib/@v/v1.0.0.zip: 500"
+            )),
+            "{error}"
+        );
+        // An invalid entry's message is redacted too.
+        let error = ProxyClient::new(&env("ftp://user:hunter2@host.example/"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "GOPROXY entry `ftp://host.example/` is not valid: unsupported scheme `ftp` (GOPROXY takes https, http, file, `direct` and `off`)"
+        );
+    }
+
+    #[test]
+    fn invalid_modules_and_versions_fail_before_any_request() {
+        let server = Server::start(vec![]);
+        let proxy = client(&server.url);
+        for (module, version, message) in [
+            ("example.com/lib", "latest", "invalid version `latest`"),
+            ("example.com/lib", "master", "invalid version `master`"),
+            (
+                "example.com/Lib!",
+                "v1.0.0",
+                "invalid module path `example.com/Lib!`",
+            ),
+            ("example.com/lib", "v2.0.0", "should be v0 or v1, not v2"),
+        ] {
+            let error = proxy
+                .fetch(module, version, ProxyFile::Mod, 100)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(message), "{error}");
+        }
+        assert!(server.seen().is_empty());
+    }
+
+    #[test]
+    fn redaction_drops_userinfo_only() {
+        assert_eq!(redact("https://u:p@host/path"), "https://host/path");
+        assert_eq!(redact("https://a@b@host:8080"), "https://host:8080");
+        assert_eq!(redact("https://host/a@b"), "https://host/a@b");
+        assert_eq!(redact("file:///srv"), "file:///srv");
+        assert!(is_loopback("127.0.0.1:8080"));
+        assert!(is_loopback("[::1]:80"));
+        assert!(is_loopback("LOCALHOST"));
+        assert!(!is_loopback("proxy.golang.org"));
+    }
+}
