@@ -6,6 +6,7 @@
 pub mod build;
 pub mod cli;
 pub mod gomod;
+pub mod lock;
 pub mod nar;
 pub mod nixbase32;
 pub mod oci;

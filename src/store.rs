@@ -401,6 +401,13 @@ impl Store {
         replace_symlink(&absolute, &root)
     }
 
+    /// Record the project lock `lock_file` (a kiln.lock) as a garbage-collection root: the
+    /// modules it pins stay while the file exists, so a project's builds keep working offline
+    /// after `kiln gc`.
+    pub fn add_lock_root(&self, lock_file: &Path) -> Result<(), StoreError> {
+        self.add_root(lock_file)
+    }
+
     /// Remove every output no root reaches, stale roots, orphan records and debris.
     pub fn gc(&self, waiting: impl FnOnce()) -> Result<GcReport, StoreError> {
         // Held until gc returns: builds wait for it, and it waits for running builds.
@@ -411,6 +418,10 @@ impl Store {
         let roots = self.root.join("roots");
         for entry in std::fs::read_dir(&roots).map_err(io_error(&roots))? {
             let root = entry.map_err(io_error(&roots))?.path();
+            if let Some(modules) = locked_modules(&root) {
+                live.extend(modules);
+                continue;
+            }
             let reached = std::fs::read_link(&root)
                 .ok()
                 .and_then(|link| std::fs::read_link(&link).ok())
@@ -531,6 +542,35 @@ impl Store {
     pub fn size_of(&self, name: &StoreName) -> u64 {
         tree_size(&self.path(name))
     }
+}
+
+/// The store basenames of the modules (and fetched Go release) pinned by the kiln.lock a root
+/// points at; None when the
+/// root is not a lock's (or the lock is gone or unreadable, which makes the root stale).
+fn locked_modules(root: &Path) -> Option<Vec<String>> {
+    let lock_file = std::fs::read_link(root).ok()?;
+    if lock_file.file_name()? != crate::lock::LOCK_FILE {
+        return None;
+    }
+    let text = std::fs::read_to_string(&lock_file).ok()?;
+    let lock = crate::lock::lockfile::parse(&text, &lock_file).ok()?;
+    let mut names: Vec<String> = lock
+        .modules
+        .iter()
+        .map(|module| {
+            crate::lock::module_store_name(
+                &module.path,
+                &module.version,
+                module.h1.as_deref(),
+                &module.go_mod,
+            )
+            .basename()
+        })
+        .collect();
+    if let Some(h1) = &lock.go.toolchain_h1 {
+        names.push(crate::lock::toolchain_store_name(&lock.go.toolchain, h1).basename());
+    }
+    Some(names)
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {

@@ -9,6 +9,7 @@ mod build;
 mod image;
 mod init;
 mod inspect;
+mod lock;
 mod run;
 mod shell;
 mod store;
@@ -37,6 +38,8 @@ struct Cli {
 enum Command {
     /// Start a Go project: go.mod, main.go, main_test.go, kiln.toml, .gitignore.
     Init(init::InitArgs),
+    /// Fetch, verify and pin the project's Go modules in kiln.lock.
+    Lock(lock::LockArgs),
     /// Build packages and images of a project into the store and link them (`result`).
     Build(build::BuildArgs),
     /// Build a package, then run its program.
@@ -73,6 +76,7 @@ pub fn main() -> ExitCode {
     let broken_pipe_is_success = matches!(cli.command, Command::Inspect(_));
     let result = match cli.command {
         Command::Init(args) => init::run(args, &printer),
+        Command::Lock(args) => lock::run(args, &printer),
         Command::Build(args) => build::run(args, &printer),
         Command::Run(args) => run::run(args, &printer),
         Command::Shell(args) => shell::run(args, &printer),

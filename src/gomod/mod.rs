@@ -1,7 +1,8 @@
 //! Go modules: go.mod, go.sum, vendored dependencies, the `h1:` hash go.sum records, module
-//! paths and their escaping, the GOPROXY protocol and module zips.
+//! paths and their escaping, the GOPROXY protocol, module zips and gomod2nix.toml.
 
 pub mod dirhash;
+pub mod gomod2nix;
 pub mod modfile;
 pub mod module;
 pub mod modzip;

@@ -1,0 +1,272 @@
+//! `kiln lock`: fetch, verify and pin the project's Go modules in kiln.lock.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use super::Printer;
+use super::style::format_bytes;
+use crate::build::toolchain;
+use crate::gomod::gomod2nix;
+use crate::gomod::proxy::{GoEnv, ProxyClient};
+use crate::lock::lockfile::{self, GoPin};
+use crate::lock::{self, Fetched, GOMOD2NIX_FILE, LOCK_FILE, PinSource, Progress};
+use crate::store::Store;
+
+const AFTER_HELP: &str = "\
+kiln lock reads go.mod and go.sum, fetches every module go.sum pins through the GOPROXY
+protocol ($GOPROXY: `,` falls through on not-found, `|` on any error; file:// and http(s)://
+proxies; `off`; `direct` and GOPRIVATE/GONOPROXY modules need a proxy, as kiln does not fetch
+from version control), checks each .mod and .zip against go.sum's h1: hashes before it enters
+the store (zips are checked for unsafe names, links, case collisions and Go's size limits), and
+writes kiln.lock: each module's path, version, h1: of its zip and go.mod, and the NAR hash of
+the unpacked module. Builds then run offline from the lock. A project with no go.sum but a
+gomod2nix.toml is locked from that file, its NAR hashes verified.
+
+The lock pins the Go release: go.mod's toolchain line, else the one pinned before, else the
+local go.
+
+--check fetches nothing and writes nothing: it prints what differs and exits 1 when kiln.lock
+is out of date with go.mod and go.sum (for CI).";
+
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct LockArgs {
+    /// The project folder [default: the nearest folder upwards with kiln.toml or go.mod].
+    #[arg(value_name = "PATH")]
+    path: Option<PathBuf>,
+
+    /// Write nothing; exit 1, printing the differences, when kiln.lock is out of date.
+    #[arg(long)]
+    check: bool,
+
+    /// Also write gomod2nix.toml (schema 3) for Nix's buildGoApplication.
+    #[arg(long, conflicts_with = "check")]
+    gomod2nix: bool,
+
+    /// Downloads at once.
+    #[arg(short, long, default_value_t = 8, value_name = "N")]
+    jobs: usize,
+
+    /// Print the locked modules as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The project folder: `path`, or the nearest folder upwards holding kiln.toml, else go.mod.
+fn project_root(path: Option<&Path>) -> Result<PathBuf> {
+    if let Some(path) = path {
+        return Ok(path.to_owned());
+    }
+    let current = std::env::current_dir().context("cannot read the current folder")?;
+    for marker in [crate::project::config::PROJECT_FILE, "go.mod"] {
+        if let Some(found) = current
+            .ancestors()
+            .find(|ancestor| ancestor.join(marker).is_file())
+        {
+            return Ok(found.to_owned());
+        }
+    }
+    Ok(current)
+}
+
+/// A progress bar over modules, when stderr is a terminal.
+struct Bar {
+    bar: Option<indicatif::ProgressBar>,
+    bytes: AtomicU64,
+}
+
+impl Progress for Bar {
+    fn start(&self, modules: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(modules as u64);
+        }
+    }
+
+    fn done(&self, module: &str, fetched: Fetched) {
+        if let Fetched::Downloaded(bytes) = fetched {
+            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_message(module.to_owned());
+            bar.inc(1);
+        }
+    }
+}
+
+pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
+    let root = project_root(args.path.as_deref())?;
+    let wants = lock::wants(&root)?;
+    wants.require_pins()?;
+    let lock_path = root.join(LOCK_FILE);
+    if args.check {
+        let Some(locked) = lock::read_lock(&root)? else {
+            bail!(
+                "{} does not exist\nhint: run `kiln lock` and commit kiln.lock",
+                lock_path.display()
+            );
+        };
+        let differences = lock::differences(&wants, &locked);
+        if differences.is_empty() {
+            printer.status(format!(
+                "{LOCK_FILE} is up to date ({} modules)",
+                locked.modules.len()
+            ));
+            return Ok(());
+        }
+        let mut stdout = std::io::stdout().lock();
+        for line in &differences {
+            writeln!(stdout, "{line}")?;
+        }
+        bail!(
+            "{} is out of date with go.mod and {} ({} differences)\nhint: run `kiln lock`",
+            lock_path.display(),
+            wants.source.file_name(),
+            differences.len()
+        );
+    }
+    let previous = match lock::read_lock(&root) {
+        Ok(previous) => previous,
+        Err(error) => {
+            printer.warn(format!("{error}; writing a new one"));
+            None
+        }
+    };
+    let local = toolchain::find_go()
+        .ok()
+        .and_then(|go| {
+            let store = Store::open().ok()?;
+            toolchain::resolve(&go, &store.toolchain_cache()).ok()
+        })
+        .map(|toolchain| toolchain.version);
+    let pinned = match (&wants.go_mod.toolchain, &previous, &local) {
+        (Some(line), _, _) => line.clone(),
+        (None, Some(previous), _) if previous.go.go == wants.go_mod.go => {
+            previous.go.toolchain.clone()
+        }
+        (None, _, Some(local)) => local.clone(),
+        (None, _, None) => bail!(
+            "go.mod has no toolchain line and no Go toolchain was found to pin\nhint: add `toolchain go1.N.M` to go.mod, or put go on PATH (or set KILN_GO)"
+        ),
+    };
+    // The release's h1: stays pinned once kiln fetched it, whoever locks next.
+    let mut go_pin = GoPin {
+        go: wants.go_mod.go.clone(),
+        toolchain: pinned.clone(),
+        toolchain_h1: previous
+            .as_ref()
+            .filter(|previous| previous.go.toolchain == pinned)
+            .and_then(|previous| previous.go.toolchain_h1.clone()),
+    };
+    let store = Store::open()?;
+    let _guard = store.build_guard(|| printer.status("waiting for `kiln gc` to finish"))?;
+    let env = GoEnv::from_env();
+    let client = ProxyClient::new(&env)?;
+    if local.as_deref() != Some(pinned.as_str()) {
+        let local_only = std::env::var("GOTOOLCHAIN").is_ok_and(|value| value == "local");
+        if local_only {
+            bail!(
+                "the project builds with {pinned} and the go here is {}; GOTOOLCHAIN=local forbids fetching it\nhint: put {pinned} on PATH (or in KILN_GO), or unset GOTOOLCHAIN to let kiln fetch it",
+                local.as_deref().unwrap_or("missing")
+            );
+        }
+        if lock::fetched_toolchain(&store, &go_pin).is_none() {
+            printer.status(format!(
+                "fetching {pinned} for {} (the go here is {})",
+                lock::go_host(),
+                local.as_deref().unwrap_or("missing")
+            ));
+        }
+        let h1 = lock::fetch_toolchain(&store, &client, &pinned, go_pin.toolchain_h1.as_deref())?;
+        go_pin.toolchain_h1 = Some(h1);
+    }
+    let bar = Bar {
+        bar: (super::progress_allowed(printer) && !wants.modules.is_empty()).then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("locking [{bar:30}] {pos}/{len} {msg}")
+            {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        }),
+        bytes: AtomicU64::new(0),
+    };
+    let locked = lock::lock(
+        &store,
+        &client,
+        &wants,
+        previous.as_ref(),
+        go_pin,
+        &bar,
+        args.jobs,
+    );
+    if let Some(bar) = &bar.bar {
+        bar.finish_and_clear();
+    }
+    let locked = locked?;
+    let text = lockfile::render(&locked.lock);
+    let changed = std::fs::read_to_string(&lock_path).ok().as_deref() != Some(text.as_str());
+    if changed {
+        crate::output::write_atomic(&lock_path, text.as_bytes())?;
+    }
+    store.add_lock_root(&lock_path)?;
+    if args.gomod2nix {
+        let entries = lock::gomod2nix_entries(&wants.go_mod, &locked.lock);
+        let path = root.join(GOMOD2NIX_FILE);
+        if wants.source == PinSource::Gomod2nix {
+            printer.status(format!(
+                "{GOMOD2NIX_FILE} is what kiln.lock was locked from; left as it is"
+            ));
+        } else {
+            crate::output::write_atomic(&path, gomod2nix::render(&entries).as_bytes())?;
+            printer.status(format!(
+                "wrote {} ({} modules)",
+                path.display(),
+                entries.len()
+            ));
+        }
+    }
+    let downloaded = locked
+        .fetched
+        .iter()
+        .filter(|(_, how)| matches!(how, Fetched::Downloaded(_)))
+        .count();
+    printer.status(format!(
+        "{} {} ({} modules from {}: {} fetched, {}; {} already in the store)",
+        if changed { "wrote" } else { "up to date:" },
+        lock_path.display(),
+        locked.lock.modules.len(),
+        wants.source.file_name(),
+        downloaded,
+        format_bytes(bar.bytes.load(Ordering::Relaxed)),
+        locked.fetched.len() - downloaded,
+    ));
+    if args.json {
+        let report = serde_json::json!({
+            "lock": lock_path,
+            "changed": changed,
+            "toolchain": locked.lock.go.toolchain,
+            "modules": locked.lock.modules.iter().zip(&locked.fetched).map(|(module, (_, how))| {
+                serde_json::json!({
+                    "path": module.path,
+                    "version": module.version,
+                    "h1": module.h1,
+                    "go_mod": module.go_mod,
+                    "nar": module.nar,
+                    "fetched_bytes": match how { Fetched::Downloaded(bytes) => Some(*bytes), Fetched::Cached => None },
+                })
+            }).collect::<Vec<_>>(),
+        });
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut stdout, &report)?;
+        writeln!(stdout)?;
+    }
+    Ok(())
+}

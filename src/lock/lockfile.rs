@@ -1,0 +1,277 @@
+//! kiln.lock: every module a build may use, pinned by hash, and the Go toolchain it builds
+//! with. Written by `kiln lock`, read by `kiln build`; meant to be committed.
+//!
+//! ```toml
+//! # kiln.lock: written by `kiln lock`; commit it. Do not edit.
+//! version = 1
+//!
+//! [go]
+//! go = "1.22"                 # go.mod's go line
+//! toolchain = "go1.27.3"      # the Go release the project builds with
+//! toolchain-h1 = "h1:…"       # only when kiln fetched that release (golang.org/toolchain)
+//!
+//! [[module]]
+//! path = "example.com/Fixture/lib"
+//! version = "v1.4.2"
+//! h1 = "h1:…"                 # go.sum's hash of the module zip
+//! go-mod = "h1:…"             # go.sum's hash of its go.mod
+//! nar = "sha256-…"            # NAR hash of the unpacked module (gomod2nix.toml's `hash`)
+//! ```
+//!
+//! A module whose code the build never reads (go.sum holds only its `/go.mod` hash: Go needs
+//! the file to walk the module graph) has `go-mod` and neither `h1` nor `nar`. Entries are
+//! sorted by path, then version, and the text is written by hand so the same lock is the same
+//! bytes everywhere; `version` changes only when the format does.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::gomod::gomod2nix::{is_sri_sha256, toml_error, toml_string};
+use crate::gomod::sumfile::is_h1;
+
+/// The format version this kiln reads and writes.
+pub const VERSION: i64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockFileError {
+    #[error("{}: {message}", .file.display())]
+    Parse { file: PathBuf, message: String },
+    #[error(
+        "{}: version {found} is not one this kiln reads (it reads version {VERSION})\nhint: a newer kiln wrote it; upgrade kiln, or run `kiln lock` to rewrite it",
+        .file.display()
+    )]
+    Version { file: PathBuf, found: i64 },
+    #[error("{}: module {module}: {message}", .file.display())]
+    Entry {
+        file: PathBuf,
+        module: String,
+        message: String,
+    },
+}
+
+/// The `[go]` table.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoPin {
+    /// go.mod's `go` line.
+    pub go: Option<String>,
+    /// The Go release builds use (`go1.27.3`).
+    pub toolchain: String,
+    /// `h1:` of the `golang.org/toolchain` module zip, when kiln fetched the release.
+    #[serde(rename = "toolchain-h1")]
+    pub toolchain_h1: Option<String>,
+}
+
+/// One `[[module]]`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedModule {
+    pub path: String,
+    pub version: String,
+    /// `h1:` of the zip; none when only the go.mod is needed.
+    pub h1: Option<String>,
+    /// `h1:` of the go.mod.
+    #[serde(rename = "go-mod")]
+    pub go_mod: String,
+    /// NAR hash of the unpacked module, `sha256-…`; present exactly when `h1` is.
+    pub nar: Option<String>,
+}
+
+impl LockedModule {
+    /// `path@version`.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.path, self.version)
+    }
+}
+
+/// A kiln.lock.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LockFile {
+    pub go: GoPin,
+    /// Sorted by path, then version.
+    pub modules: Vec<LockedModule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    #[serde(rename = "version")]
+    _version: i64,
+    go: GoPin,
+    #[serde(default)]
+    module: Vec<LockedModule>,
+}
+
+/// Parse kiln.lock `text`; `file` names it in errors.
+pub fn parse(text: &str, file: &Path) -> Result<LockFile, LockFileError> {
+    // The version first, so a future format gets the version error, not a schema one.
+    #[derive(Deserialize)]
+    struct VersionOnly {
+        version: Option<i64>,
+    }
+    let parse_error = |error: toml::de::Error| LockFileError::Parse {
+        file: file.to_owned(),
+        message: toml_error(text, &error),
+    };
+    let version: VersionOnly = toml::from_str(text).map_err(parse_error)?;
+    if version.version != Some(VERSION) {
+        return Err(LockFileError::Version {
+            file: file.to_owned(),
+            found: version.version.unwrap_or(0),
+        });
+    }
+    let document: Document = toml::from_str(text).map_err(parse_error)?;
+    for module in &document.module {
+        let entry_error = |message: String| LockFileError::Entry {
+            file: file.to_owned(),
+            module: module.id(),
+            message,
+        };
+        crate::gomod::module::check_path(&module.path)
+            .map_err(|error| entry_error(error.to_string()))?;
+        crate::gomod::module::check_version(&module.version)
+            .map_err(|error| entry_error(error.to_string()))?;
+        for hash in module.h1.iter().chain([&module.go_mod]) {
+            if !is_h1(hash) {
+                return Err(entry_error(format!("`{hash}` is not an h1: hash")));
+            }
+        }
+        match &module.nar {
+            Some(nar) if !is_sri_sha256(nar) => {
+                return Err(entry_error(format!(
+                    "`{nar}` is not a NAR hash in SRI form (sha256-…)"
+                )));
+            }
+            _ => {}
+        }
+        if module.h1.is_some() != module.nar.is_some() {
+            return Err(entry_error(
+                "`h1` and `nar` come together (both for a module whose code is used, neither for a go.mod-only one)".to_owned(),
+            ));
+        }
+    }
+    let mut modules = document.module;
+    let count = modules.len();
+    modules.sort();
+    modules.dedup_by(|a, b| a.path == b.path && a.version == b.version);
+    if modules.len() != count {
+        return Err(LockFileError::Parse {
+            file: file.to_owned(),
+            message: "a module version is listed twice".to_owned(),
+        });
+    }
+    Ok(LockFile {
+        go: document.go,
+        modules,
+    })
+}
+
+/// Render `lock` as kiln.lock text.
+pub fn render(lock: &LockFile) -> String {
+    let mut text = format!(
+        "# kiln.lock: written by `kiln lock`; commit it. Do not edit.\nversion = {VERSION}\n\n[go]\n"
+    );
+    if let Some(go) = &lock.go.go {
+        text.push_str(&format!("go = {}\n", toml_string(go)));
+    }
+    text.push_str(&format!(
+        "toolchain = {}\n",
+        toml_string(&lock.go.toolchain)
+    ));
+    if let Some(h1) = &lock.go.toolchain_h1 {
+        text.push_str(&format!("toolchain-h1 = {}\n", toml_string(h1)));
+    }
+    let mut modules: Vec<&LockedModule> = lock.modules.iter().collect();
+    modules.sort();
+    for module in modules {
+        text.push_str("\n[[module]]\n");
+        text.push_str(&format!("path = {}\n", toml_string(&module.path)));
+        text.push_str(&format!("version = {}\n", toml_string(&module.version)));
+        if let Some(h1) = &module.h1 {
+            text.push_str(&format!("h1 = {}\n", toml_string(h1)));
+        }
+        text.push_str(&format!("go-mod = {}\n", toml_string(&module.go_mod)));
+        if let Some(nar) = &module.nar {
+            text.push_str(&format!("nar = {}\n", toml_string(nar)));
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H1: &str = "h1:A+z+XjcWgiIhrZH1NmkoHg4TTnckCc3ZrNLbNMO2ifs=";
+    const GO_MOD: &str = "h1:sfFeq1j53UAvm7kJIVee8/n0tgz8AJ5n76uwmRv7Tic=";
+    const NAR: &str = "sha256-FIwyH67KryRWI9Bk4R8s1zFP0IgKR4L66wNQJYQZLeg=";
+
+    fn sample() -> LockFile {
+        LockFile {
+            go: GoPin {
+                go: Some("1.22".to_owned()),
+                toolchain: "go1.27.3".to_owned(),
+                toolchain_h1: None,
+            },
+            modules: vec![
+                LockedModule {
+                    path: "example.com/Fixture/lib".to_owned(),
+                    version: "v1.4.2".to_owned(),
+                    h1: Some(H1.to_owned()),
+                    go_mod: GO_MOD.to_owned(),
+                    nar: Some(NAR.to_owned()),
+                },
+                LockedModule {
+                    path: "example.com/old".to_owned(),
+                    version: "v2.0.0+incompatible".to_owned(),
+                    h1: None,
+                    go_mod: GO_MOD.to_owned(),
+                    nar: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn golden_text_round_trips() {
+        let text = render(&sample());
+        assert_eq!(
+            text,
+            format!(
+                "# kiln.lock: written by `kiln lock`; commit it. Do not edit.\nversion = 1\n\n[go]\ngo = \"1.22\"\ntoolchain = \"go1.27.3\"\n\n[[module]]\npath = \"example.com/Fixture/lib\"\nversion = \"v1.4.2\"\nh1 = \"{H1}\"\ngo-mod = \"{GO_MOD}\"\nnar = \"{NAR}\"\n\n[[module]]\npath = \"example.com/old\"\nversion = \"v2.0.0+incompatible\"\ngo-mod = \"{GO_MOD}\"\n"
+            )
+        );
+        assert_eq!(parse(&text, Path::new("kiln.lock")).unwrap(), sample());
+    }
+
+    #[test]
+    fn refuses_bad_locks_with_their_place() {
+        let file = Path::new("kiln.lock");
+        let error = parse("version = 2\n[go]\ntoolchain = \"go1\"\n", file).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("kiln.lock: version 2 is not one this kiln reads")
+        );
+        let text = render(&sample()).replace("nar = ", "narr = ");
+        let error = parse(&text, file).unwrap_err().to_string();
+        assert!(
+            error.starts_with("kiln.lock: line 13: unknown field `narr`"),
+            "{error}"
+        );
+        let text = render(&sample()).replace(GO_MOD, "h1:short");
+        let error = parse(&text, file).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "kiln.lock: module example.com/Fixture/lib@v1.4.2: `h1:short` is not an h1: hash"
+        );
+        let text = render(&sample()).replace(&format!("nar = \"{NAR}\"\n"), "");
+        let error = parse(&text, file).unwrap_err().to_string();
+        assert!(error.contains("`h1` and `nar` come together"), "{error}");
+        let mut twice = sample();
+        twice.modules.push(twice.modules[0].clone());
+        let error = parse(&render(&twice), file).unwrap_err().to_string();
+        assert!(error.contains("listed twice"), "{error}");
+    }
+}

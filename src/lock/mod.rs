@@ -1,0 +1,980 @@
+//! `kiln lock`: pin every module a build may use, fetched through the GOPROXY protocol and
+//! verified before anything enters the store.
+//!
+//! The module set is what go.sum pins: a `h1:` of the zip marks a module whose code the build
+//! may compile, a `/go.mod` hash one whose go.mod Go reads to walk the module graph. go.sum is
+//! the authority (kiln consults no checksum database): a fetched file whose hash differs is
+//! refused. A project without go.sum but with a gomod2nix.toml is locked from that file: its
+//! NAR hashes are the authority then, and the `h1:` hashes are computed.
+//!
+//! Each module lands in the store as a `go-module/1` output named by its hashes (so one
+//! download serves every project that pins the same bytes): `go.mod`, the zip as served
+//! (`module.zip`, when the code is used) and `module.json` (the lock entry). A re-run finds
+//! them there and fetches nothing.
+
+pub mod lockfile;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::json;
+
+use crate::gomod::gomod2nix::{self, Gomod2nixModule};
+use crate::gomod::modfile::{self, ModFile};
+use crate::gomod::modzip::{self, Limits};
+use crate::gomod::proxy::{ProxyClient, ProxyFile};
+use crate::gomod::{dirhash, sumfile};
+use crate::output::Registration;
+use crate::store::{Store, StoreError, StoreName};
+
+use self::lockfile::{GoPin, LockFile, LockedModule};
+
+/// The lock's file name, beside go.mod.
+pub const LOCK_FILE: &str = "kiln.lock";
+/// gomod2nix's file name.
+pub const GOMOD2NIX_FILE: &str = "gomod2nix.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("no go.mod in {}\nhint: `kiln init` makes a Go project; or run `go mod init MODULE` there", .0.display())]
+    NoGoMod(PathBuf),
+    #[error("cannot read {}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    ModFile(#[from] modfile::ModFileError),
+    #[error(transparent)]
+    SumFile(#[from] sumfile::SumFileError),
+    #[error(transparent)]
+    Gomod2nix(#[from] gomod2nix::Gomod2nixError),
+    #[error(transparent)]
+    LockFile(#[from] lockfile::LockFileError),
+    #[error(
+        "go.mod requires {requirements}, and nothing pins them: there is no go.sum (nor gomod2nix.toml, nor vendor/ folder)\nhint: run `go mod tidy` to write go.sum, then `kiln lock` (kiln locks what go.sum pins); or vendor them with `go mod vendor`"
+    )]
+    NoGoSum { requirements: String },
+    #[error(
+        "go.mod:{line}: {module} {version} has no go.sum entry\nhint: run `go mod tidy` to update go.sum"
+    )]
+    MissingSum {
+        module: String,
+        version: String,
+        line: usize,
+    },
+    #[error(
+        "go.mod:{line}: replace {old} => {new}: a local folder must be a relative path inside or beside the project, so the build is the same in any folder"
+    )]
+    AbsoluteReplace {
+        old: String,
+        new: String,
+        line: usize,
+    },
+    #[error("{module}: {what} failed verification: got {actual}, {source_file} says {expected}")]
+    Mismatch {
+        module: String,
+        what: &'static str,
+        actual: String,
+        expected: String,
+        source_file: &'static str,
+    },
+    #[error("cannot fetch {module}")]
+    Fetch {
+        module: String,
+        #[source]
+        source: Box<crate::gomod::proxy::ProxyError>,
+    },
+    #[error(transparent)]
+    Zip(#[from] modzip::ModZipError),
+    #[error(transparent)]
+    Module(#[from] crate::gomod::module::ModuleError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "module {module} is not in the store\nhint: run `kiln lock` to fetch what kiln.lock pins"
+    )]
+    NotFetched { module: String },
+    #[error("cannot write {}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+}
+
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> LockError + '_ {
+    move |source| LockError::Read {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// A module version the project needs, with what its pins say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wanted {
+    pub path: String,
+    pub version: String,
+    /// Whether its code is used (a zip is fetched).
+    pub code: bool,
+    /// go.sum's zip hash.
+    pub h1: Option<String>,
+    /// go.sum's go.mod hash.
+    pub go_mod: Option<String>,
+    /// gomod2nix.toml's NAR hash.
+    pub nar: Option<String>,
+}
+
+impl Wanted {
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.path, self.version)
+    }
+}
+
+/// Where the pins come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinSource {
+    GoSum,
+    Gomod2nix,
+    /// Nothing is required.
+    Nothing,
+    /// go.mod requires modules and neither go.sum nor gomod2nix.toml pins them (fine for a
+    /// vendored project, an error for locking).
+    Missing,
+}
+
+impl PinSource {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            PinSource::GoSum => "go.sum",
+            PinSource::Gomod2nix => GOMOD2NIX_FILE,
+            PinSource::Nothing | PinSource::Missing => "go.mod",
+        }
+    }
+}
+
+/// What a project's go.mod and pins ask for.
+#[derive(Clone, Debug)]
+pub struct Wants {
+    pub go_mod: ModFile,
+    pub source: PinSource,
+    /// Sorted by path, then version.
+    pub modules: Vec<Wanted>,
+    /// Local-folder replacements: (module path, folder relative to the project).
+    pub local_replaces: Vec<(String, String)>,
+    /// `PATH VERSION` of each requirement nothing pins (source [`PinSource::Missing`]).
+    pub unpinned: Vec<String>,
+}
+
+impl Wants {
+    /// An error unless go.sum (or gomod2nix.toml) pins what go.mod requires.
+    pub fn require_pins(&self) -> Result<(), LockError> {
+        if self.source == PinSource::Missing {
+            return Err(LockError::NoGoSum {
+                requirements: self.unpinned.join(", "),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Read go.mod and go.sum (or gomod2nix.toml) of the project at `root`.
+pub fn wants(root: &Path) -> Result<Wants, LockError> {
+    let go_mod_path = root.join("go.mod");
+    let go_mod_text = match std::fs::read_to_string(&go_mod_path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(LockError::NoGoMod(root.to_owned()));
+        }
+        Err(error) => return Err(read_error(&go_mod_path)(error)),
+    };
+    let go_mod = modfile::parse(&go_mod_text, Path::new("go.mod"))?;
+    let mut local_replaces = Vec::new();
+    for replace in &go_mod.replaces {
+        if replace.new_version.is_none() {
+            if Path::new(&replace.new_path).is_absolute() {
+                return Err(LockError::AbsoluteReplace {
+                    old: replace.old_path.clone(),
+                    new: replace.new_path.clone(),
+                    line: replace.line,
+                });
+            }
+            local_replaces.push((replace.old_path.clone(), replace.new_path.clone()));
+        }
+    }
+    // What go.mod requires after replacements; local folders need nothing fetched.
+    let mut required = Vec::new();
+    for require in &go_mod.requires {
+        match replacement(&go_mod, &require.path, &require.version) {
+            Some(replace) if replace.new_version.is_none() => {}
+            Some(replace) => required.push((
+                replace.new_path.clone(),
+                replace.new_version.clone().unwrap_or_default(),
+                require.line,
+            )),
+            None => required.push((require.path.clone(), require.version.clone(), require.line)),
+        }
+    }
+    let sum_path = root.join("go.sum");
+    let sum_text = match std::fs::read_to_string(&sum_path) {
+        Ok(text) => Some(text),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => return Err(read_error(&sum_path)(error)),
+    };
+    let (source, modules) = if let Some(text) = sum_text {
+        let sums = sumfile::parse(&text, Path::new("go.sum"))?;
+        for (path, version, line) in &required {
+            let pinned = sums
+                .modules
+                .get(&(path.clone(), version.clone()))
+                .is_some_and(|sums| sums.go_mod.is_some() || sums.zip.is_some());
+            if !pinned {
+                return Err(LockError::MissingSum {
+                    module: path.clone(),
+                    version: version.clone(),
+                    line: *line,
+                });
+            }
+        }
+        let modules = sums
+            .modules
+            .into_iter()
+            .map(|((path, version), sums)| Wanted {
+                path,
+                version,
+                code: sums.zip.is_some(),
+                h1: sums.zip.map(|(hash, _)| hash),
+                go_mod: sums.go_mod.map(|(hash, _)| hash),
+                nar: None,
+            })
+            .collect();
+        (PinSource::GoSum, modules)
+    } else if root.join(GOMOD2NIX_FILE).is_file() {
+        let path = root.join(GOMOD2NIX_FILE);
+        let text = std::fs::read_to_string(&path).map_err(read_error(&path))?;
+        let entries = gomod2nix::parse(&text, Path::new(GOMOD2NIX_FILE))?;
+        let mut modules: Vec<Wanted> = entries
+            .into_iter()
+            .map(|entry| Wanted {
+                path: entry.fetched_path().to_owned(),
+                version: entry.version,
+                code: true,
+                h1: None,
+                go_mod: None,
+                nar: Some(entry.hash),
+            })
+            .collect();
+        modules.sort_by(|a, b| (&a.path, &a.version).cmp(&(&b.path, &b.version)));
+        (PinSource::Gomod2nix, modules)
+    } else if required.is_empty() {
+        (PinSource::Nothing, Vec::new())
+    } else {
+        (PinSource::Missing, Vec::new())
+    };
+    let unpinned = if source == PinSource::Missing {
+        required
+            .iter()
+            .map(|(path, version, _)| format!("{path} {version}"))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Wants {
+        go_mod,
+        source,
+        modules,
+        local_replaces,
+        unpinned,
+    })
+}
+
+/// The replace directive that applies to `path`@`version`, if any (a versioned one wins).
+pub fn replacement<'a>(
+    go_mod: &'a ModFile,
+    path: &str,
+    version: &str,
+) -> Option<&'a modfile::Replace> {
+    go_mod
+        .replaces
+        .iter()
+        .filter(|replace| replace.old_path == path)
+        .find(|replace| replace.old_version.as_deref() == Some(version))
+        .or_else(|| {
+            go_mod
+                .replaces
+                .iter()
+                .find(|replace| replace.old_path == path && replace.old_version.is_none())
+        })
+}
+
+/// The differences between the lock and what go.mod and its pins ask for, one line each
+/// (`+` wanted and not locked, `-` locked and not wanted); empty when the lock is current.
+pub fn differences(wants: &Wants, lock: &LockFile) -> Vec<String> {
+    let source = wants.source.file_name();
+    let mut lines = Vec::new();
+    if lock.go.go != wants.go_mod.go {
+        lines.push(format!(
+            "go line: go.mod says {}, kiln.lock has {}",
+            wants.go_mod.go.as_deref().unwrap_or("none"),
+            lock.go.go.as_deref().unwrap_or("none")
+        ));
+    }
+    if let Some(toolchain) = &wants.go_mod.toolchain
+        && toolchain != &lock.go.toolchain
+    {
+        lines.push(format!(
+            "toolchain: go.mod says {toolchain}, kiln.lock has {}",
+            lock.go.toolchain
+        ));
+    }
+    let locked: BTreeMap<(&str, &str), &LockedModule> = lock
+        .modules
+        .iter()
+        .map(|module| ((module.path.as_str(), module.version.as_str()), module))
+        .collect();
+    let mut seen = BTreeSet::new();
+    for wanted in &wants.modules {
+        let key = (wanted.path.as_str(), wanted.version.as_str());
+        seen.insert(key);
+        let Some(locked) = locked.get(&key) else {
+            lines.push(format!("+ {} (in {source}, not in kiln.lock)", wanted.id()));
+            continue;
+        };
+        let same = match wants.source {
+            PinSource::Gomod2nix => wanted.nar == locked.nar,
+            _ => {
+                wanted.h1 == locked.h1
+                    && wanted
+                        .go_mod
+                        .as_ref()
+                        .is_none_or(|hash| hash == &locked.go_mod)
+            }
+        };
+        if !same {
+            lines.push(format!(
+                "~ {} (its hashes in {source} differ from kiln.lock)",
+                wanted.id()
+            ));
+        }
+    }
+    for module in &lock.modules {
+        if !seen.contains(&(module.path.as_str(), module.version.as_str())) {
+            lines.push(format!("- {} (in kiln.lock, not in {source})", module.id()));
+        }
+    }
+    lines
+}
+
+/// Read the project's kiln.lock, if it has one.
+pub fn read_lock(root: &Path) -> Result<Option<LockFile>, LockError> {
+    let path = root.join(LOCK_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(lockfile::parse(&text, Path::new(LOCK_FILE))?)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(read_error(&path)(error)),
+    }
+}
+
+/// The store name of a locked module: its identity is its hashes, so equal bytes share one
+/// output whichever project pinned them.
+pub fn module_store_name(path: &str, version: &str, h1: Option<&str>, go_mod: &str) -> StoreName {
+    let recipe = json!({
+        "kiln": "go-module/1",
+        "path": path,
+        "version": version,
+        "h1": h1,
+        "go-mod": go_mod,
+    });
+    let last = path.rsplit('/').next().unwrap_or(path);
+    StoreName::new(&recipe, &format!("go-{last}-{version}"))
+}
+
+/// The store output of a locked module, if it is there.
+pub fn locked_module_path(store: &Store, module: &LockedModule) -> Option<PathBuf> {
+    let name = module_store_name(
+        &module.path,
+        &module.version,
+        module.h1.as_deref(),
+        &module.go_mod,
+    );
+    store.contains(&name).then(|| store.path(&name))
+}
+
+/// What happened to one module during a lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fetched {
+    /// The store had it.
+    Cached,
+    /// Downloaded and verified now; bytes received.
+    Downloaded(u64),
+}
+
+/// Observes a lock's progress; called from several threads.
+pub trait Progress: Sync {
+    fn start(&self, modules: usize);
+    fn done(&self, module: &str, fetched: Fetched);
+}
+
+/// The result of locking.
+#[derive(Clone, Debug)]
+pub struct Locked {
+    pub lock: LockFile,
+    pub fetched: Vec<(String, Fetched)>,
+}
+
+/// Lock `wants`: every module in the store, verified, and the lock that pins them.
+/// `toolchain` is the Go release the lock pins. Fetches run on up to `jobs` threads.
+pub fn lock(
+    store: &Store,
+    client: &ProxyClient,
+    wants: &Wants,
+    previous: Option<&LockFile>,
+    toolchain: GoPin,
+    progress: &dyn Progress,
+    jobs: usize,
+) -> Result<Locked, LockError> {
+    // A module locked before with the same pins keeps its entry (and its NAR hash) when the
+    // store still has it: nothing is fetched.
+    let previous: BTreeMap<(String, String), &LockedModule> = previous
+        .map(|lock| {
+            lock.modules
+                .iter()
+                .map(|module| ((module.path.clone(), module.version.clone()), module))
+                .collect()
+        })
+        .unwrap_or_default();
+    progress.start(wants.modules.len());
+    let queue = Mutex::new(wants.modules.iter().collect::<Vec<_>>());
+    let results: Mutex<Vec<Result<(LockedModule, Fetched), LockError>>> = Mutex::new(Vec::new());
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, 16).min(wants.modules.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                        return;
+                    }
+                    let Some(wanted) = queue.lock().ok().and_then(|mut queue| queue.pop()) else {
+                        return;
+                    };
+                    let key = (wanted.path.clone(), wanted.version.clone());
+                    let result = lock_one(store, client, wanted, previous.get(&key).copied());
+                    if let Ok((module, fetched)) = &result {
+                        progress.done(&module.id(), *fetched);
+                    } else {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if let Ok(mut results) = results.lock() {
+                        results.push(result);
+                    }
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_default();
+    let mut modules = Vec::new();
+    let mut fetched = Vec::new();
+    let mut first_error = None;
+    for result in results {
+        match result {
+            Ok((module, how)) => {
+                fetched.push((module.id(), how));
+                modules.push(module);
+            }
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    if let Some(error) = first_error {
+        return Err(error);
+    }
+    modules.sort();
+    fetched.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Locked {
+        lock: LockFile {
+            go: toolchain,
+            modules,
+        },
+        fetched,
+    })
+}
+
+/// The recorded entry of a module output in the store.
+fn read_module_record(path: &Path) -> Option<LockedModule> {
+    #[derive(serde::Deserialize)]
+    struct Record {
+        path: String,
+        version: String,
+        h1: Option<String>,
+        #[serde(rename = "go-mod")]
+        go_mod: String,
+        nar: Option<String>,
+    }
+    let bytes = std::fs::read(path.join("module.json")).ok()?;
+    let record: Record = serde_json::from_slice(&bytes).ok()?;
+    Some(LockedModule {
+        path: record.path,
+        version: record.version,
+        h1: record.h1,
+        go_mod: record.go_mod,
+        nar: record.nar,
+    })
+}
+
+fn mismatch(
+    wanted: &Wanted,
+    what: &'static str,
+    actual: String,
+    expected: &str,
+    source_file: &'static str,
+) -> LockError {
+    LockError::Mismatch {
+        module: wanted.id(),
+        what,
+        actual,
+        expected: expected.to_owned(),
+        source_file,
+    }
+}
+
+/// Lock one module: from the store when it has the pinned bytes, else fetched and verified.
+fn lock_one(
+    store: &Store,
+    client: &ProxyClient,
+    wanted: &Wanted,
+    previous: Option<&LockedModule>,
+) -> Result<(LockedModule, Fetched), LockError> {
+    // With go.sum pins the store name is known before fetching.
+    if let Some(go_mod) = &wanted.go_mod
+        && (!wanted.code || wanted.h1.is_some())
+    {
+        let name = module_store_name(&wanted.path, &wanted.version, wanted.h1.as_deref(), go_mod);
+        if store.contains(&name)
+            && let Some(record) = read_module_record(&store.path(&name))
+        {
+            return Ok((record, Fetched::Cached));
+        }
+    }
+    if let (Some(previous), Some(nar)) = (previous, &wanted.nar)
+        && previous.nar.as_deref() == Some(nar.as_str())
+        && let Some(path) = locked_module_path(store, previous)
+        && let Some(record) = read_module_record(&path)
+    {
+        return Ok((record, Fetched::Cached));
+    }
+    let fetch = |file: ProxyFile, limit: u64| {
+        client
+            .fetch(&wanted.path, &wanted.version, file, limit)
+            .map_err(|source| LockError::Fetch {
+                module: wanted.id(),
+                source: Box::new(source),
+            })
+    };
+    let mod_bytes = fetch(ProxyFile::Mod, modzip::MAX_GO_MOD)?;
+    let go_mod_hash = dirhash::hash_go_mod(&mod_bytes);
+    if let Some(expected) = &wanted.go_mod
+        && &go_mod_hash != expected
+    {
+        return Err(mismatch(wanted, "go.mod", go_mod_hash, expected, "go.sum"));
+    }
+    let mut received = mod_bytes.len() as u64;
+    let mut zip = None;
+    if wanted.code {
+        let zip_bytes = fetch(ProxyFile::Zip, modzip::MAX_ZIP_FILE)?;
+        received += zip_bytes.len() as u64;
+        let module_zip =
+            modzip::read(&zip_bytes, &wanted.path, &wanted.version, Limits::default())?;
+        let h1 = module_zip.h1();
+        if let Some(expected) = &wanted.h1
+            && &h1 != expected
+        {
+            return Err(mismatch(wanted, "zip", h1, expected, "go.sum"));
+        }
+        let nar = module_zip.nar_hash().sri();
+        if let Some(expected) = &wanted.nar
+            && &nar != expected
+        {
+            return Err(mismatch(
+                wanted,
+                "unpacked module (NAR hash)",
+                nar,
+                expected,
+                "gomod2nix.toml",
+            ));
+        }
+        zip = Some((zip_bytes, h1, nar));
+    }
+    let module = LockedModule {
+        path: wanted.path.clone(),
+        version: wanted.version.clone(),
+        h1: zip.as_ref().map(|(_, h1, _)| h1.clone()),
+        go_mod: go_mod_hash,
+        nar: zip.as_ref().map(|(_, _, nar)| nar.clone()),
+    };
+    add_to_store(
+        store,
+        &module,
+        &mod_bytes,
+        zip.as_ref().map(|(bytes, _, _)| &bytes[..]),
+    )?;
+    Ok((module, Fetched::Downloaded(received)))
+}
+
+/// Publish a verified module into the store.
+fn add_to_store(
+    store: &Store,
+    module: &LockedModule,
+    mod_bytes: &[u8],
+    zip_bytes: Option<&[u8]>,
+) -> Result<(), LockError> {
+    let name = module_store_name(
+        &module.path,
+        &module.version,
+        module.h1.as_deref(),
+        &module.go_mod,
+    );
+    let _lock = store.lock_output(&name, || {})?;
+    if store.contains(&name) {
+        return Ok(());
+    }
+    store.clear_debris(&name)?;
+    let temp = store.temp_dir(&name);
+    let registration = Registration::new(&temp);
+    let write_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| LockError::Write { path, source }
+    };
+    let result = (|| -> Result<(), LockError> {
+        std::fs::create_dir_all(&temp).map_err(write_error(&temp))?;
+        std::fs::write(temp.join("go.mod"), mod_bytes).map_err(write_error(&temp))?;
+        if let Some(zip_bytes) = zip_bytes {
+            std::fs::write(temp.join("module.zip"), zip_bytes).map_err(write_error(&temp))?;
+        }
+        let record = json!({
+            "path": module.path,
+            "version": module.version,
+            "h1": module.h1,
+            "go-mod": module.go_mod,
+            "nar": module.nar,
+        });
+        let text = serde_json::to_vec_pretty(&record).unwrap_or_default();
+        std::fs::write(temp.join("module.json"), text).map_err(write_error(&temp))?;
+        Ok(())
+    })();
+    if let Err(error) = result {
+        drop(registration);
+        let _ = crate::store::remove_tree(&temp);
+        return Err(error);
+    }
+    let recipe = json!({
+        "kiln": "go-module/1",
+        "path": module.path,
+        "version": module.version,
+        "h1": module.h1,
+        "go-mod": module.go_mod,
+    });
+    let published = store.publish(&temp, &name, "go-module", &recipe, registration);
+    let _ = crate::store::remove_tree(&temp);
+    published?;
+    Ok(())
+}
+
+/// gomod2nix.toml entries for `lock`: keyed by the path go.mod requires (the replaced one,
+/// with `replaced` naming the module fetched), modules whose code is used only.
+pub fn gomod2nix_entries(go_mod: &ModFile, lock: &LockFile) -> Vec<Gomod2nixModule> {
+    let mut entries = Vec::new();
+    for module in &lock.modules {
+        let Some(nar) = &module.nar else { continue };
+        let replaced_from = go_mod.replaces.iter().find(|replace| {
+            replace.new_path == module.path
+                && replace.new_version.as_deref() == Some(module.version.as_str())
+        });
+        entries.push(match replaced_from {
+            Some(replace) if replace.old_path != module.path => Gomod2nixModule {
+                path: replace.old_path.clone(),
+                version: module.version.clone(),
+                hash: nar.clone(),
+                replaced: Some(module.path.clone()),
+            },
+            _ => Gomod2nixModule {
+                path: module.path.clone(),
+                version: module.version.clone(),
+                hash: nar.clone(),
+                replaced: None,
+            },
+        });
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    entries.dedup_by(|a, b| a.path == b.path);
+    entries
+}
+
+/// go.sum text pinning `lock`'s modules (for a project locked from gomod2nix.toml, which has
+/// no go.sum): Go checks the modules it reads against it as against any go.sum.
+pub fn go_sum_text(lock: &LockFile) -> String {
+    let mut text = String::new();
+    for module in &lock.modules {
+        if let Some(h1) = &module.h1 {
+            text.push_str(&format!("{} {} {h1}\n", module.path, module.version));
+        }
+        text.push_str(&format!(
+            "{} {}/go.mod {}\n",
+            module.path, module.version, module.go_mod
+        ));
+    }
+    text
+}
+
+/// The `file://` module proxy folder holding exactly `modules` (links into their store
+/// outputs), made once per module set under `go/proxy/` of the kiln home and shared by builds
+/// and `kiln shell`. Layout (the GOPROXY protocol): `<escaped path>/@v/list` and
+/// `<escaped version>.info`, `.mod`, `.zip`.
+pub fn proxy_folder(store: &Store, modules: &[LockedModule]) -> Result<PathBuf, LockError> {
+    use sha2::Digest as _;
+    let mut names: Vec<(StoreName, &LockedModule)> = modules
+        .iter()
+        .map(|module| {
+            (
+                module_store_name(
+                    &module.path,
+                    &module.version,
+                    module.h1.as_deref(),
+                    &module.go_mod,
+                ),
+                module,
+            )
+        })
+        .collect();
+    names.sort_by_key(|(name, _)| name.basename());
+    let mut hasher = sha2::Sha256::new();
+    for (name, _) in &names {
+        hasher.update(name.basename().as_bytes());
+        hasher.update(b"\n");
+    }
+    let digest = hasher.finalize();
+    let proxies = store.root().join("go/proxy");
+    let folder = proxies.join(crate::nixbase32::encode(&digest[..20]));
+    if folder.is_dir() {
+        return Ok(folder);
+    }
+    std::fs::create_dir_all(&proxies).map_err(write_error(&proxies))?;
+    let temp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempdir_in(&proxies)
+        .map_err(write_error(&proxies))?;
+    let mut lists: BTreeMap<PathBuf, Vec<&str>> = BTreeMap::new();
+    for (name, module) in &names {
+        let stored = store.path(name);
+        if !stored.is_dir() {
+            return Err(LockError::NotFetched {
+                module: module.id(),
+            });
+        }
+        let escaped = crate::gomod::module::escape_path(&module.path)?;
+        let version = crate::gomod::module::escape_version(&module.version)?;
+        let at_v = temp.path().join(&escaped).join("@v");
+        std::fs::create_dir_all(&at_v).map_err(write_error(&at_v))?;
+        let link = |target: PathBuf, file: String| {
+            let link = at_v.join(file);
+            std::os::unix::fs::symlink(target, &link).map_err(write_error(&link))
+        };
+        link(stored.join("go.mod"), format!("{version}.mod"))?;
+        if module.h1.is_some() {
+            link(stored.join("module.zip"), format!("{version}.zip"))?;
+        }
+        let info = at_v.join(format!("{version}.info"));
+        std::fs::write(&info, format!("{{\"Version\":\"{}\"}}\n", module.version))
+            .map_err(write_error(&info))?;
+        lists.entry(at_v).or_default().push(&module.version);
+    }
+    for (at_v, versions) in lists {
+        let list = at_v.join("list");
+        std::fs::write(&list, versions.join("\n") + "\n").map_err(write_error(&list))?;
+    }
+    let staged = temp.keep();
+    match std::fs::rename(&staged, &folder) {
+        Ok(()) => Ok(folder),
+        // Another kiln made it first: the same links.
+        Err(_) if folder.is_dir() => {
+            let _ = std::fs::remove_dir_all(&staged);
+            Ok(folder)
+        }
+        Err(source) => {
+            let _ = std::fs::remove_dir_all(&staged);
+            Err(LockError::Write {
+                path: folder,
+                source,
+            })
+        }
+    }
+}
+
+fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> LockError + '_ {
+    move |source| LockError::Write {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The host as Go names it (`linux-amd64`), for toolchain module versions.
+pub fn go_host() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    };
+    format!("{}-{arch}", std::env::consts::OS)
+}
+
+/// The module Go distributes a release as: `golang.org/toolchain@v0.0.1-go1.27.3.linux-amd64`.
+pub const TOOLCHAIN_MODULE: &str = "golang.org/toolchain";
+
+fn toolchain_module_version(release: &str) -> String {
+    format!("v0.0.1-{release}.{}", go_host())
+}
+
+/// The store name of a fetched Go release, by its zip's `h1:`.
+pub fn toolchain_store_name(release: &str, h1: &str) -> StoreName {
+    let recipe = json!({
+        "kiln": "go-toolchain/1",
+        "release": release,
+        "host": go_host(),
+        "h1": h1,
+    });
+    StoreName::new(&recipe, &format!("{release}.{}", go_host()))
+}
+
+/// The `go` of a fetched release in the store, if it is there.
+pub fn fetched_toolchain(store: &Store, pin: &GoPin) -> Option<PathBuf> {
+    let h1 = pin.toolchain_h1.as_deref()?;
+    let name = toolchain_store_name(&pin.toolchain, h1);
+    store
+        .contains(&name)
+        .then(|| store.path(&name).join("bin/go"))
+}
+
+/// Fetch the Go release `release` for this host as Go itself does (the module
+/// `golang.org/toolchain@v0.0.1-<release>.<os>-<arch>` from the GOPROXY), check it like any
+/// module zip and against `expected` (the `h1:` kiln.lock recorded when it first fetched it),
+/// and keep it unpacked in the store (`_go.mod` files copied back to `go.mod`, `bin/` and
+/// `pkg/tool/` executable). Returns its `h1:`.
+///
+/// Go verifies a release against the checksum database; kiln does not speak to one, so the
+/// first fetch is trusted and pinned (the `h1:` in kiln.lock), and every later fetch must
+/// match it.
+pub fn fetch_toolchain(
+    store: &Store,
+    client: &ProxyClient,
+    release: &str,
+    expected: Option<&str>,
+) -> Result<String, LockError> {
+    if let Some(h1) = expected
+        && store.contains(&toolchain_store_name(release, h1))
+    {
+        return Ok(h1.to_owned());
+    }
+    let version = toolchain_module_version(release);
+    let id = format!("{TOOLCHAIN_MODULE}@{version}");
+    let bytes = client
+        .fetch(
+            TOOLCHAIN_MODULE,
+            &version,
+            ProxyFile::Zip,
+            modzip::MAX_ZIP_FILE,
+        )
+        .map_err(|source| LockError::Fetch {
+            module: id.clone(),
+            source: Box::new(source),
+        })?;
+    let module_zip = modzip::read(&bytes, TOOLCHAIN_MODULE, &version, Limits::default())?;
+    let h1 = module_zip.h1();
+    if let Some(expected) = expected
+        && h1 != expected
+    {
+        return Err(LockError::Mismatch {
+            module: id,
+            what: "zip",
+            actual: h1,
+            expected: expected.to_owned(),
+            source_file: "kiln.lock",
+        });
+    }
+    let name = toolchain_store_name(release, &h1);
+    let _lock = store.lock_output(&name, || {})?;
+    if store.contains(&name) {
+        return Ok(h1);
+    }
+    store.clear_debris(&name)?;
+    let temp = store.temp_dir(&name);
+    let registration = Registration::new(&temp);
+    let result = (|| -> Result<(), LockError> {
+        module_zip.extract(&temp)?;
+        restore_go_mod_files(&temp)?;
+        make_tools_executable(&temp)?;
+        Ok(())
+    })();
+    if let Err(error) = result {
+        drop(registration);
+        let _ = crate::store::remove_tree(&temp);
+        return Err(error);
+    }
+    let recipe = json!({
+        "kiln": "go-toolchain/1",
+        "release": release,
+        "host": go_host(),
+        "h1": h1,
+    });
+    let published = store.publish(&temp, &name, "go-toolchain", &recipe, registration);
+    let _ = crate::store::remove_tree(&temp);
+    published?;
+    Ok(h1)
+}
+
+/// A release zip holds its go.mod files (`src/go.mod`, `src/cmd/go.mod`, testdata) as
+/// `_go.mod`, since a module zip may have no go.mod below its root; as Go does after
+/// downloading a release, each is copied back to `go.mod` beside it.
+fn restore_go_mod_files(folder: &Path) -> Result<(), LockError> {
+    let entries = std::fs::read_dir(folder).map_err(write_error(folder))?;
+    for entry in entries {
+        let entry = entry.map_err(write_error(folder))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(write_error(&path))?;
+        if kind.is_dir() {
+            restore_go_mod_files(&path)?;
+        } else if kind.is_file() && entry.file_name() == "_go.mod" {
+            let go_mod = folder.join("go.mod");
+            std::fs::copy(&path, &go_mod).map_err(write_error(&go_mod))?;
+        }
+    }
+    Ok(())
+}
+
+/// Module zips carry no file modes: as Go does for a downloaded release, the files of `bin/`
+/// and `pkg/tool/<host>/` become executable.
+fn make_tools_executable(root: &Path) -> Result<(), LockError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut folders = vec![root.join("bin")];
+    if let Ok(entries) = std::fs::read_dir(root.join("pkg/tool")) {
+        folders.extend(entries.flatten().map(|entry| entry.path()));
+    }
+    for folder in folders {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_file() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                    .map_err(write_error(&path))?;
+            }
+        }
+    }
+    Ok(())
+}
