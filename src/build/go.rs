@@ -1,7 +1,8 @@
 //! Running `go build` hermetically.
 //!
 //! The environment is cleared and rebuilt from nothing but what the build needs:
-//! `GOTOOLCHAIN=local GOWORK=off GOENV=off GOPROXY=off GOSUMDB=off GOFLAGS=`, `CGO_ENABLED=0`,
+//! `GOTOOLCHAIN=local GOWORK=off GOENV=off GOPROXY=off GOSUMDB=off GOFLAGS=` (GOPROXY is the
+//! `file://` folder of the locked modules when there are any), `CGO_ENABLED=0`,
 //! GOOS/GOARCH from the platform and its instruction-set level at Go's default
 //! (`GOAMD64=v1`, `GOARM64=v8.0`, `GOARM=7`, …) unless the package sets one, a private HOME,
 //! GOPATH and TMPDIR inside the build folder, and Go's build cache in the store (it is keyed
@@ -103,6 +104,11 @@ pub fn settings(package: &Package, mod_mode: ModMode) -> BTreeMap<String, String
     settings
 }
 
+/// The GOPROXY value of a local module proxy folder.
+pub fn proxy_url(folder: &Path) -> String {
+    format!("file://{}", folder.display())
+}
+
 /// The arguments of `go build` for one main package, after `-o OUTPUT`.
 fn build_arguments(package: &Package, mod_mode: ModMode, folder: &str) -> Vec<String> {
     let mut arguments = vec![
@@ -134,6 +140,8 @@ pub struct Workspace<'a> {
     pub scratch: &'a Path,
     /// Go's build cache.
     pub cache: &'a Path,
+    /// The `file://` module proxy of the locked modules, when there are any.
+    pub proxy: Option<&'a Path>,
 }
 
 /// Build every main package of `package` into `workspace.bin`.
@@ -187,6 +195,9 @@ pub fn build(
             .env("GOTMPDIR", &tmp)
             .env("TMPDIR", &tmp)
             .env("GOENV", "off");
+        if let Some(proxy) = workspace.proxy {
+            command.env("GOPROXY", proxy_url(proxy));
+        }
         let output = command.output().map_err(|source| GoError::Spawn {
             go: toolchain.go.clone(),
             source,

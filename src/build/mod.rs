@@ -8,7 +8,14 @@
 //!
 //! Package recipe (`go-package/1`): the toolchain identity and version, the platform and Go
 //! settings, the package's section (name, version, mains, ldflags, tags, env), the module
-//! mode and the sources' hash. Image recipe (`image/1`): the package's store name, the
+//! mode, the sources' hash, the locked modules (their store names, which are their hashes) and
+//! the sources of every folder a `replace` directive points go.mod at.
+//!
+//! Dependencies come from vendor/ when the project vendors them, else from kiln.lock: Go gets
+//! a `file://` GOPROXY holding exactly the locked modules (links into the store), an empty
+//! module cache of its own, `-mod=readonly` and `GOSUMDB=off`, so go.sum is checked by Go
+//! itself and nothing reaches the network. A lock that no longer matches go.mod and go.sum is
+//! an error asking for `kiln lock`. Image recipe (`image/1`): the package's store name, the
 //! image's section, the source time (`SOURCE_DATE_EPOCH`) and the resolved `created`.
 
 pub mod go;
@@ -22,6 +29,8 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::gomod::{modfile, vendor};
+use crate::lock::lockfile::{GoPin, LockedModule};
+use crate::lock::{self, LockError, PinSource};
 use crate::oci::archive::{ArchiveKind, ArchiveWriter};
 use crate::oci::image::{ImageRequest, build_image};
 use crate::oci::spec::ContainerConfig;
@@ -34,6 +43,7 @@ use crate::store::{Store, StoreError, StoreName};
 use self::go::{GoError, ModMode, Workspace};
 use self::sources::{SourceError, SourceTree};
 use self::toolchain::{Toolchain, ToolchainError};
+use crate::lock::Wanted;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -46,9 +56,26 @@ pub enum BuildError {
     #[error(transparent)]
     Vendor(#[from] vendor::VendorError),
     #[error(
-        "go.mod requires {requirements}, and there is no vendor/ folder\nhint: run `go mod vendor` (kiln builds offline and locks nothing else yet)"
+        "go.mod requires {requirements}, and there is no kiln.lock (nor vendor/)\nhint: run `kiln lock` to fetch and pin them; builds then run offline"
     )]
-    Unvendored { requirements: String },
+    Unlocked { requirements: String },
+    #[error(
+        "kiln.lock is out of date:\n  {}\nhint: run `kiln lock`", .differences.join("\n  ")
+    )]
+    StaleLock { differences: Vec<String> },
+    #[error(
+        "the project builds with {pinned} (go.mod, kiln.lock), and the go here is {local}\nhint: run `kiln lock` to fetch {pinned}, or put {pinned} first on PATH (or in KILN_GO)"
+    )]
+    ToolchainPin { pinned: String, local: String },
+    #[error(transparent)]
+    Lock(Box<LockError>),
+    #[error("go.mod:{line}: replace {module} => {folder}: {} is not a folder", .path.display())]
+    ReplaceFolder {
+        module: String,
+        folder: String,
+        line: usize,
+        path: PathBuf,
+    },
     #[error(transparent)]
     Sources(#[from] SourceError),
     #[error(transparent)]
@@ -82,6 +109,12 @@ pub enum BuildError {
     },
 }
 
+impl From<LockError> for BuildError {
+    fn from(error: LockError) -> Self {
+        BuildError::Lock(Box::new(error))
+    }
+}
+
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
     move |source| BuildError::Io {
         path: path.to_owned(),
@@ -98,6 +131,13 @@ pub struct PackagePlan {
     pub tree: SourceTree,
     pub mod_mode: ModMode,
     pub toolchain: Toolchain,
+    /// The locked modules Go may use (none when vendored or when nothing is required).
+    pub modules: Vec<LockedModule>,
+    /// go.sum text to give Go when the project has none (locked from gomod2nix.toml).
+    pub go_sum: Option<String>,
+    /// Folders go.mod's `replace` directives point at, relative to the project, and their
+    /// sources.
+    pub local_replaces: Vec<(String, SourceTree)>,
 }
 
 /// An image ready to build.
@@ -110,6 +150,55 @@ pub struct ImagePlan {
     /// RFC 3339 `created`.
     pub created: String,
     pub mtime: u64,
+}
+
+/// Where the sources go in a build folder, and where each local `replace` folder goes, so
+/// every `replace` path (`../lib`, `../../shared/x`) resolves inside the build folder as it
+/// does beside the project: the sources sit as many folders deep as the longest climb.
+fn sandbox_layout(base: &Path, replaces: &[(String, SourceTree)]) -> (PathBuf, Vec<PathBuf>) {
+    let climb = |folder: &str| {
+        let mut height: isize = 0;
+        let mut lowest: isize = 0;
+        for component in Path::new(folder).components() {
+            match component {
+                std::path::Component::ParentDir => height -= 1,
+                std::path::Component::Normal(_) => height += 1,
+                _ => {}
+            }
+            lowest = lowest.min(height);
+        }
+        lowest.unsigned_abs()
+    };
+    let levels = replaces
+        .iter()
+        .map(|(folder, _)| climb(folder))
+        .max()
+        .unwrap_or(0);
+    let mut sources = base.to_owned();
+    for level in 1..levels {
+        sources.push(format!("up{level}"));
+    }
+    sources.push("project");
+    let copies = replaces
+        .iter()
+        .map(|(folder, _)| normalise(&sources.join(folder)))
+        .collect();
+    (sources, copies)
+}
+
+/// `path` with `.` and `..` resolved lexically.
+fn normalise(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                normal.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    normal
 }
 
 /// What a realised target produced.
@@ -153,6 +242,30 @@ impl<'a> Builder<'a> {
         Ok(self.toolchain.get_or_init(|| resolved))
     }
 
+    /// The toolchain kiln.lock pins: the local one when it is that release, else the release
+    /// `kiln lock` fetched into the store.
+    fn pinned_toolchain(&self, pin: &GoPin) -> Result<Toolchain, BuildError> {
+        let local = self.toolchain();
+        if let Ok(local) = &local
+            && local.version == pin.toolchain
+        {
+            return Ok((*local).clone());
+        }
+        if let Some(go) = lock::fetched_toolchain(self.store, pin) {
+            let _lock = self.store.lock_toolchains(|| {
+                (self.status)("waiting for another kiln identifying the Go toolchain");
+            })?;
+            return Ok(toolchain::resolve(&go, &self.store.toolchain_cache())?);
+        }
+        Err(BuildError::ToolchainPin {
+            pinned: pin.toolchain.clone(),
+            local: match local {
+                Ok(local) => local.version.clone(),
+                Err(_) => "missing".to_owned(),
+            },
+        })
+    }
+
     /// The sources of the project at `root` (the kiln home left out when it lies inside).
     fn sources(&self, root: &Path) -> Result<SourceTree, BuildError> {
         if let Some(tree) = self.scanned.borrow().get(root) {
@@ -173,47 +286,95 @@ impl<'a> Builder<'a> {
         project: &Project,
         package: &Package,
     ) -> Result<PackagePlan, BuildError> {
-        let go_mod_path = project.root.join("go.mod");
-        let go_mod_text = match std::fs::read_to_string(&go_mod_path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                return Err(BuildError::NoGoMod(project.root.clone()));
-            }
-            Err(source) => {
-                return Err(BuildError::Io {
-                    path: go_mod_path,
-                    source,
-                });
-            }
-        };
-        let display_path = Path::new("go.mod");
-        let go_mod = modfile::parse(&go_mod_text, display_path)?;
         let tree = self.sources(&project.root)?;
+        let wants = lock::wants(&project.root).map_err(|error| match error {
+            LockError::NoGoMod(root) => BuildError::NoGoMod(root),
+            other => other.into(),
+        })?;
+        let go_mod = &wants.go_mod;
+        let mut pinned_toolchain = None;
+        let mut modules = Vec::new();
+        let mut go_sum = None;
         let mod_mode = if tree.contains("vendor/modules.txt") {
             let modules_path = project.root.join("vendor/modules.txt");
             let text = std::fs::read_to_string(&modules_path).map_err(io_error(&modules_path))?;
-            let modules = vendor::parse(&text, Path::new("vendor/modules.txt"))?;
-            vendor::check_consistency(&go_mod, &modules)?;
+            let vendored = vendor::parse(&text, Path::new("vendor/modules.txt"))?;
+            vendor::check_consistency(go_mod, &vendored)?;
             ModMode::Vendor
         } else {
-            let external: Vec<String> = go_mod
-                .requires
-                .iter()
-                .filter(|require| {
-                    !go_mod.replaces.iter().any(|replace| {
-                        replace.old_path == require.path && replace.new_version.is_none()
-                    })
-                })
-                .map(|require| format!("{} {}", require.path, require.version))
-                .collect();
-            if !external.is_empty() {
-                return Err(BuildError::Unvendored {
-                    requirements: external.join(", "),
-                });
+            wants.require_pins()?;
+            // A lock pins the toolchain even when no module is required.
+            let locked = lock::read_lock(&project.root)?;
+            if wants.source != PinSource::Nothing || locked.is_some() {
+                let Some(locked) = locked else {
+                    return Err(BuildError::Unlocked {
+                        requirements: wants
+                            .modules
+                            .iter()
+                            .take(5)
+                            .map(Wanted::id)
+                            .chain((wants.modules.len() > 5).then(|| "…".to_owned()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                };
+                let differences = lock::differences(&wants, &locked);
+                if !differences.is_empty() {
+                    return Err(BuildError::StaleLock { differences });
+                }
+                pinned_toolchain = Some(self.pinned_toolchain(&locked.go)?);
+                for module in &locked.modules {
+                    if lock::locked_module_path(self.store, module).is_none() {
+                        return Err(LockError::NotFetched {
+                            module: module.id(),
+                        }
+                        .into());
+                    }
+                }
+                if wants.source == PinSource::Gomod2nix {
+                    go_sum = Some(lock::go_sum_text(&locked));
+                }
+                modules = locked.modules;
             }
             ModMode::Readonly
         };
-        let toolchain = self.toolchain()?.clone();
+        let toolchain = match pinned_toolchain {
+            Some(toolchain) => toolchain,
+            None => match (self.toolchain(), &go_mod.toolchain) {
+                (Ok(toolchain), _) => toolchain.clone(),
+                // go.mod names the release; `kiln lock` can fetch it.
+                (Err(BuildError::Toolchain(ToolchainError::NotFound)), Some(release)) => {
+                    return Err(BuildError::ToolchainPin {
+                        pinned: release.clone(),
+                        local: "missing".to_owned(),
+                    });
+                }
+                (Err(error), _) => return Err(error),
+            },
+        };
+        let mut local_replaces = Vec::new();
+        for replace in go_mod
+            .replaces
+            .iter()
+            .filter(|replace| replace.new_version.is_none())
+        {
+            let folder = project.root.join(&replace.new_path);
+            if !folder.is_dir() {
+                return Err(BuildError::ReplaceFolder {
+                    module: replace.old_path.clone(),
+                    folder: replace.new_path.clone(),
+                    line: replace.line,
+                    path: folder,
+                });
+            }
+            let folder = std::fs::canonicalize(&folder).map_err(io_error(&folder))?;
+            let root = std::fs::canonicalize(&project.root).map_err(io_error(&project.root))?;
+            if folder.starts_with(&root) {
+                // Inside the project: its files are sources already.
+                continue;
+            }
+            local_replaces.push((replace.new_path.clone(), self.sources(&folder)?));
+        }
         let recipe = json!({
             "kiln": "go-package/1",
             "toolchain": {"identity": toolchain.identity, "version": toolchain.version},
@@ -228,6 +389,9 @@ impl<'a> Builder<'a> {
                 "env": package.env,
             },
             "sources": tree.digest.to_string(),
+            "modules": modules.iter().map(|module| lock::module_store_name(&module.path, &module.version, module.h1.as_deref(), &module.go_mod).basename()).collect::<Vec<_>>(),
+            "go_sum": go_sum,
+            "replaces": local_replaces.iter().map(|(folder, tree)| json!({"folder": folder, "sources": tree.digest.to_string()})).collect::<Vec<_>>(),
         });
         let name = StoreName::new(&recipe, &package.store_label());
         Ok(PackagePlan {
@@ -237,6 +401,9 @@ impl<'a> Builder<'a> {
             tree,
             mod_mode,
             toolchain,
+            modules,
+            go_sum,
+            local_replaces,
         })
     }
 
@@ -296,15 +463,28 @@ impl<'a> Builder<'a> {
             "building {label} (package `{}`, {}, {})",
             plan.package.key, plan.package.platform, plan.toolchain.version
         ));
-        let source_copy = temp.join("src");
+        let (source_copy, replace_copies) = sandbox_layout(&temp.join("src"), &plan.local_replaces);
         let output = temp.join("out");
         let result = (|| -> Result<(), BuildError> {
             sources::copy(&plan.tree, &source_copy)?;
+            for ((_, tree), destination) in plan.local_replaces.iter().zip(&replace_copies) {
+                sources::copy(tree, destination)?;
+            }
+            if let Some(go_sum) = &plan.go_sum {
+                let path = source_copy.join("go.sum");
+                std::fs::write(&path, go_sum).map_err(io_error(&path))?;
+            }
+            let proxy = if plan.modules.is_empty() {
+                None
+            } else {
+                Some(lock::proxy_folder(self.store, &plan.modules)?)
+            };
             let workspace = Workspace {
                 sources: &source_copy,
                 bin: &output.join("bin"),
                 scratch: &temp,
                 cache: &self.store.go_cache(),
+                proxy: proxy.as_deref(),
             };
             go::build(&plan.toolchain, &plan.package, plan.mod_mode, &workspace)?;
             Ok(())

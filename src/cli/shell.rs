@@ -16,8 +16,9 @@ use crate::store::Store;
 const AFTER_HELP: &str = "\
 The shell has the Go toolchain kiln builds with first on PATH and the package's Go settings
 exported (CGO_ENABLED=0, GOOS, GOARCH and its level, GOTOOLCHAIN=local, GOWORK=off,
-GOPROXY=off, GOFLAGS with -trimpath -buildvcs=false and the module mode, the package's env),
-so `go build`, `go test` and `go vet` there see what `kiln build` sees. KILN_SHELL is set to
+GOPROXY=off, or the file:// folder of the modules kiln.lock pins, GOFLAGS with -trimpath
+-buildvcs=false and the module mode, the package's env), so `go build`, `go test` and `go vet`
+there see what `kiln build` sees, offline. KILN_SHELL is set to
 the package. The shell is $SHELL (else /bin/sh); -c runs one command in it and exits with its
 status.";
 
@@ -31,6 +32,23 @@ pub struct ShellArgs {
     /// Run CMD in the shell instead of an interactive session.
     #[arg(short = 'c', long = "command", value_name = "CMD")]
     command: Option<String>,
+}
+
+/// The module proxy folder of the project's kiln.lock, when it has one that is current.
+fn locked_proxy(store: &Store, root: &std::path::Path) -> Result<Option<PathBuf>> {
+    let wants = crate::lock::wants(root)?;
+    wants.require_pins()?;
+    let Some(locked) = crate::lock::read_lock(root)? else {
+        return Ok(None);
+    };
+    let differences = crate::lock::differences(&wants, &locked);
+    if !differences.is_empty() {
+        bail!("kiln.lock is out of date: {}", differences.join("; "));
+    }
+    if locked.modules.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(crate::lock::proxy_folder(store, &locked.modules)?))
 }
 
 pub fn run(args: ShellArgs, printer: &Printer) -> Result<()> {
@@ -77,10 +95,19 @@ pub fn run(args: ShellArgs, printer: &Printer) -> Result<()> {
             toolchain.version, package.platform, package.key
         ));
     }
-    command
-        .envs(settings(package, mod_mode))
-        .env("PATH", path)
-        .env("KILN_SHELL", &package.key);
+    command.envs(settings(package, mod_mode));
+    if mod_mode == ModMode::Readonly {
+        match locked_proxy(&store, &project.root) {
+            Ok(Some(proxy)) => {
+                command.env("GOPROXY", crate::build::go::proxy_url(&proxy));
+            }
+            Ok(None) => {}
+            Err(error) => printer.warn(format!(
+                "the locked modules are not available in the shell ({error}); run `kiln lock`"
+            )),
+        }
+    }
+    command.env("PATH", path).env("KILN_SHELL", &package.key);
     let error = command.exec();
     Err(error).with_context(|| format!("cannot start the shell {}", shell.display()))
 }

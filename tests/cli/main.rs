@@ -5,4 +5,5 @@ mod engines;
 mod harness;
 mod image;
 mod inspect;
+mod lock;
 mod project;

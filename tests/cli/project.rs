@@ -648,7 +648,8 @@ fn error_inconsistent_vendoring() {
     failure(
         dir.kiln_go(&go, "shop", ["build"]),
         &[
-            "go.mod requires example.com/greet v1.2.0, example.com/units v0.3.2, and there is no vendor/ folder",
+            "go.mod requires example.com/greet v1.2.0, example.com/units v0.3.2, and nothing pins them: there is no go.sum (nor gomod2nix.toml, nor vendor/ folder)",
+            "hint: run `go mod tidy` to write go.sum, then `kiln lock`",
         ],
     );
 }
