@@ -4,13 +4,16 @@
 //! `~/.cache/kiln`):
 //!
 //! ```text
-//! v1/store/<hash>-<name>            outputs: a package folder, or an image `…-<tag>.tar`
-//! v1/meta/<hash>.json               per output: its name, NAR hash and size, its recipe
+//! v1/store/<hash>-<name>            outputs: a package folder, an image `…-<tag>.tar`, a Go
+//!                                   module (`go-<name>-<version>`) or a fetched Go release
+//! v1/meta/<hash>.json               per output: its name, kind, NAR hash and size, its recipe
 //! v1/locks/<hash>.lock              one lock per output (flock), held while it is built
-//! v1/locks/gc.lock                  shared by builds, exclusive for `kiln gc`
-//! v1/roots/<id>                     symlink to a `result` link: a garbage-collection root
+//! v1/locks/gc.lock                  shared by builds and locks, exclusive for `kiln gc`
+//! v1/roots/<id>                     symlink to a `result` link, or to a kiln.lock (whose
+//!                                   modules and Go releases gc keeps)
 //! v1/tmp/<hash>/                    an output being built (removed when found stale)
 //! v1/go/cache/                      Go's build cache (content-addressed, shared)
+//! v1/go/proxy/<hash>/               file:// module proxies: links to one lock's modules
 //! v1/toolchains.json                cached Go toolchain identities
 //! ```
 //!
@@ -415,12 +418,22 @@ impl Store {
         let mut report = GcReport::default();
         let store_dir = self.store_dir();
         let mut live = BTreeSet::new();
+        let mut keep_modules = false;
         let roots = self.root.join("roots");
         for entry in std::fs::read_dir(&roots).map_err(io_error(&roots))? {
             let root = entry.map_err(io_error(&roots))?.path();
-            if let Some(modules) = locked_modules(&root) {
-                live.extend(modules);
-                continue;
+            match locked_modules(&root) {
+                LockRoot::Pins(modules) => {
+                    live.extend(modules);
+                    continue;
+                }
+                // A kiln.lock mid-merge (or from a newer kiln): keep every module rather than
+                // guess, so builds still run offline once it is fixed.
+                LockRoot::Unreadable => {
+                    keep_modules = true;
+                    continue;
+                }
+                LockRoot::NotALock => {}
             }
             let reached = std::fs::read_link(&root)
                 .ok()
@@ -448,7 +461,16 @@ impl Store {
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            if live.contains(&basename) {
+            let kept_module = keep_modules
+                && StoreName::parse(&basename).is_some_and(|name| {
+                    std::fs::read(self.meta_path(&name))
+                        .ok()
+                        .and_then(|bytes| serde_json::from_slice::<OutputRecord>(&bytes).ok())
+                        .is_some_and(|record| {
+                            record.kind == "go-module" || record.kind == "go-toolchain"
+                        })
+                });
+            if live.contains(&basename) || kept_module {
                 report.kept_paths += 1;
                 if let Some(name) = StoreName::parse(&basename) {
                     live_hashes.insert(name.hash);
@@ -474,6 +496,21 @@ impl Store {
             let path = entry.map_err(io_error(&tmp))?.path();
             report.freed_bytes += remove_tree(&path)?;
             report.debris += 1;
+        }
+        // Module proxy folders are links into the store: one left half-made, or pointing at a
+        // module removed above, goes (a build makes it again from its lock).
+        let proxies = self.root.join("go/proxy");
+        if let Ok(entries) = std::fs::read_dir(&proxies) {
+            for entry in entries {
+                let path = entry.map_err(io_error(&proxies))?.path();
+                let half_made = path
+                    .file_name()
+                    .is_some_and(|name| name.to_string_lossy().starts_with(".tmp-"));
+                if half_made || has_dangling_link(&path) {
+                    report.freed_bytes += remove_tree(&path)?;
+                    report.debris += usize::from(half_made);
+                }
+            }
         }
         Ok(report)
     }
@@ -544,16 +581,46 @@ impl Store {
     }
 }
 
-/// The store basenames of the modules (and fetched Go release) pinned by the kiln.lock a root
-/// points at; None when the
-/// root is not a lock's (or the lock is gone or unreadable, which makes the root stale).
-fn locked_modules(root: &Path) -> Option<Vec<String>> {
-    let lock_file = std::fs::read_link(root).ok()?;
-    if lock_file.file_name()? != crate::lock::LOCK_FILE {
-        return None;
+/// Whether a link under `folder` points nowhere.
+fn has_dangling_link(folder: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(kind) if kind.is_symlink() => !path.exists(),
+            Ok(kind) if kind.is_dir() => has_dangling_link(&path),
+            _ => false,
+        }
+    })
+}
+
+/// What a garbage-collection root that points at a kiln.lock keeps.
+enum LockRoot {
+    /// The store basenames of the modules (and fetched Go releases) it pins.
+    Pins(Vec<String>),
+    /// The lock exists but cannot be read now.
+    Unreadable,
+    /// Not a lock's root, or the lock is gone (the root is stale).
+    NotALock,
+}
+
+fn locked_modules(root: &Path) -> LockRoot {
+    let Ok(lock_file) = std::fs::read_link(root) else {
+        return LockRoot::NotALock;
+    };
+    if lock_file.file_name() != Some(std::ffi::OsStr::new(crate::lock::LOCK_FILE))
+        || !lock_file.is_file()
+    {
+        return LockRoot::NotALock;
     }
-    let text = std::fs::read_to_string(&lock_file).ok()?;
-    let lock = crate::lock::lockfile::parse(&text, &lock_file).ok()?;
+    let Some(lock) = std::fs::read_to_string(&lock_file)
+        .ok()
+        .and_then(|text| crate::lock::lockfile::parse(&text, &lock_file).ok())
+    else {
+        return LockRoot::Unreadable;
+    };
     let mut names: Vec<String> = lock
         .modules
         .iter()
@@ -567,10 +634,10 @@ fn locked_modules(root: &Path) -> Option<Vec<String>> {
             .basename()
         })
         .collect();
-    if let Some(h1) = &lock.go.toolchain_h1 {
-        names.push(crate::lock::toolchain_store_name(&lock.go.toolchain, h1).basename());
+    for (host, h1) in &lock.go.toolchain_h1 {
+        names.push(crate::lock::toolchain_store_name(&lock.go.toolchain, host, h1).basename());
     }
-    Some(names)
+    LockRoot::Pins(names)
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {

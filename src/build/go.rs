@@ -104,9 +104,19 @@ pub fn settings(package: &Package, mod_mode: ModMode) -> BTreeMap<String, String
     settings
 }
 
-/// The GOPROXY value of a local module proxy folder.
+/// The GOPROXY value of a local module proxy folder: a `file://` URL, its path
+/// percent-encoded (a kiln home with `,`, `|`, `%` or spaces in its path stays one entry).
 pub fn proxy_url(folder: &Path) -> String {
-    format!("file://{}", folder.display())
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut url = String::from("file://");
+    for &byte in folder.as_os_str().as_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
+            url.push(byte as char);
+        } else {
+            url.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    url
 }
 
 /// The arguments of `go build` for one main package, after `-o OUTPUT`.
@@ -226,6 +236,14 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_urls_are_escaped() {
+        assert_eq!(
+            proxy_url(Path::new("/home/a b/k,i|l%n/v1/go/proxy/x")),
+            "file:///home/a%20b/k%2Ci%7Cl%25n/v1/go/proxy/x"
+        );
+    }
 
     #[test]
     fn levels_are_pinned() {

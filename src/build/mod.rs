@@ -56,7 +56,7 @@ pub enum BuildError {
     #[error(transparent)]
     Vendor(#[from] vendor::VendorError),
     #[error(
-        "go.mod requires {requirements}, and there is no kiln.lock (nor vendor/)\nhint: run `kiln lock` to fetch and pin them; builds then run offline"
+        "the project needs {requirements} (go.mod and its pins), and there is no kiln.lock (nor vendor/)\nhint: run `kiln lock` to fetch and pin them; builds then run offline"
     )]
     Unlocked { requirements: String },
     #[error(
@@ -69,7 +69,17 @@ pub enum BuildError {
     ToolchainPin { pinned: String, local: String },
     #[error(transparent)]
     Lock(Box<LockError>),
-    #[error("go.mod:{line}: replace {module} => {folder}: {} is not a folder", .path.display())]
+    #[error(
+        "go.mod:{line}: replace {module} => {folder}: {} is a link\nhint: point the replace directive at the real folder",
+        .link.display()
+    )]
+    ReplaceThroughLink {
+        module: String,
+        folder: String,
+        line: usize,
+        link: PathBuf,
+    },
+    #[error("go.mod:{line}: replace {module} => {folder}: {} is not a folder\nhint: the folder must exist beside the project wherever it is built", .path.display())]
     ReplaceFolder {
         module: String,
         folder: String,
@@ -152,10 +162,29 @@ pub struct ImagePlan {
     pub mtime: u64,
 }
 
+/// Parse the project's go.mod.
+fn read_go_mod(root: &Path) -> Result<modfile::ModFile, BuildError> {
+    let path = root.join("go.mod");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(BuildError::NoGoMod(root.to_owned()));
+        }
+        Err(source) => return Err(BuildError::Io { path, source }),
+    };
+    Ok(modfile::parse(&text, Path::new("go.mod"))?)
+}
+
 /// Where the sources go in a build folder, and where each local `replace` folder goes, so
 /// every `replace` path (`../lib`, `../../shared/x`) resolves inside the build folder as it
-/// does beside the project: the sources sit as many folders deep as the longest climb.
-fn sandbox_layout(base: &Path, replaces: &[(String, SourceTree)]) -> (PathBuf, Vec<PathBuf>) {
+/// does beside the project: the sources sit as many folders deep as the longest climb, under
+/// the project's own folder names (so a sibling can never land on the project itself).
+/// `-trimpath` keeps these paths out of the binary.
+fn sandbox_layout(
+    base: &Path,
+    project_root: &Path,
+    replaces: &[(String, SourceTree)],
+) -> (PathBuf, Vec<PathBuf>) {
     let climb = |folder: &str| {
         let mut height: isize = 0;
         let mut lowest: isize = 0;
@@ -173,12 +202,23 @@ fn sandbox_layout(base: &Path, replaces: &[(String, SourceTree)]) -> (PathBuf, V
         .iter()
         .map(|(folder, _)| climb(folder))
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .max(1);
+    let canonical = std::fs::canonicalize(project_root).unwrap_or_else(|_| project_root.to_owned());
+    let names: Vec<&std::ffi::OsStr> = canonical
+        .components()
+        .filter_map(|component| match component {
+            std::path::Component::Normal(name) => Some(name),
+            _ => None,
+        })
+        .collect();
     let mut sources = base.to_owned();
-    for level in 1..levels {
-        sources.push(format!("up{level}"));
+    for level in (0..levels).rev() {
+        match names.len().checked_sub(level + 1) {
+            Some(index) => sources.push(names[index]),
+            None => sources.push(format!("level{level}")),
+        }
     }
-    sources.push("project");
     let copies = replaces
         .iter()
         .map(|(folder, _)| normalise(&sources.join(folder)))
@@ -242,9 +282,59 @@ impl<'a> Builder<'a> {
         Ok(self.toolchain.get_or_init(|| resolved))
     }
 
+    /// The folders outside the project that go.mod's `replace` directives point at, with
+    /// their sources. A folder inside the project is part of its sources already. The path is
+    /// taken as written: a link on its way out of the project is refused, so what is hashed and
+    /// copied is what the path names.
+    fn replace_folders(
+        &self,
+        root: &Path,
+        go_mod: &modfile::ModFile,
+    ) -> Result<Vec<(String, SourceTree)>, BuildError> {
+        let mut folders: Vec<(String, SourceTree)> = Vec::new();
+        for replace in go_mod
+            .replaces
+            .iter()
+            .filter(|replace| replace.new_version.is_none())
+        {
+            let folder = normalise(&root.join(&replace.new_path));
+            if folder.starts_with(root) {
+                continue;
+            }
+            let mut walked = PathBuf::new();
+            for component in folder.components() {
+                walked.push(component);
+                if !root.starts_with(&walked) && walked.is_symlink() {
+                    return Err(BuildError::ReplaceThroughLink {
+                        module: replace.old_path.clone(),
+                        folder: replace.new_path.clone(),
+                        line: replace.line,
+                        link: walked,
+                    });
+                }
+            }
+            if !folder.is_dir() {
+                return Err(BuildError::ReplaceFolder {
+                    module: replace.old_path.clone(),
+                    folder: replace.new_path.clone(),
+                    line: replace.line,
+                    path: folder,
+                });
+            }
+            if folders
+                .iter()
+                .any(|(written, _)| written == &replace.new_path)
+            {
+                continue;
+            }
+            folders.push((replace.new_path.clone(), self.sources(&folder)?));
+        }
+        Ok(folders)
+    }
+
     /// The toolchain kiln.lock pins: the local one when it is that release, else the release
     /// `kiln lock` fetched into the store.
-    fn pinned_toolchain(&self, pin: &GoPin) -> Result<Toolchain, BuildError> {
+    pub fn pinned_toolchain(&self, pin: &GoPin) -> Result<Toolchain, BuildError> {
         let local = self.toolchain();
         if let Ok(local) = &local
             && local.version == pin.toolchain
@@ -287,21 +377,26 @@ impl<'a> Builder<'a> {
         package: &Package,
     ) -> Result<PackagePlan, BuildError> {
         let tree = self.sources(&project.root)?;
-        let wants = lock::wants(&project.root).map_err(|error| match error {
-            LockError::NoGoMod(root) => BuildError::NoGoMod(root),
-            other => other.into(),
-        })?;
-        let go_mod = &wants.go_mod;
         let mut pinned_toolchain = None;
         let mut modules = Vec::new();
         let mut go_sum = None;
+        let mut local_replaces = Vec::new();
+        let toolchain_line;
         let mod_mode = if tree.contains("vendor/modules.txt") {
+            // Vendored: go.mod and vendor/ are all Go reads (no go.sum, lock or replace folder).
+            let go_mod = read_go_mod(&project.root)?;
+            toolchain_line = go_mod.toolchain.clone();
             let modules_path = project.root.join("vendor/modules.txt");
             let text = std::fs::read_to_string(&modules_path).map_err(io_error(&modules_path))?;
             let vendored = vendor::parse(&text, Path::new("vendor/modules.txt"))?;
-            vendor::check_consistency(go_mod, &vendored)?;
+            vendor::check_consistency(&go_mod, &vendored)?;
             ModMode::Vendor
         } else {
+            let wants = lock::wants(&project.root).map_err(|error| match error {
+                LockError::NoGoMod(root) => BuildError::NoGoMod(root),
+                other => other.into(),
+            })?;
+            toolchain_line = wants.go_mod.toolchain.clone();
             wants.require_pins()?;
             // A lock pins the toolchain even when no module is required.
             let locked = lock::read_lock(&project.root)?;
@@ -336,11 +431,12 @@ impl<'a> Builder<'a> {
                 }
                 modules = locked.modules;
             }
+            local_replaces = self.replace_folders(&project.root, &wants.go_mod)?;
             ModMode::Readonly
         };
         let toolchain = match pinned_toolchain {
             Some(toolchain) => toolchain,
-            None => match (self.toolchain(), &go_mod.toolchain) {
+            None => match (self.toolchain(), &toolchain_line) {
                 (Ok(toolchain), _) => toolchain.clone(),
                 // go.mod names the release; `kiln lock` can fetch it.
                 (Err(BuildError::Toolchain(ToolchainError::NotFound)), Some(release)) => {
@@ -352,29 +448,6 @@ impl<'a> Builder<'a> {
                 (Err(error), _) => return Err(error),
             },
         };
-        let mut local_replaces = Vec::new();
-        for replace in go_mod
-            .replaces
-            .iter()
-            .filter(|replace| replace.new_version.is_none())
-        {
-            let folder = project.root.join(&replace.new_path);
-            if !folder.is_dir() {
-                return Err(BuildError::ReplaceFolder {
-                    module: replace.old_path.clone(),
-                    folder: replace.new_path.clone(),
-                    line: replace.line,
-                    path: folder,
-                });
-            }
-            let folder = std::fs::canonicalize(&folder).map_err(io_error(&folder))?;
-            let root = std::fs::canonicalize(&project.root).map_err(io_error(&project.root))?;
-            if folder.starts_with(&root) {
-                // Inside the project: its files are sources already.
-                continue;
-            }
-            local_replaces.push((replace.new_path.clone(), self.sources(&folder)?));
-        }
         let recipe = json!({
             "kiln": "go-package/1",
             "toolchain": {"identity": toolchain.identity, "version": toolchain.version},
@@ -463,7 +536,8 @@ impl<'a> Builder<'a> {
             "building {label} (package `{}`, {}, {})",
             plan.package.key, plan.package.platform, plan.toolchain.version
         ));
-        let (source_copy, replace_copies) = sandbox_layout(&temp.join("src"), &plan.local_replaces);
+        let (source_copy, replace_copies) =
+            sandbox_layout(&temp.join("src"), &plan.tree.root, &plan.local_replaces);
         let output = temp.join("out");
         let result = (|| -> Result<(), BuildError> {
             sources::copy(&plan.tree, &source_copy)?;
@@ -621,5 +695,47 @@ impl<'a> Builder<'a> {
             layers: vec![tree],
             created_by: "kiln build".to_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> SourceTree {
+        SourceTree {
+            root: PathBuf::new(),
+            entries: Vec::new(),
+            digest: crate::oci::digest::Digest::from_raw([0; 32]),
+        }
+    }
+
+    #[test]
+    fn replace_folders_land_where_their_paths_point() {
+        let base = Path::new("/b/src");
+        let root = Path::new("/nonexistent/work/team/app");
+        let (sources, copies) = sandbox_layout(base, root, &[]);
+        assert_eq!(sources, Path::new("/b/src/app"));
+        assert!(copies.is_empty());
+        let replaces = vec![
+            ("../lib".to_owned(), tree()),
+            ("../../shared/x".to_owned(), tree()),
+            ("./../lib2/./y".to_owned(), tree()),
+        ];
+        let (sources, copies) = sandbox_layout(base, root, &replaces);
+        assert_eq!(sources, Path::new("/b/src/team/app"));
+        assert_eq!(
+            copies,
+            [
+                Path::new("/b/src/team/lib"),
+                Path::new("/b/src/shared/x"),
+                Path::new("/b/src/team/lib2/y"),
+            ]
+        );
+        // A sibling named like the project's folder cannot be: the names are the real ones.
+        let (sources, copies) =
+            sandbox_layout(base, root, &[("../../team2/app".to_owned(), tree())]);
+        assert_eq!(sources, Path::new("/b/src/team/app"));
+        assert_eq!(copies, [Path::new("/b/src/team2/app")]);
     }
 }

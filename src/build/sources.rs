@@ -35,6 +35,11 @@ pub enum SourceError {
     BadName(PathBuf),
     #[error("{} changed while the build was copying it\nhint: run the build again", .0.display())]
     Changed(PathBuf),
+    #[error(
+        "cannot copy sources to {}: a link or another copy is already there (kiln never writes through one)",
+        .0.display()
+    )]
+    Occupied(PathBuf),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
@@ -182,16 +187,29 @@ pub fn scan(root: &Path, skip: &[PathBuf]) -> Result<SourceTree, SourceError> {
 }
 
 /// Copy the tree into `destination`, checking every file against its recorded digest.
+///
+/// Nothing is written through a link or over an existing file: every folder on the way must
+/// be a real folder and every file is created new, so two trees that overlap (or a tree whose
+/// link sits where another tree's folder goes) are an error, never a write outside
+/// `destination`.
 pub fn copy(tree: &SourceTree, destination: &Path) -> Result<(), SourceError> {
     std::fs::create_dir_all(destination).map_err(io_error(destination))?;
+    let mut real_folders = std::collections::HashSet::new();
+    real_folders.insert(destination.to_owned());
     for entry in &tree.entries {
         let target_path = destination.join(entry.path());
         if let Some(parent) = target_path.parent() {
-            std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+            make_real_folder(parent, &mut real_folders)?;
         }
         match entry {
             SourceEntry::Symlink { target, .. } => {
-                std::os::unix::fs::symlink(target, &target_path).map_err(io_error(&target_path))?;
+                match std::os::unix::fs::symlink(target, &target_path) {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                        return Err(SourceError::Occupied(target_path));
+                    }
+                    Err(error) => return Err(io_error(&target_path)(error)),
+                }
             }
             SourceEntry::File {
                 path,
@@ -201,7 +219,17 @@ pub fn copy(tree: &SourceTree, destination: &Path) -> Result<(), SourceError> {
             } => {
                 let source = tree.root.join(path);
                 let mut input = std::fs::File::open(&source).map_err(io_error(&source))?;
-                let output = std::fs::File::create(&target_path).map_err(io_error(&target_path))?;
+                let output = match std::fs::File::options()
+                    .write(true)
+                    .create_new(true)
+                    .open(&target_path)
+                {
+                    Ok(output) => output,
+                    Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                        return Err(SourceError::Occupied(target_path));
+                    }
+                    Err(error) => return Err(io_error(&target_path)(error)),
+                };
                 let mut writer = HashingWriter::new(io::BufWriter::new(output));
                 let copied = io::copy(&mut (&mut input).take(*size + 1), &mut writer)
                     .map_err(io_error(&source))?;
@@ -219,6 +247,29 @@ pub fn copy(tree: &SourceTree, destination: &Path) -> Result<(), SourceError> {
     Ok(())
 }
 
+/// Create `folder` (and its parents) as real folders: a link on the way is an error.
+fn make_real_folder(
+    folder: &Path,
+    real_folders: &mut std::collections::HashSet<PathBuf>,
+) -> Result<(), SourceError> {
+    if real_folders.contains(folder) {
+        return Ok(());
+    }
+    if let Some(parent) = folder.parent() {
+        make_real_folder(parent, real_folders)?;
+    }
+    match std::fs::symlink_metadata(folder) {
+        Ok(metadata) if metadata.is_dir() => {}
+        Ok(_) => return Err(SourceError::Occupied(folder.to_owned())),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir(folder).map_err(io_error(folder))?;
+        }
+        Err(error) => return Err(io_error(folder)(error)),
+    }
+    real_folders.insert(folder.to_owned());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +278,30 @@ mod tests {
         let path = root.join(path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, content).unwrap();
+    }
+
+    #[test]
+    fn copies_never_write_through_links_or_over_files() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().join("project");
+        write(&root, "lib/a.go", "package lib\n");
+        let tree = scan(&root, &[]).unwrap();
+        let outside = temp.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let destination = temp.path().join("copy");
+        std::fs::create_dir(&destination).unwrap();
+        std::os::unix::fs::symlink(&outside, destination.join("lib")).unwrap();
+        let error = copy(&tree, &destination).unwrap_err();
+        assert!(matches!(error, SourceError::Occupied(ref path) if path.ends_with("copy/lib")));
+        assert!(
+            !outside.join("a.go").exists(),
+            "nothing written through the link"
+        );
+        // A second copy over the first is refused too, file by file.
+        let again = temp.path().join("again");
+        copy(&tree, &again).unwrap();
+        let error = copy(&tree, &again).unwrap_err();
+        assert!(matches!(error, SourceError::Occupied(ref path) if path.ends_with("lib/a.go")));
     }
 
     #[test]

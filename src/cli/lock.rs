@@ -97,6 +97,16 @@ impl Progress for Bar {
     }
 }
 
+/// The first release of a go line: `1.22` → `go1.22.0`, `1.22.3` → `go1.22.3`.
+fn minimum_release(line: &str) -> String {
+    let numeric = line.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if numeric && line.matches('.').count() == 1 {
+        format!("go{line}.0")
+    } else {
+        format!("go{line}")
+    }
+}
+
 pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
     let root = project_root(args.path.as_deref())?;
     let wants = lock::wants(&root)?;
@@ -148,9 +158,25 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
             previous.go.toolchain.clone()
         }
         (None, _, Some(local)) => local.clone(),
-        (None, _, None) => bail!(
-            "go.mod has no toolchain line and no Go toolchain was found to pin\nhint: add `toolchain go1.N.M` to go.mod, or put go on PATH (or set KILN_GO)"
-        ),
+        (None, _, None) => match wants.go_mod.go.as_deref() {
+            Some(line) => minimum_release(line),
+            None => bail!(
+                "go.mod has neither a go nor a toolchain line and no Go toolchain was found to pin\nhint: add `toolchain go1.N.M` to go.mod, or put go on PATH (or set KILN_GO)"
+            ),
+        },
+    };
+    // Never a release older than go.mod's go line: Go would refuse to build with it.
+    let pinned = match wants.go_mod.go.as_deref() {
+        Some(line) if wants.go_mod.toolchain.is_none() => {
+            let minimum = minimum_release(line);
+            let older = lock::compare_versions(
+                &pinned.replacen("go", "v", 1),
+                &minimum.replacen("go", "v", 1),
+            )
+            .is_lt();
+            if older { minimum } else { pinned }
+        }
+        _ => pinned,
     };
     // The release's h1: stays pinned once kiln fetched it, whoever locks next.
     let mut go_pin = GoPin {
@@ -159,7 +185,8 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
         toolchain_h1: previous
             .as_ref()
             .filter(|previous| previous.go.toolchain == pinned)
-            .and_then(|previous| previous.go.toolchain_h1.clone()),
+            .map(|previous| previous.go.toolchain_h1.clone())
+            .unwrap_or_default(),
     };
     let store = Store::open()?;
     let _guard = store.build_guard(|| printer.status("waiting for `kiln gc` to finish"))?;
@@ -167,7 +194,7 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
     let client = ProxyClient::new(&env)?;
     if local.as_deref() != Some(pinned.as_str()) {
         let local_only = std::env::var("GOTOOLCHAIN").is_ok_and(|value| value == "local");
-        if local_only {
+        if local_only && lock::fetched_toolchain(&store, &go_pin).is_none() {
             bail!(
                 "the project builds with {pinned} and the go here is {}; GOTOOLCHAIN=local forbids fetching it\nhint: put {pinned} on PATH (or in KILN_GO), or unset GOTOOLCHAIN to let kiln fetch it",
                 local.as_deref().unwrap_or("missing")
@@ -180,8 +207,14 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
                 local.as_deref().unwrap_or("missing")
             ));
         }
-        let h1 = lock::fetch_toolchain(&store, &client, &pinned, go_pin.toolchain_h1.as_deref())?;
-        go_pin.toolchain_h1 = Some(h1);
+        let host = lock::go_host();
+        let h1 = lock::fetch_toolchain(
+            &store,
+            &client,
+            &pinned,
+            go_pin.toolchain_h1.get(&host).map(String::as_str),
+        )?;
+        go_pin.toolchain_h1.insert(host, h1);
     }
     let bar = Bar {
         bar: (super::progress_allowed(printer) && !wants.modules.is_empty()).then(|| {
@@ -249,18 +282,21 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
         locked.fetched.len() - downloaded,
     ));
     if args.json {
+        let fetched: std::collections::BTreeMap<String, Fetched> =
+            locked.fetched.iter().cloned().collect();
         let report = serde_json::json!({
             "lock": lock_path,
             "changed": changed,
             "toolchain": locked.lock.go.toolchain,
-            "modules": locked.lock.modules.iter().zip(&locked.fetched).map(|(module, (_, how))| {
+            "modules": locked.lock.modules.iter().map(|module| {
+                let how = fetched.get(&module.id());
                 serde_json::json!({
                     "path": module.path,
                     "version": module.version,
                     "h1": module.h1,
                     "go_mod": module.go_mod,
                     "nar": module.nar,
-                    "fetched_bytes": match how { Fetched::Downloaded(bytes) => Some(*bytes), Fetched::Cached => None },
+                    "fetched_bytes": match how { Some(Fetched::Downloaded(bytes)) => Some(*bytes), _ => None },
                 })
             }).collect::<Vec<_>>(),
         });

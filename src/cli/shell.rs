@@ -10,6 +10,7 @@ use super::Printer;
 use super::build::Projects;
 use crate::build::Builder;
 use crate::build::go::{ModMode, settings};
+use crate::lock::lockfile::LockFile;
 use crate::project::{Resolved, TargetSpec};
 use crate::store::Store;
 
@@ -35,7 +36,8 @@ pub struct ShellArgs {
 }
 
 /// The module proxy folder of the project's kiln.lock, when it has one that is current.
-fn locked_proxy(store: &Store, root: &std::path::Path) -> Result<Option<PathBuf>> {
+/// The project's current kiln.lock, if it has one that matches go.mod and go.sum.
+fn current_lock(root: &std::path::Path) -> Result<Option<LockFile>> {
     let wants = crate::lock::wants(root)?;
     wants.require_pins()?;
     let Some(locked) = crate::lock::read_lock(root)? else {
@@ -45,10 +47,7 @@ fn locked_proxy(store: &Store, root: &std::path::Path) -> Result<Option<PathBuf>
     if !differences.is_empty() {
         bail!("kiln.lock is out of date: {}", differences.join("; "));
     }
-    if locked.modules.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(crate::lock::proxy_folder(store, &locked.modules)?))
+    Ok(Some(locked))
 }
 
 pub fn run(args: ShellArgs, printer: &Printer) -> Result<()> {
@@ -66,11 +65,28 @@ pub fn run(args: ShellArgs, printer: &Printer) -> Result<()> {
             image.package
         ),
     };
-    let toolchain = builder.toolchain()?;
     let mod_mode = if project.root.join("vendor/modules.txt").is_file() {
         ModMode::Vendor
     } else {
         ModMode::Readonly
+    };
+    // Builds use the lock's modules and Go release; so does the shell.
+    let mut proxy = None;
+    let toolchain = match current_lock(&project.root) {
+        Ok(Some(locked)) if mod_mode == ModMode::Readonly => {
+            if !locked.modules.is_empty() {
+                proxy = Some(crate::lock::proxy_folder(&store, &locked.modules)?);
+            }
+            builder.pinned_toolchain(&locked.go)?
+        }
+        Ok(_) => builder.toolchain()?.clone(),
+        Err(error) => {
+            printer.warn(format!(
+                "the shell has the local go and no locked modules: {}",
+                error.to_string().replace("\nhint: ", "; ")
+            ));
+            builder.toolchain()?.clone()
+        }
     };
     let mut path = vec![toolchain.goroot.join("bin")];
     if let Some(folder) = toolchain.go.parent() {
@@ -96,16 +112,8 @@ pub fn run(args: ShellArgs, printer: &Printer) -> Result<()> {
         ));
     }
     command.envs(settings(package, mod_mode));
-    if mod_mode == ModMode::Readonly {
-        match locked_proxy(&store, &project.root) {
-            Ok(Some(proxy)) => {
-                command.env("GOPROXY", crate::build::go::proxy_url(&proxy));
-            }
-            Ok(None) => {}
-            Err(error) => printer.warn(format!(
-                "the locked modules are not available in the shell ({error}); run `kiln lock`"
-            )),
-        }
+    if let Some(proxy) = &proxy {
+        command.env("GOPROXY", crate::build::go::proxy_url(proxy));
     }
     command.env("PATH", path).env("KILN_SHELL", &package.key);
     let error = command.exec();

@@ -150,7 +150,8 @@ pub(crate) fn toml_error(text: &str, error: &toml::de::Error) -> String {
     let message = error.message().trim_end();
     match error.span() {
         Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
             format!("line {line}: {message}")
         }
         None => message.to_owned(),

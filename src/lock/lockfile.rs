@@ -8,7 +8,9 @@
 //! [go]
 //! go = "1.22"                 # go.mod's go line
 //! toolchain = "go1.27.3"      # the Go release the project builds with
-//! toolchain-h1 = "h1:…"       # only when kiln fetched that release (golang.org/toolchain)
+//!
+//! [go.toolchain-h1]           # only when kiln fetched that release (golang.org/toolchain),
+//! linux-amd64 = "h1:…"        # one zip per host
 //!
 //! [[module]]
 //! path = "example.com/Fixture/lib"
@@ -58,9 +60,10 @@ pub struct GoPin {
     pub go: Option<String>,
     /// The Go release builds use (`go1.27.3`).
     pub toolchain: String,
-    /// `h1:` of the `golang.org/toolchain` module zip, when kiln fetched the release.
-    #[serde(rename = "toolchain-h1")]
-    pub toolchain_h1: Option<String>,
+    /// `h1:` of the `golang.org/toolchain` module zip per host (`linux-amd64`), for the hosts
+    /// where kiln fetched the release.
+    #[serde(rename = "toolchain-h1", default)]
+    pub toolchain_h1: std::collections::BTreeMap<String, String>,
 }
 
 /// One `[[module]]`.
@@ -122,6 +125,14 @@ pub fn parse(text: &str, file: &Path) -> Result<LockFile, LockFileError> {
         });
     }
     let document: Document = toml::from_str(text).map_err(parse_error)?;
+    for (host, hash) in &document.go.toolchain_h1 {
+        if !is_h1(hash) {
+            return Err(LockFileError::Parse {
+                file: file.to_owned(),
+                message: format!("[go.toolchain-h1] {host}: `{hash}` is not an h1: hash"),
+            });
+        }
+    }
     for module in &document.module {
         let entry_error = |message: String| LockFileError::Entry {
             file: file.to_owned(),
@@ -179,8 +190,11 @@ pub fn render(lock: &LockFile) -> String {
         "toolchain = {}\n",
         toml_string(&lock.go.toolchain)
     ));
-    if let Some(h1) = &lock.go.toolchain_h1 {
-        text.push_str(&format!("toolchain-h1 = {}\n", toml_string(h1)));
+    if !lock.go.toolchain_h1.is_empty() {
+        text.push_str("\n[go.toolchain-h1]\n");
+        for (host, h1) in &lock.go.toolchain_h1 {
+            text.push_str(&format!("{} = {}\n", toml_string(host), toml_string(h1)));
+        }
     }
     let mut modules: Vec<&LockedModule> = lock.modules.iter().collect();
     modules.sort();
@@ -212,7 +226,7 @@ mod tests {
             go: GoPin {
                 go: Some("1.22".to_owned()),
                 toolchain: "go1.27.3".to_owned(),
-                toolchain_h1: None,
+                toolchain_h1: [("linux-amd64".to_owned(), H1.to_owned())].into(),
             },
             modules: vec![
                 LockedModule {
@@ -239,7 +253,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                "# kiln.lock: written by `kiln lock`; commit it. Do not edit.\nversion = 1\n\n[go]\ngo = \"1.22\"\ntoolchain = \"go1.27.3\"\n\n[[module]]\npath = \"example.com/Fixture/lib\"\nversion = \"v1.4.2\"\nh1 = \"{H1}\"\ngo-mod = \"{GO_MOD}\"\nnar = \"{NAR}\"\n\n[[module]]\npath = \"example.com/old\"\nversion = \"v2.0.0+incompatible\"\ngo-mod = \"{GO_MOD}\"\n"
+                "# kiln.lock: written by `kiln lock`; commit it. Do not edit.\nversion = 1\n\n[go]\ngo = \"1.22\"\ntoolchain = \"go1.27.3\"\n\n[go.toolchain-h1]\n\"linux-amd64\" = \"{H1}\"\n\n[[module]]\npath = \"example.com/Fixture/lib\"\nversion = \"v1.4.2\"\nh1 = \"{H1}\"\ngo-mod = \"{GO_MOD}\"\nnar = \"{NAR}\"\n\n[[module]]\npath = \"example.com/old\"\nversion = \"v2.0.0+incompatible\"\ngo-mod = \"{GO_MOD}\"\n"
             )
         );
         assert_eq!(parse(&text, Path::new("kiln.lock")).unwrap(), sample());
@@ -257,7 +271,7 @@ mod tests {
         let text = render(&sample()).replace("nar = ", "narr = ");
         let error = parse(&text, file).unwrap_err().to_string();
         assert!(
-            error.starts_with("kiln.lock: line 13: unknown field `narr`"),
+            error.starts_with("kiln.lock: line 16: unknown field `narr`"),
             "{error}"
         );
         let text = render(&sample()).replace(GO_MOD, "h1:short");

@@ -66,6 +66,18 @@ pub enum LockError {
         line: usize,
     },
     #[error(
+        "go.mod:{line}: {module} {version} is not in gomod2nix.toml\nhint: regenerate it (`gomod2nix generate`), or write go.sum (`go mod tidy`) and lock from that"
+    )]
+    MissingGomod2nix {
+        module: String,
+        version: String,
+        line: usize,
+    },
+    #[error(
+        "{module}: the .mod the proxy serves is not the go.mod in its zip\nhint: the proxy is broken or tampered with"
+    )]
+    ModNotZipGoMod { module: String },
+    #[error(
         "go.mod:{line}: replace {old} => {new}: a local folder must be a relative path inside or beside the project, so the build is the same in any folder"
     )]
     AbsoluteReplace {
@@ -225,6 +237,7 @@ pub fn wants(root: &Path) -> Result<Wants, LockError> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
         Err(error) => return Err(read_error(&sum_path)(error)),
     };
+    let sum_text = sum_text.filter(|text| !(required.is_empty() && text.trim().is_empty()));
     let (source, modules) = if let Some(text) = sum_text {
         let sums = sumfile::parse(&text, Path::new("go.sum"))?;
         for (path, version, line) in &required {
@@ -257,6 +270,18 @@ pub fn wants(root: &Path) -> Result<Wants, LockError> {
         let path = root.join(GOMOD2NIX_FILE);
         let text = std::fs::read_to_string(&path).map_err(read_error(&path))?;
         let entries = gomod2nix::parse(&text, Path::new(GOMOD2NIX_FILE))?;
+        for (path, version, line) in &required {
+            let pinned = entries
+                .iter()
+                .any(|entry| entry.fetched_path() == path && &entry.version == version);
+            if !pinned {
+                return Err(LockError::MissingGomod2nix {
+                    module: path.clone(),
+                    version: version.clone(),
+                    line: *line,
+                });
+            }
+        }
         let mut modules: Vec<Wanted> = entries
             .into_iter()
             .map(|entry| Wanted {
@@ -564,6 +589,7 @@ fn lock_one(
         && previous.nar.as_deref() == Some(nar.as_str())
         && let Some(path) = locked_module_path(store, previous)
         && let Some(record) = read_module_record(&path)
+        && record.nar.as_deref() == Some(nar.as_str())
     {
         return Ok((record, Fetched::Cached));
     }
@@ -594,6 +620,21 @@ fn lock_one(
             && &h1 != expected
         {
             return Err(mismatch(wanted, "zip", h1, expected, "go.sum"));
+        }
+        if wanted.go_mod.is_none() {
+            // Nothing pins the .mod (gomod2nix.toml pins the unpacked module only): it must be
+            // the zip's go.mod, or for a module without one, what Go synthesises.
+            let expected = module_zip
+                .files
+                .iter()
+                .find(|file| file.path == "go.mod")
+                .map(|file| file.content.clone())
+                .unwrap_or_else(|| format!("module {}\n", wanted.path).into_bytes());
+            if expected != mod_bytes {
+                return Err(LockError::ModNotZipGoMod {
+                    module: wanted.id(),
+                });
+            }
         }
         let nar = module_zip.nar_hash().sri();
         if let Some(expected) = &wanted.nar
@@ -684,34 +725,111 @@ fn add_to_store(
     Ok(())
 }
 
-/// gomod2nix.toml entries for `lock`: keyed by the path go.mod requires (the replaced one,
-/// with `replaced` naming the module fetched), modules whose code is used only.
+/// gomod2nix.toml entries for `lock`: one per module path, keyed by the path go.mod requires
+/// (the replaced one, with `replaced` naming the module fetched) at the version go.mod selects;
+/// then the other modules whose code is used (a go.mod before Go 1.17 lists only direct
+/// requirements), at their highest locked version. Local-folder replacements are left out.
 pub fn gomod2nix_entries(go_mod: &ModFile, lock: &LockFile) -> Vec<Gomod2nixModule> {
-    let mut entries = Vec::new();
-    for module in &lock.modules {
-        let Some(nar) = &module.nar else { continue };
-        let replaced_from = go_mod.replaces.iter().find(|replace| {
-            replace.new_path == module.path
-                && replace.new_version.as_deref() == Some(module.version.as_str())
-        });
-        entries.push(match replaced_from {
-            Some(replace) if replace.old_path != module.path => Gomod2nixModule {
-                path: replace.old_path.clone(),
-                version: module.version.clone(),
-                hash: nar.clone(),
-                replaced: Some(module.path.clone()),
+    let coded: BTreeMap<(&str, &str), &str> = lock
+        .modules
+        .iter()
+        .filter_map(|module| {
+            module
+                .nar
+                .as_deref()
+                .map(|nar| ((module.path.as_str(), module.version.as_str()), nar))
+        })
+        .collect();
+    let mut entries: BTreeMap<String, Gomod2nixModule> = BTreeMap::new();
+    let mut fetched = BTreeSet::new();
+    for require in &go_mod.requires {
+        let (path, version) = match replacement(go_mod, &require.path, &require.version) {
+            Some(replace) => match &replace.new_version {
+                Some(version) => (replace.new_path.as_str(), version.as_str()),
+                None => continue,
             },
-            _ => Gomod2nixModule {
+            None => (require.path.as_str(), require.version.as_str()),
+        };
+        let Some(nar) = coded.get(&(path, version)) else {
+            continue;
+        };
+        fetched.insert(path.to_owned());
+        entries.insert(
+            require.path.clone(),
+            Gomod2nixModule {
+                path: require.path.clone(),
+                version: version.to_owned(),
+                hash: (*nar).to_owned(),
+                replaced: (path != require.path).then(|| path.to_owned()),
+            },
+        );
+    }
+    // The rest, highest version last so it wins.
+    let mut rest: Vec<&LockedModule> = lock
+        .modules
+        .iter()
+        .filter(|module| module.nar.is_some() && !fetched.contains(&module.path))
+        .collect();
+    rest.sort_by(|a, b| {
+        a.path
+            .cmp(&b.path)
+            .then_with(|| compare_versions(&a.version, &b.version))
+    });
+    for module in rest {
+        if entries.contains_key(&module.path) {
+            keep_highest(&mut entries, module);
+            continue;
+        }
+        entries.insert(
+            module.path.clone(),
+            Gomod2nixModule {
                 path: module.path.clone(),
                 version: module.version.clone(),
-                hash: nar.clone(),
+                hash: module.nar.clone().unwrap_or_default(),
                 replaced: None,
             },
-        });
+        );
     }
-    entries.sort_by(|a, b| a.path.cmp(&b.path));
-    entries.dedup_by(|a, b| a.path == b.path);
-    entries
+    entries.into_values().collect()
+}
+
+/// Replace an entry added from the rest of the lock by a higher version of its module.
+fn keep_highest(entries: &mut BTreeMap<String, Gomod2nixModule>, module: &LockedModule) {
+    if let Some(entry) = entries.get_mut(&module.path)
+        && entry.replaced.is_none()
+        && compare_versions(&entry.version, &module.version).is_lt()
+        && let Some(nar) = &module.nar
+    {
+        entry.version = module.version.clone();
+        entry.hash = nar.clone();
+    }
+}
+
+/// Semantic-version order for canonical module versions (`v1.10.0` after `v1.9.0`; a
+/// pre-release before its release; build metadata such as `+incompatible` ignored).
+pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    fn parts(version: &str) -> (Vec<u64>, Option<&str>) {
+        let version = version.trim_start_matches('v');
+        let version = version.split('+').next().unwrap_or(version);
+        let (core, pre) = match version.split_once('-') {
+            Some((core, pre)) => (core, Some(pre)),
+            None => (version, None),
+        };
+        (
+            core.split('.')
+                .map(|number| number.parse().unwrap_or(0))
+                .collect(),
+            pre,
+        )
+    }
+    let (a_core, a_pre) = parts(a);
+    let (b_core, b_pre) = parts(b);
+    a_core.cmp(&b_core).then_with(|| match (a_pre, b_pre) {
+        (None, None) => std::cmp::Ordering::Equal,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (Some(a), Some(b)) => a.cmp(b),
+    })
 }
 
 /// go.sum text pinning `lock`'s modules (for a project locked from gomod2nix.toml, which has
@@ -759,8 +877,28 @@ pub fn proxy_folder(store: &Store, modules: &[LockedModule]) -> Result<PathBuf, 
     let digest = hasher.finalize();
     let proxies = store.root().join("go/proxy");
     let folder = proxies.join(crate::nixbase32::encode(&digest[..20]));
+    // Reused only when whole: every module's .mod there and leading into the store (a
+    // crash or gc can leave one that is not).
+    let whole = |folder: &Path| {
+        names.iter().all(|(_, module)| {
+            match (
+                crate::gomod::module::escape_path(&module.path),
+                crate::gomod::module::escape_version(&module.version),
+            ) {
+                (Ok(path), Ok(version)) => folder
+                    .join(path)
+                    .join("@v")
+                    .join(format!("{version}.mod"))
+                    .is_file(),
+                _ => false,
+            }
+        })
+    };
     if folder.is_dir() {
-        return Ok(folder);
+        if whole(&folder) {
+            return Ok(folder);
+        }
+        let _ = crate::store::remove_tree(&folder);
     }
     std::fs::create_dir_all(&proxies).map_err(write_error(&proxies))?;
     let temp = tempfile::Builder::new()
@@ -823,14 +961,21 @@ fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> LockError + '_ {
 
 /// The host as Go names it (`linux-amd64`), for toolchain module versions.
 pub fn go_host() -> String {
+    let os = match std::env::consts::OS {
+        "macos" => "darwin",
+        other => other,
+    };
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         "x86" => "386",
-        "powerpc64" => "ppc64le",
+        "arm" => "armv6l",
+        "loongarch64" => "loong64",
+        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
+        "powerpc64" => "ppc64",
         other => other,
     };
-    format!("{}-{arch}", std::env::consts::OS)
+    format!("{os}-{arch}")
 }
 
 /// The module Go distributes a release as: `golang.org/toolchain@v0.0.1-go1.27.3.linux-amd64`.
@@ -840,21 +985,28 @@ fn toolchain_module_version(release: &str) -> String {
     format!("v0.0.1-{release}.{}", go_host())
 }
 
-/// The store name of a fetched Go release, by its zip's `h1:`.
-pub fn toolchain_store_name(release: &str, h1: &str) -> StoreName {
-    let recipe = json!({
+/// The recipe of a fetched Go release for `host`, by its zip's `h1:`.
+fn toolchain_recipe(release: &str, host: &str, h1: &str) -> serde_json::Value {
+    json!({
         "kiln": "go-toolchain/1",
         "release": release,
-        "host": go_host(),
+        "host": host,
         "h1": h1,
-    });
-    StoreName::new(&recipe, &format!("{release}.{}", go_host()))
+    })
+}
+
+/// The store name of a fetched Go release for `host`, by its zip's `h1:`.
+pub fn toolchain_store_name(release: &str, host: &str, h1: &str) -> StoreName {
+    StoreName::new(
+        &toolchain_recipe(release, host, h1),
+        &format!("{release}.{host}"),
+    )
 }
 
 /// The `go` of a fetched release in the store, if it is there.
 pub fn fetched_toolchain(store: &Store, pin: &GoPin) -> Option<PathBuf> {
-    let h1 = pin.toolchain_h1.as_deref()?;
-    let name = toolchain_store_name(&pin.toolchain, h1);
+    let h1 = pin.toolchain_h1.get(&go_host())?;
+    let name = toolchain_store_name(&pin.toolchain, &go_host(), h1);
     store
         .contains(&name)
         .then(|| store.path(&name).join("bin/go"))
@@ -875,8 +1027,9 @@ pub fn fetch_toolchain(
     release: &str,
     expected: Option<&str>,
 ) -> Result<String, LockError> {
+    let host = go_host();
     if let Some(h1) = expected
-        && store.contains(&toolchain_store_name(release, h1))
+        && store.contains(&toolchain_store_name(release, &host, h1))
     {
         return Ok(h1.to_owned());
     }
@@ -906,7 +1059,7 @@ pub fn fetch_toolchain(
             source_file: "kiln.lock",
         });
     }
-    let name = toolchain_store_name(release, &h1);
+    let name = toolchain_store_name(release, &host, &h1);
     let _lock = store.lock_output(&name, || {})?;
     if store.contains(&name) {
         return Ok(h1);
@@ -925,12 +1078,7 @@ pub fn fetch_toolchain(
         let _ = crate::store::remove_tree(&temp);
         return Err(error);
     }
-    let recipe = json!({
-        "kiln": "go-toolchain/1",
-        "release": release,
-        "host": go_host(),
-        "h1": h1,
-    });
+    let recipe = toolchain_recipe(release, &host, &h1);
     let published = store.publish(&temp, &name, "go-toolchain", &recipe, registration);
     let _ = crate::store::remove_tree(&temp);
     published?;
@@ -977,4 +1125,206 @@ fn make_tools_executable(root: &Path) -> Result<(), LockError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H1: &str = "h1:A+z+XjcWgiIhrZH1NmkoHg4TTnckCc3ZrNLbNMO2ifs=";
+    const H1_B: &str = "h1:sfFeq1j53UAvm7kJIVee8/n0tgz8AJ5n76uwmRv7Tic=";
+    const NAR: &str = "sha256-FIwyH67KryRWI9Bk4R8s1zFP0IgKR4L66wNQJYQZLeg=";
+
+    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let folder = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(folder.path().join(name), text).unwrap();
+        }
+        folder
+    }
+
+    fn locked(path: &str, version: &str, code: bool) -> LockedModule {
+        LockedModule {
+            path: path.to_owned(),
+            version: version.to_owned(),
+            h1: code.then(|| H1.to_owned()),
+            go_mod: H1_B.to_owned(),
+            nar: code.then(|| NAR.to_owned()),
+        }
+    }
+
+    #[test]
+    fn wants_come_from_go_sum() {
+        let folder = project(&[
+            (
+                "go.mod",
+                "module app\n\ngo 1.21\n\nrequire (\n\tex.com/a v1.0.0\n\tex.com/old v1.0.0\n)\n\nreplace ex.com/old => ex.com/new v1.1.0\n",
+            ),
+            (
+                "go.sum",
+                &format!(
+                    "ex.com/a v1.0.0 {H1}\nex.com/a v1.0.0/go.mod {H1_B}\nex.com/c v0.9.0/go.mod {H1_B}\nex.com/new v1.1.0 {H1}\nex.com/new v1.1.0/go.mod {H1_B}\n"
+                ),
+            ),
+        ]);
+        let wants = wants(folder.path()).unwrap();
+        assert_eq!(wants.source, PinSource::GoSum);
+        let ids: Vec<(String, bool)> = wants
+            .modules
+            .iter()
+            .map(|module| (module.id(), module.code))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("ex.com/a@v1.0.0".to_owned(), true),
+                ("ex.com/c@v0.9.0".to_owned(), false),
+                ("ex.com/new@v1.1.0".to_owned(), true),
+            ]
+        );
+        // A requirement go.sum does not pin names its go.mod line.
+        std::fs::write(
+            folder.path().join("go.sum"),
+            format!("ex.com/a v1.0.0 {H1}\nex.com/a v1.0.0/go.mod {H1_B}\n"),
+        )
+        .unwrap();
+        let error = wants_error(folder.path());
+        assert!(
+            error.starts_with("go.mod:7: ex.com/new v1.1.0 has no go.sum entry"),
+            "{error}"
+        );
+    }
+
+    fn wants_error(root: &Path) -> String {
+        match wants(root) {
+            Ok(_) => panic!("expected an error"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn an_empty_go_sum_with_nothing_required_needs_no_lock() {
+        let folder = project(&[("go.mod", "module app\n\ngo 1.21\n"), ("go.sum", "")]);
+        assert_eq!(wants(folder.path()).unwrap().source, PinSource::Nothing);
+        let folder = project(&[(
+            "go.mod",
+            "module app\n\ngo 1.21\n\nrequire ex.com/a v1.0.0\n",
+        )]);
+        let wants = wants(folder.path()).unwrap();
+        assert_eq!(wants.source, PinSource::Missing);
+        assert!(
+            wants
+                .require_pins()
+                .unwrap_err()
+                .to_string()
+                .starts_with("go.mod requires ex.com/a v1.0.0, and nothing pins them")
+        );
+    }
+
+    #[test]
+    fn gomod2nix_must_pin_every_requirement() {
+        let folder = project(&[
+            (
+                "go.mod",
+                "module app\n\ngo 1.21\n\nrequire ex.com/a v1.0.0\nrequire ex.com/b v1.0.0\n",
+            ),
+            (
+                GOMOD2NIX_FILE,
+                &format!("schema = 3\n[mod.'ex.com/a']\nversion = 'v1.0.0'\nhash = '{NAR}'\n"),
+            ),
+        ]);
+        assert_eq!(
+            wants_error(folder.path()).lines().next().unwrap(),
+            "go.mod:6: ex.com/b v1.0.0 is not in gomod2nix.toml"
+        );
+    }
+
+    #[test]
+    fn differences_name_each_change() {
+        let folder = project(&[
+            (
+                "go.mod",
+                "module app\n\ngo 1.22\n\nrequire ex.com/a v1.0.0\n",
+            ),
+            (
+                "go.sum",
+                &format!(
+                    "ex.com/a v1.0.0 {H1}\nex.com/a v1.0.0/go.mod {H1_B}\nex.com/c v1.0.0/go.mod {H1_B}\n"
+                ),
+            ),
+        ]);
+        let wants = wants(folder.path()).unwrap();
+        let mut lock = LockFile {
+            go: GoPin {
+                go: Some("1.22".to_owned()),
+                toolchain: "go1.27.3".to_owned(),
+                toolchain_h1: BTreeMap::new(),
+            },
+            modules: vec![
+                locked("ex.com/a", "v1.0.0", true),
+                locked("ex.com/c", "v1.0.0", false),
+            ],
+        };
+        assert!(differences(&wants, &lock).is_empty());
+        lock.go.go = Some("1.21".to_owned());
+        lock.modules[1] = locked("ex.com/c", "v1.0.0", true);
+        lock.modules.push(locked("ex.com/gone", "v0.1.0", true));
+        assert_eq!(
+            differences(&wants, &lock),
+            [
+                "go line: go.mod says 1.22, kiln.lock has 1.21",
+                "~ ex.com/c@v1.0.0 (its hashes in go.sum differ from kiln.lock)",
+                "- ex.com/gone@v0.1.0 (in kiln.lock, not in go.sum)",
+            ]
+        );
+        lock.modules.remove(0);
+        assert!(
+            differences(&wants, &lock)
+                .contains(&"+ ex.com/a@v1.0.0 (in go.sum, not in kiln.lock)".to_owned())
+        );
+    }
+
+    #[test]
+    fn gomod2nix_entries_follow_go_mod() {
+        let go_mod = modfile::parse(
+            "module app\n\ngo 1.21\n\nrequire (\n\tex.com/a v1.3.0\n\tex.com/old v1.0.0\n\tex.com/local v0.0.0\n)\n\nreplace ex.com/old v1.0.0 => ex.com/fork v2.0.0+incompatible\nreplace ex.com/local => ../local\n",
+            Path::new("go.mod"),
+        )
+        .unwrap();
+        let lock = LockFile {
+            go: GoPin::default(),
+            modules: vec![
+                locked("ex.com/a", "v1.10.0", true),
+                locked("ex.com/a", "v1.3.0", true),
+                locked("ex.com/fork", "v2.0.0+incompatible", true),
+                locked("ex.com/x", "v1.9.0", true),
+                locked("ex.com/x", "v1.10.0", true),
+                locked("ex.com/y", "v1.0.0", false),
+            ],
+        };
+        let entries: Vec<(String, String, Option<String>)> = gomod2nix_entries(&go_mod, &lock)
+            .into_iter()
+            .map(|entry| (entry.path, entry.version, entry.replaced))
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("ex.com/a".to_owned(), "v1.3.0".to_owned(), None),
+                (
+                    "ex.com/old".to_owned(),
+                    "v2.0.0+incompatible".to_owned(),
+                    Some("ex.com/fork".to_owned())
+                ),
+                ("ex.com/x".to_owned(), "v1.10.0".to_owned(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn versions_order_as_semver() {
+        use std::cmp::Ordering::*;
+        assert_eq!(compare_versions("v1.10.0", "v1.9.0"), Greater);
+        assert_eq!(compare_versions("v1.0.0-rc.1", "v1.0.0"), Less);
+        assert_eq!(compare_versions("v2.0.0+incompatible", "v2.0.0"), Equal);
+    }
 }

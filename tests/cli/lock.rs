@@ -408,7 +408,22 @@ fn lock_and_build_offline_from_a_file_proxy() {
         "gc removed a locked module: {removed:?}"
     );
 
-    // The lock is part of the input: a changed local replacement rebuilds.
+    // A kiln.lock that cannot be read (a merge in progress) keeps every module too.
+    let lock_text = std::fs::read(dir.join("app/kiln.lock")).unwrap();
+    std::fs::write(dir.join("app/kiln.lock"), "<<<<<<< HEAD\n").unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&success(kiln_offline(&dir, &go, &["gc", "--json"]))).unwrap();
+    assert!(
+        report["removed_paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|name| !name.as_str().unwrap().contains("-go-")),
+        "{report}"
+    );
+    std::fs::write(dir.join("app/kiln.lock"), lock_text).unwrap();
+
+    // The folder a replace directive points at is an input: a change there rebuilds.
     dir.write(
         "local/local.go",
         "package local\n\nfunc Hi() string { return \"local edited\" }\n",
@@ -571,7 +586,12 @@ fn tampered_and_hostile_zips_are_refused_and_the_store_is_unchanged() {
         );
         assert!(!dir.join("app/kiln.lock").exists());
         assert!(dir.listing("kiln-home/v1/tmp").is_empty());
-        assert!(!dir.join("etc/evil.go").exists());
+        assert!(
+            store_listing(&dir)
+                .iter()
+                .all(|name| before.contains(name) || !name.contains("Upper")),
+            "nothing of the hostile module entered the store"
+        );
     }
     std::fs::write(&zip_path, honest).unwrap();
     let mut lock = dir.kiln_go(&go, "app", ["lock"]);
@@ -683,10 +703,8 @@ fn lock_over_http_and_gomod2nix_both_ways() {
     assert_eq!(output, EXPECTED_OUTPUT);
 
     // A gomod2nix hash that does not match the module is refused.
-    let wrong = gomod2nix.replacen("hash = \"sha256-", "hash = \"sha256-A", 1);
     let wrong = {
-        // Keep it well-formed base64 of 32 bytes: swap the first character instead.
-        let _ = wrong;
+        // Well-formed base64 of 32 bytes, one character changed.
         let start = gomod2nix.find("hash = \"sha256-").unwrap() + "hash = \"sha256-".len();
         let mut bytes = gomod2nix.clone().into_bytes();
         bytes[start] = if bytes[start] == b'A' { b'B' } else { b'A' };
@@ -822,7 +840,10 @@ fn the_pinned_toolchain_is_fetched_verified_and_used() {
     );
     let locked = lock_json(&dir);
     assert_eq!(locked["go"]["toolchain"], release.as_str());
-    let pinned_h1 = locked["go"]["toolchain-h1"].as_str().unwrap().to_owned();
+    let pinned_h1 = locked["go"]["toolchain-h1"]["linux-amd64"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(pinned_h1.starts_with("h1:"));
 
     // The build runs the fetched release, offline.
@@ -861,4 +882,59 @@ fn the_pinned_toolchain_is_fetched_verified_and_used() {
         .env("GOTOOLCHAIN", "local")
         .env("GOPROXY", &proxy);
     failure(&mut lock, &["GOTOOLCHAIN=local forbids fetching it"]);
+}
+
+#[test]
+fn replace_folders_through_links_are_refused_and_never_written() {
+    let Some(go) = require_go("replace_folders_through_links_are_refused_and_never_written") else {
+        return;
+    };
+    let dir = TestDir::new();
+    dir.write(
+        "app/go.mod",
+        "module example.com/app\n\ngo 1.21\n\nrequire example.com/local v0.0.0\n\nreplace example.com/local => ../linked\n",
+        0o644,
+    );
+    dir.write(
+        "app/main.go",
+        "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/local\"\n)\n\nfunc main() { fmt.Println(local.Hi()) }\n",
+        0o644,
+    );
+    dir.write(
+        "app/kiln.toml",
+        "schema = 1\n\n[packages.default]\nname = \"app\"\n",
+        0o644,
+    );
+    dir.write(
+        "real/go.mod",
+        "module example.com/local\n\ngo 1.21\n",
+        0o644,
+    );
+    let source = "package local\n\nfunc Hi() string { return \"real folder\" }\n";
+    dir.write("real/local.go", source, 0o644);
+    dir.symlink("real", "linked");
+    failure(
+        dir.kiln_go(&go, "app", ["build"]),
+        &[
+            "go.mod:7: replace example.com/local => ../linked:",
+            "is a link",
+            "hint: point the replace directive at the real folder",
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("real/local.go")).unwrap(),
+        source
+    );
+    // Pointed at the real folder, it builds and runs; no lock is needed for a folder.
+    let go_mod = std::fs::read_to_string(dir.join("app/go.mod")).unwrap();
+    std::fs::write(
+        dir.join("app/go.mod"),
+        go_mod.replace("../linked", "../real"),
+    )
+    .unwrap();
+    assert_eq!(success(dir.kiln_go(&go, "app", ["run"])), "real folder\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("real/local.go")).unwrap(),
+        source
+    );
 }
