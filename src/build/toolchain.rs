@@ -165,10 +165,30 @@ pub fn resolve(go: &Path, cache_path: &Path) -> Result<Toolchain, ToolchainError
     Ok(toolchain)
 }
 
-/// Ask `go` where and what it is, and hash it.
-fn inspect(go: &Path) -> Result<Toolchain, ToolchainError> {
+/// The release `go` is (`go1.27.3`), from the cached identity when there is one, else by
+/// asking it: without hashing its GOROOT (`kiln lock` needs the name, not the identity).
+pub fn version(go: &Path, cache_path: &Path) -> Result<String, ToolchainError> {
+    let key = std::path::absolute(go).unwrap_or_else(|_| go.to_owned());
+    let cache: Cache = std::fs::read(cache_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    if let (Some(cached), Some(executable)) = (
+        cache.toolchains.get(&key.display().to_string()),
+        stamp(&key),
+    ) && cached.executable == executable
+    {
+        return Ok(cached.toolchain.version.clone());
+    }
+    let output = go_env(go, &["GOVERSION"])?;
+    Ok(output.trim().to_owned())
+}
+
+/// `go env NAMES…` in a neutral environment.
+fn go_env(go: &Path, names: &[&str]) -> Result<String, ToolchainError> {
     let output = Command::new(go)
-        .args(["env", "GOROOT", "GOVERSION", "GOHOSTOS", "GOHOSTARCH"])
+        .arg("env")
+        .args(names)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", std::env::temp_dir())
@@ -190,7 +210,12 @@ fn inspect(go: &Path) -> Result<Toolchain, ToolchainError> {
             ),
         });
     }
-    let text = String::from_utf8_lossy(&output.stdout);
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Ask `go` where and what it is, and hash it.
+fn inspect(go: &Path) -> Result<Toolchain, ToolchainError> {
+    let text = go_env(go, &["GOROOT", "GOVERSION", "GOHOSTOS", "GOHOSTARCH"])?;
     let lines: Vec<&str> = text.lines().collect();
     let [goroot, version, host_os, host_arch] = lines.as_slice() else {
         return Err(ToolchainError::Env {

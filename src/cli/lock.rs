@@ -145,13 +145,10 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
             None
         }
     };
-    let local = toolchain::find_go()
-        .ok()
-        .and_then(|go| {
-            let store = Store::open().ok()?;
-            toolchain::resolve(&go, &store.toolchain_cache()).ok()
-        })
-        .map(|toolchain| toolchain.version);
+    let local = toolchain::find_go().ok().and_then(|go| {
+        let store = Store::open().ok()?;
+        toolchain::version(&go, &store.toolchain_cache()).ok()
+    });
     let pinned = match (&wants.go_mod.toolchain, &previous, &local) {
         (Some(line), _, _) => line.clone(),
         (None, Some(previous), _) if previous.go.go == wants.go_mod.go => {
