@@ -563,6 +563,25 @@ fn tampered_and_hostile_zips_are_refused_and_the_store_is_unchanged() {
         ),
         (
             {
+                // A deflate bomb: 501 MiB of zeros in well under 1 MiB, past Go's 500 MiB.
+                let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+                zip.start_file(
+                    format!("{prefix}zeros.txt"),
+                    zip::write::SimpleFileOptions::default()
+                        .compression_method(zip::CompressionMethod::Deflated)
+                        .large_file(true),
+                )
+                .unwrap();
+                let block = vec![0u8; 1 << 20];
+                for _ in 0..501 {
+                    zip.write_all(&block).unwrap();
+                }
+                zip.finish().unwrap().into_inner()
+            },
+            "more than 524288000 bytes",
+        ),
+        (
+            {
                 let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
                 zip.add_symlink(
                     format!("{prefix}link.go"),
