@@ -9,8 +9,9 @@
 //!
 //! Each module lands in the store as a `go-module/1` output named by its hashes (so one
 //! download serves every project that pins the same bytes): `go.mod`, the zip as served
-//! (`module.zip`, when the code is used) and `module.json` (the lock entry). A re-run finds
-//! them there and fetches nothing.
+//! (`module.zip`, when the code is used) and `module.json` (the lock entry). Verified modules
+//! wait in a staging folder under `tmp/` until every module of the lock verified, so a lock
+//! that fails changes nothing in the store. A re-run finds them there and fetches nothing.
 
 pub mod lockfile;
 
@@ -473,8 +474,16 @@ pub fn lock(
         })
         .unwrap_or_default();
     progress.start(wants.modules.len());
+    // Verified modules wait here until all are: a lock that fails leaves the store as it was.
+    let tmp = store.root().join("tmp");
+    let staging = tempfile::Builder::new()
+        .prefix("lock-")
+        .tempdir_in(&tmp)
+        .map_err(write_error(&tmp))?;
+    let _staging_registration = Registration::new(staging.path());
     let queue = Mutex::new(wants.modules.iter().collect::<Vec<_>>());
-    let results: Mutex<Vec<Result<(LockedModule, Fetched), LockError>>> = Mutex::new(Vec::new());
+    type Outcome = Result<(LockedModule, Fetched, Option<Staged>), LockError>;
+    let results: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
     let failed = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         for _ in 0..jobs.clamp(1, 16).min(wants.modules.len().max(1)) {
@@ -487,8 +496,14 @@ pub fn lock(
                         return;
                     };
                     let key = (wanted.path.clone(), wanted.version.clone());
-                    let result = lock_one(store, client, wanted, previous.get(&key).copied());
-                    if let Ok((module, fetched)) = &result {
+                    let result = lock_one(
+                        store,
+                        client,
+                        wanted,
+                        previous.get(&key).copied(),
+                        staging.path(),
+                    );
+                    if let Ok((module, fetched, _)) = &result {
                         progress.done(&module.id(), *fetched);
                     } else {
                         failed.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -503,12 +518,14 @@ pub fn lock(
     let results = results.into_inner().unwrap_or_default();
     let mut modules = Vec::new();
     let mut fetched = Vec::new();
+    let mut staged = Vec::new();
     let mut first_error = None;
     for result in results {
         match result {
-            Ok((module, how)) => {
+            Ok((module, how, stage)) => {
                 fetched.push((module.id(), how));
                 modules.push(module);
+                staged.extend(stage);
             }
             Err(error) => {
                 first_error.get_or_insert(error);
@@ -517,6 +534,9 @@ pub fn lock(
     }
     if let Some(error) = first_error {
         return Err(error);
+    }
+    for stage in staged {
+        publish_staged(store, stage)?;
     }
     modules.sort();
     fetched.sort_by(|a, b| a.0.cmp(&b.0));
@@ -573,7 +593,8 @@ fn lock_one(
     client: &ProxyClient,
     wanted: &Wanted,
     previous: Option<&LockedModule>,
-) -> Result<(LockedModule, Fetched), LockError> {
+    staging: &Path,
+) -> Result<(LockedModule, Fetched, Option<Staged>), LockError> {
     // With go.sum pins the store name is known before fetching.
     if let Some(go_mod) = &wanted.go_mod
         && (!wanted.code || wanted.h1.is_some())
@@ -582,7 +603,7 @@ fn lock_one(
         if store.contains(&name)
             && let Some(record) = read_module_record(&store.path(&name))
         {
-            return Ok((record, Fetched::Cached));
+            return Ok((record, Fetched::Cached, None));
         }
     }
     if let (Some(previous), Some(nar)) = (previous, &wanted.nar)
@@ -591,7 +612,7 @@ fn lock_one(
         && let Some(record) = read_module_record(&path)
         && record.nar.as_deref() == Some(nar.as_str())
     {
-        return Ok((record, Fetched::Cached));
+        return Ok((record, Fetched::Cached, None));
     }
     let fetch = |file: ProxyFile, limit: u64| {
         client
@@ -657,22 +678,65 @@ fn lock_one(
         go_mod: go_mod_hash,
         nar: zip.as_ref().map(|(_, _, nar)| nar.clone()),
     };
-    add_to_store(
-        store,
+    let staged = stage(
+        staging,
         &module,
         &mod_bytes,
         zip.as_ref().map(|(bytes, _, _)| &bytes[..]),
     )?;
-    Ok((module, Fetched::Downloaded(received)))
+    Ok((module, Fetched::Downloaded(received), Some(staged)))
 }
 
-/// Publish a verified module into the store.
-fn add_to_store(
-    store: &Store,
+/// A verified module written under the lock's staging folder, published only when every
+/// module of the lock verified.
+struct Staged {
+    module: LockedModule,
+    path: PathBuf,
+}
+
+/// Write a verified module under `staging` (not yet in the store).
+fn stage(
+    staging: &Path,
     module: &LockedModule,
     mod_bytes: &[u8],
     zip_bytes: Option<&[u8]>,
-) -> Result<(), LockError> {
+) -> Result<Staged, LockError> {
+    let name = module_store_name(
+        &module.path,
+        &module.version,
+        module.h1.as_deref(),
+        &module.go_mod,
+    );
+    let folder = staging.join(name.hash());
+    std::fs::create_dir_all(&folder).map_err(write_error(&folder))?;
+    let write = |file: &str, bytes: &[u8]| {
+        let path = folder.join(file);
+        std::fs::write(&path, bytes).map_err(write_error(&path))
+    };
+    write("go.mod", mod_bytes)?;
+    if let Some(zip_bytes) = zip_bytes {
+        write("module.zip", zip_bytes)?;
+    }
+    let record = json!({
+        "path": module.path,
+        "version": module.version,
+        "h1": module.h1,
+        "go-mod": module.go_mod,
+        "nar": module.nar,
+    });
+    write(
+        "module.json",
+        &serde_json::to_vec_pretty(&record).unwrap_or_default(),
+    )?;
+    Ok(Staged {
+        module: module.clone(),
+        path: folder,
+    })
+}
+
+/// Publish a staged module into the store (another kiln may have published it meanwhile).
+fn publish_staged(store: &Store, staged: Staged) -> Result<(), LockError> {
+    let module = &staged.module;
     let name = module_store_name(
         &module.path,
         &module.version,
@@ -684,34 +748,7 @@ fn add_to_store(
         return Ok(());
     }
     store.clear_debris(&name)?;
-    let temp = store.temp_dir(&name);
-    let registration = Registration::new(&temp);
-    let write_error = |path: &Path| {
-        let path = path.to_owned();
-        move |source| LockError::Write { path, source }
-    };
-    let result = (|| -> Result<(), LockError> {
-        std::fs::create_dir_all(&temp).map_err(write_error(&temp))?;
-        std::fs::write(temp.join("go.mod"), mod_bytes).map_err(write_error(&temp))?;
-        if let Some(zip_bytes) = zip_bytes {
-            std::fs::write(temp.join("module.zip"), zip_bytes).map_err(write_error(&temp))?;
-        }
-        let record = json!({
-            "path": module.path,
-            "version": module.version,
-            "h1": module.h1,
-            "go-mod": module.go_mod,
-            "nar": module.nar,
-        });
-        let text = serde_json::to_vec_pretty(&record).unwrap_or_default();
-        std::fs::write(temp.join("module.json"), text).map_err(write_error(&temp))?;
-        Ok(())
-    })();
-    if let Err(error) = result {
-        drop(registration);
-        let _ = crate::store::remove_tree(&temp);
-        return Err(error);
-    }
+    let registration = Registration::new(&staged.path);
     let recipe = json!({
         "kiln": "go-module/1",
         "path": module.path,
@@ -719,9 +756,7 @@ fn add_to_store(
         "h1": module.h1,
         "go-mod": module.go_mod,
     });
-    let published = store.publish(&temp, &name, "go-module", &recipe, registration);
-    let _ = crate::store::remove_tree(&temp);
-    published?;
+    store.publish(&staged.path, &name, "go-module", &recipe, registration)?;
     Ok(())
 }
 
