@@ -947,3 +947,47 @@ fn replace_folders_through_links_are_refused_and_never_written() {
         source
     );
 }
+
+#[test]
+fn concurrent_locks_share_one_store() {
+    let Some(go) = require_go("concurrent_locks_share_one_store") else {
+        return;
+    };
+    let dir = TestDir::new();
+    let proxy = setup(&dir, &go);
+    // Four copies of the project, locked at once into one kiln home.
+    for copy in 1..4 {
+        copy_tree(&dir.join("app"), &dir.join(&format!("app{copy}")));
+    }
+    let children: Vec<_> = ["app", "app1", "app2", "app3"]
+        .iter()
+        .map(|folder| {
+            let mut lock = dir.kiln_go(&go, folder, ["lock", "--jobs", "4"]);
+            lock.env("GOPROXY", &proxy)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            lock.spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let first = std::fs::read(dir.join("app/kiln.lock")).unwrap();
+    for copy in 1..4 {
+        assert_eq!(
+            std::fs::read(dir.join(&format!("app{copy}/kiln.lock"))).unwrap(),
+            first
+        );
+    }
+    // Each module once; nothing left in tmp/; every output intact.
+    let modules = dir
+        .listing("kiln-home/v1/store")
+        .into_iter()
+        .filter(|name| name.contains("-go-"))
+        .count();
+    assert_eq!(modules, 7, "6 modules with code and one go.mod-only");
+    assert!(dir.listing("kiln-home/v1/tmp").is_empty());
+    // Exit 1 on any corrupt or unrecorded output.
+    success(dir.kiln_go(&go, "app", ["store", "verify"]));
+}
