@@ -27,7 +27,9 @@ the unpacked module. Builds then run offline from the lock. A project with no go
 gomod2nix.toml is locked from that file, its NAR hashes verified.
 
 The lock pins the Go release: go.mod's toolchain line, else the one pinned before, else the
-local go.
+local go, never one older than go.mod's go line. When the local go is not that release (or
+there is none) kiln fetches it as Go does (golang.org/toolchain from the GOPROXY), keeps it in
+the store and pins its h1: for this host; GOTOOLCHAIN=local forbids the fetch.
 
 --check fetches nothing and writes nothing: it prints what differs and exits 1 when kiln.lock
 is out of date with go.mod and go.sum (for CI).";
@@ -47,7 +49,7 @@ pub struct LockArgs {
     #[arg(long, conflicts_with = "check")]
     gomod2nix: bool,
 
-    /// Downloads at once.
+    /// Downloads at once (at most 16).
     #[arg(short, long, default_value_t = 8, value_name = "N")]
     jobs: usize,
 
