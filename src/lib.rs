@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod engine;
 pub mod gomod;
 pub mod lock;
 pub mod nar;

@@ -9,6 +9,7 @@ mod build;
 mod image;
 mod init;
 mod inspect;
+mod load;
 mod lock;
 mod run;
 mod shell;
@@ -48,6 +49,8 @@ enum Command {
     Shell(shell::ShellArgs),
     /// Build an image from files: no project, no engine.
     Image(Box<image::ImageArgs>),
+    /// Load an image into the Docker Engine or podman (at DOCKER_HOST).
+    Load(load::LoadArgs),
     /// Show what an image holds: names, config, layers, files, and the bytes it wastes.
     Inspect(inspect::InspectArgs),
     /// Remove store outputs no `result` link needs.
@@ -84,6 +87,7 @@ pub fn main() -> ExitCode {
         Command::Store(args) => store::store(args, &printer),
         Command::Image(args) => image::run(*args, &printer),
         Command::Inspect(args) => inspect::run(args, &printer),
+        Command::Load(args) => load::run(args, &printer),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -290,3 +290,69 @@ fn no_bigger_than_a_scratch_dockerfile() {
         assert!(kiln <= built, "{label}: kiln {kiln} > build {built}");
     }
 }
+
+#[test]
+fn kiln_load_into_docker_and_podman() {
+    let test = "kiln_load_into_docker_and_podman";
+    let Some(go) = require_go(test) else { return };
+    let engines = docker_engines(test);
+    let dir = TestDir::new();
+    let name = unique_name("load");
+    success(dir.kiln_go(&go, ".", ["init", "--name", &name, "app"]));
+    let mut loaded = LoadedImages {
+        cleanups: Vec::new(),
+    };
+    for (index, host) in engines.iter().enumerate() {
+        let mut cleanup = docker(host);
+        cleanup.args(["rmi", "-f", &format!("{name}:0.1")]);
+        loaded.cleanups.push(cleanup);
+        let mut load = dir.kiln_go(
+            &go,
+            "app",
+            if index == 0 {
+                vec!["load"]
+            } else {
+                vec!["load", "result"]
+            },
+        );
+        match host {
+            Some(host) => load.env("DOCKER_HOST", host),
+            None => load.env_remove("DOCKER_HOST"),
+        };
+        if index > 0 {
+            // The archive form: the `result` link of a build.
+            success(dir.kiln_go(&go, "app", ["build", ".#container"]));
+        }
+        let output = success(&mut load);
+        assert!(
+            output.contains(&format!("Loaded image: {name}:0.1"))
+                || output.contains(&format!("Loaded image: localhost/{name}:0.1"))
+                || output.contains(&format!("Loaded image: docker.io/library/{name}:0.1")),
+            "{output}"
+        );
+        let ran = success(docker(host).args(["run", "--rm", &format!("{name}:0.1")]));
+        assert_eq!(ran, format!("Hello from {name}!\n"));
+    }
+    // A broken archive: the engine's refusal, named.
+    dir.write("broken.tar", b"not a tar at all", 0o644);
+    for host in &engines {
+        let mut load = dir.kiln_go(&go, ".", ["load", "broken.tar"]);
+        if let Some(host) = host {
+            load.env("DOCKER_HOST", host);
+        }
+        failure(&mut load, &["cannot load broken.tar"]);
+    }
+    // No engine there.
+    let mut load = dir.kiln_go(&go, "app", ["load"]);
+    load.env(
+        "DOCKER_HOST",
+        format!("unix://{}", dir.join("nothing.sock").display()),
+    );
+    failure(
+        &mut load,
+        &[
+            "cannot connect to the engine at unix://",
+            "hint: is the Docker daemon",
+        ],
+    );
+}
