@@ -269,9 +269,18 @@ fn no_bigger_than_a_scratch_dockerfile() {
                 })
                 .collect(),
         };
+        // --no-cache: podman's cache lookup reads every image's layers and fails ("layer not
+        // known") when a test running beside this one removes its image meanwhile.
         success(
             engine()
-                .args(["build", "-q", "-t", &format!("{name}:built"), "."])
+                .args([
+                    "build",
+                    "--no-cache",
+                    "-q",
+                    "-t",
+                    &format!("{name}:built"),
+                    ".",
+                ])
                 .current_dir(dir.path()),
         );
         success(engine().args(["load", "-i"]).arg(dir.join("kiln.tar")));

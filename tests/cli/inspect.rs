@@ -350,7 +350,7 @@ fn reads_images_from_engines_and_finds_their_waste() {
         };
         success(
             docker(&host)
-                .args(["build", "-q", "-t", &format!("{name}:1"), "."])
+                .args(["build", "--no-cache", "-q", "-t", &format!("{name}:1"), "."])
                 .current_dir(dir.path()),
         );
         let archive = format!("docker-{engines_seen}.tar");
@@ -374,7 +374,7 @@ fn reads_images_from_engines_and_finds_their_waste() {
         };
         success(
             podman()
-                .args(["build", "-q", "-t", &format!("{name}:2"), "."])
+                .args(["build", "--no-cache", "-q", "-t", &format!("{name}:2"), "."])
                 .current_dir(dir.path()),
         );
         for format in ["docker-archive", "oci-archive"] {

@@ -142,7 +142,14 @@ fn project_image_no_bigger_than_docker_build() {
         };
         success(
             docker(host)
-                .args(["build", "-q", "-t", &format!("{name}:built"), "."])
+                .args([
+                    "build",
+                    "--no-cache",
+                    "-q",
+                    "-t",
+                    &format!("{name}:built"),
+                    ".",
+                ])
                 .current_dir(dir.path()),
         );
         let output = load_and_run(
