@@ -23,6 +23,21 @@ def row_times(result):
     return statistics.median(times), min(times), max(times), result.get("user", 0), result.get("system", 0)
 
 
+def timing_table(kiln_command, title, results, note):
+    """A titled table of medians, min and max, each peer's ratio against `kiln_command`."""
+    kiln = row_times(results[kiln_command])[0]
+    rows = [f"**{title}.** {note}", "", "| command | median | min | max | kiln is |", "|---|---:|---:|---:|---:|"]
+    for command, result in results.items():
+        median, low, high, _, _ = row_times(result)
+        if command.startswith("kiln"):
+            ratio = "—"
+        else:
+            factor = median / kiln
+            ratio = f"**{factor:.1f}× faster**" if factor >= 1 else f"{1 / factor:.2f}× slower"
+        rows.append(f"| {code(command)} | {median * 1000:.1f} ms | {low * 1000:.1f} ms | {high * 1000:.1f} ms | {ratio} |")
+    return rows + [""]
+
+
 def main():
     out = Path(sys.argv[1])
     machine = dict(line.split("=", 1) for line in (out / "machine.txt").read_text().splitlines())
@@ -117,27 +132,14 @@ def main():
         "",
     ]
 
-    def project_table(title, results, note):
-        kiln = row_times(results["kiln build .#container"])[0]
-        rows = [f"**{title}.** {note}", "", "| command | median | min | max | kiln is |", "|---|---:|---:|---:|---:|"]
-        for command, result in results.items():
-            median, low, high, _, _ = row_times(result)
-            if command.startswith("kiln"):
-                ratio = "—"
-            else:
-                factor = median / kiln
-                ratio = f"**{factor:.1f}× faster**" if factor >= 1 else f"{1 / factor:.2f}× slower"
-            rows.append(f"| {code(command)} | {median * 1000:.1f} ms | {low * 1000:.1f} ms | {high * 1000:.1f} ms | {ratio} |")
-        return rows + [""]
-
-    lines += project_table(
+    lines += timing_table("kiln build .#container",
         "Nothing changed", noop,
         "kiln hashes the sources, finds both outputs in the store and runs no `go`; `go build` checks "
         "its cache and relinks nothing.")
-    lines += project_table(
+    lines += timing_table("kiln build .#container",
         "After a source edit", edit,
         "A comment appended to main.go before each run (`--prepare`); the Go build cache is warm.")
-    lines += project_table(
+    lines += timing_table("kiln build .#container",
         "Cold", cold,
         "The kiln home (store, Go build cache, toolchain identity) and Go's cache are removed before "
         "each run, so the standard library is compiled every time.")
@@ -162,25 +164,12 @@ def main():
         "",
     ]
 
-    def lock_table(title, results, note):
-        kiln = row_times(results["kiln lock"])[0]
-        rows = [f"**{title}.** {note}", "", "| command | median | min | max | kiln is |", "|---|---:|---:|---:|---:|"]
-        for command, result in results.items():
-            median, low, high, _, _ = row_times(result)
-            if command.startswith("kiln"):
-                ratio = "—"
-            else:
-                factor = median / kiln
-                ratio = f"**{factor:.1f}× faster**" if factor >= 1 else f"{1 / factor:.2f}× slower"
-            rows.append(f"| {code(command)} | {median * 1000:.1f} ms | {low * 1000:.1f} ms | {high * 1000:.1f} ms | {ratio} |")
-        return rows + [""]
-
-    lines += lock_table(
+    lines += timing_table("kiln lock",
         "Cold", lock_cold,
         "The kiln home (its store and its record of the Go toolchain) and kiln.lock, resp. Go's module "
         "cache, are moved out of the way before each run (not deleted: on ext4, creating files just after "
         "thousands were deleted is slow): everything is downloaded and checked.")
-    lines += lock_table(
+    lines += timing_table("kiln lock",
         "Nothing changed", lock_warm,
         "kiln.lock is up to date and every module is in the store, resp. in Go's module cache: "
         "nothing is downloaded.")

@@ -125,6 +125,14 @@ impl From<LockError> for BuildError {
     }
 }
 
+/// A missing go.mod is the build's own error (with its `kiln init` hint).
+fn no_go_mod(error: LockError) -> BuildError {
+    match error {
+        LockError::NoGoMod(root) => BuildError::NoGoMod(root),
+        other => other.into(),
+    }
+}
+
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
     move |source| BuildError::Io {
         path: path.to_owned(),
@@ -160,19 +168,6 @@ pub struct ImagePlan {
     /// RFC 3339 `created`.
     pub created: String,
     pub mtime: u64,
-}
-
-/// Parse the project's go.mod.
-fn read_go_mod(root: &Path) -> Result<modfile::ModFile, BuildError> {
-    let path = root.join("go.mod");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Err(BuildError::NoGoMod(root.to_owned()));
-        }
-        Err(source) => return Err(BuildError::Io { path, source }),
-    };
-    Ok(modfile::parse(&text, Path::new("go.mod"))?)
 }
 
 /// Where the sources go in a build folder, and where each local `replace` folder goes, so
@@ -384,7 +379,7 @@ impl<'a> Builder<'a> {
         let toolchain_line;
         let mod_mode = if tree.contains("vendor/modules.txt") {
             // Vendored: go.mod and vendor/ are all Go reads (no go.sum, lock or replace folder).
-            let go_mod = read_go_mod(&project.root)?;
+            let go_mod = lock::read_go_mod(&project.root).map_err(no_go_mod)?;
             toolchain_line = go_mod.toolchain.clone();
             let modules_path = project.root.join("vendor/modules.txt");
             let text = std::fs::read_to_string(&modules_path).map_err(io_error(&modules_path))?;
@@ -392,10 +387,7 @@ impl<'a> Builder<'a> {
             vendor::check_consistency(&go_mod, &vendored)?;
             ModMode::Vendor
         } else {
-            let wants = lock::wants(&project.root).map_err(|error| match error {
-                LockError::NoGoMod(root) => BuildError::NoGoMod(root),
-                other => other.into(),
-            })?;
+            let wants = lock::wants(&project.root).map_err(no_go_mod)?;
             toolchain_line = wants.go_mod.toolchain.clone();
             wants.require_pins()?;
             // A lock pins the toolchain even when no module is required.
@@ -448,7 +440,7 @@ impl<'a> Builder<'a> {
                 (Err(error), _) => return Err(error),
             },
         };
-        let recipe = json!({
+        let mut recipe = json!({
             "kiln": "go-package/1",
             "toolchain": {"identity": toolchain.identity, "version": toolchain.version},
             "platform": package.platform.to_string(),
@@ -462,10 +454,34 @@ impl<'a> Builder<'a> {
                 "env": package.env,
             },
             "sources": tree.digest.to_string(),
-            "modules": modules.iter().map(|module| lock::module_store_name(&module.path, &module.version, module.h1.as_deref(), &module.go_mod).basename()).collect::<Vec<_>>(),
-            "go_sum": go_sum,
-            "replaces": local_replaces.iter().map(|(folder, tree)| json!({"folder": folder, "sources": tree.digest.to_string()})).collect::<Vec<_>>(),
         });
+        // Dependencies enter the recipe only when there are some, so a project without any
+        // keeps the store name it had before locking existed.
+        if let Some(fields) = recipe.as_object_mut() {
+            if !modules.is_empty() {
+                fields.insert(
+                    "modules".to_owned(),
+                    json!(
+                        modules
+                            .iter()
+                            .map(|module| lock::module_store_name(
+                                &module.path,
+                                &module.version,
+                                module.h1.as_deref(),
+                                &module.go_mod
+                            )
+                            .basename())
+                            .collect::<Vec<_>>()
+                    ),
+                );
+            }
+            if let Some(go_sum) = &go_sum {
+                fields.insert("go_sum".to_owned(), json!(go_sum));
+            }
+            if !local_replaces.is_empty() {
+                fields.insert("replaces".to_owned(), json!(local_replaces.iter().map(|(folder, tree)| json!({"folder": folder, "sources": tree.digest.to_string()})).collect::<Vec<_>>()));
+            }
+        }
         let name = StoreName::new(&recipe, &package.store_label());
         Ok(PackagePlan {
             package: package.clone(),

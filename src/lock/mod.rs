@@ -195,8 +195,8 @@ impl Wants {
     }
 }
 
-/// Read go.mod and go.sum (or gomod2nix.toml) of the project at `root`.
-pub fn wants(root: &Path) -> Result<Wants, LockError> {
+/// Read and parse the go.mod of the project at `root`.
+pub fn read_go_mod(root: &Path) -> Result<ModFile, LockError> {
     let go_mod_path = root.join("go.mod");
     let go_mod_text = match std::fs::read_to_string(&go_mod_path) {
         Ok(text) => text,
@@ -205,7 +205,12 @@ pub fn wants(root: &Path) -> Result<Wants, LockError> {
         }
         Err(error) => return Err(read_error(&go_mod_path)(error)),
     };
-    let go_mod = modfile::parse(&go_mod_text, Path::new("go.mod"))?;
+    Ok(modfile::parse(&go_mod_text, Path::new("go.mod"))?)
+}
+
+/// Read go.mod and go.sum (or gomod2nix.toml) of the project at `root`.
+pub fn wants(root: &Path) -> Result<Wants, LockError> {
+    let go_mod = read_go_mod(root)?;
     let mut local_replaces = Vec::new();
     for replace in &go_mod.replaces {
         if replace.new_version.is_none() {

@@ -22,16 +22,9 @@ struct FixtureModule {
 
 /// Go's case-encoding of module paths and versions (`!` before a lowercased capital).
 fn escape(text: &str) -> String {
-    let mut escaped = String::new();
-    for character in text.chars() {
-        if character.is_ascii_uppercase() {
-            escaped.push('!');
-            escaped.push(character.to_ascii_lowercase());
-        } else {
-            escaped.push(character);
-        }
-    }
-    escaped
+    kiln::gomod::module::escape_path(text)
+        .or_else(|_| kiln::gomod::module::escape_version(text))
+        .unwrap()
 }
 
 fn module(
