@@ -13,4 +13,6 @@ pub mod nixbase32;
 pub mod oci;
 pub mod output;
 pub mod project;
+pub mod registry;
 pub mod store;
+pub mod transport;

@@ -625,7 +625,9 @@ impl<'a> Builder<'a> {
             let mut archive = ArchiveWriter::to_file(file, ArchiveKind::Docker, plan.mtime)
                 .map_err(io_error(&temp))?;
             let image = build_image(&request, &mut archive, &mut |_| {})?;
-            archive.finish(&[&image]).map_err(io_error(&temp))?;
+            archive
+                .finish(&[image.layout_entry()])
+                .map_err(io_error(&temp))?;
             Ok(())
         })();
         if let Err(error) = written {

@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Printer;
 use crate::build::{Builder, Built};
+use crate::oci::reference::Reference;
 use crate::project::target::project_folder;
 use crate::project::{Project, Resolved, TargetSpec};
 use crate::store::{Store, replace_symlink};
@@ -22,7 +23,8 @@ output lands in the store at <hash>-<name>-<version>, the hash covering every in
 as git sees them, the kiln.toml section, go.mod, go.sum and vendor/, the toolchain, the
 platform and flags. An unchanged target is not rebuilt, and Go does not run.
 
-An image target's output is a docker-archive tar: `docker load < result` works.";
+An image target's output is a docker-archive tar: `docker load < result` works; --push REF
+sends it on to a registry (see `kiln push --help`).";
 
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
@@ -52,6 +54,14 @@ pub struct BuildArgs {
     /// now.
     #[arg(long, conflicts_with = "print_out_paths")]
     json: bool,
+
+    /// Push the image to REF once built (one image target only; see `kiln push`).
+    #[arg(long, value_name = "REF")]
+    push: Option<String>,
+
+    /// With --push: allow plain HTTP and unverified TLS for a registry not on loopback.
+    #[arg(long, requires = "push")]
+    insecure: bool,
 }
 
 /// A project loaded once per run, found from a target's folder.
@@ -131,9 +141,43 @@ pub fn run(args: BuildArgs, printer: &Printer) -> Result<()> {
             .with_context(|| format!("cannot build {spec}"))?;
         outputs.push((key, built));
     }
+    if let Some(text) = &args.push {
+        let [(_, built)] = outputs.as_slice() else {
+            bail!(
+                "--push takes one image target; {} were given",
+                outputs.len()
+            );
+        };
+        if !built.path.is_file() {
+            bail!(
+                "--push needs an image target, and {} is a package",
+                targets[0]
+            );
+        }
+        let reference: Reference = text.strip_prefix("docker://").unwrap_or(text).parse()?;
+        let options = super::push::RegistryArgs {
+            tags: Vec::new(),
+            insecure: args.insecure,
+            jobs: 4,
+            json: false,
+        };
+        // The link is made first, so what was pushed is also what `result` holds.
+        finish_links(&args, &store, &outputs, &targets, printer)?;
+        return super::push::push_path(&built.path, &reference, &options, printer);
+    }
+    finish_links(&args, &store, &outputs, &targets, printer)
+}
+
+fn finish_links(
+    args: &BuildArgs,
+    store: &Store,
+    outputs: &[(String, Built)],
+    targets: &[TargetSpec],
+    printer: &Printer,
+) -> Result<()> {
     let several = outputs.len() > 1;
     let mut report = Vec::new();
-    for ((key, built), spec) in outputs.iter().zip(&targets) {
+    for ((key, built), spec) in outputs.iter().zip(targets) {
         let mut link = None;
         if !args.no_link {
             let path = if several {

@@ -498,7 +498,7 @@ fn write_image(
             };
             let mut layout = LayoutWriter::open(&output)?;
             let image = build_image(request, &mut layout, on_progress)?;
-            layout.finish(&[&image])?;
+            layout.finish(&[image.layout_entry()])?;
             return Ok(image);
         }
     };
@@ -506,14 +506,14 @@ fn write_image(
         Destination::Stream(stream) => {
             let mut archive = ArchiveWriter::to_stream(stream, kind, mtime)?;
             let image = build_image(request, &mut archive, on_progress)?;
-            archive.finish(&[&image])?;
+            archive.finish(&[image.layout_entry()])?;
             Ok(image)
         }
         Destination::Path(output) => {
             let mut output = AtomicFile::create(&output)?;
             let mut archive = ArchiveWriter::to_file(output.file().try_clone()?, kind, mtime)?;
             let image = build_image(request, &mut archive, on_progress)?;
-            archive.finish(&[&image])?;
+            archive.finish(&[image.layout_entry()])?;
             output.commit()?;
             Ok(image)
         }

@@ -35,50 +35,7 @@ pub struct LoadArgs {
 
 pub fn run(args: LoadArgs, printer: &Printer) -> Result<()> {
     let host = Host::from_env()?;
-    let archive = match &args.image {
-        Some(text) if PathBuf::from(text).is_file() => PathBuf::from(text),
-        given => {
-            let mut spec: TargetSpec = match given {
-                Some(text) => text.parse()?,
-                None => TargetSpec::default(),
-            };
-            let store = Store::open()?;
-            let _guard = store.build_guard(|| printer.status("waiting for `kiln gc` to finish"))?;
-            let status = |message: &str| printer.status(message);
-            let builder = Builder::new(&store, &status);
-            let mut projects = Projects::new();
-            let project = projects.load(&spec)?;
-            if spec.name.is_none() {
-                let images: Vec<&String> = project.images.keys().collect();
-                match images.as_slice() {
-                    [only] => spec.name = Some((*only).clone()),
-                    [] => bail!(
-                        "the project at {} defines no image\nhint: add an [images.NAME] section to kiln.toml, or give an image archive",
-                        project.root.display()
-                    ),
-                    several => bail!(
-                        "the project defines several images ({}); say which\nhint: kiln load .#{}",
-                        several
-                            .iter()
-                            .map(|name| name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        several[0]
-                    ),
-                }
-            }
-            if let Resolved::Package(package) = project.resolve(spec.name.as_deref())? {
-                bail!(
-                    "`{}` is a package; `kiln load` takes an image\nhint: kiln load .#IMAGE, an [images.*] section whose package is `{}`",
-                    package.key,
-                    package.key
-                );
-            }
-            let (_, built) = build_target(&builder, &mut projects, &spec)
-                .with_context(|| format!("cannot build {spec}"))?;
-            built.path
-        }
-    };
+    let archive = image_archive(args.image.as_deref(), "load", printer)?;
     printer.status(format!("loading {} into {host}", archive.display()));
     let messages = engine::load(&host, &archive)
         .with_context(|| format!("cannot load {}", archive.display()))?;
@@ -86,4 +43,53 @@ pub fn run(args: LoadArgs, printer: &Printer) -> Result<()> {
         println!("{message}");
     }
     Ok(())
+}
+
+/// The image archive a command works on: an archive file given by path, else an image target
+/// of the project (its only image when none is named), built first if needed.
+pub fn image_archive(given: Option<&str>, command: &str, printer: &Printer) -> Result<PathBuf> {
+    if let Some(text) = given
+        && PathBuf::from(text).is_file()
+    {
+        return Ok(PathBuf::from(text));
+    }
+    let mut spec: TargetSpec = match given {
+        Some(text) => text.parse()?,
+        None => TargetSpec::default(),
+    };
+    let store = Store::open()?;
+    let _guard = store.build_guard(|| printer.status("waiting for `kiln gc` to finish"))?;
+    let status = |message: &str| printer.status(message);
+    let builder = Builder::new(&store, &status);
+    let mut projects = Projects::new();
+    let project = projects.load(&spec)?;
+    if spec.name.is_none() {
+        let images: Vec<&String> = project.images.keys().collect();
+        match images.as_slice() {
+            [only] => spec.name = Some((*only).clone()),
+            [] => bail!(
+                "the project at {} defines no image\nhint: add an [images.NAME] section to kiln.toml, or give an image archive",
+                project.root.display()
+            ),
+            several => bail!(
+                "the project defines several images ({}); say which\nhint: kiln {command} .#{}",
+                several
+                    .iter()
+                    .map(|name| name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                several[0]
+            ),
+        }
+    }
+    if let Resolved::Package(package) = project.resolve(spec.name.as_deref())? {
+        bail!(
+            "`{}` is a package; `kiln {command}` takes an image\nhint: kiln {command} .#IMAGE, an [images.*] section whose package is `{}`",
+            package.key,
+            package.key
+        );
+    }
+    let (_, built) = build_target(&builder, &mut projects, &spec)
+        .with_context(|| format!("cannot build {spec}"))?;
+    Ok(built.path)
 }

@@ -11,6 +11,7 @@ mod init;
 mod inspect;
 mod load;
 mod lock;
+mod push;
 mod run;
 mod shell;
 mod store;
@@ -51,6 +52,10 @@ enum Command {
     Image(Box<image::ImageArgs>),
     /// Load an image into the Docker Engine or podman (at DOCKER_HOST).
     Load(load::LoadArgs),
+    /// Push an image to a registry.
+    Push(push::PushArgs),
+    /// Copy an image between registries, OCI layouts and archives, digests preserved.
+    Copy(push::CopyArgs),
     /// Show what an image holds: names, config, layers, files, and the bytes it wastes.
     Inspect(inspect::InspectArgs),
     /// Remove store outputs no `result` link needs.
@@ -88,6 +93,8 @@ pub fn main() -> ExitCode {
         Command::Image(args) => image::run(*args, &printer),
         Command::Inspect(args) => inspect::run(args, &printer),
         Command::Load(args) => load::run(args, &printer),
+        Command::Push(args) => push::run(args, &printer),
+        Command::Copy(args) => push::copy(args, &printer),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

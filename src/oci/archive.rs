@@ -20,11 +20,11 @@ use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 
 use super::digest::Digest;
-use super::image::{BlobSink, BuiltImage};
+use super::image::BlobSink;
 use super::json::to_canonical_vec;
 use super::layout::{
-    DOCKER_MANIFEST_FILE, INDEX_FILE, OCI_LAYOUT_CONTENT, OCI_LAYOUT_FILE, docker_manifest_for,
-    index_for,
+    DOCKER_MANIFEST_FILE, INDEX_FILE, LayoutEntry, OCI_LAYOUT_CONTENT, OCI_LAYOUT_FILE,
+    docker_manifest_for, index_for,
 };
 use super::tar::{BLOCK, END_OF_ARCHIVE, EntryHeader, EntryKind, header_blocks, padding};
 
@@ -112,12 +112,12 @@ impl ArchiveWriter {
 
     /// Write the layout's files and the end of the archive; returns the file when writing
     /// to one (for the caller to sync and rename).
-    pub fn finish(mut self, images: &[&BuiltImage]) -> io::Result<Option<File>> {
-        let index = to_canonical_vec(&index_for(images, None)).map_err(io::Error::other)?;
+    pub fn finish(mut self, entries: &[LayoutEntry]) -> io::Result<Option<File>> {
+        let index = to_canonical_vec(&index_for(entries, None)).map_err(io::Error::other)?;
         self.write_file_entry(INDEX_FILE, &index)?;
         if self.kind == ArchiveKind::Docker {
             let manifest =
-                to_canonical_vec(&docker_manifest_for(images)).map_err(io::Error::other)?;
+                to_canonical_vec(&docker_manifest_for(entries)).map_err(io::Error::other)?;
             self.write_file_entry(DOCKER_MANIFEST_FILE, &manifest)?;
         }
         self.write_file_entry(OCI_LAYOUT_FILE, OCI_LAYOUT_CONTENT)?;

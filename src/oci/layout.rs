@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use super::digest::Digest;
 use super::image::{BlobSink, BuiltImage};
 use super::json::to_canonical_vec;
-use super::spec::{DockerArchiveEntry, Index, annotation, media_type};
+use super::reference::Reference;
+use super::spec::{Descriptor, DockerArchiveEntry, Index, annotation, media_type};
 use crate::output::{AtomicDir, AtomicFile, OutputError};
 
 pub const OCI_LAYOUT_FILE: &str = "oci-layout";
@@ -27,9 +28,42 @@ pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 pub const INDEX_FILE: &str = "index.json";
 pub const DOCKER_MANIFEST_FILE: &str = "manifest.json";
 
-/// The `index.json` for `images`, added to `existing` (entries with the same ref name are
-/// replaced).
-pub fn index_for(images: &[&BuiltImage], existing: Option<Index>) -> Index {
+/// One image (or index) as a layout names it: an `index.json` entry, and for a docker-archive
+/// the `manifest.json` entries of its image manifests.
+#[derive(Clone, Debug)]
+pub struct LayoutEntry {
+    /// The manifest's or index's descriptor, with the platform of a manifest.
+    pub descriptor: Descriptor,
+    /// The full name: both annotations, and `RepoTags`.
+    pub name: Option<Reference>,
+    /// A bare ref name when there is no full name (skopeo's `oci:DIR:TAG`).
+    pub ref_name: Option<String>,
+    /// The config and layer digests of each image manifest the entry holds.
+    pub images: Vec<(Digest, Vec<Digest>)>,
+}
+
+impl BuiltImage {
+    /// The layout entry of a freshly built image.
+    pub fn layout_entry(&self) -> LayoutEntry {
+        LayoutEntry {
+            descriptor: self.manifest_descriptor.clone(),
+            name: Some(self.reference.clone()),
+            ref_name: None,
+            images: vec![(
+                self.config_descriptor.digest,
+                self.manifest
+                    .layers
+                    .iter()
+                    .map(|layer| layer.digest)
+                    .collect(),
+            )],
+        }
+    }
+}
+
+/// The `index.json` for `entries`, added to `existing` (an entry with the same name, or the
+/// same bare ref name, is replaced).
+pub fn index_for(entries: &[LayoutEntry], existing: Option<Index>) -> Index {
     let mut index = existing.unwrap_or(Index {
         schema_version: 2,
         media_type: Some(media_type::OCI_INDEX.to_owned()),
@@ -37,48 +71,62 @@ pub fn index_for(images: &[&BuiltImage], existing: Option<Index>) -> Index {
         annotations: Default::default(),
         extra: Default::default(),
     });
-    for image in images {
-        let mut entry = image.manifest_descriptor.clone();
-        let tag = image
-            .reference
-            .tag
-            .clone()
-            .unwrap_or_else(|| "latest".to_owned());
-        entry.annotations.insert(
-            annotation::CONTAINERD_IMAGE_NAME.to_owned(),
-            image.reference.to_string(),
-        );
-        entry
-            .annotations
-            .insert(annotation::REF_NAME.to_owned(), tag.clone());
-        // The same image name replaces its entry; another name with the same tag stays (a
-        // layout can hold `app:1` and `db:1`; `oci:DIR:1` is then ambiguous, as in skopeo).
-        let full_name = image.reference.to_string();
-        index.manifests.retain(|existing| {
-            match existing.annotations.get(annotation::CONTAINERD_IMAGE_NAME) {
-                Some(name) => name != &full_name,
-                None => existing.annotations.get(annotation::REF_NAME) != Some(&tag),
+    for entry in entries {
+        let mut descriptor = entry.descriptor.clone();
+        match (&entry.name, &entry.ref_name) {
+            (Some(name), _) => {
+                let tag = name.tag.clone().unwrap_or_else(|| "latest".to_owned());
+                let full_name = name.to_string();
+                descriptor.annotations.insert(
+                    annotation::CONTAINERD_IMAGE_NAME.to_owned(),
+                    full_name.clone(),
+                );
+                descriptor
+                    .annotations
+                    .insert(annotation::REF_NAME.to_owned(), tag.clone());
+                // The same image name replaces its entry; another name with the same tag stays
+                // (a layout can hold `app:1` and `db:1`; `oci:DIR:1` is then ambiguous, as in
+                // skopeo).
+                index.manifests.retain(|existing| {
+                    match existing.annotations.get(annotation::CONTAINERD_IMAGE_NAME) {
+                        Some(name) => name != &full_name,
+                        None => existing.annotations.get(annotation::REF_NAME) != Some(&tag),
+                    }
+                });
             }
-        });
-        index.manifests.push(entry);
+            (None, Some(ref_name)) => {
+                descriptor
+                    .annotations
+                    .insert(annotation::REF_NAME.to_owned(), ref_name.clone());
+                index.manifests.retain(|existing| {
+                    existing.annotations.get(annotation::REF_NAME) != Some(ref_name)
+                });
+            }
+            (None, None) => {
+                index.manifests.retain(|existing| {
+                    existing.digest != descriptor.digest || !existing.annotations.is_empty()
+                });
+            }
+        }
+        index.manifests.push(descriptor);
     }
     index
 }
 
-/// The docker-archive `manifest.json` for `images`.
-pub fn docker_manifest_for(images: &[&BuiltImage]) -> Vec<DockerArchiveEntry> {
-    images
+/// The docker-archive `manifest.json` for `entries`.
+pub fn docker_manifest_for(entries: &[LayoutEntry]) -> Vec<DockerArchiveEntry> {
+    entries
         .iter()
-        .map(|image| DockerArchiveEntry {
-            config: image.config_descriptor.digest.blob_path(),
-            repo_tags: vec![image.reference.familiar_tagged()],
-            layers: image
-                .manifest
-                .layers
+        .flat_map(|entry| {
+            entry
+                .images
                 .iter()
-                .map(|layer| layer.digest.blob_path())
-                .collect(),
-            extra: Default::default(),
+                .map(|(config, layers)| DockerArchiveEntry {
+                    config: config.blob_path(),
+                    repo_tags: entry.name.iter().map(Reference::familiar_tagged).collect(),
+                    layers: layers.iter().map(Digest::blob_path).collect(),
+                    extra: Default::default(),
+                })
         })
         .collect()
 }
@@ -178,8 +226,8 @@ impl LayoutWriter {
     }
 
     /// Write `index.json` and `oci-layout`, and put the layout in place.
-    pub fn finish(mut self, images: &[&BuiltImage]) -> Result<(), LayoutError> {
-        let index = index_for(images, self.existing_index.take());
+    pub fn finish(mut self, entries: &[LayoutEntry]) -> Result<(), LayoutError> {
+        let index = index_for(entries, self.existing_index.take());
         let index_bytes = to_canonical_vec(&index).map_err(LayoutError::Json)?;
         crate::output::write_atomic(&self.root.join(OCI_LAYOUT_FILE), OCI_LAYOUT_CONTENT)?;
         crate::output::write_atomic(&self.root.join(INDEX_FILE), &index_bytes)?;

@@ -298,7 +298,7 @@ impl ImageSource {
 
     /// Open the file `name` (a `/`-separated path relative to the root); returns a reader
     /// and the file's size.
-    pub fn open_file(&self, name: &str) -> Result<(Box<dyn Read + '_>, u64), SourceError> {
+    pub fn open_file(&self, name: &str) -> Result<(Box<dyn Read + Send + '_>, u64), SourceError> {
         let normalised = normalise_entry_name(name).ok_or_else(|| SourceError::EntryEscapes {
             path: self.path.clone(),
             entry: name.to_owned(),
@@ -460,6 +460,38 @@ impl ImageSource {
             document,
             source,
         })
+    }
+
+    /// The entries of `index.json` with their names, or `None` when the source has none (a
+    /// docker-archive of the older form).
+    pub fn index_entries(&self) -> Result<Option<Vec<(Descriptor, ImageNames)>>, SourceError> {
+        if !self.contains(INDEX_FILE)? {
+            return Ok(None);
+        }
+        let bytes = self.read_document(INDEX_FILE)?;
+        let index: Index = self.parse(&bytes, INDEX_FILE, "OCI index")?;
+        if index.manifests.len() > MAX_DESCRIPTORS {
+            return Err(SourceError::Invalid {
+                path: self.path.clone(),
+                message: format!("it lists more than {MAX_DESCRIPTORS} manifests and indexes"),
+            });
+        }
+        Ok(Some(
+            index
+                .manifests
+                .into_iter()
+                .map(|descriptor| {
+                    let names = names_of(&descriptor);
+                    (descriptor, names)
+                })
+                .collect(),
+        ))
+    }
+
+    /// The entries of a docker-archive's `manifest.json`.
+    pub fn docker_entries(&self) -> Result<Vec<DockerArchiveEntry>, SourceError> {
+        let bytes = self.read_document(DOCKER_MANIFEST_FILE)?;
+        self.parse(&bytes, DOCKER_MANIFEST_FILE, "docker-archive manifest")
     }
 
     /// Every image the source holds. A manifest listed several times (in `index.json`, in
@@ -653,7 +685,10 @@ impl ImageSource {
     }
 
     /// Open a layer's stored bytes (compressed or not), with the size stored.
-    pub fn open_layer(&self, layer: &FoundLayer) -> Result<(Box<dyn Read + '_>, u64), SourceError> {
+    pub fn open_layer(
+        &self,
+        layer: &FoundLayer,
+    ) -> Result<(Box<dyn Read + Send + '_>, u64), SourceError> {
         let (reader, size) = self.open_file(&layer.name)?;
         if let Some((digest, expected)) = layer.expected
             && size != expected

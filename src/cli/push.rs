@@ -1,0 +1,361 @@
+//! `kiln push` and `kiln copy`: images to and from registries, layouts and archives.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use super::Printer;
+use super::load::image_archive;
+use super::style::format_bytes;
+use crate::oci::archive::ArchiveKind;
+use crate::oci::reference::{Reference, is_tag};
+use crate::oci::spec::Descriptor;
+use crate::registry::client::{ClientOptions, Registry};
+use crate::registry::push::{BlobOutcome, Progress, PushReport, PushRequest, Silent, push};
+use crate::transport::{
+    BlobSource, ImageGraph, LocalSource, Location, RemoteSource, walk, write_archive, write_layout,
+};
+
+const PUSH_AFTER_HELP: &str = "\
+IMAGE is an image target of the project (NAME, .#NAME or PATH#NAME; built first if needed) or
+an image archive or OCI layout (such as `result`); with only REF given, the project's only
+image. REF is registry/repository[:tag] (Docker Hub short names work: `team/app:1`); --tag
+adds more tags in the same repository. Blobs the registry has are not sent again; blobs from
+another repository of the same registry are mounted. Prints REF@DIGEST for each tag.
+
+Credentials come from `docker login` / `podman login`: ~/.docker/config.json (auths,
+credsStore, credHelpers), $DOCKER_CONFIG, podman's auth.json, REGISTRY_AUTH_FILE. HTTPS is
+required except for localhost and 127.0.0.0/8, or with --insecure.
+
+Examples:
+  kiln push ghcr.io/me/app:1.0
+  kiln push .#container localhost:5000/app:1.0 --tag latest
+  kiln push result registry.example/team/app:v2";
+
+#[derive(Debug, Args)]
+#[command(after_help = PUSH_AFTER_HELP)]
+pub struct PushArgs {
+    /// [IMAGE] REF: what to push (default: the project's only image) and where.
+    #[arg(value_name = "IMAGE] [REF", num_args = 1..=2, required = true)]
+    arguments: Vec<String>,
+
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// Options shared by every command that talks to registries.
+#[derive(Debug, Args, Clone)]
+pub struct RegistryArgs {
+    /// More tags for the same repository.
+    #[arg(short = 't', long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+
+    /// Allow plain HTTP and unverified TLS for registries that are not on loopback.
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Blobs sent at once.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub jobs: u16,
+
+    /// Print what was pushed as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: PushArgs, printer: &Printer) -> Result<()> {
+    let (image, reference) = match args.arguments.as_slice() {
+        [reference] => (None, reference),
+        [image, reference] => (Some(image.as_str()), reference),
+        _ => bail!("kiln push takes [IMAGE] REF"),
+    };
+    let reference: Reference = reference
+        .strip_prefix("docker://")
+        .unwrap_or(reference)
+        .parse()?;
+    let path = match image {
+        Some(text) if Path::new(text).is_dir() => Path::new(text).to_owned(),
+        other => image_archive(other, "push", printer)?,
+    };
+    push_path(&path, &reference, &args.registry, printer)
+}
+
+/// Push the image at `path` (an archive or layout) to `reference` and the extra tags.
+pub fn push_path(
+    path: &Path,
+    reference: &Reference,
+    options: &RegistryArgs,
+    printer: &Printer,
+) -> Result<()> {
+    let mut source = LocalSource::open(path, path.display().to_string())?;
+    let (root, names) = source.select(None)?;
+    let graph = walk(&source, root, names)?;
+    push_graph(&source, &graph, reference, options, printer)
+}
+
+fn tags_of(reference: &Reference, extra: &[String]) -> Result<Vec<String>> {
+    let mut tags = Vec::new();
+    if let Some(tag) = &reference.tag {
+        tags.push(tag.clone());
+    } else if reference.digest.is_none() {
+        tags.push("latest".to_owned());
+    }
+    for tag in extra {
+        if !is_tag(tag) {
+            bail!("`{tag}` is not a valid tag (letters, digits, `_`, `.` and `-`, at most 128)");
+        }
+        if !tags.contains(tag) {
+            tags.push(tag.clone());
+        }
+    }
+    Ok(tags)
+}
+
+fn push_graph(
+    source: &dyn BlobSource,
+    graph: &ImageGraph,
+    reference: &Reference,
+    options: &RegistryArgs,
+    printer: &Printer,
+) -> Result<()> {
+    if let Some(digest) = reference.digest
+        && digest != graph.root.digest
+    {
+        bail!(
+            "{reference} names digest {digest}, but the image is {}",
+            graph.root.digest
+        );
+    }
+    let tags = tags_of(reference, &options.tags)?;
+    let client = ClientOptions::from_env(options.insecure);
+    let registry = Registry::connect(&reference.registry, &reference.repository, &client)?;
+    printer.status(format!(
+        "pushing {} ({} blobs, {}) to {}",
+        source.describe(),
+        graph.blobs.len(),
+        format_bytes(graph.total_blob_bytes()),
+        reference.name()
+    ));
+    let bars = Bars::new(printer);
+    let progress: &dyn Progress = match &bars {
+        Some(bars) => bars,
+        None => &Silent,
+    };
+    let report = push(
+        &registry,
+        source,
+        graph,
+        &PushRequest {
+            repository: &reference.repository,
+            tags: &tags,
+            mount_from: None,
+            jobs: usize::from(options.jobs),
+            first_retry_delay: client.first_retry_delay,
+        },
+        progress,
+    )
+    .with_context(|| format!("cannot push to {}", reference.name()))?;
+    if let Some(bars) = bars {
+        bars.multi.clear().ok();
+    }
+    print_report(&report, printer);
+    let digest = graph.root.digest;
+    let pushed: Vec<String> = if tags.is_empty() {
+        vec![format!("{}@{digest}", reference.name())]
+    } else {
+        tags.iter()
+            .map(|tag| format!("{}:{tag}@{digest}", reference.name()))
+            .collect()
+    };
+    let mut stdout = std::io::stdout().lock();
+    if options.json {
+        serde_json::to_writer_pretty(
+            &mut stdout,
+            &serde_json::json!({
+                "digest": digest.to_string(),
+                "mediaType": graph.root.media_type,
+                "references": pushed,
+                "blobs": {
+                    "uploaded": report.uploaded.len(),
+                    "mounted": report.mounted.len(),
+                    "present": report.present.len(),
+                    "bytesUploaded": report.bytes_uploaded,
+                },
+            }),
+        )?;
+        writeln!(stdout)?;
+    } else {
+        for line in pushed {
+            writeln!(stdout, "{line}")?;
+        }
+    }
+    Ok(())
+}
+
+fn print_report(report: &PushReport, printer: &Printer) {
+    printer.status(format!(
+        "{} blobs uploaded ({}), {} mounted, {} already there",
+        report.uploaded.len(),
+        format_bytes(report.bytes_uploaded),
+        report.mounted.len(),
+        report.present.len()
+    ));
+}
+
+/// Progress bars for blobs of 1 MiB and more, when stderr is a terminal.
+struct Bars {
+    multi: indicatif::MultiProgress,
+    bars: Mutex<HashMap<crate::oci::digest::Digest, indicatif::ProgressBar>>,
+}
+
+impl Bars {
+    fn new(printer: &Printer) -> Option<Self> {
+        if !super::progress_allowed(printer) {
+            return None;
+        }
+        Some(Bars {
+            multi: indicatif::MultiProgress::with_draw_target(
+                indicatif::ProgressDrawTarget::stderr(),
+            ),
+            bars: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+impl Progress for Bars {
+    fn started(&self, blob: &Descriptor) {
+        if blob.size < 1 << 20 {
+            return;
+        }
+        let bar = self.multi.add(indicatif::ProgressBar::new(blob.size));
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(blob.digest.hex()[..12].to_owned());
+        if let Ok(mut bars) = self.bars.lock() {
+            bars.insert(blob.digest, bar);
+        }
+    }
+
+    fn advanced(&self, blob: &Descriptor, sent: u64) {
+        if let Ok(bars) = self.bars.lock()
+            && let Some(bar) = bars.get(&blob.digest)
+        {
+            bar.set_position(sent);
+        }
+    }
+
+    fn finished(&self, blob: &Descriptor, _outcome: BlobOutcome) {
+        if let Ok(mut bars) = self.bars.lock()
+            && let Some(bar) = bars.remove(&blob.digest)
+        {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+const COPY_AFTER_HELP: &str = "\
+Locations, as skopeo names them:
+  docker-archive:PATH   an image tar as `docker save` writes it (kiln's `result` is one)
+  oci:DIR[:REF]         an OCI layout folder; REF picks or names an image in it
+  oci-archive:PATH      an OCI layout in a tar
+  docker://REF          a registry (credentials as for `kiln push`)
+
+Manifests and blobs are copied byte for byte, so the image keeps its digest (a docker-archive
+of the older form has no manifest; kiln writes the one it implies). Archives are written
+whole or not at all; a layout gains the image beside those it holds.
+
+Examples:
+  kiln copy docker-archive:result oci:layout:app
+  kiln copy docker://localhost:5000/app:1 oci-archive:app.tar
+  kiln copy oci:layout:app docker://ghcr.io/me/app:1";
+
+#[derive(Debug, Args)]
+#[command(after_help = COPY_AFTER_HELP)]
+pub struct CopyArgs {
+    /// Where the image is.
+    #[arg(value_name = "SOURCE")]
+    source: Location,
+    /// Where it goes.
+    #[arg(value_name = "DESTINATION")]
+    destination: Location,
+
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+pub fn copy(args: CopyArgs, printer: &Printer) -> Result<()> {
+    let client = ClientOptions::from_env(args.registry.insecure);
+    let (source, graph): (Box<dyn BlobSource>, ImageGraph) = match &args.source {
+        Location::Docker(reference) => {
+            let remote = RemoteSource::connect(reference, &client)?;
+            let root = remote.resolve(reference)?;
+            let mut names = crate::oci::source::ImageNames::default();
+            names.references.push(reference.familiar_tagged());
+            let graph = walk(&remote, root, names)?;
+            (Box::new(remote), graph)
+        }
+        Location::DockerArchive(path) | Location::OciArchive(path) => {
+            let mut local = LocalSource::open(path, args.source.to_string())?;
+            let (root, names) = local.select(None)?;
+            let graph = walk(&local, root, names)?;
+            (Box::new(local), graph)
+        }
+        Location::Oci(path, selector) => {
+            let mut local = LocalSource::open(path, args.source.to_string())?;
+            let (root, names) = local.select(selector.as_deref())?;
+            let graph = walk(&local, root, names)?;
+            (Box::new(local), graph)
+        }
+    };
+    // The name the image carries into an archive: the destination's, else the source's.
+    let source_name = || -> Option<Reference> {
+        match &args.source {
+            Location::Docker(reference) => Some(Reference {
+                digest: None,
+                ..reference.clone()
+            }),
+            _ => graph
+                .names
+                .references
+                .first()
+                .and_then(|name| name.parse().ok()),
+        }
+    };
+    match &args.destination {
+        Location::Docker(reference) => {
+            push_graph(source.as_ref(), &graph, reference, &args.registry, printer)?;
+            return Ok(());
+        }
+        Location::Oci(path, ref_name) => {
+            let entry = match ref_name {
+                Some(ref_name) => graph.layout_entry(None, Some(ref_name.clone())),
+                None => graph.layout_entry(source_name(), None),
+            };
+            write_layout(source.as_ref(), &graph, path, entry)?;
+        }
+        Location::OciArchive(path) => {
+            let entry = graph.layout_entry(source_name(), None);
+            write_archive(source.as_ref(), &graph, path, ArchiveKind::Oci, entry)?;
+        }
+        Location::DockerArchive(path) => {
+            let entry = graph.layout_entry(source_name(), None);
+            write_archive(source.as_ref(), &graph, path, ArchiveKind::Docker, entry)?;
+        }
+    }
+    printer.status(format!(
+        "copied {} ({} blobs, {}) to {}",
+        args.source,
+        graph.blobs.len(),
+        format_bytes(graph.total_blob_bytes()),
+        args.destination
+    ));
+    writeln!(std::io::stdout(), "{}", graph.root.digest)?;
+    Ok(())
+}

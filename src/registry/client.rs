@@ -1,0 +1,1326 @@
+//! A client for the OCI distribution spec (v1.1), the HTTP API every registry speaks: Docker
+//! Hub, GHCR, ECR, Harbor, the CNCF distribution registry, zot.
+//!
+//! Pinned behaviour, each as the spec or Docker does it:
+//! - **Scheme.** HTTPS with the system's webpki roots. Plain HTTP only for a loopback host
+//!   (`localhost`, `127.0.0.0/8`, `::1`, as Docker treats them) or with `--insecure`; those try
+//!   HTTP first and HTTPS second (unverified only with `--insecure`).
+//! - **Auth.** `GET /v2/` tells: 200 is anonymous, 401 carries `WWW-Authenticate`. `Basic`
+//!   sends the credentials on every request; `Bearer realm=…,service=…` gets a token from the
+//!   realm for the request's scopes (`repository:NAME:pull,push`, plus `repository:FROM:pull`
+//!   for a cross-repository mount), with the credentials as Basic auth, or for an identity
+//!   token the OAuth2 `refresh_token` grant. A 401 on a request renews the token once for the
+//!   scope the registry asks for. Tokens are cached per scope for the run.
+//! - **Retries.** 5xx, 429 and dropped connections are tried again, five attempts in all,
+//!   waiting 250 ms, then twice as long each time. A request whose body is a stream is retried
+//!   by its caller, which reopens the stream.
+//! - **Uploads.** `POST …/blobs/uploads/` opens a session (or mounts, with `?mount=&from=`),
+//!   then one `PUT <location>?digest=` with the whole blob: two round trips. When a registry
+//!   refuses a single PUT (413), or asks for chunks (`OCI-Chunk-Min-Length`), the blob goes as
+//!   `PATCH` chunks with `Content-Range` and a final empty `PUT`; after a failure mid-upload
+//!   the session's `Range` (from `GET <location>`) says where to resume.
+//! - **Verification.** Blobs and manifests fetched by digest are hashed while read and refused
+//!   when the digest or size differs; the `Docker-Content-Digest` a registry returns for a
+//!   pushed manifest or blob must be the digest kiln computed.
+//! - **Secrets** stay in headers: no error or log line carries a credential or token, and a
+//!   redirect to another host loses the `Authorization` header.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::auth::{AuthError, CredentialFiles, Credentials, Secret};
+use crate::oci::digest::Digest;
+use crate::oci::reference::DOCKER_HUB;
+use crate::oci::spec::media_type;
+
+const USER_AGENT: &str = concat!("kiln/", env!("CARGO_PKG_VERSION"));
+const ATTEMPTS: u32 = 5;
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(250);
+/// The largest manifest or index kiln reads (the distribution spec's limit is 4 MiB).
+pub const MANIFEST_LIMIT: u64 = 4 << 20;
+/// Chunk size for chunked uploads, unless the registry asks for more.
+const CHUNK_SIZE: u64 = 16 << 20;
+/// What kiln accepts when it reads a manifest.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot reach the registry {registry}: {message}")]
+    Unreachable { registry: String, message: String },
+    #[error(
+        "cannot reach the registry {registry} over HTTPS: {message}\nhint: for a registry without TLS, pass --insecure"
+    )]
+    NoTls { registry: String, message: String },
+    #[error("{registry} does not answer as an OCI registry: GET /v2/ gave {status}")]
+    NotARegistry { registry: String, status: String },
+    #[error(
+        "{registry} refused {operation}: authentication required, and {}\nhint: log in with `docker login {registry}` or `podman login {registry}` (kiln reads ~/.docker/config.json, podman's auth.json and REGISTRY_AUTH_FILE)",
+        if *.had_credentials { "the credentials kiln found were not accepted" } else { "kiln found no credentials for it" }
+    )]
+    Unauthorized {
+        registry: String,
+        operation: String,
+        had_credentials: bool,
+    },
+    #[error("{registry} refused {operation}: {status}{detail}")]
+    Status {
+        registry: String,
+        operation: String,
+        status: String,
+        detail: String,
+    },
+    #[error("{registry}: {operation} failed after {attempts} attempts: {message}")]
+    GaveUp {
+        registry: String,
+        operation: String,
+        attempts: u32,
+        message: String,
+    },
+    #[error("{registry}: {what} is {got}, expected {expected}")]
+    DigestMismatch {
+        registry: String,
+        what: String,
+        expected: String,
+        got: String,
+    },
+    #[error("{registry}: {message}")]
+    Protocol { registry: String, message: String },
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("cannot read {what}")]
+    Source {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// How to reach registries.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Allow plain HTTP and unverified TLS for every registry, not only loopback ones.
+    pub insecure: bool,
+    pub credentials: CredentialFiles,
+    pub first_retry_delay: Duration,
+}
+
+impl ClientOptions {
+    pub fn from_env(insecure: bool) -> Self {
+        ClientOptions {
+            insecure,
+            credentials: CredentialFiles::from_env(),
+            first_retry_delay: FIRST_RETRY_DELAY,
+        }
+    }
+}
+
+/// A `WWW-Authenticate` challenge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        /// The scope the registry asked for, on a 401 to a request.
+        scope: Option<String>,
+    },
+}
+
+/// Parse a `WWW-Authenticate` header (RFC 7235 auth-params, quoted or not).
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
+    let header = header.trim();
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    let mut params: HashMap<String, String> = HashMap::new();
+    let mut chars = rest.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        if chars.next().is_none() {
+            break;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    other => value.push(other),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                value.push(c);
+                chars.next();
+            }
+        }
+        params.insert(key.trim().to_ascii_lowercase(), value.trim().to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        return Some(Challenge::Basic);
+    }
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(Challenge::Bearer {
+            realm: params.remove("realm")?,
+            service: params.remove("service"),
+            scope: params.remove("scope"),
+        });
+    }
+    None
+}
+
+/// The access a request needs, as token scopes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Scope(Vec<String>);
+
+impl Scope {
+    pub fn pull(repository: &str) -> Self {
+        Scope(vec![format!("repository:{repository}:pull")])
+    }
+
+    pub fn push(repository: &str) -> Self {
+        Scope(vec![format!("repository:{repository}:pull,push")])
+    }
+
+    fn with_pull_from(mut self, repository: &str) -> Self {
+        self.0.push(format!("repository:{repository}:pull"));
+        self
+    }
+}
+
+enum AuthState {
+    Anonymous,
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        tokens: HashMap<Scope, Secret>,
+    },
+}
+
+/// A connection to one registry.
+pub struct Registry {
+    /// As written in references: `docker.io`, `localhost:5000`.
+    pub host: String,
+    /// `https://registry-1.docker.io`, `http://127.0.0.1:5000`.
+    base: String,
+    agent: ureq::Agent,
+    credentials: Option<Credentials>,
+    auth: Mutex<AuthState>,
+    first_retry_delay: Duration,
+    /// Counts of what went over the wire, for reports and tests.
+    pub stats: Mutex<Stats>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub blobs_uploaded: u64,
+    pub bytes_uploaded: u64,
+    pub blobs_mounted: u64,
+    pub blobs_present: u64,
+}
+
+/// A request body.
+pub enum Body<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    /// A stream of `length` bytes; not re-sent on a 401.
+    Stream(&'a mut (dyn Read + Send), u64),
+}
+
+type Response = ureq::http::Response<ureq::Body>;
+
+/// Whether `host` (with an optional port) is `localhost` or a loopback address.
+pub fn is_loopback(host: &str) -> bool {
+    let name = if let Some(bracketed) = host.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
+}
+
+fn new_agent(verify_tls: bool, loopback: bool) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .user_agent(USER_AGENT)
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_per_read(Some(Duration::from_secs(300)))
+        // Blob downloads redirect to object storage; credentials stay with the registry.
+        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
+        .max_redirects(5);
+    if !verify_tls {
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .disable_verification(true)
+                .build(),
+        );
+    }
+    if loopback {
+        config = config.proxy(None);
+    }
+    config.build().new_agent()
+}
+
+fn status_text(status: ureq::http::StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("{} {reason}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    }
+}
+
+/// `: CODE: message` from a distribution-spec error body (`{"errors":[{"code","message"}]}`),
+/// else the start of a text body.
+fn error_detail(response: Response) -> String {
+    let mut bytes = Vec::new();
+    let _ = response
+        .into_body()
+        .into_reader()
+        .take(8192)
+        .read_to_end(&mut bytes);
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    if let Ok(parsed) = serde_json::from_slice::<Errors>(&bytes) {
+        let joined: Vec<String> = parsed
+            .errors
+            .iter()
+            .map(|entry| {
+                format!("{} {}", entry.code, entry.message)
+                    .trim()
+                    .to_owned()
+            })
+            .collect();
+        if !joined.is_empty() {
+            return format!(" ({})", joined.join("; "));
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.is_empty() || line.starts_with('<') {
+        String::new()
+    } else {
+        format!(" ({})", line.chars().take(200).collect::<String>())
+    }
+}
+
+fn header<'r>(response: &'r Response, name: &str) -> Option<&'r str> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+}
+
+/// What one attempt came to.
+enum Attempt<T> {
+    Done(T),
+    Retry(String),
+    Fail(RegistryError),
+}
+
+impl Registry {
+    /// Connect to `host` (a reference's registry): find the scheme, ping `/v2/`, learn how it
+    /// authenticates, and look up credentials for `repository`.
+    pub fn connect(
+        host: &str,
+        repository: &str,
+        options: &ClientOptions,
+    ) -> Result<Self, RegistryError> {
+        let api_host = if host == DOCKER_HUB {
+            "registry-1.docker.io"
+        } else {
+            host
+        };
+        let loopback = is_loopback(host);
+        let credentials = options.credentials.lookup(host, repository)?;
+        let schemes: &[&str] = if options.insecure || loopback {
+            &["http", "https"]
+        } else {
+            &["https"]
+        };
+        let mut last_error = String::new();
+        for scheme in schemes {
+            let verify = *scheme == "http" || !options.insecure;
+            let agent = new_agent(verify, loopback);
+            let base = format!("{scheme}://{api_host}");
+            let mut registry = Registry {
+                host: host.to_owned(),
+                base,
+                agent,
+                credentials: credentials.clone(),
+                auth: Mutex::new(AuthState::Anonymous),
+                first_retry_delay: options.first_retry_delay,
+                stats: Mutex::new(Stats::default()),
+            };
+            match registry.ping() {
+                Ok(()) => return Ok(registry),
+                Err(PingError::Transport(message)) => last_error = message,
+                Err(PingError::Fatal(error)) => return Err(error),
+            }
+        }
+        if options.insecure || loopback {
+            Err(RegistryError::Unreachable {
+                registry: host.to_owned(),
+                message: last_error,
+            })
+        } else {
+            Err(RegistryError::NoTls {
+                registry: host.to_owned(),
+                message: last_error,
+            })
+        }
+    }
+
+    fn ping(&mut self) -> Result<(), PingError> {
+        let url = format!("{}/v2/", self.base);
+        let mut delay = self.first_retry_delay;
+        let mut attempt = 1;
+        let response = loop {
+            match self.agent.get(&url).call() {
+                Ok(response) if response.status().is_server_error() && attempt < ATTEMPTS => {}
+                Ok(response) => break response,
+                Err(error) => {
+                    let message = error.to_string();
+                    // TLS to a plain-HTTP server, or the reverse, fails at once: try the next
+                    // scheme rather than waiting.
+                    if matches!(error, ureq::Error::Tls(_) | ureq::Error::Protocol(_))
+                        || attempt >= ATTEMPTS
+                        || matches!(error, ureq::Error::ConnectionFailed)
+                    {
+                        return Err(PingError::Transport(message));
+                    }
+                }
+            }
+            std::thread::sleep(delay);
+            delay *= 2;
+            attempt += 1;
+        };
+        let status = response.status();
+        if status.as_u16() == 401 {
+            let challenge = header(&response, "www-authenticate").and_then(parse_challenge);
+            *self
+                .auth
+                .get_mut()
+                .unwrap_or_else(|poison| poison.into_inner()) = match challenge {
+                Some(Challenge::Basic) => AuthState::Basic,
+                Some(Challenge::Bearer { realm, service, .. }) => AuthState::Bearer {
+                    realm,
+                    service,
+                    tokens: HashMap::new(),
+                },
+                None => {
+                    return Err(PingError::Fatal(RegistryError::Protocol {
+                        registry: self.host.clone(),
+                        message:
+                            "GET /v2/ answered 401 without a usable WWW-Authenticate challenge"
+                                .to_owned(),
+                    }));
+                }
+            };
+            return Ok(());
+        }
+        if status.is_success() {
+            return Ok(());
+        }
+        if status.as_u16() == 400 {
+            // "Client sent an HTTP request to an HTTPS server."
+            return Err(PingError::Transport(format!(
+                "GET /v2/ gave {}",
+                status_text(status)
+            )));
+        }
+        Err(PingError::Fatal(RegistryError::NotARegistry {
+            registry: self.host.clone(),
+            status: status_text(status),
+        }))
+    }
+
+    /// The URL of an API path (`/v2/…`), or of a `Location` the registry returned.
+    fn url(&self, path_or_location: &str) -> String {
+        if path_or_location.starts_with("http://") || path_or_location.starts_with("https://") {
+            path_or_location.to_owned()
+        } else {
+            format!("{}{path_or_location}", self.base)
+        }
+    }
+
+    fn lock_auth(&self) -> std::sync::MutexGuard<'_, AuthState> {
+        self.auth
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The `Authorization` header for `scope`, fetching a token when needed.
+    fn authorization(&self, scope: &Scope) -> Result<Option<String>, RegistryError> {
+        let (realm, service) = {
+            let state = self.lock_auth();
+            match &*state {
+                AuthState::Anonymous => return Ok(None),
+                AuthState::Basic => {
+                    return Ok(self
+                        .credentials
+                        .as_ref()
+                        .and_then(Credentials::basic_header));
+                }
+                AuthState::Bearer {
+                    realm,
+                    service,
+                    tokens,
+                } => {
+                    if let Some(token) = tokens.get(scope) {
+                        return Ok(Some(format!("Bearer {}", token.expose())));
+                    }
+                    (realm.clone(), service.clone())
+                }
+            }
+        };
+        let token = self.fetch_token(&realm, service.as_deref(), scope)?;
+        let header = format!("Bearer {}", token.expose());
+        if let AuthState::Bearer { tokens, .. } = &mut *self.lock_auth() {
+            tokens.insert(scope.clone(), token);
+        }
+        Ok(Some(header))
+    }
+
+    fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &Scope,
+    ) -> Result<Secret, RegistryError> {
+        let operation = format!("a token for {}", scope.0.join(" "));
+        let mut delay = self.first_retry_delay;
+        for attempt in 1..=ATTEMPTS {
+            let result = match &self.credentials {
+                Some(Credentials::IdentityToken(refresh)) => {
+                    let mut form = vec![
+                        ("grant_type", "refresh_token".to_owned()),
+                        ("refresh_token", refresh.expose().to_owned()),
+                        ("client_id", "kiln".to_owned()),
+                        ("scope", scope.0.join(" ")),
+                    ];
+                    if let Some(service) = service {
+                        form.push(("service", service.to_owned()));
+                    }
+                    let body = form
+                        .iter()
+                        .map(|(key, value)| format!("{key}={}", form_encode(value)))
+                        .collect::<Vec<_>>()
+                        .join("&");
+                    self.agent
+                        .post(realm)
+                        .header("Content-Type", "application/x-www-form-urlencoded")
+                        .send(body.as_bytes())
+                }
+                credentials => {
+                    let mut url = realm.to_owned();
+                    let mut separator = if realm.contains('?') { '&' } else { '?' };
+                    if let Some(service) = service {
+                        url.push_str(&format!("{separator}service={}", form_encode(service)));
+                        separator = '&';
+                    }
+                    for item in &scope.0 {
+                        url.push_str(&format!("{separator}scope={}", form_encode(item)));
+                        separator = '&';
+                    }
+                    let mut request = self.agent.get(&url);
+                    if let Some(basic) = credentials.as_ref().and_then(Credentials::basic_header) {
+                        request = request.header("Authorization", basic);
+                    }
+                    request.call()
+                }
+            };
+            let message = match result {
+                Ok(response) if response.status().is_success() => {
+                    #[derive(serde::Deserialize)]
+                    struct TokenAnswer {
+                        #[serde(default)]
+                        token: Option<String>,
+                        #[serde(default)]
+                        access_token: Option<String>,
+                    }
+                    let mut bytes = Vec::new();
+                    response
+                        .into_body()
+                        .into_reader()
+                        .take(1 << 20)
+                        .read_to_end(&mut bytes)
+                        .map_err(|error| RegistryError::Protocol {
+                            registry: self.host.clone(),
+                            message: format!("reading {operation}: {error}"),
+                        })?;
+                    let answer: TokenAnswer = serde_json::from_slice(&bytes).map_err(|error| {
+                        RegistryError::Protocol {
+                            registry: self.host.clone(),
+                            message: format!("the token service's answer is not JSON: {error}"),
+                        }
+                    })?;
+                    return answer
+                        .token
+                        .or(answer.access_token)
+                        .filter(|token| !token.is_empty())
+                        .map(Secret::new)
+                        .ok_or_else(|| RegistryError::Protocol {
+                            registry: self.host.clone(),
+                            message: "the token service answered without a token".to_owned(),
+                        });
+                }
+                Ok(response) if matches!(response.status().as_u16(), 401 | 403) => {
+                    return Err(RegistryError::Unauthorized {
+                        registry: self.host.clone(),
+                        operation,
+                        had_credentials: self.credentials.is_some(),
+                    });
+                }
+                Ok(response) if response.status().is_server_error() => {
+                    status_text(response.status())
+                }
+                Ok(response) => {
+                    let status = status_text(response.status());
+                    return Err(RegistryError::Status {
+                        registry: self.host.clone(),
+                        operation,
+                        status,
+                        detail: error_detail(response),
+                    });
+                }
+                Err(error) => error.to_string(),
+            };
+            if attempt == ATTEMPTS {
+                return Err(RegistryError::GaveUp {
+                    registry: self.host.clone(),
+                    operation,
+                    attempts: ATTEMPTS,
+                    message,
+                });
+            }
+            std::thread::sleep(delay);
+            delay *= 2;
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    /// Forget the token for `scope` and adopt what a 401's challenge asks for.
+    fn renew(&self, scope: &Scope, response: &Response) -> Option<Scope> {
+        let challenge = header(response, "www-authenticate").and_then(parse_challenge);
+        let mut state = self.lock_auth();
+        match (&mut *state, challenge) {
+            (AuthState::Bearer { tokens, .. }, Some(Challenge::Bearer { scope: asked, .. })) => {
+                tokens.remove(scope);
+                Some(match asked {
+                    Some(asked) if !scope.0.contains(&asked) => {
+                        let mut wider = scope.clone();
+                        wider.0.push(asked);
+                        wider
+                    }
+                    _ => scope.clone(),
+                })
+            }
+            (state @ AuthState::Anonymous, Some(Challenge::Bearer { realm, service, .. })) => {
+                *state = AuthState::Bearer {
+                    realm,
+                    service,
+                    tokens: HashMap::new(),
+                };
+                Some(scope.clone())
+            }
+            (state @ AuthState::Anonymous, Some(Challenge::Basic)) => {
+                *state = AuthState::Basic;
+                Some(scope.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// One request, authenticated; a 401 renews the token and tries once more when the body
+    /// can be sent again. Transport errors are returned for the caller to retry.
+    fn send(
+        &self,
+        method: &str,
+        url: &str,
+        scope: &Scope,
+        headers: &[(&str, String)],
+        mut body: Body<'_>,
+    ) -> Result<Result<Response, String>, RegistryError> {
+        let mut scope = scope.clone();
+        for round in 0..2 {
+            let authorization = self.authorization(&scope)?;
+            let mut builder = ureq::http::Request::builder().method(method).uri(url);
+            for (name, value) in headers {
+                builder = builder.header(*name, value);
+            }
+            if let Some(authorization) = &authorization {
+                builder = builder.header("Authorization", authorization);
+            }
+            let result = match &mut body {
+                Body::Empty => {
+                    let request = builder.body(()).map_err(|error| self.protocol(error))?;
+                    self.agent.run(request)
+                }
+                Body::Bytes(bytes) => {
+                    let request = builder
+                        .header("Content-Length", bytes.len().to_string())
+                        .body(*bytes)
+                        .map_err(|error| self.protocol(error))?;
+                    self.agent.run(request)
+                }
+                Body::Stream(reader, length) => {
+                    let request = builder
+                        .header("Content-Length", length.to_string())
+                        .body(ureq::SendBody::from_reader(reader))
+                        .map_err(|error| self.protocol(error))?;
+                    self.agent.run(request)
+                }
+            };
+            let response = match result {
+                Ok(response) => response,
+                Err(error) => return Ok(Err(error.to_string())),
+            };
+            if response.status().as_u16() == 401 && round == 0 {
+                let resendable = !matches!(body, Body::Stream(..));
+                match self.renew(&scope, &response) {
+                    Some(renewed) if resendable => {
+                        scope = renewed;
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            return Ok(Ok(response));
+        }
+        unreachable!("the loop returns on its second round")
+    }
+
+    fn protocol(&self, error: impl std::fmt::Display) -> RegistryError {
+        RegistryError::Protocol {
+            registry: self.host.clone(),
+            message: error.to_string(),
+        }
+    }
+
+    fn unauthorized(&self, operation: &str) -> RegistryError {
+        RegistryError::Unauthorized {
+            registry: self.host.clone(),
+            operation: operation.to_owned(),
+            had_credentials: self.credentials.is_some(),
+        }
+    }
+
+    /// Classify a response: `Ok` for the statuses `accept` takes, retry on 5xx/429, else an
+    /// error naming the operation.
+    fn check<T>(
+        &self,
+        operation: &str,
+        result: Result<Response, String>,
+        accept: impl FnOnce(Response) -> Result<Result<T, Response>, RegistryError>,
+    ) -> Attempt<T> {
+        let response = match result {
+            Ok(response) => response,
+            Err(message) => return Attempt::Retry(message),
+        };
+        let status = response.status();
+        if status.as_u16() == 401 || status.as_u16() == 403 && self.credentials.is_none() {
+            return Attempt::Fail(self.unauthorized(operation));
+        }
+        if status.is_server_error() || status.as_u16() == 429 {
+            let text = status_text(status);
+            return Attempt::Retry(format!("{text}{}", error_detail(response)));
+        }
+        match accept(response) {
+            Ok(Ok(value)) => Attempt::Done(value),
+            Ok(Err(response)) => {
+                let status = status_text(response.status());
+                Attempt::Fail(RegistryError::Status {
+                    registry: self.host.clone(),
+                    operation: operation.to_owned(),
+                    status,
+                    detail: error_detail(response),
+                })
+            }
+            Err(error) => Attempt::Fail(error),
+        }
+    }
+
+    /// Run `attempt` until it is done, fails, or has been tried [`ATTEMPTS`] times.
+    fn retry<T>(
+        &self,
+        operation: &str,
+        mut attempt: impl FnMut() -> Result<Attempt<T>, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let mut delay = self.first_retry_delay;
+        for number in 1..=ATTEMPTS {
+            match attempt()? {
+                Attempt::Done(value) => return Ok(value),
+                Attempt::Fail(error) => return Err(error),
+                Attempt::Retry(message) if number == ATTEMPTS => {
+                    return Err(RegistryError::GaveUp {
+                        registry: self.host.clone(),
+                        operation: operation.to_owned(),
+                        attempts: ATTEMPTS,
+                        message,
+                    });
+                }
+                Attempt::Retry(_) => {
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    /// The size of blob `digest` in `repository`, if the registry has it there.
+    pub fn blob_size(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Option<u64>, RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
+        let operation = format!("HEAD {repository}@{digest}");
+        let scope = Scope::push(repository);
+        self.retry(&operation, || {
+            let result = self.send("HEAD", &url, &scope, &[], Body::Empty)?;
+            Ok(self.check(&operation, result, |response| {
+                Ok(match response.status().as_u16() {
+                    200 => Ok(Some(
+                        header(&response, "content-length")
+                            .and_then(|length| length.parse().ok())
+                            .unwrap_or(0),
+                    )),
+                    404 => Ok(None),
+                    _ => Err(response),
+                })
+            }))
+        })
+    }
+
+    /// Open an upload session, mounting `digest` from `from` (another repository of this
+    /// registry) when given. `Ok(None)` means the mount succeeded and nothing is to upload.
+    pub fn start_upload(
+        &self,
+        repository: &str,
+        mount: Option<(&Digest, &str)>,
+    ) -> Result<Option<Session>, RegistryError> {
+        let (path, scope) = match mount {
+            Some((digest, from)) => (
+                format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}"),
+                Scope::push(repository).with_pull_from(from),
+            ),
+            None => (
+                format!("/v2/{repository}/blobs/uploads/"),
+                Scope::push(repository),
+            ),
+        };
+        let url = self.url(&path);
+        let operation = format!("POST {path}");
+        self.retry(&operation, || {
+            let result = self.send("POST", &url, &scope, &[], Body::Empty)?;
+            Ok(self.check(&operation, result, |response| {
+                match response.status().as_u16() {
+                    201 if mount.is_some() => Ok(Ok(None)),
+                    202 => {
+                        let location = header(&response, "location").ok_or_else(|| {
+                            self.protocol(format!("{operation} answered 202 without a Location"))
+                        })?;
+                        let min_chunk = header(&response, "oci-chunk-min-length")
+                            .and_then(|length| length.parse().ok());
+                        Ok(Ok(Some(Session {
+                            location: self.url(location),
+                            min_chunk,
+                        })))
+                    }
+                    _ => Ok(Err(response)),
+                }
+            }))
+        })
+    }
+
+    /// Send a blob into `session` in one PUT. `Ok(false)` when the registry wants chunks.
+    pub fn put_whole(
+        &self,
+        repository: &str,
+        session: &Session,
+        digest: &Digest,
+        reader: &mut (dyn Read + Send),
+        size: u64,
+    ) -> Result<Result<bool, String>, RegistryError> {
+        let url = with_query(&session.location, &format!("digest={digest}"));
+        let operation = format!("the upload of {digest} to {repository}");
+        let headers = [("Content-Type", "application/octet-stream".to_owned())];
+        let result = self.send(
+            "PUT",
+            &url,
+            &Scope::push(repository),
+            &headers,
+            Body::Stream(reader, size),
+        )?;
+        match self.check(&operation, result, |response| {
+            match response.status().as_u16() {
+                201 | 204 => {
+                    self.check_digest_header(&response, digest, &operation)?;
+                    Ok(Ok(true))
+                }
+                413 => Ok(Ok(false)),
+                _ => Ok(Err(response)),
+            }
+        }) {
+            Attempt::Done(done) => Ok(Ok(done)),
+            Attempt::Retry(message) => Ok(Err(message)),
+            Attempt::Fail(error) => Err(error),
+        }
+    }
+
+    /// How many bytes the session holds (`Range: 0-N` → N+1), or `None` if it is gone.
+    pub fn session_offset(
+        &self,
+        repository: &str,
+        session: &Session,
+    ) -> Result<Option<u64>, RegistryError> {
+        let result = self.send(
+            "GET",
+            &session.location,
+            &Scope::push(repository),
+            &[],
+            Body::Empty,
+        )?;
+        let Ok(response) = result else {
+            return Ok(None);
+        };
+        if response.status().as_u16() != 204 && !response.status().is_success() {
+            return Ok(None);
+        }
+        Ok(Some(
+            header(&response, "range")
+                .and_then(|range| range.rsplit_once('-'))
+                .and_then(|(_, end)| end.parse::<u64>().ok())
+                .map_or(0, |end| end + 1),
+        ))
+    }
+
+    /// Send `length` bytes at `offset` as one PATCH; the session moves to the new Location.
+    pub fn patch_chunk(
+        &self,
+        repository: &str,
+        session: &mut Session,
+        reader: &mut (dyn Read + Send),
+        offset: u64,
+        length: u64,
+    ) -> Result<Result<(), String>, RegistryError> {
+        let operation = format!("PATCH of bytes {offset}.. to {repository}");
+        let headers = [
+            ("Content-Type", "application/octet-stream".to_owned()),
+            (
+                "Content-Range",
+                format!("{offset}-{}", offset + length.saturating_sub(1)),
+            ),
+        ];
+        let location = session.location.clone();
+        let result = self.send(
+            "PATCH",
+            &location,
+            &Scope::push(repository),
+            &headers,
+            Body::Stream(reader, length),
+        )?;
+        match self.check(&operation, result, |response| {
+            if response.status().as_u16() == 202 {
+                if let Some(location) = header(&response, "location") {
+                    session.location = self.url(location);
+                }
+                Ok(Ok(()))
+            } else {
+                Ok(Err(response))
+            }
+        }) {
+            Attempt::Done(()) => Ok(Ok(())),
+            Attempt::Retry(message) => Ok(Err(message)),
+            Attempt::Fail(error) => Err(error),
+        }
+    }
+
+    /// Close a chunked session with the blob's digest.
+    pub fn finish_chunks(
+        &self,
+        repository: &str,
+        session: &Session,
+        digest: &Digest,
+    ) -> Result<Result<(), String>, RegistryError> {
+        let url = with_query(&session.location, &format!("digest={digest}"));
+        let operation = format!("the upload of {digest} to {repository}");
+        let result = self.send("PUT", &url, &Scope::push(repository), &[], Body::Empty)?;
+        match self.check(&operation, result, |response| {
+            match response.status().as_u16() {
+                201 | 204 => {
+                    self.check_digest_header(&response, digest, &operation)?;
+                    Ok(Ok(()))
+                }
+                _ => Ok(Err(response)),
+            }
+        }) {
+            Attempt::Done(()) => Ok(Ok(())),
+            Attempt::Retry(message) => Ok(Err(message)),
+            Attempt::Fail(error) => Err(error),
+        }
+    }
+
+    fn check_digest_header(
+        &self,
+        response: &Response,
+        digest: &Digest,
+        operation: &str,
+    ) -> Result<(), RegistryError> {
+        match header(response, "docker-content-digest") {
+            Some(returned) if returned != digest.to_string() => {
+                Err(RegistryError::DigestMismatch {
+                    registry: self.host.clone(),
+                    what: format!("the digest it reports for {operation}"),
+                    expected: digest.to_string(),
+                    got: returned.to_owned(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// PUT a manifest (or index) under `reference` (a tag or digest); returns the digest the
+    /// registry stored, which must be `digest`.
+    pub fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let operation = format!("the manifest {repository}:{reference}");
+        let headers = [("Content-Type", media_type.to_owned())];
+        let scope = Scope::push(repository);
+        self.retry(&operation, || {
+            let result = self.send("PUT", &url, &scope, &headers, Body::Bytes(bytes))?;
+            Ok(self.check(&operation, result, |response| {
+                match response.status().as_u16() {
+                    200 | 201 | 202 | 204 => {
+                        self.check_digest_header(&response, digest, &operation)?;
+                        Ok(Ok(()))
+                    }
+                    _ => Ok(Err(response)),
+                }
+            }))
+        })
+    }
+
+    /// GET a manifest or index by tag or digest: its bytes, media type and digest. A digest
+    /// reference is verified; for a tag, a `Docker-Content-Digest` must match the bytes.
+    pub fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<FetchedManifest, RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let operation = format!("GET {repository}:{reference}");
+        let scope = Scope::pull(repository);
+        let headers = [("Accept", MANIFEST_ACCEPT.to_owned())];
+        self.retry(&operation, || {
+            let result = self.send("GET", &url, &scope, &headers, Body::Empty)?;
+            Ok(self.check(&operation, result, |response| {
+                if response.status().as_u16() != 200 {
+                    return Ok(Err(response));
+                }
+                let content_type = header(&response, "content-type")
+                    .map(|value| value.split(';').next().unwrap_or("").trim().to_owned());
+                let returned = header(&response, "docker-content-digest").map(str::to_owned);
+                let mut bytes = Vec::new();
+                response
+                    .into_body()
+                    .into_reader()
+                    .take(MANIFEST_LIMIT + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(|error| self.protocol(format!("reading {operation}: {error}")))?;
+                if bytes.len() as u64 > MANIFEST_LIMIT {
+                    return Err(
+                        self.protocol(format!("{operation} is larger than {MANIFEST_LIMIT} bytes"))
+                    );
+                }
+                let digest = Digest::of(&bytes);
+                let expected = reference
+                    .parse::<Digest>()
+                    .ok()
+                    .map(|digest| digest.to_string())
+                    .or(returned);
+                if let Some(expected) = expected
+                    && expected != digest.to_string()
+                {
+                    return Err(RegistryError::DigestMismatch {
+                        registry: self.host.clone(),
+                        what: format!("the manifest served for {repository}:{reference}"),
+                        expected,
+                        got: digest.to_string(),
+                    });
+                }
+                let media_type = media_type_of(&bytes)
+                    .or(content_type)
+                    .unwrap_or_else(|| media_type::OCI_MANIFEST.to_owned());
+                Ok(Ok(FetchedManifest {
+                    bytes,
+                    media_type,
+                    digest,
+                }))
+            }))
+        })
+    }
+
+    /// Open blob `digest` of `repository` for reading. The reader fails at its end unless the
+    /// bytes have `size` and hash to `digest`.
+    pub fn open_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<VerifiedBlob, RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
+        let operation = format!("GET {repository}@{digest}");
+        let scope = Scope::pull(repository);
+        let reader = self.retry(&operation, || {
+            let result = self.send("GET", &url, &scope, &[], Body::Empty)?;
+            Ok(self.check(&operation, result, |response| {
+                if response.status().as_u16() != 200 {
+                    return Ok(Err(response));
+                }
+                Ok(Ok(response.into_body().into_reader()))
+            }))
+        })?;
+        Ok(VerifiedBlob {
+            inner: Box::new(reader.take(size + 1)),
+            hasher: <sha2::Sha256 as sha2::Digest>::new(),
+            read: 0,
+            size,
+            digest: *digest,
+            registry: self.host.clone(),
+        })
+    }
+
+    /// Count what a push did, for its report.
+    pub fn count(&self, update: impl FnOnce(&mut Stats)) {
+        update(
+            &mut self
+                .stats
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        );
+    }
+}
+
+enum PingError {
+    Transport(String),
+    Fatal(RegistryError),
+}
+
+/// An open upload session.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub location: String,
+    /// `OCI-Chunk-Min-Length`: the registry takes chunks only, at least this long.
+    pub min_chunk: Option<u64>,
+}
+
+impl Session {
+    pub fn chunk_size(&self) -> u64 {
+        self.min_chunk.map_or(CHUNK_SIZE, |min| min.max(CHUNK_SIZE))
+    }
+}
+
+/// A manifest fetched from a registry.
+#[derive(Clone, Debug)]
+pub struct FetchedManifest {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub digest: Digest,
+}
+
+/// The `mediaType` a manifest declares.
+fn media_type_of(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct MediaType {
+        #[serde(rename = "mediaType", default)]
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<MediaType>(bytes)
+        .ok()
+        .and_then(|parsed| parsed.media_type)
+}
+
+/// A blob being read from a registry, checked at its end.
+pub struct VerifiedBlob {
+    inner: Box<dyn Read + Send>,
+    hasher: sha2::Sha256,
+    read: u64,
+    size: u64,
+    digest: Digest,
+    registry: String,
+}
+
+impl Read for VerifiedBlob {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.read += read as u64;
+        if self.read > self.size {
+            return Err(io::Error::other(format!(
+                "{}: blob {} is longer than its {} bytes",
+                self.registry, self.digest, self.size
+            )));
+        }
+        sha2::Digest::update(&mut self.hasher, &buf[..read]);
+        if read == 0 && !buf.is_empty() {
+            if self.read != self.size {
+                return Err(io::Error::other(format!(
+                    "{}: blob {} ended after {} of its {} bytes",
+                    self.registry, self.digest, self.read, self.size
+                )));
+            }
+            let actual = Digest::from_raw(sha2::Digest::finalize(self.hasher.clone()).into());
+            if actual != self.digest {
+                return Err(io::Error::other(format!(
+                    "{}: blob {} hashes to {actual}",
+                    self.registry, self.digest
+                )));
+            }
+        }
+        Ok(read)
+    }
+}
+
+fn with_query(location: &str, query: &str) -> String {
+    if location.contains('?') {
+        format!("{location}&{query}")
+    } else {
+        format!("{location}?{query}")
+    }
+}
+
+/// `application/x-www-form-urlencoded` / query-string encoding.
+fn form_encode(value: &str) -> String {
+    let mut encoded = String::new();
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges() {
+        assert_eq!(
+            parse_challenge(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into()),
+                scope: Some("repository:samalba/my-app:pull,push".into()),
+            })
+        );
+        assert_eq!(
+            parse_challenge(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(
+            parse_challenge("bearer realm=https://r.example/token"),
+            Some(Challenge::Bearer {
+                realm: "https://r.example/token".into(),
+                service: None,
+                scope: None
+            })
+        );
+        assert_eq!(parse_challenge("Bearer service=x"), None);
+        assert_eq!(parse_challenge("Negotiate"), None);
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for host in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "[::1]:5000",
+            "127.3.2.1",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["ghcr.io", "docker.io", "10.0.0.1:5000", "localhost.example"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn query_and_form_encoding() {
+        assert_eq!(
+            with_query("http://r/u/1", "digest=d"),
+            "http://r/u/1?digest=d"
+        );
+        assert_eq!(
+            with_query("http://r/u/1?_state=x", "digest=d"),
+            "http://r/u/1?_state=x&digest=d"
+        );
+        assert_eq!(
+            form_encode("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
+    }
+
+    #[test]
+    fn verified_blobs_check_size_and_digest() {
+        let bytes = b"hello".to_vec();
+        let make = |data: Vec<u8>, size: u64| VerifiedBlob {
+            inner: Box::new(io::Cursor::new(data)),
+            hasher: <sha2::Sha256 as sha2::Digest>::new(),
+            read: 0,
+            size,
+            digest: Digest::of(b"hello"),
+            registry: "r".into(),
+        };
+        let mut out = Vec::new();
+        make(bytes.clone(), 5).read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"hello");
+        let error = make(b"hellO".to_vec(), 5)
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(error.to_string().contains("hashes to"), "{error}");
+        let error = make(b"hell".to_vec(), 5)
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(error.to_string().contains("ended after 4"), "{error}");
+    }
+}

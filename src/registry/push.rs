@@ -1,0 +1,320 @@
+//! Pushing an image graph to a registry repository.
+//!
+//! Order, so that a tag never names an incomplete image: every blob first (in parallel), then
+//! the manifests of an index by digest, then the root under each tag. A blob the repository
+//! has (`HEAD`) is skipped; a blob that lives in another repository of the same registry is
+//! mounted (`POST ?mount=&from=`, which costs what opening an upload costs, so it is always
+//! tried when a repository is known); the rest are uploaded (see `client` for the protocol).
+//! A failed upload is retried with back-off, resuming from the session's `Range` when the
+//! registry kept part of it.
+
+use std::io::{self, Read};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use super::client::{Registry, RegistryError, Session};
+use crate::oci::digest::Digest;
+use crate::oci::spec::Descriptor;
+use crate::transport::{BlobSource, ImageGraph, TransportError};
+
+const ATTEMPTS: u32 = 5;
+
+/// What happened to each blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlobOutcome {
+    Present,
+    Mounted,
+    Uploaded,
+}
+
+/// Reports progress: called with a blob and the bytes of it sent so far.
+pub trait Progress: Sync {
+    fn started(&self, _blob: &Descriptor) {}
+    fn advanced(&self, _blob: &Descriptor, _sent: u64) {}
+    fn finished(&self, _blob: &Descriptor, _outcome: BlobOutcome) {}
+}
+
+/// No progress reports.
+pub struct Silent;
+impl Progress for Silent {}
+
+#[derive(Clone, Debug, Default)]
+pub struct PushReport {
+    pub present: Vec<Digest>,
+    pub mounted: Vec<Digest>,
+    pub uploaded: Vec<Digest>,
+    pub bytes_uploaded: u64,
+}
+
+/// Push options.
+pub struct PushRequest<'a> {
+    pub repository: &'a str,
+    /// Tags for the root; with none, the root is pushed by digest only.
+    pub tags: &'a [String],
+    /// Another repository of the same registry to mount blobs from.
+    pub mount_from: Option<&'a str>,
+    /// Blobs sent at once.
+    pub jobs: usize,
+    pub first_retry_delay: Duration,
+}
+
+/// Push `graph`, reading blobs from `source`.
+pub fn push(
+    registry: &Registry,
+    source: &dyn BlobSource,
+    graph: &ImageGraph,
+    request: &PushRequest<'_>,
+    progress: &dyn Progress,
+) -> Result<PushReport, TransportError> {
+    let report = Mutex::new(PushReport::default());
+    let next = AtomicUsize::new(0);
+    let failure: Mutex<Option<TransportError>> = Mutex::new(None);
+    let jobs = request.jobs.clamp(1, 16).min(graph.blobs.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    if failure
+                        .lock()
+                        .map(|failed| failed.is_some())
+                        .unwrap_or(true)
+                    {
+                        return;
+                    }
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(blob) = graph.blobs.get(index) else {
+                        return;
+                    };
+                    progress.started(blob);
+                    match push_blob(registry, source, blob, request, progress) {
+                        Ok(outcome) => {
+                            progress.finished(blob, outcome);
+                            let mut report = report.lock().unwrap_or_else(|p| p.into_inner());
+                            match outcome {
+                                BlobOutcome::Present => report.present.push(blob.digest),
+                                BlobOutcome::Mounted => report.mounted.push(blob.digest),
+                                BlobOutcome::Uploaded => {
+                                    report.uploaded.push(blob.digest);
+                                    report.bytes_uploaded += blob.size;
+                                }
+                            }
+                        }
+                        Err(error) => {
+                            let mut failed = failure.lock().unwrap_or_else(|p| p.into_inner());
+                            failed.get_or_insert(error);
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(error);
+    }
+    let (root, children) = graph
+        .documents
+        .split_last()
+        .expect("a walked graph has its root document");
+    for (descriptor, bytes) in children {
+        registry.put_manifest(
+            request.repository,
+            &descriptor.digest.to_string(),
+            &descriptor.media_type,
+            bytes,
+            &descriptor.digest,
+        )?;
+    }
+    let (descriptor, bytes) = root;
+    if request.tags.is_empty() {
+        registry.put_manifest(
+            request.repository,
+            &descriptor.digest.to_string(),
+            &descriptor.media_type,
+            bytes,
+            &descriptor.digest,
+        )?;
+    }
+    for tag in request.tags {
+        registry.put_manifest(
+            request.repository,
+            tag,
+            &descriptor.media_type,
+            bytes,
+            &descriptor.digest,
+        )?;
+    }
+    Ok(report.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Counts what passes, for progress.
+struct Counting<'a, R> {
+    inner: R,
+    sent: u64,
+    blob: &'a Descriptor,
+    progress: &'a dyn Progress,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.sent += read as u64;
+        self.progress.advanced(self.blob, self.sent);
+        Ok(read)
+    }
+}
+
+fn open_at<'s>(
+    source: &'s dyn BlobSource,
+    blob: &Descriptor,
+    offset: u64,
+) -> Result<Box<dyn Read + Send + 's>, TransportError> {
+    let mut reader = source.open_blob(blob)?;
+    if offset > 0 {
+        let skipped =
+            io::copy(&mut (&mut reader).take(offset), &mut io::sink()).map_err(|error| {
+                TransportError::Invalid {
+                    location: source.describe(),
+                    message: format!("reading blob {}: {error}", blob.digest),
+                }
+            })?;
+        if skipped != offset {
+            return Err(TransportError::Invalid {
+                location: source.describe(),
+                message: format!("blob {} ended before byte {offset}", blob.digest),
+            });
+        }
+    }
+    Ok(reader)
+}
+
+fn push_blob(
+    registry: &Registry,
+    source: &dyn BlobSource,
+    blob: &Descriptor,
+    request: &PushRequest<'_>,
+    progress: &dyn Progress,
+) -> Result<BlobOutcome, TransportError> {
+    let repository = request.repository;
+    if registry.blob_size(repository, &blob.digest)?.is_some() {
+        return Ok(BlobOutcome::Present);
+    }
+    let mount_from = request
+        .mount_from
+        .or_else(|| {
+            source
+                .registry_repository()
+                .filter(|(host, _)| *host == registry.host)
+                .map(|(_, repository)| repository)
+        })
+        .filter(|from| *from != repository);
+    let mut session: Option<Session> = None;
+    let mut chunked = false;
+    let mut offset = 0u64;
+    let mut delay = request.first_retry_delay;
+    let mut last_message = String::new();
+    let mut attempt = 0;
+    while attempt < ATTEMPTS {
+        attempt += 1;
+        let current = match session.take() {
+            Some(current) => current,
+            None => {
+                offset = 0;
+                match registry
+                    .start_upload(repository, mount_from.map(|from| (&blob.digest, from)))?
+                {
+                    None => return Ok(BlobOutcome::Mounted),
+                    Some(started) => {
+                        chunked |= started.min_chunk.is_some();
+                        started
+                    }
+                }
+            }
+        };
+        let mut current = current;
+        let result = if !chunked && offset == 0 {
+            let mut reader = Counting {
+                inner: open_at(source, blob, 0)?,
+                sent: 0,
+                blob,
+                progress,
+            };
+            match registry.put_whole(repository, &current, &blob.digest, &mut reader, blob.size)? {
+                Ok(true) => return Ok(BlobOutcome::Uploaded),
+                Ok(false) => {
+                    // 413: the registry takes this blob only in chunks; not a failed attempt.
+                    chunked = true;
+                    attempt -= 1;
+                    session = Some(current);
+                    continue;
+                }
+                Err(message) => Err(message),
+            }
+        } else {
+            send_chunks(
+                registry,
+                source,
+                blob,
+                repository,
+                &mut current,
+                offset,
+                progress,
+            )?
+        };
+        match result {
+            Ok(()) => return Ok(BlobOutcome::Uploaded),
+            Err(message) => last_message = message,
+        }
+        std::thread::sleep(delay);
+        delay *= 2;
+        // Resume where the registry says the session stands; a session it forgot starts over.
+        match registry.session_offset(repository, &current)? {
+            Some(kept) if kept > 0 && kept < blob.size => {
+                offset = kept;
+                chunked = true;
+                session = Some(current);
+            }
+            Some(0) => session = Some(current),
+            _ => session = None,
+        }
+    }
+    Err(RegistryError::GaveUp {
+        registry: registry.host.clone(),
+        operation: format!("the upload of {} to {repository}", blob.digest),
+        attempts: ATTEMPTS,
+        message: last_message,
+    }
+    .into())
+}
+
+/// Send the blob from `offset` as PATCH chunks, then close the session.
+fn send_chunks(
+    registry: &Registry,
+    source: &dyn BlobSource,
+    blob: &Descriptor,
+    repository: &str,
+    session: &mut Session,
+    offset: u64,
+    progress: &dyn Progress,
+) -> Result<Result<(), String>, TransportError> {
+    let chunk = session.chunk_size();
+    let mut reader = Counting {
+        inner: open_at(source, blob, offset)?,
+        sent: offset,
+        blob,
+        progress,
+    };
+    let mut position = offset;
+    while position < blob.size {
+        let length = chunk.min(blob.size - position);
+        let mut part = (&mut reader).take(length);
+        if let Err(message) =
+            registry.patch_chunk(repository, session, &mut part, position, length)?
+        {
+            return Ok(Err(message));
+        }
+        position += length;
+    }
+    Ok(registry.finish_chunks(repository, session, &blob.digest)?)
+}
