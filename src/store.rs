@@ -467,7 +467,10 @@ impl Store {
                         .ok()
                         .and_then(|bytes| serde_json::from_slice::<OutputRecord>(&bytes).ok())
                         .is_some_and(|record| {
-                            record.kind == "go-module" || record.kind == "go-toolchain"
+                            matches!(
+                                record.kind.as_str(),
+                                "go-module" | "go-toolchain" | "base-image"
+                            )
                         })
                 });
             if live.contains(&basename) || kept_module {
@@ -636,6 +639,11 @@ fn locked_modules(root: &Path) -> LockRoot {
         .collect();
     for (host, h1) in &lock.go.toolchain_h1 {
         names.push(crate::lock::toolchain_store_name(&lock.go.toolchain, host, h1).basename());
+    }
+    for base in &lock.bases {
+        if let Ok(digest) = base.digest.parse() {
+            names.push(crate::lock::base_store_name(&digest).basename());
+        }
     }
     LockRoot::Pins(names)
 }

@@ -70,6 +70,21 @@ pub enum BuildError {
     #[error(transparent)]
     Lock(Box<LockError>),
     #[error(
+        "image `{image}` starts from {base}, which kiln.lock does not pin for {platform}\nhint: run `kiln lock` to resolve it to a digest"
+    )]
+    UnpinnedBase {
+        image: String,
+        base: String,
+        platform: String,
+    },
+    #[error("cannot fetch the base image {base}@{digest}")]
+    FetchBase {
+        base: String,
+        digest: String,
+        #[source]
+        source: Box<crate::transport::TransportError>,
+    },
+    #[error(
         "go.mod:{line}: replace {module} => {folder}: {} is a link\nhint: point the replace directive at the real folder",
         .link.display()
     )]
@@ -162,6 +177,8 @@ pub struct PackagePlan {
 #[derive(Clone, Debug)]
 pub struct ImagePlan {
     pub image: Image,
+    /// The base and the manifest digest kiln.lock pins it to.
+    pub base: Option<(crate::oci::reference::Reference, crate::oci::digest::Digest)>,
     pub package: PackagePlan,
     pub name: StoreName,
     pub recipe: serde_json::Value,
@@ -502,6 +519,27 @@ impl<'a> Builder<'a> {
         let package_plan = self.plan_package(project, package)?;
         let epoch = source_date_epoch()?;
         let created = image.created.resolve(epoch);
+        let base = match &image.base {
+            None => None,
+            Some(reference) => {
+                let platform = package_plan.package.platform.to_string();
+                let locked = lock::read_lock(&project.root)?;
+                let pinned: Option<crate::oci::digest::Digest> = locked
+                    .as_ref()
+                    .and_then(|lock| lock.base(&reference.to_string(), &platform))
+                    .and_then(|base| base.digest.parse().ok());
+                match pinned {
+                    Some(digest) => Some((reference.clone(), digest)),
+                    None => {
+                        return Err(BuildError::UnpinnedBase {
+                            image: image.key.clone(),
+                            base: reference.to_string(),
+                            platform,
+                        });
+                    }
+                }
+            }
+        };
         let recipe = json!({
             "kiln": "image/1",
             "package": package_plan.name.basename(),
@@ -516,6 +554,10 @@ impl<'a> Builder<'a> {
                 "expose": image.expose,
                 "labels": image.labels,
                 "compression": image.compression.to_string(),
+                "base": base.as_ref().map(|(reference, digest)| json!({
+                    "name": reference.to_string(),
+                    "digest": digest.to_string(),
+                })),
             },
             "source_date_epoch": epoch,
             "created": created,
@@ -524,6 +566,7 @@ impl<'a> Builder<'a> {
         let name = StoreName::new(&recipe, &label);
         Ok(ImagePlan {
             image: image.clone(),
+            base,
             package: package_plan,
             name,
             recipe,
@@ -617,7 +660,12 @@ impl<'a> Builder<'a> {
             "building image {label} (image `{}`)",
             plan.image.key
         ));
-        let request = self.image_request(plan, &package.path)?;
+        let base = match &plan.base {
+            Some((reference, digest)) => Some(self.realise_base(reference, digest)?),
+            None => None,
+        };
+        let mut request = self.image_request(plan, &package.path)?;
+        request.base = base;
         let temp = self.store.temp_dir(&plan.name);
         let registration = Registration::new(&temp);
         let file = std::fs::File::create(&temp).map_err(io_error(&temp))?;
@@ -641,6 +689,107 @@ impl<'a> Builder<'a> {
         Ok(Built {
             path: published,
             fresh: true,
+        })
+    }
+
+    /// The base image `reference` pinned at `digest`: fetched once into the store (every blob
+    /// verified) as an OCI layout, then read from there.
+    pub fn realise_base(
+        &self,
+        reference: &crate::oci::reference::Reference,
+        digest: &crate::oci::digest::Digest,
+    ) -> Result<crate::oci::image::BaseImage, BuildError> {
+        let name = lock::base_store_name(digest);
+        let path = self.store.path(&name);
+        if !self.store.contains(&name) {
+            let _lock = self.store.lock_output(&name, || {
+                (self.status)(&format!("waiting for another kiln fetching {reference}"));
+            })?;
+            if !self.store.contains(&name) {
+                self.store.clear_debris(&name)?;
+                (self.status)(&format!("fetching base image {reference}@{digest}"));
+                let temp = self.store.temp_dir(&name);
+                let registration = Registration::new(&temp);
+                let fetch_error = |source| BuildError::FetchBase {
+                    base: reference.to_string(),
+                    digest: digest.to_string(),
+                    source: Box::new(source),
+                };
+                let fetched = (|| -> Result<(), crate::transport::TransportError> {
+                    let options = crate::registry::client::ClientOptions::from_env(false);
+                    let remote = crate::transport::RemoteSource::connect(reference, &options)?;
+                    let pinned = crate::oci::reference::Reference {
+                        tag: None,
+                        digest: Some(*digest),
+                        ..reference.clone()
+                    };
+                    let root = remote.resolve(&pinned)?;
+                    let graph = crate::transport::walk(&remote, root, Default::default())?;
+                    let entry = graph.layout_entry(None, Some("base".to_owned()));
+                    crate::transport::write_layout(&remote, &graph, &temp, entry)
+                })();
+                if let Err(error) = fetched {
+                    drop(registration);
+                    let _ = crate::store::remove_tree(&temp);
+                    return Err(fetch_error(error));
+                }
+                let recipe = lock::base_recipe(digest);
+                self.store
+                    .publish(&temp, &name, "base-image", &recipe, registration)?;
+            }
+        }
+        let read_error = |source| BuildError::FetchBase {
+            base: reference.to_string(),
+            digest: digest.to_string(),
+            source: Box::new(source),
+        };
+        let local = crate::transport::LocalSource::open(&path, path.display().to_string())
+            .map_err(read_error)?;
+        let descriptor = local
+            .source
+            .index_entries()
+            .map_err(|error| read_error(error.into()))?
+            .and_then(|entries| entries.into_iter().next())
+            .map(|(descriptor, _)| descriptor)
+            .filter(|descriptor| descriptor.digest == *digest)
+            .ok_or_else(|| {
+                read_error(crate::transport::TransportError::Invalid {
+                    location: path.display().to_string(),
+                    message: format!("the store's copy does not hold {digest}"),
+                })
+            })?;
+        use crate::transport::BlobSource;
+        let bytes = local.read_document(&descriptor).map_err(read_error)?;
+        let invalid = |message: String| {
+            read_error(crate::transport::TransportError::Invalid {
+                location: format!("{reference}@{digest}"),
+                message,
+            })
+        };
+        if !crate::oci::spec::media_type::is_manifest(&descriptor.media_type) {
+            return Err(invalid(format!(
+                "it is a {}, not an image manifest",
+                descriptor.media_type
+            )));
+        }
+        let manifest: crate::oci::spec::Manifest = serde_json::from_slice(&bytes)
+            .map_err(|error| invalid(format!("its manifest is not valid: {error}")))?;
+        let config_bytes = local.read_document(&manifest.config).map_err(read_error)?;
+        let config: crate::oci::spec::ImageConfig = serde_json::from_slice(&config_bytes)
+            .map_err(|error| invalid(format!("its config is not valid: {error}")))?;
+        if config.rootfs.diff_ids.len() != manifest.layers.len() {
+            return Err(invalid(format!(
+                "its manifest lists {} layers and its config {} diff_ids",
+                manifest.layers.len(),
+                config.rootfs.diff_ids.len()
+            )));
+        }
+        Ok(crate::oci::image::BaseImage {
+            reference: reference.clone(),
+            descriptor,
+            manifest,
+            config,
+            layout: path,
         })
     }
 
@@ -712,6 +861,7 @@ impl<'a> Builder<'a> {
             container,
             layers: vec![tree],
             created_by: "kiln build".to_owned(),
+            base: None,
         })
     }
 }

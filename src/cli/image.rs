@@ -365,6 +365,7 @@ pub fn run(args: ImageArgs, printer: &Printer) -> Result<()> {
         container,
         layers: vec![tree],
         created_by: "kiln image".to_owned(),
+        base: None,
     };
 
     let total = request.layers.iter().map(FileTree::content_bytes).sum();

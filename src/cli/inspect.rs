@@ -9,12 +9,16 @@ use clap::Args;
 use super::Printer;
 use super::style::format_bytes;
 use crate::oci::inspect::{ImageReport, inspect};
-use crate::oci::source::ImageSource;
+use crate::oci::reference::Reference;
+use crate::oci::source::{ImageNames, ImageSource};
+use crate::registry::client::ClientOptions;
+use crate::transport::{Location, RemoteSource, walk, write_layout};
 
 const AFTER_HELP: &str = "\
 Reads images made by any tool: kiln, `docker save` (before and since Docker 25), `podman save`,
 skopeo's docker-archive: and oci-archive: outputs, OCI layout folders, and any of these tars
-gzip- or zstd-compressed. Every blob is checked against its digest while it is read.
+gzip- or zstd-compressed, and images in a registry (docker://REF, fetched and verified first;
+credentials as for `kiln push`). Every blob is checked against its digest while it is read.
 
 Waste is content stored more than once (within or across layers) and files a later layer
 replaces or deletes; efficiency is 1 - wasted / stored bytes.";
@@ -22,9 +26,13 @@ replaces or deletes; efficiency is 1 - wasted / stored bytes.";
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct InspectArgs {
-    /// An image tar (docker-archive or OCI archive) or an OCI layout folder.
+    /// An image tar (docker-archive or OCI archive), an OCI layout folder, or docker://REF.
     #[arg(value_name = "IMAGE")]
-    image: PathBuf,
+    image: String,
+
+    /// With docker://: allow plain HTTP and unverified TLS for a registry not on loopback.
+    #[arg(long)]
+    insecure: bool,
 
     /// List every entry of every layer: mode, uid:gid, size, path, link target.
     #[arg(long)]
@@ -35,11 +43,25 @@ pub struct InspectArgs {
     json: bool,
 }
 
-pub fn run(args: InspectArgs, _printer: &Printer) -> Result<()> {
-    let source = ImageSource::open(&args.image)
-        .with_context(|| format!("cannot inspect {}", args.image.display()))?;
-    let mut reports =
-        inspect(&source).with_context(|| format!("cannot inspect {}", args.image.display()))?;
+pub fn run(args: InspectArgs, printer: &Printer) -> Result<()> {
+    // A registry's image is fetched (every blob verified) into a temporary OCI layout first:
+    // the report reads every layer anyway.
+    let fetched = match args.image.parse::<Location>() {
+        Ok(Location::Docker(reference)) => Some(fetch(&reference, args.insecure, printer)?),
+        _ => None,
+    };
+    let path = match &fetched {
+        Some(folder) => folder.path().join("layout"),
+        None => PathBuf::from(
+            ["docker-archive:", "oci-archive:", "oci:"]
+                .iter()
+                .find_map(|prefix| args.image.strip_prefix(prefix))
+                .unwrap_or(&args.image),
+        ),
+    };
+    let source =
+        ImageSource::open(&path).with_context(|| format!("cannot inspect {}", args.image))?;
+    let mut reports = inspect(&source).with_context(|| format!("cannot inspect {}", args.image))?;
     if !args.files {
         for report in &mut reports {
             for layer in &mut report.layers {
@@ -60,6 +82,36 @@ pub fn run(args: InspectArgs, _printer: &Printer) -> Result<()> {
         print_report(&mut stdout, report, args.files)?;
     }
     Ok(())
+}
+
+/// Copy `reference` into a new temporary folder's `layout/`.
+fn fetch(reference: &Reference, insecure: bool, printer: &Printer) -> Result<tempfile::TempDir> {
+    let options = ClientOptions::from_env(insecure);
+    let remote = RemoteSource::connect(reference, &options)?;
+    let root = remote.resolve(reference)?;
+    let names = ImageNames {
+        references: vec![reference.familiar_tagged()],
+        ..ImageNames::default()
+    };
+    let graph = walk(&remote, root, names)?;
+    printer.status(format!(
+        "fetching {reference} ({} blobs, {})",
+        graph.blobs.len(),
+        format_bytes(graph.total_blob_bytes())
+    ));
+    let folder = tempfile::tempdir().context("cannot make a temporary folder")?;
+    let name = Reference {
+        digest: None,
+        ..reference.clone()
+    };
+    write_layout(
+        &remote,
+        &graph,
+        &folder.path().join("layout"),
+        graph.layout_entry(Some(name), None),
+    )
+    .with_context(|| format!("cannot fetch {reference}"))?;
+    Ok(folder)
 }
 
 fn list_or_dash(items: &[String]) -> String {

@@ -12,9 +12,13 @@ use super::style::format_bytes;
 use crate::build::toolchain;
 use crate::gomod::gomod2nix;
 use crate::gomod::proxy::{GoEnv, ProxyClient};
-use crate::lock::lockfile::{self, GoPin};
+use crate::lock::lockfile::{self, GoPin, LockedBase};
 use crate::lock::{self, Fetched, GOMOD2NIX_FILE, LOCK_FILE, PinSource, Progress};
+use crate::oci::reference::Reference;
+use crate::oci::spec::{Index, Platform, media_type};
+use crate::registry::client::ClientOptions;
 use crate::store::Store;
+use crate::transport::{BlobSource, RemoteSource};
 
 const AFTER_HELP: &str = "\
 kiln lock reads go.mod and go.sum, fetches every module go.sum pins through the GOPROXY
@@ -56,6 +60,94 @@ pub struct LockArgs {
     /// Print the locked modules as JSON on stdout.
     #[arg(long)]
     json: bool,
+
+    /// Resolve every base image's tag again (a pinned base otherwise stays as it is).
+    #[arg(long, conflicts_with = "check")]
+    update_bases: bool,
+
+    /// Allow plain HTTP and unverified TLS for base-image registries not on loopback.
+    #[arg(long)]
+    insecure: bool,
+}
+
+/// The base images the project's images start from: (reference, platform) pairs.
+fn wanted_bases(root: &Path) -> Result<Vec<(Reference, Platform)>> {
+    if !root.join(crate::project::config::PROJECT_FILE).is_file() {
+        return Ok(Vec::new());
+    }
+    let project = crate::project::Project::load(root)?;
+    let mut wanted = Vec::new();
+    for image in project.images.values() {
+        if let Some(base) = &image.base {
+            let platform = project.packages[&image.package].platform.clone();
+            let pair = (base.clone(), platform);
+            if !wanted.contains(&pair) {
+                wanted.push(pair);
+            }
+        }
+    }
+    Ok(wanted)
+}
+
+/// Pin each wanted base: the previous pin when there is one (unless `update`), else the
+/// registry's answer for its tag (or digest), down to the platform's manifest.
+fn resolve_bases(
+    wanted: &[(Reference, Platform)],
+    previous: Option<&lockfile::LockFile>,
+    update: bool,
+    insecure: bool,
+    printer: &Printer,
+) -> Result<Vec<LockedBase>> {
+    let options = ClientOptions::from_env(insecure);
+    let mut bases = Vec::new();
+    for (reference, platform) in wanted {
+        let name = reference.to_string();
+        let platform_text = platform.to_string();
+        if !update && let Some(pinned) = previous.and_then(|lock| lock.base(&name, &platform_text))
+        {
+            bases.push(pinned.clone());
+            continue;
+        }
+        let remote = RemoteSource::connect(reference, &options)
+            .with_context(|| format!("cannot resolve the base image {name}"))?;
+        let root = remote
+            .resolve(reference)
+            .with_context(|| format!("cannot resolve the base image {name}"))?;
+        let digest = if media_type::is_index(&root.media_type) {
+            let bytes = remote.read_document(&root)?;
+            let index: Index = serde_json::from_slice(&bytes)
+                .with_context(|| format!("the index of {name} is not valid JSON"))?;
+            let found = index.manifests.iter().find(|entry| {
+                entry.platform.as_ref().is_some_and(|candidate| {
+                    candidate.os == platform.os
+                        && candidate.architecture == platform.architecture
+                        && (platform.variant.is_none() || candidate.variant == platform.variant)
+                })
+            });
+            match found {
+                Some(entry) => entry.digest,
+                None => bail!(
+                    "the base image {name} has no {platform_text} image (it has {})",
+                    index
+                        .manifests
+                        .iter()
+                        .filter_map(|entry| entry.platform.as_ref().map(ToString::to_string))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        } else {
+            root.digest
+        };
+        printer.status(format!("pinned base {name} ({platform_text}) to {digest}"));
+        bases.push(LockedBase {
+            name,
+            platform: platform_text,
+            digest: digest.to_string(),
+        });
+    }
+    bases.sort();
+    Ok(bases)
 }
 
 /// The project folder: `path`, or the nearest folder upwards holding kiln.toml, else go.mod.
@@ -121,7 +213,17 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
                 lock_path.display()
             );
         };
-        let differences = lock::differences(&wants, &locked);
+        let mut differences = lock::differences(&wants, &locked);
+        for (reference, platform) in wanted_bases(&root)? {
+            if locked
+                .base(&reference.to_string(), &platform.to_string())
+                .is_none()
+            {
+                differences.push(format!(
+                    "+ base {reference} for {platform} (in kiln.toml, not in kiln.lock)"
+                ));
+            }
+        }
         if differences.is_empty() {
             printer.status(format!(
                 "{LOCK_FILE} is up to date ({} modules)",
@@ -242,7 +344,14 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
     if let Some(bar) = &bar.bar {
         bar.finish_and_clear();
     }
-    let locked = locked?;
+    let mut locked = locked?;
+    locked.lock.bases = resolve_bases(
+        &wanted_bases(&root)?,
+        previous.as_ref(),
+        args.update_bases,
+        args.insecure,
+        printer,
+    )?;
     let text = lockfile::render(&locked.lock);
     let changed = std::fs::read_to_string(&lock_path).ok().as_deref() != Some(text.as_str());
     if changed {

@@ -13,7 +13,7 @@ use super::load::image_archive;
 use super::style::format_bytes;
 use crate::oci::archive::ArchiveKind;
 use crate::oci::reference::{Reference, is_tag};
-use crate::oci::spec::Descriptor;
+use crate::oci::spec::{Descriptor, annotation};
 use crate::registry::client::{ClientOptions, Registry};
 use crate::registry::push::{BlobOutcome, Progress, PushReport, PushRequest, Silent, push};
 use crate::transport::{
@@ -131,6 +131,14 @@ fn push_graph(
         );
     }
     let tags = tags_of(reference, &options.tags)?;
+    // A base on the same registry: its blobs are mounted rather than sent.
+    let mount_from = graph
+        .root
+        .annotations
+        .get(annotation::BASE_NAME)
+        .and_then(|name| name.parse::<Reference>().ok())
+        .filter(|base| base.registry == reference.registry)
+        .map(|base| base.repository);
     let client = ClientOptions::from_env(options.insecure);
     let registry = Registry::connect(&reference.registry, &reference.repository, &client)?;
     printer.status(format!(
@@ -152,7 +160,7 @@ fn push_graph(
         &PushRequest {
             repository: &reference.repository,
             tags: &tags,
-            mount_from: None,
+            mount_from: mount_from.as_deref(),
             jobs: usize::from(options.jobs),
             first_retry_delay: client.first_retry_delay,
         },

@@ -18,6 +18,11 @@
 //! h1 = "h1:…"                 # go.sum's hash of the module zip
 //! go-mod = "h1:…"             # go.sum's hash of its go.mod
 //! nar = "sha256-…"            # NAR hash of the unpacked module (gomod2nix.toml's `hash`)
+//!
+//! [[base]]                    # a base image of an [images.*] section, per platform
+//! name = "ghcr.io/team/base:1"      # as kiln.toml writes it
+//! platform = "linux/amd64"
+//! digest = "sha256:…"               # the platform's image manifest
 //! ```
 //!
 //! A module whose code the build never reads (go.sum holds only its `/go.mod` hash: Go needs
@@ -88,12 +93,32 @@ impl LockedModule {
     }
 }
 
+/// One `[[base]]`: the image manifest a base reference resolved to for one platform.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedBase {
+    pub name: String,
+    pub platform: String,
+    pub digest: String,
+}
+
 /// A kiln.lock.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LockFile {
     pub go: GoPin,
     /// Sorted by path, then version.
     pub modules: Vec<LockedModule>,
+    /// Sorted by name, then platform.
+    pub bases: Vec<LockedBase>,
+}
+
+impl LockFile {
+    /// The digest `name` is pinned to for `platform`.
+    pub fn base(&self, name: &str, platform: &str) -> Option<&LockedBase> {
+        self.bases
+            .iter()
+            .find(|base| base.name == name && base.platform == platform)
+    }
 }
 
 #[derive(Deserialize)]
@@ -104,6 +129,8 @@ struct Document {
     go: GoPin,
     #[serde(default)]
     module: Vec<LockedModule>,
+    #[serde(default)]
+    base: Vec<LockedBase>,
 }
 
 /// Parse kiln.lock `text`; `file` names it in errors.
@@ -172,9 +199,29 @@ pub fn parse(text: &str, file: &Path) -> Result<LockFile, LockFileError> {
             message: "a module version is listed twice".to_owned(),
         });
     }
+    for base in &document.base {
+        let valid_reference = base
+            .name
+            .parse::<crate::oci::reference::Reference>()
+            .is_ok();
+        let valid_platform = base.platform.parse::<crate::oci::spec::Platform>().is_ok();
+        let valid_digest = base.digest.parse::<crate::oci::digest::Digest>().is_ok();
+        if !(valid_reference && valid_platform && valid_digest) {
+            return Err(LockFileError::Parse {
+                file: file.to_owned(),
+                message: format!(
+                    "[[base]] {} {}: the name must be an image reference, the platform OS/ARCH, the digest sha256:<64 hex>",
+                    base.name, base.platform
+                ),
+            });
+        }
+    }
+    let mut bases = document.base;
+    bases.sort();
     Ok(LockFile {
         go: document.go,
         modules,
+        bases,
     })
 }
 
@@ -210,6 +257,14 @@ pub fn render(lock: &LockFile) -> String {
             text.push_str(&format!("nar = {}\n", toml_string(nar)));
         }
     }
+    let mut bases: Vec<&LockedBase> = lock.bases.iter().collect();
+    bases.sort();
+    for base in bases {
+        text.push_str("\n[[base]]\n");
+        text.push_str(&format!("name = {}\n", toml_string(&base.name)));
+        text.push_str(&format!("platform = {}\n", toml_string(&base.platform)));
+        text.push_str(&format!("digest = {}\n", toml_string(&base.digest)));
+    }
     text
 }
 
@@ -220,6 +275,7 @@ mod tests {
     const H1: &str = "h1:A+z+XjcWgiIhrZH1NmkoHg4TTnckCc3ZrNLbNMO2ifs=";
     const GO_MOD: &str = "h1:sfFeq1j53UAvm7kJIVee8/n0tgz8AJ5n76uwmRv7Tic=";
     const NAR: &str = "sha256-FIwyH67KryRWI9Bk4R8s1zFP0IgKR4L66wNQJYQZLeg=";
+    const DIGEST: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     fn sample() -> LockFile {
         LockFile {
@@ -244,6 +300,11 @@ mod tests {
                     nar: None,
                 },
             ],
+            bases: vec![LockedBase {
+                name: "localhost:5000/base:1".to_owned(),
+                platform: "linux/amd64".to_owned(),
+                digest: DIGEST.to_owned(),
+            }],
         }
     }
 
@@ -253,7 +314,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                "# kiln.lock: written by `kiln lock`; commit it. Do not edit.\nversion = 1\n\n[go]\ngo = \"1.22\"\ntoolchain = \"go1.27.3\"\n\n[go.toolchain-h1]\n\"linux-amd64\" = \"{H1}\"\n\n[[module]]\npath = \"example.com/Fixture/lib\"\nversion = \"v1.4.2\"\nh1 = \"{H1}\"\ngo-mod = \"{GO_MOD}\"\nnar = \"{NAR}\"\n\n[[module]]\npath = \"example.com/old\"\nversion = \"v2.0.0+incompatible\"\ngo-mod = \"{GO_MOD}\"\n"
+                "# kiln.lock: written by `kiln lock`; commit it. Do not edit.\nversion = 1\n\n[go]\ngo = \"1.22\"\ntoolchain = \"go1.27.3\"\n\n[go.toolchain-h1]\n\"linux-amd64\" = \"{H1}\"\n\n[[module]]\npath = \"example.com/Fixture/lib\"\nversion = \"v1.4.2\"\nh1 = \"{H1}\"\ngo-mod = \"{GO_MOD}\"\nnar = \"{NAR}\"\n\n[[module]]\npath = \"example.com/old\"\nversion = \"v2.0.0+incompatible\"\ngo-mod = \"{GO_MOD}\"\n\n[[base]]\nname = \"localhost:5000/base:1\"\nplatform = \"linux/amd64\"\ndigest = \"{DIGEST}\"\n"
             )
         );
         assert_eq!(parse(&text, Path::new("kiln.lock")).unwrap(), sample());

@@ -410,6 +410,23 @@ pub fn read_lock(root: &Path) -> Result<Option<LockFile>, LockError> {
     }
 }
 
+/// The recipe of a base image's store output: its manifest digest is all its identity (the
+/// same image pulled from two repositories is one output).
+pub fn base_recipe(digest: &crate::oci::digest::Digest) -> serde_json::Value {
+    json!({
+        "kiln": "base-image/1",
+        "digest": digest.to_string(),
+    })
+}
+
+/// The store name of a base image pinned at `digest`.
+pub fn base_store_name(digest: &crate::oci::digest::Digest) -> StoreName {
+    StoreName::new(
+        &base_recipe(digest),
+        &format!("base-{}", &digest.hex()[..12]),
+    )
+}
+
 /// The store name of a locked module: its identity is its hashes, so equal bytes share one
 /// output whichever project pinned them.
 pub fn module_store_name(path: &str, version: &str, h1: Option<&str>, go_mod: &str) -> StoreName {
@@ -549,6 +566,8 @@ pub fn lock(
         lock: LockFile {
             go: toolchain,
             modules,
+            // Base images are resolved by the caller (`kiln lock`), which knows the project.
+            bases: Vec::new(),
         },
         fetched,
     })
@@ -1295,6 +1314,7 @@ mod tests {
         ]);
         let wants = wants(folder.path()).unwrap();
         let mut lock = LockFile {
+            bases: Vec::new(),
             go: GoPin {
                 go: Some("1.22".to_owned()),
                 toolchain: "go1.27.3".to_owned(),
@@ -1332,6 +1352,7 @@ mod tests {
         )
         .unwrap();
         let lock = LockFile {
+            bases: Vec::new(),
             go: GoPin::default(),
             modules: vec![
                 locked("ex.com/a", "v1.10.0", true),

@@ -8,7 +8,11 @@
 //!   the container `config` with empty fields omitted, `rootfs` and one `history` entry per
 //!   layer carrying `created` and `created_by` (no host paths, no kiln version: those would
 //!   make two machines disagree).
-//! - The manifest has no annotations; names live in the index and `manifest.json`.
+//! - The manifest has no annotations (names live in the index and `manifest.json`), except
+//!   on a base: `org.opencontainers.image.base.name` and `.base.digest`.
+//! - On a base image, the base's layers come first, as stored, and the config is the base's
+//!   with ours merged in ([`inherit`]); a base with Docker media types makes the whole image
+//!   Docker-typed, so no image mixes the two families.
 
 use std::io::{self, Write};
 
@@ -18,7 +22,8 @@ use super::json::to_canonical_vec;
 use super::layer::{LayerError, LayerOptions, LayerSummary, write_layer};
 use super::reference::Reference;
 use super::spec::{
-    ContainerConfig, Descriptor, History, ImageConfig, Manifest, Platform, RootFs, media_type,
+    ContainerConfig, Descriptor, History, ImageConfig, Manifest, Platform, RootFs, annotation,
+    media_type,
 };
 use super::tree::FileTree;
 
@@ -54,6 +59,82 @@ pub struct ImageRequest {
     pub layers: Vec<FileTree>,
     /// The `created_by` of each layer's history entry.
     pub created_by: String,
+    /// The image this one starts from.
+    pub base: Option<BaseImage>,
+}
+
+/// A base image, its blobs in an OCI layout folder (verified when they were fetched).
+#[derive(Clone, Debug)]
+pub struct BaseImage {
+    /// The reference as configured (`ghcr.io/team/base:1`).
+    pub reference: Reference,
+    /// Its manifest's descriptor (the platform's manifest, not an index).
+    pub descriptor: Descriptor,
+    pub manifest: Manifest,
+    pub config: ImageConfig,
+    /// An OCI layout holding its layers.
+    pub layout: std::path::PathBuf,
+}
+
+impl BaseImage {
+    /// Whether the base uses Docker's media types, which the image then keeps.
+    pub fn is_docker(&self) -> bool {
+        self.descriptor.media_type == media_type::DOCKER_MANIFEST
+    }
+}
+
+/// The container config of an image on `base`: the base's, with the environment merged (the
+/// base's variables, then ours replacing any of the same name), ports, volumes and labels
+/// added, and Entrypoint, Cmd, User and WorkingDir replaced where ours sets them. Setting an
+/// entrypoint without a command clears the base's command, as a Dockerfile's ENTRYPOINT does.
+pub fn inherit(base: &ContainerConfig, ours: &ContainerConfig) -> ContainerConfig {
+    let mut merged = base.clone();
+    for variable in &ours.env {
+        let name = variable
+            .split_once('=')
+            .map_or(variable.as_str(), |(name, _)| name);
+        match merged.env.iter_mut().find(|existing| {
+            existing
+                .split_once('=')
+                .map_or(existing.as_str(), |(n, _)| n)
+                == name
+        }) {
+            Some(existing) => existing.clone_from(variable),
+            None => merged.env.push(variable.clone()),
+        }
+    }
+    merged.exposed_ports.extend(
+        ours.exposed_ports
+            .iter()
+            .map(|(key, value)| (key.clone(), *value)),
+    );
+    merged.volumes.extend(
+        ours.volumes
+            .iter()
+            .map(|(key, value)| (key.clone(), *value)),
+    );
+    merged.labels.extend(
+        ours.labels
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone())),
+    );
+    if ours.entrypoint.is_some() {
+        merged.entrypoint.clone_from(&ours.entrypoint);
+        merged.cmd = None;
+    }
+    if ours.cmd.is_some() {
+        merged.cmd.clone_from(&ours.cmd);
+    }
+    if !ours.user.is_empty() {
+        merged.user.clone_from(&ours.user);
+    }
+    if !ours.working_dir.is_empty() {
+        merged.working_dir.clone_from(&ours.working_dir);
+    }
+    if ours.stop_signal.is_some() {
+        merged.stop_signal.clone_from(&ours.stop_signal);
+    }
+    merged
 }
 
 /// An image that has been written to a sink.
@@ -74,6 +155,25 @@ pub enum ImageError {
     Layer(#[from] LayerError),
     #[error("cannot write the image")]
     Sink(#[source] io::Error),
+    #[error(
+        "the base image {base} is for {base_platform}, and this image is for {platform}\nhint: pin a base that has {platform} (kiln lock picks it from a multi-platform base)"
+    )]
+    BasePlatform {
+        base: String,
+        base_platform: String,
+        platform: String,
+    },
+    #[error(
+        "the base image {base} uses Docker media types, which have no zstd layer type\nhint: use compression = \"gzip\" on this image"
+    )]
+    ZstdOnDocker { base: String },
+    #[error("cannot read the base image {base}'s layer {digest}")]
+    BaseLayer {
+        base: String,
+        digest: Digest,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot encode the image's {document}")]
     Json {
         document: &'static str,
@@ -93,6 +193,55 @@ pub fn build_image<S: BlobSink>(
         mtime: request.mtime,
         threads: compression_threads(),
     };
+    let base = request.base.as_ref();
+    let docker = base.is_some_and(BaseImage::is_docker);
+    if let Some(base) = base {
+        let base_platform = format!(
+            "{}/{}{}",
+            base.config.os,
+            base.config.architecture,
+            base.config
+                .variant
+                .as_ref()
+                .map(|variant| format!("/{variant}"))
+                .unwrap_or_default()
+        );
+        let same = base.config.os == request.platform.os
+            && base.config.architecture == request.platform.architecture
+            && (request.platform.variant.is_none()
+                || base.config.variant == request.platform.variant);
+        if !same {
+            return Err(ImageError::BasePlatform {
+                base: base.reference.to_string(),
+                base_platform,
+                platform: request.platform.to_string(),
+            });
+        }
+        if docker && request.compression == Compression::Zstd {
+            return Err(ImageError::ZstdOnDocker {
+                base: base.reference.to_string(),
+            });
+        }
+        for layer in &base.manifest.layers {
+            let layer_error = |source| ImageError::BaseLayer {
+                base: base.reference.to_string(),
+                digest: layer.digest,
+                source,
+            };
+            let mut file = std::fs::File::open(base.layout.join(layer.digest.blob_path()))
+                .map_err(layer_error)?;
+            let mut pending = sink.begin_blob().map_err(ImageError::Sink)?;
+            let copied = io::copy(&mut file, &mut pending).map_err(layer_error)?;
+            if copied != layer.size {
+                return Err(layer_error(io::Error::other(format!(
+                    "{copied} bytes stored, the manifest says {}",
+                    layer.size
+                ))));
+            }
+            sink.commit_blob(pending, &layer.digest, layer.size)
+                .map_err(ImageError::Sink)?;
+        }
+    }
     let mut layers = Vec::with_capacity(request.layers.len());
     for tree in &request.layers {
         let pending = sink.begin_blob().map_err(ImageError::Sink)?;
@@ -102,7 +251,7 @@ pub fn build_image<S: BlobSink>(
         layers.push(summary);
     }
 
-    let history = layers
+    let history: Vec<History> = layers
         .iter()
         .map(|_| History {
             created: Some(request.created.clone()),
@@ -110,7 +259,7 @@ pub fn build_image<S: BlobSink>(
             ..History::default()
         })
         .collect();
-    let config = ImageConfig {
+    let mut config = ImageConfig {
         created: Some(request.created.clone()),
         author: None,
         architecture: request.platform.architecture.clone(),
@@ -126,12 +275,27 @@ pub fn build_image<S: BlobSink>(
         history,
         extra: Default::default(),
     };
+    if let Some(base) = base {
+        // The base's config, field for field (kiln keeps unknown fields), with ours on top.
+        let ours = config;
+        config = base.config.clone();
+        config.created = ours.created;
+        config.config = inherit(&base.config.config, &ours.config);
+        config.rootfs.kind = "layers".to_owned();
+        config.rootfs.diff_ids.extend(ours.rootfs.diff_ids);
+        config.history.extend(ours.history);
+    }
+    let (manifest_type, config_type) = if docker {
+        (media_type::DOCKER_MANIFEST, media_type::DOCKER_CONFIG)
+    } else {
+        (media_type::OCI_MANIFEST, media_type::OCI_CONFIG)
+    };
     let config_bytes = to_canonical_vec(&config).map_err(|source| ImageError::Json {
         document: "config",
         source,
     })?;
     let config_descriptor = Descriptor::new(
-        media_type::OCI_CONFIG,
+        config_type,
         Digest::of(&config_bytes),
         config_bytes.len() as u64,
     );
@@ -140,21 +304,35 @@ pub fn build_image<S: BlobSink>(
 
     let manifest = Manifest {
         schema_version: 2,
-        media_type: Some(media_type::OCI_MANIFEST.to_owned()),
+        media_type: Some(manifest_type.to_owned()),
         artifact_type: None,
         config: config_descriptor.clone(),
-        layers: layers
-            .iter()
-            .map(|layer| {
-                Descriptor::new(
-                    layer.compression.oci_layer_media_type(),
-                    layer.digest,
-                    layer.size,
-                )
-            })
+        layers: base
+            .map(|base| base.manifest.layers.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(layers.iter().map(|layer| {
+                let layer_type = match (docker, layer.compression) {
+                    (true, Compression::None) => media_type::DOCKER_LAYER_TAR,
+                    (true, _) => media_type::DOCKER_LAYER_GZIP,
+                    (false, compression) => compression.oci_layer_media_type(),
+                };
+                Descriptor::new(layer_type, layer.digest, layer.size)
+            }))
             .collect(),
         subject: None,
-        annotations: Default::default(),
+        // The image-spec's base annotations; Docker's schema 2 has no annotations.
+        annotations: match base {
+            Some(base) if !docker => [
+                (
+                    annotation::BASE_DIGEST.to_owned(),
+                    base.descriptor.digest.to_string(),
+                ),
+                (annotation::BASE_NAME.to_owned(), base.reference.to_string()),
+            ]
+            .into(),
+            _ => Default::default(),
+        },
         extra: Default::default(),
     };
     let manifest_bytes = to_canonical_vec(&manifest).map_err(|source| ImageError::Json {
@@ -162,11 +340,22 @@ pub fn build_image<S: BlobSink>(
         source,
     })?;
     let mut manifest_descriptor = Descriptor::new(
-        media_type::OCI_MANIFEST,
+        manifest_type,
         Digest::of(&manifest_bytes),
         manifest_bytes.len() as u64,
     );
     manifest_descriptor.platform = Some(request.platform.clone());
+    if let Some(base) = base {
+        // In the index entry too, whatever the manifest's family: `kiln push` mounts the
+        // base's blobs from its repository when it is on the same registry.
+        manifest_descriptor
+            .annotations
+            .insert(annotation::BASE_NAME.to_owned(), base.reference.to_string());
+        manifest_descriptor.annotations.insert(
+            annotation::BASE_DIGEST.to_owned(),
+            base.descriptor.digest.to_string(),
+        );
+    }
     sink.put_blob(&manifest_descriptor.digest, &manifest_bytes)
         .map_err(ImageError::Sink)?;
 

@@ -48,6 +48,9 @@ pub mod annotation {
     pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
     /// The full image name, as containerd and Docker 25+ write it in `index.json`.
     pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
+    /// The base image an image starts from, and its manifest digest (image-spec).
+    pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
+    pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 }
 
 /// Reads JSON `null` as the type's default (Docker writes `"Env": null`).

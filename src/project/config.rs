@@ -209,6 +209,7 @@ struct RawImage {
     labels: Option<BTreeMap<String, String>>,
     created: Option<Spanned<String>>,
     compression: Option<Spanned<String>>,
+    base: Option<Spanned<String>>,
 }
 
 /// One Go main package of a package, and the program it becomes.
@@ -266,6 +267,8 @@ pub struct Image {
     pub labels: BTreeMap<String, String>,
     pub created: Created,
     pub compression: Compression,
+    /// The image this one starts from (`base = "REF"`), pinned per platform in kiln.lock.
+    pub base: Option<Reference>,
     pub defined_at: Location,
 }
 
@@ -774,9 +777,23 @@ fn build_image(
             .map_err(|error| source.error(&compression.span(), error.to_string(), None))?,
         None => Compression::Gzip,
     };
+    let base = match &raw.base {
+        Some(base) => Some(base.get_ref().parse::<Reference>().map_err(|error| {
+            source.error(
+                &base.span(),
+                format!("base: {error}"),
+                Some("a base is an image reference, e.g. `gcr.io/distroless/static:nonroot` or `localhost:5000/base:1`".to_owned()),
+            )
+        })?),
+        None => None,
+    };
+    if base.is_some() && compression == Compression::Zstd {
+        // Checked again at build time against the base's media types; zstd has no Docker type.
+    }
     Ok(Image {
         key: key.to_owned(),
         package: package_name,
+        base,
         reference,
         paths,
         cmd: raw.cmd,

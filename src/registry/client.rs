@@ -914,11 +914,13 @@ impl Registry {
         if response.status().as_u16() != 204 && !response.status().is_success() {
             return Ok(None);
         }
+        // The distribution registry answers `0-0` for an empty session too (zot: `0--1`), so
+        // `0-0` counts as nothing kept: resuming at byte 1 of an empty session fails for good.
         Ok(Some(
             header(&response, "range")
-                .and_then(|range| range.rsplit_once('-'))
+                .and_then(|range| range.split_once('-'))
                 .and_then(|(_, end)| end.parse::<u64>().ok())
-                .map_or(0, |end| end + 1),
+                .map_or(0, |end| if end == 0 { 0 } else { end + 1 }),
         ))
     }
 

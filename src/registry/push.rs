@@ -266,6 +266,9 @@ fn push_blob(
             Ok(()) => return Ok(BlobOutcome::Uploaded),
             Err(message) => last_message = message,
         }
+        if attempt == ATTEMPTS {
+            break;
+        }
         std::thread::sleep(delay);
         delay *= 2;
         // Resume where the registry says the session stands; a session it forgot starts over.
