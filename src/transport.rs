@@ -553,6 +553,51 @@ impl RemoteSource {
     }
 }
 
+impl RemoteSource {
+    /// The image manifest `reference` names for `platform`: the reference's own when it names
+    /// a manifest, else the matching entry of the index it names.
+    pub fn resolve_platform(
+        &self,
+        reference: &Reference,
+        platform: &crate::oci::spec::Platform,
+    ) -> Result<Descriptor, TransportError> {
+        let root = self.resolve(reference)?;
+        if !media_type::is_index(&root.media_type) {
+            return Ok(root);
+        }
+        let bytes = self.read_document(&root)?;
+        let index: Index =
+            serde_json::from_slice(&bytes).map_err(|source| TransportError::Json {
+                location: self.location.clone(),
+                what: "image index",
+                digest: root.digest,
+                source,
+            })?;
+        let matches = |candidate: &crate::oci::spec::Platform| {
+            candidate.os == platform.os
+                && candidate.architecture == platform.architecture
+                && (platform.variant.is_none() || candidate.variant == platform.variant)
+        };
+        index
+            .manifests
+            .iter()
+            .find(|entry| entry.platform.as_ref().is_some_and(matches))
+            .cloned()
+            .ok_or_else(|| TransportError::Invalid {
+                location: format!("docker://{reference}"),
+                message: format!(
+                    "it has no {platform} image (it has {})",
+                    index
+                        .manifests
+                        .iter()
+                        .filter_map(|entry| entry.platform.as_ref().map(ToString::to_string))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+    }
+}
+
 impl BlobSource for RemoteSource {
     fn describe(&self) -> String {
         self.location.clone()

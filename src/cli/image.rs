@@ -108,6 +108,15 @@ pub struct ImageArgs {
     /// Print what was built as JSON on stdout (instead of the manifest digest).
     #[arg(long)]
     json: bool,
+
+    /// Start from this image (REF in a registry): its layers first, its config with ours
+    /// merged in. The tag is resolved to the platform's manifest digest now, and printed.
+    #[arg(long, value_name = "REF")]
+    base: Option<Reference>,
+
+    /// With --base: allow plain HTTP and unverified TLS for a registry not on loopback.
+    #[arg(long, requires = "base")]
+    insecure: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -367,6 +376,21 @@ pub fn run(args: ImageArgs, printer: &Printer) -> Result<()> {
         created_by: "kiln image".to_owned(),
         base: None,
     };
+    let mut request = request;
+    if let Some(base) = &args.base {
+        let options = crate::registry::client::ClientOptions::from_env(args.insecure);
+        let remote = crate::transport::RemoteSource::connect(base, &options)
+            .with_context(|| format!("cannot resolve the base image {base}"))?;
+        let digest = remote
+            .resolve_platform(base, &request.platform)
+            .with_context(|| format!("cannot resolve the base image {base}"))?
+            .digest;
+        printer.status(format!("base {base} ({}) is {digest}", request.platform));
+        let store = crate::store::Store::open()?;
+        let status = |message: &str| printer.status(message);
+        let builder = crate::build::Builder::new(&store, &status);
+        request.base = Some(builder.realise_base(base, &digest)?);
+    }
 
     let total = request.layers.iter().map(FileTree::content_bytes).sum();
     let progress = progress_bar(printer, total);

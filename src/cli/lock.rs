@@ -15,10 +15,10 @@ use crate::gomod::proxy::{GoEnv, ProxyClient};
 use crate::lock::lockfile::{self, GoPin, LockedBase};
 use crate::lock::{self, Fetched, GOMOD2NIX_FILE, LOCK_FILE, PinSource, Progress};
 use crate::oci::reference::Reference;
-use crate::oci::spec::{Index, Platform, media_type};
+use crate::oci::spec::Platform;
 use crate::registry::client::ClientOptions;
 use crate::store::Store;
-use crate::transport::{BlobSource, RemoteSource};
+use crate::transport::RemoteSource;
 
 const AFTER_HELP: &str = "\
 kiln lock reads go.mod and go.sum, fetches every module go.sum pins through the GOPROXY
@@ -110,35 +110,10 @@ fn resolve_bases(
         }
         let remote = RemoteSource::connect(reference, &options)
             .with_context(|| format!("cannot resolve the base image {name}"))?;
-        let root = remote
-            .resolve(reference)
-            .with_context(|| format!("cannot resolve the base image {name}"))?;
-        let digest = if media_type::is_index(&root.media_type) {
-            let bytes = remote.read_document(&root)?;
-            let index: Index = serde_json::from_slice(&bytes)
-                .with_context(|| format!("the index of {name} is not valid JSON"))?;
-            let found = index.manifests.iter().find(|entry| {
-                entry.platform.as_ref().is_some_and(|candidate| {
-                    candidate.os == platform.os
-                        && candidate.architecture == platform.architecture
-                        && (platform.variant.is_none() || candidate.variant == platform.variant)
-                })
-            });
-            match found {
-                Some(entry) => entry.digest,
-                None => bail!(
-                    "the base image {name} has no {platform_text} image (it has {})",
-                    index
-                        .manifests
-                        .iter()
-                        .filter_map(|entry| entry.platform.as_ref().map(ToString::to_string))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }
-        } else {
-            root.digest
-        };
+        let digest = remote
+            .resolve_platform(reference, platform)
+            .with_context(|| format!("cannot resolve the base image {name}"))?
+            .digest;
         printer.status(format!("pinned base {name} ({platform_text}) to {digest}"));
         bases.push(LockedBase {
             name,

@@ -899,11 +899,11 @@ impl Registry {
     pub fn session_offset(
         &self,
         repository: &str,
-        session: &Session,
+        session: &mut Session,
     ) -> Result<Option<u64>, RegistryError> {
         let result = self.send(
             "GET",
-            &session.location,
+            &session.location.clone(),
             &Scope::push(repository),
             &[],
             Body::Empty,
@@ -913,6 +913,11 @@ impl Registry {
         };
         if response.status().as_u16() != 204 && !response.status().is_success() {
             return Ok(None);
+        }
+        // The session continues at the Location the status answer gives (distribution's
+        // `_state` token changes with it).
+        if let Some(location) = header(&response, "location") {
+            session.location = self.url(location);
         }
         // The distribution registry answers `0-0` for an empty session too (zot: `0--1`), so
         // `0-0` counts as nothing kept: resuming at byte 1 of an empty session fails for good.

@@ -272,13 +272,16 @@ fn push_blob(
         std::thread::sleep(delay);
         delay *= 2;
         // Resume where the registry says the session stands; a session it forgot starts over.
-        match registry.session_offset(repository, &current)? {
+        match registry.session_offset(repository, &mut current)? {
             Some(kept) if kept > 0 && kept < blob.size => {
                 offset = kept;
                 chunked = true;
                 session = Some(current);
             }
-            Some(0) => session = Some(current),
+            Some(0) => {
+                offset = 0;
+                session = Some(current);
+            }
             _ => session = None,
         }
     }

@@ -7,3 +7,5 @@ mod image;
 mod inspect;
 mod lock;
 mod project;
+mod registry;
+mod registry_faults;
