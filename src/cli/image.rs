@@ -416,8 +416,8 @@ pub fn run(args: ImageArgs, printer: &Printer) -> Result<()> {
         "Wrote {} to {output_display} ({}): {} {}, {} compressed{}",
         reference.familiar_tagged(),
         format_name(args.format),
-        image.layers.len(),
-        if image.layers.len() == 1 {
+        image.manifest.layers.len(),
+        if image.manifest.layers.len() == 1 {
             "layer"
         } else {
             "layers"

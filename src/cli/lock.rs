@@ -35,6 +35,10 @@ local go, never one older than go.mod's go line. When the local go is not that r
 there is none) kiln fetches it as Go does (golang.org/toolchain from the GOPROXY), keeps it in
 the store and pins its h1: for this host; GOTOOLCHAIN=local forbids the fetch.
 
+Each `base = \"REF\"` of the project's images is pinned too: the image manifest its tag names
+for the package's platform (from an index, for a multi-platform base), as a [[base]] entry. A
+pinned base stays pinned until --update-bases resolves the tags again.
+
 --check fetches nothing and writes nothing: it prints what differs and exits 1 when kiln.lock
 is out of date with go.mod and go.sum (for CI).";
 

@@ -40,7 +40,7 @@ struct Cli {
 enum Command {
     /// Start a Go project: go.mod, main.go, main_test.go, kiln.toml, .gitignore.
     Init(init::InitArgs),
-    /// Fetch, verify and pin the project's Go modules in kiln.lock.
+    /// Fetch, verify and pin the project's Go modules and base images in kiln.lock.
     Lock(lock::LockArgs),
     /// Build packages and images of a project into the store and link them (`result`).
     Build(build::BuildArgs),

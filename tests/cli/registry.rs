@@ -476,10 +476,21 @@ fn a_base_image_is_pinned_built_on_and_reused() {
     // A code change: one new layer and the config go up; the base is already there.
     dir.write("app/main.go", program("changed"), 0o644);
     let puts = registry.blob_puts("app");
-    let again = success(dir.kiln_go(&go, "app", ["push", &target, "--json"]));
-    let again: Value = serde_json::from_str(&again).unwrap();
-    assert_eq!(again["blobs"]["uploaded"], 2, "{again}");
-    assert_eq!(again["blobs"]["present"], 1, "{again}");
-    assert_eq!(registry.blob_puts("app"), puts + 2);
-    assert_ne!(again["digest"], pushed["digest"]);
+    let mounts = registry.count("\"POST /v2/app/blobs/uploads/?mount=");
+    // `kiln build --push`: build, link, push; the digest printed is what the registry serves.
+    let again = success(dir.kiln_go(&go, "app", ["build", ".#container", "--push", &target]));
+    let digest = pushed_digest(&again);
+    assert_ne!(digest, pushed["digest"].as_str().unwrap());
+    assert_eq!(skopeo_digest(&target, &[]), digest);
+    assert_eq!(
+        registry.blob_puts("app"),
+        puts + 2,
+        "one layer and the config"
+    );
+    assert_eq!(
+        registry.count("\"POST /v2/app/blobs/uploads/?mount="),
+        mounts + 2,
+        "only the two new blobs opened an upload"
+    );
+    assert!(std::fs::read_link(dir.join("app/result")).is_ok());
 }
