@@ -573,15 +573,16 @@ impl RemoteSource {
                 digest: root.digest,
                 source,
             })?;
-        let matches = |candidate: &crate::oci::spec::Platform| {
-            candidate.os == platform.os
-                && candidate.architecture == platform.architecture
-                && (platform.variant.is_none() || candidate.variant == platform.variant)
-        };
         index
             .manifests
             .iter()
-            .find(|entry| entry.platform.as_ref().is_some_and(matches))
+            .filter(|entry| media_type::is_manifest(&entry.media_type))
+            .find(|entry| {
+                entry
+                    .platform
+                    .as_ref()
+                    .is_some_and(|candidate| platform.accepts(candidate))
+            })
             .cloned()
             .ok_or_else(|| TransportError::Invalid {
                 location: format!("docker://{reference}"),

@@ -387,6 +387,8 @@ pub fn run(args: ImageArgs, printer: &Printer) -> Result<()> {
             .digest;
         printer.status(format!("base {base} ({}) is {digest}", request.platform));
         let store = crate::store::Store::open()?;
+        // Held while the base is read: a `kiln gc` beside this waits.
+        let _guard = store.build_guard(|| printer.status("waiting for `kiln gc` to finish"))?;
         let status = |message: &str| printer.status(message);
         let builder = crate::build::Builder::new(&store, &status);
         request.base = Some(builder.realise_base(base, &digest)?);

@@ -13,7 +13,7 @@ use super::load::image_archive;
 use super::style::format_bytes;
 use crate::oci::archive::ArchiveKind;
 use crate::oci::reference::{Reference, is_tag};
-use crate::oci::spec::{Descriptor, annotation};
+use crate::oci::spec::{Descriptor, Index, Platform, annotation, media_type};
 use crate::registry::client::{ClientOptions, Registry};
 use crate::registry::push::{BlobOutcome, Progress, PushReport, PushRequest, Silent, push};
 use crate::transport::{
@@ -268,6 +268,31 @@ impl Progress for Bars {
     }
 }
 
+/// For an index, the graph of its image for this machine's platform.
+fn one_platform(source: &dyn BlobSource, graph: &ImageGraph) -> Result<Option<ImageGraph>> {
+    if !media_type::is_index(&graph.root.media_type) {
+        return Ok(None);
+    }
+    let Some((_, bytes)) = graph.documents.last() else {
+        return Ok(None);
+    };
+    let index: Index = serde_json::from_slice(bytes).context("the image index is not valid")?;
+    let host = Platform::host();
+    let Some(child) = index.manifests.iter().find(|entry| {
+        media_type::is_manifest(&entry.media_type)
+            && entry
+                .platform
+                .as_ref()
+                .is_some_and(|platform| host.accepts(platform))
+    }) else {
+        bail!(
+            "{} is an index without a {host} image, and a docker-archive holds one platform",
+            source.describe()
+        );
+    };
+    Ok(Some(walk(source, child.clone(), graph.names.clone())?))
+}
+
 const COPY_AFTER_HELP: &str = "\
 Locations, as skopeo names them:
   docker-archive:PATH   an image tar as `docker save` writes it (kiln's `result` is one)
@@ -276,7 +301,8 @@ Locations, as skopeo names them:
   docker://REF          a registry (credentials as for `kiln push`)
 
 Manifests and blobs are copied byte for byte, so the image keeps its digest (a docker-archive
-of the older form has no manifest; kiln writes the one it implies). Archives are written
+of the older form has no manifest; kiln writes the one it implies). A multi-platform index is
+copied whole, except into a docker-archive, which gets this machine's platform. Archives are written
 whole or not at all; a layout gains the image beside those it holds.
 
 Examples:
@@ -353,6 +379,12 @@ pub fn copy(args: CopyArgs, printer: &Printer) -> Result<()> {
             write_archive(source.as_ref(), &graph, path, ArchiveKind::Oci, entry)?;
         }
         Location::DockerArchive(path) => {
+            // `docker load` takes images, not indexes: one platform's, this machine's, as
+            // skopeo does.
+            let graph = match one_platform(source.as_ref(), &graph)? {
+                Some(platform_graph) => platform_graph,
+                None => graph.clone(),
+            };
             let entry = graph.layout_entry(source_name(), None);
             write_archive(source.as_ref(), &graph, path, ArchiveKind::Docker, entry)?;
         }

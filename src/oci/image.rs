@@ -206,10 +206,13 @@ pub fn build_image<S: BlobSink>(
                 .map(|variant| format!("/{variant}"))
                 .unwrap_or_default()
         );
-        let same = base.config.os == request.platform.os
-            && base.config.architecture == request.platform.architecture
-            && (request.platform.variant.is_none()
-                || base.config.variant == request.platform.variant);
+        let same = request.platform.accepts(&Platform {
+            architecture: base.config.architecture.clone(),
+            os: base.config.os.clone(),
+            os_version: None,
+            os_features: Vec::new(),
+            variant: base.config.variant.clone(),
+        });
         if !same {
             return Err(ImageError::BasePlatform {
                 base: base.reference.to_string(),

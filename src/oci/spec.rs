@@ -155,6 +155,25 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// Whether an image for `candidate` serves this platform, with variants normalised as
+    /// containerd does: `arm` without a variant is v7, `arm64` without one is v8; a wanted
+    /// platform without a variant takes the default one (or any, for other architectures).
+    pub fn accepts(&self, candidate: &Platform) -> bool {
+        if self.os != candidate.os || self.architecture != candidate.architecture {
+            return false;
+        }
+        let default = match self.architecture.as_str() {
+            "arm" => Some("v7"),
+            "arm64" => Some("v8"),
+            _ => None,
+        };
+        let wanted = self.variant.as_deref().or(default);
+        let offered = candidate.variant.as_deref().or(default);
+        wanted.is_none() || wanted == offered
+    }
+}
+
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.os, self.architecture)?;
@@ -404,6 +423,19 @@ pub struct DockerArchiveEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn platforms_match_with_default_variants() {
+        let platform = |text: &str| text.parse::<Platform>().unwrap();
+        assert!(platform("linux/arm64").accepts(&platform("linux/arm64/v8")));
+        assert!(platform("linux/arm64/v8").accepts(&platform("linux/arm64")));
+        assert!(platform("linux/arm").accepts(&platform("linux/arm/v7")));
+        assert!(!platform("linux/arm").accepts(&platform("linux/arm/v6")));
+        assert!(platform("linux/arm/v6").accepts(&platform("linux/arm/v6")));
+        assert!(platform("linux/amd64").accepts(&platform("linux/amd64/v3")));
+        assert!(!platform("linux/amd64").accepts(&platform("linux/arm64")));
+        assert!(!platform("linux/amd64").accepts(&platform("windows/amd64")));
+    }
 
     #[test]
     fn docker_nulls_read_as_empty() {

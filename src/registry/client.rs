@@ -358,8 +358,12 @@ impl Registry {
         };
         let loopback = is_loopback(host);
         let credentials = options.credentials.lookup(host, repository)?;
-        let schemes: &[&str] = if options.insecure || loopback {
+        // Loopback: plain HTTP first, as Docker allows (nothing leaves the machine). With
+        // --insecure elsewhere: HTTPS without verification first, plain HTTP only after.
+        let schemes: &[&str] = if loopback {
             &["http", "https"]
+        } else if options.insecure {
+            &["https", "http"]
         } else {
             &["https"]
         };
@@ -401,15 +405,34 @@ impl Registry {
         let mut delay = self.first_retry_delay;
         let mut attempt = 1;
         let response = loop {
-            match self.agent.get(&url).call() {
+            // A redirected ping (http → https) means this scheme is not the registry's.
+            let result = self
+                .agent
+                .get(&url)
+                .config()
+                .max_redirects(0)
+                .build()
+                .call();
+            match result {
+                Ok(response) if response.status().is_redirection() => {
+                    return Err(PingError::Transport(format!(
+                        "GET /v2/ redirects ({})",
+                        status_text(response.status())
+                    )));
+                }
                 Ok(response) if response.status().is_server_error() && attempt < ATTEMPTS => {}
                 Ok(response) => break response,
                 Err(error) => {
-                    let message = error.to_string();
+                    let message = without_queries(&error.to_string());
                     // TLS to a plain-HTTP server, or the reverse, fails at once: try the next
                     // scheme rather than waiting.
-                    if matches!(error, ureq::Error::Tls(_) | ureq::Error::Protocol(_))
-                        || attempt >= ATTEMPTS
+                    if matches!(
+                        error,
+                        ureq::Error::Tls(_)
+                            | ureq::Error::Rustls(_)
+                            | ureq::Error::Protocol(_)
+                            | ureq::Error::TooManyRedirects
+                    ) || attempt >= ATTEMPTS
                         || matches!(error, ureq::Error::ConnectionFailed)
                     {
                         return Err(PingError::Transport(message));
@@ -609,7 +632,7 @@ impl Registry {
                         detail: error_detail(response),
                     });
                 }
-                Err(error) => error.to_string(),
+                Err(error) => without_queries(&error.to_string()),
             };
             if attempt == ATTEMPTS {
                 return Err(RegistryError::GaveUp {
@@ -669,7 +692,16 @@ impl Registry {
     ) -> Result<Result<Response, String>, RegistryError> {
         let mut scope = scope.clone();
         for round in 0..2 {
-            let authorization = self.authorization(&scope)?;
+            // Credentials go only to the registry itself: an upload Location naming another
+            // host (or scheme) gets none.
+            let same_origin = url
+                .strip_prefix(self.base.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+            let authorization = if same_origin {
+                self.authorization(&scope)?
+            } else {
+                None
+            };
             let mut builder = ureq::http::Request::builder().method(method).uri(url);
             for (name, value) in headers {
                 builder = builder.header(*name, value);
@@ -699,7 +731,7 @@ impl Registry {
             };
             let response = match result {
                 Ok(response) => response,
-                Err(error) => return Ok(Err(error.to_string())),
+                Err(error) => return Ok(Err(without_queries(&error.to_string()))),
             };
             if response.status().as_u16() == 401 && round == 0 {
                 let resendable = !matches!(body, Body::Stream(..));
@@ -708,7 +740,14 @@ impl Registry {
                         scope = renewed;
                         continue;
                     }
-                    _ => {}
+                    // A token that expired mid-upload: renewed, and the caller sends the
+                    // stream again.
+                    Some(_) => {
+                        return Ok(Err(
+                            "the registry refused an expired token (renewed)".to_owned()
+                        ));
+                    }
+                    None => {}
                 }
             }
             return Ok(Ok(response));
@@ -1123,7 +1162,7 @@ impl Registry {
             }))
         })?;
         Ok(VerifiedBlob {
-            inner: Box::new(reader.take(size + 1)),
+            inner: Box::new(reader.take(size.saturating_add(1))),
             hasher: <sha2::Sha256 as sha2::Digest>::new(),
             read: 0,
             size,
@@ -1222,6 +1261,37 @@ impl Read for VerifiedBlob {
     }
 }
 
+/// `text` with the query of every URL in it cut off: upload locations carry state tokens and
+/// redirects to object storage carry signatures, neither of which belongs in a message.
+fn without_queries(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_url = false;
+    let mut skipping = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if !in_url && (rest.starts_with("http://") || rest.starts_with("https://")) {
+            in_url = true;
+        }
+        if c.is_whitespace() || c == '"' || c == '\'' || c == '>' {
+            if skipping {
+                out.push_str("?…");
+            }
+            in_url = false;
+            skipping = false;
+        } else if in_url && c == '?' {
+            skipping = true;
+        }
+        if !skipping {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    if skipping {
+        out.push_str("?…");
+    }
+    out
+}
+
 fn with_query(location: &str, query: &str) -> String {
     if location.contains('?') {
         format!("{location}&{query}")
@@ -1289,6 +1359,21 @@ mod tests {
         for host in ["ghcr.io", "docker.io", "10.0.0.1:5000", "localhost.example"] {
             assert!(!is_loopback(host), "{host}");
         }
+    }
+
+    #[test]
+    fn messages_lose_url_queries() {
+        assert_eq!(
+            without_queries(
+                "io: https://s3.example/blob?X-Amz-Signature=abc&X-Amz-Credential=def failed"
+            ),
+            "io: https://s3.example/blob?… failed"
+        );
+        assert_eq!(
+            without_queries("PUT http://r/v2/a/blobs/uploads/1?_state=tok"),
+            "PUT http://r/v2/a/blobs/uploads/1?…"
+        );
+        assert_eq!(without_queries("what? no url here"), "what? no url here");
     }
 
     #[test]

@@ -96,7 +96,8 @@ pub fn push(
                                 BlobOutcome::Mounted => report.mounted.push(blob.digest),
                                 BlobOutcome::Uploaded => {
                                     report.uploaded.push(blob.digest);
-                                    report.bytes_uploaded += blob.size;
+                                    report.bytes_uploaded =
+                                        report.bytes_uploaded.saturating_add(blob.size);
                                 }
                             }
                         }
@@ -121,17 +122,18 @@ pub fn push(
         registry.put_manifest(
             request.repository,
             &descriptor.digest.to_string(),
-            &descriptor.media_type,
+            &content_type(descriptor, bytes),
             bytes,
             &descriptor.digest,
         )?;
     }
     let (descriptor, bytes) = root;
+    let media_type = content_type(descriptor, bytes);
     if request.tags.is_empty() {
         registry.put_manifest(
             request.repository,
             &descriptor.digest.to_string(),
-            &descriptor.media_type,
+            &media_type,
             bytes,
             &descriptor.digest,
         )?;
@@ -140,12 +142,26 @@ pub fn push(
         registry.put_manifest(
             request.repository,
             tag,
-            &descriptor.media_type,
+            &media_type,
             bytes,
             &descriptor.digest,
         )?;
     }
     Ok(report.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// The Content-Type of a manifest: the `mediaType` its own bytes declare (which registries
+/// check the header against), else its descriptor's.
+fn content_type(descriptor: &Descriptor, bytes: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct MediaType {
+        #[serde(rename = "mediaType", default)]
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<MediaType>(bytes)
+        .ok()
+        .and_then(|parsed| parsed.media_type)
+        .unwrap_or_else(|| descriptor.media_type.clone())
 }
 
 /// Counts what passes, for progress.
@@ -221,9 +237,16 @@ fn push_blob(
             Some(current) => current,
             None => {
                 offset = 0;
-                match registry
-                    .start_upload(repository, mount_from.map(|from| (&blob.digest, from)))?
-                {
+                let mount = mount_from.map(|from| (&blob.digest, from));
+                let started = match registry.start_upload(repository, mount) {
+                    // A token service that will not grant pull on the other repository:
+                    // upload instead, as Docker does.
+                    Err(RegistryError::Unauthorized { .. }) if mount.is_some() => {
+                        registry.start_upload(repository, None)?
+                    }
+                    other => other?,
+                };
+                match started {
                     None => return Ok(BlobOutcome::Mounted),
                     Some(started) => {
                         chunked |= started.min_chunk.is_some();
