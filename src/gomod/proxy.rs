@@ -30,7 +30,6 @@
 
 use std::fmt;
 use std::io::{self, Read};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -744,7 +743,7 @@ fn parse_proxy_url(entry: &str) -> Result<Source, ProxyError> {
             Ok(Source::Http {
                 base,
                 authorization,
-                agent: new_agent(is_loopback(host)),
+                agent: new_agent(crate::registry::client::is_loopback(host)),
                 display,
             })
         }
@@ -782,19 +781,6 @@ fn new_agent(is_loopback: bool) -> ureq::Agent {
         config = config.proxy(None);
     }
     config.build().new_agent()
-}
-
-/// Whether `host` (with an optional port) is `localhost` or a loopback address.
-fn is_loopback(host: &str) -> bool {
-    let name = if let Some(bracketed) = host.strip_prefix('[') {
-        bracketed.split(']').next().unwrap_or_default()
-    } else {
-        host.rsplit_once(':').map_or(host, |(name, _)| name)
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<IpAddr>()
-            .is_ok_and(|address| address.is_loopback())
 }
 
 /// `scheme://userinfo@host/…` → `scheme://host/…`: what every message shows of a URL.
@@ -1449,6 +1435,7 @@ mod tests {
         assert_eq!(redact("https://a@b@host:8080"), "https://host:8080");
         assert_eq!(redact("https://host/a@b"), "https://host/a@b");
         assert_eq!(redact("file:///srv"), "file:///srv");
+        use crate::registry::client::is_loopback;
         assert!(is_loopback("127.0.0.1:8080"));
         assert!(is_loopback("[::1]:80"));
         assert!(is_loopback("LOCALHOST"));
