@@ -1081,6 +1081,30 @@ impl Registry {
         })
     }
 
+    /// The digest `reference` (a tag or digest) names in `repository`, from a `HEAD`; `None`
+    /// when the registry has no such manifest or does not say its digest.
+    pub fn manifest_digest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<Digest>, RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let operation = format!("HEAD {repository}:{reference}");
+        let scope = Scope::push(repository);
+        let headers = [("Accept", MANIFEST_ACCEPT.to_owned())];
+        self.retry(&operation, || {
+            let result = self.send("HEAD", &url, &scope, &headers, Body::Empty)?;
+            Ok(self.check(&operation, result, |response| {
+                Ok(match response.status().as_u16() {
+                    200 => Ok(header(&response, "docker-content-digest")
+                        .and_then(|digest| digest.parse().ok())),
+                    404 => Ok(None),
+                    _ => Err(response),
+                })
+            }))
+        })
+    }
+
     /// GET a manifest or index by tag or digest: its bytes, media type and digest. A digest
     /// reference is verified; for a tag, a `Docker-Content-Digest` must match the bytes.
     pub fn get_manifest(

@@ -1,7 +1,9 @@
 //! Pushing an image graph to a registry repository.
 //!
-//! Order, so that a tag never names an incomplete image: every blob first (in parallel), then
-//! the manifests of an index by digest, then the root under each tag. A blob the repository
+//! First the cheap case: when the repository already has the image (a `HEAD` of each tag, or
+//! of the digest, answers with its digest) nothing is sent but the tags that are missing.
+//! Otherwise, in an order where a tag never names an incomplete image: every blob (in
+//! parallel), then the manifests of an index by digest, then the root under each tag. A blob the repository
 //! has (`HEAD`) is skipped; a blob that lives in another repository of the same registry is
 //! mounted (`POST ?mount=&from=`, which costs what opening an upload costs, so it is always
 //! tried when a repository is known); the rest are uploaded (see `client` for the protocol).
@@ -67,6 +69,35 @@ pub fn push(
     request: &PushRequest<'_>,
     progress: &dyn Progress,
 ) -> Result<PushReport, TransportError> {
+    // An image the repository already holds needs no blob sent; tags already naming it need
+    // no manifest either. A registry guarantees a stored manifest's blobs are there.
+    let root_digest = graph.root.digest;
+    let root_digest_text = root_digest.to_string();
+    let mut untagged = Vec::new();
+    for tag in request.tags {
+        if registry.manifest_digest(request.repository, tag)? != Some(root_digest) {
+            untagged.push(tag.clone());
+        }
+    }
+    let stored = (!request.tags.is_empty() && untagged.is_empty())
+        || registry.manifest_digest(request.repository, &root_digest_text)? == Some(root_digest);
+    if stored {
+        let (descriptor, bytes) = graph
+            .documents
+            .last()
+            .expect("a walked graph has its root document");
+        let media_type = content_type(descriptor, bytes);
+        for tag in &untagged {
+            registry.put_manifest(request.repository, tag, &media_type, bytes, &root_digest)?;
+        }
+        for blob in &graph.blobs {
+            progress.finished(blob, BlobOutcome::Present);
+        }
+        return Ok(PushReport {
+            present: graph.blobs.iter().map(|blob| blob.digest).collect(),
+            ..PushReport::default()
+        });
+    }
     let report = Mutex::new(PushReport::default());
     let next = AtomicUsize::new(0);
     let failure: Mutex<Option<TransportError>> = Mutex::new(None);
