@@ -319,8 +319,9 @@ def push_section(out, machine):
         f"upload against its digest): {kiln_cpu * 1000:.0f} ms of CPU (user + system) against skopeo's "
         f"{peer_cpu * 1000:.0f} ms from the same layout.")
     lines += timing_table(PUSH_KILN, "Re-push, nothing changed", warm,
-        "The same image into a repository that has it: each tool asks for both blobs (`HEAD`), finds them "
-        "and puts the manifest again. The rest is the programs' own cost, starting first: "
+        "The same image into a repository that has it. skopeo asks for both blobs (`HEAD`), finds them "
+        "and puts the manifest again; kiln asks for the tag (`HEAD` of the manifest), finds that it "
+        "already names the image's digest, and sends nothing. The rest is the programs' own cost, starting first: "
         f"`kiln --version` takes {kiln_start * 1000:.1f} ms, `skopeo --version` {skopeo_start * 1000:.1f} ms "
         f"(medians of {runs} runs).")
 
@@ -387,8 +388,10 @@ def push_targets(out):
         f"(from push.tar itself: {from_same_file(cold, cold_kiln)})",
         f"- re-pushing the unchanged image at least 5× faster than `skopeo copy` (`oci:`): "
         f"{warm_kiln * 1000:.1f} ms against {warm_peer * 1000:.1f} ms, {warm_ratio:.1f}× — {met(warm_ratio >= 5.0)} "
-        f"(from push.tar itself: {from_same_file(warm, warm_kiln)}). 5× would be {warm_peer / 5 * 1000:.1f} ms; the "
-        f"registry alone takes {registry_ms:.1f} ms a run to answer kiln's requests (`GET /v2/` not counted).",
+        f"(from push.tar itself: {from_same_file(warm, warm_kiln)})."
+        + ("" if warm_ratio >= 5.0 else
+           f" 5× would be {warm_peer / 5 * 1000:.1f} ms; the registry alone takes {registry_ms:.1f} ms a run "
+           "to answer kiln's requests (`GET /v2/` not counted)."),
     ]
     return lines
 

@@ -432,7 +432,9 @@ impl Registry {
                             | ureq::Error::Rustls(_)
                             | ureq::Error::Protocol(_)
                             | ureq::Error::TooManyRedirects
-                    ) || attempt >= ATTEMPTS
+                    ) || matches!(&error, ureq::Error::Io(io_error)
+                            if io_error.kind() == io::ErrorKind::ConnectionRefused)
+                        || attempt >= ATTEMPTS
                         || matches!(error, ureq::Error::ConnectionFailed)
                     {
                         return Err(PingError::Transport(message));
@@ -444,8 +446,13 @@ impl Registry {
             attempt += 1;
         };
         let status = response.status();
+        let challenge = header(&response, "www-authenticate").and_then(parse_challenge);
+        // Read to its end, so the connection goes back to the pool for the next request.
+        let _ = io::copy(
+            &mut response.into_body().into_reader().take(64 << 10),
+            &mut io::sink(),
+        );
         if status.as_u16() == 401 {
-            let challenge = header(&response, "www-authenticate").and_then(parse_challenge);
             *self
                 .auth
                 .get_mut()
