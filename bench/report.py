@@ -287,7 +287,8 @@ def push_section(out, machine):
     layer = image["layers"][0]
     runs = int(machine["runs"])
     cold_runs = runs + int(facts["warmup_cold"])
-    warm_runs = runs + int(facts["warmup_warm"])
+    runs_warm = int(facts.get("runs_warm", runs))
+    warm_runs = runs_warm + int(facts["warmup_warm"])
     cold_requests = push_requests(out / "push/requests-cold.txt")
     warm_requests = push_requests(out / "push/requests-warm.txt")
     commands = push_commands(out)
@@ -323,7 +324,8 @@ def push_section(out, machine):
         "and puts the manifest again; kiln asks for the tag (`HEAD` of the manifest), finds that it "
         "already names the image's digest, and sends nothing. The rest is the programs' own cost, starting first: "
         f"`kiln --version` takes {kiln_start * 1000:.1f} ms, `skopeo --version` {skopeo_start * 1000:.1f} ms "
-        f"(medians of {runs} runs).")
+        f"(medians of {runs_warm} runs; re-pushes are timed {runs_warm} times, as milliseconds on this "
+        "machine vary by about as much as they measure).")
 
     def per_run(count, total):
         return f"{count:g} ({count / total:g} a run)"
@@ -374,7 +376,7 @@ def push_targets(out):
     warm_kiln, warm_peer = row_times(warm[PUSH_KILN])[0], row_times(warm[PUSH_PEER])[0]
     cold_ratio, warm_ratio = cold_peer / cold_kiln, warm_peer / warm_kiln
     facts = key_values(out / "push/image.txt")
-    warm_runs = int(key_values(out / "machine.txt")["runs"]) + int(facts["warmup_warm"])
+    warm_runs = int(facts.get("runs_warm", key_values(out / "machine.txt")["runs"])) + int(facts["warmup_warm"])
     suffix = next(suffix for name, _, suffix in push_commands(out) if name == PUSH_KILN)
     registry_ms = push_requests(out / "push/requests-warm.txt")[suffix]["registry_ms"] / warm_runs
     others = [command for command in cold if command.startswith("skopeo") and command != PUSH_PEER]
