@@ -3,8 +3,9 @@
 //!
 //! Every copy preserves digests: manifests and indexes move as their exact bytes, blobs as
 //! their stored bytes, each checked against its descriptor on the way (a local source by
-//! [`ImageSource`], a registry by [`VerifiedBlob`], a local destination by hashing what it
-//! writes). The one exception is a docker-archive of the older form (Docker before 25,
+//! [`ImageSource`], a registry by
+//! [`VerifiedBlob`](crate::registry::client::VerifiedBlob), a local destination by hashing
+//! what it writes). The one exception is a docker-archive of the older form (Docker before 25,
 //! podman, skopeo), which holds no manifest: kiln writes the Docker schema 2 manifest such an
 //! archive implies (config and layers as stored, uncompressed layers typed
 //! `…rootfs.diff.tar`), as skopeo does when it pushes one.
