@@ -37,11 +37,19 @@ Examples:
   kiln push result registry.example/team/app:v2";
 
 #[derive(Debug, Args)]
-#[command(after_help = PUSH_AFTER_HELP)]
+#[command(
+    after_help = PUSH_AFTER_HELP,
+    override_usage = "kiln push [OPTIONS] [IMAGE] <REF>"
+)]
 pub struct PushArgs {
-    /// [IMAGE] REF: what to push (default: the project's only image) and where.
-    #[arg(value_name = "IMAGE] [REF", num_args = 1..=2, required = true)]
-    arguments: Vec<String>,
+    /// The image to push (a target, archive or layout); given alone, it is the REF and the
+    /// project's only image is pushed.
+    #[arg(value_name = "IMAGE")]
+    first: String,
+
+    /// Where to push: registry/repository[:tag].
+    #[arg(value_name = "REF")]
+    second: Option<String>,
 
     #[command(flatten)]
     registry: RegistryArgs,
@@ -68,10 +76,9 @@ pub struct RegistryArgs {
 }
 
 pub fn run(args: PushArgs, printer: &Printer) -> Result<()> {
-    let (image, reference) = match args.arguments.as_slice() {
-        [reference] => (None, reference),
-        [image, reference] => (Some(image.as_str()), reference),
-        _ => bail!("kiln push takes [IMAGE] REF"),
+    let (image, reference) = match &args.second {
+        None => (None, &args.first),
+        Some(reference) => (Some(args.first.as_str()), reference),
     };
     let reference: Reference = reference
         .strip_prefix("docker://")
