@@ -250,9 +250,7 @@ fn visit(
         for child in &index.manifests {
             visit(source, child, depth + 1, seen, graph)?;
         }
-    } else if media_type::is_manifest(&descriptor.media_type)
-        || descriptor.media_type.contains("manifest")
-    {
+    } else if media_type::is_manifest(&descriptor.media_type) {
         let manifest: Manifest =
             serde_json::from_slice(&bytes).map_err(|error| json_error("image manifest", error))?;
         let add = |blob: &Descriptor, graph: &mut ImageGraph| {

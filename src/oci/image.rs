@@ -371,3 +371,210 @@ pub fn build_image<S: BlobSink>(
         layers,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::layout::LayoutWriter;
+
+    /// A base image in a layout folder: one gzip layer (any bytes: they are copied as stored)
+    /// and a config with an environment, a user, a folder and a command.
+    fn base(folder: &std::path::Path, docker: bool) -> BaseImage {
+        let layer = b"stored bytes of the base's layer".to_vec();
+        let layer_digest = Digest::of(&layer);
+        std::fs::create_dir_all(folder.join("blobs/sha256")).unwrap();
+        std::fs::write(folder.join(layer_digest.blob_path()), &layer).unwrap();
+        let config: ImageConfig = serde_json::from_value(serde_json::json!({
+            "created": "2020-01-01T00:00:00Z",
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {
+                "Env": ["PATH=/usr/bin", "MODE=base"],
+                "User": "1000",
+                "WorkingDir": "/srv",
+                "Cmd": ["/bin/sh"],
+                "Labels": {"from": "base"}
+            },
+            "rootfs": {"type": "layers", "diff_ids": [Digest::of(b"unpacked").to_string()]},
+            "history": [{"created_by": "base"}]
+        }))
+        .unwrap();
+        let (manifest_type, config_type, layer_type) = if docker {
+            (
+                media_type::DOCKER_MANIFEST,
+                media_type::DOCKER_CONFIG,
+                media_type::DOCKER_LAYER_GZIP,
+            )
+        } else {
+            (
+                media_type::OCI_MANIFEST,
+                media_type::OCI_CONFIG,
+                media_type::OCI_LAYER_GZIP,
+            )
+        };
+        let config_bytes = to_canonical_vec(&config).unwrap();
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(manifest_type.to_owned()),
+            artifact_type: None,
+            config: Descriptor::new(
+                config_type,
+                Digest::of(&config_bytes),
+                config_bytes.len() as u64,
+            ),
+            layers: vec![Descriptor::new(
+                layer_type,
+                layer_digest,
+                layer.len() as u64,
+            )],
+            subject: None,
+            annotations: Default::default(),
+            extra: Default::default(),
+        };
+        let manifest_bytes = to_canonical_vec(&manifest).unwrap();
+        BaseImage {
+            reference: "registry.example/base:1".parse().unwrap(),
+            descriptor: Descriptor::new(
+                manifest_type,
+                Digest::of(&manifest_bytes),
+                manifest_bytes.len() as u64,
+            ),
+            manifest,
+            config,
+            layout: folder.to_owned(),
+        }
+    }
+
+    fn request(folder: &std::path::Path, base: BaseImage) -> ImageRequest {
+        std::fs::write(folder.join("app"), b"the program").unwrap();
+        let mut tree = FileTree::new();
+        tree.add(&folder.join("app"), "/bin/app").unwrap();
+        ImageRequest {
+            reference: "example.com/app:1".parse().unwrap(),
+            platform: "linux/amd64".parse().unwrap(),
+            created: "1970-01-01T00:00:01Z".to_owned(),
+            mtime: 1,
+            compression: Compression::Gzip,
+            container: ContainerConfig {
+                env: vec!["MODE=app".to_owned(), "APP=yes".to_owned()],
+                entrypoint: Some(vec!["/bin/app".to_owned()]),
+                ..ContainerConfig::default()
+            },
+            layers: vec![tree],
+            created_by: "test".to_owned(),
+            base: Some(base),
+        }
+    }
+
+    fn build(docker: bool) -> Result<(BuiltImage, Vec<u8>), ImageError> {
+        let temp = tempfile::tempdir().unwrap();
+        let base = base(&temp.path().join("base"), docker);
+        let request = request(temp.path(), base);
+        let out = temp.path().join("out");
+        let mut layout = LayoutWriter::open(&out).unwrap();
+        let image = build_image(&request, &mut layout, &mut |_| {})?;
+        layout.finish(&[image.layout_entry()]).unwrap();
+        let manifest =
+            std::fs::read(out.join(image.manifest_descriptor.digest.blob_path())).unwrap();
+        Ok((image, manifest))
+    }
+
+    #[test]
+    fn images_on_an_oci_base_golden() {
+        let (image, manifest) = build(false).unwrap();
+        assert_eq!(
+            image.manifest_descriptor.digest.to_string(),
+            "sha256:fad4e9461456b4124a2c7c3e9978eab515abc42e3868592f445cc78ff2f0fee9"
+        );
+        let text = String::from_utf8(manifest).unwrap();
+        assert!(
+            text.contains(r#""org.opencontainers.image.base.name":"registry.example/base:1""#),
+            "{text}"
+        );
+        assert_eq!(image.manifest.layers.len(), 2);
+        assert_eq!(
+            image.manifest.layers[0].media_type,
+            media_type::OCI_LAYER_GZIP
+        );
+        let config = &image.config;
+        assert_eq!(config.config.env, ["PATH=/usr/bin", "MODE=app", "APP=yes"]);
+        assert_eq!(config.config.entrypoint, Some(vec!["/bin/app".to_owned()]));
+        assert_eq!(
+            config.config.cmd, None,
+            "an entrypoint clears the base's cmd"
+        );
+        assert_eq!(
+            (
+                config.config.user.as_str(),
+                config.config.working_dir.as_str()
+            ),
+            ("1000", "/srv")
+        );
+        assert_eq!(
+            config.config.labels.get("from").map(String::as_str),
+            Some("base")
+        );
+        assert_eq!(config.rootfs.diff_ids.len(), 2);
+        assert_eq!(config.history.len(), 2);
+        assert_eq!(config.created.as_deref(), Some("1970-01-01T00:00:01Z"));
+    }
+
+    #[test]
+    fn images_on_a_docker_base_stay_docker_golden() {
+        let (image, manifest) = build(true).unwrap();
+        assert_eq!(
+            image.manifest_descriptor.digest.to_string(),
+            "sha256:ec6a897f8ded4a507c2434779067bf9f831a9e06cd28d79e861c9778345fb426"
+        );
+        assert_eq!(
+            image.manifest_descriptor.media_type,
+            media_type::DOCKER_MANIFEST
+        );
+        assert_eq!(
+            image.config_descriptor.media_type,
+            media_type::DOCKER_CONFIG
+        );
+        assert!(
+            image
+                .manifest
+                .layers
+                .iter()
+                .all(|layer| layer.media_type == media_type::DOCKER_LAYER_GZIP)
+        );
+        let text = String::from_utf8(manifest).unwrap();
+        assert!(!text.contains("annotations"), "{text}");
+        // The index entry still names the base, for `kiln push` to mount from.
+        assert_eq!(
+            image
+                .manifest_descriptor
+                .annotations
+                .get(annotation::BASE_NAME)
+                .map(String::as_str),
+            Some("registry.example/base:1")
+        );
+    }
+
+    #[test]
+    fn bases_of_another_platform_or_zstd_on_docker_are_refused() {
+        let temp = tempfile::tempdir().unwrap();
+        let base = base(&temp.path().join("base"), true);
+        let mut request = request(temp.path(), base);
+        request.compression = Compression::Zstd;
+        let mut layout = LayoutWriter::open(&temp.path().join("out")).unwrap();
+        let error = build_image(&request, &mut layout, &mut |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("Docker media types"), "{error}");
+        request.compression = Compression::Gzip;
+        request.platform = "linux/arm64".parse().unwrap();
+        let error = build_image(&request, &mut layout, &mut |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(
+                "registry.example/base:1 is for linux/amd64, and this image is for linux/arm64"
+            ),
+            "{error}"
+        );
+    }
+}

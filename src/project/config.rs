@@ -787,9 +787,6 @@ fn build_image(
         })?),
         None => None,
     };
-    if base.is_some() && compression == Compression::Zstd {
-        // Checked again at build time against the base's media types; zstd has no Docker type.
-    }
     Ok(Image {
         key: key.to_owned(),
         package: package_name,

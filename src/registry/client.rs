@@ -222,16 +222,6 @@ pub struct Registry {
     credentials: Option<Credentials>,
     auth: Mutex<AuthState>,
     first_retry_delay: Duration,
-    /// Counts of what went over the wire, for reports and tests.
-    pub stats: Mutex<Stats>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct Stats {
-    pub blobs_uploaded: u64,
-    pub bytes_uploaded: u64,
-    pub blobs_mounted: u64,
-    pub blobs_present: u64,
 }
 
 /// A request body.
@@ -379,7 +369,6 @@ impl Registry {
                 credentials: credentials.clone(),
                 auth: Mutex::new(AuthState::Anonymous),
                 first_retry_delay: options.first_retry_delay,
-                stats: Mutex::new(Stats::default()),
             };
             match registry.ping() {
                 Ok(()) => return Ok(registry),
@@ -1201,16 +1190,6 @@ impl Registry {
             registry: self.host.clone(),
         })
     }
-
-    /// Count what a push did, for its report.
-    pub fn count(&self, update: impl FnOnce(&mut Stats)) {
-        update(
-            &mut self
-                .stats
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner()),
-        );
-    }
 }
 
 enum PingError {
@@ -1240,8 +1219,8 @@ pub struct FetchedManifest {
     pub digest: Digest,
 }
 
-/// The `mediaType` a manifest declares.
-fn media_type_of(bytes: &[u8]) -> Option<String> {
+/// The `mediaType` a manifest or index declares in its own bytes.
+pub fn media_type_of(bytes: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct MediaType {
         #[serde(rename = "mediaType", default)]

@@ -184,15 +184,7 @@ pub fn push(
 /// The Content-Type of a manifest: the `mediaType` its own bytes declare (which registries
 /// check the header against), else its descriptor's.
 fn content_type(descriptor: &Descriptor, bytes: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct MediaType {
-        #[serde(rename = "mediaType", default)]
-        media_type: Option<String>,
-    }
-    serde_json::from_slice::<MediaType>(bytes)
-        .ok()
-        .and_then(|parsed| parsed.media_type)
-        .unwrap_or_else(|| descriptor.media_type.clone())
+    super::client::media_type_of(bytes).unwrap_or_else(|| descriptor.media_type.clone())
 }
 
 /// Counts what passes, for progress.
