@@ -153,6 +153,50 @@ pub fn load(host: &Host, archive: &Path) -> Result<Vec<String>, EngineError> {
     Ok(messages)
 }
 
+/// The engine's own platform, from `GET /version` (`Os`, `Arch`): what `kiln load` picks
+/// from a multi-platform image.
+pub fn platform(host: &Host) -> Result<crate::oci::spec::Platform, EngineError> {
+    let mut stream = connect(host)?;
+    let transfer = |source| EngineError::Transfer {
+        host: host.to_string(),
+        source,
+    };
+    let head = format!(
+        "GET /version HTTP/1.1\r\nHost: docker\r\nUser-Agent: kiln/{}\r\nConnection: close\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    stream.write_all(head.as_bytes()).map_err(transfer)?;
+    stream.flush().map_err(transfer)?;
+    let (status, body) = read_response(BufReader::new(stream), host)?;
+    let protocol = |message: String| EngineError::Protocol {
+        host: host.to_string(),
+        message,
+    };
+    if status != 200 {
+        return Err(EngineError::Status {
+            host: host.to_string(),
+            status,
+            message: String::from_utf8_lossy(&body).trim().to_owned(),
+        });
+    }
+    #[derive(serde::Deserialize)]
+    struct Version {
+        #[serde(rename = "Os")]
+        os: String,
+        #[serde(rename = "Arch")]
+        architecture: String,
+    }
+    let version: Version = serde_json::from_slice(&body)
+        .map_err(|error| protocol(format!("GET /version: {error}")))?;
+    Ok(crate::oci::spec::Platform {
+        architecture: version.architecture,
+        os: version.os,
+        os_version: None,
+        os_features: Vec::new(),
+        variant: None,
+    })
+}
+
 /// The status and body of an HTTP/1.1 response read to its end.
 fn read_response(mut reader: impl BufRead, host: &Host) -> Result<(u16, Vec<u8>), EngineError> {
     let protocol = |message: String| EngineError::Protocol {

@@ -14,5 +14,6 @@ pub mod oci;
 pub mod output;
 pub mod project;
 pub mod registry;
+pub mod static_base;
 pub mod store;
 pub mod transport;

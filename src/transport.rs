@@ -194,6 +194,7 @@ impl ImageGraph {
             name,
             ref_name,
             images: self.images.clone(),
+            platform_tags: Vec::new(),
         }
     }
 }

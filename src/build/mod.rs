@@ -18,6 +18,7 @@
 //! an error asking for `kiln lock`. Image recipe (`image/1`): the package's store name, the
 //! image's section, the source time (`SOURCE_DATE_EPOCH`) and the resolved `created`.
 
+pub mod files;
 pub mod go;
 pub mod sources;
 pub mod toolchain;
@@ -32,11 +33,12 @@ use crate::gomod::{modfile, vendor};
 use crate::lock::lockfile::{GoPin, LockedModule};
 use crate::lock::{self, LockError, PinSource};
 use crate::oci::archive::{ArchiveKind, ArchiveWriter};
-use crate::oci::image::{ImageRequest, build_image};
-use crate::oci::spec::ContainerConfig;
+use crate::oci::image::{ImageRequest, RequestLayer, build_image};
+use crate::oci::spec::{ContainerConfig, annotation};
 use crate::oci::timestamp::source_date_epoch;
 use crate::oci::tree::FileTree;
 use crate::output::Registration;
+use crate::project::config::Base;
 use crate::project::{Image, Package, Project};
 use crate::store::{Store, StoreError, StoreName};
 
@@ -123,6 +125,22 @@ pub enum BuildError {
     #[error(transparent)]
     Image(#[from] crate::oci::image::ImageError),
     #[error(transparent)]
+    Files(#[from] files::FilesError),
+    #[error(transparent)]
+    StaticBase(#[from] crate::static_base::StaticBaseError),
+    #[error(
+        "image `{image}` starts from kiln's static base, and kiln.lock does not pin its sources\nhint: run `kiln lock` to pin them (the CA bundle and tzdata, by sha256)"
+    )]
+    UnpinnedStatic { image: String },
+    #[error(
+        "image `{image}` may have {max} layers (max_layers), and its base alone has {base}\nhint: raise max_layers, or start from a base with fewer layers"
+    )]
+    LayerBudget {
+        image: String,
+        max: usize,
+        base: usize,
+    },
+    #[error(transparent)]
     Tree(#[from] crate::oci::tree::TreeError),
     #[error(transparent)]
     Timestamp(#[from] crate::oci::timestamp::TimestampError),
@@ -173,13 +191,28 @@ pub struct PackagePlan {
     pub local_replaces: Vec<(String, SourceTree)>,
 }
 
+/// One platform of an image ready to build.
+#[derive(Clone, Debug)]
+pub struct PlatformPlan {
+    pub package: PackagePlan,
+    /// The base and the manifest digest kiln.lock pins it to for this platform.
+    pub base: Option<(crate::oci::reference::Reference, crate::oci::digest::Digest)>,
+}
+
 /// An image ready to build.
 #[derive(Clone, Debug)]
 pub struct ImagePlan {
     pub image: Image,
-    /// The base and the manifest digest kiln.lock pins it to.
-    pub base: Option<(crate::oci::reference::Reference, crate::oci::digest::Digest)>,
-    pub package: PackagePlan,
+    /// One per platform, in the image's order.
+    pub platforms: Vec<PlatformPlan>,
+    /// Each `[[files]]` entry placed, in order.
+    pub files: Vec<files::Placed>,
+    /// The `dirs` and `symlinks`.
+    pub declared: files::Placed,
+    /// The static base's pinned sources, for `base = "static"`.
+    pub static_sources: Option<Vec<crate::static_base::StaticSource>>,
+    /// The manifest (and index) annotations.
+    pub annotations: BTreeMap<String, String>,
     pub name: StoreName,
     pub recipe: serde_json::Value,
     /// RFC 3339 `created`.
@@ -513,36 +546,69 @@ impl<'a> Builder<'a> {
         })
     }
 
-    /// Plan an image of `project`.
+    /// Plan an image of `project`: a package plan per platform, its base pins, the files it
+    /// takes from the project (hashed), and its annotations.
     pub fn plan_image(&self, project: &Project, image: &Image) -> Result<ImagePlan, BuildError> {
         let package = &project.packages[&image.package];
-        let package_plan = self.plan_package(project, package)?;
         let epoch = source_date_epoch()?;
         let created = image.created.resolve(epoch);
-        let base = match &image.base {
+        let locked = match &image.base {
+            Some(_) => lock::read_lock(&project.root)?,
             None => None,
-            Some(reference) => {
-                let platform = package_plan.package.platform.to_string();
-                let locked = lock::read_lock(&project.root)?;
-                let pinned: Option<crate::oci::digest::Digest> = locked
-                    .as_ref()
-                    .and_then(|lock| lock.base(&reference.to_string(), &platform))
-                    .and_then(|base| base.digest.parse().ok());
-                match pinned {
-                    Some(digest) => Some((reference.clone(), digest)),
-                    None => {
-                        return Err(BuildError::UnpinnedBase {
-                            image: image.key.clone(),
-                            base: reference.to_string(),
-                            platform,
-                        });
+        };
+        let mut platforms = Vec::new();
+        for platform in &image.platforms {
+            let package_plan = self.plan_package(project, &package.for_platform(platform))?;
+            let base = match &image.base {
+                Some(Base::Image(reference)) => {
+                    let platform = platform.to_string();
+                    let pinned: Option<crate::oci::digest::Digest> = locked
+                        .as_ref()
+                        .and_then(|lock| lock.base(&reference.to_string(), &platform))
+                        .and_then(|base| base.digest.parse().ok());
+                    match pinned {
+                        Some(digest) => Some((reference.clone(), digest)),
+                        None => {
+                            return Err(BuildError::UnpinnedBase {
+                                image: image.key.clone(),
+                                base: reference.to_string(),
+                                platform,
+                            });
+                        }
                     }
                 }
+                _ => None,
+            };
+            platforms.push(PlatformPlan {
+                package: package_plan,
+                base,
+            });
+        }
+        let static_sources = match &image.base {
+            Some(Base::Static) => {
+                let sources = locked
+                    .as_ref()
+                    .map(|lock| lock.statics.clone())
+                    .unwrap_or_default();
+                if sources.is_empty() {
+                    return Err(BuildError::UnpinnedStatic {
+                        image: image.key.clone(),
+                    });
+                }
+                Some(sources)
             }
+            _ => None,
         };
+        let placed = image
+            .files
+            .iter()
+            .map(|entry| files::place(&project.root, entry))
+            .collect::<Result<Vec<_>, _>>()?;
+        let declared = files::declared(&image.dirs, &image.symlinks)?;
+        let annotations = annotations(project, image, package, &created);
         let recipe = json!({
-            "kiln": "image/1",
-            "package": package_plan.name.basename(),
+            "kiln": "image/2",
+            "packages": platforms.iter().map(|plan| plan.package.name.basename()).collect::<Vec<_>>(),
             "image": {
                 "reference": image.reference.to_string(),
                 "paths": image.paths.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -554,10 +620,16 @@ impl<'a> Builder<'a> {
                 "expose": image.expose,
                 "labels": image.labels,
                 "compression": image.compression.to_string(),
-                "base": base.as_ref().map(|(reference, digest)| json!({
+                "bases": platforms.iter().map(|plan| plan.base.as_ref().map(|(reference, digest)| json!({
                     "name": reference.to_string(),
                     "digest": digest.to_string(),
-                })),
+                }))).collect::<Vec<_>>(),
+                "static": static_sources,
+                "files": placed.iter().map(|placed| placed.digest.to_string()).collect::<Vec<_>>(),
+                "declared": declared.digest.to_string(),
+                "max_layers": image.max_layers,
+                "annotations": annotations,
+                "sbom": image.sbom,
             },
             "source_date_epoch": epoch,
             "created": created,
@@ -566,8 +638,11 @@ impl<'a> Builder<'a> {
         let name = StoreName::new(&recipe, &label);
         Ok(ImagePlan {
             image: image.clone(),
-            base,
-            package: package_plan,
+            platforms,
+            files: placed,
+            declared,
+            static_sources,
+            annotations,
             name,
             recipe,
             created,
@@ -637,9 +712,14 @@ impl<'a> Builder<'a> {
         })
     }
 
-    /// Build the image of `plan` (and its package) unless the store has it.
+    /// Build the image of `plan` (and its packages) unless the store has it: one manifest per
+    /// platform, under an index when there are several, in a docker-archive that is also an
+    /// OCI layout.
     pub fn realise_image(&self, plan: &ImagePlan) -> Result<Built, BuildError> {
-        let package = self.realise_package(&plan.package)?;
+        let mut packages = Vec::new();
+        for platform in &plan.platforms {
+            packages.push(self.realise_package(&platform.package)?);
+        }
         let path = self.store.path(&plan.name);
         if self.store.contains(&plan.name) {
             return Ok(Built { path, fresh: false });
@@ -657,25 +737,66 @@ impl<'a> Builder<'a> {
         }
         self.store.clear_debris(&plan.name)?;
         (self.status)(&format!(
-            "building image {label} (image `{}`)",
-            plan.image.key
+            "building image {label} (image `{}`{})",
+            plan.image.key,
+            if plan.platforms.len() > 1 {
+                format!(
+                    ", {}",
+                    plan.platforms
+                        .iter()
+                        .map(|platform| platform.package.package.platform.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                String::new()
+            }
         ));
-        let base = match &plan.base {
-            Some((reference, digest)) => Some(self.realise_base(reference, digest)?),
+        let static_layer = match &plan.static_sources {
+            Some(sources) => {
+                let rootfs = crate::static_base::realise(self.store, sources, self.status)?;
+                Some(crate::static_base::layer_tree(&rootfs)?)
+            }
             None => None,
         };
-        let mut request = self.image_request(plan, &package.path)?;
-        request.base = base;
+        let mut requests = Vec::new();
+        for (platform, package) in plan.platforms.iter().zip(&packages) {
+            let base = match &platform.base {
+                Some((reference, digest)) => Some(self.realise_base(reference, digest)?),
+                None => None,
+            };
+            let base_layers = match &base {
+                Some(base) => base.manifest.layers.len(),
+                None => usize::from(static_layer.is_some()),
+            };
+            let mut request = self.image_request(
+                plan,
+                platform,
+                &package.path,
+                static_layer.as_ref(),
+                base_layers,
+            )?;
+            request.base = base;
+            requests.push(request);
+        }
         let temp = self.store.temp_dir(&plan.name);
         let registration = Registration::new(&temp);
         let file = std::fs::File::create(&temp).map_err(io_error(&temp))?;
         let written = (|| -> Result<(), BuildError> {
             let mut archive = ArchiveWriter::to_file(file, ArchiveKind::Docker, plan.mtime)
                 .map_err(io_error(&temp))?;
-            let image = build_image(&request, &mut archive, &mut |_| {})?;
-            archive
-                .finish(&[image.layout_entry()])
-                .map_err(io_error(&temp))?;
+            let mut images = Vec::new();
+            for request in &requests {
+                images.push(build_image(request, &mut archive, &mut |_| {})?);
+            }
+            let entry = if images.len() == 1 {
+                images[0].layout_entry()
+            } else {
+                let (_, descriptor) =
+                    crate::oci::image::build_index(&images, &plan.annotations, &mut archive)?;
+                crate::oci::layout::index_entry(&descriptor, &plan.image.reference, &images)
+            };
+            archive.finish(&[entry]).map_err(io_error(&temp))?;
             Ok(())
         })();
         if let Err(error) = written {
@@ -793,13 +914,19 @@ impl<'a> Builder<'a> {
         })
     }
 
+    /// The request for one platform's image: the layers from least to most often changing
+    /// (kiln's static base, the declared folders and links, each `[[files]]` entry, the
+    /// package's programs), merged to fit `max_layers`.
     fn image_request(
         &self,
         plan: &ImagePlan,
+        platform: &PlatformPlan,
         package_path: &Path,
+        static_layer: Option<&FileTree>,
+        base_layers: usize,
     ) -> Result<ImageRequest, BuildError> {
         let image = &plan.image;
-        let package = &plan.package.package;
+        let package = &platform.package.package;
         let mut tree = FileTree::new();
         for path in &image.paths {
             let source = package_path.join(path.as_str());
@@ -834,8 +961,17 @@ impl<'a> Builder<'a> {
             }
             (None, _) => None,
         };
-        let container = ContainerConfig {
-            user: image.user.clone().unwrap_or_default(),
+        let on_static = plan.static_sources.is_some();
+        let user = match image.user.as_deref() {
+            // Numeric, so Kubernetes' runAsNonRoot can check it without reading /etc/passwd.
+            Some("nonroot") if on_static => {
+                format!("{uid}:{uid}", uid = crate::static_base::NONROOT_UID)
+            }
+            Some(user) => user.to_owned(),
+            None => String::new(),
+        };
+        let mut container = ContainerConfig {
+            user,
             exposed_ports: image
                 .expose
                 .iter()
@@ -852,6 +988,65 @@ impl<'a> Builder<'a> {
             labels: image.labels.clone(),
             ..ContainerConfig::default()
         };
+        if on_static {
+            container = crate::oci::image::inherit(
+                &ContainerConfig {
+                    env: crate::static_base::ENV
+                        .iter()
+                        .map(|&text| text.to_owned())
+                        .collect(),
+                    ..ContainerConfig::default()
+                },
+                &container,
+            );
+        }
+        // Ours, least often changing first; none may place what another places.
+        let mut ours: Vec<RequestLayer> = Vec::new();
+        ours.push(RequestLayer {
+            tree: plan.declared.tree.clone(),
+            created_by: "kiln: dirs and symlinks".to_owned(),
+            mtime: None,
+        });
+        for (entry, placed) in image.files.iter().zip(&plan.files) {
+            ours.push(RequestLayer {
+                tree: placed.tree.clone(),
+                created_by: format!("kiln: files {} -> {}", entry.src, entry.dest),
+                mtime: None,
+            });
+        }
+        ours.push(RequestLayer {
+            tree,
+            created_by: format!("kiln: package {}", package.key),
+            mtime: None,
+        });
+        ours.retain(|layer| !layer.tree.is_empty());
+        let mut all = FileTree::new();
+        for layer in &ours {
+            all.merge(layer.tree.clone())?;
+        }
+        let ours = match image
+            .max_layers
+            .checked_sub(base_layers)
+            .filter(|left| *left > 0)
+        {
+            Some(left) => fit_layers(ours, left)?,
+            None => {
+                return Err(BuildError::LayerBudget {
+                    image: image.key.clone(),
+                    max: image.max_layers,
+                    base: base_layers,
+                });
+            }
+        };
+        let mut layers = Vec::new();
+        if let Some(static_tree) = static_layer {
+            layers.push(RequestLayer {
+                tree: static_tree.clone(),
+                created_by: "kiln: static base".to_owned(),
+                mtime: Some(crate::static_base::LAYER_MTIME),
+            });
+        }
+        layers.extend(ours);
         Ok(ImageRequest {
             reference: image.reference.clone(),
             platform: package.platform.clone(),
@@ -859,11 +1054,79 @@ impl<'a> Builder<'a> {
             mtime: plan.mtime,
             compression: image.compression,
             container,
-            layers: vec![tree],
-            created_by: "kiln build".to_owned(),
+            layers,
+            annotations: plan.annotations.clone(),
             base: None,
         })
     }
+}
+
+/// Fit `layers` (bottom first) into `budget` layers: the top one (the programs, which change
+/// most) stays alone, the bottom ones stay as they are, and those that do not fit in between
+/// merge into one.
+fn fit_layers(layers: Vec<RequestLayer>, budget: usize) -> Result<Vec<RequestLayer>, BuildError> {
+    if layers.len() <= budget {
+        return Ok(layers);
+    }
+    let mut layers = layers;
+    let merge = |group: Vec<RequestLayer>| -> Result<RequestLayer, BuildError> {
+        let mut tree = FileTree::new();
+        let mut created_by = Vec::new();
+        for layer in group {
+            tree.merge(layer.tree)?;
+            created_by.push(layer.created_by);
+        }
+        Ok(RequestLayer {
+            tree,
+            created_by: created_by.join("; "),
+            mtime: None,
+        })
+    };
+    if budget == 1 {
+        return Ok(vec![merge(layers)?]);
+    }
+    let top = layers.pop().expect("more layers than the budget");
+    let overflow = layers.split_off(budget - 2);
+    layers.push(merge(overflow)?);
+    layers.push(top);
+    Ok(layers)
+}
+
+/// The `org.opencontainers.image.*` annotations of an image: `created`, `version` (the
+/// package's version, else the tag), `title` (the image's name), and `revision` and `source`
+/// from a clean git checkout; then the image's own `annotations`, which win.
+fn annotations(
+    project: &Project,
+    image: &Image,
+    package: &Package,
+    created: &str,
+) -> BTreeMap<String, String> {
+    let mut annotations = BTreeMap::new();
+    annotations.insert(annotation::CREATED.to_owned(), created.to_owned());
+    annotations.insert(
+        annotation::VERSION.to_owned(),
+        package
+            .version
+            .clone()
+            .unwrap_or_else(|| image.tag().to_owned()),
+    );
+    annotations.insert(
+        annotation::TITLE.to_owned(),
+        image.reference.familiar_name(),
+    );
+    if let Some(git) = crate::project::git::describe(&project.root) {
+        annotations.insert(annotation::REVISION.to_owned(), git.revision);
+        if let Some(source) = git.source {
+            annotations.insert(annotation::SOURCE.to_owned(), source);
+        }
+    }
+    annotations.extend(
+        image
+            .annotations
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone())),
+    );
+    annotations
 }
 
 #[cfg(test)]

@@ -372,8 +372,12 @@ pub fn run(args: ImageArgs, printer: &Printer) -> Result<()> {
         mtime: epoch as u64,
         compression: args.compression.into(),
         container,
-        layers: vec![tree],
-        created_by: "kiln image".to_owned(),
+        layers: vec![crate::oci::image::RequestLayer {
+            tree,
+            created_by: "kiln image".to_owned(),
+            mtime: None,
+        }],
+        annotations: Default::default(),
         base: None,
     };
     let mut request = request;
@@ -394,7 +398,11 @@ pub fn run(args: ImageArgs, printer: &Printer) -> Result<()> {
         request.base = Some(builder.realise_base(base, &digest)?);
     }
 
-    let total = request.layers.iter().map(FileTree::content_bytes).sum();
+    let total = request
+        .layers
+        .iter()
+        .map(|layer| layer.tree.content_bytes())
+        .sum();
     let progress = progress_bar(printer, total);
     let mut on_progress = |bytes| {
         if let Some(bar) = &progress {

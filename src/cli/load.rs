@@ -36,8 +36,13 @@ pub struct LoadArgs {
 pub fn run(args: LoadArgs, printer: &Printer) -> Result<()> {
     let host = Host::from_env()?;
     let archive = image_archive(args.image.as_deref(), "load", printer)?;
+    // A multi-platform image: only the engine's platform, under the image's own name.
+    let picked = engine_platform_image(&host, &archive, printer)?;
+    let loaded = picked
+        .as_ref()
+        .map_or(archive.as_path(), |file| file.path());
     printer.status(format!("loading {} into {host}", archive.display()));
-    let messages = engine::load(&host, &archive)
+    let messages = engine::load(&host, loaded)
         .with_context(|| format!("cannot load {}", archive.display()))?;
     for message in messages {
         println!("{message}");
@@ -92,4 +97,72 @@ pub fn image_archive(given: Option<&str>, command: &str, printer: &Printer) -> R
     let (_, built) = build_target(&builder, &mut projects, &spec)
         .with_context(|| format!("cannot build {spec}"))?;
     Ok(built.path)
+}
+
+/// For an archive holding an index of several platforms: a temporary docker-archive of the
+/// engine's platform alone, named as the index is (`app:1`, not `app:1-linux-amd64`). `None`
+/// for a single image, which loads as it is.
+fn engine_platform_image(
+    host: &Host,
+    archive: &std::path::Path,
+    printer: &Printer,
+) -> Result<Option<tempfile::NamedTempFile>> {
+    use crate::oci::spec::{Index, media_type};
+    use crate::transport::{BlobSource, LocalSource, walk, write_archive};
+    let mut source = LocalSource::open(archive, archive.display().to_string())?;
+    let (root, names) = source.select(None)?;
+    if !media_type::is_index(&root.media_type) {
+        return Ok(None);
+    }
+    let index: Index = serde_json::from_slice(&source.read_document(&root)?)
+        .with_context(|| format!("{}: the image index is not valid", archive.display()))?;
+    let platform = engine::platform(host)?;
+    let available = || {
+        index
+            .manifests
+            .iter()
+            .filter_map(|entry| entry.platform.as_ref().map(ToString::to_string))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(chosen) = index
+        .manifests
+        .iter()
+        .find(|entry| entry.platform.as_ref().is_some_and(|p| platform.accepts(p)))
+    else {
+        bail!(
+            "{} has no image for the engine's platform {platform} (it has {})\nhint: add \"{platform}\" to the image's `platforms`",
+            archive.display(),
+            available()
+        );
+    };
+    printer.status(format!(
+        "picked {} of {} (the engine's platform)",
+        chosen
+            .platform
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        available()
+    ));
+    let graph = walk(&source, chosen.clone(), Default::default())?;
+    let name = names
+        .references
+        .first()
+        .map(|text| text.parse::<crate::oci::reference::Reference>())
+        .transpose()
+        .with_context(|| format!("{}: the image's name is not valid", archive.display()))?;
+    let temp = tempfile::Builder::new()
+        .prefix("kiln-load-")
+        .suffix(".tar")
+        .tempfile()
+        .context("cannot make a temporary file for the engine's platform")?;
+    write_archive(
+        &source,
+        &graph,
+        temp.path(),
+        crate::oci::archive::ArchiveKind::Docker,
+        graph.layout_entry(name, None),
+    )?;
+    Ok(Some(temp))
 }

@@ -82,11 +82,12 @@ fn wanted_bases(root: &Path) -> Result<Vec<(Reference, Platform)>> {
     let project = crate::project::Project::load(root)?;
     let mut wanted = Vec::new();
     for image in project.images.values() {
-        if let Some(base) = &image.base {
-            let platform = project.packages[&image.package].platform.clone();
-            let pair = (base.clone(), platform);
-            if !wanted.contains(&pair) {
-                wanted.push(pair);
+        if let Some(crate::project::config::Base::Image(base)) = &image.base {
+            for platform in &image.platforms {
+                let pair = (base.clone(), platform.clone());
+                if !wanted.contains(&pair) {
+                    wanted.push(pair);
+                }
             }
         }
     }

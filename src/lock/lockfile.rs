@@ -23,6 +23,12 @@
 //! name = "ghcr.io/team/base:1"      # as kiln.toml writes it
 //! platform = "linux/amd64"
 //! digest = "sha256:…"               # the platform's image manifest
+//!
+//! [[static]]                  # a source of kiln's `base = "static"`, by sha256
+//! name = "ca-certificates"    # or "tzdata"
+//! version = "2026.10.19"
+//! url = "https://files.pythonhosted.org/…/certifi-….whl"
+//! sha256 = "…"
 //! ```
 //!
 //! A module whose code the build never reads (go.sum holds only its `/go.mod` hash: Go needs
@@ -110,6 +116,8 @@ pub struct LockFile {
     pub modules: Vec<LockedModule>,
     /// Sorted by name, then platform.
     pub bases: Vec<LockedBase>,
+    /// The static base's sources, sorted by name; empty when no image uses it.
+    pub statics: Vec<crate::static_base::StaticSource>,
 }
 
 impl LockFile {
@@ -131,6 +139,8 @@ struct Document {
     module: Vec<LockedModule>,
     #[serde(default)]
     base: Vec<LockedBase>,
+    #[serde(default, rename = "static")]
+    statics: Vec<crate::static_base::StaticSource>,
 }
 
 /// Parse kiln.lock `text`; `file` names it in errors.
@@ -218,10 +228,28 @@ pub fn parse(text: &str, file: &Path) -> Result<LockFile, LockFileError> {
     }
     let mut bases = document.base;
     bases.sort();
+    for source in &document.statics {
+        let valid_sha256 =
+            source.sha256.len() == 64 && source.sha256.bytes().all(|byte| byte.is_ascii_hexdigit());
+        if !valid_sha256
+            || !source.url.starts_with("https://") && !source.url.starts_with("http://")
+        {
+            return Err(LockFileError::Parse {
+                file: file.to_owned(),
+                message: format!(
+                    "[[static]] {}: the url must be http(s) and the sha256 64 hex digits",
+                    source.name
+                ),
+            });
+        }
+    }
+    let mut statics = document.statics;
+    statics.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(LockFile {
         go: document.go,
         modules,
         bases,
+        statics,
     })
 }
 
@@ -265,6 +293,15 @@ pub fn render(lock: &LockFile) -> String {
         text.push_str(&format!("platform = {}\n", toml_string(&base.platform)));
         text.push_str(&format!("digest = {}\n", toml_string(&base.digest)));
     }
+    let mut statics: Vec<&crate::static_base::StaticSource> = lock.statics.iter().collect();
+    statics.sort_by(|a, b| a.name.cmp(&b.name));
+    for source in statics {
+        text.push_str("\n[[static]]\n");
+        text.push_str(&format!("name = {}\n", toml_string(&source.name)));
+        text.push_str(&format!("version = {}\n", toml_string(&source.version)));
+        text.push_str(&format!("url = {}\n", toml_string(&source.url)));
+        text.push_str(&format!("sha256 = {}\n", toml_string(&source.sha256)));
+    }
     text
 }
 
@@ -305,6 +342,12 @@ mod tests {
                 platform: "linux/amd64".to_owned(),
                 digest: DIGEST.to_owned(),
             }],
+            statics: vec![crate::static_base::StaticSource {
+                name: "tzdata".to_owned(),
+                version: "2026.6".to_owned(),
+                url: "https://files.pythonhosted.org/packages/tzdata.whl".to_owned(),
+                sha256: "ab".repeat(32),
+            }],
         }
     }
 
@@ -314,7 +357,8 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                "# kiln.lock: written by `kiln lock`; commit it. Do not edit.\nversion = 1\n\n[go]\ngo = \"1.22\"\ntoolchain = \"go1.27.3\"\n\n[go.toolchain-h1]\n\"linux-amd64\" = \"{H1}\"\n\n[[module]]\npath = \"example.com/Fixture/lib\"\nversion = \"v1.4.2\"\nh1 = \"{H1}\"\ngo-mod = \"{GO_MOD}\"\nnar = \"{NAR}\"\n\n[[module]]\npath = \"example.com/old\"\nversion = \"v2.0.0+incompatible\"\ngo-mod = \"{GO_MOD}\"\n\n[[base]]\nname = \"localhost:5000/base:1\"\nplatform = \"linux/amd64\"\ndigest = \"{DIGEST}\"\n"
+                "# kiln.lock: written by `kiln lock`; commit it. Do not edit.\nversion = 1\n\n[go]\ngo = \"1.22\"\ntoolchain = \"go1.27.3\"\n\n[go.toolchain-h1]\n\"linux-amd64\" = \"{H1}\"\n\n[[module]]\npath = \"example.com/Fixture/lib\"\nversion = \"v1.4.2\"\nh1 = \"{H1}\"\ngo-mod = \"{GO_MOD}\"\nnar = \"{NAR}\"\n\n[[module]]\npath = \"example.com/old\"\nversion = \"v2.0.0+incompatible\"\ngo-mod = \"{GO_MOD}\"\n\n[[base]]\nname = \"localhost:5000/base:1\"\nplatform = \"linux/amd64\"\ndigest = \"{DIGEST}\"\n\n[[static]]\nname = \"tzdata\"\nversion = \"2026.6\"\nurl = \"https://files.pythonhosted.org/packages/tzdata.whl\"\nsha256 = \"{}\"\n",
+                "ab".repeat(32)
             )
         );
         assert_eq!(parse(&text, Path::new("kiln.lock")).unwrap(), sample());

@@ -568,6 +568,7 @@ pub fn lock(
             modules,
             // Base images are resolved by the caller (`kiln lock`), which knows the project.
             bases: Vec::new(),
+            statics: Vec::new(),
         },
         fetched,
     })
@@ -1315,6 +1316,7 @@ mod tests {
         let wants = wants(folder.path()).unwrap();
         let mut lock = LockFile {
             bases: Vec::new(),
+            statics: Vec::new(),
             go: GoPin {
                 go: Some("1.22".to_owned()),
                 toolchain: "go1.27.3".to_owned(),
@@ -1353,6 +1355,7 @@ mod tests {
         .unwrap();
         let lock = LockFile {
             bases: Vec::new(),
+            statics: Vec::new(),
             go: GoPin::default(),
             modules: vec![
                 locked("ex.com/a", "v1.10.0", true),

@@ -8,8 +8,14 @@
 //!   the container `config` with empty fields omitted, `rootfs` and one `history` entry per
 //!   layer carrying `created` and `created_by` (no host paths, no kiln version: those would
 //!   make two machines disagree).
-//! - The manifest has no annotations (names live in the index and `manifest.json`), except
-//!   on a base: `org.opencontainers.image.base.name` and `.base.digest`.
+//! - The manifest's annotations are the request's (`org.opencontainers.image.created`,
+//!   `.version`, `.title`, and `.revision`/`.source` from a clean git checkout, decided by the
+//!   build), plus `org.opencontainers.image.base.name` and `.base.digest` on a base. Names
+//!   live in the index and `manifest.json`, never in the manifest.
+//! - An image's own layers skip empty trees and any layer identical to one below it.
+//! - Several platforms make an OCI image index ([`build_index`]): one entry per manifest, in
+//!   the order given, each with its platform (and a base's annotations); the index carries
+//!   the image's annotations.
 //! - On a base image, the base's layers come first, as stored, and the config is the base's
 //!   with ours merged in ([`inherit`]); a base with Docker media types makes the whole image
 //!   Docker-typed, so no image mixes the two families.
@@ -55,12 +61,24 @@ pub struct ImageRequest {
     pub mtime: u64,
     pub compression: Compression,
     pub container: ContainerConfig,
-    /// One layer per tree, bottom first.
-    pub layers: Vec<FileTree>,
-    /// The `created_by` of each layer's history entry.
-    pub created_by: String,
+    /// The image's own layers, bottom first. An empty tree makes no layer, and a layer
+    /// identical to one below it is left out (the trees never overlap, so it adds nothing).
+    pub layers: Vec<RequestLayer>,
+    /// The image's manifest annotations (`org.opencontainers.image.*`), beside the base ones.
+    pub annotations: std::collections::BTreeMap<String, String>,
     /// The image this one starts from.
     pub base: Option<BaseImage>,
+}
+
+/// One layer of an [`ImageRequest`].
+#[derive(Clone, Debug)]
+pub struct RequestLayer {
+    pub tree: FileTree,
+    /// The `created_by` of its history entry.
+    pub created_by: String,
+    /// The mtime of its entries, when not the request's (kiln's static base layer has its own,
+    /// so it is the same bytes in every image).
+    pub mtime: Option<u64>,
 }
 
 /// A base image, its blobs in an OCI layout folder (verified when they were fetched).
@@ -245,23 +263,31 @@ pub fn build_image<S: BlobSink>(
                 .map_err(ImageError::Sink)?;
         }
     }
-    let mut layers = Vec::with_capacity(request.layers.len());
-    for tree in &request.layers {
+    let mut layers: Vec<LayerSummary> = Vec::with_capacity(request.layers.len());
+    let mut history: Vec<History> = Vec::with_capacity(request.layers.len());
+    for layer in &request.layers {
+        if layer.tree.is_empty() {
+            continue;
+        }
+        let options = LayerOptions {
+            mtime: layer.mtime.unwrap_or(options.mtime),
+            ..options
+        };
         let pending = sink.begin_blob().map_err(ImageError::Sink)?;
-        let (summary, pending) = write_layer(tree, &options, pending, on_progress)?;
+        let (summary, pending) = write_layer(&layer.tree, &options, pending, on_progress)?;
         sink.commit_blob(pending, &summary.digest, summary.size)
             .map_err(ImageError::Sink)?;
+        if layers.iter().any(|below| below.diff_id == summary.diff_id) {
+            continue;
+        }
         layers.push(summary);
+        history.push(History {
+            created: Some(request.created.clone()),
+            created_by: Some(layer.created_by.clone()),
+            ..History::default()
+        });
     }
 
-    let history: Vec<History> = layers
-        .iter()
-        .map(|_| History {
-            created: Some(request.created.clone()),
-            created_by: Some(request.created_by.clone()),
-            ..History::default()
-        })
-        .collect();
     let mut config = ImageConfig {
         created: Some(request.created.clone()),
         author: None,
@@ -324,17 +350,19 @@ pub fn build_image<S: BlobSink>(
             }))
             .collect(),
         subject: None,
-        // The image-spec's base annotations; Docker's schema 2 has no annotations.
+        // The image-spec's annotations; Docker's schema 2 has none.
         annotations: match base {
-            Some(base) if !docker => [
-                (
+            _ if docker => Default::default(),
+            Some(base) => {
+                let mut annotations = request.annotations.clone();
+                annotations.insert(
                     annotation::BASE_DIGEST.to_owned(),
                     base.descriptor.digest.to_string(),
-                ),
-                (annotation::BASE_NAME.to_owned(), base.reference.to_string()),
-            ]
-            .into(),
-            _ => Default::default(),
+                );
+                annotations.insert(annotation::BASE_NAME.to_owned(), base.reference.to_string());
+                annotations
+            }
+            None => request.annotations.clone(),
         },
         extra: Default::default(),
     };
@@ -370,6 +398,36 @@ pub fn build_image<S: BlobSink>(
         config_descriptor,
         layers,
     })
+}
+
+/// An image index over images built for several platforms, written to `sink`.
+pub fn build_index<S: BlobSink>(
+    images: &[BuiltImage],
+    annotations: &std::collections::BTreeMap<String, String>,
+    sink: &mut S,
+) -> Result<(super::spec::Index, Descriptor), ImageError> {
+    let index = super::spec::Index {
+        schema_version: 2,
+        media_type: Some(media_type::OCI_INDEX.to_owned()),
+        manifests: images
+            .iter()
+            .map(|image| image.manifest_descriptor.clone())
+            .collect(),
+        annotations: annotations.clone(),
+        extra: Default::default(),
+    };
+    let bytes = to_canonical_vec(&index).map_err(|source| ImageError::Json {
+        document: "index",
+        source,
+    })?;
+    let descriptor = Descriptor::new(
+        media_type::OCI_INDEX,
+        Digest::of(&bytes),
+        bytes.len() as u64,
+    );
+    sink.put_blob(&descriptor.digest, &bytes)
+        .map_err(ImageError::Sink)?;
+    Ok((index, descriptor))
 }
 
 #[cfg(test)]
@@ -460,8 +518,12 @@ mod tests {
                 entrypoint: Some(vec!["/bin/app".to_owned()]),
                 ..ContainerConfig::default()
             },
-            layers: vec![tree],
-            created_by: "test".to_owned(),
+            layers: vec![RequestLayer {
+                tree,
+                created_by: "test".to_owned(),
+                mtime: None,
+            }],
+            annotations: Default::default(),
             base: Some(base),
         }
     }

@@ -40,6 +40,10 @@ pub struct LayoutEntry {
     pub ref_name: Option<String>,
     /// The config and layer digests of each image manifest the entry holds.
     pub images: Vec<(Digest, Vec<Digest>)>,
+    /// For an index of several platforms: a suffix per image (`linux-arm64`), which tags
+    /// each in `manifest.json` as `NAME:TAG-SUFFIX`, so `docker load` keeps every platform
+    /// apart (`kiln load` loads the engine's platform under `NAME:TAG`). Empty otherwise.
+    pub platform_tags: Vec<String>,
 }
 
 impl BuiltImage {
@@ -57,7 +61,37 @@ impl BuiltImage {
                     .map(|layer| layer.digest)
                     .collect(),
             )],
+            platform_tags: Vec::new(),
         }
+    }
+}
+
+/// The layout entry of an index over `images` (built for several platforms).
+pub fn index_entry(
+    index: &Descriptor,
+    reference: &Reference,
+    images: &[BuiltImage],
+) -> LayoutEntry {
+    LayoutEntry {
+        descriptor: index.clone(),
+        name: Some(reference.clone()),
+        ref_name: None,
+        images: images
+            .iter()
+            .map(|image| image.layout_entry().images.remove(0))
+            .collect(),
+        platform_tags: images
+            .iter()
+            .map(|image| platform_suffix(&image.manifest_descriptor))
+            .collect(),
+    }
+}
+
+/// `linux-arm64-v8` for a descriptor's platform.
+pub fn platform_suffix(descriptor: &Descriptor) -> String {
+    match &descriptor.platform {
+        Some(platform) => platform.to_string().replace('/', "-"),
+        None => "unknown".to_owned(),
     }
 }
 
@@ -121,9 +155,24 @@ pub fn docker_manifest_for(entries: &[LayoutEntry]) -> Vec<DockerArchiveEntry> {
             entry
                 .images
                 .iter()
-                .map(|(config, layers)| DockerArchiveEntry {
+                .enumerate()
+                .map(|(position, (config, layers))| DockerArchiveEntry {
                     config: config.blob_path(),
-                    repo_tags: entry.name.iter().map(Reference::familiar_tagged).collect(),
+                    repo_tags: entry
+                        .name
+                        .iter()
+                        .map(|name| match entry.platform_tags.get(position) {
+                            Some(suffix) => {
+                                let mut tagged = name.clone();
+                                tagged.tag = Some(format!(
+                                    "{}-{suffix}",
+                                    name.tag.as_deref().unwrap_or("latest")
+                                ));
+                                tagged.familiar_tagged()
+                            }
+                            None => name.familiar_tagged(),
+                        })
+                        .collect(),
                     layers: layers.iter().map(Digest::blob_path).collect(),
                     extra: Default::default(),
                 })

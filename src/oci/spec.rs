@@ -51,6 +51,12 @@ pub mod annotation {
     /// The base image an image starts from, and its manifest digest (image-spec).
     pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
     pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+    /// Pre-defined annotations of the image-spec (annotations.md) that kiln sets.
+    pub const CREATED: &str = "org.opencontainers.image.created";
+    pub const VERSION: &str = "org.opencontainers.image.version";
+    pub const REVISION: &str = "org.opencontainers.image.revision";
+    pub const SOURCE: &str = "org.opencontainers.image.source";
+    pub const TITLE: &str = "org.opencontainers.image.title";
 }
 
 /// Reads JSON `null` as the type's default (Docker writes `"Env": null`).

@@ -435,6 +435,21 @@ impl FileTree {
         )
     }
 
+    /// Put `node` at `path` as it is (its attributes included), creating implied parent
+    /// folders; the same conflicts as [`FileTree::add`] are errors.
+    pub fn insert_node(&mut self, path: ImagePath, node: Node) -> Result<(), TreeError> {
+        self.insert(path, node)
+    }
+
+    /// Add every entry of `other`. Folders merge (an implied folder takes the attributes of
+    /// one given explicitly); any other path both trees hold is a conflict.
+    pub fn merge(&mut self, other: FileTree) -> Result<(), TreeError> {
+        for (path, node) in other.entries {
+            self.insert(path, node)?;
+        }
+        Ok(())
+    }
+
     /// Insert `node` at `path`, creating implied parent folders.
     fn insert(&mut self, path: ImagePath, node: Node) -> Result<(), TreeError> {
         let origin = node.origin().map(Path::to_owned).unwrap_or_default();

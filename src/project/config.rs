@@ -14,6 +14,7 @@
 //! tags = ["netgo"]
 //! env = { GOEXPERIMENT = "loopvar" }
 //! platform = "linux/amd64"        # default: this machine's
+//! # or platforms = ["linux/amd64", "linux/arm64"]: cross-compiled (CGO is always off)
 //!
 //! [images.container]              # `kiln build .#container`
 //! package = "default"
@@ -22,6 +23,27 @@
 //! paths = ["/bin"]                # package folders placed at the image root
 //! cmd = ["/bin/example"]          # default: the package's program
 //! # entrypoint, env, workdir, user, expose, labels, created, compression
+//! base = "static"                 # kiln's own base, or an image: "ghcr.io/team/base:1"
+//! platforms = ["linux/amd64", "linux/arm64"]   # default: the package's `platforms`
+//! max_layers = 16                 # the base's layers included
+//! annotations = { "org.example.team" = "payments" }
+//! sbom = true
+//!
+//! [[images.container.files]]      # project files anywhere in the image
+//! src = "static"                  # a file or folder of the project
+//! dest = "/srv/static"            # a folder's contents go there
+//! mode = "0644"                   # files; optional, as are uid, gid, include and exclude
+//! exclude = ["**/*.map"]
+//!
+//! [[images.container.dirs]]       # empty folders, e.g. state a non-root user writes
+//! path = "/var/lib/app"
+//! mode = "0700"
+//! uid = 65532
+//! gid = 65532
+//!
+//! [[images.container.symlinks]]
+//! path = "/usr/bin/app"
+//! target = "/bin/app"
 //! ```
 //!
 //! Every error names file:line:column; an unknown key suggests the closest known one. A
@@ -191,6 +213,7 @@ struct RawPackage {
     tags: Option<Vec<Spanned<String>>>,
     env: Option<BTreeMap<Spanned<String>, String>>,
     platform: Option<Spanned<String>>,
+    platforms: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -210,6 +233,49 @@ struct RawImage {
     created: Option<Spanned<String>>,
     compression: Option<Spanned<String>>,
     base: Option<Spanned<String>>,
+    platforms: Option<Spanned<Vec<Spanned<String>>>>,
+    files: Option<Vec<Spanned<RawFiles>>>,
+    dirs: Option<Vec<Spanned<RawDir>>>,
+    symlinks: Option<Vec<Spanned<RawSymlink>>>,
+    max_layers: Option<Spanned<i64>>,
+    annotations: Option<BTreeMap<Spanned<String>, String>>,
+    sbom: Option<bool>,
+}
+
+/// `mode = "0644"` or `mode = 0o644` (TOML's octal integer).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawMode {
+    Number(i64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFiles {
+    src: Spanned<String>,
+    dest: Spanned<String>,
+    mode: Option<Spanned<RawMode>>,
+    uid: Option<Spanned<i64>>,
+    gid: Option<Spanned<i64>>,
+    include: Option<Vec<Spanned<String>>>,
+    exclude: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDir {
+    path: Spanned<String>,
+    mode: Option<Spanned<RawMode>>,
+    uid: Option<Spanned<i64>>,
+    gid: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSymlink {
+    path: Spanned<String>,
+    target: Spanned<String>,
 }
 
 /// One Go main package of a package, and the program it becomes.
@@ -233,11 +299,24 @@ pub struct Package {
     pub ldflags: Vec<String>,
     pub tags: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// The platform `kiln build`, `run` and `shell` use: this machine's when `platforms` lists
+    /// it, else the first listed.
     pub platform: Platform,
+    /// Every platform the package is built for (`platforms = [...]`), `platform` among them;
+    /// the default for its images.
+    pub platforms: Vec<Platform>,
     pub defined_at: Location,
 }
 
 impl Package {
+    /// The package as built for `platform` (which changes its store name).
+    pub fn for_platform(&self, platform: &Platform) -> Package {
+        Package {
+            platform: platform.clone(),
+            ..self.clone()
+        }
+    }
+
     pub fn programs(&self) -> impl Iterator<Item = &str> {
         self.mains.iter().map(|main| main.program.as_str())
     }
@@ -249,6 +328,58 @@ impl Package {
             None => self.name.clone(),
         }
     }
+}
+
+/// What an image starts from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// kiln's own base (`base = "static"`): users, CA certificates, tzdata, /tmp; its sources
+    /// pinned in kiln.lock.
+    Static,
+    /// An image from a registry, pinned per platform in kiln.lock.
+    Image(Reference),
+}
+
+/// The name of kiln's own base in `base = "…"`.
+pub const STATIC_BASE: &str = "static";
+
+/// The default `max_layers`: the base's layers and the image's own together. Docker refuses
+/// images of more than about 125 layers, and every layer costs a mount at run time.
+pub const DEFAULT_MAX_LAYERS: usize = 16;
+
+/// `[[images.NAME.files]]`: a file or folder of the project placed in the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilesEntry {
+    /// Relative to the project, normalised (`static`, `config/app.yaml`).
+    pub src: String,
+    /// An absolute image path; for a folder, where its contents go; for a file, its path, or
+    /// the folder it goes into when it ends with `/`.
+    pub dest: String,
+    /// The mode of every regular file placed (default: 0755 if executable, else 0644).
+    pub mode: Option<u32>,
+    pub uid: u32,
+    pub gid: u32,
+    /// Globs over paths relative to `src` (`**/*.html`); empty means everything.
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub defined_at: Location,
+}
+
+/// `[[images.NAME.dirs]]`: an empty folder with an owner and mode (state a non-root user may
+/// write).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    pub path: ImagePath,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// `[[images.NAME.symlinks]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SymlinkEntry {
+    pub path: ImagePath,
+    pub target: String,
 }
 
 /// An image of a package.
@@ -267,8 +398,19 @@ pub struct Image {
     pub labels: BTreeMap<String, String>,
     pub created: Created,
     pub compression: Compression,
-    /// The image this one starts from (`base = "REF"`), pinned per platform in kiln.lock.
-    pub base: Option<Reference>,
+    /// The image this one starts from (`base = "REF"` or `"static"`).
+    pub base: Option<Base>,
+    /// The platforms it is built for: one image manifest each, under an index when several.
+    pub platforms: Vec<Platform>,
+    pub files: Vec<FilesEntry>,
+    pub dirs: Vec<DirEntry>,
+    pub symlinks: Vec<SymlinkEntry>,
+    /// At most this many layers, the base's included; the image's own layers beyond it merge.
+    pub max_layers: usize,
+    /// Manifest annotations added to those kiln sets (`org.opencontainers.image.*`).
+    pub annotations: BTreeMap<String, String>,
+    /// Whether an SPDX SBOM is stored beside the image.
+    pub sbom: bool,
     pub defined_at: Location,
 }
 
@@ -531,13 +673,29 @@ impl Loader {
                 .find(|main| main.program == name)
                 .map(|main| main.program.clone()),
         };
-        let platform = match raw.platform {
-            Some(platform) => platform
-                .get_ref()
-                .parse::<Platform>()
-                .map_err(|error| source.error(&platform.span(), error.to_string(), None))?,
-            None => Platform::host(),
+        let platforms = match (raw.platform, raw.platforms) {
+            (Some(_), Some(platforms)) => {
+                return Err(source.error(
+                    &platforms.span(),
+                    "a package has `platform` or `platforms`, not both",
+                    Some("list every platform in `platforms`".to_owned()),
+                ));
+            }
+            (Some(platform), None) => vec![
+                platform
+                    .get_ref()
+                    .parse::<Platform>()
+                    .map_err(|error| source.error(&platform.span(), error.to_string(), None))?,
+            ],
+            (None, Some(platforms)) => parse_platforms(source, platforms)?,
+            (None, None) => vec![Platform::host()],
         };
+        let host = Platform::host();
+        let platform = platforms
+            .iter()
+            .find(|platform| **platform == host)
+            .unwrap_or(&platforms[0])
+            .clone();
         let mut env = BTreeMap::new();
         for (variable, value) in raw.env.unwrap_or_default() {
             if RESERVED_ENV.contains(&variable.get_ref().as_str()) {
@@ -570,6 +728,7 @@ impl Loader {
                 .collect(),
             env,
             platform,
+            platforms,
             defined_at: location.clone(),
         };
         self.packages.insert(key_name, (package, location));
@@ -646,12 +805,15 @@ fn build_image(
             },
         });
     };
-    if package.platform.os != "linux" {
+    let platforms = match raw.platforms {
+        Some(platforms) => parse_platforms(source, platforms)?,
+        None => package.platforms.clone(),
+    };
+    if let Some(other) = platforms.iter().find(|platform| platform.os != "linux") {
         return Err(ConfigError::At {
             location,
             message: format!(
-                "image `{key}` is of package `{package_name}`, built for {}; images run Linux programs",
-                package.platform
+                "image `{key}` is of package `{package_name}`, built for {other}; images run Linux programs"
             ),
             hint: None,
         });
@@ -778,19 +940,126 @@ fn build_image(
         None => Compression::Gzip,
     };
     let base = match &raw.base {
-        Some(base) => Some(base.get_ref().parse::<Reference>().map_err(|error| {
+        Some(base) if base.get_ref() == STATIC_BASE => Some(Base::Static),
+        Some(base) => Some(Base::Image(base.get_ref().parse::<Reference>().map_err(|error| {
             source.error(
                 &base.span(),
                 format!("base: {error}"),
-                Some("a base is an image reference, e.g. `gcr.io/distroless/static:nonroot` or `localhost:5000/base:1`".to_owned()),
+                Some("a base is `static` (kiln's own) or an image reference, e.g. `gcr.io/distroless/static:nonroot` or `localhost:5000/base:1`".to_owned()),
             )
-        })?),
+        })?)),
         None => None,
     };
+    let mut files = Vec::new();
+    for entry in raw.files.unwrap_or_default() {
+        let defined_at = source.location(&entry.span());
+        let entry = entry.into_inner();
+        let src = clean_source(entry.src.get_ref())
+            .map_err(|reason| source.error(&entry.src.span(), reason, None))?;
+        let dest = entry.dest.get_ref();
+        ImagePath::parse_absolute(dest)
+            .map_err(|error| source.error(&entry.dest.span(), error.to_string(), None))?;
+        let mode = entry
+            .mode
+            .as_ref()
+            .map(|mode| parse_mode(source, mode))
+            .transpose()?;
+        let include = entry
+            .include
+            .unwrap_or_default()
+            .iter()
+            .map(|glob| check_glob(source, glob))
+            .collect::<Result<_, _>>()?;
+        let exclude = entry
+            .exclude
+            .unwrap_or_default()
+            .iter()
+            .map(|glob| check_glob(source, glob))
+            .collect::<Result<_, _>>()?;
+        files.push(FilesEntry {
+            src,
+            dest: dest.clone(),
+            mode,
+            uid: parse_id(source, entry.uid.as_ref())?,
+            gid: parse_id(source, entry.gid.as_ref())?,
+            include,
+            exclude,
+            defined_at,
+        });
+    }
+    let mut dirs = Vec::new();
+    for entry in raw.dirs.unwrap_or_default() {
+        let entry = entry.into_inner();
+        let path = ImagePath::parse_absolute(entry.path.get_ref())
+            .map_err(|error| source.error(&entry.path.span(), error.to_string(), None))?;
+        if path.is_root() {
+            return Err(source.error(
+                &entry.path.span(),
+                "the image root is not a folder kiln can set",
+                None,
+            ));
+        }
+        dirs.push(DirEntry {
+            path,
+            mode: entry
+                .mode
+                .as_ref()
+                .map(|mode| parse_mode(source, mode))
+                .transpose()?
+                .unwrap_or(0o755),
+            uid: parse_id(source, entry.uid.as_ref())?,
+            gid: parse_id(source, entry.gid.as_ref())?,
+        });
+    }
+    let mut symlinks = Vec::new();
+    for entry in raw.symlinks.unwrap_or_default() {
+        let entry = entry.into_inner();
+        let path = ImagePath::parse_absolute(entry.path.get_ref())
+            .map_err(|error| source.error(&entry.path.span(), error.to_string(), None))?;
+        let target = entry.target.get_ref();
+        if path.is_root() || target.is_empty() || target.contains('\0') {
+            return Err(source.error(
+                &entry.target.span(),
+                "a symlink has a path below the root and a non-empty target",
+                None,
+            ));
+        }
+        symlinks.push(SymlinkEntry {
+            path,
+            target: target.clone(),
+        });
+    }
+    let max_layers = match &raw.max_layers {
+        Some(max) => usize::try_from(*max.get_ref())
+            .ok()
+            .filter(|max| (1..=120).contains(max))
+            .ok_or_else(|| {
+                source.error(
+                    &max.span(),
+                    "max_layers is from 1 to 120",
+                    Some("Docker refuses images of more than about 125 layers".to_owned()),
+                )
+            })?,
+        None => DEFAULT_MAX_LAYERS,
+    };
+    let mut annotations = BTreeMap::new();
+    for (name, value) in raw.annotations.unwrap_or_default() {
+        if name.get_ref().is_empty() {
+            return Err(source.error(&name.span(), "an annotation has a name", None));
+        }
+        annotations.insert(name.into_inner(), value);
+    }
     Ok(Image {
         key: key.to_owned(),
         package: package_name,
         base,
+        platforms,
+        files,
+        dirs,
+        symlinks,
+        max_layers,
+        annotations,
+        sbom: raw.sbom.unwrap_or(true),
         reference,
         paths,
         cmd: raw.cmd,
@@ -804,6 +1073,94 @@ fn build_image(
         compression,
         defined_at: location,
     })
+}
+
+/// `platforms = ["linux/amd64", …]`: at least one, each once.
+fn parse_platforms(
+    source: &SourceFile,
+    platforms: Spanned<Vec<Spanned<String>>>,
+) -> Result<Vec<Platform>, ConfigError> {
+    let span = platforms.span();
+    let mut parsed: Vec<Platform> = Vec::new();
+    for text in platforms.into_inner() {
+        let platform = text
+            .get_ref()
+            .parse::<Platform>()
+            .map_err(|error| source.error(&text.span(), error.to_string(), None))?;
+        if parsed.contains(&platform) {
+            return Err(source.error(&text.span(), format!("{platform} is listed twice"), None));
+        }
+        parsed.push(platform);
+    }
+    if parsed.is_empty() {
+        return Err(source.error(&span, "`platforms` lists no platform", None));
+    }
+    Ok(parsed)
+}
+
+/// An octal mode, `"0644"`, `"755"` or TOML's `0o644`; permission, setuid, setgid and sticky
+/// bits only.
+fn parse_mode(source: &SourceFile, mode: &Spanned<RawMode>) -> Result<u32, ConfigError> {
+    let value = match mode.get_ref() {
+        RawMode::Number(number) => u32::try_from(*number).ok(),
+        RawMode::Text(text) => u32::from_str_radix(text.trim_start_matches("0o"), 8).ok(),
+    };
+    match value {
+        Some(value) if value <= 0o7777 => Ok(value),
+        _ => Err(source.error(
+            &mode.span(),
+            "a mode is octal permission bits, at most 7777",
+            Some("write it as a string, e.g. mode = \"0644\", or as 0o644".to_owned()),
+        )),
+    }
+}
+
+/// A uid or gid: 0 to 2^32 - 2 (4294967295 means "no id").
+fn parse_id(source: &SourceFile, id: Option<&Spanned<i64>>) -> Result<u32, ConfigError> {
+    match id {
+        None => Ok(0),
+        Some(id) => u32::try_from(*id.get_ref())
+            .ok()
+            .filter(|value| *value != u32::MAX)
+            .ok_or_else(|| {
+                source.error(&id.span(), "an id is a number from 0 to 4294967294", None)
+            }),
+    }
+}
+
+/// A project-relative source path, normalised; absolute paths and paths that climb out of
+/// the project are refused here (links that escape are refused when the files are read).
+fn clean_source(text: &str) -> Result<String, String> {
+    if text.starts_with('/') {
+        return Err(format!(
+            "`{text}` is absolute; `src` is relative to the project"
+        ));
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in text.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(format!("`{text}` is outside the project"));
+                }
+            }
+            _ => parts.push(part),
+        }
+    }
+    Ok(if parts.is_empty() {
+        ".".to_owned()
+    } else {
+        parts.join("/")
+    })
+}
+
+fn check_glob(source: &SourceFile, glob: &Spanned<String>) -> Result<String, ConfigError> {
+    globset::GlobBuilder::new(glob.get_ref())
+        .literal_separator(true)
+        .build()
+        .map_err(|error| source.error(&glob.span(), format!("glob: {error}"), None))?;
+    Ok(glob.get_ref().clone())
 }
 
 /// Package and program names become store path and file names.
@@ -910,7 +1267,7 @@ mod tests {
                     "kiln.toml",
                     "schema = 1\n[packages.default]\nnmae = \"x\"\n",
                 )],
-                "kiln.toml:3:1: unknown key `nmae` (known keys: name, version, main, program, ldflags, tags, env, platform)",
+                "kiln.toml:3:1: unknown key `nmae` (known keys: name, version, main, program, ldflags, tags, env, platform, platforms)",
             ),
             (
                 &[(
