@@ -38,3 +38,15 @@ pub fn realise(
 pub fn layer_tree(_rootfs: &Path) -> Result<FileTree, StaticBaseError> {
     Err(StaticBaseError::Unavailable)
 }
+
+pub fn default_sources() -> Vec<StaticSource> {
+    Vec::new()
+}
+
+pub fn latest_sources(_index: &str) -> Result<Vec<StaticSource>, StaticBaseError> {
+    Err(StaticBaseError::Unavailable)
+}
+
+pub fn pypi_url() -> String {
+    "https://pypi.org".to_owned()
+}

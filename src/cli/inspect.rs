@@ -1,5 +1,6 @@
 //! `kiln inspect`: what an image holds and what it wastes.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -69,17 +70,114 @@ pub fn run(args: InspectArgs, printer: &Printer) -> Result<()> {
             }
         }
     }
+    let indexes = indexes(&path).with_context(|| format!("cannot inspect {}", args.image))?;
     let mut stdout = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut stdout, &reports)?;
+        if indexes.is_empty() {
+            serde_json::to_writer_pretty(&mut stdout, &reports)?;
+        } else {
+            // An object only when there is an index, so single images keep their shape.
+            serde_json::to_writer_pretty(
+                &mut stdout,
+                &serde_json::json!({"indexes": indexes, "images": reports}),
+            )?;
+        }
         writeln!(stdout)?;
         return Ok(());
+    }
+    for index in &indexes {
+        print_index(&mut stdout, index)?;
+        writeln!(stdout)?;
     }
     for (number, report) in reports.iter().enumerate() {
         if number > 0 {
             writeln!(stdout)?;
         }
         print_report(&mut stdout, report, args.files)?;
+    }
+    Ok(())
+}
+
+/// An image index at the top of a layout or archive.
+#[derive(serde::Serialize)]
+struct IndexReport {
+    names: Vec<String>,
+    digest: String,
+    media_type: String,
+    manifests: Vec<IndexEntryReport>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(serde::Serialize)]
+struct IndexEntryReport {
+    platform: Option<String>,
+    digest: String,
+    media_type: String,
+    size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    artifact_type: Option<String>,
+}
+
+/// The indexes among the top entries of the image at `path`.
+fn indexes(path: &std::path::Path) -> Result<Vec<IndexReport>> {
+    use crate::oci::spec::{Index, media_type};
+    use crate::transport::{BlobSource, LocalSource};
+    let mut source = LocalSource::open(path, path.display().to_string())?;
+    let mut reports = Vec::new();
+    for (descriptor, names) in source.roots()? {
+        if !media_type::is_index(&descriptor.media_type) {
+            continue;
+        }
+        let index: Index = serde_json::from_slice(&source.read_document(&descriptor)?)
+            .with_context(|| format!("the image index {} is not valid", descriptor.digest))?;
+        reports.push(IndexReport {
+            names: names.references.clone(),
+            digest: descriptor.digest.to_string(),
+            media_type: descriptor.media_type.clone(),
+            manifests: index
+                .manifests
+                .iter()
+                .map(|entry| IndexEntryReport {
+                    platform: entry.platform.as_ref().map(ToString::to_string),
+                    digest: entry.digest.to_string(),
+                    media_type: entry.media_type.clone(),
+                    size: entry.size,
+                    artifact_type: entry.artifact_type.clone(),
+                })
+                .collect(),
+            annotations: index.annotations,
+        });
+    }
+    Ok(reports)
+}
+
+fn print_index(out: &mut impl Write, index: &IndexReport) -> std::io::Result<()> {
+    writeln!(out, "index       {}", list_or_dash(&index.names))?;
+    writeln!(out, "digest      {} ({})", index.digest, index.media_type)?;
+    writeln!(out, "platforms   {}", index.manifests.len())?;
+    for entry in &index.manifests {
+        writeln!(
+            out,
+            "   {:<14} {} ({} bytes)",
+            entry.platform.as_deref().unwrap_or("-"),
+            entry.digest,
+            entry.size
+        )?;
+    }
+    print_annotations(out, &index.annotations)
+}
+
+fn print_annotations(
+    out: &mut impl Write,
+    annotations: &BTreeMap<String, String>,
+) -> std::io::Result<()> {
+    if annotations.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "annotations")?;
+    for (name, value) in annotations {
+        writeln!(out, "   {name} = {value}")?;
     }
     Ok(())
 }
@@ -176,6 +274,7 @@ fn print_report(out: &mut impl Write, report: &ImageReport, files: bool) -> std:
         .map(|(key, value)| format!("{key}={value}"))
         .collect();
     writeln!(out, "labels      {}", list_or_dash(&labels))?;
+    print_annotations(out, &report.annotations)?;
     writeln!(
         out,
         "size        {} ({} bytes), {} compressed",

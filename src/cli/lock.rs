@@ -39,6 +39,10 @@ Each `base = \"REF\"` of the project's images is pinned too: the image manifest 
 for the package's platform (from an index, for a multi-platform base), as a [[base]] entry. A
 pinned base stays pinned until --update-bases resolves the tags again.
 
+An image with `base = \"static\"` has the static base's sources pinned as [[static]] entries: the
+CA bundle (certifi) and tzdata wheels from PyPI, by URL and sha256. kiln's own pins are used
+until --update-bases resolves the newest on PyPI (KILN_PYPI_URL, default https://pypi.org).
+
 --check fetches nothing and writes nothing: it prints what differs and exits 1 when kiln.lock
 is out of date with go.mod and go.sum (for CI).";
 
@@ -92,6 +96,48 @@ fn wanted_bases(root: &Path) -> Result<Vec<(Reference, Platform)>> {
         }
     }
     Ok(wanted)
+}
+
+/// Whether an image of the project starts from kiln's static base.
+fn wants_static(root: &Path) -> Result<bool> {
+    if !root.join(crate::project::config::PROJECT_FILE).is_file() {
+        return Ok(false);
+    }
+    let project = crate::project::Project::load(root)?;
+    Ok(project
+        .images
+        .values()
+        .any(|image| image.base == Some(crate::project::config::Base::Static)))
+}
+
+/// The static base's sources: none when no image uses it; else the previous pins (unless
+/// `update`), else kiln's own pins, or with `update` the newest on PyPI.
+fn resolve_statics(
+    root: &Path,
+    previous: Option<&lockfile::LockFile>,
+    update: bool,
+    printer: &Printer,
+) -> Result<Vec<crate::static_base::StaticSource>> {
+    if !wants_static(root)? {
+        return Ok(Vec::new());
+    }
+    if !update && let Some(previous) = previous.filter(|previous| !previous.statics.is_empty()) {
+        return Ok(previous.statics.clone());
+    }
+    let sources = if update {
+        let index = crate::static_base::pypi_url();
+        crate::static_base::latest_sources(&index)
+            .with_context(|| format!("cannot resolve the static base's sources on {index}"))?
+    } else {
+        crate::static_base::default_sources()
+    };
+    for source in &sources {
+        printer.status(format!(
+            "pinned static base source {} {} (sha256 {})",
+            source.name, source.version, source.sha256
+        ));
+    }
+    Ok(sources)
 }
 
 /// Pin each wanted base: the previous pin when there is one (unless `update`), else the
@@ -194,6 +240,12 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
             );
         };
         let mut differences = lock::differences(&wants, &locked);
+        if wants_static(&root)? && locked.statics.is_empty() {
+            differences.push(
+                "+ the static base's sources (an image has base = \"static\", kiln.lock pins none)"
+                    .to_owned(),
+            );
+        }
         for (reference, platform) in wanted_bases(&root)? {
             if locked
                 .base(&reference.to_string(), &platform.to_string())
@@ -332,6 +384,7 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
         args.insecure,
         printer,
     )?;
+    locked.lock.statics = resolve_statics(&root, previous.as_ref(), args.update_bases, printer)?;
     let text = lockfile::render(&locked.lock);
     let changed = std::fs::read_to_string(&lock_path).ok().as_deref() != Some(text.as_str());
     if changed {

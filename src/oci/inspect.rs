@@ -200,6 +200,9 @@ pub struct ImageReport {
     pub workdir: String,
     pub exposed_ports: Vec<String>,
     pub labels: BTreeMap<String, String>,
+    /// The manifest's annotations (`org.opencontainers.image.*`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
     /// Sum of the uncompressed layer sizes.
     pub size: u64,
     /// Sum of the stored layer sizes.
@@ -259,6 +262,11 @@ fn report_image(image: &FoundImage, layers: Vec<LayerReport>) -> ImageReport {
         workdir: container.working_dir.clone(),
         exposed_ports: container.exposed_ports.keys().cloned().collect(),
         labels: container.labels.clone(),
+        annotations: image
+            .manifest
+            .as_ref()
+            .map(|found| found.manifest.annotations.clone())
+            .unwrap_or_default(),
         size: layers.iter().map(|layer| layer.size).sum(),
         compressed_size: layers.iter().map(|layer| layer.compressed_size).sum(),
         waste: analyse_waste(&layers),
