@@ -37,7 +37,8 @@ pub fn run(args: LoadArgs, printer: &Printer) -> Result<()> {
     let host = Host::from_env()?;
     let archive = image_archive(args.image.as_deref(), "load", printer)?;
     // A multi-platform image: only the engine's platform, under the image's own name.
-    let picked = engine_platform_image(&host, &archive, printer)?;
+    let picked = engine_platform_image(&host, &archive, printer)
+        .with_context(|| format!("cannot load {}", archive.display()))?;
     let loaded = picked
         .as_ref()
         .map_or(archive.as_path(), |file| file.path());
