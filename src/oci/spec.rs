@@ -30,6 +30,10 @@ pub mod media_type {
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
     pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+    /// The config of an artifact that needs none: the blob `{}` (image-spec v1.1).
+    pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+    /// An SPDX JSON document: the SBOM kiln stores beside an image.
+    pub const SPDX_JSON: &str = "application/spdx+json";
 
     /// Whether `media_type` names an image manifest (OCI or Docker).
     pub fn is_manifest(media_type: &str) -> bool {
