@@ -15,4 +15,5 @@ pub mod output;
 pub mod project;
 pub mod registry;
 pub mod store;
+pub mod tls;
 pub mod transport;
