@@ -14,6 +14,7 @@ pub mod oci;
 pub mod output;
 pub mod project;
 pub mod registry;
+pub mod static_base;
 pub mod store;
 pub mod tls;
 pub mod transport;
