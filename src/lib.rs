@@ -18,4 +18,5 @@ pub mod registry;
 pub mod static_base;
 pub mod sbom;
 pub mod store;
+pub mod tls;
 pub mod transport;

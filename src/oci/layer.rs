@@ -329,6 +329,53 @@ mod tests {
         assert_eq!(first, second);
     }
 
+    /// Attributes set on the tree (the static base's) reach the tar as given: the sticky bit
+    /// and a non-root owner.
+    #[test]
+    fn explicit_attributes_reach_the_headers() {
+        let temp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(temp.path().join("tmp")).unwrap();
+        std::fs::create_dir_all(temp.path().join("home/nonroot")).unwrap();
+        let mut tree = FileTree::new();
+        tree.add(temp.path(), "/").unwrap();
+        let set = |tree: &mut FileTree, path: &str, mode, owner| {
+            let path = ImagePath::parse_absolute(path).unwrap();
+            let attributes = Attributes {
+                mode,
+                uid: owner,
+                gid: owner,
+            };
+            tree.set_attributes(&path, attributes).unwrap();
+        };
+        set(&mut tree, "/tmp", 0o1777, 0);
+        set(&mut tree, "/home/nonroot", 0o700, 65532);
+        let (_, bytes) =
+            write_layer(&tree, &options(Compression::None), Vec::new(), &mut |_| {}).unwrap();
+        let mut archive = tar::Archive::new(&bytes[..]);
+        let headers: Vec<(String, u32, u64, u64)> = archive
+            .entries()
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                let header = entry.header();
+                (
+                    entry.path().unwrap().display().to_string(),
+                    header.mode().unwrap(),
+                    header.uid().unwrap(),
+                    header.gid().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                ("home/".to_owned(), 0o755, 0, 0),
+                ("home/nonroot/".to_owned(), 0o700, 65532, 65532),
+                ("tmp/".to_owned(), 0o1777, 0, 0),
+            ]
+        );
+    }
+
     #[test]
     fn a_vanished_source_is_named() {
         let temp = tempfile::tempdir().unwrap();

@@ -9,6 +9,9 @@
 //! - Modes are normalised: 0755 for folders and for files with any execute bit on the host,
 //!   0644 for other files, 0777 for symlinks. Setuid, setgid and sticky bits are dropped.
 //! - uid/gid are 0; owner names are empty.
+//! - The one exception to both: [`FileTree::set_attributes`], for layers kiln makes itself
+//!   (the `static` base's `/tmp` is 1777, `/home/nonroot` belongs to 65532). What it sets is
+//!   written as given, sticky bit and owner included; nothing the host says reaches it.
 //! - Symlinks are kept as symlinks with their target text unchanged; a SRC given on the command
 //!   line that is itself a symlink is followed (as `cp` and Dockerfile `COPY` do).
 //! - Sockets, FIFOs and devices are refused: they cannot be reproduced from a folder.
@@ -246,6 +249,12 @@ pub enum TreeError {
         existing_kind: &'static str,
         existing_origin: Option<PathBuf>,
     },
+    #[error("cannot set the attributes of {0}: it is not in the layer")]
+    NotInTree(ImagePath),
+    #[error(
+        "cannot set mode {mode:o} on {path}: only permission, setuid, setgid and sticky bits (07777) go into a layer"
+    )]
+    InvalidMode { path: ImagePath, mode: u32 },
     #[error("cannot put the file {} at the image root\nhint: name the file's path, e.g. `--add {}:/bin/{}`", .0.display(), .0.display(), .0.file_name().map(|name| name.to_string_lossy()).unwrap_or_default())]
     FileAtRoot(PathBuf),
 }
@@ -287,6 +296,41 @@ impl FileTree {
                 _ => 0,
             })
             .sum()
+    }
+
+    /// Set the owner and mode of the entry at `path`, which must be in the tree. Unlike what
+    /// [`FileTree::add`] takes from the host, these are kept as given: setuid, setgid and sticky
+    /// bits and any uid/gid. Only bits of 07777 are accepted (the file type is the node's).
+    pub fn set_attributes(
+        &mut self,
+        path: &ImagePath,
+        attributes: Attributes,
+    ) -> Result<(), TreeError> {
+        if attributes.mode & !0o7777 != 0 {
+            return Err(TreeError::InvalidMode {
+                path: path.clone(),
+                mode: attributes.mode,
+            });
+        }
+        let node = self
+            .entries
+            .get_mut(path)
+            .ok_or_else(|| TreeError::NotInTree(path.clone()))?;
+        match node {
+            Node::Directory {
+                attributes: current,
+                ..
+            }
+            | Node::File {
+                attributes: current,
+                ..
+            }
+            | Node::Symlink {
+                attributes: current,
+                ..
+            } => *current = attributes,
+        }
+        Ok(())
     }
 
     /// Add `source` (a file or a folder, recursively) at `destination`, an absolute image
@@ -698,6 +742,45 @@ mod tests {
             .to_string();
         assert!(
             error.contains("dangling is a symlink to /nowhere/at/all, which does not exist"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn attributes_set_explicitly_are_kept() {
+        let temp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(temp.path().join("tmp")).unwrap();
+        let mut tree = FileTree::new();
+        tree.add(temp.path(), "/").unwrap();
+        let tmp = ImagePath::parse_absolute("/tmp").unwrap();
+        let sticky = Attributes {
+            mode: 0o1777,
+            uid: 0,
+            gid: 0,
+        };
+        tree.set_attributes(&tmp, sticky).unwrap();
+        assert_eq!(tree.get(&tmp).unwrap().attributes(), sticky);
+
+        let missing = ImagePath::parse_absolute("/home").unwrap();
+        let error = tree
+            .set_attributes(&missing, Attributes::DIRECTORY)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "cannot set the attributes of /home: it is not in the layer"
+        );
+        let with_type_bits = Attributes {
+            mode: 0o40755,
+            uid: 0,
+            gid: 0,
+        };
+        let error = tree
+            .set_attributes(&tmp, with_type_bits)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("cannot set mode 40755 on /tmp"),
             "{error}"
         );
     }

@@ -2,9 +2,10 @@
 //! Hub, GHCR, ECR, Harbor, the CNCF distribution registry, zot.
 //!
 //! Pinned behaviour, each as the spec or Docker does it:
-//! - **Scheme.** HTTPS with the system's webpki roots. Plain HTTP only for a loopback host
-//!   (`localhost`, `127.0.0.0/8`, `::1`, as Docker treats them) or with `--insecure`; those try
-//!   HTTP first and HTTPS second (unverified only with `--insecure`).
+//! - **Scheme.** HTTPS trusting the system's root certificates (see [`crate::tls`]). Plain
+//!   HTTP only for a loopback host (`localhost`, `127.0.0.0/8`, `::1`, as Docker treats them)
+//!   or with `--insecure`; those try HTTP first and HTTPS second (unverified only with
+//!   `--insecure`).
 //! - **Auth.** `GET /v2/` tells: 200 is anonymous, 401 carries `WWW-Authenticate`. `Basic`
 //!   sends the credentials on every request; `Bearer realm=…,service=…` gets a token from the
 //!   realm for the request's scopes (`repository:NAME:pull,push`, plus `repository:FROM:pull`
@@ -256,13 +257,15 @@ fn new_agent(verify_tls: bool, loopback: bool) -> ureq::Agent {
         // Blob downloads redirect to object storage; credentials stay with the registry.
         .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
         .max_redirects(5);
-    if !verify_tls {
-        config = config.tls_config(
+    config = if verify_tls {
+        config.tls_config(crate::tls::tls_config())
+    } else {
+        config.tls_config(
             ureq::tls::TlsConfig::builder()
                 .disable_verification(true)
                 .build(),
-        );
-    }
+        )
+    };
     if loopback {
         config = config.proxy(None);
     }
