@@ -469,7 +469,7 @@ impl Store {
                         .is_some_and(|record| {
                             matches!(
                                 record.kind.as_str(),
-                                "go-module" | "go-toolchain" | "base-image"
+                                "go-module" | "go-toolchain" | "base-image" | "static-base"
                             )
                         })
                 });
@@ -644,6 +644,11 @@ fn locked_modules(root: &Path) -> LockRoot {
         if let Ok(digest) = base.digest.parse() {
             names.push(crate::lock::base_store_name(&digest).basename());
         }
+    }
+    if !lock.statics.is_empty()
+        && let Ok(name) = crate::static_base::store_name(&lock.statics)
+    {
+        names.push(name.basename());
     }
     LockRoot::Pins(names)
 }
