@@ -234,8 +234,8 @@ pub fn place(root: &Path, entry: &FilesEntry) -> Result<Placed, FilesError> {
     }
     let mut selected = 0usize;
     // Depth first in name order, with an explicit stack.
-    let mut pending = vec![(source.clone(), String::new())];
-    while let Some((folder, relative)) = pending.pop() {
+    let mut pending = vec![(source.clone(), String::new(), destination.clone())];
+    while let Some((folder, relative, destination)) = pending.pop() {
         let mut children: Vec<(String, PathBuf)> = Vec::new();
         for child in std::fs::read_dir(&folder).map_err(io_error(&folder))? {
             let child = child.map_err(io_error(&folder))?;
@@ -257,7 +257,7 @@ pub fn place(root: &Path, entry: &FilesEntry) -> Result<Placed, FilesError> {
             } else {
                 format!("{relative}/{name}")
             };
-            let image_path = destination.join(&child_relative);
+            let image_path = destination.join(&name);
             let excluded = exclude
                 .as_ref()
                 .is_some_and(|set| set.is_match(&child_relative));
@@ -268,6 +268,7 @@ pub fn place(root: &Path, entry: &FilesEntry) -> Result<Placed, FilesError> {
                 std::fs::symlink_metadata(&host_path).map_err(io_error(&host_path))?;
             let file_type = child_metadata.file_type();
             if file_type.is_dir() {
+                let image_path_for_folder = image_path.clone();
                 if include.is_none() {
                     record(&mut hasher, "d", &image_path, folder_attributes, b"");
                     tree.insert_node(
@@ -279,7 +280,7 @@ pub fn place(root: &Path, entry: &FilesEntry) -> Result<Placed, FilesError> {
                     )
                     .map_err(tree_error)?;
                 }
-                folders.push((host_path, child_relative));
+                folders.push((host_path, child_relative, image_path_for_folder));
                 continue;
             }
             if include

@@ -126,6 +126,12 @@ pub enum BuildError {
     Image(#[from] crate::oci::image::ImageError),
     #[error(transparent)]
     Files(#[from] files::FilesError),
+    #[error("cannot make the SBOM of image `{image}`")]
+    Sbom {
+        image: String,
+        #[source]
+        source: Box<crate::sbom::SbomArtifactError>,
+    },
     #[error(transparent)]
     StaticBase(#[from] crate::static_base::StaticBaseError),
     #[error(
@@ -786,8 +792,27 @@ impl<'a> Builder<'a> {
             let mut archive = ArchiveWriter::to_file(file, ArchiveKind::Docker, plan.mtime)
                 .map_err(io_error(&temp))?;
             let mut images = Vec::new();
-            for request in &requests {
-                images.push(build_image(request, &mut archive, &mut |_| {})?);
+            let mut referrers = Vec::new();
+            for ((request, platform), package) in
+                requests.iter().zip(&plan.platforms).zip(&packages)
+            {
+                let image = build_image(request, &mut archive, &mut |_| {})?;
+                if plan.image.sbom {
+                    let document = sbom_document(plan, platform, &package.path, &image)?;
+                    referrers.push(
+                        crate::sbom::write_artifact(
+                            &mut archive,
+                            &image.manifest_descriptor,
+                            &document,
+                            &plan.created,
+                        )
+                        .map_err(|source| BuildError::Sbom {
+                            image: plan.image.key.clone(),
+                            source: Box::new(source),
+                        })?,
+                    );
+                }
+                images.push(image);
             }
             let entry = if images.len() == 1 {
                 images[0].layout_entry()
@@ -796,7 +821,9 @@ impl<'a> Builder<'a> {
                     crate::oci::image::build_index(&images, &plan.annotations, &mut archive)?;
                 crate::oci::layout::index_entry(&descriptor, &plan.image.reference, &images)
             };
-            archive.finish(&[entry]).map_err(io_error(&temp))?;
+            let mut entries = vec![entry];
+            entries.extend(referrers);
+            archive.finish(&entries).map_err(io_error(&temp))?;
             Ok(())
         })();
         if let Err(error) = written {
@@ -1059,6 +1086,60 @@ impl<'a> Builder<'a> {
             base: None,
         })
     }
+}
+
+/// The SPDX document of one platform's image: kiln.lock's modules and what `go version -m`
+/// reads from each program the package built.
+fn sbom_document(
+    plan: &ImagePlan,
+    platform: &PlatformPlan,
+    package_path: &Path,
+    image: &crate::oci::image::BuiltImage,
+) -> Result<Vec<u8>, BuildError> {
+    let sbom_error = |source: crate::sbom::SbomError| BuildError::Sbom {
+        image: plan.image.key.clone(),
+        source: Box::new(source.into()),
+    };
+    let bin = package_path.join("bin");
+    let mut programs: Vec<String> = std::fs::read_dir(&bin)
+        .map_err(io_error(&bin))?
+        .flatten()
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .map(|name| format!("bin/{name}"))
+        .collect();
+    programs.sort();
+    let toolchain = &platform.package.toolchain;
+    let output = std::process::Command::new(&toolchain.go)
+        .arg("version")
+        .arg("-m")
+        .args(&programs)
+        .current_dir(package_path)
+        .env("GOTOOLCHAIN", "local")
+        .env("GOROOT", &toolchain.goroot)
+        .env_remove("GOFLAGS")
+        .output()
+        .map_err(io_error(&toolchain.go))?;
+    if !output.status.success() {
+        return Err(BuildError::Io {
+            path: toolchain.go.clone(),
+            source: std::io::Error::other(format!(
+                "`go version -m` failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )),
+        });
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let programs = crate::sbom::parse_go_version_m(&text).map_err(sbom_error)?;
+    let input = crate::sbom::SbomInput {
+        image: &plan.image.reference,
+        version: plan.image.tag(),
+        created: &plan.created,
+        manifest_digest: image.manifest_descriptor.digest,
+        platform: &platform.package.package.platform,
+        programs: &programs,
+        locked_modules: &platform.package.modules,
+    };
+    crate::sbom::spdx_bytes(&input).map_err(sbom_error)
 }
 
 /// Fit `layers` (bottom first) into `budget` layers: the top one (the programs, which change
