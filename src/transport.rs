@@ -302,8 +302,11 @@ impl LocalSource {
 
     /// The images at the top of the source: `index.json`'s entries, or for an older
     /// docker-archive, one synthesized manifest per `manifest.json` entry.
+    /// The images at the top of the layout (artifacts kiln stores beside them, such as the
+    /// SBOM, are referrers, not images, and are left out).
     pub fn roots(&mut self) -> Result<Vec<(Descriptor, ImageNames)>, TransportError> {
-        if let Some(entries) = self.source.index_entries()? {
+        if let Some(mut entries) = self.source.index_entries()? {
+            entries.retain(|(descriptor, _)| !crate::sbom::is_artifact_entry(descriptor));
             return Ok(entries);
         }
         let mut roots = Vec::new();

@@ -6,6 +6,7 @@ mod harness;
 mod image;
 mod inspect;
 mod lock;
+mod production;
 mod project;
 mod registry;
 mod registry_faults;
