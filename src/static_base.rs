@@ -57,6 +57,8 @@ use sha2::{Digest as _, Sha256};
 use zip::ZipArchive;
 use zip::result::ZipError;
 
+// Credentials never reach a message or kiln.lock: the proxy client's redaction.
+use crate::gomod::proxy::redact;
 use crate::oci::tree::{Attributes, FileTree, ImagePath, Node, TreeError, WHITEOUT_PREFIX};
 use crate::output::Registration;
 use crate::store::{Store, StoreError, StoreName};
@@ -913,21 +915,6 @@ pub fn layer_tree(rootfs: &Path) -> Result<FileTree, StaticBaseError> {
         tree.set_attributes(&path, attributes)?;
     }
     Ok(tree)
-}
-
-/// `scheme://userinfo@host/…` → `scheme://host/…`: credentials never reach a message or
-/// kiln.lock.
-fn redact(url: &str) -> String {
-    let Some(start) = url.find("://").map(|index| index + 3) else {
-        return url.to_owned();
-    };
-    let authority_end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |index| start + index);
-    match url[start..authority_end].rfind('@') {
-        Some(at) => format!("{}{}", &url[..start], &url[start + at + 1..]),
-        None => url.to_owned(),
-    }
 }
 
 /// Resolve `reference` (a URL from a JSON page) against `base` (the page's URL) as RFC 3986

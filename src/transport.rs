@@ -577,26 +577,13 @@ impl RemoteSource {
                 source,
             })?;
         index
-            .manifests
-            .iter()
-            .filter(|entry| media_type::is_manifest(&entry.media_type))
-            .find(|entry| {
-                entry
-                    .platform
-                    .as_ref()
-                    .is_some_and(|candidate| platform.accepts(candidate))
-            })
+            .manifest_for(platform)
             .cloned()
             .ok_or_else(|| TransportError::Invalid {
                 location: format!("docker://{reference}"),
                 message: format!(
                     "it has no {platform} image (it has {})",
-                    index
-                        .manifests
-                        .iter()
-                        .filter_map(|entry| entry.platform.as_ref().map(ToString::to_string))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    index.platforms_listing()
                 ),
             })
     }

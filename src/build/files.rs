@@ -474,3 +474,204 @@ pub fn declared(dirs: &[DirEntry], symlinks: &[SymlinkEntry]) -> Result<Placed, 
         digest: Digest::from_raw(hasher.finalize().into()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    fn entry(src: &str, dest: &str) -> FilesEntry {
+        FilesEntry {
+            src: src.to_owned(),
+            dest: dest.to_owned(),
+            mode: None,
+            uid: 0,
+            gid: 0,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            defined_at: Location {
+                file: PathBuf::from("kiln.toml"),
+                line: 7,
+                column: 1,
+            },
+        }
+    }
+
+    fn project() -> tempfile::TempDir {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path();
+        std::fs::create_dir_all(root.join("static/css/deep")).unwrap();
+        std::fs::create_dir_all(root.join("static/empty")).unwrap();
+        std::fs::write(root.join("static/index.html"), "<h1>hi</h1>").unwrap();
+        std::fs::write(root.join("static/css/site.css"), "body{}").unwrap();
+        std::fs::write(root.join("static/css/site.css.map"), "{}").unwrap();
+        std::fs::write(root.join("static/css/deep/a.css"), "a{}").unwrap();
+        std::fs::write(root.join("static/run.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(
+            root.join("static/run.sh"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+        temp
+    }
+
+    fn listing(placed: &Placed) -> Vec<String> {
+        placed
+            .tree
+            .entries()
+            .map(|(path, node)| {
+                let attributes = node.attributes();
+                let kind = match node {
+                    Node::Directory { .. } => "d",
+                    Node::File { .. } => "f",
+                    Node::Symlink { .. } => "l",
+                };
+                format!(
+                    "{kind} {:o} {}:{} {}",
+                    attributes.mode,
+                    attributes.uid,
+                    attributes.gid,
+                    path.as_str()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_folder_lands_under_dest_with_its_owner_and_modes() {
+        let temp = project();
+        let mut placing = entry("static", "/srv/static");
+        placing.uid = 65532;
+        placing.gid = 65532;
+        placing.exclude = vec!["**/*.map".to_owned()];
+        let placed = place(temp.path(), &placing).unwrap();
+        assert_eq!(
+            listing(&placed),
+            [
+                "d 755 0:0 srv",
+                "d 755 65532:65532 srv/static",
+                "d 755 65532:65532 srv/static/css",
+                "d 755 65532:65532 srv/static/css/deep",
+                "f 644 65532:65532 srv/static/css/deep/a.css",
+                "f 644 65532:65532 srv/static/css/site.css",
+                "d 755 65532:65532 srv/static/empty",
+                "f 644 65532:65532 srv/static/index.html",
+                "f 755 65532:65532 srv/static/run.sh",
+            ]
+        );
+        // The same files placed the same way hash the same; a changed byte does not.
+        let again = place(temp.path(), &placing).unwrap();
+        assert_eq!(placed.digest, again.digest);
+        std::fs::write(temp.path().join("static/css/deep/a.css"), "b{}").unwrap();
+        assert_ne!(place(temp.path(), &placing).unwrap().digest, placed.digest);
+    }
+
+    #[test]
+    fn include_globs_select_files_and_a_mode_applies_to_them() {
+        let temp = project();
+        let mut placing = entry("static", "/www");
+        placing.include = vec!["**/*.css".to_owned()];
+        placing.mode = Some(0o600);
+        let placed = place(temp.path(), &placing).unwrap();
+        assert_eq!(
+            listing(&placed),
+            [
+                "d 755 0:0 www",
+                "d 755 0:0 www/css",
+                "d 755 0:0 www/css/deep",
+                "f 600 0:0 www/css/deep/a.css",
+                "f 600 0:0 www/css/site.css",
+            ]
+        );
+        placing.include = vec!["*.png".to_owned()];
+        let error = place(temp.path(), &placing).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "kiln.toml:7:1: files: the globs select nothing in `static`\nhint: check `include` and `exclude`"
+        );
+    }
+
+    #[test]
+    fn a_file_goes_to_its_path_or_into_a_folder() {
+        let temp = project();
+        let placed = place(temp.path(), &entry("static/index.html", "/srv/")).unwrap();
+        assert_eq!(
+            listing(&placed),
+            ["d 755 0:0 srv", "f 644 0:0 srv/index.html"]
+        );
+        let placed = place(temp.path(), &entry("static/index.html", "/srv/home.html")).unwrap();
+        assert_eq!(
+            listing(&placed),
+            ["d 755 0:0 srv", "f 644 0:0 srv/home.html"]
+        );
+    }
+
+    #[test]
+    fn links_stay_links_inside_the_project_and_are_refused_when_they_leave_it() {
+        let temp = project();
+        let root = temp.path();
+        symlink("site.css", root.join("static/css/current.css")).unwrap();
+        let placed = place(root, &entry("static/css", "/css")).unwrap();
+        assert!(listing(&placed).contains(&"l 777 0:0 css/current.css".to_owned()));
+
+        symlink("../../../outside", root.join("static/css/escape")).unwrap();
+        let error = place(root, &entry("static/css", "/css"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("kiln.toml:7:1: files: ")
+                && error.contains("leads out of the project (to ../../../outside)"),
+            "{error}"
+        );
+        std::fs::remove_file(root.join("static/css/escape")).unwrap();
+        symlink("/etc/passwd", root.join("static/css/absolute")).unwrap();
+        let error = place(root, &entry("static/css", "/css"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("leads out of the project (to /etc/passwd)"),
+            "{error}"
+        );
+
+        // A src reached through a link that leaves the project.
+        let outside = tempfile::tempdir().unwrap();
+        symlink(outside.path(), root.join("elsewhere")).unwrap();
+        let error = place(root, &entry("elsewhere", "/x"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("leads out of the project"), "{error}");
+        let error = place(root, &entry("missing", "/x"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "kiln.toml:7:1: files: `missing` does not exist in the project"
+        );
+    }
+
+    #[test]
+    fn declared_folders_and_links_keep_their_attributes() {
+        let dirs = [DirEntry {
+            path: ImagePath::parse_absolute("/var/lib/app").unwrap(),
+            mode: 0o700,
+            uid: 65532,
+            gid: 65532,
+        }];
+        let links = [SymlinkEntry {
+            path: ImagePath::parse_absolute("/usr/bin/app").unwrap(),
+            target: "/bin/app".to_owned(),
+        }];
+        let placed = declared(&dirs, &links).unwrap();
+        assert_eq!(
+            listing(&placed),
+            [
+                "d 755 0:0 usr",
+                "d 755 0:0 usr/bin",
+                "l 777 0:0 usr/bin/app",
+                "d 755 0:0 var",
+                "d 755 0:0 var/lib",
+                "d 700 65532:65532 var/lib/app",
+            ]
+        );
+    }
+}

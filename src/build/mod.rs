@@ -15,8 +15,11 @@
 //! a `file://` GOPROXY holding exactly the locked modules (links into the store), an empty
 //! module cache of its own, `-mod=readonly` and `GOSUMDB=off`, so go.sum is checked by Go
 //! itself and nothing reaches the network. A lock that no longer matches go.mod and go.sum is
-//! an error asking for `kiln lock`. Image recipe (`image/1`): the package's store name, the
-//! image's section, the source time (`SOURCE_DATE_EPOCH`) and the resolved `created`.
+//! an error asking for `kiln lock`. Image recipe (`image/2`): the package's store name for each
+//! platform, the image's section, each platform's pinned base, the static base's sources, the
+//! digests of the placed files and of the declared folders and links, the annotations (git's
+//! revision and source among them), the source time (`SOURCE_DATE_EPOCH`) and the resolved
+//! `created`.
 
 pub mod files;
 pub mod go;
@@ -1213,6 +1216,50 @@ fn annotations(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn layer(name: &str) -> RequestLayer {
+        let mut tree = FileTree::new();
+        tree.insert_node(
+            crate::oci::tree::ImagePath::parse_absolute(&format!("/{name}")).unwrap(),
+            crate::oci::tree::Node::Directory {
+                attributes: crate::oci::tree::Attributes::DIRECTORY,
+                origin: None,
+            },
+        )
+        .unwrap();
+        RequestLayer {
+            tree,
+            created_by: name.to_owned(),
+            mtime: None,
+        }
+    }
+
+    fn names(layers: &[RequestLayer]) -> Vec<String> {
+        layers
+            .iter()
+            .map(|layer| layer.created_by.clone())
+            .collect()
+    }
+
+    #[test]
+    fn layers_beyond_the_budget_merge_below_the_programs() {
+        let all = || ["dirs", "a", "b", "c", "programs"].map(layer).to_vec();
+        assert_eq!(
+            names(&fit_layers(all(), 5).unwrap()),
+            ["dirs", "a", "b", "c", "programs"]
+        );
+        assert_eq!(
+            names(&fit_layers(all(), 4).unwrap()),
+            ["dirs", "a", "b; c", "programs"]
+        );
+        assert_eq!(
+            names(&fit_layers(all(), 2).unwrap()),
+            ["dirs; a; b; c", "programs"]
+        );
+        let one = fit_layers(all(), 1).unwrap();
+        assert_eq!(names(&one), ["dirs; a; b; c; programs"]);
+        assert_eq!(one[0].tree.len(), 5);
+    }
 
     fn tree() -> SourceTree {
         SourceTree {

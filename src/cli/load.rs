@@ -118,23 +118,11 @@ fn engine_platform_image(
     let index: Index = serde_json::from_slice(&source.read_document(&root)?)
         .with_context(|| format!("{}: the image index is not valid", archive.display()))?;
     let platform = engine::platform(host)?;
-    let available = || {
-        index
-            .manifests
-            .iter()
-            .filter_map(|entry| entry.platform.as_ref().map(ToString::to_string))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let Some(chosen) = index
-        .manifests
-        .iter()
-        .find(|entry| entry.platform.as_ref().is_some_and(|p| platform.accepts(p)))
-    else {
+    let Some(chosen) = index.manifest_for(&platform) else {
         bail!(
             "{} has no image for the engine's platform {platform} (it has {})\nhint: add \"{platform}\" to the image's `platforms`",
             archive.display(),
-            available()
+            index.platforms_listing()
         );
     };
     printer.status(format!(
@@ -144,7 +132,7 @@ fn engine_platform_image(
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default(),
-        available()
+        index.platforms_listing()
     ));
     let graph = walk(&source, chosen.clone(), Default::default())?;
     let name = names

@@ -285,13 +285,7 @@ fn one_platform(source: &dyn BlobSource, graph: &ImageGraph) -> Result<Option<Im
     };
     let index: Index = serde_json::from_slice(bytes).context("the image index is not valid")?;
     let host = Platform::host();
-    let Some(child) = index.manifests.iter().find(|entry| {
-        media_type::is_manifest(&entry.media_type)
-            && entry
-                .platform
-                .as_ref()
-                .is_some_and(|platform| host.accepts(platform))
-    }) else {
+    let Some(child) = index.manifest_for(&host) else {
         bail!(
             "{} is an index without a {host} image, and a docker-archive holds one platform",
             source.describe()

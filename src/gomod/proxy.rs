@@ -785,8 +785,9 @@ fn new_agent(is_loopback: bool) -> ureq::Agent {
     config.build().new_agent()
 }
 
-/// `scheme://userinfo@host/…` → `scheme://host/…`: what every message shows of a URL.
-fn redact(url: &str) -> String {
+/// `scheme://userinfo@host/…` → `scheme://host/…`: what every message shows of a URL (the
+/// static base's downloads use it too).
+pub(crate) fn redact(url: &str) -> String {
     let Some(start) = url.find("://").map(|index| index + 3) else {
         return url.to_owned();
     };

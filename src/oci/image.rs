@@ -639,4 +639,85 @@ mod tests {
             "{error}"
         );
     }
+
+    /// Two platforms under an index, with kiln's annotations; an empty layer and a layer
+    /// identical to one below are left out of each manifest.
+    #[test]
+    fn an_index_of_two_platforms_golden() {
+        let temp = tempfile::tempdir().unwrap();
+        std::fs::write(temp.path().join("asset"), b"shared asset").unwrap();
+        let mut assets = FileTree::new();
+        assets
+            .add(&temp.path().join("asset"), "/srv/asset")
+            .unwrap();
+        let annotations: std::collections::BTreeMap<String, String> = [
+            (
+                annotation::CREATED.to_owned(),
+                "1970-01-01T00:00:01Z".to_owned(),
+            ),
+            (annotation::VERSION.to_owned(), "1".to_owned()),
+        ]
+        .into();
+        let out = temp.path().join("out");
+        let mut layout = LayoutWriter::open(&out).unwrap();
+        let mut images = Vec::new();
+        for platform in ["linux/amd64", "linux/arm64"] {
+            let program = temp.path().join(platform.replace('/', "-"));
+            std::fs::write(&program, platform.as_bytes()).unwrap();
+            let mut programs = FileTree::new();
+            programs.add(&program, "/bin/app").unwrap();
+            let layer = |tree: FileTree| RequestLayer {
+                tree,
+                created_by: "test".to_owned(),
+                mtime: None,
+            };
+            let request = ImageRequest {
+                reference: "example.com/app:1".parse().unwrap(),
+                platform: platform.parse().unwrap(),
+                created: "1970-01-01T00:00:01Z".to_owned(),
+                mtime: 1,
+                compression: Compression::Gzip,
+                container: ContainerConfig::default(),
+                layers: vec![
+                    layer(FileTree::new()),
+                    layer(assets.clone()),
+                    layer(assets.clone()),
+                    layer(programs),
+                ],
+                annotations: annotations.clone(),
+                base: None,
+            };
+            images.push(build_image(&request, &mut layout, &mut |_| {}).unwrap());
+        }
+        for image in &images {
+            assert_eq!(image.manifest.layers.len(), 2);
+            assert_eq!(image.config.history.len(), 2);
+            assert_eq!(image.manifest.annotations, annotations);
+        }
+        assert_eq!(images[0].manifest.layers[0], images[1].manifest.layers[0]);
+        let (index, descriptor) = build_index(&images, &annotations, &mut layout).unwrap();
+        assert_eq!(
+            index
+                .manifests
+                .iter()
+                .map(|entry| entry.platform.as_ref().unwrap().to_string())
+                .collect::<Vec<_>>(),
+            ["linux/amd64", "linux/arm64"]
+        );
+        assert_eq!(
+            (
+                images[0].manifest_descriptor.digest.to_string(),
+                images[1].manifest_descriptor.digest.to_string(),
+                descriptor.digest.to_string()
+            ),
+            (
+                "sha256:c8480ed1e20167278ccad2716fcad60c3a649a95c5a604adb8bb8a6d117566de"
+                    .to_owned(),
+                "sha256:aeb3ac74159a39ef621056d4ffb583324276117c1ce71ffe58e37e56e010e810"
+                    .to_owned(),
+                "sha256:8313247b38bdfafef96f615b3e47520fba1bbfeb68a5ae0784bc40a542308652"
+                    .to_owned()
+            )
+        );
+    }
 }

@@ -265,6 +265,29 @@ pub struct Index {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+impl Index {
+    /// The first image manifest listed for `platform` (a variant left out matches as
+    /// containerd does, [`Platform::accepts`]); attestations and other entries never match.
+    pub fn manifest_for(&self, platform: &Platform) -> Option<&Descriptor> {
+        self.manifests.iter().find(|entry| {
+            media_type::is_manifest(&entry.media_type)
+                && entry
+                    .platform
+                    .as_ref()
+                    .is_some_and(|candidate| platform.accepts(candidate))
+        })
+    }
+
+    /// The platforms the index lists, for messages: `linux/amd64, linux/arm64`.
+    pub fn platforms_listing(&self) -> String {
+        self.manifests
+            .iter()
+            .filter_map(|entry| entry.platform.as_ref().map(ToString::to_string))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// The value of an `ExposedPorts` or `Volumes` entry: always `{}` (Go's `struct{}`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Empty;
