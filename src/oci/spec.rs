@@ -30,6 +30,10 @@ pub mod media_type {
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
     pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+    /// The config of an artifact that needs none: the blob `{}` (image-spec v1.1).
+    pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+    /// An SPDX JSON document: the SBOM kiln stores beside an image.
+    pub const SPDX_JSON: &str = "application/spdx+json";
 
     /// Whether `media_type` names an image manifest (OCI or Docker).
     pub fn is_manifest(media_type: &str) -> bool {
@@ -51,6 +55,8 @@ pub mod annotation {
     /// The base image an image starts from, and its manifest digest (image-spec).
     pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
     pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+    /// When the content was made (image-spec); on an SBOM artifact, the image's `created`.
+    pub const CREATED: &str = "org.opencontainers.image.created";
 }
 
 /// Reads JSON `null` as the type's default (Docker writes `"Env": null`).

@@ -1,0 +1,1451 @@
+//! The software bill of materials of an image: an SPDX 2.3 JSON document made from kiln.lock
+//! and from the build information Go embeds in every program (`go version -m`), and the OCI
+//! artifact that carries it beside the image.
+//!
+//! **Reading build information.** [`parse_go_version_m`] reads the text `go version -m FILE…`
+//! prints: per program a `FILE: goVERSION` line, then tab-indented lines as Go's
+//! `debug.BuildInfo.String` writes them (`path`, `mod`, `dep`, `=>` for a replacement, which
+//! Go follows with a line holding only a tab, and `build KEY=VALUE`, key and value quoted the
+//! way Go's `strconv.Quote` quotes when they hold spaces, tabs, quotes or `=`).
+//!
+//! **The document** ([`spdx_document`], [`spdx_bytes`]) is pinned so that the same image, lock
+//! and programs give the same bytes, written as canonical JSON ([`crate::oci::json`]):
+//! - `creationInfo.created` is the image's `created`, normalised to the `YYYY-MM-DDThh:mm:ssZ`
+//!   form SPDX requires: never the wall clock.
+//! - `creators` is `Tool: kiln-VERSION`. The SBOM is a referrer, not part of the image, so
+//!   this never changes an image digest; it does make the SBOM's own digest change when kiln
+//!   is upgraded. That is the honest outcome: another kiln may describe the same build
+//!   differently, and a verifier rebuilding the SBOM needs to know which kiln wrote it.
+//! - `documentNamespace` is `https://kiln.invalid/spdx/NAME-VERSION-HASH`, HASH being the
+//!   SHA-256 of the image manifest digest, a newline, and the canonical document without its
+//!   namespace. It is unique per image and per content (SPDX asks a new namespace for every
+//!   changed document) without a random UUID; `.invalid` (RFC 6761) is a domain nobody owns,
+//!   so the URI claims no one's web space and is never fetched.
+//! - Packages: the image (`CONTAINER`, purl `pkg:oci/NAME@sha256:…?arch=…&repository_url=…
+//!   &tag=…`), each program (`APPLICATION`, named after its main package, purl of its main
+//!   module with the package as subpath), the Go standard library of each Go release that
+//!   built a program (`stdlib`, version `goX.Y.Z`, purl `pkg:golang/stdlib@X.Y.Z` as syft and
+//!   grype spell it), and every module of kiln.lock and of the programs' dependencies.
+//! - Module purls keep the module path's case (`pkg:golang/github.com/Azure/…`): the purl
+//!   type definition asks for lowercase, but Go module paths are case-sensitive (the proxy
+//!   escapes capitals as `!a`), so lowercasing would merge distinct modules. Percent-encoding
+//!   is packageurl-python's canonical form (unreserved characters and `:` kept, `/` kept in
+//!   qualifier values).
+//! - `downloadLocation` is `NOASSERTION` for modules: kiln.lock pins a module by hash, not by
+//!   the proxy that served it (GOPROXY may be private, GOPRIVATE modules come from version
+//!   control), so naming proxy.golang.org would be a claim kiln cannot make. The purl names
+//!   the module for any proxy.
+//! - Go's `h1:` hashes are not SPDX checksums: an SPDX checksum is a digest of the package
+//!   file, and `h1:` is Go's dirhash (SHA-256 over the sorted list of the zip's files and
+//!   their SHA-256s), so a verifier hashing the zip would find a mismatch. They go in
+//!   `externalRefs` of category `OTHER`, types `go-module-h1` (the zip) and `go-mod-h1` (its
+//!   go.mod), locator the `h1:…` text exactly as go.sum holds it.
+//! - Licences and copyright are `NOASSERTION` (kiln does not scan sources);
+//!   `filesAnalyzed` is false.
+//! - Relationships: `DOCUMENT DESCRIBES image`, `image CONTAINS program`, `program
+//!   DEPENDS_ON stdlib` and `DEPENDS_ON` each module compiled into it; a locked module that
+//!   no program contains (Go read only its go.mod, or its code serves tests) is a
+//!   `BUILD_DEPENDENCY_OF` each program (of the image when there is none).
+//! - SPDX identifiers are `SPDXRef-KIND-SLUG`, the slug being the name with every character
+//!   outside `[A-Za-z0-9.-]` turned into `-`; when two names give the same slug, those get
+//!   `-2`, `-3`, … in the sorted order of their names, so identifiers are unique and depend
+//!   only on the document's content.
+//! - Order: packages image, programs (by file), standard libraries (by version), modules (by
+//!   path, then version); relationships in the same order.
+//!
+//! **The artifact** ([`artifact_manifest`]) is an OCI image manifest with `artifactType`
+//! `application/spdx+json`, the empty config (`{}`), the document as its one layer, the image
+//! manifest as `subject`, and the image's `created` as `org.opencontainers.image.created`. In
+//! an OCI layout it is an `index.json` entry without a ref name whose descriptor carries the
+//! `artifactType` ([`write_artifact`]); a registry gets it through the referrers API or the
+//! referrers tag schema (see `registry::push`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+
+use serde_json::{Map, Value, json};
+use sha2::Digest as _;
+
+use crate::lock::lockfile::LockedModule;
+use crate::oci::digest::Digest;
+use crate::oci::image::BlobSink;
+use crate::oci::json::to_canonical_vec;
+use crate::oci::layout::LayoutEntry;
+use crate::oci::reference::Reference;
+use crate::oci::spec::{Descriptor, Manifest, Platform, annotation, media_type};
+
+/// The media type of an SPDX JSON document, and the `artifactType` of its OCI artifact.
+pub const SPDX_MEDIA_TYPE: &str = media_type::SPDX_JSON;
+/// The creator kiln names in every document.
+pub const TOOL: &str = concat!("kiln-", env!("CARGO_PKG_VERSION"));
+/// The host of every `documentNamespace`: reserved, owned by nobody (RFC 6761).
+const NAMESPACE_PREFIX: &str = "https://kiln.invalid/spdx/";
+const NOASSERTION: &str = "NOASSERTION";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SbomError {
+    #[error("`go version -m` output, line {line}: {message}: `{text}`")]
+    BuildInfo {
+        line: usize,
+        text: String,
+        message: String,
+    },
+    #[error("the image's created time `{0}` is not an RFC 3339 time")]
+    Created(String),
+    #[error(
+        "module {module}: the program {program} was built with {program_sum}, but kiln.lock pins {locked_sum}\nhint: the program was not built from this kiln.lock; rebuild it"
+    )]
+    SumMismatch {
+        module: String,
+        program: String,
+        program_sum: String,
+        locked_sum: String,
+    },
+    #[error("cannot encode the SBOM artifact manifest")]
+    Json(#[source] serde_json::Error),
+}
+
+// ------------------------------------------------------------------------------------------
+// `go version -m`
+// ------------------------------------------------------------------------------------------
+
+/// A module as Go's build information records it (`debug.Module`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoModule {
+    pub path: String,
+    /// A version, or `(devel)` for the main module of a build from a working tree, or for a
+    /// replacement by a local folder.
+    pub version: String,
+    /// The `h1:` of the module zip; none for the main module, a local folder, or a vendored
+    /// build.
+    pub sum: Option<String>,
+    /// The module whose code was used instead (`replace` in go.mod).
+    pub replacement: Option<Box<GoModule>>,
+}
+
+impl GoModule {
+    /// The module whose code the program holds: the replacement when there is one.
+    pub fn effective(&self) -> &GoModule {
+        match &self.replacement {
+            Some(replacement) => replacement,
+            None => self,
+        }
+    }
+}
+
+/// What Go embeds in a program about how it was built (`debug.BuildInfo`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// The Go release that built it (`go1.22.1`).
+    pub go_version: String,
+    /// The main package's import path.
+    pub path: String,
+    /// The main module; none for a program built outside module mode.
+    pub main: Option<GoModule>,
+    /// The modules whose packages it holds, as Go lists them (sorted by path).
+    pub deps: Vec<GoModule>,
+    /// Build settings in Go's order: `-ldflags`, `CGO_ENABLED`, `GOARCH`, `vcs.revision`, …
+    pub settings: Vec<(String, String)>,
+}
+
+/// Parse the output of `go version -m FILE…`: each program's file name (as Go printed it)
+/// and its build information.
+pub fn parse_go_version_m(text: &str) -> Result<Vec<(String, BuildInfo)>, SbomError> {
+    let mut programs: Vec<(String, BuildInfo)> = Vec::new();
+    // The `mod` or `dep` line just read had no sum: its `=>` replacement line comes next.
+    let mut awaiting_replacement: Option<Replaced> = None;
+    for (index, line) in text.lines().enumerate() {
+        let error = |message: &str| SbomError::BuildInfo {
+            line: index + 1,
+            text: line.to_owned(),
+            message: message.to_owned(),
+        };
+        let Some(body) = line.strip_prefix('\t') else {
+            if line.trim().is_empty() {
+                continue;
+            }
+            if awaiting_replacement.is_some() {
+                return Err(error("a module without a sum is not followed by `=>`"));
+            }
+            // `FILE: goVERSION`; a file name may itself hold `: `.
+            let (file, go_version) = line
+                .rsplit_once(": ")
+                .filter(|(file, version)| !file.is_empty() && !version.trim().is_empty())
+                .ok_or_else(|| error("expected `FILE: goVERSION`"))?;
+            programs.push((
+                file.to_owned(),
+                BuildInfo {
+                    go_version: go_version.trim().to_owned(),
+                    ..BuildInfo::default()
+                },
+            ));
+            continue;
+        };
+        let Some((_, info)) = programs.last_mut() else {
+            return Err(error(
+                "a build information line before any `FILE: goVERSION`",
+            ));
+        };
+        if body.is_empty() {
+            // Go ends a replaced module with an empty line (`\t` once indented).
+            continue;
+        }
+        let (word, rest) = body.split_once('\t').unwrap_or((body, ""));
+        let fields: Vec<&str> = rest.split('\t').collect();
+        match (word, awaiting_replacement.take()) {
+            ("=>", Some(replaced)) => {
+                let [path, version, sum] = fields.as_slice() else {
+                    return Err(error("expected PATH, VERSION and SUM after `=>`"));
+                };
+                if path.is_empty() || version.is_empty() {
+                    return Err(error("expected PATH, VERSION and SUM after `=>`"));
+                }
+                let replacement = Some(Box::new(GoModule {
+                    path: (*path).to_owned(),
+                    version: (*version).to_owned(),
+                    sum: (!sum.is_empty()).then(|| (*sum).to_owned()),
+                    replacement: None,
+                }));
+                let module = match replaced {
+                    Replaced::Main => info.main.as_mut(),
+                    Replaced::Dep => info.deps.last_mut(),
+                };
+                if let Some(module) = module {
+                    module.replacement = replacement;
+                }
+            }
+            ("=>", None) => return Err(error("`=>` without a module to replace")),
+            (_, Some(_)) => return Err(error("a module without a sum is not followed by `=>`")),
+            ("go", None) => info.go_version = rest.to_owned(),
+            ("path", None) => info.path = rest.to_owned(),
+            ("mod" | "dep", None) => {
+                let (module, replaced) = match fields.as_slice() {
+                    [path, version] if !path.is_empty() && !version.is_empty() => (
+                        GoModule {
+                            path: (*path).to_owned(),
+                            version: (*version).to_owned(),
+                            sum: None,
+                            replacement: None,
+                        },
+                        true,
+                    ),
+                    [path, version, sum] if !path.is_empty() && !version.is_empty() => (
+                        GoModule {
+                            path: (*path).to_owned(),
+                            version: (*version).to_owned(),
+                            sum: (!sum.is_empty()).then(|| (*sum).to_owned()),
+                            replacement: None,
+                        },
+                        false,
+                    ),
+                    _ => return Err(error("expected PATH, VERSION and an optional SUM")),
+                };
+                if word == "mod" {
+                    if info.main.is_some() {
+                        return Err(error("a second `mod` line"));
+                    }
+                    info.main = Some(module);
+                    awaiting_replacement = replaced.then_some(Replaced::Main);
+                } else {
+                    info.deps.push(module);
+                    awaiting_replacement = replaced.then_some(Replaced::Dep);
+                }
+            }
+            ("build", None) => {
+                let (key, value) =
+                    parse_setting(rest).ok_or_else(|| error("expected KEY=VALUE"))?;
+                info.settings.push((key, value));
+            }
+            (_, None) => return Err(error("unknown build information line")),
+        }
+    }
+    if awaiting_replacement.is_some() {
+        return Err(SbomError::BuildInfo {
+            line: text.lines().count(),
+            text: text.lines().last().unwrap_or_default().to_owned(),
+            message: "the output ends before the `=>` of a replaced module".to_owned(),
+        });
+    }
+    Ok(programs)
+}
+
+/// Which module a `=>` line replaces.
+#[derive(Clone, Copy, Debug)]
+enum Replaced {
+    Main,
+    Dep,
+}
+
+/// `KEY=VALUE`, either side possibly a Go-quoted string.
+fn parse_setting(text: &str) -> Option<(String, String)> {
+    let (key, rest) = if text.starts_with('"') {
+        let (key, consumed) = unquote_go(text)?;
+        (key, &text[consumed..])
+    } else {
+        let (key, _) = text.split_once('=')?;
+        (key.to_owned(), &text[key.len()..])
+    };
+    let value = rest.strip_prefix('=')?;
+    if key.is_empty() {
+        return None;
+    }
+    let value = if value.starts_with('"') {
+        let (value, consumed) = unquote_go(value)?;
+        if consumed != rest.len() - 1 {
+            return None;
+        }
+        value
+    } else {
+        value.to_owned()
+    };
+    Some((key, value))
+}
+
+/// A Go double-quoted string literal at the start of `text` (as `strconv.Quote` writes it):
+/// its value and the number of bytes it spans.
+fn unquote_go(text: &str) -> Option<(String, usize)> {
+    let bytes = text.as_bytes();
+    if bytes.first() != Some(&b'"') {
+        return None;
+    }
+    let mut value = Vec::new();
+    let mut index = 1;
+    let hex = |from: usize, digits: usize| -> Option<u32> {
+        let slice = text.get(from..from + digits)?;
+        if !slice.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(slice, 16).ok()
+    };
+    while index < bytes.len() {
+        match bytes[index] {
+            b'"' => {
+                return String::from_utf8(value)
+                    .ok()
+                    .map(|value| (value, index + 1));
+            }
+            b'\\' => {
+                let escape = *bytes.get(index + 1)?;
+                index += 2;
+                let simple = match escape {
+                    b'a' => Some(0x07),
+                    b'b' => Some(0x08),
+                    b'f' => Some(0x0c),
+                    b'n' => Some(b'\n'),
+                    b'r' => Some(b'\r'),
+                    b't' => Some(b'\t'),
+                    b'v' => Some(0x0b),
+                    b'\\' => Some(b'\\'),
+                    b'"' => Some(b'"'),
+                    _ => None,
+                };
+                if let Some(byte) = simple {
+                    value.push(byte);
+                    continue;
+                }
+                match escape {
+                    b'x' => {
+                        value.push(u8::try_from(hex(index, 2)?).ok()?);
+                        index += 2;
+                    }
+                    b'0'..=b'7' => {
+                        let digits = text.get(index - 1..index + 2)?;
+                        if !digits.bytes().all(|byte| (b'0'..=b'7').contains(&byte)) {
+                            return None;
+                        }
+                        value.push(u8::try_from(u32::from_str_radix(digits, 8).ok()?).ok()?);
+                        index += 2;
+                    }
+                    b'u' | b'U' => {
+                        let digits = if escape == b'u' { 4 } else { 8 };
+                        let character = char::from_u32(hex(index, digits)?)?;
+                        let mut buffer = [0u8; 4];
+                        value.extend_from_slice(character.encode_utf8(&mut buffer).as_bytes());
+                        index += digits;
+                    }
+                    _ => return None,
+                }
+            }
+            b'\n' => return None,
+            byte => {
+                value.push(byte);
+                index += 1;
+            }
+        }
+    }
+    None
+}
+
+// ------------------------------------------------------------------------------------------
+// The SPDX document
+// ------------------------------------------------------------------------------------------
+
+/// What an image's SBOM is made from.
+#[derive(Clone, Copy, Debug)]
+pub struct SbomInput<'a> {
+    /// The image's name (its tag, if any, is not used: see `version`).
+    pub image: &'a Reference,
+    /// The image's tag.
+    pub version: &'a str,
+    /// The image config's `created` (RFC 3339).
+    pub created: &'a str,
+    /// The digest of the image manifest the document describes (one platform's manifest for
+    /// a multi-platform image).
+    pub manifest_digest: Digest,
+    pub platform: &'a Platform,
+    /// Each program in the image: its file name and build information.
+    pub programs: &'a [(String, BuildInfo)],
+    /// kiln.lock's modules.
+    pub locked_modules: &'a [LockedModule],
+}
+
+/// The SPDX 2.3 document for `input`, as a JSON value (see the module documentation for
+/// every choice it pins).
+pub fn spdx_document(input: &SbomInput<'_>) -> Result<Value, SbomError> {
+    document_by(input, TOOL)
+}
+
+/// [`spdx_document`] as canonical JSON bytes: what the OCI artifact stores.
+pub fn spdx_bytes(input: &SbomInput<'_>) -> Result<Vec<u8>, SbomError> {
+    let document = spdx_document(input)?;
+    to_canonical_vec(&document).map_err(SbomError::Json)
+}
+
+/// One module in the document: from the lock, from the programs, or both.
+#[derive(Debug, Default)]
+struct ModuleEntry {
+    /// `h1:` of the zip (lock or build information; they must agree).
+    h1: Option<String>,
+    /// `h1:` of its go.mod (lock only).
+    go_mod_h1: Option<String>,
+    locked: bool,
+    /// `path version` of each module this one replaces in a program.
+    replaces: BTreeSet<String>,
+    /// The programs (by file) it is compiled into.
+    programs: BTreeSet<String>,
+}
+
+/// A module's key: path, and a version or the local folder that replaced it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ModuleVersion {
+    Version(String),
+    /// Replaced by a local folder: no version, no hash, only the folder Go recorded.
+    Folder(String),
+}
+
+type ModuleKey = (String, ModuleVersion);
+
+fn document_by(input: &SbomInput<'_>, tool: &str) -> Result<Value, SbomError> {
+    let created = normalise_created(input.created)?;
+
+    // Every module: the lock's, then each program's (the code it holds: replacements win).
+    let mut modules: BTreeMap<ModuleKey, ModuleEntry> = BTreeMap::new();
+    for locked in input.locked_modules {
+        let entry = modules
+            .entry((
+                locked.path.clone(),
+                ModuleVersion::Version(locked.version.clone()),
+            ))
+            .or_default();
+        entry.locked = true;
+        entry.h1 = locked.h1.clone();
+        entry.go_mod_h1 = Some(locked.go_mod.clone());
+    }
+    let mut programs: Vec<&(String, BuildInfo)> = input.programs.iter().collect();
+    programs.sort_by(|left, right| left.0.cmp(&right.0));
+    for (file, info) in &programs {
+        for dep in &info.deps {
+            let used = dep.effective();
+            let key = if dep.replacement.is_some() && used.sum.is_none() && is_local(&used.path) {
+                (dep.path.clone(), ModuleVersion::Folder(used.path.clone()))
+            } else {
+                (
+                    used.path.clone(),
+                    ModuleVersion::Version(used.version.clone()),
+                )
+            };
+            let entry = modules.entry(key).or_default();
+            if let Some(sum) = &used.sum {
+                match &entry.h1 {
+                    Some(known) if known != sum => {
+                        return Err(SbomError::SumMismatch {
+                            module: format!("{}@{}", used.path, used.version),
+                            program: file.clone(),
+                            program_sum: sum.clone(),
+                            locked_sum: known.clone(),
+                        });
+                    }
+                    _ => entry.h1 = Some(sum.clone()),
+                }
+            }
+            if dep.replacement.is_some() {
+                entry
+                    .replaces
+                    .insert(format!("{} {}", dep.path, dep.version));
+            }
+            entry.programs.insert(file.clone());
+        }
+    }
+    let go_versions: BTreeSet<&str> = programs
+        .iter()
+        .map(|(_, info)| info.go_version.as_str())
+        .collect();
+
+    // Identifiers, unique and derived from the names alone.
+    let application_ids = allocate_ids(
+        "Application",
+        programs.iter().map(|(file, _)| file.clone()).collect(),
+    );
+    let stdlib_ids = allocate_ids(
+        "Go-stdlib",
+        go_versions
+            .iter()
+            .map(|version| (*version).to_owned())
+            .collect(),
+    );
+    let module_ids = allocate_ids(
+        "Module",
+        modules
+            .keys()
+            .map(|(path, version)| match version {
+                ModuleVersion::Version(version) => format!("{path}-{version}"),
+                ModuleVersion::Folder(_) => format!("{path}-local"),
+            })
+            .collect(),
+    );
+    const IMAGE_ID: &str = "SPDXRef-Image";
+
+    let mut packages = vec![image_package(input, IMAGE_ID)];
+    for (index, (file, info)) in programs.iter().enumerate() {
+        packages.push(application_package(&application_ids[index], file, info));
+    }
+    for (index, go_version) in go_versions.iter().enumerate() {
+        packages.push(stdlib_package(&stdlib_ids[index], go_version));
+    }
+    for (index, ((path, version), entry)) in modules.iter().enumerate() {
+        packages.push(module_package(&module_ids[index], path, version, entry));
+    }
+
+    let relationship = |from: &str, kind: &str, to: &str| json!({"spdxElementId": from, "relationshipType": kind, "relatedSpdxElement": to});
+    let mut relationships = vec![relationship("SPDXRef-DOCUMENT", "DESCRIBES", IMAGE_ID)];
+    for application_id in &application_ids {
+        relationships.push(relationship(IMAGE_ID, "CONTAINS", application_id));
+    }
+    for (index, (file, info)) in programs.iter().enumerate() {
+        let application_id = &application_ids[index];
+        if let Some(position) = go_versions
+            .iter()
+            .position(|version| *version == info.go_version)
+        {
+            relationships.push(relationship(
+                application_id,
+                "DEPENDS_ON",
+                &stdlib_ids[position],
+            ));
+        }
+        for (module_index, entry) in modules.values().enumerate() {
+            if entry.programs.contains(file) {
+                relationships.push(relationship(
+                    application_id,
+                    "DEPENDS_ON",
+                    &module_ids[module_index],
+                ));
+            }
+        }
+    }
+    // Locked modules no program holds: read by the build (go.mod) but not compiled in.
+    let build_dependents: Vec<&str> = if application_ids.is_empty() {
+        vec![IMAGE_ID]
+    } else {
+        application_ids.iter().map(String::as_str).collect()
+    };
+    for (module_index, entry) in modules.values().enumerate() {
+        if entry.programs.is_empty() {
+            for dependent in &build_dependents {
+                relationships.push(relationship(
+                    &module_ids[module_index],
+                    "BUILD_DEPENDENCY_OF",
+                    dependent,
+                ));
+            }
+        }
+    }
+
+    let platform = input.platform.to_string();
+    let mut document = json!({
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": format!("{}:{} ({platform})", input.image.name(), input.version),
+        "creationInfo": {
+            "created": created,
+            "creators": [format!("Tool: {tool}")],
+        },
+        "packages": packages,
+        "relationships": relationships,
+    });
+    // The namespace hashes everything else, so it changes exactly when the content does.
+    let without_namespace = to_canonical_vec(&document).map_err(SbomError::Json)?;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(input.manifest_digest.to_string().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(&without_namespace);
+    let hash = hex::encode(hasher.finalize());
+    let namespace = format!(
+        "{NAMESPACE_PREFIX}{}-{}-{hash}",
+        uri_path_encode(&input.image.name()),
+        uri_path_encode(input.version)
+    );
+    if let Value::Object(fields) = &mut document {
+        fields.insert("documentNamespace".to_owned(), Value::String(namespace));
+    }
+    Ok(document)
+}
+
+/// `created` in the one form SPDX 2.3 allows: `YYYY-MM-DDThh:mm:ssZ` (UTC, whole seconds).
+fn normalise_created(created: &str) -> Result<String, SbomError> {
+    let timestamp: jiff::Timestamp = created
+        .parse()
+        .map_err(|_| SbomError::Created(created.to_owned()))?;
+    Ok(timestamp.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// Whether a replacement path is a local folder (Go's rule: it starts with `./`, `../` or
+/// `/`, or is `.` or `..`).
+fn is_local(path: &str) -> bool {
+    path == "."
+        || path == ".."
+        || path.starts_with("./")
+        || path.starts_with("../")
+        || path.starts_with('/')
+}
+
+/// `SPDXRef-KIND-SLUG` for each name, in the order given; see the module documentation.
+fn allocate_ids(kind: &str, names: Vec<String>) -> Vec<String> {
+    let slug = |name: &str| -> String {
+        name.chars()
+            .map(|character| {
+                if character.is_ascii_alphanumeric() || character == '.' || character == '-' {
+                    character
+                } else {
+                    '-'
+                }
+            })
+            .collect()
+    };
+    let natural: Vec<String> = names
+        .iter()
+        .map(|name| format!("SPDXRef-{kind}-{}", slug(name)))
+        .collect();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for id in &natural {
+        *counts.entry(id.as_str()).or_default() += 1;
+    }
+    let mut taken: BTreeSet<String> = natural
+        .iter()
+        .filter(|id| counts[id.as_str()] == 1)
+        .cloned()
+        .collect();
+    // Colliding names in the sorted order of the names, so the result does not depend on the
+    // order they came in.
+    let mut colliding: Vec<usize> = (0..names.len())
+        .filter(|index| counts[natural[*index].as_str()] > 1)
+        .collect();
+    colliding.sort_by(|left, right| names[*left].cmp(&names[*right]));
+    let mut ids = natural.clone();
+    for index in colliding {
+        let mut number = 1;
+        let id = loop {
+            let candidate = if number == 1 {
+                natural[index].clone()
+            } else {
+                format!("{}-{number}", natural[index])
+            };
+            if !taken.contains(&candidate) {
+                break candidate;
+            }
+            number += 1;
+        };
+        taken.insert(id.clone());
+        ids[index] = id;
+    }
+    debug_assert_eq!(taken.len(), names.len(), "SPDX identifiers are unique");
+    ids
+}
+
+/// Percent-encode for a purl component: unreserved characters and `:` stay (and `/` when
+/// `keep_slash`), as packageurl-python writes its canonical form.
+fn purl_encode(text: &str, keep_slash: bool) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        let keep = byte.is_ascii_alphanumeric()
+            || matches!(byte, b'.' | b'-' | b'_' | b'~' | b':')
+            || (keep_slash && byte == b'/');
+        if keep {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// Percent-encode for a URI path: unreserved characters and `/` stay.
+fn uri_path_encode(text: &str) -> String {
+    purl_encode(text, true).replace(':', "%3A")
+}
+
+/// `pkg:golang/PATH[@VERSION][#SUBPATH]`, each path segment encoded on its own.
+fn golang_purl(path: &str, version: Option<&str>, subpath: Option<&str>) -> String {
+    let segments = |text: &str| {
+        text.split('/')
+            .filter(|segment| !segment.is_empty())
+            .map(|segment| purl_encode(segment, false))
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let mut purl = format!("pkg:golang/{}", segments(path));
+    if let Some(version) = version {
+        purl.push('@');
+        purl.push_str(&purl_encode(version, false));
+    }
+    if let Some(subpath) = subpath.filter(|subpath| !subpath.is_empty()) {
+        purl.push('#');
+        purl.push_str(&segments(subpath));
+    }
+    purl
+}
+
+/// `pkg:oci/NAME@sha256:HEX?arch=…&repository_url=…&tag=…`, qualifiers sorted by key.
+fn oci_purl(input: &SbomInput<'_>) -> String {
+    let repository = &input.image.repository;
+    let name = repository.rsplit('/').next().unwrap_or(repository);
+    let mut qualifiers = vec![
+        format!("arch={}", purl_encode(&input.platform.architecture, false)),
+        format!("repository_url={}", purl_encode(&input.image.name(), true)),
+    ];
+    if !input.version.is_empty() {
+        qualifiers.push(format!("tag={}", purl_encode(input.version, false)));
+    }
+    format!(
+        "pkg:oci/{}@{}?{}",
+        purl_encode(&name.to_ascii_lowercase(), false),
+        purl_encode(&input.manifest_digest.to_string(), false),
+        qualifiers.join("&")
+    )
+}
+
+fn purl_reference(purl: String) -> Value {
+    json!({
+        "referenceCategory": "PACKAGE-MANAGER",
+        "referenceType": "purl",
+        "referenceLocator": purl,
+    })
+}
+
+/// The fields every package has: no licences, no copyright, no files (kiln scans none).
+fn package(id: &str, name: &str, purpose: &str) -> Map<String, Value> {
+    let mut fields = Map::new();
+    for (key, value) in [
+        ("SPDXID", id),
+        ("name", name),
+        ("primaryPackagePurpose", purpose),
+        ("downloadLocation", NOASSERTION),
+        ("licenseConcluded", NOASSERTION),
+        ("licenseDeclared", NOASSERTION),
+        ("copyrightText", NOASSERTION),
+    ] {
+        fields.insert(key.to_owned(), Value::String(value.to_owned()));
+    }
+    fields.insert("filesAnalyzed".to_owned(), Value::Bool(false));
+    fields
+}
+
+fn image_package(input: &SbomInput<'_>, id: &str) -> Value {
+    let mut fields = package(id, &input.image.name(), "CONTAINER");
+    if !input.version.is_empty() {
+        fields.insert("versionInfo".to_owned(), json!(input.version));
+    }
+    fields.insert(
+        "externalRefs".to_owned(),
+        json!([purl_reference(oci_purl(input))]),
+    );
+    fields.insert(
+        "comment".to_owned(),
+        json!(format!(
+            "The {} image, manifest {}.",
+            input.platform, input.manifest_digest
+        )),
+    );
+    Value::Object(fields)
+}
+
+fn application_package(id: &str, file: &str, info: &BuildInfo) -> Value {
+    let name = if info.path.is_empty() {
+        file
+    } else {
+        &info.path
+    };
+    let mut fields = package(id, name, "APPLICATION");
+    fields.insert("packageFileName".to_owned(), json!(file));
+    if let Some(main) = &info.main {
+        let version = real_version(&main.version);
+        if let Some(version) = version {
+            fields.insert("versionInfo".to_owned(), json!(version));
+        }
+        // The package inside its module, as a purl subpath.
+        let subpath = info
+            .path
+            .strip_prefix(&main.path)
+            .and_then(|rest| rest.strip_prefix('/'));
+        fields.insert(
+            "externalRefs".to_owned(),
+            json!([purl_reference(golang_purl(&main.path, version, subpath))]),
+        );
+    }
+    let mut comment = format!("A Go program built with {}", info.go_version);
+    if !info.settings.is_empty() {
+        comment.push_str("; build settings:");
+        for (key, value) in &info.settings {
+            comment.push_str(&format!("\n{key}={value}"));
+        }
+    }
+    fields.insert("comment".to_owned(), json!(comment));
+    Value::Object(fields)
+}
+
+/// A module version worth naming: not Go's `(devel)` placeholder.
+fn real_version(version: &str) -> Option<&str> {
+    (!version.is_empty() && version != "(devel)").then_some(version)
+}
+
+fn stdlib_package(id: &str, go_version: &str) -> Value {
+    let mut fields = package(id, "stdlib", "LIBRARY");
+    fields.insert("versionInfo".to_owned(), json!(go_version));
+    // `go1.22.1 X:boringcrypto` → `1.22.1`, the form vulnerability databases match.
+    let release = go_version.split_whitespace().next().unwrap_or(go_version);
+    let release = release.strip_prefix("go").unwrap_or(release);
+    fields.insert(
+        "externalRefs".to_owned(),
+        json!([purl_reference(golang_purl("stdlib", Some(release), None))]),
+    );
+    fields.insert(
+        "comment".to_owned(),
+        json!(format!(
+            "The Go standard library and runtime of {go_version}, compiled into the programs."
+        )),
+    );
+    Value::Object(fields)
+}
+
+fn module_package(id: &str, path: &str, version: &ModuleVersion, entry: &ModuleEntry) -> Value {
+    let mut fields = package(id, path, "LIBRARY");
+    let mut references = Vec::new();
+    let mut comment = Vec::new();
+    match version {
+        ModuleVersion::Version(version) => {
+            fields.insert("versionInfo".to_owned(), json!(version));
+            references.push(purl_reference(golang_purl(path, Some(version), None)));
+        }
+        ModuleVersion::Folder(folder) => {
+            // No purl: nothing at any proxy holds this code.
+            comment.push(format!(
+                "Replaced by the local folder {folder}: no version, no hash."
+            ));
+        }
+    }
+    if let Some(h1) = &entry.h1 {
+        references.push(json!({
+            "referenceCategory": "OTHER",
+            "referenceType": "go-module-h1",
+            "referenceLocator": h1,
+            "comment": "go.sum's hash of the module zip: Go's dirhash (SHA-256 over the sorted list of its files' SHA-256 sums), not a checksum of one file",
+        }));
+    }
+    if let Some(go_mod_h1) = &entry.go_mod_h1 {
+        references.push(json!({
+            "referenceCategory": "OTHER",
+            "referenceType": "go-mod-h1",
+            "referenceLocator": go_mod_h1,
+            "comment": "go.sum's hash of the module's go.mod (Go's dirhash of that one file)",
+        }));
+    }
+    if !references.is_empty() {
+        fields.insert("externalRefs".to_owned(), Value::Array(references));
+    }
+    for replaced in &entry.replaces {
+        comment.push(format!("Used in place of {replaced} (a go.mod replace)."));
+    }
+    if entry.locked && entry.programs.is_empty() {
+        comment.push(if entry.h1.is_some() {
+            "In kiln.lock; no program of the image holds its code.".to_owned()
+        } else {
+            "In kiln.lock for its go.mod only: Go reads it to resolve the build, no code of it is compiled.".to_owned()
+        });
+    }
+    if !comment.is_empty() {
+        fields.insert("comment".to_owned(), json!(comment.join(" ")));
+    }
+    Value::Object(fields)
+}
+
+// ------------------------------------------------------------------------------------------
+// The OCI artifact
+// ------------------------------------------------------------------------------------------
+
+/// The content of the OCI empty descriptor (image-spec v1.1).
+pub const EMPTY_JSON: &[u8] = b"{}";
+
+/// The descriptor of [`EMPTY_JSON`]: `application/vnd.oci.empty.v1+json`, sha256:44136fa…,
+/// 2 bytes.
+pub fn empty_descriptor() -> Descriptor {
+    Descriptor::new(
+        media_type::OCI_EMPTY,
+        Digest::of(EMPTY_JSON),
+        EMPTY_JSON.len() as u64,
+    )
+}
+
+/// The SBOM artifact's manifest for the image manifest `subject`, and the manifest's
+/// descriptor as a layout's `index.json` or a referrers index lists it (`artifactType` and
+/// the manifest's annotations included, as the referrers API reports them).
+///
+/// Pinned: schemaVersion 2, `mediaType` OCI manifest, `artifactType`
+/// `application/spdx+json`, config the empty descriptor, one layer `application/spdx+json`,
+/// `subject` reduced to media type, digest and size, one annotation
+/// `org.opencontainers.image.created` = the image's `created` (so the SBOM's date is the
+/// image's, never the wall clock).
+pub fn artifact_manifest(
+    subject: &Descriptor,
+    sbom: &[u8],
+    created: &str,
+) -> Result<(Vec<u8>, Descriptor), SbomError> {
+    let mut annotations = BTreeMap::new();
+    annotations.insert(annotation::CREATED.to_owned(), created.to_owned());
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(media_type::OCI_MANIFEST.to_owned()),
+        artifact_type: Some(SPDX_MEDIA_TYPE.to_owned()),
+        config: empty_descriptor(),
+        layers: vec![Descriptor::new(
+            SPDX_MEDIA_TYPE,
+            Digest::of(sbom),
+            sbom.len() as u64,
+        )],
+        subject: Some(Descriptor::new(
+            subject.media_type.clone(),
+            subject.digest,
+            subject.size,
+        )),
+        annotations: annotations.clone(),
+        extra: BTreeMap::new(),
+    };
+    let bytes = to_canonical_vec(&manifest).map_err(SbomError::Json)?;
+    let mut descriptor = Descriptor::new(
+        media_type::OCI_MANIFEST,
+        Digest::of(&bytes),
+        bytes.len() as u64,
+    );
+    descriptor.artifact_type = Some(SPDX_MEDIA_TYPE.to_owned());
+    descriptor.annotations = annotations;
+    Ok((bytes, descriptor))
+}
+
+/// Store the SBOM artifact for `subject` in `sink` (its empty config, the document, the
+/// manifest) and return its `index.json` entry: no name, no ref name, so tools that pick an
+/// image by name never pick it, and kiln's readers know it by its `artifactType`.
+pub fn write_artifact<S: BlobSink>(
+    sink: &mut S,
+    subject: &Descriptor,
+    sbom: &[u8],
+    created: &str,
+) -> Result<LayoutEntry, SbomArtifactError> {
+    let (manifest, descriptor) = artifact_manifest(subject, sbom, created)?;
+    sink.put_blob(&Digest::of(EMPTY_JSON), EMPTY_JSON)?;
+    sink.put_blob(&Digest::of(sbom), sbom)?;
+    sink.put_blob(&descriptor.digest, &manifest)?;
+    Ok(LayoutEntry {
+        descriptor,
+        name: None,
+        ref_name: None,
+        images: Vec::new(),
+    })
+}
+
+/// Why an SBOM artifact could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SbomArtifactError {
+    #[error(transparent)]
+    Sbom(#[from] SbomError),
+    #[error("cannot store the SBOM artifact")]
+    Io(#[from] io::Error),
+}
+
+/// Whether an `index.json` entry is a referrer kiln stored (an artifact such as the SBOM),
+/// not an image: it has an `artifactType` and no name.
+pub fn is_artifact_entry(descriptor: &Descriptor) -> bool {
+    descriptor.artifact_type.is_some()
+        && !descriptor.annotations.contains_key(annotation::REF_NAME)
+        && !descriptor
+            .annotations
+            .contains_key(annotation::CONTAINERD_IMAGE_NAME)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `go version -m app hello` on two programs built by Go 1.27.3 (see
+    /// tests/fixtures/sbom/README.md for the commands): `app` has a dependency from a proxy, one
+    /// replaced by a local folder and one replaced by another module version, and quoted
+    /// build settings; `hello` has none.
+    const GO_VERSION_M: &str = include_str!("../tests/fixtures/sbom/go-version-m.txt");
+
+    fn module(path: &str, version: &str, sum: Option<&str>) -> GoModule {
+        GoModule {
+            path: path.to_owned(),
+            version: version.to_owned(),
+            sum: sum.map(str::to_owned),
+            replacement: None,
+        }
+    }
+
+    #[test]
+    fn parses_real_go_version_m_output() {
+        let programs = parse_go_version_m(GO_VERSION_M).unwrap();
+        assert_eq!(programs.len(), 2);
+        let (file, app) = &programs[0];
+        assert_eq!(file, "app");
+        assert_eq!(app.go_version, "go1.27.3");
+        assert_eq!(app.path, "example.com/app");
+        assert_eq!(app.main, Some(module("example.com/app", "(devel)", None)));
+        let mut local = module("example.com/local", "v0.0.0", None);
+        local.replacement = Some(Box::new(module("../local", "(devel)", None)));
+        let mut old = module("example.com/old", "v1.0.0", None);
+        old.replacement = Some(Box::new(module(
+            "example.com/fork",
+            "v1.3.0",
+            Some("h1:5hXKlj8j/pm0qFboHrdEpQqv2PgNVZDUAmStNr0G2A0="),
+        )));
+        assert_eq!(
+            app.deps,
+            vec![
+                module(
+                    "example.com/greet",
+                    "v1.2.0",
+                    Some("h1:dEAhs2KzHCTG4oNpr6RpV/i/OHSbxIm9tkVgi+24MK4=")
+                ),
+                local,
+                old,
+            ]
+        );
+        let settings: BTreeMap<&str, &str> = app
+            .settings
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
+        assert_eq!(settings["-ldflags"], r#"-s -w -X "main.v=a b""#);
+        assert_eq!(settings["-tags"], "netgo,osusergo");
+        assert_eq!(settings["CGO_ENABLED"], "0");
+        assert_eq!(settings["GOARCH"], "amd64");
+        assert_eq!(app.settings.first().unwrap().0, "-buildmode");
+        assert_eq!(app.settings.len(), 9);
+
+        let (file, hello) = &programs[1];
+        assert_eq!(file, "hello");
+        assert_eq!(hello.path, "example.com/hello");
+        assert!(hello.deps.is_empty());
+        assert!(
+            hello
+                .settings
+                .contains(&("-trimpath".to_owned(), "true".to_owned()))
+        );
+    }
+
+    #[test]
+    fn go_quoted_settings() {
+        let cases = [
+            ("CGO_ENABLED=0", Some(("CGO_ENABLED", "0"))),
+            (r#"-ldflags="-s -w""#, Some(("-ldflags", "-s -w"))),
+            (r#""a=b"=c"#, Some(("a=b", "c"))),
+            (r#""a b"="tab\there""#, Some(("a b", "tab\there"))),
+            (r#"k="\u00e9\x41\101\\\"""#, Some(("k", "éAA\\\""))),
+            ("vcs.modified=", Some(("vcs.modified", ""))),
+            ("novalue", None),
+            ("=value", None),
+            (r#"k="unterminated"#, None),
+            (r#"k="a"b"#, None),
+            (r#"k="\q""#, None),
+        ];
+        for (text, expected) in cases {
+            let parsed = parse_setting(text);
+            let expected = expected.map(|(key, value)| (key.to_owned(), value.to_owned()));
+            assert_eq!(parsed, expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn malformed_build_information_is_refused() {
+        let cases = [
+            ("\tpath\tx\n", "before any"),
+            ("app go1.22\n", "expected `FILE: goVERSION`"),
+            ("app: go1.22\n\tdep\tx\n", "expected PATH"),
+            ("app: go1.22\n\tdep\tx\tv1\n", "ends before the `=>`"),
+            (
+                "app: go1.22\n\tdep\tx\tv1\n\tbuild\ta=b\n",
+                "not followed by `=>`",
+            ),
+            ("app: go1.22\n\t=>\ty\tv1\t\n", "without a module"),
+            (
+                "app: go1.22\n\tmod\tm\tv1\t\n\tmod\tm\tv1\t\n",
+                "second `mod`",
+            ),
+            ("app: go1.22\n\tbuild\tnovalue\n", "KEY=VALUE"),
+            ("app: go1.22\n\tweird\tx\n", "unknown"),
+        ];
+        for (text, needle) in cases {
+            let error = parse_go_version_m(text).unwrap_err().to_string();
+            assert!(error.contains(needle), "{text:?}: {error}");
+        }
+        // Blank lines and a `FILE` holding `: ` are fine.
+        let programs = parse_go_version_m("dir: x/app: go1.22.1\n\n\tpath\tm\n").unwrap();
+        assert_eq!(programs[0].0, "dir: x/app");
+        assert_eq!(programs[0].1.go_version, "go1.22.1");
+    }
+
+    fn locked(path: &str, version: &str, h1: Option<&str>, go_mod: &str) -> LockedModule {
+        LockedModule {
+            path: path.to_owned(),
+            version: version.to_owned(),
+            h1: h1.map(str::to_owned),
+            go_mod: go_mod.to_owned(),
+            nar: h1.map(|_| "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_owned()),
+        }
+    }
+
+    /// The lock of the fixture program, plus a module the build reads only the go.mod of.
+    fn fixture_lock() -> Vec<LockedModule> {
+        vec![
+            locked(
+                "example.com/Fixture/Upper",
+                "v1.0.0",
+                None,
+                "h1:UpperGoModHashUpperGoModHashUpperGoModHash=",
+            ),
+            locked(
+                "example.com/fork",
+                "v1.3.0",
+                Some("h1:5hXKlj8j/pm0qFboHrdEpQqv2PgNVZDUAmStNr0G2A0="),
+                "h1:p1iaRhyy7VS6qsiv5Aopp/vDwIfisOUyfgJ5RNGLJO0=",
+            ),
+            locked(
+                "example.com/greet",
+                "v1.2.0",
+                Some("h1:dEAhs2KzHCTG4oNpr6RpV/i/OHSbxIm9tkVgi+24MK4="),
+                "h1:rcTgdhGf2dvXrNywJG0jkV+0342RC7PiKN0YX33Ej6Y=",
+            ),
+        ]
+    }
+
+    fn fixture_input<'a>(
+        reference: &'a Reference,
+        platform: &'a Platform,
+        programs: &'a [(String, BuildInfo)],
+        lock: &'a [LockedModule],
+    ) -> SbomInput<'a> {
+        SbomInput {
+            image: reference,
+            version: "1.0",
+            created: "1970-01-01T00:00:01Z",
+            manifest_digest: Digest::of(b"the image manifest"),
+            platform,
+            programs,
+            locked_modules: lock,
+        }
+    }
+
+    #[test]
+    fn document_lists_every_module_with_its_relationships() {
+        let reference: Reference = "localhost:5000/team/app:1.0".parse().unwrap();
+        let platform: Platform = "linux/amd64".parse().unwrap();
+        let programs = parse_go_version_m(GO_VERSION_M).unwrap();
+        let lock = fixture_lock();
+        let input = fixture_input(&reference, &platform, &programs, &lock);
+        let document = spdx_document(&input).unwrap();
+        let packages = document["packages"].as_array().unwrap();
+        let by_id: BTreeMap<&str, &Value> = packages
+            .iter()
+            .map(|package| (package["SPDXID"].as_str().unwrap(), package))
+            .collect();
+        let ids: Vec<&str> = packages
+            .iter()
+            .map(|package| package["SPDXID"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "SPDXRef-Image",
+                "SPDXRef-Application-app",
+                "SPDXRef-Application-hello",
+                "SPDXRef-Go-stdlib-go1.27.3",
+                "SPDXRef-Module-example.com-Fixture-Upper-v1.0.0",
+                "SPDXRef-Module-example.com-fork-v1.3.0",
+                "SPDXRef-Module-example.com-greet-v1.2.0",
+                "SPDXRef-Module-example.com-local-local",
+            ]
+        );
+        for module in &lock {
+            assert!(
+                packages.iter().any(|package| package["name"] == module.path
+                    && package["versionInfo"] == module.version),
+                "{} is missing",
+                module.id()
+            );
+        }
+        let purl = |id: &str| {
+            by_id[id]["externalRefs"][0]["referenceLocator"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            purl("SPDXRef-Image"),
+            format!(
+                "pkg:oci/app@{}?arch=amd64&repository_url=localhost:5000/team/app&tag=1.0",
+                Digest::of(b"the image manifest")
+            )
+        );
+        assert_eq!(
+            purl("SPDXRef-Application-app"),
+            "pkg:golang/example.com/app"
+        );
+        assert_eq!(
+            purl("SPDXRef-Go-stdlib-go1.27.3"),
+            "pkg:golang/stdlib@1.27.3"
+        );
+        assert_eq!(
+            purl("SPDXRef-Module-example.com-Fixture-Upper-v1.0.0"),
+            "pkg:golang/example.com/Fixture/Upper@v1.0.0"
+        );
+        let fork = by_id["SPDXRef-Module-example.com-fork-v1.3.0"];
+        assert_eq!(fork["externalRefs"][1]["referenceType"], "go-module-h1");
+        assert_eq!(
+            fork["externalRefs"][1]["referenceLocator"],
+            "h1:5hXKlj8j/pm0qFboHrdEpQqv2PgNVZDUAmStNr0G2A0="
+        );
+        assert!(
+            fork["comment"]
+                .as_str()
+                .unwrap()
+                .contains("in place of example.com/old v1.0.0")
+        );
+        let local = by_id["SPDXRef-Module-example.com-local-local"];
+        assert!(local.get("versionInfo").is_none());
+        assert!(local.get("externalRefs").is_none());
+        assert!(local["comment"].as_str().unwrap().contains("../local"));
+
+        let relationships: Vec<String> = document["relationships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|relationship| {
+                format!(
+                    "{} {} {}",
+                    relationship["spdxElementId"].as_str().unwrap(),
+                    relationship["relationshipType"].as_str().unwrap(),
+                    relationship["relatedSpdxElement"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(
+            relationships,
+            [
+                "SPDXRef-DOCUMENT DESCRIBES SPDXRef-Image",
+                "SPDXRef-Image CONTAINS SPDXRef-Application-app",
+                "SPDXRef-Image CONTAINS SPDXRef-Application-hello",
+                "SPDXRef-Application-app DEPENDS_ON SPDXRef-Go-stdlib-go1.27.3",
+                "SPDXRef-Application-app DEPENDS_ON SPDXRef-Module-example.com-fork-v1.3.0",
+                "SPDXRef-Application-app DEPENDS_ON SPDXRef-Module-example.com-greet-v1.2.0",
+                "SPDXRef-Application-app DEPENDS_ON SPDXRef-Module-example.com-local-local",
+                "SPDXRef-Application-hello DEPENDS_ON SPDXRef-Go-stdlib-go1.27.3",
+                "SPDXRef-Module-example.com-Fixture-Upper-v1.0.0 BUILD_DEPENDENCY_OF SPDXRef-Application-app",
+                "SPDXRef-Module-example.com-Fixture-Upper-v1.0.0 BUILD_DEPENDENCY_OF SPDXRef-Application-hello",
+            ]
+        );
+        assert_eq!(
+            document["creationInfo"]["creators"][0],
+            format!("Tool: {TOOL}")
+        );
+        assert_eq!(document["creationInfo"]["created"], "1970-01-01T00:00:01Z");
+    }
+
+    /// The document's bytes are pinned: a change to any choice above changes this digest.
+    /// The tool is fixed here so a kiln release does not move the golden.
+    #[test]
+    fn document_bytes_golden() {
+        let reference: Reference = "localhost:5000/team/app:1.0".parse().unwrap();
+        let platform: Platform = "linux/amd64".parse().unwrap();
+        let programs = parse_go_version_m(GO_VERSION_M).unwrap();
+        let lock = fixture_lock();
+        let input = fixture_input(&reference, &platform, &programs, &lock);
+        let document = document_by(&input, "kiln-golden").unwrap();
+        let bytes = to_canonical_vec(&document).unwrap();
+        assert_eq!(
+            document["documentNamespace"],
+            "https://kiln.invalid/spdx/localhost%3A5000/team/app-1.0-a9bf26e41a5cb19ab9c973e5e4ed4c97246575fd5602819f905b109182b30d3c"
+        );
+        assert_eq!(
+            Digest::of(&bytes).to_string(),
+            "sha256:045655eb9b4c27a984dcf14ee82b6c3d61e43ef3fb4e5fbd4b2c327981b2276e"
+        );
+        // Same input, same bytes; a different image, a different namespace.
+        assert_eq!(
+            to_canonical_vec(&document_by(&input, "kiln-golden").unwrap()).unwrap(),
+            bytes
+        );
+        let other = SbomInput {
+            manifest_digest: Digest::of(b"another manifest"),
+            ..input
+        };
+        assert_ne!(
+            document_by(&other, "kiln-golden").unwrap()["documentNamespace"],
+            document["documentNamespace"]
+        );
+    }
+
+    #[test]
+    fn created_is_normalised_or_refused() {
+        assert_eq!(
+            normalise_created("2024-05-01T14:00:00.123+02:00").unwrap(),
+            "2024-05-01T12:00:00Z"
+        );
+        assert_eq!(
+            normalise_created("1970-01-01T00:00:01Z").unwrap(),
+            "1970-01-01T00:00:01Z"
+        );
+        assert!(matches!(
+            normalise_created("yesterday"),
+            Err(SbomError::Created(_))
+        ));
+    }
+
+    #[test]
+    fn a_program_not_built_from_the_lock_is_refused() {
+        let reference: Reference = "app:1".parse().unwrap();
+        let platform = Platform::host();
+        let programs = parse_go_version_m(GO_VERSION_M).unwrap();
+        let mut lock = fixture_lock();
+        lock[2].h1 = Some("h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_owned());
+        let input = fixture_input(&reference, &platform, &programs, &lock);
+        let error = spdx_document(&input).unwrap_err().to_string();
+        assert!(error.contains("example.com/greet@v1.2.0"), "{error}");
+        assert!(error.contains("not built from this kiln.lock"), "{error}");
+    }
+
+    #[test]
+    fn identifiers_are_unique_and_order_free() {
+        let names = |list: &[&str]| list.iter().map(|name| (*name).to_owned()).collect();
+        assert_eq!(
+            allocate_ids("Module", names(&["a/b", "a-b", "a+b", "c", "a-b-2"])),
+            // `a-b-2` keeps its own slug; the three `a-b`s take the free ones in name order
+            // (`+` < `-` < `/`).
+            [
+                "SPDXRef-Module-a-b-4",
+                "SPDXRef-Module-a-b-3",
+                "SPDXRef-Module-a-b",
+                "SPDXRef-Module-c",
+                "SPDXRef-Module-a-b-2",
+            ]
+        );
+        // Reordering the input does not move an identifier.
+        let forward = allocate_ids("M", names(&["x/y", "x_y"]));
+        let backward = allocate_ids("M", names(&["x_y", "x/y"]));
+        assert_eq!(forward[0], backward[1]);
+        assert_eq!(forward[1], backward[0]);
+        for id in forward.iter().chain(&backward) {
+            assert!(
+                id.strip_prefix("SPDXRef-")
+                    .unwrap()
+                    .chars()
+                    .all(|character| character.is_ascii_alphanumeric()
+                        || character == '.'
+                        || character == '-')
+            );
+        }
+    }
+
+    #[test]
+    fn purls_are_encoded_as_packageurl_python_writes_them() {
+        assert_eq!(
+            golang_purl("example.com/a b~!", Some("v2.0.0+incompatible"), None),
+            "pkg:golang/example.com/a%20b~%21@v2.0.0%2Bincompatible"
+        );
+        assert_eq!(
+            golang_purl("example.com/shop", None, Some("cmd/shop")),
+            "pkg:golang/example.com/shop#cmd/shop"
+        );
+        assert_eq!(
+            golang_purl("github.com/Azure/go-autorest/v14", Some("v14.2.0"), None),
+            "pkg:golang/github.com/Azure/go-autorest/v14@v14.2.0"
+        );
+    }
+
+    /// The artifact manifest's bytes are pinned.
+    #[test]
+    fn artifact_manifest_golden() {
+        let subject = Descriptor {
+            platform: "linux/amd64".parse().ok(),
+            annotations: [("a".to_owned(), "b".to_owned())].into_iter().collect(),
+            ..Descriptor::new(
+                media_type::OCI_MANIFEST,
+                Digest::of(b"the image manifest"),
+                1234,
+            )
+        };
+        let (bytes, descriptor) = artifact_manifest(
+            &subject,
+            b"{\"spdxVersion\":\"SPDX-2.3\"}",
+            "1970-01-01T00:00:01Z",
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(bytes.clone()).unwrap(),
+            format!(
+                concat!(
+                    r#"{{"annotations":{{"org.opencontainers.image.created":"1970-01-01T00:00:01Z"}},"#,
+                    r#""artifactType":"application/spdx+json","#,
+                    r#""config":{{"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","mediaType":"application/vnd.oci.empty.v1+json","size":2}},"#,
+                    r#""layers":[{{"digest":"{}","mediaType":"application/spdx+json","size":26}}],"#,
+                    r#""mediaType":"application/vnd.oci.image.manifest.v1+json","schemaVersion":2,"#,
+                    r#""subject":{{"digest":"{}","mediaType":"application/vnd.oci.image.manifest.v1+json","size":1234}}}}"#
+                ),
+                Digest::of(b"{\"spdxVersion\":\"SPDX-2.3\"}"),
+                Digest::of(b"the image manifest"),
+            )
+        );
+        assert_eq!(
+            descriptor.digest.to_string(),
+            "sha256:6bab7b96ced9c829a815d1b32e8a370ffd47f4f803f431b075cb1a719e54e2f1"
+        );
+        assert_eq!(descriptor.size, bytes.len() as u64);
+        assert_eq!(
+            descriptor.artifact_type.as_deref(),
+            Some("application/spdx+json")
+        );
+        assert_eq!(
+            descriptor.annotations[annotation::CREATED],
+            "1970-01-01T00:00:01Z"
+        );
+        assert!(is_artifact_entry(&descriptor));
+    }
+
+    #[test]
+    fn empty_descriptor_is_the_specs() {
+        let empty = empty_descriptor();
+        assert_eq!(
+            empty.digest.to_string(),
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        assert_eq!(empty.size, 2);
+    }
+}
