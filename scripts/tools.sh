@@ -45,6 +45,29 @@ ensure_go() {
     log "Go: $(go version)"
 }
 
+# ensure_python_tools — the SBOM validators in .venv, at pinned versions: spdx-tools
+# (`pyspdxtools`, the SPDX project's parser and validator), jsonschema, and lib4sbom, which
+# ships the official SPDX 2.3 JSON schema (the file of spdx-spec's tag v2.3) and brings
+# packageurl-python. Sets KILN_TEST_PYTHON_TOOLS to .venv/bin for the tests.
+kiln_python_tools=(spdx-tools==0.8.5 jsonschema==4.26.0 lib4sbom==0.10.4)
+ensure_python_tools() {
+    [ -x "$kiln_root/.venv/bin/python" ] || python3 -m venv "$kiln_root/.venv"
+    local missing=()
+    for requirement in "${kiln_python_tools[@]}"; do
+        local installed
+        installed=$("$kiln_root/.venv/bin/python" -c "import importlib.metadata as m, sys
+try: print(m.version(sys.argv[1]))
+except m.PackageNotFoundError: pass" "${requirement%%==*}")
+        [ "$installed" = "${requirement##*==}" ] || missing+=("$requirement")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]} from PyPI into .venv"
+        "$kiln_root/.venv/bin/pip" install -q "${missing[@]}"
+    fi
+    export KILN_TEST_PYTHON_TOOLS="$kiln_root/.venv/bin"
+    log "SBOM validators: $("$kiln_root/.venv/bin/pip" list 2>/dev/null | grep -E '^(spdx-tools|jsonschema|lib4sbom) ' | tr -s ' ' | paste -sd, -)"
+}
+
 # ensure_podman — podman with runc and a containers.conf these machines need (crun fails
 # here on hybrid cgroups; default ulimits are refused).
 ensure_podman() {

@@ -953,7 +953,8 @@ pub fn artifact_manifest(
 
 /// Store the SBOM artifact for `subject` in `sink` (its empty config, the document, the
 /// manifest) and return its `index.json` entry: no name, no ref name, so tools that pick an
-/// image by name never pick it, and kiln's readers know it by its `artifactType`.
+/// image by name never pick it, and kiln's readers know it by its `artifactType`
+/// ([`is_artifact_entry`](crate::oci::layout::is_artifact_entry)).
 pub fn write_artifact<S: BlobSink>(
     sink: &mut S,
     subject: &Descriptor,
@@ -979,16 +980,6 @@ pub enum SbomArtifactError {
     Sbom(#[from] SbomError),
     #[error("cannot store the SBOM artifact")]
     Io(#[from] io::Error),
-}
-
-/// Whether an `index.json` entry is a referrer kiln stored (an artifact such as the SBOM),
-/// not an image: it has an `artifactType` and no name.
-pub fn is_artifact_entry(descriptor: &Descriptor) -> bool {
-    descriptor.artifact_type.is_some()
-        && !descriptor.annotations.contains_key(annotation::REF_NAME)
-        && !descriptor
-            .annotations
-            .contains_key(annotation::CONTAINERD_IMAGE_NAME)
 }
 
 #[cfg(test)]
@@ -1436,7 +1427,7 @@ mod tests {
             descriptor.annotations[annotation::CREATED],
             "1970-01-01T00:00:01Z"
         );
-        assert!(is_artifact_entry(&descriptor));
+        assert!(crate::oci::layout::is_artifact_entry(&descriptor));
     }
 
     #[test]

@@ -9,3 +9,4 @@ mod lock;
 mod project;
 mod registry;
 mod registry_faults;
+mod sbom;
