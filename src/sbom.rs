@@ -101,8 +101,10 @@ pub enum SbomError {
         program_sum: String,
         locked_sum: String,
     },
-    #[error("cannot encode the SBOM artifact manifest")]
+    #[error("cannot encode the SBOM")]
     Json(#[source] serde_json::Error),
+    #[error("cannot store the SBOM artifact")]
+    Store(#[source] io::Error),
 }
 
 // ------------------------------------------------------------------------------------------
@@ -960,26 +962,20 @@ pub fn write_artifact<S: BlobSink>(
     subject: &Descriptor,
     sbom: &[u8],
     created: &str,
-) -> Result<LayoutEntry, SbomArtifactError> {
+) -> Result<LayoutEntry, SbomError> {
     let (manifest, descriptor) = artifact_manifest(subject, sbom, created)?;
-    sink.put_blob(&Digest::of(EMPTY_JSON), EMPTY_JSON)?;
-    sink.put_blob(&Digest::of(sbom), sbom)?;
-    sink.put_blob(&descriptor.digest, &manifest)?;
+    sink.put_blob(&Digest::of(EMPTY_JSON), EMPTY_JSON)
+        .map_err(SbomError::Store)?;
+    sink.put_blob(&Digest::of(sbom), sbom)
+        .map_err(SbomError::Store)?;
+    sink.put_blob(&descriptor.digest, &manifest)
+        .map_err(SbomError::Store)?;
     Ok(LayoutEntry {
         descriptor,
         name: None,
         ref_name: None,
         images: Vec::new(),
     })
-}
-
-/// Why an SBOM artifact could not be stored.
-#[derive(Debug, thiserror::Error)]
-pub enum SbomArtifactError {
-    #[error(transparent)]
-    Sbom(#[from] SbomError),
-    #[error("cannot store the SBOM artifact")]
-    Io(#[from] io::Error),
 }
 
 #[cfg(test)]
