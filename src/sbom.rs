@@ -101,8 +101,10 @@ pub enum SbomError {
         program_sum: String,
         locked_sum: String,
     },
-    #[error("cannot encode the SBOM artifact manifest")]
+    #[error("cannot encode the SBOM")]
     Json(#[source] serde_json::Error),
+    #[error("cannot store the SBOM artifact")]
+    Store(#[source] io::Error),
 }
 
 // ------------------------------------------------------------------------------------------
@@ -953,17 +955,21 @@ pub fn artifact_manifest(
 
 /// Store the SBOM artifact for `subject` in `sink` (its empty config, the document, the
 /// manifest) and return its `index.json` entry: no name, no ref name, so tools that pick an
-/// image by name never pick it, and kiln's readers know it by its `artifactType`.
+/// image by name never pick it, and kiln's readers know it by its `artifactType`
+/// ([`is_artifact_entry`](crate::oci::layout::is_artifact_entry)).
 pub fn write_artifact<S: BlobSink>(
     sink: &mut S,
     subject: &Descriptor,
     sbom: &[u8],
     created: &str,
-) -> Result<LayoutEntry, SbomArtifactError> {
+) -> Result<LayoutEntry, SbomError> {
     let (manifest, descriptor) = artifact_manifest(subject, sbom, created)?;
-    sink.put_blob(&Digest::of(EMPTY_JSON), EMPTY_JSON)?;
-    sink.put_blob(&Digest::of(sbom), sbom)?;
-    sink.put_blob(&descriptor.digest, &manifest)?;
+    sink.put_blob(&Digest::of(EMPTY_JSON), EMPTY_JSON)
+        .map_err(SbomError::Store)?;
+    sink.put_blob(&Digest::of(sbom), sbom)
+        .map_err(SbomError::Store)?;
+    sink.put_blob(&descriptor.digest, &manifest)
+        .map_err(SbomError::Store)?;
     Ok(LayoutEntry {
         descriptor,
         name: None,
@@ -971,25 +977,6 @@ pub fn write_artifact<S: BlobSink>(
         images: Vec::new(),
         platform_tags: Vec::new(),
     })
-}
-
-/// Why an SBOM artifact could not be stored.
-#[derive(Debug, thiserror::Error)]
-pub enum SbomArtifactError {
-    #[error(transparent)]
-    Sbom(#[from] SbomError),
-    #[error("cannot store the SBOM artifact")]
-    Io(#[from] io::Error),
-}
-
-/// Whether an `index.json` entry is a referrer kiln stored (an artifact such as the SBOM),
-/// not an image: it has an `artifactType` and no name.
-pub fn is_artifact_entry(descriptor: &Descriptor) -> bool {
-    descriptor.artifact_type.is_some()
-        && !descriptor.annotations.contains_key(annotation::REF_NAME)
-        && !descriptor
-            .annotations
-            .contains_key(annotation::CONTAINERD_IMAGE_NAME)
 }
 
 #[cfg(test)]
@@ -1437,7 +1424,7 @@ mod tests {
             descriptor.annotations[annotation::CREATED],
             "1970-01-01T00:00:01Z"
         );
-        assert!(is_artifact_entry(&descriptor));
+        assert!(crate::oci::layout::is_artifact_entry(&descriptor));
     }
 
     #[test]

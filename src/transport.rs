@@ -21,7 +21,7 @@ use crate::oci::compression::Decompressor;
 use crate::oci::digest::{Digest, HashingWriter};
 use crate::oci::image::BlobSink;
 use crate::oci::json::to_canonical_vec;
-use crate::oci::layout::{LayoutEntry, LayoutWriter};
+use crate::oci::layout::{LayoutEntry, LayoutWriter, is_artifact_entry};
 use crate::oci::reference::{Reference, ReferenceError};
 use crate::oci::source::{DOCUMENT_LIMIT, ImageNames, ImageSource, SourceError};
 use crate::oci::spec::{Descriptor, Index, Manifest, media_type};
@@ -301,12 +301,12 @@ impl LocalSource {
     }
 
     /// The images at the top of the source: `index.json`'s entries, or for an older
-    /// docker-archive, one synthesized manifest per `manifest.json` entry.
-    /// The images at the top of the layout (artifacts kiln stores beside them, such as the
-    /// SBOM, are referrers, not images, and are left out).
+    /// docker-archive, one synthesized manifest per `manifest.json` entry. Artifacts kiln
+    /// stores beside the images (an SBOM) are referrers, not images, and are left out; see
+    /// [`LocalSource::referrers`].
     pub fn roots(&mut self) -> Result<Vec<(Descriptor, ImageNames)>, TransportError> {
         if let Some(mut entries) = self.source.index_entries()? {
-            entries.retain(|(descriptor, _)| !crate::sbom::is_artifact_entry(descriptor));
+            entries.retain(|(descriptor, _)| !is_artifact_entry(descriptor));
             return Ok(entries);
         }
         let mut roots = Vec::new();
@@ -393,7 +393,8 @@ impl LocalSource {
         Ok(roots)
     }
 
-    /// The one image at the top, or the one whose name or ref name is `selector`.
+    /// The one image at the top, or the one whose name or ref name is `selector`. Artifacts
+    /// stored beside the images (an SBOM) are not candidates.
     pub fn select(
         &mut self,
         selector: Option<&str>,
@@ -451,6 +452,40 @@ impl LocalSource {
                 })
             }
         }
+    }
+}
+
+impl LocalSource {
+    /// The referrers the layout holds for `subjects`: the top entries of `index.json` that are
+    /// manifests naming one of `subjects` as their `subject`, as `index.json` lists them
+    /// (with `artifactType` and annotations). A docker-archive without `index.json` has none.
+    pub fn referrers(&self, subjects: &[Digest]) -> Result<Vec<Descriptor>, TransportError> {
+        let Some(entries) = self.source.index_entries()? else {
+            return Ok(Vec::new());
+        };
+        let mut referrers = Vec::new();
+        for (descriptor, _) in entries {
+            if !media_type::is_manifest(&descriptor.media_type)
+                || subjects.contains(&descriptor.digest)
+            {
+                continue;
+            }
+            let bytes = self.read_document(&descriptor)?;
+            let manifest: Manifest =
+                serde_json::from_slice(&bytes).map_err(|source| TransportError::Json {
+                    location: self.location.clone(),
+                    what: "manifest",
+                    digest: descriptor.digest,
+                    source,
+                })?;
+            if manifest
+                .subject
+                .is_some_and(|subject| subjects.contains(&subject.digest))
+            {
+                referrers.push(descriptor);
+            }
+        }
+        Ok(referrers)
     }
 }
 

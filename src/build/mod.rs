@@ -133,7 +133,7 @@ pub enum BuildError {
     Sbom {
         image: String,
         #[source]
-        source: Box<crate::sbom::SbomArtifactError>,
+        source: Box<crate::sbom::SbomError>,
     },
     #[error(transparent)]
     StaticBase(#[from] crate::static_base::StaticBaseError),
@@ -1101,7 +1101,7 @@ fn sbom_document(
 ) -> Result<Vec<u8>, BuildError> {
     let sbom_error = |source: crate::sbom::SbomError| BuildError::Sbom {
         image: plan.image.key.clone(),
-        source: Box::new(source.into()),
+        source: Box::new(source),
     };
     let bin = package_path.join("bin");
     let mut programs: Vec<String> = std::fs::read_dir(&bin)

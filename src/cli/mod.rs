@@ -13,6 +13,7 @@ mod load;
 mod lock;
 mod push;
 mod run;
+mod sbom;
 mod shell;
 mod store;
 mod style;
@@ -58,6 +59,8 @@ enum Command {
     Copy(push::CopyArgs),
     /// Show what an image holds: names, config, layers, files, and the bytes it wastes.
     Inspect(inspect::InspectArgs),
+    /// Print an image's SBOM: the SPDX 2.3 JSON document stored beside it.
+    Sbom(sbom::SbomArgs),
     /// Remove store outputs no `result` link needs.
     Gc(store::GcArgs),
     /// Look after the store: verify it, print paths, hash files as Nix does.
@@ -81,7 +84,7 @@ pub fn main() -> ExitCode {
     let printer = Printer::new(cli.quiet);
     // A reader that stops early (`kiln inspect … | head`) has what it wanted; an image
     // stream whose reader dies (`kiln image -o - | docker load` failing) is an error.
-    let broken_pipe_is_success = matches!(cli.command, Command::Inspect(_));
+    let broken_pipe_is_success = matches!(cli.command, Command::Inspect(_) | Command::Sbom(_));
     let result = match cli.command {
         Command::Init(args) => init::run(args, &printer),
         Command::Lock(args) => lock::run(args, &printer),
@@ -92,6 +95,7 @@ pub fn main() -> ExitCode {
         Command::Store(args) => store::store(args, &printer),
         Command::Image(args) => image::run(*args, &printer),
         Command::Inspect(args) => inspect::run(args, &printer),
+        Command::Sbom(args) => sbom::run(args, &printer),
         Command::Load(args) => load::run(args, &printer),
         Command::Push(args) => push::run(args, &printer),
         Command::Copy(args) => push::copy(args, &printer),

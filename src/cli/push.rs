@@ -15,7 +15,10 @@ use crate::oci::archive::ArchiveKind;
 use crate::oci::reference::{Reference, is_tag};
 use crate::oci::spec::{Descriptor, Index, Platform, annotation, media_type};
 use crate::registry::client::{ClientOptions, Registry};
-use crate::registry::push::{BlobOutcome, Progress, PushReport, PushRequest, Silent, push};
+use crate::registry::push::{
+    BlobOutcome, Progress, PushReport, PushRequest, ReferrerReport, ReferrersListing, Silent, push,
+    push_referrer,
+};
 use crate::transport::{
     BlobSource, ImageGraph, LocalSource, Location, RemoteSource, walk, write_archive, write_layout,
 };
@@ -26,6 +29,10 @@ an image archive or OCI layout (such as `result`); with only REF given, the proj
 image. REF is registry/repository[:tag] (Docker Hub short names work: `team/app:1`); --tag
 adds more tags in the same repository. Blobs the registry has are not sent again; blobs from
 another repository of the same registry are mounted. Prints REF@DIGEST for each tag.
+
+Referrers stored beside the image (its SBOM) follow the image: by digest, listed through the
+registry's referrers API, or where a registry has none, in the referrers index at tag
+sha256-<hex of the image manifest> (the distribution spec's referrers tag schema).
 
 Credentials come from `docker login` / `podman login`: ~/.docker/config.json (auths,
 credsStore, credHelpers), $DOCKER_CONFIG, podman's auth.json, REGISTRY_AUTH_FILE. HTTPS is
@@ -101,7 +108,22 @@ pub fn push_path(
     let mut source = LocalSource::open(path, path.display().to_string())?;
     let (root, names) = source.select(None)?;
     let graph = walk(&source, root, names)?;
-    push_graph(&source, &graph, reference, options, printer)
+    let referrers = local_referrers(&source, &graph)?;
+    push_graph(&source, &graph, &referrers, reference, options, printer)
+}
+
+/// The referrers (SBOMs) a layout or archive holds for the manifests of `graph`.
+fn local_referrers(source: &LocalSource, graph: &ImageGraph) -> Result<Vec<ImageGraph>> {
+    let subjects: Vec<crate::oci::digest::Digest> = graph
+        .documents
+        .iter()
+        .map(|(descriptor, _)| descriptor.digest)
+        .collect();
+    let mut referrers = Vec::new();
+    for descriptor in source.referrers(&subjects)? {
+        referrers.push(walk(source, descriptor, Default::default())?);
+    }
+    Ok(referrers)
 }
 
 fn tags_of(reference: &Reference, extra: &[String]) -> Result<Vec<String>> {
@@ -125,6 +147,7 @@ fn tags_of(reference: &Reference, extra: &[String]) -> Result<Vec<String>> {
 fn push_graph(
     source: &dyn BlobSource,
     graph: &ImageGraph,
+    referrers: &[ImageGraph],
     reference: &Reference,
     options: &RegistryArgs,
     printer: &Printer,
@@ -160,24 +183,34 @@ fn push_graph(
         Some(bars) => bars,
         None => &Silent,
     };
-    let report = push(
-        &registry,
-        source,
-        graph,
-        &PushRequest {
-            repository: &reference.repository,
-            tags: &tags,
-            mount_from: mount_from.as_deref(),
-            jobs: usize::from(options.jobs),
-            first_retry_delay: client.first_retry_delay,
-        },
-        progress,
-    )
-    .with_context(|| format!("cannot push to {}", reference.name()))?;
+    let request = PushRequest {
+        repository: &reference.repository,
+        tags: &tags,
+        mount_from: mount_from.as_deref(),
+        jobs: usize::from(options.jobs),
+        first_retry_delay: client.first_retry_delay,
+    };
+    let report = push(&registry, source, graph, &request, progress)
+        .with_context(|| format!("cannot push to {}", reference.name()))?;
+    // Referrers after the image: the subject they name is in the repository by now.
+    let mut referrer_reports = Vec::new();
+    for referrer in referrers {
+        let pushed =
+            push_referrer(&registry, source, referrer, &request, progress).with_context(|| {
+                format!(
+                    "the image is pushed, but not its referrer {}",
+                    referrer.root.digest
+                )
+            })?;
+        referrer_reports.push(pushed);
+    }
     if let Some(bars) = bars {
         bars.multi.clear().ok();
     }
     print_report(&report, printer);
+    for referrer in &referrer_reports {
+        print_referrer(referrer, printer);
+    }
     let digest = graph.root.digest;
     let pushed: Vec<String> = if tags.is_empty() {
         vec![format!("{}@{digest}", reference.name())]
@@ -200,6 +233,7 @@ fn push_graph(
                     "present": report.present.len(),
                     "bytesUploaded": report.bytes_uploaded,
                 },
+                "referrers": referrer_reports.iter().map(referrer_json).collect::<Vec<_>>(),
             }),
         )?;
         writeln!(stdout)?;
@@ -219,6 +253,40 @@ fn print_report(report: &PushReport, printer: &Printer) {
         report.mounted.len(),
         report.present.len()
     ));
+}
+
+fn print_referrer(referrer: &ReferrerReport, printer: &Printer) {
+    let listing = match &referrer.listing {
+        ReferrersListing::Api => "listed by the registry's referrers API".to_owned(),
+        ReferrersListing::TagAdded(tag) => format!("added to the referrers index at tag {tag}"),
+        ReferrersListing::TagListed(tag) => {
+            format!("already in the referrers index at tag {tag}")
+        }
+    };
+    printer.status(format!(
+        "referrer {} ({}) of {}: {} blobs uploaded, {listing}",
+        referrer.digest,
+        referrer.artifact_type,
+        referrer.subject,
+        referrer.blobs.uploaded.len()
+    ));
+}
+
+/// A referrer in `--json`: `listing` is `api`, `tag-added` or `tag-listed`, with the tag.
+fn referrer_json(referrer: &ReferrerReport) -> serde_json::Value {
+    let (listing, tag) = match &referrer.listing {
+        ReferrersListing::Api => ("api", None),
+        ReferrersListing::TagAdded(tag) => ("tag-added", Some(tag)),
+        ReferrersListing::TagListed(tag) => ("tag-listed", Some(tag)),
+    };
+    serde_json::json!({
+        "digest": referrer.digest.to_string(),
+        "artifactType": referrer.artifact_type,
+        "subject": referrer.subject.to_string(),
+        "listing": listing,
+        "tag": tag,
+        "blobsUploaded": referrer.blobs.uploaded.len(),
+    })
 }
 
 /// Progress bars for blobs of 1 MiB and more, when stderr is a terminal.
@@ -327,28 +395,33 @@ pub struct CopyArgs {
 
 pub fn copy(args: CopyArgs, printer: &Printer) -> Result<()> {
     let client = ClientOptions::from_env(args.registry.insecure);
-    let (source, graph): (Box<dyn BlobSource>, ImageGraph) = match &args.source {
-        Location::Docker(reference) => {
-            let remote = RemoteSource::connect(reference, &client)?;
-            let root = remote.resolve(reference)?;
-            let mut names = crate::oci::source::ImageNames::default();
-            names.references.push(reference.familiar_tagged());
-            let graph = walk(&remote, root, names)?;
-            (Box::new(remote), graph)
-        }
-        Location::DockerArchive(path) | Location::OciArchive(path) => {
-            let mut local = LocalSource::open(path, args.source.to_string())?;
-            let (root, names) = local.select(None)?;
-            let graph = walk(&local, root, names)?;
-            (Box::new(local), graph)
-        }
-        Location::Oci(path, selector) => {
-            let mut local = LocalSource::open(path, args.source.to_string())?;
-            let (root, names) = local.select(selector.as_deref())?;
-            let graph = walk(&local, root, names)?;
-            (Box::new(local), graph)
-        }
-    };
+    // Referrers (SBOMs) travel from a layout or archive to a registry; a registry's own
+    // referrers are not copied.
+    let (source, graph, referrers): (Box<dyn BlobSource>, ImageGraph, Vec<ImageGraph>) =
+        match &args.source {
+            Location::Docker(reference) => {
+                let remote = RemoteSource::connect(reference, &client)?;
+                let root = remote.resolve(reference)?;
+                let mut names = crate::oci::source::ImageNames::default();
+                names.references.push(reference.familiar_tagged());
+                let graph = walk(&remote, root, names)?;
+                (Box::new(remote), graph, Vec::new())
+            }
+            Location::DockerArchive(path) | Location::OciArchive(path) => {
+                let mut local = LocalSource::open(path, args.source.to_string())?;
+                let (root, names) = local.select(None)?;
+                let graph = walk(&local, root, names)?;
+                let referrers = local_referrers(&local, &graph)?;
+                (Box::new(local), graph, referrers)
+            }
+            Location::Oci(path, selector) => {
+                let mut local = LocalSource::open(path, args.source.to_string())?;
+                let (root, names) = local.select(selector.as_deref())?;
+                let graph = walk(&local, root, names)?;
+                let referrers = local_referrers(&local, &graph)?;
+                (Box::new(local), graph, referrers)
+            }
+        };
     // The name the image carries into an archive: the destination's, else the source's.
     let source_name = || -> Option<Reference> {
         match &args.source {
@@ -365,7 +438,14 @@ pub fn copy(args: CopyArgs, printer: &Printer) -> Result<()> {
     };
     match &args.destination {
         Location::Docker(reference) => {
-            push_graph(source.as_ref(), &graph, reference, &args.registry, printer)?;
+            push_graph(
+                source.as_ref(),
+                &graph,
+                &referrers,
+                reference,
+                &args.registry,
+                printer,
+            )?;
             return Ok(());
         }
         Location::Oci(path, ref_name) => {

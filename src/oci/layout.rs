@@ -11,6 +11,13 @@
 //!
 //! Writing into an existing layout adds the image to it, as skopeo does: blobs are added, the
 //! `index.json` entry with the same ref name is replaced, other entries stay.
+//!
+//! Referrers (an image's SBOM, see `sbom`) are `index.json` entries too: the artifact
+//! manifest's descriptor with its `artifactType` and without a name or ref name, its blobs in
+//! `blobs/`. For a multi-platform image there is one per platform manifest, each naming that
+//! manifest (inside the index the named entry points to) as its `subject`. Readers that pick
+//! *the* image of a layout skip them ([`is_artifact_entry`]); a reader that knows nothing of
+//! them (skopeo's `oci-archive:` without a ref) sees two entries and asks which.
 
 use std::collections::BTreeSet;
 use std::io::{self, BufWriter, Write};
@@ -137,14 +144,31 @@ pub fn index_for(entries: &[LayoutEntry], existing: Option<Index>) -> Index {
                 });
             }
             (None, None) => {
-                index.manifests.retain(|existing| {
-                    existing.digest != descriptor.digest || !existing.annotations.is_empty()
-                });
+                // An unnamed entry (a referrer) is listed once; a named entry for the same
+                // manifest stays.
+                index
+                    .manifests
+                    .retain(|existing| existing.digest != descriptor.digest || is_named(existing));
             }
         }
         index.manifests.push(descriptor);
     }
     index
+}
+
+/// Whether an `index.json` entry names an image (either annotation kiln writes, or a bare ref
+/// name).
+fn is_named(descriptor: &Descriptor) -> bool {
+    descriptor.annotations.contains_key(annotation::REF_NAME)
+        || descriptor
+            .annotations
+            .contains_key(annotation::CONTAINERD_IMAGE_NAME)
+}
+
+/// Whether an `index.json` entry is an artifact stored beside an image (a referrer such as
+/// the SBOM), not an image: it has an `artifactType` and no name.
+pub fn is_artifact_entry(descriptor: &Descriptor) -> bool {
+    descriptor.artifact_type.is_some() && !is_named(descriptor)
 }
 
 /// The docker-archive `manifest.json` for `entries`.
@@ -359,5 +383,51 @@ impl BlobSink for LayoutWriter {
         crate::output::write_atomic(&destination, bytes).map_err(to_io)?;
         self.written.insert(*digest);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn artifact(digest: &[u8]) -> LayoutEntry {
+        let mut descriptor = Descriptor::new(
+            media_type::OCI_MANIFEST,
+            Digest::of(digest),
+            digest.len() as u64,
+        );
+        descriptor.artifact_type = Some(media_type::SPDX_JSON.to_owned());
+        descriptor.annotations.insert(
+            annotation::CREATED.to_owned(),
+            "1970-01-01T00:00:01Z".to_owned(),
+        );
+        LayoutEntry {
+            descriptor,
+            name: None,
+            ref_name: None,
+            images: Vec::new(),
+            platform_tags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn referrer_entries_are_unnamed_and_listed_once() {
+        let image = LayoutEntry {
+            descriptor: Descriptor::new(media_type::OCI_MANIFEST, Digest::of(b"image"), 5),
+            name: Some("app:1".parse().unwrap()),
+            ref_name: None,
+            images: Vec::new(),
+            platform_tags: Vec::new(),
+        };
+        let first = index_for(&[image.clone(), artifact(b"sbom")], None);
+        assert_eq!(first.manifests.len(), 2);
+        assert!(!is_artifact_entry(&first.manifests[0]));
+        assert!(is_artifact_entry(&first.manifests[1]));
+        // Written again into the same layout: still one image and one referrer.
+        let again = index_for(&[image, artifact(b"sbom")], Some(first));
+        assert_eq!(again.manifests.len(), 2);
+        // Another referrer is added beside it.
+        let more = index_for(&[artifact(b"another sbom")], Some(again));
+        assert_eq!(more.manifests.len(), 3);
     }
 }

@@ -23,6 +23,9 @@
 //! - **Verification.** Blobs and manifests fetched by digest are hashed while read and refused
 //!   when the digest or size differs; the `Docker-Content-Digest` a registry returns for a
 //!   pushed manifest or blob must be the digest kiln computed.
+//! - **Referrers.** A manifest PUT reports the `OCI-Subject` header a registry with the
+//!   referrers API answers; [`Registry::find_manifest`] reads a tag that may not exist (the
+//!   referrers tag schema's index), a 404 being `None`.
 //! - **Secrets** stay in headers: no error or log line carries a credential or token, and a
 //!   redirect to another host loses the `Authorization` header.
 
@@ -1052,8 +1055,9 @@ impl Registry {
         }
     }
 
-    /// PUT a manifest (or index) under `reference` (a tag or digest); returns the digest the
-    /// registry stored, which must be `digest`.
+    /// PUT a manifest (or index) under `reference` (a tag or digest); the digest the
+    /// registry reports must be `digest`. The answer says whether the registry took the
+    /// manifest's `subject` into its referrers API (`OCI-Subject`, distribution spec v1.1).
     pub fn put_manifest(
         &self,
         repository: &str,
@@ -1061,7 +1065,7 @@ impl Registry {
         media_type: &str,
         bytes: &[u8],
         digest: &Digest,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<ManifestPut, RegistryError> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let operation = format!("the manifest {repository}:{reference}");
         let headers = [("Content-Type", media_type.to_owned())];
@@ -1072,7 +1076,10 @@ impl Registry {
                 match response.status().as_u16() {
                     200 | 201 | 202 | 204 => {
                         self.check_digest_header(&response, digest, &operation)?;
-                        Ok(Ok(()))
+                        Ok(Ok(ManifestPut {
+                            subject: header(&response, "oci-subject")
+                                .and_then(|subject| subject.trim().parse().ok()),
+                        }))
                     }
                     _ => Ok(Err(response)),
                 }
@@ -1111,6 +1118,28 @@ impl Registry {
         repository: &str,
         reference: &str,
     ) -> Result<FetchedManifest, RegistryError> {
+        self.fetch_manifest(repository, reference, false)?
+            .ok_or_else(|| RegistryError::Protocol {
+                registry: self.host.clone(),
+                message: format!("GET {repository}:{reference} found nothing"),
+            })
+    }
+
+    /// [`Registry::get_manifest`], or `None` when the registry has no such manifest (404).
+    pub fn find_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<FetchedManifest>, RegistryError> {
+        self.fetch_manifest(repository, reference, true)
+    }
+
+    fn fetch_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        missing_is_none: bool,
+    ) -> Result<Option<FetchedManifest>, RegistryError> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let operation = format!("GET {repository}:{reference}");
         let scope = Scope::pull(repository);
@@ -1118,8 +1147,10 @@ impl Registry {
         self.retry(&operation, || {
             let result = self.send("GET", &url, &scope, &headers, Body::Empty)?;
             Ok(self.check(&operation, result, |response| {
-                if response.status().as_u16() != 200 {
-                    return Ok(Err(response));
+                match response.status().as_u16() {
+                    200 => {}
+                    404 if missing_is_none => return Ok(Ok(None)),
+                    _ => return Ok(Err(response)),
                 }
                 let content_type = header(&response, "content-type")
                     .map(|value| value.split(';').next().unwrap_or("").trim().to_owned());
@@ -1155,11 +1186,11 @@ impl Registry {
                 let media_type = media_type_of(&bytes)
                     .or(content_type)
                     .unwrap_or_else(|| media_type::OCI_MANIFEST.to_owned());
-                Ok(Ok(FetchedManifest {
+                Ok(Ok(Some(FetchedManifest {
                     bytes,
                     media_type,
                     digest,
-                }))
+                })))
             }))
         })
     }
@@ -1212,6 +1243,14 @@ impl Session {
     pub fn chunk_size(&self) -> u64 {
         self.min_chunk.map_or(CHUNK_SIZE, |min| min.max(CHUNK_SIZE))
     }
+}
+
+/// What a registry answered to a manifest PUT.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ManifestPut {
+    /// The `OCI-Subject` header: the registry indexed the manifest's subject for the
+    /// referrers API, and no referrers tag is needed.
+    pub subject: Option<Digest>,
 }
 
 /// A manifest fetched from a registry.

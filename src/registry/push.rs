@@ -9,6 +9,16 @@
 //! tried when a repository is known); the rest are uploaded (see `client` for the protocol).
 //! A failed upload is retried with back-off, resuming from the session's `Range` when the
 //! registry kept part of it.
+//!
+//! Referrers (an image's SBOM) go after the image and its tags ([`push_referrer`]): their
+//! blobs, then their manifest by digest. A registry that answers that PUT with `OCI-Subject`
+//! lists them in its referrers API and nothing more is needed; for one that does not (the
+//! CNCF distribution registry before v3), kiln keeps the distribution spec's referrers tag
+//! schema: the image index at tag `sha256-<hex of the subject>` lists every referrer of that
+//! subject, and kiln adds the artifact's descriptor (media type, digest, size,
+//! `artifactType`, annotations) when it is not there yet. Two clients adding to one such
+//! index at the same moment can lose one addition; the spec accepts that race, and a second
+//! `kiln push` repairs it.
 
 use std::io::{self, Read};
 use std::sync::Mutex;
@@ -17,7 +27,8 @@ use std::time::Duration;
 
 use super::client::{Registry, RegistryError, Session};
 use crate::oci::digest::Digest;
-use crate::oci::spec::Descriptor;
+use crate::oci::json::to_canonical_vec;
+use crate::oci::spec::{Descriptor, Index, Manifest, media_type};
 use crate::transport::{BlobSource, ImageGraph, TransportError};
 
 const ATTEMPTS: u32 = 5;
@@ -179,6 +190,166 @@ pub fn push(
         )?;
     }
     Ok(report.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// How the registry lists a pushed referrer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReferrersListing {
+    /// The registry answered `OCI-Subject`: its referrers API lists the artifact.
+    Api,
+    /// No referrers API: kiln added the artifact to the referrers index at this tag.
+    TagAdded(String),
+    /// No referrers API, and the referrers index at this tag already listed the artifact.
+    TagListed(String),
+}
+
+/// One referrer pushed.
+#[derive(Clone, Debug)]
+pub struct ReferrerReport {
+    /// The artifact manifest's digest.
+    pub digest: Digest,
+    pub artifact_type: String,
+    /// The manifest it refers to.
+    pub subject: Digest,
+    pub listing: ReferrersListing,
+    /// Its blobs: sent, or already there.
+    pub blobs: PushReport,
+}
+
+/// Push `graph`, an artifact manifest whose `subject` the repository already holds, by
+/// digest (the request's tags are not used), and make sure the registry lists it among the
+/// subject's referrers.
+pub fn push_referrer(
+    registry: &Registry,
+    source: &dyn BlobSource,
+    graph: &ImageGraph,
+    request: &PushRequest<'_>,
+    progress: &dyn Progress,
+) -> Result<ReferrerReport, TransportError> {
+    let invalid = |message: String| TransportError::Invalid {
+        location: source.describe(),
+        message,
+    };
+    let (descriptor, bytes) = graph
+        .documents
+        .last()
+        .ok_or_else(|| invalid(format!("referrer {} has no manifest", graph.root.digest)))?;
+    let manifest: Manifest =
+        serde_json::from_slice(bytes).map_err(|source_error| TransportError::Json {
+            location: source.describe(),
+            what: "artifact manifest",
+            digest: descriptor.digest,
+            source: source_error,
+        })?;
+    let subject = manifest
+        .subject
+        .as_ref()
+        .ok_or_else(|| invalid(format!("referrer {} names no subject", descriptor.digest)))?
+        .digest;
+    // As the referrers API reports it: `artifactType`, else the config's media type.
+    let artifact_type = manifest
+        .artifact_type
+        .clone()
+        .unwrap_or_else(|| manifest.config.media_type.clone());
+    let mut blobs = PushReport::default();
+    for blob in &graph.blobs {
+        progress.started(blob);
+        let outcome = push_blob(registry, source, blob, request, progress)?;
+        progress.finished(blob, outcome);
+        match outcome {
+            BlobOutcome::Present => blobs.present.push(blob.digest),
+            BlobOutcome::Mounted => blobs.mounted.push(blob.digest),
+            BlobOutcome::Uploaded => {
+                blobs.uploaded.push(blob.digest);
+                blobs.bytes_uploaded = blobs.bytes_uploaded.saturating_add(blob.size);
+            }
+        }
+    }
+    let media_type = content_type(descriptor, bytes);
+    let put = registry.put_manifest(
+        request.repository,
+        &descriptor.digest.to_string(),
+        &media_type,
+        bytes,
+        &descriptor.digest,
+    )?;
+    let listing = if put.subject == Some(subject) {
+        ReferrersListing::Api
+    } else {
+        let mut entry = Descriptor::new(media_type, descriptor.digest, descriptor.size);
+        entry.artifact_type = Some(artifact_type.clone());
+        entry.annotations = manifest.annotations.clone();
+        add_to_referrers_tag(registry, request.repository, &subject, entry)?
+    };
+    Ok(ReferrerReport {
+        digest: descriptor.digest,
+        artifact_type,
+        subject,
+        listing,
+        blobs,
+    })
+}
+
+/// The tag of the referrers index of `subject` (distribution spec: `<alg>-<hex>`).
+pub fn referrers_tag(subject: &Digest) -> String {
+    format!("sha256-{}", subject.hex())
+}
+
+/// Add `entry` to the referrers index at `subject`'s referrers tag, unless it lists it.
+fn add_to_referrers_tag(
+    registry: &Registry,
+    repository: &str,
+    subject: &Digest,
+    entry: Descriptor,
+) -> Result<ReferrersListing, TransportError> {
+    let tag = referrers_tag(subject);
+    let location = format!("docker://{}/{repository}:{tag}", registry.host);
+    let mut index = match registry.find_manifest(repository, &tag)? {
+        None => Index {
+            schema_version: 2,
+            media_type: Some(media_type::OCI_INDEX.to_owned()),
+            manifests: Vec::new(),
+            annotations: Default::default(),
+            extra: Default::default(),
+        },
+        Some(fetched) if media_type::is_index(&fetched.media_type) => {
+            serde_json::from_slice(&fetched.bytes).map_err(|source| TransportError::Json {
+                location: location.clone(),
+                what: "referrers index",
+                digest: fetched.digest,
+                source,
+            })?
+        }
+        Some(fetched) => {
+            return Err(TransportError::Invalid {
+                location,
+                message: format!(
+                    "the tag holds a {}, not a referrers index; kiln leaves it as it is",
+                    fetched.media_type
+                ),
+            });
+        }
+    };
+    if index
+        .manifests
+        .iter()
+        .any(|listed| listed.digest == entry.digest)
+    {
+        return Ok(ReferrersListing::TagListed(tag));
+    }
+    index.manifests.push(entry);
+    let bytes = to_canonical_vec(&index).map_err(|error| TransportError::Invalid {
+        location: location.clone(),
+        message: format!("cannot encode the referrers index: {error}"),
+    })?;
+    registry.put_manifest(
+        repository,
+        &tag,
+        media_type::OCI_INDEX,
+        &bytes,
+        &Digest::of(&bytes),
+    )?;
+    Ok(ReferrersListing::TagAdded(tag))
 }
 
 /// The Content-Type of a manifest: the `mediaType` its own bytes declare (which registries

@@ -226,6 +226,26 @@ pub fn require(tool: &str, test: &str) -> bool {
     found
 }
 
+/// The folder holding the Python validators (`pyspdxtools`, and a `python` with jsonschema,
+/// lib4sbom and packageurl-python): `KILN_TEST_PYTHON_TOOLS`, as `scripts/tools.sh`'s
+/// `ensure_python_tools` sets it. Missing: in CI the test fails, elsewhere it is skipped loudly.
+#[track_caller]
+pub fn require_python_tools(test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("KILN_TEST_PYTHON_TOOLS")
+        .map(PathBuf::from)
+        .filter(|folder| folder.join("pyspdxtools").is_file() && folder.join("python").exists());
+    if found.is_none() {
+        let message = format!(
+            "SKIPPED {test}: KILN_TEST_PYTHON_TOOLS names no folder with pyspdxtools and python (scripts/test installs them into .venv)"
+        );
+        if in_ci() {
+            panic!("{message}; CI must run every end-to-end test");
+        }
+        eprintln!("\n!!!!!!!! {message}\n");
+    }
+    found
+}
+
 pub fn which(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)

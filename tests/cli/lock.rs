@@ -225,7 +225,7 @@ fn write_project(dir: &TestDir) {
 }
 
 /// Real Go's environment for writing go.sum against the fixture proxy.
-fn go_command(dir: &TestDir, go: &Path, proxy: &str) -> Command {
+pub(crate) fn go_command(dir: &TestDir, go: &Path, proxy: &str) -> Command {
     let mut command = Command::new(go);
     command
         .current_dir(dir.join("app"))
@@ -253,8 +253,9 @@ fn kiln_offline(dir: &TestDir, go: &Path, args: &[&str]) -> Command {
     command
 }
 
-/// A project, the fixture proxy at `proxy/`, and go.sum written by real Go.
-fn setup(dir: &TestDir, go: &Path) -> String {
+/// A project, the fixture proxy at `proxy/`, and go.sum written by real Go (also used by the
+/// SBOM tests, for a program with real module dependencies).
+pub(crate) fn setup(dir: &TestDir, go: &Path) -> String {
     write_proxy(&dir.join("proxy"), &fixture_modules());
     write_project(dir);
     let proxy = format!("file://{}", dir.join("proxy").display());

@@ -10,3 +10,4 @@ mod production;
 mod project;
 mod registry;
 mod registry_faults;
+mod sbom;

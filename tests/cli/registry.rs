@@ -494,3 +494,57 @@ fn a_base_image_is_pinned_built_on_and_reused() {
     );
     assert!(std::fs::read_link(dir.join("app/result")).is_ok());
 }
+
+/// The distribution registry 2.8 has no referrers API: `kiln push` of a layout holding an
+/// image and its SBOM lists the SBOM in the index at tag `sha256-<hex of the image>`, which
+/// skopeo reads back; a second push does not list it twice.
+#[test]
+fn push_lists_the_sbom_under_the_referrers_tag() {
+    const NAME: &str = "push_lists_the_sbom_under_the_referrers_tag";
+    let Some(registry) = DistributionRegistry::start(NAME, None) else {
+        return;
+    };
+    if !require("skopeo", NAME) {
+        return;
+    }
+    let dir = TestDir::new();
+    let stored = crate::sbom::image_with_sbom(&dir, "layout", "linux/amd64");
+    let target = format!("{}/sbom-test:1", registry.host());
+    let tag = format!("sha256-{}", stored.image.digest.hex());
+    let raw = |reference: &str| -> Value {
+        serde_json::from_str(&success(
+            Command::new("skopeo")
+                .args(["inspect", "--raw", "--tls-verify=false"])
+                .arg(format!("docker://{}/sbom-test{reference}", registry.host())),
+        ))
+        .unwrap()
+    };
+
+    let report: Value =
+        serde_json::from_str(&success(dir.kiln(["push", "layout", &target, "--json"]))).unwrap();
+    assert_eq!(report["digest"], stored.image.digest.to_string());
+    assert_eq!(report["referrers"][0]["listing"], "tag-added", "{report}");
+    assert_eq!(skopeo_digest(&target, &[]), stored.image.digest.to_string());
+
+    let index = raw(&format!(":{tag}"));
+    let listed = index["manifests"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{index}");
+    assert_eq!(listed[0]["digest"], stored.artifact.digest.to_string());
+    assert_eq!(listed[0]["artifactType"], "application/spdx+json");
+    let artifact = raw(&format!("@{}", stored.artifact.digest));
+    assert_eq!(
+        artifact["subject"]["digest"],
+        stored.image.digest.to_string()
+    );
+    assert_eq!(artifact["artifactType"], "application/spdx+json");
+    assert_eq!(
+        artifact["layers"][0]["digest"],
+        kiln::oci::digest::Digest::of(&stored.sbom).to_string()
+    );
+
+    let report: Value =
+        serde_json::from_str(&success(dir.kiln(["push", "layout", &target, "--json"]))).unwrap();
+    assert_eq!(report["referrers"][0]["listing"], "tag-listed", "{report}");
+    let index = raw(&format!(":{tag}"));
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
+}

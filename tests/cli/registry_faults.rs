@@ -97,6 +97,10 @@ struct Faults {
     drop_upload_after: Option<usize>,
     /// Answer 413 to a PUT that carries the blob itself (a monolithic upload).
     reject_monolithic: bool,
+    /// Support the referrers API: answer a manifest PUT that names a `subject` with
+    /// `OCI-Subject` (distribution spec v1.1). Without it the fake is a registry of the older
+    /// kind, which stores `subject` as any other field.
+    referrers_api: bool,
     auth: Auth,
 }
 
@@ -652,9 +656,13 @@ fn manifest(
                     .manifests
                     .insert(format!("{name}:{key}"), (media_type.clone(), body.to_vec()));
             }
-            Reply::new(201)
+            let reply = Reply::new(201)
                 .header("Location", format!("/v2/{name}/manifests/{digest}"))
-                .header("Docker-Content-Digest", digest)
+                .header("Docker-Content-Digest", digest);
+            match document["subject"]["digest"].as_str() {
+                Some(subject) if state.faults.referrers_api => reply.header("OCI-Subject", subject),
+                _ => reply,
+            }
         }
         "GET" | "HEAD" => match state.manifests.get(&format!("{name}:{reference}")) {
             Some((media_type, bytes)) => Reply::new(200)
@@ -1199,4 +1207,104 @@ fn failed_blob_means_no_manifest_is_sent() {
     );
     assert!(fake.state().manifests.is_empty());
     assert!(fake.blob(&image.layer).is_none());
+}
+
+/// `kiln push LAYOUT 127.0.0.1:PORT/app:1 EXTRA…` for an OCI layout holding an image and its
+/// SBOM, with no credentials from the machine.
+fn push_layout(dir: &TestDir, fake: &Fake, extra: &[&str]) -> Command {
+    let mut command = dir.kiln(["push", "layout", &format!("{}/{REPOSITORY}:1", fake.host())]);
+    command
+        .args(extra)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("XDG_RUNTIME_DIR");
+    command
+}
+
+/// A registry with the referrers API (it answers `OCI-Subject`): the SBOM artifact goes up
+/// after the image, by digest, and kiln writes no referrers tag.
+#[test]
+fn referrers_api_needs_no_referrers_tag() {
+    let dir = TestDir::new();
+    let stored = crate::sbom::image_with_sbom(&dir, "layout", "linux/amd64");
+    let fake = Fake::start(Faults {
+        referrers_api: true,
+        ..Faults::default()
+    });
+    let report: Value = serde_json::from_str(&success(push_layout(&dir, &fake, &["--json"])))
+        .unwrap_or_else(|error| panic!("{error}:\n{}", fake.transcript()));
+    assert_eq!(report["digest"], stored.image.digest.to_string());
+    let referrers = report["referrers"].as_array().unwrap();
+    assert_eq!(referrers.len(), 1, "{report}");
+    assert_eq!(referrers[0]["digest"], stored.artifact.digest.to_string());
+    assert_eq!(referrers[0]["artifactType"], "application/spdx+json");
+    assert_eq!(referrers[0]["subject"], stored.image.digest.to_string());
+    assert_eq!(referrers[0]["listing"], "api");
+    assert!(fake.manifest(&stored.artifact.digest.to_string()).is_some());
+    assert_eq!(
+        fake.blob(&Digest::of(&stored.sbom).to_string()),
+        Some(stored.sbom.clone())
+    );
+    assert_eq!(
+        fake.log()
+            .iter()
+            .filter(|seen| seen.path.contains("/manifests/sha256-"))
+            .count(),
+        0,
+        "no referrers tag is read or written:\n{}",
+        fake.transcript()
+    );
+    // The image went first: its tag is there, and the artifact's PUT came after it.
+    let log = fake.log();
+    let position = |path: &str| {
+        log.iter()
+            .position(|seen| seen.method == "PUT" && seen.path.ends_with(path))
+            .unwrap_or_else(|| panic!("no PUT {path}:\n{}", fake.transcript()))
+    };
+    assert!(position("/manifests/1") < position(&format!("/manifests/{}", stored.artifact.digest)));
+}
+
+/// A registry without the referrers API: kiln adds the artifact to the index at the
+/// referrers tag `sha256-<hex>`; a second push finds it listed and writes nothing.
+#[test]
+fn referrers_tag_schema_without_the_api() {
+    let dir = TestDir::new();
+    let stored = crate::sbom::image_with_sbom(&dir, "layout", "linux/amd64");
+    let fake = Fake::start(Faults::default());
+    let tag = format!("sha256-{}", stored.image.digest.hex());
+    let report: Value =
+        serde_json::from_str(&success(push_layout(&dir, &fake, &["--json"]))).unwrap();
+    assert_eq!(report["referrers"][0]["listing"], "tag-added", "{report}");
+    assert_eq!(report["referrers"][0]["tag"], tag.as_str());
+    let index: Value = serde_json::from_slice(
+        &fake
+            .manifest(&tag)
+            .unwrap_or_else(|| panic!("no referrers tag:\n{}", fake.transcript())),
+    )
+    .unwrap();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let listed = index["manifests"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{index}");
+    assert_eq!(listed[0]["digest"], stored.artifact.digest.to_string());
+    assert_eq!(listed[0]["artifactType"], "application/spdx+json");
+    assert_eq!(
+        listed[0]["annotations"]["org.opencontainers.image.created"],
+        "1970-01-01T00:00:01Z"
+    );
+    assert_eq!(
+        fake.state().manifests[&format!("{REPOSITORY}:{tag}")].0,
+        "application/vnd.oci.image.index.v1+json"
+    );
+
+    let puts_before = fake.count("PUT", &format!("/manifests/{tag}"));
+    let report: Value =
+        serde_json::from_str(&success(push_layout(&dir, &fake, &["--json"]))).unwrap();
+    assert_eq!(report["referrers"][0]["listing"], "tag-listed", "{report}");
+    assert_eq!(report["referrers"][0]["blobsUploaded"], 0);
+    assert_eq!(fake.count("PUT", &format!("/manifests/{tag}")), puts_before);
+    let index: Value = serde_json::from_slice(&fake.manifest(&tag).unwrap()).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
 }
