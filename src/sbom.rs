@@ -42,6 +42,12 @@
 //!   go.mod), locator the `h1:…` text exactly as go.sum holds it.
 //! - Licences and copyright are `NOASSERTION` (kiln does not scan sources);
 //!   `filesAnalyzed` is false.
+//! - The base: for `base = "static"`, each `[[static]]` source of kiln.lock (the CA bundle, the
+//!   time zone database) is a package the image `CONTAINS`, with the wheel's URL as
+//!   `downloadLocation`, its SHA-256 as an SPDX checksum (it is the digest of that very file)
+//!   and its PyPI purl (`pkg:pypi/certifi@…`). A registry base is a `CONTAINER` package the
+//!   image is a `DESCENDANT_OF`, with the pinned manifest digest in its purl; kiln does not
+//!   look inside it (its own SBOM, if it has one, is the registry's referrer of that digest).
 //! - Relationships: `DOCUMENT DESCRIBES image`, `image CONTAINS program`, `program
 //!   DEPENDS_ON stdlib` and `DEPENDS_ON` each module compiled into it; a locked module that
 //!   no program contains (Go read only its go.mod, or its code serves tests) is a
@@ -50,8 +56,8 @@
 //!   outside `[A-Za-z0-9.-]` turned into `-`; when two names give the same slug, those get
 //!   `-2`, `-3`, … in the sorted order of their names, so identifiers are unique and depend
 //!   only on the document's content.
-//! - Order: packages image, programs (by file), standard libraries (by version), modules (by
-//!   path, then version); relationships in the same order.
+//! - Order: packages image, base (static sources by name), programs (by file), standard
+//!   libraries (by version), modules (by path, then version); relationships in the same order.
 //!
 //! **The artifact** ([`artifact_manifest`]) is an OCI image manifest with `artifactType`
 //! `application/spdx+json`, the empty config (`{}`), the document as its one layer, the image
@@ -399,6 +405,20 @@ pub struct SbomInput<'a> {
     pub programs: &'a [(String, BuildInfo)],
     /// kiln.lock's modules.
     pub locked_modules: &'a [LockedModule],
+    /// What the image starts from; `None` for `scratch`.
+    pub base: Option<SbomBase<'a>>,
+}
+
+/// The base an image starts from, as its SBOM names it.
+#[derive(Clone, Copy, Debug)]
+pub enum SbomBase<'a> {
+    /// kiln's static base: the pinned sources of kiln.lock's `[[static]]` entries.
+    Static(&'a [crate::static_base::StaticSource]),
+    /// An image from a registry, at the manifest digest kiln.lock pins for this platform.
+    Image {
+        reference: &'a Reference,
+        digest: Digest,
+    },
 }
 
 /// The SPDX 2.3 document for `input`, as a JSON value (see the module documentation for
@@ -518,6 +538,28 @@ fn document_by(input: &SbomInput<'_>, tool: &str) -> Result<Value, SbomError> {
     const IMAGE_ID: &str = "SPDXRef-Image";
 
     let mut packages = vec![image_package(input, IMAGE_ID)];
+    // The base: (identifier, relationship from the image).
+    let mut base_relationships: Vec<(String, &str)> = Vec::new();
+    match input.base {
+        None => {}
+        Some(SbomBase::Static(sources)) => {
+            let mut sources: Vec<&crate::static_base::StaticSource> = sources.iter().collect();
+            sources.sort_by(|left, right| left.name.cmp(&right.name));
+            let ids = allocate_ids(
+                "Static",
+                sources.iter().map(|source| source.name.clone()).collect(),
+            );
+            for (source, id) in sources.iter().zip(ids) {
+                packages.push(static_package(&id, source));
+                base_relationships.push((id, "CONTAINS"));
+            }
+        }
+        Some(SbomBase::Image { reference, digest }) => {
+            let id = allocate_ids("Base", vec![reference.name()]).remove(0);
+            packages.push(base_package(&id, reference, &digest, input.platform));
+            base_relationships.push((id, "DESCENDANT_OF"));
+        }
+    }
     for (index, (file, info)) in programs.iter().enumerate() {
         packages.push(application_package(&application_ids[index], file, info));
     }
@@ -530,6 +572,9 @@ fn document_by(input: &SbomInput<'_>, tool: &str) -> Result<Value, SbomError> {
 
     let relationship = |from: &str, kind: &str, to: &str| json!({"spdxElementId": from, "relationshipType": kind, "relatedSpdxElement": to});
     let mut relationships = vec![relationship("SPDXRef-DOCUMENT", "DESCRIBES", IMAGE_ID)];
+    for (id, kind) in &base_relationships {
+        relationships.push(relationship(IMAGE_ID, kind, id));
+    }
     for application_id in &application_ids {
         relationships.push(relationship(IMAGE_ID, "CONTAINS", application_id));
     }
@@ -719,22 +764,73 @@ fn golang_purl(path: &str, version: Option<&str>, subpath: Option<&str>) -> Stri
 }
 
 /// `pkg:oci/NAME@sha256:HEX?arch=…&repository_url=…&tag=…`, qualifiers sorted by key.
-fn oci_purl(input: &SbomInput<'_>) -> String {
-    let repository = &input.image.repository;
+/// `pkg:oci/NAME@DIGEST?arch=…&repository_url=…[&tag=…]` (the purl spec's `oci` type: the
+/// last path segment, lowercase, as the name).
+fn oci_purl(image: &Reference, digest: &Digest, platform: &Platform, tag: &str) -> String {
+    let repository = &image.repository;
     let name = repository.rsplit('/').next().unwrap_or(repository);
     let mut qualifiers = vec![
-        format!("arch={}", purl_encode(&input.platform.architecture, false)),
-        format!("repository_url={}", purl_encode(&input.image.name(), true)),
+        format!("arch={}", purl_encode(&platform.architecture, false)),
+        format!("repository_url={}", purl_encode(&image.name(), true)),
     ];
-    if !input.version.is_empty() {
-        qualifiers.push(format!("tag={}", purl_encode(input.version, false)));
+    if !tag.is_empty() {
+        qualifiers.push(format!("tag={}", purl_encode(tag, false)));
     }
     format!(
         "pkg:oci/{}@{}?{}",
         purl_encode(&name.to_ascii_lowercase(), false),
-        purl_encode(&input.manifest_digest.to_string(), false),
+        purl_encode(&digest.to_string(), false),
         qualifiers.join("&")
     )
+}
+
+/// A source of the static base: the wheel kiln.lock pins, and what the image takes from it.
+fn static_package(id: &str, source: &crate::static_base::StaticSource) -> Value {
+    let mut fields = package(id, &source.name, "OTHER");
+    fields.insert("versionInfo".to_owned(), json!(source.version));
+    fields.insert("downloadLocation".to_owned(), json!(source.url));
+    fields.insert(
+        "checksums".to_owned(),
+        json!([{"algorithm": "SHA256", "checksumValue": source.sha256}]),
+    );
+    let mut comment = "Part of kiln's static base".to_owned();
+    if let Some(project) = crate::static_base::pypi_project(&source.name) {
+        fields.insert(
+            "externalRefs".to_owned(),
+            json!([purl_reference(format!(
+                "pkg:pypi/{}@{}",
+                purl_encode(project, false),
+                purl_encode(&source.version, false)
+            ))]),
+        );
+        comment.push_str(&format!(", from the {project} wheel"));
+    }
+    if let Some(provides) = crate::static_base::provides(&source.name) {
+        comment.push_str(&format!(": {provides}"));
+    }
+    comment.push('.');
+    fields.insert("comment".to_owned(), json!(comment));
+    Value::Object(fields)
+}
+
+/// A registry base image, at the digest kiln.lock pins.
+fn base_package(id: &str, reference: &Reference, digest: &Digest, platform: &Platform) -> Value {
+    let mut fields = package(id, &reference.name(), "CONTAINER");
+    let tag = reference.tag.as_deref().unwrap_or("");
+    if !tag.is_empty() {
+        fields.insert("versionInfo".to_owned(), json!(tag));
+    }
+    fields.insert(
+        "externalRefs".to_owned(),
+        json!([purl_reference(oci_purl(reference, digest, platform, tag))]),
+    );
+    fields.insert(
+        "comment".to_owned(),
+        json!(format!(
+            "The base image: the {platform} manifest {digest}, as kiln.lock pins it."
+        )),
+    );
+    Value::Object(fields)
 }
 
 fn purl_reference(purl: String) -> Value {
@@ -770,7 +866,12 @@ fn image_package(input: &SbomInput<'_>, id: &str) -> Value {
     }
     fields.insert(
         "externalRefs".to_owned(),
-        json!([purl_reference(oci_purl(input))]),
+        json!([purl_reference(oci_purl(
+            input.image,
+            &input.manifest_digest,
+            input.platform,
+            input.version
+        ))]),
     );
     fields.insert(
         "comment".to_owned(),
@@ -1149,6 +1250,7 @@ mod tests {
             platform,
             programs,
             locked_modules: lock,
+            base: None,
         }
     }
 
@@ -1265,6 +1367,102 @@ mod tests {
             format!("Tool: {TOOL}")
         );
         assert_eq!(document["creationInfo"]["created"], "1970-01-01T00:00:01Z");
+    }
+
+    /// The static base's sources are packages the image contains, with the wheel's URL,
+    /// SHA-256 and PyPI purl; a registry base is a container the image descends from, at its
+    /// pinned digest. Both documents' bytes are pinned.
+    #[test]
+    fn the_base_is_listed() {
+        let reference: Reference = "localhost:5000/team/app:1.0".parse().unwrap();
+        let platform: Platform = "linux/arm64".parse().unwrap();
+        let programs = parse_go_version_m(GO_VERSION_M).unwrap();
+        let lock = fixture_lock();
+        let sources = crate::static_base::default_sources();
+        let mut input = fixture_input(&reference, &platform, &programs, &lock);
+        input.base = Some(SbomBase::Static(&sources));
+        let document = document_by(&input, "kiln-golden").unwrap();
+        let packages = document["packages"].as_array().unwrap();
+        let ids: Vec<&str> = packages[..3]
+            .iter()
+            .map(|package| package["SPDXID"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "SPDXRef-Image",
+                "SPDXRef-Static-ca-certificates",
+                "SPDXRef-Static-tzdata"
+            ]
+        );
+        let certificates = &packages[1];
+        assert_eq!(certificates["versionInfo"], "2026.10.19.post1");
+        assert_eq!(certificates["downloadLocation"], sources[0].url.as_str());
+        assert_eq!(
+            certificates["checksums"],
+            json!([{"algorithm": "SHA256", "checksumValue": sources[0].sha256}])
+        );
+        assert_eq!(
+            certificates["externalRefs"][0]["referenceLocator"],
+            "pkg:pypi/certifi@2026.10.19.post1"
+        );
+        assert_eq!(
+            packages[2]["externalRefs"][0]["referenceLocator"],
+            "pkg:pypi/tzdata@2026.6"
+        );
+        assert!(
+            packages[2]["comment"]
+                .as_str()
+                .unwrap()
+                .contains("/usr/share/zoneinfo")
+        );
+        let relationships = document["relationships"].as_array().unwrap();
+        for id in &ids[1..] {
+            assert!(relationships.contains(&json!({
+                "spdxElementId": "SPDXRef-Image",
+                "relationshipType": "CONTAINS",
+                "relatedSpdxElement": id,
+            })));
+        }
+        assert_eq!(
+            Digest::of(&to_canonical_vec(&document).unwrap()).to_string(),
+            "sha256:cda4360a563049047f4cd0579832d93c138011ff4dcac98f1c0840929af703ce"
+        );
+
+        let base: Reference = "gcr.io/distroless/static-debian12:nonroot".parse().unwrap();
+        input.base = Some(SbomBase::Image {
+            reference: &base,
+            digest: Digest::of(b"the base manifest"),
+        });
+        let document = document_by(&input, "kiln-golden").unwrap();
+        let package = &document["packages"][1];
+        assert_eq!(
+            package["SPDXID"],
+            "SPDXRef-Base-gcr.io-distroless-static-debian12"
+        );
+        assert_eq!(package["primaryPackagePurpose"], "CONTAINER");
+        assert_eq!(package["versionInfo"], "nonroot");
+        assert_eq!(
+            package["externalRefs"][0]["referenceLocator"],
+            format!(
+                "pkg:oci/static-debian12@{}?arch=arm64&repository_url=gcr.io/distroless/static-debian12&tag=nonroot",
+                Digest::of(b"the base manifest")
+            )
+        );
+        assert!(
+            document["relationships"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({
+                    "spdxElementId": "SPDXRef-Image",
+                    "relationshipType": "DESCENDANT_OF",
+                    "relatedSpdxElement": "SPDXRef-Base-gcr.io-distroless-static-debian12",
+                }))
+        );
+        assert_eq!(
+            Digest::of(&to_canonical_vec(&document).unwrap()).to_string(),
+            "sha256:2da4a2087cb17c87c4ded32865b1a789a9a37bc45ed89bb943a89289568b8402"
+        );
     }
 
     /// The document's bytes are pinned: a change to any choice above changes this digest.

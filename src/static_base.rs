@@ -324,6 +324,24 @@ fn write_error(path: &Path) -> impl FnOnce(io::Error) -> StaticBaseError + '_ {
     }
 }
 
+/// The PyPI project a `[[static]]` source's wheel comes from, by its name.
+pub fn pypi_project(name: &str) -> Option<&'static str> {
+    match name {
+        CA_CERTIFICATES => Some(CA_CERTIFICATES_PROJECT),
+        TZDATA => Some(TZDATA_PROJECT),
+        _ => None,
+    }
+}
+
+/// What the image takes from a `[[static]]` source, for people reading an SBOM.
+pub fn provides(name: &str) -> Option<String> {
+    match name {
+        CA_CERTIFICATES => Some(format!("the CA bundle at /{CA_BUNDLE_PATH}")),
+        TZDATA => Some(format!("the time zone database under /{ZONEINFO_PATH}")),
+        _ => None,
+    }
+}
+
 /// kiln's built-in pins: the newest `certifi` and `tzdata` wheels on PyPI when this kiln was
 /// made (2026-11), each checked by downloading it. `kiln lock` writes these into a new
 /// kiln.lock; `kiln lock --update-bases` asks PyPI for newer ones ([`latest_sources`]).

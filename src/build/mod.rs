@@ -1141,6 +1141,14 @@ fn sbom_document(
         platform: &platform.package.package.platform,
         programs: &programs,
         locked_modules: &platform.package.modules,
+        base: match (&plan.static_sources, &platform.base) {
+            (Some(sources), _) => Some(crate::sbom::SbomBase::Static(sources)),
+            (None, Some((reference, digest))) => Some(crate::sbom::SbomBase::Image {
+                reference,
+                digest: *digest,
+            }),
+            (None, None) => None,
+        },
     };
     crate::sbom::spdx_bytes(&input).map_err(sbom_error)
 }

@@ -123,32 +123,16 @@ fn image_manifest(
     }
     let index: Index = serde_json::from_slice(&source.read_document(root)?)
         .with_context(|| format!("the image index {} is invalid", root.digest))?;
-    let manifests: Vec<&Descriptor> = index
-        .manifests
-        .iter()
-        .filter(|entry| media_type::is_manifest(&entry.media_type))
-        .collect();
-    let offered = || {
-        manifests
-            .iter()
-            .filter_map(|entry| entry.platform.as_ref().map(ToString::to_string))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let wanted = platform.cloned().unwrap_or_else(Platform::host);
-    match manifests.iter().find(|entry| {
-        entry
-            .platform
-            .as_ref()
-            .is_some_and(|candidate| wanted.accepts(candidate))
-    }) {
-        Some(entry) => Ok((*entry).clone()),
-        None if platform.is_some() => {
-            bail!("the image has no {wanted} manifest (it has {})", offered())
-        }
+    match index.manifest_for(&wanted) {
+        Some(entry) => Ok(entry.clone()),
+        None if platform.is_some() => bail!(
+            "the image has no {wanted} manifest (it has {})",
+            index.platforms_listing()
+        ),
         None => bail!(
             "the image has no manifest for this machine ({wanted}); it has {}\nhint: pick one with --platform OS/ARCH",
-            offered()
+            index.platforms_listing()
         ),
     }
 }

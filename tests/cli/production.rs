@@ -1,5 +1,6 @@
 //! Images for production: examples/server on kiln's static base, as nonroot, with assets,
-//! for two platforms, run by Docker; its layers across a code change; and
+//! for two platforms, run by Docker; its layers across a code change; pushed as an index with
+//! an SBOM per platform to the distribution registry, and pulled back by Docker; and
 //! container-structure-test's tar driver on a single-platform image.
 
 use std::io::Read;
@@ -258,6 +259,166 @@ fn the_server_example_on_the_static_base_for_two_platforms() {
         assert!(
             !new.annotations
                 .contains_key("org.opencontainers.image.revision")
+        );
+    }
+}
+
+/// `kiln push` of the two-platform server image to the CNCF distribution registry (which has
+/// no referrers API): the index and both manifests are there as skopeo reads them raw, each
+/// platform's SBOM is listed under its referrers tag, the pushed SBOM is the document
+/// `kiln sbom` prints and passes the SPDX 2.3 schema, and Docker pulls the index back and runs
+/// its platform's image.
+#[test]
+fn the_server_example_pushes_an_index_with_an_sbom_per_platform() {
+    let test = "the_server_example_pushes_an_index_with_an_sbom_per_platform";
+    let Some(go) = require_go(test) else { return };
+    let Some(tools) = require_python_tools(test) else {
+        return;
+    };
+    if !require("skopeo", test) {
+        return;
+    }
+    let Some(registry) = crate::registry::DistributionRegistry::start(test, None) else {
+        return;
+    };
+    let dir = TestDir::new();
+    example(&dir);
+    success(dir.kiln_go(&go, "server", ["lock"]));
+    success(dir.kiln_go(&go, "server", ["build", ".#container"]));
+    let (inspected, platforms) = images(&dir, &go, "server");
+    let index_digest = inspected["indexes"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let target = format!("{}/team/server:1.0.0", registry.host());
+    let report: Value = serde_json::from_str(&success(dir.kiln_go(
+        &go,
+        "server",
+        ["push", "result", &target, "--json"],
+    )))
+    .unwrap();
+    assert_eq!(report["digest"], index_digest, "{report}");
+    let referrers = report["referrers"].as_array().unwrap();
+    assert_eq!(referrers.len(), 2, "{report}");
+
+    let raw = |reference: &str| -> Value {
+        serde_json::from_str(&success(
+            Command::new("skopeo")
+                .args(["inspect", "--raw", "--tls-verify=false"])
+                .arg(format!(
+                    "docker://{}/team/server{reference}",
+                    registry.host()
+                )),
+        ))
+        .unwrap()
+    };
+    let index = raw(":1.0.0");
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let listed: Vec<(String, String)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            (
+                format!(
+                    "{}/{}",
+                    entry["platform"]["os"].as_str().unwrap(),
+                    entry["platform"]["architecture"].as_str().unwrap()
+                ),
+                entry["digest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = platforms
+        .iter()
+        .map(|image| (image.platform.clone(), image.manifest.clone()))
+        .collect();
+    assert_eq!(listed, expected);
+
+    for image in &platforms {
+        let manifest = raw(&format!("@{}", image.manifest));
+        assert_eq!(manifest["layers"].as_array().unwrap().len(), 4);
+        // The referrers tag schema: the index at sha256-<hex> lists this platform's SBOM.
+        let tag = format!(
+            ":sha256-{}",
+            image.manifest.strip_prefix("sha256:").unwrap()
+        );
+        let referrers_index = raw(&tag);
+        let listed = referrers_index["manifests"].as_array().unwrap();
+        assert_eq!(listed.len(), 1, "{referrers_index}");
+        assert_eq!(listed[0]["artifactType"], "application/spdx+json");
+        let artifact = raw(&format!("@{}", listed[0]["digest"].as_str().unwrap()));
+        assert_eq!(artifact["subject"]["digest"], image.manifest.as_str());
+        assert!(
+            referrers
+                .iter()
+                .any(|referrer| referrer["digest"] == listed[0]["digest"]
+                    && referrer["subject"] == image.manifest.as_str()
+                    && referrer["listing"] == "tag-added"),
+            "{report}"
+        );
+        // The pushed document is the one kiln stored, and it is valid SPDX 2.3.
+        let sbom = run(dir.kiln_go(
+            &go,
+            "server",
+            ["sbom", "result", "--platform", &image.platform],
+        ))
+        .stdout;
+        assert_eq!(
+            artifact["layers"][0]["digest"],
+            kiln::oci::digest::Digest::of(&sbom).to_string()
+        );
+        let path = dir.join(&format!(
+            "server-{}.spdx.json",
+            image.platform.replace('/', "-")
+        ));
+        std::fs::write(&path, &sbom).unwrap();
+        let ((spdx_tools_code, spdx_tools_output), (schema_code, schema_output)) =
+            crate::sbom::validate(&tools, &path);
+        assert_eq!(spdx_tools_code, Some(0), "{spdx_tools_output}");
+        assert_eq!(schema_code, Some(0), "{schema_output}");
+        assert_eq!(
+            sha256_file(Path::new(schema_output.lines().next().unwrap().trim())),
+            crate::sbom::SPDX_2_3_SCHEMA_SHA256
+        );
+        let document: Value = serde_json::from_slice(&sbom).unwrap();
+        let names: Vec<&str> = document["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|package| package["name"].as_str())
+            .collect();
+        // The image, the static base's two pinned sources, both programs, Go's standard
+        // library (the example has no module dependencies: the modules test is in sbom.rs).
+        assert_eq!(
+            names,
+            [
+                "docker.io/library/server",
+                "ca-certificates",
+                "tzdata",
+                "example.com/kiln/server/cmd/probe",
+                "example.com/kiln/server/cmd/server",
+                "stdlib"
+            ]
+        );
+    }
+
+    // The Docker Engine pulls the index from the loopback registry (it trusts 127.0.0.0/8
+    // without TLS) and runs its own platform's image.
+    if let Some(host) = docker_engines(test).iter().find(|host| host.is_none()) {
+        let pulled = format!("127.0.0.1:{}/team/server:1.0.0", registry.port());
+        success(docker(host).args(["pull", "-q", &pulled]));
+        let about = success(docker(host).args(["run", "--rm", &pulled, "/bin/server", "-about"]));
+        let _ = docker(host).args(["rmi", &pulled]).output();
+        let about: Value = serde_json::from_str(&about).unwrap();
+        assert_eq!(about["uid"], 65532, "{about}");
+    } else {
+        eprintln!(
+            "\n!!!!!!!! {test}: no Docker Engine (only podman's socket); the pull is not tried\n"
         );
     }
 }

@@ -16,7 +16,7 @@ use crate::harness::{
 };
 
 /// A `docker-registry serve` on a free loopback port, stopped (by pid) when dropped.
-struct DistributionRegistry {
+pub(crate) struct DistributionRegistry {
     child: Child,
     port: u16,
     log: PathBuf,
@@ -25,7 +25,7 @@ struct DistributionRegistry {
 
 impl DistributionRegistry {
     /// Start one; with `htpasswd`, basic auth for that user and password.
-    fn start(test: &str, htpasswd: Option<(&str, &str)>) -> Option<Self> {
+    pub(crate) fn start(test: &str, htpasswd: Option<(&str, &str)>) -> Option<Self> {
         if !require("docker-registry", test) {
             return None;
         }
@@ -87,8 +87,12 @@ impl DistributionRegistry {
         Some(registry)
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("localhost:{}", self.port)
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.port
     }
 
     /// How many blob uploads (`POST …/blobs/uploads/`) the registry has logged for `repository`.

@@ -19,7 +19,7 @@ use crate::harness::*;
 
 /// SHA-256 of `schemas/spdx-schema.json` at tag v2.3 of the SPDX specification's repository
 /// (spdx/spdx-spec): lib4sbom 0.10.4 ships that exact file as `schemas/spdx/2.3-schema.json`.
-const SPDX_2_3_SCHEMA_SHA256: &str =
+pub(crate) const SPDX_2_3_SCHEMA_SHA256: &str =
     "239208b7ac287b3cf5d9a9af23f9d69863971102a5e1587a27a398b43490b89b";
 
 /// Checks an SPDX JSON document (argv[1]) against the official SPDX 2.3 schema (Draft 7, as the
@@ -50,7 +50,10 @@ sys.exit(1 if problems else 0)
 "#;
 
 /// Run both validators on `document`; their exit codes and output.
-fn validate(tools: &Path, document: &Path) -> ((Option<i32>, String), (Option<i32>, String)) {
+pub(crate) fn validate(
+    tools: &Path,
+    document: &Path,
+) -> ((Option<i32>, String), (Option<i32>, String)) {
     let spdx_tools = run(Command::new(tools.join("pyspdxtools"))
         .arg("-i")
         .arg(document));
@@ -86,8 +89,9 @@ fn has_relationship(document: &Value, from: &Value, kind: &str, to: &Value) -> b
 
 /// A program with six modules (a diamond, an uppercase path, a `+incompatible` version, a
 /// module replaced by another version, one replaced by a local folder), locked by `kiln lock`
-/// and built by real Go: its SPDX document passes pyspdxtools and the official schema, lists
-/// every locked module, and relates each to the program as Go's build information says.
+/// and built into an image by `kiln build`: the SBOM `kiln sbom` prints passes pyspdxtools and
+/// the official schema, names the image manifest, lists every locked module, and relates each
+/// to the program as Go's build information (real `go version -m`) says.
 #[test]
 fn sbom_of_a_go_program_with_modules_is_valid_spdx() {
     const NAME: &str = "sbom_of_a_go_program_with_modules_is_valid_spdx";
@@ -107,6 +111,20 @@ fn sbom_of_a_go_program_with_modules_is_valid_spdx() {
         kiln::lock::lockfile::parse(&std::fs::read_to_string(&lock_path).unwrap(), &lock_path)
             .unwrap();
 
+    // Built by kiln, from the lock; the SBOM is the one stored beside the image.
+    let mut build = dir.kiln_go(&go, "app", ["build", ".#container"]);
+    build.env("GOPROXY", &proxy);
+    success(&mut build);
+    let bytes = run(&mut dir.kiln_go(&go, "app", ["sbom", "result"])).stdout;
+    let inspected: Value = serde_json::from_str(&success(&mut dir.kiln_go(
+        &go,
+        "app",
+        ["inspect", "--json", "result"],
+    )))
+    .unwrap();
+    let manifest_digest = inspected[0]["manifest_digest"].as_str().unwrap().to_owned();
+
+    // Go's own account of what it compiled in, for the relationships below.
     std::fs::create_dir_all(dir.join("bin")).unwrap();
     success(
         crate::lock::go_command(&dir, &go, &proxy)
@@ -125,23 +143,6 @@ fn sbom_of_a_go_program_with_modules_is_valid_spdx() {
     assert_eq!(programs[0].0, "app");
     assert_eq!(programs[0].1.path, "example.com/app");
 
-    let reference: Reference = "localhost:5000/team/app".parse().unwrap();
-    let platform: Platform = "linux/amd64".parse().unwrap();
-    let input = SbomInput {
-        image: &reference,
-        version: "1.0",
-        created: "1970-01-01T00:00:01Z",
-        manifest_digest: Digest::of(b"an image manifest"),
-        platform: &platform,
-        programs: &programs,
-        locked_modules: &lock_file.modules,
-    };
-    let bytes = spdx_bytes(&input).unwrap();
-    assert_eq!(
-        spdx_bytes(&input).unwrap(),
-        bytes,
-        "the same input, the same bytes"
-    );
     let path = dir.join("app.spdx.json");
     std::fs::write(&path, &bytes).unwrap();
 
@@ -158,8 +159,14 @@ fn sbom_of_a_go_program_with_modules_is_valid_spdx() {
     let schema_path = schema_output.lines().next().unwrap().trim();
     assert_eq!(sha256_file(Path::new(schema_path)), SPDX_2_3_SCHEMA_SHA256);
 
-    // Every locked module is a package, with its go.sum hashes.
+    // It describes this image, and every locked module is a package with its go.sum hashes.
     let document: Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(
+        bytes
+            .windows(manifest_digest.len())
+            .any(|window| window == manifest_digest.as_bytes()),
+        "the SBOM names the manifest {manifest_digest}"
+    );
     let modules: &[LockedModule] = &lock_file.modules;
     assert!(modules.len() >= 7, "{modules:?}");
     for module in modules {
@@ -277,6 +284,7 @@ pub(crate) fn image_with_sbom(dir: &TestDir, folder: &str, platform: &str) -> Im
         platform: &platform,
         programs: &[],
         locked_modules: &[],
+        base: None,
     })
     .unwrap();
     let mut writer = LayoutWriter::open(&layout).unwrap();
