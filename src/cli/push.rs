@@ -263,12 +263,13 @@ fn print_referrer(referrer: &ReferrerReport, printer: &Printer) {
             format!("already in the referrers index at tag {tag}")
         }
     };
+    let uploaded = referrer.blobs.uploaded.len();
     printer.status(format!(
-        "referrer {} ({}) of {}: {} blobs uploaded, {listing}",
+        "referrer {} ({}) of {}: {uploaded} blob{} uploaded, {listing}",
         referrer.digest,
         referrer.artifact_type,
         referrer.subject,
-        referrer.blobs.uploaded.len()
+        if uploaded == 1 { "" } else { "s" }
     ));
 }
 
