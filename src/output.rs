@@ -7,12 +7,19 @@
 //! the registry's lock, so the handler never deletes a folder while it is being renamed into
 //! place: the destination is the old output or the new one, never a part.
 //!
-//! A SIGKILL leaves the temporary behind (nothing can run then); its name says what it is.
+//! A SIGKILL leaves the temporary behind (nothing can run then). So every temporary is
+//! *owned*: its creator holds an exclusive `flock` on it (on the file, or on the folder's own
+//! descriptor) for as long as it lives, and the next kiln to write into that folder removes
+//! each `.kiln-tmp-…` entry whose lock it can take ([`sweep`]): its owner is dead, since the
+//! kernel drops a process's locks when it dies, however it dies. A sweeper can remove a
+//! temporary in the instant between its creation and its owner's lock; the owner notices (the
+//! path no longer names what it locked) and makes another.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -138,20 +145,29 @@ impl AtomicFile {
 
     /// A temporary in `folder` (which must be on the destination's filesystem).
     pub fn create_in(folder: &Path, destination: &Path) -> Result<Self, OutputError> {
-        let named = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            // Created 0666 less the umask, like any file the user's tools create.
-            .permissions(std::fs::Permissions::from_mode(0o666))
-            .tempfile_in(folder)
-            .map_err(io_error(folder))?;
-        let registration = Registration::new(named.path());
-        let (file, temp) = named.into_parts();
-        Ok(AtomicFile {
-            file,
-            temp,
-            destination: destination.to_owned(),
-            registration,
-        })
+        sweep_once(folder);
+        for _ in 0..CLAIM_ATTEMPTS {
+            let named = tempfile::Builder::new()
+                .prefix(TEMP_PREFIX)
+                // Created 0666 less the umask, like any file the user's tools create.
+                .permissions(std::fs::Permissions::from_mode(0o666))
+                .tempfile_in(folder)
+                .map_err(io_error(folder))?;
+            let registration = Registration::new(named.path());
+            let (file, temp) = named.into_parts();
+            if !claim(&file, &temp).map_err(io_error(&temp))? {
+                // Swept before we held it: the path is gone or another file's.
+                let _ = temp.keep();
+                continue;
+            }
+            return Ok(AtomicFile {
+                file,
+                temp,
+                destination: destination.to_owned(),
+                registration,
+            });
+        }
+        Err(lost_race(folder))
     }
 
     pub fn file(&mut self) -> &mut File {
@@ -193,22 +209,20 @@ pub struct AtomicDir {
     temp: Option<PathBuf>,
     destination: PathBuf,
     registration: Option<Registration>,
+    /// The folder's own descriptor, holding its owner lock.
+    _lock: File,
 }
 
 impl AtomicDir {
     pub fn create(destination: &Path) -> Result<Self, OutputError> {
         let parent = parent_of(destination)?;
-        let temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempdir_in(&parent)
-            .map_err(io_error(&parent))?
-            .keep();
-        let registration = Registration::new(&temp);
+        let (temp, lock, registration) = owned_temp_dir(&parent, TEMP_PREFIX)?;
         // The guard first, so a failing chmod still removes the folder.
         let folder = AtomicDir {
             temp: Some(temp.clone()),
             destination: destination.to_owned(),
             registration: Some(registration),
+            _lock: lock,
         };
         // 0777 less the umask, like `mkdir`.
         let mode = 0o777 & !current_umask();
@@ -259,6 +273,162 @@ fn current_umask() -> u32 {
         .unwrap_or(0o022)
 }
 
+/// A scratch folder (not an output): owned like every temporary, removed when dropped, and
+/// by the next kiln's [`sweep`] of its parent if this process dies first.
+pub struct ScratchDir {
+    path: PathBuf,
+    /// `None` once renamed into place.
+    registration: Option<Registration>,
+    _lock: File,
+}
+
+impl ScratchDir {
+    /// A new folder `.kiln-tmp-{label}…` in `parent`.
+    pub fn new_in(parent: &Path, label: &str) -> Result<Self, OutputError> {
+        let (path, lock, registration) = owned_temp_dir(parent, &format!("{TEMP_PREFIX}{label}"))?;
+        Ok(ScratchDir {
+            path,
+            registration: Some(registration),
+            _lock: lock,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Rename the folder to `destination`: it is no longer a temporary. On an error it is
+    /// removed.
+    pub fn rename_to(mut self, destination: &Path) -> io::Result<()> {
+        let Some(registration) = self.registration.take() else {
+            return Ok(());
+        };
+        let renamed = registration.publish(|| std::fs::rename(&self.path, destination));
+        if renamed.is_err() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+        renamed
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if self.registration.is_some() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// How often a temporary is made again after a sweeper removed it before its owner locked it.
+const CLAIM_ATTEMPTS: usize = 8;
+
+fn lost_race(folder: &Path) -> OutputError {
+    OutputError::Io {
+        path: folder.to_owned(),
+        source: io::Error::other("every temporary made here was removed before it could be locked"),
+    }
+}
+
+/// A temporary folder named `{prefix}…` in `parent`, locked by its owner, registered with the
+/// interrupt handler.
+fn owned_temp_dir(
+    parent: &Path,
+    prefix: &str,
+) -> Result<(PathBuf, File, Registration), OutputError> {
+    sweep_once(parent);
+    for _ in 0..CLAIM_ATTEMPTS {
+        let temp = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(parent)
+            .map_err(io_error(parent))?
+            .keep();
+        let registration = Registration::new(&temp);
+        let lock = match File::open(&temp) {
+            Ok(lock) => lock,
+            // Swept already.
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(io_error(&temp)(error)),
+        };
+        if claim(&lock, &temp).map_err(io_error(&temp))? {
+            return Ok((temp, lock, registration));
+        }
+    }
+    Err(lost_race(parent))
+}
+
+/// Take the owner lock on `handle` and check that `path` still names it (a sweeper may have
+/// removed it, and something else may have taken the name, between creation and lock).
+fn claim(handle: &File, path: &Path) -> io::Result<bool> {
+    handle.lock()?;
+    let held = handle.metadata()?;
+    match std::fs::symlink_metadata(path) {
+        Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Remove every temporary in `folder` whose owner is gone: each `.kiln-tmp-…` file or folder
+/// whose lock can be taken. Best effort (a temporary that cannot be removed stays for `kiln
+/// gc` or the next sweep); returns how many went.
+pub fn sweep(folder: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        if !entry
+            .file_name()
+            .as_encoded_bytes()
+            .starts_with(TEMP_PREFIX.as_bytes())
+        {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(metadata) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !metadata.is_dir() && !metadata.is_file() {
+            continue;
+        }
+        let Ok(handle) = File::open(&path) else {
+            continue;
+        };
+        if handle.try_lock().is_err() {
+            // Its owner is alive (or the lock cannot be taken here): leave it.
+            continue;
+        }
+        // Still the entry we locked?
+        let same = handle.metadata().is_ok_and(|held| {
+            std::fs::symlink_metadata(&path)
+                .is_ok_and(|now| now.dev() == held.dev() && now.ino() == held.ino())
+        });
+        if !same {
+            continue;
+        }
+        let gone = if metadata.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed += usize::from(gone.is_ok());
+    }
+    removed
+}
+
+/// [`sweep`] `folder` the first time this process writes a temporary there: once is enough,
+/// and a layout's blob folder gets many temporaries in a row.
+fn sweep_once(folder: &Path) {
+    static SWEPT: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+    let first = SWEPT
+        .lock()
+        .map(|mut swept| swept.insert(folder.to_owned()))
+        .unwrap_or(false);
+    if first {
+        sweep(folder);
+    }
+}
+
 /// Write `bytes` to `destination` atomically.
 pub fn write_atomic(destination: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     let mut file = AtomicFile::create(destination)?;
@@ -298,6 +468,42 @@ mod tests {
         std::fs::write(folder.path().join("x"), b"x").unwrap();
         drop(folder);
         assert_eq!(std::fs::read_dir(temp.path()).unwrap().count(), 0);
+    }
+
+    /// Regression (crash tests): a SIGKILLed kiln left `.kiln-tmp-…` files and folders that
+    /// no later run removed. Now a dead owner's temporaries go with the next write into their
+    /// folder, and a live owner's stay.
+    #[test]
+    fn temporaries_of_a_killed_kiln_are_swept_and_live_ones_kept() {
+        let temp = tempfile::tempdir().unwrap();
+        // A live owner's (this process holds them).
+        let live_file = AtomicFile::create(&temp.path().join("out.tar")).unwrap();
+        let live_dir = ScratchDir::new_in(temp.path(), "lock-").unwrap();
+        // What a killed kiln leaves: unlocked temporaries (a file, a folder with content).
+        std::fs::write(temp.path().join(".kiln-tmp-dead-file"), b"half").unwrap();
+        std::fs::create_dir_all(temp.path().join(".kiln-tmp-dead-dir/blobs")).unwrap();
+        // Not kiln's: never touched.
+        std::fs::write(temp.path().join("user-file"), b"mine").unwrap();
+        assert!(
+            live_dir
+                .path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".kiln-tmp-lock-")
+        );
+        assert_eq!(sweep(temp.path()), 2);
+        let mut names: Vec<String> = std::fs::read_dir(temp.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(names.contains(&"user-file".to_owned()));
+        assert!(live_dir.path().is_dir());
+        drop(live_dir);
+        drop(live_file);
+        assert_eq!(std::fs::read_dir(temp.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -506,9 +506,10 @@ impl Store {
         if let Ok(entries) = std::fs::read_dir(&proxies) {
             for entry in entries {
                 let path = entry.map_err(io_error(&proxies))?.path();
-                let half_made = path
-                    .file_name()
-                    .is_some_and(|name| name.to_string_lossy().starts_with(".tmp-"));
+                let half_made = path.file_name().is_some_and(|name| {
+                    let name = name.to_string_lossy();
+                    name.starts_with(crate::output::TEMP_PREFIX) || name.starts_with(".tmp-")
+                });
                 if half_made || has_dangling_link(&path) {
                     report.freed_bytes += remove_tree(&path)?;
                     report.debris += usize::from(half_made);

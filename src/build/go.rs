@@ -208,6 +208,7 @@ pub fn build(
         if let Some(proxy) = workspace.proxy {
             command.env("GOPROXY", proxy_url(proxy));
         }
+        die_with_kiln(&mut command);
         let output = command.output().map_err(|source| GoError::Spawn {
             go: toolchain.go.clone(),
             source,
@@ -233,9 +234,96 @@ pub fn build(
     Ok(())
 }
 
+/// Have the kernel kill `command`'s process when kiln dies, however it dies (SIGKILL, OOM):
+/// a `go build` left running would go on writing into a temporary folder the next kiln has
+/// already cleared and made anew. Linux's `PR_SET_PDEATHSIG`; a no-op elsewhere.
+pub(crate) fn die_with_kiln(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec the closure only calls async-signal-safe functions
+        // (prctl, getppid) and builds an io::Error from errno, allocating nothing.
+        let parent = std::process::id();
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // kiln died before the prctl: the signal will never come.
+                if libc::getppid() as u32 != parent {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The parent half of `the_go_compiler_dies_with_kiln`: run as its own process, it starts
+    /// `sleep 600` as kiln starts `go build`, prints its pid and waits to be killed.
+    #[test]
+    #[ignore = "the helper process of the_go_compiler_dies_with_kiln"]
+    fn die_with_kiln_parent() {
+        assert!(std::env::var_os("KILN_TEST_DIE_WITH_KILN_PARENT").is_some());
+        let mut command = Command::new("sleep");
+        command.arg("600");
+        die_with_kiln(&mut command);
+        let mut child = command.spawn().unwrap();
+        println!("child pid {}", child.id());
+        // Killed while waiting.
+        let _ = child.wait();
+    }
+
+    /// Regression (crash tests): `go build` outlived a SIGKILLed kiln and went on writing into
+    /// the store's temporary folder.
+    #[test]
+    fn the_go_compiler_dies_with_kiln() {
+        use std::io::BufRead;
+        let mut parent = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "--ignored",
+                "build::go::tests::die_with_kiln_parent",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("KILN_TEST_DIE_WITH_KILN_PARENT", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(parent.stdout.take().unwrap()).lines();
+        let pid: u32 = lines
+            .find_map(|line| {
+                line.unwrap()
+                    .split("child pid ")
+                    .nth(1)
+                    .map(|pid| pid.trim().parse().unwrap())
+            })
+            .expect("the parent prints its child's pid");
+        let proc_entry = PathBuf::from(format!("/proc/{pid}"));
+        assert!(proc_entry.exists());
+        parent.kill().unwrap();
+        parent.wait().unwrap();
+        // The kernel kills the child at once; `sleep 600` would otherwise live on.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while proc_entry.exists()
+            && !std::fs::read_to_string(proc_entry.join("stat"))
+                .is_ok_and(|stat| stat.contains(") Z "))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child {pid} outlived its killed parent"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 
     #[test]
     fn proxy_urls_are_escaped() {

@@ -498,11 +498,7 @@ pub fn lock(
     progress.start(wants.modules.len());
     // Verified modules wait here until all are: a lock that fails leaves the store as it was.
     let tmp = store.root().join("tmp");
-    let staging = tempfile::Builder::new()
-        .prefix("lock-")
-        .tempdir_in(&tmp)
-        .map_err(write_error(&tmp))?;
-    let _staging_registration = Registration::new(staging.path());
+    let staging = crate::output::ScratchDir::new_in(&tmp, "lock-")?;
     let queue = Mutex::new(wants.modules.iter().collect::<Vec<_>>());
     type Outcome = Result<(LockedModule, Fetched, Option<Staged>), LockError>;
     let results: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
@@ -961,10 +957,7 @@ pub fn proxy_folder(store: &Store, modules: &[LockedModule]) -> Result<PathBuf, 
         let _ = crate::store::remove_tree(&folder);
     }
     std::fs::create_dir_all(&proxies).map_err(write_error(&proxies))?;
-    let temp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempdir_in(&proxies)
-        .map_err(write_error(&proxies))?;
+    let temp = crate::output::ScratchDir::new_in(&proxies, "proxy-")?;
     let mut lists: BTreeMap<PathBuf, Vec<&str>> = BTreeMap::new();
     for (name, module) in &names {
         let stored = store.path(name);
@@ -994,21 +987,14 @@ pub fn proxy_folder(store: &Store, modules: &[LockedModule]) -> Result<PathBuf, 
         let list = at_v.join("list");
         std::fs::write(&list, versions.join("\n") + "\n").map_err(write_error(&list))?;
     }
-    let staged = temp.keep();
-    match std::fs::rename(&staged, &folder) {
+    match temp.rename_to(&folder) {
         Ok(()) => Ok(folder),
         // Another kiln made it first: the same links.
-        Err(_) if folder.is_dir() => {
-            let _ = std::fs::remove_dir_all(&staged);
-            Ok(folder)
-        }
-        Err(source) => {
-            let _ = std::fs::remove_dir_all(&staged);
-            Err(LockError::Write {
-                path: folder,
-                source,
-            })
-        }
+        Err(_) if folder.is_dir() => Ok(folder),
+        Err(source) => Err(LockError::Write {
+            path: folder,
+            source,
+        }),
     }
 }
 

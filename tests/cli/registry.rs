@@ -477,7 +477,8 @@ fn a_base_image_is_pinned_built_on_and_reused() {
         skopeo_digest(&target, &[]),
         pushed["digest"].as_str().unwrap()
     );
-    // A code change: one new layer and the config go up; the base is already there.
+    // A code change: one new layer, the config and the new SBOM document go up; the base
+    // and the SBOM's empty config are already there.
     dir.write("app/main.go", program("changed"), 0o644);
     let puts = registry.blob_puts("app");
     let mounts = registry.count("\"POST /v2/app/blobs/uploads/?mount=");
@@ -488,13 +489,13 @@ fn a_base_image_is_pinned_built_on_and_reused() {
     assert_eq!(skopeo_digest(&target, &[]), digest);
     assert_eq!(
         registry.blob_puts("app"),
-        puts + 2,
-        "one layer and the config"
+        puts + 3,
+        "one layer, the config and the SBOM"
     );
     assert_eq!(
         registry.count("\"POST /v2/app/blobs/uploads/?mount="),
-        mounts + 2,
-        "only the two new blobs opened an upload"
+        mounts + 3,
+        "only the three new blobs opened an upload"
     );
     assert!(std::fs::read_link(dir.join("app/result")).is_ok());
 }

@@ -1,0 +1,417 @@
+//! Crash safety: the real `kiln` killed with SIGKILL at random moments of `kiln build`,
+//! `kiln lock` and `kiln push`, and what the next run finds.
+//!
+//! After every kill: `kiln store verify` finds nothing corrupt or unrecorded; the project's
+//! `result` link and `kiln.lock` are either the old ones or the new ones, complete; a registry
+//! tag is either absent or a complete image. Then the same command runs to the end and
+//! succeeds, and leaves no temporary debris in the store or the project.
+//!
+//! The delays are uniform over the time an uninterrupted run takes (measured first), from a
+//! seeded generator: `KILN_CRASH_SEED` repeats a run, `KILN_CRASH_KILLS` sets the number of
+//! kills per command (default: a few, for every test run; RELIABILITY.md reports 200 in all).
+//! Only a kill that lands while kiln is running counts; a run that ended first is counted
+//! apart and its delay tried again.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// splitmix64: small, seedable, good enough to spread delays.
+struct Rng(u64);
+
+impl Rng {
+    fn from_env() -> Self {
+        let seed = std::env::var("KILN_CRASH_SEED")
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        eprintln!("crash tests: KILN_CRASH_SEED={seed}");
+        Rng(seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A delay in `[0, limit)`.
+    fn delay(&mut self, limit: Duration) -> Duration {
+        let micros = limit.as_micros().max(1) as u64;
+        Duration::from_micros(self.next() % micros)
+    }
+}
+
+fn kills_per_command() -> usize {
+    std::env::var("KILN_CRASH_KILLS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(6)
+}
+
+/// What a series of kills did.
+#[derive(Default)]
+struct Tally {
+    killed: usize,
+    finished_first: usize,
+}
+
+impl Tally {
+    fn report(&self, command: &str) {
+        eprintln!(
+            "crash tests: {command}: {} kills survived of {} tried ({} runs ended before their kill)",
+            self.killed, self.killed, self.finished_first
+        );
+    }
+}
+
+/// Start `command`, kill it with SIGKILL after `delay`; whether it was still running.
+fn kill_after(mut command: Command, delay: Duration) -> bool {
+    let mut child: Child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + delay;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(2)));
+    }
+    // SIGKILL (std's kill); reaped right away.
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    running
+}
+
+/// `kiln store verify` is clean: nothing corrupt or unrecorded (debris of the interrupted
+/// run is allowed: the next build of that output, or gc, removes it).
+fn assert_store_intact(dir: &TestDir, go: &Path, folder: &str, home: &Path, context: &str) {
+    let output = run(dir
+        .kiln_go(go, folder, ["store", "verify", "--json"])
+        .env("KILN_HOME", home));
+    let text = stdout(&output);
+    assert!(
+        output.status.success(),
+        "{context}: store verify failed:\n{text}\n{}",
+        stderr(&output)
+    );
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        report["corrupt"],
+        serde_json::json!([]),
+        "{context}: {report}"
+    );
+    assert_eq!(
+        report["unrecorded"],
+        serde_json::json!([]),
+        "{context}: {report}"
+    );
+}
+
+/// What is left in the store's `tmp/`, and files in `folder` beside the expected ones.
+fn debris(home: &Path, folder: &Path, expected: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(home.join("v1/tmp")) {
+        for entry in entries.flatten() {
+            found.push(format!("tmp/{}", entry.file_name().to_string_lossy()));
+        }
+    }
+    for entry in std::fs::read_dir(folder).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !expected.contains(&name.as_str()) {
+            found.push(name);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The store path `result` points at, if it exists; it must be a complete image archive.
+fn result_target(dir: &TestDir, go: &Path, folder: &str, home: &Path) -> Option<PathBuf> {
+    let link = dir.join(folder).join("result");
+    let target = std::fs::read_link(&link).ok()?;
+    assert!(
+        target.exists(),
+        "result points at {} which does not exist",
+        target.display()
+    );
+    success(
+        dir.kiln_go(go, folder, ["inspect", "--json", "result"])
+            .env("KILN_HOME", home),
+    );
+    Some(target)
+}
+
+const PROJECT_FILES: &[&str] = &[
+    "go.mod",
+    "main.go",
+    "kiln.toml",
+    "kiln.lock",
+    "assets",
+    "result",
+];
+
+/// A small project with an image of the program and an assets folder.
+fn crash_project(dir: &TestDir, folder: &str) {
+    dir.write(
+        &format!("{folder}/go.mod"),
+        "module example.com/crash\n\ngo 1.22\n",
+        0o644,
+    );
+    dir.write(&format!("{folder}/main.go"), main_go(0), 0o644);
+    dir.write(
+        &format!("{folder}/kiln.toml"),
+        "schema = 1\n\n[packages.default]\nname = \"crash\"\nversion = \"1.0\"\n\n[images.container]\npackage = \"default\"\nname = \"crash\"\n\n[[images.container.files]]\nsrc = \"assets\"\ndest = \"/assets\"\n",
+        0o644,
+    );
+    dir.write(&format!("{folder}/assets/data.bin"), assets(0, 64), 0o644);
+}
+
+fn main_go(variant: usize) -> String {
+    format!(
+        "package main\n\nimport \"fmt\"\n\nconst variant = {variant}\n\nfunc main() {{ fmt.Println(\"variant\", variant) }}\n"
+    )
+}
+
+/// `kib` KiB of bytes that differ per variant and do not compress away.
+fn assets(variant: usize, kib: usize) -> Vec<u8> {
+    let mut rng = Rng(variant as u64 ^ 0xA5A5_5A5A);
+    (0..kib * 128)
+        .flat_map(|_| rng.next().to_le_bytes())
+        .collect()
+}
+
+/// How long an uninterrupted `command` takes (a fresh variant each time: the longest path).
+fn time_it(mut command: Command) -> Duration {
+    let start = Instant::now();
+    success(&mut command);
+    start.elapsed()
+}
+
+#[test]
+fn kiln_build_survives_sigkill_at_random_moments() {
+    const NAME: &str = "kiln_build_survives_sigkill_at_random_moments";
+    let Some(go) = require_go(NAME) else { return };
+    let dir = TestDir::new();
+    let home = dir.join("kiln-home");
+    crash_project(&dir, "app");
+    let build = || {
+        let mut command = dir.kiln_go(&go, "app", ["build", ".#container"]);
+        command.env("KILN_HOME", &home);
+        command
+    };
+    success(build());
+    // A new program and new assets: every output of the target is built again.
+    let mut variant = 1;
+    let next_variant = |variant: &mut usize| {
+        *variant += 1;
+        dir.write("app/main.go", main_go(*variant), 0o644);
+        dir.write("app/assets/data.bin", assets(*variant, 2048), 0o644);
+    };
+    next_variant(&mut variant);
+    let full = time_it(build());
+    let mut rng = Rng::from_env();
+    let mut tally = Tally::default();
+    while tally.killed < kills_per_command() {
+        let before = result_target(&dir, &go, "app", &home);
+        next_variant(&mut variant);
+        let delay = rng.delay(full + full / 10);
+        if !kill_after(build(), delay) {
+            tally.finished_first += 1;
+            continue;
+        }
+        tally.killed += 1;
+        let context = format!("kill {} after {delay:?} (variant {variant})", tally.killed);
+        assert_store_intact(&dir, &go, "app", &home, &context);
+        let after = result_target(&dir, &go, "app", &home);
+        // The link is the old output or the complete new one.
+        if after != before {
+            let output = success(
+                dir.kiln_go(&go, "app", ["store", "path", ".#container"])
+                    .env("KILN_HOME", &home),
+            );
+            assert_eq!(
+                after.as_deref().map(|path| path.display().to_string()),
+                Some(output.trim().to_owned()),
+                "{context}"
+            );
+        }
+        // The next run finishes the work and leaves nothing behind.
+        success(build());
+        let built = result_target(&dir, &go, "app", &home).expect("a result link");
+        assert_store_intact(&dir, &go, "app", &home, &context);
+        let left = debris(&home, &dir.join("app"), PROJECT_FILES);
+        assert!(left.is_empty(), "{context}: debris {left:?}");
+        let ran = success(
+            Command::new("tar")
+                .arg("-tf")
+                .arg(&built)
+                .stderr(Stdio::null()),
+        );
+        assert!(ran.contains("index.json"), "{context}");
+    }
+    tally.report("kiln build .#container");
+}
+
+#[test]
+fn kiln_lock_survives_sigkill_at_random_moments() {
+    const NAME: &str = "kiln_lock_survives_sigkill_at_random_moments";
+    let Some(go) = require_go(NAME) else { return };
+    let dir = TestDir::new();
+    let proxy = crate::lock::setup(&dir, &go);
+    let lock = |home: &Path| {
+        let mut command = dir.kiln_go(&go, "app", ["lock"]);
+        command.env("KILN_HOME", home).env("GOPROXY", &proxy);
+        command
+    };
+    // A fresh store each time: every module is fetched, hashed and stored again.
+    let mut homes = 0;
+    let mut fresh_home = || {
+        homes += 1;
+        dir.join(&format!("homes/{homes}"))
+    };
+    let full = time_it(lock(&fresh_home()));
+    let good_lock = std::fs::read(dir.join("app/kiln.lock")).unwrap();
+    let mut rng = Rng::from_env();
+    let mut tally = Tally::default();
+    while tally.killed < kills_per_command() {
+        let home = fresh_home();
+        // Half the time there is no kiln.lock yet; else the one a finished run wrote.
+        let had_lock = rng.next().is_multiple_of(2);
+        if had_lock {
+            std::fs::write(dir.join("app/kiln.lock"), &good_lock).unwrap();
+        } else {
+            let _ = std::fs::remove_file(dir.join("app/kiln.lock"));
+        }
+        let delay = rng.delay(full + full / 10);
+        if !kill_after(lock(&home), delay) {
+            tally.finished_first += 1;
+            continue;
+        }
+        tally.killed += 1;
+        let context = format!("kill {} after {delay:?}", tally.killed);
+        if home.exists() {
+            assert_store_intact(&dir, &go, "app", &home, &context);
+        }
+        // kiln.lock: absent (there was none) or complete.
+        match std::fs::read(dir.join("app/kiln.lock")) {
+            Ok(bytes) => assert_eq!(bytes, good_lock, "{context}: a partial kiln.lock"),
+            Err(_) => assert!(!had_lock, "{context}: kiln.lock vanished"),
+        }
+        success(lock(&home));
+        assert_eq!(
+            std::fs::read(dir.join("app/kiln.lock")).unwrap(),
+            good_lock,
+            "{context}"
+        );
+        assert_store_intact(&dir, &go, "app", &home, &context);
+        let left = debris(
+            &home,
+            &dir.join("app"),
+            &["go.mod", "go.sum", "main.go", "kiln.toml", "kiln.lock"],
+        );
+        assert!(left.is_empty(), "{context}: debris {left:?}");
+    }
+    tally.report("kiln lock");
+}
+
+#[test]
+fn kiln_push_survives_sigkill_at_random_moments() {
+    const NAME: &str = "kiln_push_survives_sigkill_at_random_moments";
+    let Some(go) = require_go(NAME) else { return };
+    if !require("skopeo", NAME) {
+        return;
+    }
+    let Some(registry) = crate::registry::DistributionRegistry::start(NAME, None) else {
+        return;
+    };
+    let dir = TestDir::new();
+    let home = dir.join("kiln-home");
+    crash_project(&dir, "app");
+    let kiln = |args: &[&str]| {
+        let mut command = dir.kiln_go(&go, "app", args);
+        command.env("KILN_HOME", &home);
+        command
+    };
+    let mut variant = 0;
+    // Each round pushes a new image (new assets, 8 MiB) under its own tag.
+    let new_image = |variant: &mut usize| -> (String, String) {
+        *variant += 1;
+        dir.write("app/assets/data.bin", assets(*variant, 8192), 0o644);
+        success(kiln(&["build", ".#container"]));
+        let inspected: Value =
+            serde_json::from_str(&success(kiln(&["inspect", "--json", "result"]))).unwrap();
+        let digest = inspected[0]["manifest_digest"].as_str().unwrap().to_owned();
+        (format!("{}/crash:v{variant}", registry.host()), digest)
+    };
+    // The first push sends the program too; time the second, which is what each round does.
+    let (target, _) = new_image(&mut variant);
+    success(kiln(&["push", "result", &target]));
+    let (target, _) = new_image(&mut variant);
+    let full = time_it(kiln(&["push", "result", &target]));
+    let mut rng = Rng::from_env();
+    let mut tally = Tally::default();
+    let skopeo = |args: &[&str]| {
+        let mut command = Command::new("skopeo");
+        command.args(args).args(["--tls-verify=false"]);
+        command
+    };
+    while tally.killed < kills_per_command() {
+        let (target, digest) = new_image(&mut variant);
+        let delay = rng.delay(full + full / 10);
+        if !kill_after(kiln(&["push", "result", &target]), delay) {
+            tally.finished_first += 1;
+            continue;
+        }
+        tally.killed += 1;
+        let context = format!("kill {} after {delay:?} ({target})", tally.killed);
+        // The tag is absent, or names the whole image: every blob there and as digested.
+        let inspected = run(skopeo(&["inspect", "--raw"]).arg(format!("docker://{target}")));
+        if inspected.status.success() {
+            let copy = dir.join(&format!("pulled-{variant}"));
+            let pulled = run(skopeo(&["copy", "-q"])
+                .arg(format!("docker://{target}"))
+                .arg(format!("oci:{}:x", copy.display())));
+            assert!(
+                pulled.status.success(),
+                "{context}: the tag names an incomplete image: {}",
+                stderr(&pulled)
+            );
+            assert_eq!(
+                kiln::oci::digest::Digest::of(&inspected.stdout).to_string(),
+                digest,
+                "{context}"
+            );
+        } else {
+            assert!(
+                stderr(&inspected).contains("manifest unknown"),
+                "{context}: {}",
+                stderr(&inspected)
+            );
+        }
+        let pushed = success(kiln(&["push", "result", &target]));
+        assert!(pushed.trim().ends_with(&digest), "{context}: {pushed}");
+        let left = debris(&home, &dir.join("app"), PROJECT_FILES);
+        assert!(left.is_empty(), "{context}: debris {left:?}");
+    }
+    tally.report("kiln push");
+}
