@@ -26,6 +26,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub const TEMP_PREFIX: &str = ".kiln-tmp-";
 
+/// What to do when a disk fills up, whichever file it hit (the CLI adds it to any error caused
+/// by `ENOSPC`; the Go build's own message gets it too).
+pub const DISK_FULL_HINT: &str = "the disk is full: free space (`kiln gc` removes store outputs no `result` link needs), or set KILN_HOME to a folder on a larger disk";
+
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     #[error("cannot write {}", .path.display())]

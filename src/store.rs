@@ -44,7 +44,7 @@ pub const LAYOUT: &str = "v1";
 pub enum StoreError {
     #[error("cannot find the kiln home: none of KILN_HOME, XDG_CACHE_HOME and HOME is set")]
     NoHome,
-    #[error("{} failed", .path.display())]
+    #[error("{}", .path.display())]
     Io {
         path: PathBuf,
         #[source]

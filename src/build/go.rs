@@ -42,7 +42,7 @@ pub enum GoError {
         #[source]
         source: std::io::Error,
     },
-    #[error("go build of package `{package}` ({folder}) failed ({status}):\n{output}")]
+    #[error("go build of package `{package}` ({folder}) failed ({status}):\n{output}{}", go_hint(.output))]
     Failed {
         package: String,
         folder: String,
@@ -232,6 +232,15 @@ pub fn build(
         }
     }
     Ok(())
+}
+
+/// A hint for what Go said, when kiln knows one: its own errors name the file but not the cure.
+fn go_hint(output: &str) -> String {
+    if output.contains("no space left on device") {
+        format!("\nhint: {}", crate::output::DISK_FULL_HINT)
+    } else {
+        String::new()
+    }
 }
 
 /// Have the kernel kill `command`'s process when kiln dies, however it dies (SIGKILL, OOM):

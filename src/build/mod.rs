@@ -799,7 +799,8 @@ impl<'a> Builder<'a> {
             for ((request, platform), package) in
                 requests.iter().zip(&plan.platforms).zip(&packages)
             {
-                let image = build_image(request, &mut archive, &mut |_| {})?;
+                let image =
+                    build_image(request, &mut archive, &mut |_| {}).map_err(writing_to(&temp))?;
                 if plan.image.sbom {
                     let document = sbom_document(plan, platform, &package.path, &image)?;
                     referrers.push(
@@ -821,7 +822,8 @@ impl<'a> Builder<'a> {
                 images[0].layout_entry()
             } else {
                 let (_, descriptor) =
-                    crate::oci::image::build_index(&images, &plan.annotations, &mut archive)?;
+                    crate::oci::image::build_index(&images, &plan.annotations, &mut archive)
+                        .map_err(writing_to(&temp))?;
                 crate::oci::layout::index_entry(&descriptor, &plan.image.reference, &images)
             };
             let mut entries = vec![entry];
@@ -1151,6 +1153,20 @@ fn sbom_document(
         },
     };
     crate::sbom::spdx_bytes(&input).map_err(sbom_error)
+}
+
+/// An image error while writing the archive at `path`: a failed write (a full disk) names
+/// the file; other errors stay as they are.
+fn writing_to(path: &Path) -> impl Fn(crate::oci::image::ImageError) -> BuildError + '_ {
+    use crate::oci::image::ImageError;
+    use crate::oci::layer::LayerError;
+    move |error| match error {
+        ImageError::Sink(source) | ImageError::Layer(LayerError::Write(source)) => BuildError::Io {
+            path: path.to_owned(),
+            source,
+        },
+        other => BuildError::Image(other),
+    }
 }
 
 /// Fit `layers` (bottom first) into `budget` layers: the top one (the programs, which change

@@ -29,6 +29,12 @@ pub enum SourceError {
         #[source]
         source: io::Error,
     },
+    #[error("cannot write {}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot walk {}: {message}", .path.display())]
     Walk { path: PathBuf, message: String },
     #[error("{} has a name kiln cannot record (not UTF-8, or with a newline)", .0.display())]
@@ -47,6 +53,42 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
         path: path.to_owned(),
         source,
     }
+}
+
+fn write_error(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
+    move |source| SourceError::Write {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Copy at most `limit` bytes of `input` (the file `source`) to `output` (the file `target`),
+/// blaming a failed read on the source and a failed write (a full disk) on the copy.
+fn copy_at_most(
+    input: &mut impl Read,
+    source: &Path,
+    output: &mut impl Write,
+    target: &Path,
+    limit: u64,
+) -> Result<u64, SourceError> {
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut copied = 0u64;
+    while copied < limit {
+        let want = usize::try_from(limit - copied)
+            .unwrap_or(usize::MAX)
+            .min(buffer.len());
+        let read = match input.read(&mut buffer[..want]) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(io_error(source)(error)),
+        };
+        output
+            .write_all(&buffer[..read])
+            .map_err(write_error(target))?;
+        copied += read as u64;
+    }
+    Ok(copied)
 }
 
 /// One entry of the tree.
@@ -228,12 +270,12 @@ pub fn copy(tree: &SourceTree, destination: &Path) -> Result<(), SourceError> {
                     Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
                         return Err(SourceError::Occupied(target_path));
                     }
-                    Err(error) => return Err(io_error(&target_path)(error)),
+                    Err(error) => return Err(write_error(&target_path)(error)),
                 };
                 let mut writer = HashingWriter::new(io::BufWriter::new(output));
-                let copied = io::copy(&mut (&mut input).take(*size + 1), &mut writer)
-                    .map_err(io_error(&source))?;
-                writer.flush().map_err(io_error(&target_path))?;
+                let copied =
+                    copy_at_most(&mut input, &source, &mut writer, &target_path, *size + 1)?;
+                writer.flush().map_err(write_error(&target_path))?;
                 let (_, copied_digest, _) = writer.finish();
                 if copied != *size || copied_digest != *digest {
                     return Err(SourceError::Changed(source));
@@ -273,6 +315,44 @@ fn make_real_folder(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (disk-full tests): a write that failed for want of space was reported as
+    /// `cannot read SOURCE`, blaming the user's file.
+    #[test]
+    fn a_full_disk_while_copying_sources_names_the_copy_not_the_source() {
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::from(io::ErrorKind::StorageFull))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let error = copy_at_most(
+            &mut &b"data"[..],
+            Path::new("/project/assets/data.bin"),
+            &mut Full,
+            Path::new("/store/tmp/x/src/assets/data.bin"),
+            5,
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot write /store/tmp/x/src/assets/data.bin"
+        );
+        // And a copy stops at the limit.
+        let mut copied = Vec::new();
+        let count = copy_at_most(
+            &mut &b"0123456789"[..],
+            Path::new("a"),
+            &mut copied,
+            Path::new("b"),
+            4,
+        )
+        .unwrap();
+        assert_eq!((count, copied.as_slice()), (4, &b"0123"[..]));
+    }
 
     fn write(root: &Path, path: &str, content: &str) {
         let path = root.join(path);

@@ -64,7 +64,11 @@ impl Printer {
                 messages.push(message);
             }
             hints.extend(hint);
+            if let Some(hint) = cause.downcast_ref::<std::io::Error>().and_then(io_hint) {
+                hints.push(hint.to_owned());
+            }
         }
+        hints.dedup();
         let mut stderr = std::io::stderr().lock();
         let _ = writeln!(
             stderr,
@@ -75,6 +79,19 @@ impl Printer {
         for hint in hints {
             let _ = writeln!(stderr, "{} {hint}", self.paint("hint:", "1;36"));
         }
+    }
+}
+
+/// What to do about an I/O error whatever file it hit: a full disk, a read-only file system.
+fn io_hint(error: &std::io::Error) -> Option<&'static str> {
+    match error.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            Some(crate::output::DISK_FULL_HINT)
+        }
+        std::io::ErrorKind::ReadOnlyFilesystem => {
+            Some("that file system is read-only; for the store, set KILN_HOME to a writable folder")
+        }
+        _ => None,
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod concurrency;
 mod crash;
+mod disk;
 mod engines;
 mod harness;
 mod image;
