@@ -340,17 +340,22 @@ fn push_with_basic_auth_from_docker_and_podman_credential_files() {
         skopeo_digest(&reference, &["--creds", &format!("alice:{password}")]),
         digest
     );
-    // Nothing kiln keeps holds the password.
-    let kept = Command::new("grep")
-        .args(["-rl", "--exclude=config.json", password])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        kept.stdout.is_empty(),
-        "the password is in {}",
-        String::from_utf8_lossy(&kept.stdout)
-    );
+    // Nothing kiln keeps (the store, the project, the home) holds the password, plain or as
+    // the base64 `auth` Basic authentication sends.
+    for secret in [password.to_owned(), auth("alice", password)] {
+        let kept = Command::new("grep")
+            .args(["-rl", "--exclude=config.json", &secret])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            kept.stdout.is_empty(),
+            "the password is in {}",
+            String::from_utf8_lossy(&kept.stdout)
+        );
+    }
+    assert!(!wrong.contains(&auth("alice", "wrong-password")), "{wrong}");
+    assert!(!stderr.contains(&auth("alice", password)), "{stderr}");
 }
 
 /// A base image pushed by skopeo (Docker media types, as skopeo writes a docker-archive) is
