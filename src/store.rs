@@ -13,6 +13,7 @@
 //!                                   modules and Go releases gc keeps)
 //! v1/tmp/<hash>/                    an output being built (removed when found stale)
 //! v1/go/cache/                      Go's build cache (content-addressed, shared)
+//! v1/go/home/                       HOME for Go (its telemetry mode file: off)
 //! v1/go/proxy/<hash>/               file:// module proxies: links to one lock's modules
 //! v1/toolchains.json                cached Go toolchain identities
 //! ```
@@ -280,6 +281,11 @@ impl Store {
         self.root.join("go/cache")
     }
 
+    /// HOME for the Go commands kiln runs (Go's telemetry mode file lives there).
+    pub fn go_home(&self) -> PathBuf {
+        self.root.join("go/home")
+    }
+
     pub fn toolchain_cache(&self) -> PathBuf {
         self.root.join("toolchains.json")
     }
@@ -351,10 +357,44 @@ impl Store {
         Ok(OutputLock { _file: file })
     }
 
-    /// A running build's share of the gc lock.
+    /// A running build's share of the gc lock. Taking it also removes the debris of builds
+    /// that died ([`Store::sweep_debris`]), so a killed kiln's leftovers go with the next run.
     pub fn build_guard(&self, waiting: impl FnOnce()) -> Result<BuildGuard, StoreError> {
         let file = self.acquire("gc.lock", true, waiting)?;
+        self.sweep_debris();
         Ok(BuildGuard { _file: file })
+    }
+
+    /// Remove what dead builds left in `tmp/`: an output's folder or file whose lock nobody
+    /// holds (a live build holds its output's lock for as long as the folder is in use), and
+    /// kiln's owned temporaries whose owner is gone (`output::sweep`). Best effort: what
+    /// cannot be removed now stays for the next run or `kiln gc`. Returns how many went.
+    pub fn sweep_debris(&self) -> usize {
+        let tmp = self.root.join("tmp");
+        let mut removed = crate::output::sweep(&tmp);
+        let Ok(entries) = std::fs::read_dir(&tmp) else {
+            return removed;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Output folders are named by their hash alone.
+            if name.len() != 32 || !name.bytes().all(|byte| byte.is_ascii_alphanumeric()) {
+                continue;
+            }
+            let lock_path = self.root.join("locks").join(format!("{name}.lock"));
+            let Ok(lock) = File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+            else {
+                continue;
+            };
+            if lock.try_lock().is_ok() && remove_tree(&entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
     }
 
     /// Publish what was built at `built` (under `tmp/`) as the output `name`: hash it,
@@ -698,6 +738,27 @@ mod tests {
 
     fn recipe(text: &str) -> serde_json::Value {
         serde_json::json!({ "test": text })
+    }
+
+    /// Regression (crash tests): a build killed while Go's compilers ran left an output's
+    /// `tmp/` folder that the next run did not remove when it built nothing there. Now every
+    /// build sweeps `tmp/`: dead builds' leftovers go, a live build's folder stays.
+    #[test]
+    fn debris_of_dead_builds_is_swept_and_live_builds_are_left_alone() {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open_at(home.path()).unwrap();
+        let dead = StoreName::new(&recipe("dead"), "dead-1");
+        let live = StoreName::new(&recipe("live"), "live-1");
+        for name in [&dead, &live] {
+            std::fs::create_dir_all(store.temp_dir(name).join("src")).unwrap();
+        }
+        std::fs::write(store.root().join("tmp/.kiln-tmp-lock-dead"), b"").unwrap();
+        std::fs::write(store.root().join("tmp/not-kilns"), b"").unwrap();
+        let _building = store.lock_output(&live, || {}).unwrap();
+        assert_eq!(store.sweep_debris(), 2);
+        assert!(!store.temp_dir(&dead).exists());
+        assert!(store.temp_dir(&live).join("src").is_dir());
+        assert!(store.root().join("tmp/not-kilns").exists());
     }
 
     #[test]

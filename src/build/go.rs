@@ -150,6 +150,8 @@ pub struct Workspace<'a> {
     pub scratch: &'a Path,
     /// Go's build cache.
     pub cache: &'a Path,
+    /// HOME for Go: shared by builds and outside their scratch folders (see [`build`]).
+    pub home: &'a Path,
     /// The `file://` module proxy of the locked modules, when there are any.
     pub proxy: Option<&'a Path>,
 }
@@ -161,13 +163,31 @@ pub fn build(
     mod_mode: ModMode,
     workspace: &Workspace<'_>,
 ) -> Result<(), GoError> {
-    let home = workspace.scratch.join("home");
+    let home = workspace.home.to_path_buf();
     let gopath = workspace.scratch.join("gopath");
     let tmp = workspace.scratch.join("tmp");
     for folder in [&home, &gopath, &tmp, &workspace.bin.to_path_buf()] {
         std::fs::create_dir_all(folder).map_err(|source| GoError::Spawn {
             go: folder.clone(),
             source,
+        })?;
+    }
+    // Go telemetry off: the mode file `go telemetry off` writes, in Go's HOME. In its default
+    // `local` mode the go command starts a detached child, and every compile writes counters
+    // under HOME as it exits; a compile orphaned by a killed build would write after the next
+    // kiln removed the scratch folder. So HOME is a fixed folder of the store, not the
+    // scratch folder, and holds the mode file before Go starts.
+    let telemetry = home.join(".config/go/telemetry");
+    let mode = telemetry.join("mode");
+    // Written whole (another build may be reading it), and only when it is not yet "off".
+    if std::fs::read(&mode).ok().as_deref() != Some(b"off") {
+        std::fs::create_dir_all(&telemetry).map_err(|source| GoError::Spawn {
+            go: telemetry.clone(),
+            source,
+        })?;
+        crate::output::write_atomic(&mode, b"off").map_err(|error| GoError::Spawn {
+            go: mode.clone(),
+            source: std::io::Error::other(error.to_string()),
         })?;
     }
     let path_variable = std::env::join_paths(

@@ -701,6 +701,7 @@ impl<'a> Builder<'a> {
                 bin: &output.join("bin"),
                 scratch: &temp,
                 cache: &self.store.go_cache(),
+                home: &self.store.go_home(),
                 proxy: proxy.as_deref(),
             };
             go::build(&plan.toolchain, &plan.package, plan.mod_mode, &workspace)?;

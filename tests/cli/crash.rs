@@ -132,7 +132,17 @@ fn debris(home: &Path, folder: &Path, expected: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
     if let Ok(entries) = std::fs::read_dir(home.join("v1/tmp")) {
         for entry in entries.flatten() {
-            found.push(format!("tmp/{}", entry.file_name().to_string_lossy()));
+            // What it holds, to tell which stage left it.
+            let inside: Vec<String> = walk_names(&entry.path(), 3);
+            let kind = match entry.metadata() {
+                Ok(metadata) if metadata.is_dir() => "folder".to_owned(),
+                Ok(metadata) => format!("file of {} bytes", metadata.len()),
+                Err(error) => error.to_string(),
+            };
+            found.push(format!(
+                "tmp/{} ({kind}) {inside:?}",
+                entry.file_name().to_string_lossy()
+            ));
         }
     }
     for entry in std::fs::read_dir(folder).unwrap().flatten() {
@@ -143,6 +153,24 @@ fn debris(home: &Path, folder: &Path, expected: &[&str]) -> Vec<String> {
     }
     found.sort();
     found
+}
+
+/// The paths under `path`, `depth` levels down at most (for messages).
+fn walk_names(path: &Path, depth: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    if depth == 0 {
+        return names;
+    }
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for entry in entries.flatten() {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+            for inner in walk_names(&entry.path(), depth - 1) {
+                names.push(format!("{}/{inner}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    names.sort();
+    names
 }
 
 /// The store path `result` points at, if it exists; it must be a complete image archive.
