@@ -3,6 +3,7 @@
 
 mod engines;
 mod harness;
+mod hostile;
 mod image;
 mod inspect;
 mod lock;
