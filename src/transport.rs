@@ -245,15 +245,38 @@ fn visit(
         digest: descriptor.digest,
         source: source_error,
     };
+    // Another schema version is another format, and a document of another media type than
+    // its descriptor says would be read as the wrong thing (an image as an empty index).
+    let check = |schema_version: u32, document_type: Option<&str>| {
+        let invalid = |message: String| TransportError::Invalid {
+            location: source.describe(),
+            message,
+        };
+        if schema_version != 2 {
+            return Err(invalid(format!(
+                "{} has schemaVersion {schema_version}; kiln reads schema version 2",
+                descriptor.digest
+            )));
+        }
+        match document_type {
+            Some(document_type) if document_type != descriptor.media_type => Err(invalid(format!(
+                "{} says its media type is {document_type}, but the descriptor naming it says {}",
+                descriptor.digest, descriptor.media_type
+            ))),
+            _ => Ok(()),
+        }
+    };
     if media_type::is_index(&descriptor.media_type) {
         let index: Index =
             serde_json::from_slice(&bytes).map_err(|error| json_error("image index", error))?;
+        check(index.schema_version, index.media_type.as_deref())?;
         for child in &index.manifests {
             visit(source, child, depth + 1, seen, graph)?;
         }
     } else if media_type::is_manifest(&descriptor.media_type) {
         let manifest: Manifest =
             serde_json::from_slice(&bytes).map_err(|error| json_error("image manifest", error))?;
+        check(manifest.schema_version, manifest.media_type.as_deref())?;
         let add = |blob: &Descriptor, graph: &mut ImageGraph| {
             if !graph.blobs.iter().any(|known| known.digest == blob.digest) {
                 graph.blobs.push(blob.clone());
@@ -789,5 +812,63 @@ mod tests {
         for bad in ["result", "docker:app", "ftp:x", "oci:", "docker://UPPER"] {
             assert!(bad.parse::<Location>().is_err(), "{bad}");
         }
+    }
+
+    /// Documents by digest, as a blob source.
+    struct Documents(HashMap<Digest, Vec<u8>>);
+
+    impl BlobSource for Documents {
+        fn describe(&self) -> String {
+            "documents".to_owned()
+        }
+
+        fn read_document(&self, descriptor: &Descriptor) -> Result<Vec<u8>, TransportError> {
+            Ok(self.0[&descriptor.digest].clone())
+        }
+
+        fn open_blob(
+            &self,
+            descriptor: &Descriptor,
+        ) -> Result<Box<dyn Read + Send + '_>, TransportError> {
+            Ok(Box::new(io::Cursor::new(
+                self.0[&descriptor.digest].clone(),
+            )))
+        }
+    }
+
+    /// A copy walked an index of schema version 3, or an image manifest its descriptor
+    /// called an index (read as an empty index: nothing copied, no error).
+    #[test]
+    fn walk_refuses_other_schema_versions_and_media_types() {
+        let walk_error = |document: serde_json::Value, media_type: &str| {
+            let bytes = serde_json::to_vec(&document).unwrap();
+            let descriptor = Descriptor::new(media_type, Digest::of(&bytes), bytes.len() as u64);
+            let source = Documents(HashMap::from([(descriptor.digest, bytes)]));
+            walk(&source, descriptor, ImageNames::default())
+                .expect_err("the walk is refused")
+                .to_string()
+        };
+        let error = walk_error(
+            serde_json::json!({"schemaVersion": 3, "manifests": []}),
+            media_type::OCI_INDEX,
+        );
+        assert!(error.contains("has schemaVersion 3"), "{error}");
+        let error = walk_error(
+            serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": media_type::OCI_MANIFEST,
+                "config": {"mediaType": media_type::OCI_CONFIG, "digest": Digest::of(b"").to_string(), "size": 0},
+                "layers": [],
+            }),
+            media_type::OCI_INDEX,
+        );
+        assert!(
+            error.contains(&format!(
+                "says its media type is {}, but the descriptor naming it says {}",
+                media_type::OCI_MANIFEST,
+                media_type::OCI_INDEX
+            )),
+            "{error}"
+        );
     }
 }

@@ -106,6 +106,15 @@ pub enum BuildError {
         line: usize,
         path: PathBuf,
     },
+    #[error(
+        "go.mod:{line}: replace {module} => {folder}: it {reason}, so kiln would hash and copy the whole disk\nhint: point the replace directive at the module's folder beside the project"
+    )]
+    ReplaceAtRoot {
+        module: String,
+        folder: String,
+        line: usize,
+        reason: &'static str,
+    },
     #[error(transparent)]
     Sources(#[from] SourceError),
     #[error(transparent)]
@@ -280,6 +289,24 @@ fn sandbox_layout(
     (sources, copies)
 }
 
+/// Why `relative` (a replace folder) reaches the file system root from the absolute `root`:
+/// it climbs above it, or ends there. `None` for a folder below the root.
+fn climb_to_root(root: &Path, relative: &str) -> Option<&'static str> {
+    let root = std::path::absolute(root).unwrap_or_else(|_| root.to_owned());
+    let mut depth: usize = 0;
+    for component in root.join(relative).components() {
+        match component {
+            std::path::Component::Normal(_) => depth += 1,
+            std::path::Component::ParentDir if depth == 0 => {
+                return Some("climbs above the file system root");
+            }
+            std::path::Component::ParentDir => depth -= 1,
+            _ => {}
+        }
+    }
+    (depth == 0).then_some("is the file system root")
+}
+
 /// `path` with `.` and `..` resolved lexically.
 fn normalise(path: &Path) -> PathBuf {
     let mut normal = PathBuf::new();
@@ -351,6 +378,16 @@ impl<'a> Builder<'a> {
             .iter()
             .filter(|replace| replace.new_version.is_none())
         {
+            // `..` past the root stays at the root, so a climb of forty levels is the root
+            // (or a folder under it) wherever the project sits.
+            if let Some(reason) = climb_to_root(root, &replace.new_path) {
+                return Err(BuildError::ReplaceAtRoot {
+                    module: replace.old_path.clone(),
+                    folder: replace.new_path.clone(),
+                    line: replace.line,
+                    reason,
+                });
+            }
             let folder = normalise(&root.join(&replace.new_path));
             if folder.starts_with(root) {
                 continue;
@@ -1292,6 +1329,27 @@ mod tests {
             entries: Vec::new(),
             digest: crate::oci::digest::Digest::from_raw([0; 32]),
         }
+    }
+
+    /// `replace x => ../../../../../../..` made kiln hash and copy the whole disk (and
+    /// `…/../etc` read /etc), wherever the project sat.
+    #[test]
+    fn replace_climbing_to_the_root_is_refused() {
+        let root = Path::new("/home/user/project");
+        assert_eq!(climb_to_root(root, "../lib"), None);
+        assert_eq!(climb_to_root(root, "../../../srv/lib"), None);
+        assert_eq!(
+            climb_to_root(root, "../../.."),
+            Some("is the file system root")
+        );
+        assert_eq!(
+            climb_to_root(root, "../../../../etc"),
+            Some("climbs above the file system root")
+        );
+        assert_eq!(
+            climb_to_root(root, &"../".repeat(40)),
+            Some("climbs above the file system root")
+        );
     }
 
     #[test]

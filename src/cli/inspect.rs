@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Printer;
@@ -63,6 +63,13 @@ pub fn run(args: InspectArgs, printer: &Printer) -> Result<()> {
     let source =
         ImageSource::open(&path).with_context(|| format!("cannot inspect {}", args.image))?;
     let mut reports = inspect(&source).with_context(|| format!("cannot inspect {}", args.image))?;
+    if reports.is_empty() {
+        // Said, not printed as an empty report: nothing there is an image.
+        bail!(
+            "{} holds no image\nhint: its index lists no image manifest (artifacts and documents of other media types are not images)",
+            args.image
+        );
+    }
     if !args.files {
         for report in &mut reports {
             for layer in &mut report.layers {

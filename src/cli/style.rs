@@ -1,7 +1,10 @@
 //! How kiln talks on stderr: errors with their causes and hints, status lines, sizes.
 //!
 //! An error's message may end in `\nhint: …` (the library's errors carry their own hints);
-//! the printer lifts hints out of the cause chain and prints them after the error:
+//! the printer lifts hints out of the cause chain and prints them after the error. Errors
+//! and warnings quote what kiln read (entry names, module paths), so control characters and
+//! invisible or bidirectional formatting characters in them are printed escaped (`\u{202e}`):
+//! a hostile name must not rewrite the terminal or reorder the line it is shown in.
 //!
 //! ```text
 //! error: cannot add ./missing: ./missing does not exist
@@ -45,6 +48,7 @@ impl Printer {
     pub fn warn(&self, message: impl std::fmt::Display) {
         if !self.quiet {
             let prefix = self.paint("warning:", "1;33");
+            let message = escape_hidden(&message.to_string());
             let _ = writeln!(std::io::stderr(), "{prefix} {message}");
         }
     }
@@ -59,8 +63,12 @@ impl Printer {
                 Some((message, hint)) => (message.to_owned(), Some(hint.to_owned())),
                 None => (text, None),
             };
-            // A wrapper that repeats its cause (`#[error(transparent)]`-like) adds nothing.
-            if messages.last() != Some(&message) && !message.is_empty() {
+            // A wrapper that repeats its cause (`#[error(transparent)]`-like), or a message
+            // that already ends with its cause's text, adds nothing.
+            let repeated = messages
+                .last()
+                .is_some_and(|last| *last == message || last.ends_with(&format!(": {message}")));
+            if !repeated && !message.is_empty() {
                 messages.push(message);
             }
             hints.extend(hint);
@@ -74,9 +82,10 @@ impl Printer {
             stderr,
             "{} {}",
             self.paint("error:", "1;31"),
-            messages.join(": ")
+            escape_hidden(&messages.join(": "))
         );
         for hint in hints {
+            let hint = escape_hidden(&hint);
             let _ = writeln!(stderr, "{} {hint}", self.paint("hint:", "1;36"));
         }
     }
@@ -93,6 +102,36 @@ fn io_hint(error: &std::io::Error) -> Option<&'static str> {
         }
         _ => None,
     }
+}
+
+/// `text` with control characters (but newlines and tabs) and invisible or bidirectional
+/// formatting characters written as `\u{…}` escapes.
+fn escape_hidden(text: &str) -> String {
+    let hidden = |character: char| {
+        (character.is_control() && character != '\n' && character != '\t')
+            || matches!(
+                character,
+                '\u{ad}'
+                    | '\u{61c}'
+                    | '\u{200b}'..='\u{200f}'
+                    | '\u{2028}'..='\u{202e}'
+                    | '\u{2060}'..='\u{2064}'
+                    | '\u{2066}'..='\u{2069}'
+                    | '\u{feff}'
+            )
+    };
+    if !text.contains(hidden) {
+        return text.to_owned();
+    }
+    let mut escaped = String::with_capacity(text.len() + 16);
+    for character in text.chars() {
+        if hidden(character) {
+            escaped.push_str(&format!("\\u{{{:x}}}", u32::from(character)));
+        } else {
+            escaped.push(character);
+        }
+    }
+    escaped
 }
 
 /// Bytes in binary units with one decimal: `512 B`, `2.2 MiB`.
@@ -113,6 +152,21 @@ pub fn format_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A go.sum line with a right-to-left override, or an image entry with an escape
+    /// sequence, was echoed raw in the error: the terminal reordered or rewrote the line.
+    #[test]
+    fn errors_escape_control_and_bidi_characters() {
+        assert_eq!(
+            escape_hidden("invalid module path `example.com/\u{202e}liam`"),
+            "invalid module path `example.com/\\u{202e}liam`"
+        );
+        assert_eq!(
+            escape_hidden("entry `a\u{1b}[2Jb\0c\u{feff}`\nhint\tok"),
+            "entry `a\\u{1b}[2Jb\\u{0}c\\u{feff}`\nhint\tok"
+        );
+        assert_eq!(escape_hidden("plain: ünïcode"), "plain: ünïcode");
+    }
 
     #[test]
     fn byte_formatting() {

@@ -54,17 +54,50 @@ enum Token {
     Close,
 }
 
+/// Whether Go's lexer refuses `character` outside comments: control characters, spaces other
+/// than ` `, tab and CR, and the invisible format characters (a byte order mark, zero-width
+/// characters, bidirectional overrides) that make a line read otherwise than it parses.
+fn is_hidden(character: char) -> bool {
+    match character {
+        ' ' | '\t' | '\r' => false,
+        _ => {
+            character.is_control()
+                || character.is_whitespace()
+                || matches!(
+                    character,
+                    '\u{ad}'
+                        | '\u{200b}'..='\u{200f}'
+                        | '\u{202a}'..='\u{202e}'
+                        | '\u{2060}'..='\u{2064}'
+                        | '\u{2066}'..='\u{2069}'
+                        | '\u{feff}'
+                )
+        }
+    }
+}
+
+fn check_visible(character: char) -> Result<(), String> {
+    if is_hidden(character) {
+        return Err(format!(
+            "unexpected character U+{:04X} (a control character, an unusual space or an invisible character)",
+            u32::from(character)
+        ));
+    }
+    Ok(())
+}
+
 /// Split one line into tokens and its comment.
 fn tokenize(line: &str) -> Result<(Vec<Token>, Option<String>), String> {
     let mut tokens = Vec::new();
     let mut chars = line.char_indices().peekable();
     while let Some(&(index, character)) = chars.peek() {
+        if line[index..].starts_with("//") {
+            return Ok((tokens, Some(line[index + 2..].trim().to_owned())));
+        }
+        check_visible(character)?;
         if character.is_whitespace() {
             chars.next();
             continue;
-        }
-        if line[index..].starts_with("//") {
-            return Ok((tokens, Some(line[index + 2..].trim().to_owned())));
         }
         match character {
             '(' => {
@@ -94,7 +127,10 @@ fn tokenize(line: &str) -> Result<(Vec<Token>, Option<String>), String> {
                             }
                             None => break,
                         },
-                        other => value.push(other),
+                        other => {
+                            check_visible(other)?;
+                            value.push(other);
+                        }
                     }
                 }
                 if !closed {
@@ -111,6 +147,7 @@ fn tokenize(line: &str) -> Result<(Vec<Token>, Option<String>), String> {
                         closed = true;
                         break;
                     }
+                    check_visible(character)?;
                     value.push(character);
                 }
                 if !closed {
@@ -130,6 +167,7 @@ fn tokenize(line: &str) -> Result<(Vec<Token>, Option<String>), String> {
                         end = next;
                         break;
                     }
+                    check_visible(character)?;
                     chars.next();
                 }
                 tokens.push(Token::Word(line[start..end].to_owned()));
@@ -137,6 +175,43 @@ fn tokenize(line: &str) -> Result<(Vec<Token>, Option<String>), String> {
         }
     }
     Ok((tokens, None))
+}
+
+/// A number without leading zeros.
+fn is_number(text: &str) -> bool {
+    !text.is_empty()
+        && text.bytes().all(|byte| byte.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'))
+}
+
+/// Go's `GoVersionRE` for a main module's go line: `1.22`, `1.22.3`, `1.23rc1`.
+fn is_go_version(text: &str) -> bool {
+    // A prerelease: lower-case letters, then digits.
+    let (numbers, prerelease) = match text.find(|character: char| character.is_ascii_lowercase()) {
+        Some(position) => text.split_at(position),
+        None => (text, ""),
+    };
+    if !prerelease.is_empty() {
+        let digits =
+            prerelease.trim_start_matches(|character: char| character.is_ascii_lowercase());
+        if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+            return false;
+        }
+    }
+    let parts: Vec<&str> = numbers.split('.').collect();
+    (2..=3).contains(&parts.len()) && parts.iter().all(|part| is_number(part)) && parts[0] != "0"
+}
+
+/// Go's `ToolchainRE` (`default`, or `go1` then the end or a `.`), in characters a release
+/// name has: never a path.
+fn is_toolchain(text: &str) -> bool {
+    text == "default"
+        || (text
+            .strip_prefix("go1")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+            && text.bytes().all(|byte| {
+                byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'+' | b'_')
+            }))
 }
 
 fn words(tokens: &[Token]) -> Option<Vec<&str>> {
@@ -191,8 +266,24 @@ pub fn parse(text: &str, file: &Path) -> Result<ModFile, ModFileError> {
                 modfile.module = (*path).to_owned();
                 has_module = true;
             }
-            ("go", [version]) => modfile.go = Some((*version).to_owned()),
-            ("toolchain", [name]) => modfile.toolchain = Some((*name).to_owned()),
+            ("go", [version]) => {
+                if !is_go_version(version) {
+                    return Err(error(
+                        number,
+                        format!("`{version}` is not a Go version (such as 1.22 or 1.22.3)"),
+                    ));
+                }
+                modfile.go = Some((*version).to_owned());
+            }
+            ("toolchain", [name]) => {
+                if !is_toolchain(name) {
+                    return Err(error(
+                        number,
+                        format!("`{name}` is not a Go toolchain (such as go1.22.3, or default)"),
+                    ));
+                }
+                modfile.toolchain = Some((*name).to_owned());
+            }
             ("require", [path, version]) => modfile.requires.push(Require {
                 path: (*path).to_owned(),
                 version: (*version).to_owned(),
@@ -309,6 +400,70 @@ godebug default=go1.21
         assert_eq!(
             modfile.excludes,
             [("example.com/bad".to_owned(), "v1.0.0".to_owned())]
+        );
+    }
+
+    /// A byte order mark, a NUL or a bidirectional override in go.mod was taken as part of a
+    /// word: the error quoted an invisible character ("unknown directive `module`"), or the
+    /// word reached Go, which refuses it.
+    #[test]
+    fn go_mod_with_invisible_characters_is_refused() {
+        for (text, expected) in [
+            (
+                "\u{feff}module a\n",
+                "go.mod:1: unexpected character U+FEFF",
+            ),
+            ("module a\u{0}b\n", "go.mod:1: unexpected character U+0000"),
+            (
+                "module a\nrequire example.com/x\u{202e} v1.0.0\n",
+                "go.mod:2: unexpected character U+202E",
+            ),
+            (
+                "module \"a\u{200b}\"\n",
+                "go.mod:1: unexpected character U+200B",
+            ),
+            ("module a\u{a0}b\n", "go.mod:1: unexpected character U+00A0"),
+        ] {
+            let error = parse(text, Path::new("go.mod")).unwrap_err().to_string();
+            assert!(error.starts_with(expected), "{text:?}: {error}");
+        }
+        // Comments may hold anything; tabs and CRs are spaces.
+        let modfile = parse(
+            "module a // \u{feff}\u{202e}\r\n\tgo 1.22\r\n",
+            Path::new("go.mod"),
+        );
+        assert!(modfile.is_ok(), "{modfile:?}");
+    }
+
+    /// `toolchain ../../../bin/sh` and `go 1.2x;rm` passed through to Go and kiln.lock.
+    #[test]
+    fn go_mod_go_and_toolchain_lines_must_be_versions() {
+        for good in ["1.22", "1.22.3", "1.23rc1", "1.21.0", "1.9"] {
+            assert!(is_go_version(good), "{good}");
+        }
+        for bad in [
+            "1", "01.2", "1.02", "1.2x;rm", "1.2.3.4", "v1.22", "1.22rc", "0.1", "",
+        ] {
+            assert!(!is_go_version(bad), "{bad}");
+        }
+        for good in ["go1.22.3", "go1.21rc1", "default", "go1", "go1.22.0-custom"] {
+            assert!(is_toolchain(good), "{good}");
+        }
+        for bad in [
+            "../../../bin/sh",
+            "go1.22/../../x",
+            "go2",
+            "go12",
+            "go1.22 x",
+        ] {
+            assert!(!is_toolchain(bad), "{bad}");
+        }
+        let error = parse("module a\ntoolchain ../../../bin/sh\n", Path::new("go.mod"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "go.mod:2: `../../../bin/sh` is not a Go toolchain (such as go1.22.3, or default)"
         );
     }
 

@@ -80,6 +80,12 @@ pub fn parse(text: &str, file: &Path) -> Result<SumFile, SumFileError> {
                         format!("`{version}` is not a module version (they start with `v`)"),
                     ));
                 }
+                // Checked here, where the line is known: each names proxy URLs and store
+                // paths later, and a path that climbs (`../../x`) or hides a character must
+                // not get that far.
+                crate::gomod::module::check_path(module)
+                    .and_then(|()| crate::gomod::module::check_version(version))
+                    .map_err(|problem| error(number, problem.to_string()))?;
                 let entry = sums
                     .modules
                     .entry(((*module).to_owned(), version.to_owned()))
@@ -172,6 +178,34 @@ mod tests {
             (
                 format!("a.com/m v1.0.0/go.mod {MOD}\n\na.com/m v1.0.0/go.mod {ZIP}\n"),
                 "go.sum:3: a.com/m v1.0.0/go.mod has two different hashes",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = parse(&text, Path::new("go.sum")).unwrap_err().to_string();
+            assert!(
+                message.starts_with(expected),
+                "{message}\nexpected: {expected}"
+            );
+        }
+    }
+
+    /// A go.sum line for `../../escaped` (or a path with a byte order mark glued on) was
+    /// accepted, and failed only when fetched, naming no line, or not at all when another
+    /// module failed first.
+    #[test]
+    fn go_sum_line_with_invalid_module_path_is_refused() {
+        let cases = [
+            (
+                format!("a.com/m v1.0.0 {ZIP}\n../../escaped v1.0.0 {ZIP}\n"),
+                "go.sum:2: invalid module path `../../escaped`",
+            ),
+            (
+                format!("\u{feff}a.com/m v1.0.0 {ZIP}\n"),
+                "go.sum:1: invalid module path `\u{feff}a.com/m`",
+            ),
+            (
+                format!("a.com/m v1.0.0/../../x {ZIP}\n"),
+                "go.sum:1: invalid version `v1.0.0/../../x`",
             ),
         ];
         for (text, expected) in cases {

@@ -55,6 +55,11 @@ pub enum LockFileError {
         .file.display()
     )]
     Version { file: PathBuf, found: i64 },
+    #[error(
+        "{} has no `version`, so kiln did not write it\nhint: run `kiln lock` to write it again",
+        .file.display()
+    )]
+    NoVersion { file: PathBuf },
     #[error("{}: module {module}: {message}", .file.display())]
     Entry {
         file: PathBuf,
@@ -155,11 +160,19 @@ pub fn parse(text: &str, file: &Path) -> Result<LockFile, LockFileError> {
         message: toml_error(text, &error),
     };
     let version: VersionOnly = toml::from_str(text).map_err(parse_error)?;
-    if version.version != Some(VERSION) {
-        return Err(LockFileError::Version {
-            file: file.to_owned(),
-            found: version.version.unwrap_or(0),
-        });
+    match version.version {
+        Some(VERSION) => {}
+        Some(found) => {
+            return Err(LockFileError::Version {
+                file: file.to_owned(),
+                found,
+            });
+        }
+        None => {
+            return Err(LockFileError::NoVersion {
+                file: file.to_owned(),
+            });
+        }
     }
     let document: Document = toml::from_str(text).map_err(parse_error)?;
     for (host, hash) in &document.go.toolchain_h1 {
@@ -392,5 +405,18 @@ mod tests {
         twice.modules.push(twice.modules[0].clone());
         let error = parse(&render(&twice), file).unwrap_err().to_string();
         assert!(error.contains("listed twice"), "{error}");
+    }
+
+    /// A lock without `version` was reported as "version 0 … a newer kiln wrote it".
+    #[test]
+    fn lock_without_version_says_so() {
+        let text = render(&sample()).replace("version = 1\n", "");
+        let error = parse(&text, Path::new("kiln.lock"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "kiln.lock has no `version`, so kiln did not write it\nhint: run `kiln lock` to write it again"
+        );
     }
 }

@@ -46,6 +46,8 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{} is not a regular file\nhint: replace it with the file itself", .0.display())]
+    NotRegular(PathBuf),
     #[error(transparent)]
     ModFile(#[from] modfile::ModFileError),
     #[error(transparent)]
@@ -127,6 +129,22 @@ fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> LockError + '_ {
     }
 }
 
+/// A project file's text, `None` when it does not exist. A named pipe or a device where the
+/// file belongs is an error, not a read that blocks forever or never ends.
+fn read_project_file(path: &Path) -> Result<Option<String>, LockError> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if !metadata.is_file() => return Err(LockError::NotRegular(path.to_owned())),
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(read_error(path)(error)),
+    }
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(read_error(path)(error)),
+    }
+}
+
 /// A module version the project needs, with what its pins say.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wanted {
@@ -197,13 +215,8 @@ impl Wants {
 
 /// Read and parse the go.mod of the project at `root`.
 pub fn read_go_mod(root: &Path) -> Result<ModFile, LockError> {
-    let go_mod_path = root.join("go.mod");
-    let go_mod_text = match std::fs::read_to_string(&go_mod_path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Err(LockError::NoGoMod(root.to_owned()));
-        }
-        Err(error) => return Err(read_error(&go_mod_path)(error)),
+    let Some(go_mod_text) = read_project_file(&root.join("go.mod"))? else {
+        return Err(LockError::NoGoMod(root.to_owned()));
     };
     Ok(modfile::parse(&go_mod_text, Path::new("go.mod"))?)
 }
@@ -237,12 +250,7 @@ pub fn wants(root: &Path) -> Result<Wants, LockError> {
             None => required.push((require.path.clone(), require.version.clone(), require.line)),
         }
     }
-    let sum_path = root.join("go.sum");
-    let sum_text = match std::fs::read_to_string(&sum_path) {
-        Ok(text) => Some(text),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-        Err(error) => return Err(read_error(&sum_path)(error)),
-    };
+    let sum_text = read_project_file(&root.join("go.sum"))?;
     let sum_text = sum_text.filter(|text| !(required.is_empty() && text.trim().is_empty()));
     let (source, modules) = if let Some(text) = sum_text {
         let sums = sumfile::parse(&text, Path::new("go.sum"))?;
@@ -272,9 +280,7 @@ pub fn wants(root: &Path) -> Result<Wants, LockError> {
             })
             .collect();
         (PinSource::GoSum, modules)
-    } else if root.join(GOMOD2NIX_FILE).is_file() {
-        let path = root.join(GOMOD2NIX_FILE);
-        let text = std::fs::read_to_string(&path).map_err(read_error(&path))?;
+    } else if let Some(text) = read_project_file(&root.join(GOMOD2NIX_FILE))? {
         let entries = gomod2nix::parse(&text, Path::new(GOMOD2NIX_FILE))?;
         for (path, version, line) in &required {
             let pinned = entries
@@ -402,11 +408,9 @@ pub fn differences(wants: &Wants, lock: &LockFile) -> Vec<String> {
 
 /// Read the project's kiln.lock, if it has one.
 pub fn read_lock(root: &Path) -> Result<Option<LockFile>, LockError> {
-    let path = root.join(LOCK_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(lockfile::parse(&text, Path::new(LOCK_FILE))?)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(read_error(&path)(error)),
+    match read_project_file(&root.join(LOCK_FILE))? {
+        Some(text) => Ok(Some(lockfile::parse(&text, Path::new(LOCK_FILE))?)),
+        None => Ok(None),
     }
 }
 
@@ -1246,6 +1250,31 @@ mod tests {
             Ok(_) => panic!("expected an error"),
             Err(error) => error.to_string(),
         }
+    }
+
+    /// A go.sum or kiln.lock that is a named pipe (planted by an unpacked tarball) made
+    /// `kiln lock` and `kiln build` block forever reading it.
+    #[test]
+    fn project_files_that_are_named_pipes_are_refused() {
+        let folder = project(&[("go.mod", "module app\n\ngo 1.21\n")]);
+        for name in ["go.sum", LOCK_FILE] {
+            let status = std::process::Command::new("mkfifo")
+                .arg(folder.path().join(name))
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let error = wants_error(folder.path());
+        assert!(
+            error.ends_with("go.sum is not a regular file\nhint: replace it with the file itself"),
+            "{error}"
+        );
+        let error = read_lock(folder.path()).unwrap_err().to_string();
+        assert!(error.contains("kiln.lock is not a regular file"), "{error}");
+        let folder = project(&[]);
+        std::fs::create_dir(folder.path().join("go.mod")).unwrap();
+        let error = wants_error(folder.path());
+        assert!(error.contains("go.mod is not a regular file"), "{error}");
     }
 
     #[test]

@@ -46,6 +46,13 @@ pub enum InspectError {
         layer: String,
         entry: String,
     },
+    #[error("{path}: layer {layer} has a hard link `{entry}` to `{target}`, outside the root")]
+    LinkEscapes {
+        path: String,
+        layer: String,
+        entry: String,
+        target: String,
+    },
     #[error("{path}: layer {layer} is not a valid tar")]
     Tar {
         path: String,
@@ -322,9 +329,23 @@ fn scan_layer(source: &ImageSource, layer: &FoundLayer) -> Result<LayerReport, I
             .as_ref()
             .map(|link| String::from_utf8_lossy(link).into_owned());
         let link_target = match kind {
-            FileKind::HardLink => link_target.map(|target| {
-                relative_path(&target).map_or(target, |relative| format!("/{relative}"))
-            }),
+            // A hard link names a path of the archive: one that climbs out of the root names
+            // a file of whoever unpacks it (symlinks may point anywhere: they resolve inside
+            // the container).
+            FileKind::HardLink => match link_target {
+                Some(target) => match relative_path(&target) {
+                    Some(relative) => Some(format!("/{relative}")),
+                    None => {
+                        return Err(InspectError::LinkEscapes {
+                            path: path.clone(),
+                            layer: label.clone(),
+                            entry: raw_path,
+                            target,
+                        });
+                    }
+                },
+                None => None,
+            },
             FileKind::Symlink => link_target,
             _ => None,
         };
@@ -698,5 +719,36 @@ mod tests {
         record.kind = FileKind::Symlink;
         record.mode = 0o777;
         assert_eq!(record.mode_string(), "lrwxrwxrwx");
+    }
+
+    /// A layer hard link to `../../../etc/shadow` was listed as if it were inside the image;
+    /// unpacked, it links a file of the host.
+    #[test]
+    fn layer_with_hardlink_out_of_the_root_is_refused() {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Link);
+        header.set_size(0);
+        header.set_mode(0o644);
+        let gnu = header.as_gnu_mut().unwrap();
+        gnu.name[..6].copy_from_slice(b"passwd");
+        let target = b"../../../etc/shadow";
+        gnu.linkname[..target.len()].copy_from_slice(target);
+        header.set_cksum();
+        let mut layer = header.as_bytes().to_vec();
+        layer.extend_from_slice(&[0u8; 1024]);
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::write(folder.path().join("layer.tar"), &layer).unwrap();
+        let source = ImageSource::open(folder.path()).unwrap();
+        let found = FoundLayer {
+            name: "layer.tar".to_owned(),
+            media_type: None,
+            expected: None,
+            diff_id: Digest::of(&layer),
+        };
+        let error = scan_layer(&source, &found).unwrap_err().to_string();
+        assert!(
+            error.contains("has a hard link `passwd` to `../../../etc/shadow`, outside the root"),
+            "{error}"
+        );
     }
 }

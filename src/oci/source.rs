@@ -4,9 +4,13 @@
 //!
 //! Nothing read is trusted before it is checked: archive entry names and the paths in
 //! `manifest.json` must stay inside the archive (no absolute paths, no `..`, symlinks resolved
-//! within it); JSON documents are read only up to [`DOCUMENT_LIMIT`]; every blob named by a
-//! descriptor must have the descriptor's size and digest. Layers are streamed, and their
-//! digests checked by whoever reads them to the end (see `oci::inspect`).
+//! within it); an archive names each file once and puts nothing under a link or a file, so
+//! every reader (first match, last match, `tar x`) sees the same image; JSON documents are read
+//! only up to [`DOCUMENT_LIMIT`]; a layout with `index.json` has an `oci-layout` of version
+//! 1.0.0; indexes and manifests are of schema version 2 and, when they say their media type,
+//! the one their descriptor says; every blob named by a descriptor must have the descriptor's
+//! size and digest. Layers are streamed, and their digests checked by whoever reads them to
+//! the end (see `oci::inspect`).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -16,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use super::compression::{Compression, Decompressor};
 use super::digest::Digest;
-use super::layout::{DOCKER_MANIFEST_FILE, INDEX_FILE};
+use super::layout::{DOCKER_MANIFEST_FILE, INDEX_FILE, OCI_LAYOUT_FILE};
 use super::reference::Reference;
 use super::spec::{
     Descriptor, DockerArchiveEntry, ImageConfig, Index, Manifest, Platform, annotation, media_type,
@@ -102,6 +106,32 @@ pub enum SourceError {
         path: PathBuf,
         #[source]
         source: super::tar::TarReadError,
+    },
+    #[error("{}: `{entry}` is in the archive more than once (readers disagree on which one counts)", .path.display())]
+    DuplicateEntry { path: PathBuf, entry: String },
+    #[error("{}: entry `{entry}` lies under `{parent}`, which is a {kind}; a reader unpacking the archive would write through it", .path.display())]
+    UnderNonFolder {
+        path: PathBuf,
+        entry: String,
+        parent: String,
+        kind: &'static str,
+    },
+    #[error("{}: `{OCI_LAYOUT_FILE}` is missing; an OCI layout with `{INDEX_FILE}` has one", .path.display())]
+    NoLayoutFile { path: PathBuf },
+    #[error("{}: `{OCI_LAYOUT_FILE}` says imageLayoutVersion {version}; kiln reads layouts of version 1.0.0", .path.display())]
+    LayoutVersion { path: PathBuf, version: String },
+    #[error("{}: `{name}` has schemaVersion {version}; kiln reads schema version 2", .path.display())]
+    SchemaVersion {
+        path: PathBuf,
+        name: String,
+        version: u32,
+    },
+    #[error("{}: `{name}` says its media type is {document}, but the descriptor naming it says {descriptor}", .path.display())]
+    MediaTypeMismatch {
+        path: PathBuf,
+        name: String,
+        document: String,
+        descriptor: String,
     },
     #[error("{} decompresses to more than {limit} bytes, {ratio}× its size; kiln stops there (a decompression bomb?)", .path.display())]
     Bomb {
@@ -279,13 +309,6 @@ impl ImageSource {
         &self.path
     }
 
-    fn display_error(&self, source: io::Error) -> SourceError {
-        SourceError::Io {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
     /// Whether the source has a regular file `name`. Only "missing" is `false`; any other
     /// failure (unreadable, escaping, a link loop) is an error.
     pub fn contains(&self, name: &str) -> Result<bool, SourceError> {
@@ -313,7 +336,14 @@ impl ImageSource {
                 let resolved = match joined.canonicalize() {
                     Ok(resolved) => resolved,
                     Err(error) if error.kind() == io::ErrorKind::NotFound => return Err(missing()),
-                    Err(error) => return Err(self.display_error(error)),
+                    // A link loop, or a folder kiln may not enter: name the entry.
+                    Err(source) => {
+                        return Err(SourceError::ReadEntry {
+                            path: self.path.clone(),
+                            entry: name.to_owned(),
+                            source,
+                        });
+                    }
                 };
                 if !resolved.starts_with(root) {
                     return Err(SourceError::EntryEscapes {
@@ -448,6 +478,63 @@ impl ImageSource {
         Ok(())
     }
 
+    /// A layout with `index.json` has an `oci-layout` file of version 1.0.0 (image-layout
+    /// spec): another version may lay its blobs out otherwise.
+    fn check_layout_file(&self) -> Result<(), SourceError> {
+        if !self.contains(OCI_LAYOUT_FILE)? {
+            return Err(SourceError::NoLayoutFile {
+                path: self.path.clone(),
+            });
+        }
+        #[derive(serde::Deserialize)]
+        struct LayoutFile {
+            #[serde(rename = "imageLayoutVersion")]
+            version: String,
+        }
+        let bytes = self.read_document(OCI_LAYOUT_FILE)?;
+        let layout: LayoutFile = self.parse(&bytes, OCI_LAYOUT_FILE, "OCI layout file")?;
+        if layout.version != "1.0.0" {
+            return Err(SourceError::LayoutVersion {
+                path: self.path.clone(),
+                version: layout.version,
+            });
+        }
+        Ok(())
+    }
+
+    /// Indexes and manifests of another schema version than 2 are other formats.
+    fn check_schema(&self, name: &str, version: u32) -> Result<(), SourceError> {
+        if version != 2 {
+            return Err(SourceError::SchemaVersion {
+                path: self.path.clone(),
+                name: name.to_owned(),
+                version,
+            });
+        }
+        Ok(())
+    }
+
+    /// A document that says its media type must be what its descriptor says (as containerd
+    /// checks): an image manifest listed as an index would read as an empty index.
+    fn check_media_type(
+        &self,
+        name: &str,
+        document: Option<&str>,
+        descriptor: &Descriptor,
+    ) -> Result<(), SourceError> {
+        match document {
+            Some(document) if document != descriptor.media_type => {
+                Err(SourceError::MediaTypeMismatch {
+                    path: self.path.clone(),
+                    name: name.to_owned(),
+                    document: document.to_owned(),
+                    descriptor: descriptor.media_type.clone(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn parse<T: serde::de::DeserializeOwned>(
         &self,
         bytes: &[u8],
@@ -468,8 +555,10 @@ impl ImageSource {
         if !self.contains(INDEX_FILE)? {
             return Ok(None);
         }
+        self.check_layout_file()?;
         let bytes = self.read_document(INDEX_FILE)?;
         let index: Index = self.parse(&bytes, INDEX_FILE, "OCI index")?;
+        self.check_schema(INDEX_FILE, index.schema_version)?;
         if index.manifests.len() > MAX_DESCRIPTORS {
             return Err(SourceError::Invalid {
                 path: self.path.clone(),
@@ -510,8 +599,10 @@ impl ImageSource {
         }
         let mut walk = Walk::default();
         if has_index {
+            self.check_layout_file()?;
             let bytes = self.read_document(INDEX_FILE)?;
             let index: Index = self.parse(&bytes, INDEX_FILE, "OCI index")?;
+            self.check_schema(INDEX_FILE, index.schema_version)?;
             for descriptor in &index.manifests {
                 self.collect(descriptor, names_of(descriptor), 0, &mut walk)?;
             }
@@ -559,6 +650,8 @@ impl ImageSource {
             walk.seen.insert(descriptor.digest, None);
             let bytes = self.read_blob(descriptor)?;
             let index: Index = self.parse(&bytes, &name, "image index")?;
+            self.check_schema(&name, index.schema_version)?;
+            self.check_media_type(&name, index.media_type.as_deref(), descriptor)?;
             for child in &index.manifests {
                 let mut child_names = names.clone();
                 child_names.merge(names_of(child));
@@ -573,6 +666,8 @@ impl ImageSource {
         }
         let bytes = self.read_blob(descriptor)?;
         let manifest: Manifest = self.parse(&bytes, &name, "image manifest")?;
+        self.check_schema(&name, manifest.schema_version)?;
+        self.check_media_type(&name, manifest.media_type.as_deref(), descriptor)?;
         if manifest.config.media_type != media_type::OCI_CONFIG
             && manifest.config.media_type != media_type::DOCKER_CONFIG
         {
@@ -769,17 +864,50 @@ fn index_tar(file: &File, path: &Path) -> Result<HashMap<String, TarEntry>, Sour
         if name.is_empty() {
             continue;
         }
-        index.insert(
-            name,
+        let is_folder = matches!(kind, TarEntryKind::Directory);
+        let previous = index.insert(
+            name.clone(),
             TarEntry {
                 offset: entry.data_offset,
                 size: entry.size,
                 kind,
             },
         );
+        // A folder may be listed twice; anything else twice is two different archives to
+        // readers that take the first and readers that take the last.
+        if previous
+            .is_some_and(|previous| !is_folder || !matches!(previous.kind, TarEntryKind::Directory))
+        {
+            return Err(SourceError::DuplicateEntry {
+                path: path.to_owned(),
+                entry: name,
+            });
+        }
     }
     if index.is_empty() {
         return Err(not_a_tar("the archive has no entries".to_owned()));
+    }
+    // Nothing may lie under a link or a file: `tar x` would write through a link, and kiln,
+    // which resolves only the last component, would see another archive than it.
+    let mut names: Vec<&String> = index.keys().collect();
+    names.sort();
+    for name in names {
+        for (position, _) in name.match_indices('/') {
+            let parent = &name[..position];
+            let kind = match index.get(parent).map(|entry| &entry.kind) {
+                None | Some(TarEntryKind::Directory) => continue,
+                Some(TarEntryKind::Symlink(_)) => "symlink",
+                Some(TarEntryKind::HardLink(_)) => "hard link",
+                Some(TarEntryKind::File) => "file",
+                Some(TarEntryKind::Other) => "special file",
+            };
+            return Err(SourceError::UnderNonFolder {
+                path: path.to_owned(),
+                entry: name.clone(),
+                parent: parent.to_owned(),
+                kind,
+            });
+        }
     }
     Ok(index)
 }
@@ -920,6 +1048,8 @@ mod tests {
         assert_eq!(resolve_relative("abc", "/x").as_deref(), Some("x"));
     }
 
+    const LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
     fn tar_with(
         entries: &[(&str, tar::EntryType, &[u8], Option<&str>)],
     ) -> tempfile::NamedTempFile {
@@ -1036,8 +1166,10 @@ mod tests {
             (manifest_digest.blob_path(), manifest.clone()),
         ];
         let few = index(vec![entry("a:1"), entry("b:2"), entry("a:1")]);
-        let mut files: Vec<(&str, tar::EntryType, &[u8], Option<&str>)> =
-            vec![("index.json", tar::EntryType::Regular, &few, None)];
+        let mut files: Vec<(&str, tar::EntryType, &[u8], Option<&str>)> = vec![
+            ("index.json", tar::EntryType::Regular, &few, None),
+            ("oci-layout", tar::EntryType::Regular, LAYOUT_FILE, None),
+        ];
         for (name, bytes) in &blobs {
             files.push((name, tar::EntryType::Regular, bytes, None));
         }
@@ -1090,6 +1222,7 @@ mod tests {
         let blob_name = Digest::of(b"manifest").blob_path();
         let archive = tar_with(&[
             ("index.json", tar::EntryType::Regular, &index, None),
+            ("oci-layout", tar::EntryType::Regular, LAYOUT_FILE, None),
             (&blob_name, tar::EntryType::Regular, b"manifesX", None),
         ]);
         let source = ImageSource::open(archive.path()).unwrap();
@@ -1100,5 +1233,170 @@ mod tests {
         );
         let error = source.read_blob(&lying).unwrap_err().to_string();
         assert!(error.contains("is missing"), "{error}");
+    }
+
+    /// A one-image layout (index.json, oci-layout, manifest, config, no layers) whose
+    /// documents `change` may rewrite: (name, bytes) pairs.
+    fn small_layout(
+        change: impl Fn(&mut serde_json::Value, &mut serde_json::Value),
+    ) -> Vec<(String, Vec<u8>)> {
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let mut manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_MANIFEST,
+            "config": {"mediaType": media_type::OCI_CONFIG, "digest": Digest::of(config).to_string(), "size": config.len()},
+            "layers": [],
+        });
+        let mut index = serde_json::json!({"schemaVersion": 2, "manifests": []});
+        change(&mut index, &mut manifest);
+        let manifest = serde_json::to_vec(&manifest).unwrap();
+        if index["manifests"].as_array().is_some_and(Vec::is_empty) {
+            index["manifests"] = serde_json::json!([{
+                "mediaType": media_type::OCI_MANIFEST,
+                "digest": Digest::of(&manifest).to_string(),
+                "size": manifest.len(),
+            }]);
+        }
+        vec![
+            ("oci-layout".to_owned(), LAYOUT_FILE.to_vec()),
+            ("index.json".to_owned(), serde_json::to_vec(&index).unwrap()),
+            (Digest::of(&manifest).blob_path(), manifest),
+            (Digest::of(config).blob_path(), config.to_vec()),
+        ]
+    }
+
+    fn images_error(files: &[(String, Vec<u8>)]) -> String {
+        let entries: Vec<(&str, tar::EntryType, &[u8], Option<&str>)> = files
+            .iter()
+            .map(|(name, bytes)| (name.as_str(), tar::EntryType::Regular, &bytes[..], None))
+            .collect();
+        let archive = tar_with(&entries);
+        ImageSource::open(archive.path())
+            .and_then(|source| source.images())
+            .expect_err("the archive is refused")
+            .to_string()
+    }
+
+    #[test]
+    fn small_layout_is_read() {
+        let files = small_layout(|_, _| {});
+        let entries: Vec<(&str, tar::EntryType, &[u8], Option<&str>)> = files
+            .iter()
+            .map(|(name, bytes)| (name.as_str(), tar::EntryType::Regular, &bytes[..], None))
+            .collect();
+        let archive = tar_with(&entries);
+        let images = ImageSource::open(archive.path()).unwrap().images().unwrap();
+        assert_eq!(images.len(), 1);
+    }
+
+    /// Two `index.json` entries: `tar x` and Docker take the last, skopeo the first; kiln
+    /// took the last silently.
+    #[test]
+    fn archive_with_duplicate_entries_is_refused() {
+        let mut files = small_layout(|_, _| {});
+        files.push((
+            "index.json".to_owned(),
+            br#"{"schemaVersion":2,"manifests":[]}"#.to_vec(),
+        ));
+        let error = images_error(&files);
+        assert!(
+            error.contains("`index.json` is in the archive more than once"),
+            "{error}"
+        );
+        // A folder listed twice is harmless.
+        let archive = tar_with(&[
+            ("blobs", tar::EntryType::Directory, b"", None),
+            ("blobs", tar::EntryType::Directory, b"", None),
+            ("hello", tar::EntryType::Regular, b"hi", None),
+        ]);
+        assert!(ImageSource::open(archive.path()).is_ok());
+    }
+
+    /// `blobs` as a symlink to /tmp with blobs "inside" it: kiln read them from the archive,
+    /// while `tar x` would write them into /tmp.
+    #[test]
+    fn archive_entry_under_a_symlink_is_refused() {
+        let archive = tar_with(&[
+            ("blobs", tar::EntryType::Symlink, b"", Some("/tmp")),
+            ("blobs/sha256/x", tar::EntryType::Regular, b"x", None),
+        ]);
+        let error = ImageSource::open(archive.path()).err().unwrap().to_string();
+        assert!(
+            error.contains("entry `blobs/sha256/x` lies under `blobs`, which is a symlink"),
+            "{error}"
+        );
+        let archive = tar_with(&[
+            ("index.json", tar::EntryType::Regular, b"{}", None),
+            ("index.json/x", tar::EntryType::Regular, b"x", None),
+        ]);
+        let error = ImageSource::open(archive.path()).err().unwrap().to_string();
+        assert!(error.contains("which is a file"), "{error}");
+    }
+
+    /// kiln never read `oci-layout`: a layout of another version was read as 1.0.0.
+    #[test]
+    fn layout_file_must_be_there_and_of_version_1_0_0() {
+        let mut files = small_layout(|_, _| {});
+        files[0].1 = br#"{"imageLayoutVersion":"2.0.0"}"#.to_vec();
+        let error = images_error(&files);
+        assert!(
+            error.contains("`oci-layout` says imageLayoutVersion 2.0.0"),
+            "{error}"
+        );
+        files[0].1 = b"layout".to_vec();
+        let error = images_error(&files);
+        assert!(
+            error.contains("`oci-layout` is not a valid OCI layout file"),
+            "{error}"
+        );
+        files.remove(0);
+        let error = images_error(&files);
+        assert!(error.contains("`oci-layout` is missing"), "{error}");
+    }
+
+    /// An index or manifest of schema version 3 (or 1) was read as if it were 2.
+    #[test]
+    fn documents_of_another_schema_version_are_refused() {
+        let error = images_error(&small_layout(|index, _| index["schemaVersion"] = 3.into()));
+        assert!(
+            error.contains("`index.json` has schemaVersion 3; kiln reads schema version 2"),
+            "{error}"
+        );
+        let error = images_error(&small_layout(|_, manifest| {
+            manifest["schemaVersion"] = 1.into();
+        }));
+        assert!(error.contains("has schemaVersion 1"), "{error}");
+    }
+
+    /// An image manifest listed as an index read as an empty index: no image, no error.
+    #[test]
+    fn document_whose_media_type_disagrees_with_its_descriptor_is_refused() {
+        let error = images_error(&small_layout(|_, manifest| {
+            manifest["mediaType"] = media_type::OCI_INDEX.into();
+        }));
+        assert!(
+            error.contains(&format!(
+                "says its media type is {}, but the descriptor naming it says {}",
+                media_type::OCI_INDEX,
+                media_type::OCI_MANIFEST
+            )),
+            "{error}"
+        );
+    }
+
+    /// A link loop in a layout folder was reported as "cannot read <layout>", naming no file.
+    #[test]
+    fn layout_link_loop_names_the_entry() {
+        let folder = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("loop.json", folder.path().join("index.json")).unwrap();
+        std::os::unix::fs::symlink("index.json", folder.path().join("loop.json")).unwrap();
+        let source = ImageSource::open(folder.path()).unwrap();
+        let error = source.read_document("index.json").unwrap_err();
+        let text = format!("{error}: {}", std::error::Error::source(&error).unwrap());
+        assert!(
+            text.contains("cannot read `index.json` in") && text.contains("symbolic links"),
+            "{text}"
+        );
     }
 }

@@ -485,9 +485,18 @@ fn skip_by_reading<R: Read>(reader: &mut R, count: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// Seek past `count` bytes; past the end of the stream is an early end, as it is for a
+/// reader (a seek alone would land there silently, and the entries after would vanish).
 fn skip_by_seeking<R: Read + io::Seek>(reader: &mut R, count: u64) -> io::Result<()> {
-    let count = i64::try_from(count).map_err(|_| io::Error::other("entry too large to skip"))?;
-    reader.seek(io::SeekFrom::Current(count)).map(|_| ())
+    let position = reader.stream_position()?;
+    let end = reader.seek(io::SeekFrom::End(0))?;
+    match position.checked_add(count) {
+        Some(target) if target <= end => reader.seek(io::SeekFrom::Start(target)).map(|_| ()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "stream ends early",
+        )),
+    }
 }
 
 impl<R: Read> TarReader<R> {
@@ -674,8 +683,19 @@ impl<R: Read> TarReader<R> {
                     } else {
                         size
                     };
+                    // A size near u64::MAX (base-256 allows it) must not overflow the
+                    // arithmetic that skips it: no stream is that long.
+                    let span = stored
+                        .checked_add(padding(stored).len() as u64)
+                        .filter(|span| self.offset.checked_add(*span).is_some())
+                        .ok_or_else(|| {
+                            malformed(format!(
+                                "the size {stored} of `{}` runs past the end of any archive",
+                                String::from_utf8_lossy(&entry.path)
+                            ))
+                        })?;
                     self.content_left = size;
-                    self.padding_left = (stored - size) + padding(stored).len() as u64;
+                    self.padding_left = span - size;
                     return Ok(Some(entry));
                 }
             }
@@ -868,6 +888,52 @@ mod reader_tests {
         assert!(error.contains("ends inside an entry"), "{error}");
         // No end-of-archive blocks is accepted.
         assert_eq!(entries(&bytes[..512 + 2048]).unwrap().len(), 1);
+    }
+
+    /// An entry of a type kiln does not know, carrying a base-256 size of u64::MAX: skipping
+    /// it once overflowed the offset arithmetic and panicked.
+    #[test]
+    fn entry_of_unknown_type_with_size_u64_max_is_refused() {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::new(b'Z'));
+        header.set_path("weird").unwrap();
+        header.set_size(u64::MAX);
+        header.set_cksum();
+        let mut bytes = header.as_bytes().to_vec();
+        bytes.extend_from_slice(&[0u8; 1024]);
+        let error = entries(&bytes).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "damaged tar header at byte 0: the size 18446744073709551615 of `weird` runs past"
+            ),
+            "{error}"
+        );
+        let mut reader = TarReader::new_seekable(io::Cursor::new(&bytes));
+        let error = reader.next_entry().unwrap_err().to_string();
+        assert!(
+            error.contains("runs past the end of any archive"),
+            "{error}"
+        );
+    }
+
+    /// A seekable reader skipping an entry that runs past the end of the archive reports a
+    /// truncated archive instead of a clean end (which hid every entry after it).
+    #[test]
+    fn skipping_past_the_end_of_a_seekable_archive_is_truncation() {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::new(b'Z'));
+        header.set_path("weird").unwrap();
+        header.set_size(1 << 40);
+        header.set_cksum();
+        let mut bytes = header.as_bytes().to_vec();
+        bytes.extend_from_slice(&[0u8; 1024]);
+        let mut reader = TarReader::new_seekable(io::Cursor::new(&bytes));
+        assert!(reader.next_entry().unwrap().is_some());
+        let error = reader.next_entry().unwrap_err().to_string();
+        assert!(
+            error.contains("the tar stream ends inside an entry"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -99,6 +99,8 @@ pub enum ConfigError {
     },
     #[error("no {PROJECT_FILE} in {}\nhint: `kiln init` makes a project here", .0.display())]
     NoProject(PathBuf),
+    #[error("{} is not a regular file\nhint: replace it with the file itself", .0.display())]
+    NotRegular(PathBuf),
 }
 
 /// A source file's text, for turning byte spans into line:column.
@@ -111,11 +113,10 @@ impl SourceFile {
     fn location(&self, span: &Range<usize>) -> Location {
         let before = &self.text[..span.start.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
-        let column = before
-            .rsplit('\n')
-            .next()
-            .map_or(0, |rest| rest.chars().count())
-            + 1;
+        // A byte order mark starts the file but no column: editors do not show it.
+        let column = before.rsplit('\n').next().map_or(0, |rest| {
+            rest.trim_start_matches('\u{feff}').chars().count()
+        }) + 1;
         Location {
             file: self.path.clone(),
             line,
@@ -185,6 +186,13 @@ enum OneOrMany {
 }
 
 impl OneOrMany {
+    fn has_nul(&self) -> bool {
+        match self {
+            OneOrMany::One(one) => one.contains('\0'),
+            OneOrMany::Many(many) => many.iter().any(|item| item.contains('\0')),
+        }
+    }
+
     fn into_vec(self) -> Vec<String> {
         match self {
             OneOrMany::One(one) => vec![one],
@@ -468,6 +476,10 @@ impl Project {
     pub fn load(folder: &Path) -> Result<Project, ConfigError> {
         let main_file = folder.join(PROJECT_FILE);
         if !main_file.is_file() {
+            // A named pipe there would block the read forever.
+            if main_file.exists() {
+                return Err(ConfigError::NotRegular(main_file));
+            }
             return Err(ConfigError::NoProject(folder.to_owned()));
         }
         let mut loader = Loader {
@@ -552,9 +564,14 @@ impl Loader {
             let included = folder.join(include.get_ref());
             let source = &self.sources[index];
             if !included.is_file() {
+                let problem = if included.exists() {
+                    "is not a regular file"
+                } else {
+                    "does not exist"
+                };
                 return Err(source.error(
                     &include.span(),
-                    format!("included file `{}` does not exist", include.get_ref()),
+                    format!("included file `{}` {problem}", include.get_ref()),
                     None,
                 ));
             }
@@ -698,6 +715,24 @@ impl Loader {
             .clone();
         let mut env = BTreeMap::new();
         for (variable, value) in raw.env.unwrap_or_default() {
+            // `A=B` as a name would set A; no process environment holds a NUL byte.
+            let name = variable.get_ref();
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                return Err(source.error(
+                    &variable.span(),
+                    format!("`{name}` is not a valid environment variable name (non-empty, without `=` or NUL)"),
+                    None,
+                ));
+            }
+            if value.contains('\0') {
+                return Err(source.error(
+                    &variable.span(),
+                    format!(
+                        "the value of `{name}` holds a NUL byte, which no environment can hold"
+                    ),
+                    None,
+                ));
+            }
             if RESERVED_ENV.contains(&variable.get_ref().as_str()) {
                 return Err(source.error(
                     &variable.span(),
@@ -709,6 +744,27 @@ impl Loader {
                 ));
             }
             env.insert(variable.into_inner(), value);
+        }
+        if let Some(ldflags) = &raw.ldflags
+            && ldflags.get_ref().has_nul()
+        {
+            return Err(source.error(
+                &ldflags.span(),
+                "ldflags hold a NUL byte, which no command line can hold",
+                None,
+            ));
+        }
+        if let Some(tag) = raw
+            .tags
+            .iter()
+            .flatten()
+            .find(|tag| tag.get_ref().contains('\0'))
+        {
+            return Err(source.error(
+                &tag.span(),
+                "a build tag holds a NUL byte, which no command line can hold",
+                None,
+            ));
         }
         let package = Package {
             key: key_name.clone(),
@@ -1187,6 +1243,9 @@ fn clean_folder(folder: &str) -> Result<String, String> {
             "`{folder}` is absolute; `main` folders are relative to the project"
         ));
     }
+    if folder.contains('\0') {
+        return Err("a `main` folder holds a NUL byte".to_owned());
+    }
     let mut parts = Vec::new();
     for part in folder.split('/') {
         match part {
@@ -1219,6 +1278,86 @@ mod tests {
 
     fn error(files: &[(&str, &str)]) -> String {
         project(files).1.unwrap_err().to_string()
+    }
+
+    /// `env = { "GOFLAGS=-toolexec" = "…" }` passed the reserved-name check and reached the
+    /// Go command's environment as `GOFLAGS=-toolexec=…`; an empty name or a NUL byte made
+    /// spawning Go fail with a message naming no file.
+    #[test]
+    fn package_env_name_with_equals_is_refused() {
+        let package = |line: &str| {
+            error(&[(
+                "kiln.toml",
+                &format!("schema = 1\n[packages.default]\nname = \"app\"\n{line}\n"),
+            )])
+        };
+        let message = package(r#"env = { "GOFLAGS=-toolexec" = "/tmp/evil" }"#);
+        assert!(
+            message.starts_with(
+                "kiln.toml:4:9: `GOFLAGS=-toolexec` is not a valid environment variable name"
+            ),
+            "{message}"
+        );
+        let message = package(r#"env = { "" = "x" }"#);
+        assert!(
+            message.contains("`` is not a valid environment variable name"),
+            "{message}"
+        );
+        let message = package(r#"env = { GOEXPERIMENT = "a\u0000b" }"#);
+        assert!(
+            message.contains("kiln.toml:4:9: the value of `GOEXPERIMENT` holds a NUL byte"),
+            "{message}"
+        );
+        let message = package(r#"ldflags = ["-X", "main.v=a\u0000b"]"#);
+        assert!(
+            message.starts_with("kiln.toml:4:11: ldflags hold a NUL byte"),
+            "{message}"
+        );
+        let message = package(r#"tags = ["a\u0000b"]"#);
+        assert!(
+            message.starts_with("kiln.toml:4:9: a build tag holds a NUL byte"),
+            "{message}"
+        );
+        let message = package(r#"main = "cmd/a\u0000b""#);
+        assert!(
+            message.contains("a `main` folder holds a NUL byte"),
+            "{message}"
+        );
+    }
+
+    /// A byte order mark before `schema = 2` put the error at column 11.
+    #[test]
+    fn byte_order_mark_does_not_shift_columns() {
+        let message = error(&[("kiln.toml", "\u{feff}schema = 2\n")]);
+        assert!(
+            message.starts_with("kiln.toml:1:10: schema 2 is not one this kiln reads"),
+            "{message}"
+        );
+    }
+
+    /// An included named pipe or folder was reported as a file that "does not exist"; a
+    /// kiln.toml that is a named pipe, as a folder with no kiln.toml.
+    #[test]
+    fn include_that_is_not_a_regular_file_says_so() {
+        let temp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            temp.path().join("kiln.toml"),
+            "schema = 1\ninclude = [\"sub\"]\n",
+        )
+        .unwrap();
+        std::fs::create_dir(temp.path().join("sub")).unwrap();
+        let message = Project::load(temp.path()).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "kiln.toml:2:12: included file `sub` is not a regular file"
+        );
+        std::fs::remove_file(temp.path().join("kiln.toml")).unwrap();
+        std::fs::create_dir(temp.path().join("kiln.toml")).unwrap();
+        let message = Project::load(temp.path()).unwrap_err().to_string();
+        assert!(
+            message.contains("kiln.toml is not a regular file"),
+            "{message}"
+        );
     }
 
     #[test]

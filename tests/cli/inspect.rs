@@ -299,6 +299,24 @@ fn hostile_and_broken_images_are_refused() {
     );
 }
 
+/// A layout whose index lists no image printed nothing and exited 0, as if it were fine.
+#[test]
+fn inspecting_a_layout_without_images_is_an_error() {
+    let layout = HandLayout::new(&raw_tar("ok", b"x"), None);
+    layout.dir.write(
+        "layout/index.json",
+        r#"{"schemaVersion":2,"manifests":[]}"#,
+        0o644,
+    );
+    failure(
+        layout.dir.kiln(["inspect", "layout"]),
+        &[
+            "layout holds no image",
+            "hint: its index lists no image manifest",
+        ],
+    );
+}
+
 /// Images made by Docker and podman: the old `docker save` form (Docker 20.10 here), podman's
 /// docker-archive, skopeo's OCI archive. Waste in a two-layer image holding one binary twice
 /// is reported; kiln's own image of that binary stores it once.

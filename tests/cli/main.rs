@@ -6,6 +6,7 @@ mod crash;
 mod disk;
 mod engines;
 mod harness;
+mod hostile;
 mod image;
 mod inspect;
 mod lock;

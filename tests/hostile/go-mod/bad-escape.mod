@@ -1,0 +1,3 @@
+module "example.com/\qapp"
+
+go 1.21

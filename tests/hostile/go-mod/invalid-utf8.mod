@@ -1,0 +1,3 @@
+module example.com/ÿþapp
+
+go 1.21

@@ -1,0 +1,5 @@
+module example.com/app
+
+go 1.21
+
+replace example.com/x => ../notes.txt
