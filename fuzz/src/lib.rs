@@ -40,17 +40,30 @@ pub fn tar_input(data: &[u8]) -> Option<(u8, Vec<u8>)> {
     Some((flags, archive))
 }
 
-/// A folder of this process's own, for targets that read from the filesystem. It lives
-/// until the process ends (libFuzzer runs every input in one process).
+/// A folder of this process's own, `$TMPDIR/kiln-fuzz-<pid>`, for targets that read from the
+/// filesystem. libFuzzer ends processes with `exit`, which runs no destructors, and its fork
+/// mode starts a process per job, so each process first removes the folders of processes
+/// that are gone.
 pub fn scratch_dir() -> &'static Path {
-    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("kiln-fuzz-")
-            .tempdir()
-            .expect("a temporary folder for the fuzz target");
-        let path = dir.path().to_owned();
-        (dir, path)
-    });
-    path
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let temp = std::env::temp_dir();
+        if let Ok(entries) = std::fs::read_dir(&temp) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(pid) = name
+                    .to_str()
+                    .and_then(|name| name.strip_prefix("kiln-fuzz-"))
+                else {
+                    continue;
+                };
+                if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let dir = temp.join(format!("kiln-fuzz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a scratch folder for the fuzz target");
+        dir
+    })
 }
