@@ -110,3 +110,16 @@ stop_podman_socket() {
 docker_engine_answers() {
     command -v docker >/dev/null && docker version --format '{{.Server.Version}}' >/dev/null 2>&1
 }
+
+# ensure_cargo_fuzz — cargo-fuzz from crates.io at a pinned version, for scripts/fuzz. Its
+# targets need nightly compiler flags (sanitizer coverage); on the pinned stable toolchain
+# RUSTC_BOOTSTRAP=1 allows them, so it is exported here for cargo-fuzz's builds.
+kiln_cargo_fuzz_version=0.13.2
+ensure_cargo_fuzz() {
+    if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $kiln_cargo_fuzz_version" ]; then
+        log "installing cargo-fuzz $kiln_cargo_fuzz_version from crates.io"
+        cargo install --locked --quiet cargo-fuzz --version "$kiln_cargo_fuzz_version"
+    fi
+    export RUSTC_BOOTSTRAP=1
+    log "$(cargo fuzz --version)"
+}

@@ -404,6 +404,11 @@ mod tests {
 pub const MAX_LONG_NAME: u64 = 64 << 10;
 /// The largest PAX extended header kiln reads.
 pub const MAX_PAX_HEADER: u64 = 1 << 20;
+/// The largest entry size read: Go's `archive/tar` holds sizes in an `int64` and refuses
+/// the rest. Anything larger cannot be a real entry (no stream is that long), and keeping
+/// to it means an entry's size plus its padding, and the stream offset past it, never
+/// overflow.
+pub const MAX_ENTRY_SIZE: u64 = i64::MAX as u64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TarReadError {
@@ -618,6 +623,11 @@ impl<R: Read> TarReader<R> {
             let header_size = header
                 .entry_size()
                 .map_err(|error| malformed(format!("size field: {error}")))?;
+            if header_size > MAX_ENTRY_SIZE {
+                return Err(malformed(format!(
+                    "size field says {header_size} bytes, more than any tar entry can hold"
+                )));
+            }
             match header.entry_type() {
                 tar::EntryType::GNULongName => {
                     let mut name = self.read_record("GNU long name", header_size, MAX_LONG_NAME)?;
@@ -644,6 +654,11 @@ impl<R: Read> TarReader<R> {
                                     .ok_or_else(|| {
                                         malformed("PAX size is not a number".to_owned())
                                     })?;
+                                if size > MAX_ENTRY_SIZE {
+                                    return Err(malformed(format!(
+                                        "PAX size says {size} bytes, more than any tar entry can hold"
+                                    )));
+                                }
                                 pending.size = Some(size);
                             }
                             _ => {}
@@ -952,5 +967,58 @@ mod reader_tests {
         let found = entries(&bytes).unwrap();
         assert_eq!(found.len(), 2);
         assert_eq!((found[0].1, &found[1].2[..]), (0, &b"ok"[..]));
+    }
+
+    /// Found by the `layer_tar` fuzz target: a folder whose base-256 size field held
+    /// 2^64 - 1 overflowed `size + padding` (a panic in debug builds, a wrapped skip in
+    /// release).
+    #[test]
+    fn tar_entry_with_size_near_u64_max_is_an_error_not_an_overflow() {
+        for kind in [tar::EntryType::Directory, tar::EntryType::Regular] {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(kind);
+            header.set_path("huge").unwrap();
+            header.set_size(u64::MAX);
+            header.set_cksum();
+            let mut bytes = header.as_bytes().to_vec();
+            bytes.extend_from_slice(&[0u8; 1024]);
+            let error = entries(&bytes).unwrap_err().to_string();
+            assert!(
+                error.contains(
+                    "damaged tar header at byte 0: size field says 18446744073709551615 bytes"
+                ),
+                "{error}"
+            );
+            let mut seeking = TarReader::new_seekable(io::Cursor::new(&bytes));
+            assert!(seeking.next_entry().is_err());
+        }
+    }
+
+    /// The same through a PAX `size` record, which overrides the header's size field: the
+    /// entry was returned, and skipping its content to reach the next one overflowed.
+    #[test]
+    fn tar_pax_size_near_u64_max_is_an_error_not_an_overflow() {
+        // A PAX record's length counts its own digits: 29 bytes in all.
+        let record = format!("29 size={}\n", u64::MAX);
+        assert_eq!(record.len(), 29);
+        let mut pax = tar::Header::new_ustar();
+        pax.set_entry_type(tar::EntryType::XHeader);
+        pax.set_size(record.len() as u64);
+        pax.set_cksum();
+        let mut bytes = pax.as_bytes().to_vec();
+        bytes.extend_from_slice(record.as_bytes());
+        bytes.extend_from_slice(padding(record.len() as u64));
+        let mut file = tar::Header::new_ustar();
+        file.set_path("f").unwrap();
+        file.set_size(0);
+        file.set_cksum();
+        bytes.extend_from_slice(file.as_bytes());
+        bytes.extend_from_slice(&[0u8; 1024]);
+        let mut reader = TarReader::new(&bytes[..]);
+        let error = reader.next_entry().unwrap_err().to_string();
+        assert!(
+            error.contains("PAX size says 18446744073709551615 bytes"),
+            "{error}"
+        );
     }
 }

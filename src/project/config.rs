@@ -482,15 +482,30 @@ impl Project {
             }
             return Err(ConfigError::NoProject(folder.to_owned()));
         }
+        let text = read_config(&main_file)?;
+        Project::from_text(folder, text)
+    }
+
+    /// Load the project in `folder` whose kiln.toml holds `text`: what [`Project::load`]
+    /// does once it has read the file. Files that `text` includes are read from `folder`.
+    pub fn from_text(folder: &Path, text: String) -> Result<Project, ConfigError> {
         let mut loader = Loader {
             packages: BTreeMap::new(),
             raw_images: Vec::new(),
             sources: Vec::new(),
             files: Vec::new(),
         };
-        loader.load_file(&main_file, true, folder, &mut Vec::new())?;
+        let main_file = folder.join(PROJECT_FILE);
+        loader.load_text(&main_file, text, true, folder, &mut Vec::new())?;
         loader.finish(folder)
     }
+}
+
+fn read_config(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 impl Loader {
@@ -501,10 +516,18 @@ impl Loader {
         project: &Path,
         stack: &mut Vec<PathBuf>,
     ) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = read_config(path)?;
+        self.load_text(path, text, is_main, project, stack)
+    }
+
+    fn load_text(
+        &mut self,
+        path: &Path,
+        text: String,
+        is_main: bool,
+        project: &Path,
+        stack: &mut Vec<PathBuf>,
+    ) -> Result<(), ConfigError> {
         let display = path
             .strip_prefix(project)
             .map(Path::to_owned)
