@@ -28,7 +28,7 @@ impl Tmpfs {
             }),
             other => {
                 let message = format!("SKIPPED {test}: cannot mount a tmpfs here: {other:?}");
-                if is_ci() {
+                if in_ci() {
                     panic!("{message}; CI must run every end-to-end test");
                 }
                 eprintln!("\n!!!!!!!! {message}\n");
@@ -50,12 +50,6 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.path).status();
     }
-}
-
-fn is_ci() -> bool {
-    ["CI", "KILN_TEST_REQUIRE_TOOLS"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty() && value != "0"))
 }
 
 /// A project whose image holds `kib` KiB of incompressible assets.

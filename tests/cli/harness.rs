@@ -202,7 +202,7 @@ pub fn sha256_file(path: &Path) -> String {
 
 /// Whether every end-to-end test must run: in CI, and under scripts/test (which installs
 /// every tool first).
-fn in_ci() -> bool {
+pub fn in_ci() -> bool {
     let set = |name: &str| {
         std::env::var_os(name)
             .is_some_and(|value| !value.is_empty() && value != "false" && value != "0")
