@@ -1,8 +1,31 @@
 //! kiln builds Go applications into minimal, bit-for-bit reproducible container images.
 //!
-//! The binary is a thin layer over this library: [`cli`] parses arguments and prints, [`oci`]
-//! is the image engine, [`sbom`] describes what an image holds, [`output`] makes every file
-//! kiln writes appear whole or not at all.
+//! The binary is a thin layer over this library: [`cli`] parses arguments and prints; every
+//! rule lives below it. The pipeline, in the order data flows through it:
+//!
+//! - [`project`]: kiln.toml (schema, model, diagnostics) and the targets it defines.
+//! - [`gomod`]: Go's module formats (go.mod, go.sum, vendor/modules.txt, `h1:` dirhash,
+//!   module zips, gomod2nix.toml) and the GOPROXY client.
+//! - [`lock`]: kiln.lock, what go.sum wants pinned, fetching and verifying modules and Go
+//!   releases into the store, and `kiln lock`'s rules ([`lock::locker`]).
+//! - [`static_base`]: the built-in `static` base, made from pinned PyPI wheels.
+//! - [`builder`]: plans and builds packages (Go, in a sandbox of the sources) and images into
+//!   the store; the environment `kiln shell` gives.
+//! - [`recipes`]: every store recipe, and so every store name.
+//! - [`store`]: where outputs live, named by their recipes; the one publish protocol, gc and
+//!   verify. A leaf: it knows nothing of what an output means.
+//! - [`session`]: one command's store, gc lock, projects and builder.
+//! - [`oci`]: the image engine: deterministic layers, image documents, archives and layouts,
+//!   reading images back.
+//! - [`sbom`]: the SPDX document of what an image holds.
+//! - [`transport`]: images between registries, layouts and archives, as skopeo names them.
+//! - [`registry`]: the OCI distribution client, credentials and pushes.
+//! - [`engine`]: the Docker Engine API (`kiln load`).
+//! - [`http`]: the one HTTP stack: agent, retry policy, URL redaction, TLS roots.
+//!
+//! Formats kiln implements by hand, each in a module named after it: [`nar`] (Nix's archive
+//! and its hash), [`nixbase32`]. [`output`] makes every file kiln writes appear whole or not
+//! at all.
 
 pub mod build;
 pub mod cli;
@@ -14,8 +37,10 @@ pub mod nixbase32;
 pub mod oci;
 pub mod output;
 pub mod project;
+pub mod recipes;
 pub mod registry;
 pub mod sbom;
+pub mod session;
 pub mod static_base;
 pub mod store;
 pub mod tls;

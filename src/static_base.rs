@@ -60,8 +60,8 @@ use zip::result::ZipError;
 // Credentials never reach a message or kiln.lock: the proxy client's redaction.
 use crate::gomod::proxy::redact;
 use crate::oci::tree::{Attributes, FileTree, ImagePath, Node, TreeError, WHITEOUT_PREFIX};
-use crate::output::Registration;
-use crate::store::{Store, StoreError, StoreName};
+use crate::recipes;
+use crate::store::{Recipe, Store, StoreError};
 
 /// The uid (and gid) of the `nonroot` user, distroless's choice, so `USER 65532` means the
 /// same in images on kiln's base and on distroless.
@@ -82,13 +82,6 @@ pub const ENV: &[&str] = &[
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
 ];
-
-/// The recipe's format; changes when what kiln writes into the root filesystem does.
-pub const RECIPE_FORMAT: &str = "static-base/1";
-/// The kind recorded in the store for the root filesystem.
-pub const STORE_KIND: &str = "static-base";
-/// The name part of the output's store path.
-const STORE_LABEL: &str = "static-base";
 
 /// The source of the CA bundle, and the PyPI project it comes from.
 pub const CA_CERTIFICATES: &str = "ca-certificates";
@@ -526,26 +519,16 @@ fn check_sources(sources: &[StaticSource]) -> Result<Pins<'_>, StaticBaseError> 
     }
 }
 
-/// The store recipe of the root filesystem for `sources` (see the module doc).
-pub fn recipe(sources: &[StaticSource]) -> Result<serde_json::Value, StaticBaseError> {
+/// The store recipe of the root filesystem for `sources` (see the module doc, and
+/// [`recipes::static_base`] for its format; it changes when what kiln writes into the root
+/// filesystem does).
+pub fn recipe(sources: &[StaticSource]) -> Result<Recipe, StaticBaseError> {
     let pins = check_sources(sources)?;
     Ok(recipe_of(&pins))
 }
 
-fn recipe_of(pins: &Pins<'_>) -> serde_json::Value {
-    // Sorted by name, so the order of the lock's entries does not matter.
-    serde_json::json!({
-        "kiln": RECIPE_FORMAT,
-        "sources": [
-            { "name": CA_CERTIFICATES, "sha256": pins.ca_certificates.sha256 },
-            { "name": TZDATA, "sha256": pins.tzdata.sha256 },
-        ],
-    })
-}
-
-/// The store name of the root filesystem for `sources`: for garbage-collection roots.
-pub fn store_name(sources: &[StaticSource]) -> Result<StoreName, StaticBaseError> {
-    Ok(StoreName::new(&recipe(sources)?, STORE_LABEL))
+fn recipe_of(pins: &Pins<'_>) -> Recipe {
+    recipes::static_base(&pins.ca_certificates.sha256, &pins.tzdata.sha256)
 }
 
 /// The root filesystem of the static base for `sources`, from the store, made there first if
@@ -557,28 +540,15 @@ pub fn realise(
     status: &dyn Fn(&str),
 ) -> Result<PathBuf, StaticBaseError> {
     let pins = check_sources(sources)?;
-    let recipe = recipe_of(&pins);
-    let name = StoreName::new(&recipe, STORE_LABEL);
-    let path = store.path(&name);
-    if store.contains(&name) {
-        return Ok(path);
-    }
-    let _lock = store.lock_output(&name, || {
-        status("waiting for another kiln making the static base");
-    })?;
-    if store.contains(&name) {
-        return Ok(path);
-    }
-    store.clear_debris(&name)?;
-    let temp = store.temp_dir(&name);
-    let registration = Registration::new(&temp);
-    let built = build_rootfs(&temp, &pins, status, LIMITS);
-    if let Err(error) = built {
-        drop(registration);
-        let _ = crate::store::remove_tree(&temp);
-        return Err(error);
-    }
-    Ok(store.publish(&temp, &name, STORE_KIND, &recipe, registration)?)
+    let realised = store.realise(
+        &recipe_of(&pins),
+        || status("waiting for another kiln making the static base"),
+        |temp| {
+            build_rootfs(temp, &pins, status, LIMITS)?;
+            Ok::<_, StaticBaseError>(temp.to_owned())
+        },
+    )?;
+    Ok(realised.path)
 }
 
 fn build_rootfs(
@@ -1341,8 +1311,10 @@ mod tests {
             source(TZDATA, 'b', "https://a.example/t.whl"),
             source(CA_CERTIFICATES, 'a', "https://a.example/c.whl"),
         ];
-        let recipe = recipe(&sources).unwrap();
-        let text = String::from_utf8(crate::oci::json::to_canonical_vec(&recipe).unwrap()).unwrap();
+        let pinned = recipe(&sources).unwrap();
+        let text =
+            String::from_utf8(crate::oci::json::to_canonical_vec(pinned.document()).unwrap())
+                .unwrap();
         assert_eq!(
             text,
             format!(
@@ -1357,8 +1329,8 @@ mod tests {
             source(TZDATA, 'b', "https://mirror.example/t.whl"),
         ];
         assert_eq!(
-            store_name(&mirrored).unwrap(),
-            store_name(&sources).unwrap()
+            recipe(&mirrored).unwrap().name(),
+            recipe(&sources).unwrap().name()
         );
     }
 
@@ -1706,7 +1678,7 @@ mod tests {
                 "fetching tzdata 1.0 (tzdata wheel)"
             ]
         );
-        assert_eq!(rootfs, store.path(&store_name(&sources).unwrap()));
+        assert_eq!(rootfs, store.path(recipe(&sources).unwrap().name()));
         assert_eq!(
             listing(&rootfs),
             [

@@ -25,6 +25,12 @@
 //! that output, or `kiln gc`, removes. Two kiln processes building one output take turns on
 //! its lock; the second finds it built. `kiln gc` takes the gc lock exclusively, so it waits
 //! for running builds and never removes what they use.
+//!
+//! The store knows the layout and the publish protocol, nothing of what an output means:
+//! recipes are made by [`crate::recipes`], and which outputs a garbage-collection root pins
+//! beyond the one it links to (a kiln.lock's modules, say) is asked of the caller of
+//! [`Store::gc`]. Every output is made by one operation, [`Store::realise`]: lock it, look
+//! again, clear a dead build's debris, build in `tmp/`, hash, record, publish.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -37,6 +43,7 @@ use sha2::Digest as _;
 
 use crate::nar::{NarError, nar_hash};
 use crate::oci::json::to_canonical_vec;
+use crate::output::{AtomicFile, OutputError, Registration, ScratchDir};
 
 /// The layout version, the name of the folder under the kiln home.
 pub const LAYOUT: &str = "v1";
@@ -59,6 +66,8 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    #[error(transparent)]
+    Output(#[from] OutputError),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
@@ -122,11 +131,116 @@ fn sanitise(name: &str) -> String {
         .collect()
 }
 
+/// What an output is. Recorded in `meta/` (as the kebab-case name) so that `kiln gc` knows,
+/// without reading any recipe, which outputs are fetched inputs: those are kept when a root
+/// that pins inputs cannot be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutputKind {
+    /// A built Go package: a folder with `bin/`.
+    Package,
+    /// A built image: a docker-archive that is also an OCI layout.
+    Image,
+    /// A registry base image pinned by digest, fetched as an OCI layout.
+    BaseImage,
+    /// A Go module fetched from a proxy (its `.mod`, zip and record).
+    GoModule,
+    /// A Go release fetched as Go's toolchain module, unpacked.
+    GoToolchain,
+    /// The static base's root filesystem, made from its pinned wheels.
+    StaticBase,
+}
+
+impl OutputKind {
+    /// The name `meta/` records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputKind::Package => "package",
+            OutputKind::Image => "image",
+            OutputKind::BaseImage => "base-image",
+            OutputKind::GoModule => "go-module",
+            OutputKind::GoToolchain => "go-toolchain",
+            OutputKind::StaticBase => "static-base",
+        }
+    }
+
+    /// Whether the output is fetched from outside (and pinned by a lock) rather than built
+    /// from the project: fetching it again may need the network.
+    pub fn is_fetched(self) -> bool {
+        match self {
+            OutputKind::Package | OutputKind::Image => false,
+            OutputKind::BaseImage
+            | OutputKind::GoModule
+            | OutputKind::GoToolchain
+            | OutputKind::StaticBase => true,
+        }
+    }
+}
+
+impl std::fmt::Display for OutputKind {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// What an output is made from: its kind, its recipe (a JSON document whose canonical bytes
+/// name it) and the readable part of its store name. Made by [`crate::recipes`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recipe {
+    kind: OutputKind,
+    document: serde_json::Value,
+    name: StoreName,
+}
+
+impl Recipe {
+    pub fn new(kind: OutputKind, document: serde_json::Value, label: &str) -> Self {
+        let name = StoreName::new(&document, label);
+        Recipe {
+            kind,
+            document,
+            name,
+        }
+    }
+
+    pub fn kind(&self) -> OutputKind {
+        self.kind
+    }
+
+    pub fn document(&self) -> &serde_json::Value {
+        &self.document
+    }
+
+    /// The store name the recipe gives.
+    pub fn name(&self) -> &StoreName {
+        &self.name
+    }
+}
+
+/// An output [`Store::realise`] gave: where it is, and whether this call made it.
+#[derive(Clone, Debug)]
+pub struct Realised {
+    pub path: PathBuf,
+    pub fresh: bool,
+}
+
+/// What a garbage-collection root pins besides the store output it links to, as the caller
+/// of [`Store::gc`] reads it (the store does not know what a kiln.lock is).
+#[derive(Clone, Debug)]
+pub enum RootPins {
+    /// The root is a file that pins these outputs (a kiln.lock's modules and releases).
+    Outputs(Vec<StoreName>),
+    /// The root pins outputs but cannot be read now (mid-merge, or from a newer kiln): gc
+    /// keeps every fetched output rather than guess.
+    Unreadable,
+    /// The root is a link to an output (a `result` link), or stale.
+    Link,
+}
+
 /// What `meta/<hash>.json` records about an output.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OutputRecord {
     pub path: String,
-    pub kind: String,
+    pub kind: OutputKind,
     pub nar_hash: String,
     pub nar_size: u64,
     pub recipe: serde_json::Value,
@@ -295,7 +409,7 @@ impl Store {
     }
 
     /// The temporary folder an output is built in.
-    pub fn temp_dir(&self, name: &StoreName) -> PathBuf {
+    fn temp_dir(&self, name: &StoreName) -> PathBuf {
         self.root.join("tmp").join(name.hash())
     }
 
@@ -348,7 +462,7 @@ impl Store {
     }
 
     /// Take the lock of one output, calling `waiting` first if another process holds it.
-    pub fn lock_output(
+    fn lock_output(
         &self,
         name: &StoreName,
         waiting: impl FnOnce(),
@@ -397,26 +511,68 @@ impl Store {
         removed
     }
 
-    /// Publish what was built at `built` (under `tmp/`) as the output `name`: hash it,
+    /// The output `recipe` names, made first if the store lacks it: the one way an output
+    /// enters the store. If it is missing, take its lock (calling `waiting` if another kiln
+    /// holds it), look again (that kiln may have made it), clear a dead build's debris, and
+    /// call `build` with the temporary path under `tmp/` (which does not exist yet: `build`
+    /// makes the folder or file). `build` returns what to publish: that path, or one inside
+    /// it. It is then hashed, recorded, made read-only and renamed into `store/`; whatever
+    /// else `build` left under the temporary path is removed, on success or error alike.
+    pub fn realise<E: From<StoreError>>(
+        &self,
+        recipe: &Recipe,
+        waiting: impl FnOnce(),
+        build: impl FnOnce(&Path) -> Result<PathBuf, E>,
+    ) -> Result<Realised, E> {
+        let name = recipe.name();
+        let path = self.path(name);
+        if self.contains(name) {
+            return Ok(Realised { path, fresh: false });
+        }
+        let _lock = self.lock_output(name, waiting)?;
+        if self.contains(name) {
+            return Ok(Realised { path, fresh: false });
+        }
+        self.clear_debris(name)?;
+        let temp = self.temp_dir(name);
+        let registration = Registration::new(&temp);
+        let built = match build(&temp) {
+            Ok(built) => built,
+            Err(error) => {
+                drop(registration);
+                let _ = remove_tree(&temp);
+                return Err(error);
+            }
+        };
+        let published = self.publish(&built, recipe, registration);
+        if built != temp {
+            let _ = remove_tree(&temp);
+        }
+        Ok(Realised {
+            path: published?,
+            fresh: true,
+        })
+    }
+
+    /// Publish what was built at `built` (under `tmp/`) as the output of `recipe`: hash it,
     /// record it, make it read-only and rename it into place. The caller holds the output's
-    /// lock; `registration` is `built`'s entry with the interrupt handler, released by the
-    /// rename so Ctrl-C cannot remove a half-renamed output.
-    pub fn publish(
+    /// lock; `registration` is the temporary's entry with the interrupt handler, released by
+    /// the rename so Ctrl-C cannot remove a half-renamed output.
+    fn publish(
         &self,
         built: &Path,
-        name: &StoreName,
-        kind: &str,
-        recipe: &serde_json::Value,
-        registration: crate::output::Registration,
+        recipe: &Recipe,
+        registration: Registration,
     ) -> Result<PathBuf, StoreError> {
+        let name = recipe.name();
         read_only(built)?;
         let hash = nar_hash(built)?;
         let record = OutputRecord {
             path: name.basename(),
-            kind: kind.to_owned(),
+            kind: recipe.kind(),
             nar_hash: hash.sri(),
             nar_size: hash.size,
-            recipe: recipe.clone(),
+            recipe: recipe.document().clone(),
         };
         let meta = self.meta_path(name);
         let bytes =
@@ -444,36 +600,45 @@ impl Store {
         replace_symlink(&absolute, &root)
     }
 
-    /// Record the project lock `lock_file` (a kiln.lock) as a garbage-collection root: the
-    /// modules it pins stay while the file exists, so a project's builds keep working offline
-    /// after `kiln gc`.
-    pub fn add_lock_root(&self, lock_file: &Path) -> Result<(), StoreError> {
-        self.add_root(lock_file)
+    /// Record a file that pins outputs (a project's kiln.lock) as a garbage-collection root:
+    /// what it pins, as the `pins` function given to [`Store::gc`] reads it, stays while the
+    /// file exists, so a project's builds keep working offline after `kiln gc`.
+    pub fn add_pins_root(&self, pins_file: &Path) -> Result<(), StoreError> {
+        self.add_root(pins_file)
     }
 
-    /// Remove every output no root reaches, stale roots, orphan records and debris.
-    pub fn gc(&self, waiting: impl FnOnce()) -> Result<GcReport, StoreError> {
+    /// Remove every output no root reaches, stale roots, orphan records and debris. `pins`
+    /// tells what a root's target (the file or link a root points at) pins besides itself.
+    pub fn gc(
+        &self,
+        pins: &dyn Fn(&Path) -> RootPins,
+        waiting: impl FnOnce(),
+    ) -> Result<GcReport, StoreError> {
         // Held until gc returns: builds wait for it, and it waits for running builds.
         let _lock = self.acquire("gc.lock", false, waiting)?;
         let mut report = GcReport::default();
         let store_dir = self.store_dir();
         let mut live = BTreeSet::new();
-        let mut keep_modules = false;
+        let mut keep_fetched = false;
         let roots = self.root.join("roots");
         for entry in std::fs::read_dir(&roots).map_err(io_error(&roots))? {
             let root = entry.map_err(io_error(&roots))?.path();
-            match locked_modules(&root) {
-                LockRoot::Pins(modules) => {
-                    live.extend(modules);
+            let pinned = match std::fs::read_link(&root) {
+                Ok(target) => pins(&target),
+                Err(_) => RootPins::Link,
+            };
+            match pinned {
+                RootPins::Outputs(outputs) => {
+                    live.extend(outputs.iter().map(StoreName::basename));
                     continue;
                 }
-                // A kiln.lock mid-merge (or from a newer kiln): keep every module rather than
-                // guess, so builds still run offline once it is fixed.
-                LockRoot::Unreadable => {
-                    keep_modules = true;
+                // Keep every fetched output rather than guess, so builds still run offline
+                // once the root is readable again.
+                RootPins::Unreadable => {
+                    keep_fetched = true;
                     continue;
                 }
-                LockRoot::NotALock => {}
+                RootPins::Link => {}
             }
             let reached = std::fs::read_link(&root)
                 .ok()
@@ -501,19 +666,14 @@ impl Store {
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let kept_module = keep_modules
+            let kept_fetched = keep_fetched
                 && StoreName::parse(&basename).is_some_and(|name| {
                     std::fs::read(self.meta_path(&name))
                         .ok()
                         .and_then(|bytes| serde_json::from_slice::<OutputRecord>(&bytes).ok())
-                        .is_some_and(|record| {
-                            matches!(
-                                record.kind.as_str(),
-                                "go-module" | "go-toolchain" | "base-image" | "static-base"
-                            )
-                        })
+                        .is_some_and(|record| record.kind.is_fetched())
                 });
-            if live.contains(&basename) || kept_module {
+            if live.contains(&basename) || kept_fetched {
                 report.kept_paths += 1;
                 if let Some(name) = StoreName::parse(&basename) {
                     live_hashes.insert(name.hash);
@@ -547,8 +707,8 @@ impl Store {
             for entry in entries {
                 let path = entry.map_err(io_error(&proxies))?.path();
                 let half_made = path.file_name().is_some_and(|name| {
-                    let name = name.to_string_lossy();
-                    name.starts_with(crate::output::TEMP_PREFIX) || name.starts_with(".tmp-")
+                    name.as_encoded_bytes()
+                        .starts_with(crate::output::TEMP_PREFIX.as_bytes())
                 });
                 if half_made || has_dangling_link(&path) {
                     report.freed_bytes += remove_tree(&path)?;
@@ -615,7 +775,7 @@ impl Store {
     }
 
     /// Remove leftovers of an interrupted build of `name` (the caller holds its lock).
-    pub fn clear_debris(&self, name: &StoreName) -> Result<(), StoreError> {
+    fn clear_debris(&self, name: &StoreName) -> Result<(), StoreError> {
         remove_tree(&self.temp_dir(name)).map(|_| ())
     }
 
@@ -640,66 +800,12 @@ fn has_dangling_link(folder: &Path) -> bool {
     })
 }
 
-/// What a garbage-collection root that points at a kiln.lock keeps.
-enum LockRoot {
-    /// The store basenames of the modules (and fetched Go releases) it pins.
-    Pins(Vec<String>),
-    /// The lock exists but cannot be read now.
-    Unreadable,
-    /// Not a lock's root, or the lock is gone (the root is stale).
-    NotALock,
-}
-
-fn locked_modules(root: &Path) -> LockRoot {
-    let Ok(lock_file) = std::fs::read_link(root) else {
-        return LockRoot::NotALock;
-    };
-    if lock_file.file_name() != Some(std::ffi::OsStr::new(crate::lock::LOCK_FILE))
-        || !lock_file.is_file()
-    {
-        return LockRoot::NotALock;
-    }
-    let Some(lock) = std::fs::read_to_string(&lock_file)
-        .ok()
-        .and_then(|text| crate::lock::lockfile::parse(&text, &lock_file).ok())
-    else {
-        return LockRoot::Unreadable;
-    };
-    let mut names: Vec<String> = lock
-        .modules
-        .iter()
-        .map(|module| {
-            crate::lock::module_store_name(
-                &module.path,
-                &module.version,
-                module.h1.as_deref(),
-                &module.go_mod,
-            )
-            .basename()
-        })
-        .collect();
-    for (host, h1) in &lock.go.toolchain_h1 {
-        names.push(crate::lock::toolchain_store_name(&lock.go.toolchain, host, h1).basename());
-    }
-    for base in &lock.bases {
-        if let Ok(digest) = base.digest.parse() {
-            names.push(crate::lock::base_store_name(&digest).basename());
-        }
-    }
-    if !lock.statics.is_empty()
-        && let Ok(name) = crate::static_base::store_name(&lock.statics)
-    {
-        names.push(name.basename());
-    }
-    LockRoot::Pins(names)
-}
-
+/// Write `bytes` to `path` whole and synced, through an owned temporary beside it.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let temp = path.with_extension("json.tmp");
-    let mut file = File::create(&temp).map_err(io_error(&temp))?;
-    file.write_all(bytes).map_err(io_error(&temp))?;
-    file.sync_all().map_err(io_error(&temp))?;
-    std::fs::rename(&temp, path).map_err(io_error(path))
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let mut file = AtomicFile::create_in(folder, path)?;
+    file.file().write_all(bytes).map_err(io_error(path))?;
+    Ok(file.commit()?)
 }
 
 fn sync_tree(path: &Path) -> Result<(), StoreError> {
@@ -716,20 +822,18 @@ fn sync_tree(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Point `link` at `target`, replacing whatever `link` was, atomically.
+/// Point `link` at `target`, replacing whatever `link` was, atomically. The new link is made
+/// inside an owned temporary folder beside `link` (a link itself cannot be locked), then
+/// renamed over it, so a kiln killed in between leaves a folder the next one sweeps.
 pub fn replace_symlink(target: &Path, link: &Path) -> Result<(), StoreError> {
-    let folder = link.parent().unwrap_or(Path::new("."));
-    let name = link
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = folder.join(format!(".{name}.kiln-tmp-{}", std::process::id()));
-    let _ = std::fs::remove_file(&temp);
+    let folder = match link.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let scratch = ScratchDir::new_in(folder, "link-")?;
+    let temp = scratch.path().join("link");
     std::os::unix::fs::symlink(target, &temp).map_err(io_error(&temp))?;
-    std::fs::rename(&temp, link).map_err(|error| {
-        let _ = std::fs::remove_file(&temp);
-        io_error(link)(error)
-    })
+    std::fs::rename(&temp, link).map_err(io_error(link))
 }
 
 #[cfg(test)]
@@ -778,24 +882,120 @@ mod tests {
         assert_eq!(StoreName::parse("short-x"), None);
     }
 
+    fn package_recipe(text: &str) -> Recipe {
+        Recipe::new(OutputKind::Package, recipe(text), &format!("{text}-1"))
+    }
+
+    /// Realise an output holding `bin/tool`.
+    fn realise_tool(store: &Store, recipe: &Recipe) -> Realised {
+        store
+            .realise(
+                recipe,
+                || {},
+                |temp| {
+                    let out = temp.join("out");
+                    std::fs::create_dir_all(out.join("bin")).unwrap();
+                    std::fs::write(out.join("bin/tool"), b"binary").unwrap();
+                    std::fs::set_permissions(
+                        out.join("bin/tool"),
+                        std::fs::Permissions::from_mode(0o755),
+                    )
+                    .unwrap();
+                    std::fs::write(temp.join("scratch"), b"left behind").unwrap();
+                    Ok::<_, StoreError>(out)
+                },
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn realise_publishes_once_and_clears_its_temporary() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = Store::open_at(temp.path()).unwrap();
+        let recipe = package_recipe("pkg");
+        let first = realise_tool(&store, &recipe);
+        assert!(first.fresh);
+        assert_eq!(first.path, store.path(recipe.name()));
+        assert!(!store.temp_dir(recipe.name()).exists());
+        let record: OutputRecord =
+            serde_json::from_slice(&std::fs::read(store.meta_path(recipe.name())).unwrap())
+                .unwrap();
+        assert_eq!(record.kind, OutputKind::Package);
+        assert_eq!(&record.recipe, recipe.document());
+        let again = store
+            .realise(
+                &recipe,
+                || {},
+                |_| -> Result<PathBuf, StoreError> { panic!("built twice") },
+            )
+            .unwrap();
+        assert!(!again.fresh);
+        // Nothing but the owned temporaries' scheme is ever left in meta/.
+        let meta: Vec<_> = std::fs::read_dir(store.root().join("meta"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(meta, [format!("{}.json", recipe.name().hash())]);
+    }
+
+    #[test]
+    fn a_failed_build_leaves_nothing() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = Store::open_at(temp.path()).unwrap();
+        let recipe = package_recipe("broken");
+        let error = store
+            .realise(
+                &recipe,
+                || {},
+                |temp| {
+                    std::fs::create_dir_all(temp.join("src")).unwrap();
+                    Err::<PathBuf, _>(StoreError::NoHome)
+                },
+            )
+            .unwrap_err();
+        assert!(matches!(error, StoreError::NoHome));
+        assert!(!store.contains(recipe.name()));
+        assert!(!store.temp_dir(recipe.name()).exists());
+    }
+
+    #[test]
+    fn kinds_are_recorded_by_their_names() {
+        let kinds = [
+            (OutputKind::Package, "package", false),
+            (OutputKind::Image, "image", false),
+            (OutputKind::BaseImage, "base-image", true),
+            (OutputKind::GoModule, "go-module", true),
+            (OutputKind::GoToolchain, "go-toolchain", true),
+            (OutputKind::StaticBase, "static-base", true),
+        ];
+        for (kind, name, fetched) in kinds {
+            assert_eq!(kind.as_str(), name);
+            assert_eq!(serde_json::to_value(kind).unwrap(), name);
+            assert_eq!(
+                serde_json::from_value::<OutputKind>(serde_json::json!(name)).unwrap(),
+                kind
+            );
+            assert_eq!(kind.is_fetched(), fetched, "{name}");
+        }
+    }
+
+    #[test]
+    fn replacing_a_link_leaves_no_temporary() {
+        let temp = tempfile::tempdir().unwrap();
+        let link = temp.path().join("result");
+        replace_symlink(Path::new("/nowhere/a"), &link).unwrap();
+        replace_symlink(Path::new("/nowhere/b"), &link).unwrap();
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("/nowhere/b"));
+        assert_eq!(std::fs::read_dir(temp.path()).unwrap().count(), 1);
+    }
+
     #[test]
     fn publish_verify_and_gc() {
         let temp = tempfile::tempdir().unwrap();
         let store = Store::open_at(temp.path()).unwrap();
-        let name = StoreName::new(&recipe("pkg"), "pkg-1");
-        let _lock = store.lock_output(&name, || {}).unwrap();
-        let built = store.temp_dir(&name);
-        std::fs::create_dir_all(built.join("bin")).unwrap();
-        std::fs::write(built.join("bin/tool"), b"binary").unwrap();
-        std::fs::set_permissions(
-            built.join("bin/tool"),
-            std::fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
-        let registration = crate::output::Registration::new(&built);
-        let path = store
-            .publish(&built, &name, "package", &recipe("pkg"), registration)
-            .unwrap();
+        let recipe = package_recipe("pkg");
+        let name = recipe.name().clone();
+        let path = realise_tool(&store, &recipe).path;
         assert!(store.contains(&name));
         let mode = std::fs::metadata(path.join("bin/tool"))
             .unwrap()
@@ -816,17 +1016,47 @@ mod tests {
         assert_eq!(report.corrupt.len(), 1, "{report:?}");
 
         // A root keeps it; without the root, gc removes it.
+        let no_pins = |_: &Path| RootPins::Link;
         let link = temp.path().join("result");
         replace_symlink(&path, &link).unwrap();
         store.add_root(&link).unwrap();
-        let report = store.gc(|| {}).unwrap();
+        let report = store.gc(&no_pins, || {}).unwrap();
         assert_eq!((report.kept_paths, report.removed_paths.len()), (1, 0));
         std::fs::remove_file(&link).unwrap();
-        let report = store.gc(|| {}).unwrap();
+        let report = store.gc(&no_pins, || {}).unwrap();
         assert_eq!(report.removed_paths, [name.basename()]);
         assert_eq!(report.stale_roots, 1);
         assert!(report.freed_bytes >= 8);
         assert!(!store.contains(&name));
         assert!(store.verify().unwrap().is_clean());
+    }
+
+    /// gc asks its caller what a root's file pins: the store reads no lock file itself.
+    #[test]
+    fn gc_keeps_what_a_pins_root_pins_and_all_fetched_outputs_when_it_is_unreadable() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = Store::open_at(temp.path()).unwrap();
+        let module = Recipe::new(OutputKind::GoModule, recipe("module"), "go-m-v1");
+        let other = Recipe::new(OutputKind::GoModule, recipe("other"), "go-o-v1");
+        let package = package_recipe("pkg");
+        for output in [&module, &other, &package] {
+            realise_tool(&store, output);
+        }
+        let pins_file = temp.path().join("pins");
+        std::fs::write(&pins_file, b"").unwrap();
+        store.add_pins_root(&pins_file).unwrap();
+        let pinned = module.name().clone();
+        let asked = std::cell::RefCell::new(Vec::new());
+        let pins = |target: &Path| {
+            asked.borrow_mut().push(target.to_owned());
+            RootPins::Unreadable
+        };
+        let report = store.gc(&pins, || {}).unwrap();
+        assert_eq!(*asked.borrow(), vec![pins_file]);
+        assert_eq!(report.removed_paths, [package.name().basename()]);
+        let pins = |_: &Path| RootPins::Outputs(vec![pinned.clone()]);
+        let report = store.gc(&pins, || {}).unwrap();
+        assert_eq!(report.removed_paths, [other.name().basename()]);
+        assert!(store.contains(module.name()));
     }
 }

@@ -23,6 +23,7 @@
 
 pub mod files;
 pub mod go;
+pub mod shell;
 pub mod sources;
 pub mod toolchain;
 
@@ -40,10 +41,10 @@ use crate::oci::image::{ImageRequest, RequestLayer, build_image};
 use crate::oci::spec::{ContainerConfig, annotation};
 use crate::oci::timestamp::source_date_epoch;
 use crate::oci::tree::FileTree;
-use crate::output::Registration;
 use crate::project::config::Base;
 use crate::project::{Image, Package, Project};
-use crate::store::{Store, StoreError, StoreName};
+use crate::recipes;
+use crate::store::{Realised, Recipe, Store, StoreError, StoreName};
 
 use self::go::{GoError, ModMode, Workspace};
 use self::sources::{SourceError, SourceTree};
@@ -195,8 +196,7 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
 #[derive(Clone, Debug)]
 pub struct PackagePlan {
     pub package: Package,
-    pub name: StoreName,
-    pub recipe: serde_json::Value,
+    pub recipe: Recipe,
     pub tree: SourceTree,
     pub mod_mode: ModMode,
     pub toolchain: Toolchain,
@@ -207,6 +207,13 @@ pub struct PackagePlan {
     /// Folders go.mod's `replace` directives point at, relative to the project, and their
     /// sources.
     pub local_replaces: Vec<(String, SourceTree)>,
+}
+
+impl PackagePlan {
+    /// The store name the package builds to.
+    pub fn name(&self) -> &StoreName {
+        self.recipe.name()
+    }
 }
 
 /// One platform of an image ready to build.
@@ -231,11 +238,17 @@ pub struct ImagePlan {
     pub static_sources: Option<Vec<crate::static_base::StaticSource>>,
     /// The manifest (and index) annotations.
     pub annotations: BTreeMap<String, String>,
-    pub name: StoreName,
-    pub recipe: serde_json::Value,
+    pub recipe: Recipe,
     /// RFC 3339 `created`.
     pub created: String,
     pub mtime: u64,
+}
+
+impl ImagePlan {
+    /// The store name the image builds to.
+    pub fn name(&self) -> &StoreName {
+        self.recipe.name()
+    }
 }
 
 /// Where the sources go in a build folder, and where each local `replace` folder goes, so
@@ -307,6 +320,17 @@ fn climb_to_root(root: &Path, relative: &str) -> Option<&'static str> {
     (depth == 0).then_some("is the file system root")
 }
 
+/// How Go reads a project's modules: from vendor/ when the sources (as hashed, .gitignore
+/// honoured) hold vendor/modules.txt, else from the lock's module proxy. Builds and shells
+/// decide it the same way.
+fn mod_mode(tree: &SourceTree) -> ModMode {
+    if tree.contains("vendor/modules.txt") {
+        ModMode::Vendor
+    } else {
+        ModMode::Readonly
+    }
+}
+
 /// `path` with `.` and `..` resolved lexically.
 fn normalise(path: &Path) -> PathBuf {
     let mut normal = PathBuf::new();
@@ -322,17 +346,9 @@ fn normalise(path: &Path) -> PathBuf {
     normal
 }
 
-/// What a realised target produced.
-#[derive(Clone, Debug)]
-pub struct Built {
-    pub path: PathBuf,
-    /// Whether Go (or the image writer) ran; false when the store had it.
-    pub fresh: bool,
-}
-
 /// Builds into one store, reporting progress through `status`.
 pub struct Builder<'a> {
-    pub store: &'a Store,
+    store: Store,
     status: &'a dyn Fn(&str),
     toolchain: OnceCell<Toolchain>,
     /// Each project's sources, scanned and hashed once per run however many of its targets
@@ -341,13 +357,18 @@ pub struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    pub fn new(store: &'a Store, status: &'a dyn Fn(&str)) -> Self {
+    pub fn new(store: Store, status: &'a dyn Fn(&str)) -> Self {
         Builder {
             store,
             status,
             toolchain: OnceCell::new(),
             scanned: RefCell::new(BTreeMap::new()),
         }
+    }
+
+    /// The store it builds into.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The toolchain (found and identified once per run).
@@ -432,7 +453,7 @@ impl<'a> Builder<'a> {
         {
             return Ok((*local).clone());
         }
-        if let Some(go) = lock::fetched_toolchain(self.store, pin) {
+        if let Some(go) = lock::fetched_toolchain(&self.store, pin) {
             let _lock = self.store.lock_toolchains(|| {
                 (self.status)("waiting for another kiln identifying the Go toolchain");
             })?;
@@ -473,7 +494,7 @@ impl<'a> Builder<'a> {
         let mut go_sum = None;
         let mut local_replaces = Vec::new();
         let toolchain_line;
-        let mod_mode = if tree.contains("vendor/modules.txt") {
+        let mod_mode = if mod_mode(&tree) == ModMode::Vendor {
             // Vendored: go.mod and vendor/ are all Go reads (no go.sum, lock or replace folder).
             let go_mod = lock::read_go_mod(&project.root).map_err(no_go_mod)?;
             toolchain_line = go_mod.toolchain.clone();
@@ -507,7 +528,7 @@ impl<'a> Builder<'a> {
                 }
                 pinned_toolchain = Some(self.pinned_toolchain(&locked.go)?);
                 for module in &locked.modules {
-                    if lock::locked_module_path(self.store, module).is_none() {
+                    if lock::locked_module_path(&self.store, module).is_none() {
                         return Err(LockError::NotFetched {
                             module: module.id(),
                         }
@@ -536,52 +557,28 @@ impl<'a> Builder<'a> {
                 (Err(error), _) => return Err(error),
             },
         };
-        let mut recipe = json!({
-            "kiln": "go-package/1",
-            "toolchain": {"identity": toolchain.identity, "version": toolchain.version},
-            "platform": package.platform.to_string(),
-            "settings": go::settings(package, mod_mode),
-            "package": {
-                "name": package.name,
-                "version": package.version,
-                "mains": package.mains.iter().map(|main| json!({"folder": main.folder, "program": main.program})).collect::<Vec<_>>(),
-                "ldflags": package.ldflags,
-                "tags": package.tags,
-                "env": package.env,
+        let recipe = recipes::package(
+            package,
+            &recipes::PackageInputs {
+                toolchain: recipes::ToolchainIdentity {
+                    identity: &toolchain.identity,
+                    version: &toolchain.version,
+                },
+                settings: go::settings(package, mod_mode),
+                sources: tree.digest.to_string(),
+                modules: modules
+                    .iter()
+                    .map(|module| module.store_name().basename())
+                    .collect(),
+                go_sum: go_sum.as_deref(),
+                replaces: local_replaces
+                    .iter()
+                    .map(|(folder, tree)| (folder.clone(), tree.digest.to_string()))
+                    .collect(),
             },
-            "sources": tree.digest.to_string(),
-        });
-        // Dependencies enter the recipe only when there are some, so a project without any
-        // keeps the store name it had before locking existed.
-        if let Some(fields) = recipe.as_object_mut() {
-            if !modules.is_empty() {
-                fields.insert(
-                    "modules".to_owned(),
-                    json!(
-                        modules
-                            .iter()
-                            .map(|module| lock::module_store_name(
-                                &module.path,
-                                &module.version,
-                                module.h1.as_deref(),
-                                &module.go_mod
-                            )
-                            .basename())
-                            .collect::<Vec<_>>()
-                    ),
-                );
-            }
-            if let Some(go_sum) = &go_sum {
-                fields.insert("go_sum".to_owned(), json!(go_sum));
-            }
-            if !local_replaces.is_empty() {
-                fields.insert("replaces".to_owned(), json!(local_replaces.iter().map(|(folder, tree)| json!({"folder": folder, "sources": tree.digest.to_string()})).collect::<Vec<_>>()));
-            }
-        }
-        let name = StoreName::new(&recipe, &package.store_label());
+        );
         Ok(PackagePlan {
             package: package.clone(),
-            name,
             recipe,
             tree,
             mod_mode,
@@ -652,10 +649,7 @@ impl<'a> Builder<'a> {
             .collect::<Result<Vec<_>, _>>()?;
         let declared = files::declared(&image.dirs, &image.symlinks)?;
         let annotations = annotations(project, image, package, &created);
-        let recipe = json!({
-            "kiln": "image/2",
-            "packages": platforms.iter().map(|plan| plan.package.name.basename()).collect::<Vec<_>>(),
-            "image": {
+        let image_fields = json!({
                 "reference": image.reference.to_string(),
                 "paths": image.paths.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "cmd": image.cmd,
@@ -676,12 +670,18 @@ impl<'a> Builder<'a> {
                 "max_layers": image.max_layers,
                 "annotations": annotations,
                 "sbom": image.sbom,
-            },
-            "source_date_epoch": epoch,
-            "created": created,
         });
         let label = format!("{}-{}.tar", image.reference.familiar_name(), image.tag());
-        let name = StoreName::new(&recipe, &label);
+        let recipe = recipes::image(
+            platforms
+                .iter()
+                .map(|plan| plan.package.name().basename())
+                .collect(),
+            image_fields,
+            epoch,
+            &created,
+            &label,
+        );
         Ok(ImagePlan {
             image: image.clone(),
             platforms,
@@ -689,7 +689,6 @@ impl<'a> Builder<'a> {
             declared,
             static_sources,
             annotations,
-            name,
             recipe,
             created,
             mtime: epoch as u64,
@@ -697,117 +696,101 @@ impl<'a> Builder<'a> {
     }
 
     /// Build the package of `plan` unless the store has it.
-    pub fn realise_package(&self, plan: &PackagePlan) -> Result<Built, BuildError> {
-        let path = self.store.path(&plan.name);
-        if self.store.contains(&plan.name) {
-            return Ok(Built { path, fresh: false });
-        }
+    pub fn realise_package(&self, plan: &PackagePlan) -> Result<Realised, BuildError> {
         let label = plan.package.store_label();
-        let _lock = self.store.lock_output(&plan.name, || {
-            (self.status)(&format!("waiting for another kiln building {label}"));
-        })?;
-        if self.store.contains(&plan.name) {
-            return Ok(Built { path, fresh: false });
-        }
-        self.store.clear_debris(&plan.name)?;
-        let temp = self.store.temp_dir(&plan.name);
-        let registration = Registration::new(&temp);
-        (self.status)(&format!(
-            "building {label} (package `{}`, {}, {})",
-            plan.package.key, plan.package.platform, plan.toolchain.version
-        ));
-        let (source_copy, replace_copies) =
-            sandbox_layout(&temp.join("src"), &plan.tree.root, &plan.local_replaces);
-        let output = temp.join("out");
-        let result = (|| -> Result<(), BuildError> {
-            sources::copy(&plan.tree, &source_copy)?;
-            for ((_, tree), destination) in plan.local_replaces.iter().zip(&replace_copies) {
-                sources::copy(tree, destination)?;
-            }
-            if let Some(go_sum) = &plan.go_sum {
-                let path = source_copy.join("go.sum");
-                std::fs::write(&path, go_sum).map_err(io_error(&path))?;
-            }
-            let proxy = if plan.modules.is_empty() {
-                None
-            } else {
-                Some(lock::proxy_folder(self.store, &plan.modules)?)
-            };
-            let workspace = Workspace {
-                sources: &source_copy,
-                bin: &output.join("bin"),
-                scratch: &temp,
-                cache: &self.store.go_cache(),
-                home: &self.store.go_home(),
-                proxy: proxy.as_deref(),
-            };
-            go::build(&plan.toolchain, &plan.package, plan.mod_mode, &workspace)?;
-            Ok(())
-        })();
-        if let Err(error) = result {
-            drop(registration);
-            let _ = crate::store::remove_tree(&temp);
-            return Err(error);
-        }
-        let published =
-            self.store
-                .publish(&output, &plan.name, "package", &plan.recipe, registration);
-        let _ = crate::store::remove_tree(&temp);
-        Ok(Built {
-            path: published?,
-            fresh: true,
-        })
+        self.store.realise(
+            &plan.recipe,
+            || (self.status)(&format!("waiting for another kiln building {label}")),
+            |temp| {
+                (self.status)(&format!(
+                    "building {label} (package `{}`, {}, {})",
+                    plan.package.key, plan.package.platform, plan.toolchain.version
+                ));
+                let (source_copy, replace_copies) =
+                    sandbox_layout(&temp.join("src"), &plan.tree.root, &plan.local_replaces);
+                let output = temp.join("out");
+                sources::copy(&plan.tree, &source_copy)?;
+                for ((_, tree), destination) in plan.local_replaces.iter().zip(&replace_copies) {
+                    sources::copy(tree, destination)?;
+                }
+                if let Some(go_sum) = &plan.go_sum {
+                    let path = source_copy.join("go.sum");
+                    std::fs::write(&path, go_sum).map_err(io_error(&path))?;
+                }
+                let proxy = if plan.modules.is_empty() {
+                    None
+                } else {
+                    Some(lock::proxy_folder(&self.store, &plan.modules)?)
+                };
+                let workspace = Workspace {
+                    sources: &source_copy,
+                    bin: &output.join("bin"),
+                    scratch: temp,
+                    cache: &self.store.go_cache(),
+                    home: &self.store.go_home(),
+                    proxy: proxy.as_deref(),
+                };
+                go::build(&plan.toolchain, &plan.package, plan.mod_mode, &workspace)?;
+                Ok(output)
+            },
+        )
     }
 
     /// Build the image of `plan` (and its packages) unless the store has it: one manifest per
     /// platform, under an index when there are several, in a docker-archive that is also an
     /// OCI layout.
-    pub fn realise_image(&self, plan: &ImagePlan) -> Result<Built, BuildError> {
+    pub fn realise_image(&self, plan: &ImagePlan) -> Result<Realised, BuildError> {
         let mut packages = Vec::new();
         for platform in &plan.platforms {
             packages.push(self.realise_package(&platform.package)?);
-        }
-        let path = self.store.path(&plan.name);
-        if self.store.contains(&plan.name) {
-            return Ok(Built { path, fresh: false });
         }
         let label = format!(
             "{}:{}",
             plan.image.reference.familiar_name(),
             plan.image.tag()
         );
-        let _lock = self.store.lock_output(&plan.name, || {
-            (self.status)(&format!("waiting for another kiln building image {label}"));
-        })?;
-        if self.store.contains(&plan.name) {
-            return Ok(Built { path, fresh: false });
-        }
-        self.store.clear_debris(&plan.name)?;
-        (self.status)(&format!(
-            "building image {label} (image `{}`{})",
-            plan.image.key,
-            if plan.platforms.len() > 1 {
-                format!(
-                    ", {}",
-                    plan.platforms
-                        .iter()
-                        .map(|platform| platform.package.package.platform.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            } else {
-                String::new()
-            }
-        ));
+        self.store.realise(
+            &plan.recipe,
+            || (self.status)(&format!("waiting for another kiln building image {label}")),
+            |temp| {
+                (self.status)(&format!(
+                    "building image {label} (image `{}`{})",
+                    plan.image.key,
+                    if plan.platforms.len() > 1 {
+                        format!(
+                            ", {}",
+                            plan.platforms
+                                .iter()
+                                .map(|platform| platform.package.package.platform.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    } else {
+                        String::new()
+                    }
+                ));
+                self.write_image(plan, &packages, temp)?;
+                Ok(temp.to_owned())
+            },
+        )
+    }
+
+    /// Write the image archive of `plan` at `temp`, its packages built.
+    fn write_image(
+        &self,
+        plan: &ImagePlan,
+        packages: &[Realised],
+        temp: &Path,
+    ) -> Result<(), BuildError> {
         let static_layer = match &plan.static_sources {
             Some(sources) => {
-                let rootfs = crate::static_base::realise(self.store, sources, self.status)?;
+                let rootfs = crate::static_base::realise(&self.store, sources, self.status)?;
                 Some(crate::static_base::layer_tree(&rootfs)?)
             }
             None => None,
         };
         let mut requests = Vec::new();
-        for (platform, package) in plan.platforms.iter().zip(&packages) {
+        for (platform, package) in plan.platforms.iter().zip(packages) {
             let base = match &platform.base {
                 Some((reference, digest)) => Some(self.realise_base(reference, digest)?),
                 None => None,
@@ -826,61 +809,44 @@ impl<'a> Builder<'a> {
             request.base = base;
             requests.push(request);
         }
-        let temp = self.store.temp_dir(&plan.name);
-        let registration = Registration::new(&temp);
-        let file = std::fs::File::create(&temp).map_err(io_error(&temp))?;
-        let written = (|| -> Result<(), BuildError> {
-            let mut archive = ArchiveWriter::to_file(file, ArchiveKind::Docker, plan.mtime)
-                .map_err(io_error(&temp))?;
-            let mut images = Vec::new();
-            let mut referrers = Vec::new();
-            for ((request, platform), package) in
-                requests.iter().zip(&plan.platforms).zip(&packages)
-            {
-                let image =
-                    build_image(request, &mut archive, &mut |_| {}).map_err(writing_to(&temp))?;
-                if plan.image.sbom {
-                    let document = sbom_document(plan, platform, &package.path, &image)?;
-                    referrers.push(
-                        crate::sbom::write_artifact(
-                            &mut archive,
-                            &image.manifest_descriptor,
-                            &document,
-                            &plan.created,
-                        )
-                        .map_err(|source| BuildError::Sbom {
-                            image: plan.image.key.clone(),
-                            source: Box::new(source),
-                        })?,
-                    );
-                }
-                images.push(image);
+        let file = std::fs::File::create(temp).map_err(io_error(temp))?;
+        let mut archive = ArchiveWriter::to_file(file, ArchiveKind::Docker, plan.mtime)
+            .map_err(io_error(temp))?;
+        let mut images = Vec::new();
+        let mut referrers = Vec::new();
+        for ((request, platform), package) in requests.iter().zip(&plan.platforms).zip(packages) {
+            let image =
+                build_image(request, &mut archive, &mut |_| {}).map_err(writing_to(temp))?;
+            if plan.image.sbom {
+                let document =
+                    sbom_document(plan, platform, &package.path, &image, &self.store.go_home())?;
+                referrers.push(
+                    crate::sbom::write_artifact(
+                        &mut archive,
+                        &image.manifest_descriptor,
+                        &document,
+                        &plan.created,
+                    )
+                    .map_err(|source| BuildError::Sbom {
+                        image: plan.image.key.clone(),
+                        source: Box::new(source),
+                    })?,
+                );
             }
-            let entry = if images.len() == 1 {
-                images[0].layout_entry()
-            } else {
-                let (_, descriptor) =
-                    crate::oci::image::build_index(&images, &plan.annotations, &mut archive)
-                        .map_err(writing_to(&temp))?;
-                crate::oci::layout::index_entry(&descriptor, &plan.image.reference, &images)
-            };
-            let mut entries = vec![entry];
-            entries.extend(referrers);
-            archive.finish(&entries).map_err(io_error(&temp))?;
-            Ok(())
-        })();
-        if let Err(error) = written {
-            drop(registration);
-            let _ = std::fs::remove_file(&temp);
-            return Err(error);
+            images.push(image);
         }
-        let published =
-            self.store
-                .publish(&temp, &plan.name, "image", &plan.recipe, registration)?;
-        Ok(Built {
-            path: published,
-            fresh: true,
-        })
+        let entry = if images.len() == 1 {
+            images[0].layout_entry()
+        } else {
+            let (_, descriptor) =
+                crate::oci::image::build_index(&images, &plan.annotations, &mut archive)
+                    .map_err(writing_to(temp))?;
+            crate::oci::layout::index_entry(&descriptor, &plan.image.reference, &images)
+        };
+        let mut entries = vec![entry];
+        entries.extend(referrers);
+        archive.finish(&entries).map_err(io_error(temp))?;
+        Ok(())
     }
 
     /// The base image `reference` pinned at `digest`: fetched once into the store (every blob
@@ -890,22 +856,11 @@ impl<'a> Builder<'a> {
         reference: &crate::oci::reference::Reference,
         digest: &crate::oci::digest::Digest,
     ) -> Result<crate::oci::image::BaseImage, BuildError> {
-        let name = lock::base_store_name(digest);
-        let path = self.store.path(&name);
-        if !self.store.contains(&name) {
-            let _lock = self.store.lock_output(&name, || {
-                (self.status)(&format!("waiting for another kiln fetching {reference}"));
-            })?;
-            if !self.store.contains(&name) {
-                self.store.clear_debris(&name)?;
+        let realised = self.store.realise(
+            &recipes::base_image(digest),
+            || (self.status)(&format!("waiting for another kiln fetching {reference}")),
+            |temp| {
                 (self.status)(&format!("fetching base image {reference}@{digest}"));
-                let temp = self.store.temp_dir(&name);
-                let registration = Registration::new(&temp);
-                let fetch_error = |source| BuildError::FetchBase {
-                    base: reference.to_string(),
-                    digest: digest.to_string(),
-                    source: Box::new(source),
-                };
                 let fetched = (|| -> Result<(), crate::transport::TransportError> {
                     let options = crate::registry::client::ClientOptions::from_env(false);
                     let remote = crate::transport::RemoteSource::connect(reference, &options)?;
@@ -917,18 +872,17 @@ impl<'a> Builder<'a> {
                     let root = remote.resolve(&pinned)?;
                     let graph = crate::transport::walk(&remote, root, Default::default())?;
                     let entry = graph.layout_entry(None, Some("base".to_owned()));
-                    crate::transport::write_layout(&remote, &graph, &temp, entry)
+                    crate::transport::write_layout(&remote, &graph, temp, entry)
                 })();
-                if let Err(error) = fetched {
-                    drop(registration);
-                    let _ = crate::store::remove_tree(&temp);
-                    return Err(fetch_error(error));
-                }
-                let recipe = lock::base_recipe(digest);
-                self.store
-                    .publish(&temp, &name, "base-image", &recipe, registration)?;
-            }
-        }
+                fetched.map_err(|source| BuildError::FetchBase {
+                    base: reference.to_string(),
+                    digest: digest.to_string(),
+                    source: Box::new(source),
+                })?;
+                Ok::<_, BuildError>(temp.to_owned())
+            },
+        )?;
+        let path = realised.path;
         let read_error = |source| BuildError::FetchBase {
             base: reference.to_string(),
             digest: digest.to_string(),
@@ -1138,6 +1092,7 @@ fn sbom_document(
     platform: &PlatformPlan,
     package_path: &Path,
     image: &crate::oci::image::BuiltImage,
+    go_home: &Path,
 ) -> Result<Vec<u8>, BuildError> {
     let sbom_error = |source: crate::sbom::SbomError| BuildError::Sbom {
         image: plan.image.key.clone(),
@@ -1157,9 +1112,14 @@ fn sbom_document(
         .arg("-m")
         .args(&programs)
         .current_dir(package_path)
+        // Cleared as for every Go run kiln makes: nothing of the user's environment
+        // (GOFLAGS, GOENV files, GOTOOLCHAIN) decides what it prints.
+        .env_clear()
         .env("GOTOOLCHAIN", "local")
         .env("GOROOT", &toolchain.goroot)
-        .env_remove("GOFLAGS")
+        .env("GOFLAGS", "")
+        .env("GOENV", "off")
+        .env("HOME", go_home)
         .output()
         .map_err(io_error(&toolchain.go))?;
     if !output.status.success() {

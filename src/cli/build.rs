@@ -1,18 +1,16 @@
 //! `kiln build`: build targets into the store and link them.
 
-use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Printer;
-use crate::build::{Builder, Built};
 use crate::oci::reference::Reference;
-use crate::project::target::project_folder;
-use crate::project::{Project, Resolved, TargetSpec};
-use crate::store::{Store, replace_symlink};
+use crate::project::TargetSpec;
+use crate::session::Session;
+use crate::store::{Realised, Store, replace_symlink};
 
 const AFTER_HELP: &str = "\
 Targets: NAME or .#NAME is a package or image of this project (kiln.toml here or in a parent
@@ -64,72 +62,9 @@ pub struct BuildArgs {
     insecure: bool,
 }
 
-/// A project loaded once per run, found from a target's folder.
-pub struct Projects {
-    loaded: BTreeMap<PathBuf, Project>,
-}
-
-impl Projects {
-    pub fn new() -> Self {
-        Projects {
-            loaded: BTreeMap::new(),
-        }
-    }
-
-    /// The project a target names: the folder given, or for `.` the nearest folder upwards
-    /// holding kiln.toml.
-    pub fn load(&mut self, spec: &TargetSpec) -> Result<&Project> {
-        let current = std::env::current_dir().context("cannot read the current folder")?;
-        let folder = project_folder(spec, &current);
-        let folder = if spec.project == Path::new(".") {
-            folder
-                .ancestors()
-                .find(|ancestor| {
-                    ancestor
-                        .join(crate::project::config::PROJECT_FILE)
-                        .is_file()
-                })
-                .map(Path::to_owned)
-                .unwrap_or(folder)
-        } else {
-            folder
-        };
-        if !self.loaded.contains_key(&folder) {
-            let project = Project::load(&folder)?;
-            self.loaded.insert(folder.clone(), project);
-        }
-        Ok(&self.loaded[&folder])
-    }
-}
-
-/// Build one target; returns its name and what was built.
-pub fn build_target(
-    builder: &Builder<'_>,
-    projects: &mut Projects,
-    spec: &TargetSpec,
-) -> Result<(String, Built)> {
-    let project = projects.load(spec)?;
-    let resolved = project.resolve(spec.name.as_deref())?;
-    let key = resolved.key().to_owned();
-    let built = match resolved {
-        Resolved::Package(package) => {
-            let plan = builder.plan_package(project, package)?;
-            builder.realise_package(&plan)?
-        }
-        Resolved::Image(image) => {
-            let plan = builder.plan_image(project, image)?;
-            builder.realise_image(&plan)?
-        }
-    };
-    Ok((key, built))
-}
-
 pub fn run(args: BuildArgs, printer: &Printer) -> Result<()> {
-    let store = Store::open()?;
-    let _guard = store.build_guard(|| printer.status("waiting for `kiln gc` to finish"))?;
     let status = |message: &str| printer.status(message);
-    let builder = Builder::new(&store, &status);
-    let mut projects = Projects::new();
+    let mut session = Session::open(&status)?;
     let targets = if args.targets.is_empty() {
         vec![TargetSpec::default()]
     } else {
@@ -137,7 +72,8 @@ pub fn run(args: BuildArgs, printer: &Printer) -> Result<()> {
     };
     let mut outputs = Vec::new();
     for spec in &targets {
-        let (key, built) = build_target(&builder, &mut projects, spec)
+        let (key, built) = session
+            .build(spec)
             .with_context(|| format!("cannot build {spec}"))?;
         outputs.push((key, built));
     }
@@ -162,16 +98,16 @@ pub fn run(args: BuildArgs, printer: &Printer) -> Result<()> {
             json: false,
         };
         // The link is made first, so what was pushed is also what `result` holds.
-        finish_links(&args, &store, &outputs, &targets, printer)?;
+        finish_links(&args, session.store(), &outputs, &targets, printer)?;
         return super::push::push_path(&built.path, &reference, &options, printer);
     }
-    finish_links(&args, &store, &outputs, &targets, printer)
+    finish_links(&args, session.store(), &outputs, &targets, printer)
 }
 
 fn finish_links(
     args: &BuildArgs,
     store: &Store,
-    outputs: &[(String, Built)],
+    outputs: &[(String, Realised)],
     targets: &[TargetSpec],
     printer: &Printer,
 ) -> Result<()> {

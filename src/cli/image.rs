@@ -390,12 +390,10 @@ pub fn run(args: ImageArgs, printer: &Printer) -> Result<()> {
             .with_context(|| format!("cannot resolve the base image {base}"))?
             .digest;
         printer.status(format!("base {base} ({}) is {digest}", request.platform));
-        let store = crate::store::Store::open()?;
-        // Held while the base is read: a `kiln gc` beside this waits.
-        let _guard = store.build_guard(|| printer.status("waiting for `kiln gc` to finish"))?;
         let status = |message: &str| printer.status(message);
-        let builder = crate::build::Builder::new(&store, &status);
-        request.base = Some(builder.realise_base(base, &digest)?);
+        // Holds the gc lock while the base is read: a `kiln gc` beside this waits.
+        let session = crate::session::Session::open(&status)?;
+        request.base = Some(session.builder().realise_base(base, &digest)?);
     }
 
     let total = request

@@ -1,16 +1,11 @@
 //! `kiln load`: put an image into the Docker Engine (or podman's Docker-compatible socket).
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Printer;
-use super::build::{Projects, build_target};
-use crate::build::Builder;
+use super::target::image_archive;
 use crate::engine::{self, Host};
-use crate::project::{Resolved, TargetSpec};
-use crate::store::Store;
 
 const AFTER_HELP: &str = "\
 IMAGE is an image target of the project (NAME, .#NAME or PATH#NAME; built first if needed) or
@@ -49,55 +44,6 @@ pub fn run(args: LoadArgs, printer: &Printer) -> Result<()> {
         println!("{message}");
     }
     Ok(())
-}
-
-/// The image archive a command works on: an archive file given by path, else an image target
-/// of the project (its only image when none is named), built first if needed.
-pub fn image_archive(given: Option<&str>, command: &str, printer: &Printer) -> Result<PathBuf> {
-    if let Some(text) = given
-        && PathBuf::from(text).is_file()
-    {
-        return Ok(PathBuf::from(text));
-    }
-    let mut spec: TargetSpec = match given {
-        Some(text) => text.parse()?,
-        None => TargetSpec::default(),
-    };
-    let store = Store::open()?;
-    let _guard = store.build_guard(|| printer.status("waiting for `kiln gc` to finish"))?;
-    let status = |message: &str| printer.status(message);
-    let builder = Builder::new(&store, &status);
-    let mut projects = Projects::new();
-    let project = projects.load(&spec)?;
-    if spec.name.is_none() {
-        let images: Vec<&String> = project.images.keys().collect();
-        match images.as_slice() {
-            [only] => spec.name = Some((*only).clone()),
-            [] => bail!(
-                "the project at {} defines no image\nhint: add an [images.NAME] section to kiln.toml, or give an image archive",
-                project.root.display()
-            ),
-            several => bail!(
-                "the project defines several images ({}); say which\nhint: kiln {command} .#{}",
-                several
-                    .iter()
-                    .map(|name| name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                several[0]
-            ),
-        }
-    }
-    if let Resolved::Package(package) = project.resolve(spec.name.as_deref())? {
-        bail!(
-            "`{}` is a package; `kiln {command}` takes an image\nhint: kiln {command} .#IMAGE, an [images.*] section whose package is `{}`",
-            package.key,
-            package.key
-        );
-    }
-    let (_, built) = build_target(&builder, &mut projects, &spec)
-        .with_context(|| format!("cannot build {spec}"))?;
-    Ok(built.path)
 }
 
 /// For an archive holding an index of several platforms: a temporary docker-archive of the

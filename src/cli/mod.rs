@@ -17,6 +17,7 @@ mod sbom;
 mod shell;
 mod store;
 mod style;
+mod target;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Printer;
-use super::load::image_archive;
 use super::style::format_bytes;
+use super::target::image_archive;
 use crate::oci::archive::ArchiveKind;
 use crate::oci::reference::{Reference, is_tag};
 use crate::oci::spec::{Descriptor, Index, Platform, annotation, media_type};

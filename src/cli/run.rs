@@ -7,10 +7,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Printer;
-use super::build::{Projects, build_target};
-use crate::build::Builder;
 use crate::project::{Resolved, TargetSpec};
-use crate::store::Store;
+use crate::session::Session;
 
 const AFTER_HELP: &str = "\
 The program runs in the current folder with kiln's environment and ARGS; its exit code is
@@ -39,13 +37,10 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs, printer: &Printer) -> Result<()> {
     let spec = args.target.unwrap_or_default();
-    let store = Store::open()?;
-    let guard = store.build_guard(|| printer.status("waiting for `kiln gc` to finish"))?;
     let status = |message: &str| printer.status(message);
-    let builder = Builder::new(&store, &status);
-    let mut projects = Projects::new();
+    let mut session = Session::open(&status)?;
     let package = {
-        let project = projects.load(&spec)?;
+        let project = session.project(&spec)?;
         match project.resolve(spec.name.as_deref())? {
             Resolved::Package(package) => package.clone(),
             Resolved::Image(image) => bail!(
@@ -75,7 +70,8 @@ pub fn run(args: RunArgs, printer: &Printer) -> Result<()> {
             package.key
         ),
     };
-    let (_, built) = build_target(&builder, &mut projects, &spec)
+    let (_, built) = session
+        .build(&spec)
         .with_context(|| format!("cannot build {spec}"))?;
     let executable = built.path.join("bin").join(&program);
     if !executable.is_file() {
@@ -99,7 +95,7 @@ pub fn run(args: RunArgs, printer: &Printer) -> Result<()> {
     }
     // The gc lock is not held across exec: a `kiln gc` beside a long-running program may unlink
     // its unrooted output, which the running program does not notice (its inode lives on).
-    drop(guard);
+    session.release_guard();
     let error = std::process::Command::new(&executable)
         .arg0(&program)
         .args(&args.arguments)

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Printer;
-use super::load::image_archive;
+use super::target::image_archive;
 use crate::oci::spec::{Descriptor, Index, Manifest, Platform, media_type};
 use crate::sbom::SPDX_MEDIA_TYPE;
 use crate::transport::{BlobSource, LocalSource};

@@ -7,12 +7,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Printer;
-use super::build::Projects;
-use crate::build::Builder;
-use crate::build::go::{ModMode, settings};
-use crate::lock::lockfile::LockFile;
 use crate::project::{Resolved, TargetSpec};
-use crate::store::Store;
+use crate::session::Session;
 
 const AFTER_HELP: &str = "\
 The shell has the Go toolchain kiln builds with first on PATH and the package's Go settings
@@ -35,28 +31,11 @@ pub struct ShellArgs {
     command: Option<String>,
 }
 
-/// The module proxy folder of the project's kiln.lock, when it has one that is current.
-/// The project's current kiln.lock, if it has one that matches go.mod and go.sum.
-fn current_lock(root: &std::path::Path) -> Result<Option<LockFile>> {
-    let wants = crate::lock::wants(root)?;
-    wants.require_pins()?;
-    let Some(locked) = crate::lock::read_lock(root)? else {
-        return Ok(None);
-    };
-    let differences = crate::lock::differences(&wants, &locked);
-    if !differences.is_empty() {
-        bail!("kiln.lock is out of date: {}", differences.join("; "));
-    }
-    Ok(Some(locked))
-}
-
 pub fn run(args: ShellArgs, printer: &Printer) -> Result<()> {
     let spec = args.target.unwrap_or_default();
-    let store = Store::open()?;
     let status = |message: &str| printer.status(message);
-    let builder = Builder::new(&store, &status);
-    let mut projects = Projects::new();
-    let project = projects.load(&spec)?;
+    let mut session = Session::open_unguarded(&status)?;
+    let (project, builder) = session.project_and_builder(&spec)?;
     let package = match project.resolve(spec.name.as_deref())? {
         Resolved::Package(package) => package,
         Resolved::Image(image) => bail!(
@@ -65,29 +44,15 @@ pub fn run(args: ShellArgs, printer: &Printer) -> Result<()> {
             image.package
         ),
     };
-    let mod_mode = if project.root.join("vendor/modules.txt").is_file() {
-        ModMode::Vendor
-    } else {
-        ModMode::Readonly
-    };
     // Builds use the lock's modules and Go release; so does the shell.
-    let mut proxy = None;
-    let toolchain = match current_lock(&project.root) {
-        Ok(Some(locked)) if mod_mode == ModMode::Readonly => {
-            if !locked.modules.is_empty() {
-                proxy = Some(crate::lock::proxy_folder(&store, &locked.modules)?);
-            }
-            builder.pinned_toolchain(&locked.go)?
-        }
-        Ok(_) => builder.toolchain()?.clone(),
-        Err(error) => {
-            printer.warn(format!(
-                "the shell has the local go and no locked modules: {}",
-                error.to_string().replace("\nhint: ", "; ")
-            ));
-            builder.toolchain()?.clone()
-        }
-    };
+    let environment = builder.shell_environment(project, package)?;
+    if let Some(fallback) = &environment.fallback {
+        printer.warn(format!(
+            "the shell has the local go and no locked modules: {}",
+            fallback.to_string().replace("\nhint: ", "; ")
+        ));
+    }
+    let toolchain = &environment.toolchain;
     let mut path = vec![toolchain.goroot.join("bin")];
     if let Some(folder) = toolchain.go.parent() {
         path.push(folder.to_owned());
@@ -111,10 +76,7 @@ pub fn run(args: ShellArgs, printer: &Printer) -> Result<()> {
             toolchain.version, package.platform, package.key
         ));
     }
-    command.envs(settings(package, mod_mode));
-    if let Some(proxy) = &proxy {
-        command.env("GOPROXY", crate::build::go::proxy_url(proxy));
-    }
+    command.envs(&environment.variables);
     command.env("PATH", path).env("KILN_SHELL", &package.key);
     let error = command.exec();
     Err(error).with_context(|| format!("cannot start the shell {}", shell.display()))

@@ -6,10 +6,9 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 
 use super::Printer;
-use super::build::Projects;
 use super::style::format_bytes;
-use crate::build::Builder;
 use crate::project::{Resolved, TargetSpec};
+use crate::session::Session;
 use crate::store::Store;
 
 const GC_AFTER_HELP: &str = "\
@@ -60,7 +59,9 @@ enum StoreCommand {
 
 pub fn gc(args: GcArgs, printer: &Printer) -> Result<()> {
     let store = Store::open()?;
-    let report = store.gc(|| printer.status("waiting for running builds to finish"))?;
+    let report = store.gc(&crate::lock::pinned_outputs, || {
+        printer.status("waiting for running builds to finish")
+    })?;
     if args.json {
         serde_json::to_writer_pretty(std::io::stdout().lock(), &report)?;
         writeln!(std::io::stdout())?;
@@ -134,15 +135,14 @@ fn verify(json: bool, printer: &Printer) -> Result<()> {
 }
 
 fn path(spec: TargetSpec, printer: &Printer) -> Result<()> {
-    let store = Store::open()?;
     let status = |message: &str| printer.status(message);
-    let builder = Builder::new(&store, &status);
-    let mut projects = Projects::new();
-    let project = projects.load(&spec)?;
+    let mut session = Session::open_unguarded(&status)?;
+    let (project, builder) = session.project_and_builder(&spec)?;
     let name = match project.resolve(spec.name.as_deref())? {
-        Resolved::Package(package) => builder.plan_package(project, package)?.name,
-        Resolved::Image(image) => builder.plan_image(project, image)?.name,
+        Resolved::Package(package) => builder.plan_package(project, package)?.name().clone(),
+        Resolved::Image(image) => builder.plan_image(project, image)?.name().clone(),
     };
+    let store = session.store();
     if !store.contains(&name) {
         printer.warn(format!("not built yet; `kiln build {spec}` builds it"));
     }

@@ -42,6 +42,8 @@ use serde::Deserialize;
 
 use crate::gomod::gomod2nix::{is_sri_sha256, toml_error, toml_string};
 use crate::gomod::sumfile::is_h1;
+use crate::recipes;
+use crate::store::{Recipe, StoreName};
 
 /// The format version this kiln reads and writes.
 pub const VERSION: i64 = 1;
@@ -101,6 +103,16 @@ impl LockedModule {
     /// `path@version`.
     pub fn id(&self) -> String {
         format!("{}@{}", self.path, self.version)
+    }
+
+    /// The recipe of the module's store output.
+    pub fn recipe(&self) -> Recipe {
+        recipes::go_module(&self.path, &self.version, self.h1.as_deref(), &self.go_mod)
+    }
+
+    /// The store name of the module's output.
+    pub fn store_name(&self) -> StoreName {
+        self.recipe().name().clone()
     }
 }
 

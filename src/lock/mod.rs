@@ -13,6 +13,7 @@
 //! wait in a staging folder under `tmp/` until every module of the lock verified, so a lock
 //! that fails changes nothing in the store. A re-run finds them there and fetches nothing.
 
+pub mod locker;
 pub mod lockfile;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,8 +27,8 @@ use crate::gomod::modfile::{self, ModFile};
 use crate::gomod::modzip::{self, Limits};
 use crate::gomod::proxy::{ProxyClient, ProxyFile};
 use crate::gomod::{dirhash, sumfile};
-use crate::output::Registration;
-use crate::store::{Store, StoreError, StoreName};
+use crate::recipes;
+use crate::store::{RootPins, Store, StoreError, StoreName};
 
 use self::lockfile::{GoPin, LockFile, LockedModule};
 
@@ -414,46 +415,44 @@ pub fn read_lock(root: &Path) -> Result<Option<LockFile>, LockError> {
     }
 }
 
-/// The recipe of a base image's store output: its manifest digest is all its identity (the
-/// same image pulled from two repositories is one output).
-pub fn base_recipe(digest: &crate::oci::digest::Digest) -> serde_json::Value {
-    json!({
-        "kiln": "base-image/1",
-        "digest": digest.to_string(),
-    })
-}
-
-/// The store name of a base image pinned at `digest`.
-pub fn base_store_name(digest: &crate::oci::digest::Digest) -> StoreName {
-    StoreName::new(
-        &base_recipe(digest),
-        &format!("base-{}", &digest.hex()[..12]),
-    )
-}
-
-/// The store name of a locked module: its identity is its hashes, so equal bytes share one
-/// output whichever project pinned them.
-pub fn module_store_name(path: &str, version: &str, h1: Option<&str>, go_mod: &str) -> StoreName {
-    let recipe = json!({
-        "kiln": "go-module/1",
-        "path": path,
-        "version": version,
-        "h1": h1,
-        "go-mod": go_mod,
-    });
-    let last = path.rsplit('/').next().unwrap_or(path);
-    StoreName::new(&recipe, &format!("go-{last}-{version}"))
-}
-
 /// The store output of a locked module, if it is there.
 pub fn locked_module_path(store: &Store, module: &LockedModule) -> Option<PathBuf> {
-    let name = module_store_name(
-        &module.path,
-        &module.version,
-        module.h1.as_deref(),
-        &module.go_mod,
-    );
+    let name = module.store_name();
     store.contains(&name).then(|| store.path(&name))
+}
+
+/// What a garbage-collection root that points at `target` pins besides itself: for a
+/// kiln.lock, its modules, fetched Go releases, base images and static base (so a project's
+/// builds keep working offline after `kiln gc`). Anything else is a link to an output.
+pub fn pinned_outputs(target: &Path) -> RootPins {
+    if target.file_name() != Some(std::ffi::OsStr::new(LOCK_FILE)) || !target.is_file() {
+        return RootPins::Link;
+    }
+    let Some(lock) = std::fs::read_to_string(target)
+        .ok()
+        .and_then(|text| lockfile::parse(&text, target).ok())
+    else {
+        return RootPins::Unreadable;
+    };
+    let mut names: Vec<StoreName> = lock.modules.iter().map(LockedModule::store_name).collect();
+    for (host, h1) in &lock.go.toolchain_h1 {
+        names.push(
+            recipes::go_toolchain(&lock.go.toolchain, host, h1)
+                .name()
+                .clone(),
+        );
+    }
+    for base in &lock.bases {
+        if let Ok(digest) = base.digest.parse() {
+            names.push(recipes::base_image(&digest).name().clone());
+        }
+    }
+    if !lock.statics.is_empty()
+        && let Ok(recipe) = crate::static_base::recipe(&lock.statics)
+    {
+        names.push(recipe.name().clone());
+    }
+    RootPins::Outputs(names)
 }
 
 /// What happened to one module during a lock.
@@ -624,7 +623,9 @@ fn lock_one(
     if let Some(go_mod) = &wanted.go_mod
         && (!wanted.code || wanted.h1.is_some())
     {
-        let name = module_store_name(&wanted.path, &wanted.version, wanted.h1.as_deref(), go_mod);
+        let name = recipes::go_module(&wanted.path, &wanted.version, wanted.h1.as_deref(), go_mod)
+            .name()
+            .clone();
         if store.contains(&name)
             && let Some(record) = read_module_record(&store.path(&name))
         {
@@ -726,12 +727,7 @@ fn stage(
     mod_bytes: &[u8],
     zip_bytes: Option<&[u8]>,
 ) -> Result<Staged, LockError> {
-    let name = module_store_name(
-        &module.path,
-        &module.version,
-        module.h1.as_deref(),
-        &module.go_mod,
-    );
+    let name = module.store_name();
     let folder = staging.join(name.hash());
     std::fs::create_dir_all(&folder).map_err(write_error(&folder))?;
     let write = |file: &str, bytes: &[u8]| {
@@ -761,27 +757,14 @@ fn stage(
 
 /// Publish a staged module into the store (another kiln may have published it meanwhile).
 fn publish_staged(store: &Store, staged: Staged) -> Result<(), LockError> {
-    let module = &staged.module;
-    let name = module_store_name(
-        &module.path,
-        &module.version,
-        module.h1.as_deref(),
-        &module.go_mod,
-    );
-    let _lock = store.lock_output(&name, || {})?;
-    if store.contains(&name) {
-        return Ok(());
-    }
-    store.clear_debris(&name)?;
-    let registration = Registration::new(&staged.path);
-    let recipe = json!({
-        "kiln": "go-module/1",
-        "path": module.path,
-        "version": module.version,
-        "h1": module.h1,
-        "go-mod": module.go_mod,
-    });
-    store.publish(&staged.path, &name, "go-module", &recipe, registration)?;
+    store.realise(
+        &staged.module.recipe(),
+        || {},
+        |temp| {
+            std::fs::rename(&staged.path, temp).map_err(write_error(temp))?;
+            Ok::<_, LockError>(temp.to_owned())
+        },
+    )?;
     Ok(())
 }
 
@@ -916,17 +899,7 @@ pub fn proxy_folder(store: &Store, modules: &[LockedModule]) -> Result<PathBuf, 
     use sha2::Digest as _;
     let mut names: Vec<(StoreName, &LockedModule)> = modules
         .iter()
-        .map(|module| {
-            (
-                module_store_name(
-                    &module.path,
-                    &module.version,
-                    module.h1.as_deref(),
-                    &module.go_mod,
-                ),
-                module,
-            )
-        })
+        .map(|module| (module.store_name(), module))
         .collect();
     names.sort_by_key(|(name, _)| name.basename());
     let mut hasher = sha2::Sha256::new();
@@ -1009,23 +982,19 @@ fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> LockError + '_ {
     }
 }
 
-/// The host as Go names it (`linux-amd64`), for toolchain module versions.
+/// The host as Go names its release downloads (`linux-amd64`), for toolchain module
+/// versions: the host platform's architecture ([`crate::oci::spec::Platform::host`], OCI's and GOARCH's name),
+/// except 32-bit ARM, whose releases are built for ARMv6 and named `armv6l`.
 pub fn go_host() -> String {
     let os = match std::env::consts::OS {
         "macos" => "darwin",
         other => other,
     };
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "arm" => "armv6l",
-        "loongarch64" => "loong64",
-        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
-        "powerpc64" => "ppc64",
-        other => other,
-    };
-    format!("{os}-{arch}")
+    let architecture = crate::oci::spec::Platform::host().architecture;
+    match architecture.as_str() {
+        "arm" => format!("{os}-armv6l"),
+        other => format!("{os}-{other}"),
+    }
 }
 
 /// The module Go distributes a release as: `golang.org/toolchain@v0.0.1-go1.27.3.linux-amd64`.
@@ -1035,28 +1004,12 @@ fn toolchain_module_version(release: &str) -> String {
     format!("v0.0.1-{release}.{}", go_host())
 }
 
-/// The recipe of a fetched Go release for `host`, by its zip's `h1:`.
-fn toolchain_recipe(release: &str, host: &str, h1: &str) -> serde_json::Value {
-    json!({
-        "kiln": "go-toolchain/1",
-        "release": release,
-        "host": host,
-        "h1": h1,
-    })
-}
-
-/// The store name of a fetched Go release for `host`, by its zip's `h1:`.
-pub fn toolchain_store_name(release: &str, host: &str, h1: &str) -> StoreName {
-    StoreName::new(
-        &toolchain_recipe(release, host, h1),
-        &format!("{release}.{host}"),
-    )
-}
-
 /// The `go` of a fetched release in the store, if it is there.
 pub fn fetched_toolchain(store: &Store, pin: &GoPin) -> Option<PathBuf> {
     let h1 = pin.toolchain_h1.get(&go_host())?;
-    let name = toolchain_store_name(&pin.toolchain, &go_host(), h1);
+    let name = recipes::go_toolchain(&pin.toolchain, &go_host(), h1)
+        .name()
+        .clone();
     store
         .contains(&name)
         .then(|| store.path(&name).join("bin/go"))
@@ -1079,7 +1032,7 @@ pub fn fetch_toolchain(
 ) -> Result<String, LockError> {
     let host = go_host();
     if let Some(h1) = expected
-        && store.contains(&toolchain_store_name(release, &host, h1))
+        && store.contains(recipes::go_toolchain(release, &host, h1).name())
     {
         return Ok(h1.to_owned());
     }
@@ -1109,29 +1062,16 @@ pub fn fetch_toolchain(
             source_file: "kiln.lock",
         });
     }
-    let name = toolchain_store_name(release, &host, &h1);
-    let _lock = store.lock_output(&name, || {})?;
-    if store.contains(&name) {
-        return Ok(h1);
-    }
-    store.clear_debris(&name)?;
-    let temp = store.temp_dir(&name);
-    let registration = Registration::new(&temp);
-    let result = (|| -> Result<(), LockError> {
-        module_zip.extract(&temp)?;
-        restore_go_mod_files(&temp)?;
-        make_tools_executable(&temp)?;
-        Ok(())
-    })();
-    if let Err(error) = result {
-        drop(registration);
-        let _ = crate::store::remove_tree(&temp);
-        return Err(error);
-    }
-    let recipe = toolchain_recipe(release, &host, &h1);
-    let published = store.publish(&temp, &name, "go-toolchain", &recipe, registration);
-    let _ = crate::store::remove_tree(&temp);
-    published?;
+    store.realise(
+        &recipes::go_toolchain(release, &host, &h1),
+        || {},
+        |temp| {
+            module_zip.extract(temp)?;
+            restore_go_mod_files(temp)?;
+            make_tools_executable(temp)?;
+            Ok::<_, LockError>(temp.to_owned())
+        },
+    )?;
     Ok(h1)
 }
 

@@ -5,4 +5,4 @@ pub mod git;
 pub mod target;
 
 pub use config::{ConfigError, Image, MainPackage, Package, Project};
-pub use target::{Resolved, TargetError, TargetSpec};
+pub use target::{OnlyImage, Projects, Resolved, TargetError, TargetSpec};

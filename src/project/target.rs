@@ -4,10 +4,11 @@
 //! `path/to/project#NAME` one of another project; `path#` or nothing is the package
 //! `default`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::config::{Image, Package, Project, did_you_mean};
+use super::config::{ConfigError, Image, PROJECT_FILE, Package, Project, did_you_mean};
 
 /// A target as written on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,6 +123,61 @@ impl Project {
             targets: self.target_list(),
             hint: did_you_mean(name, names),
         })
+    }
+}
+
+/// Which image a command that takes one acts on when none is named.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OnlyImage<'a> {
+    /// The project's one image.
+    Only(&'a str),
+    /// The project defines none.
+    None,
+    /// The project defines several, sorted: the user must say which.
+    Several(Vec<&'a str>),
+}
+
+impl Project {
+    /// The project's only image, if it has exactly one.
+    pub fn only_image(&self) -> OnlyImage<'_> {
+        let images: Vec<&str> = self.images.keys().map(String::as_str).collect();
+        match images.as_slice() {
+            [only] => OnlyImage::Only(only),
+            [] => OnlyImage::None,
+            _ => OnlyImage::Several(images),
+        }
+    }
+}
+
+/// Projects loaded once per run, found from a target's folder.
+#[derive(Debug, Default)]
+pub struct Projects {
+    loaded: BTreeMap<PathBuf, Project>,
+}
+
+impl Projects {
+    pub fn new() -> Self {
+        Projects::default()
+    }
+
+    /// The project a target names: the folder given (relative to `current`), or for `.` the
+    /// nearest folder upwards holding kiln.toml.
+    pub fn load(&mut self, spec: &TargetSpec, current: &Path) -> Result<&Project, ConfigError> {
+        let folder = project_folder(spec, current);
+        let folder = if spec.project == Path::new(".") {
+            folder
+                .ancestors()
+                .find(|ancestor| ancestor.join(PROJECT_FILE).is_file())
+                .map(Path::to_owned)
+                .unwrap_or(folder)
+        } else {
+            folder
+        };
+        if !self.loaded.contains_key(&folder) {
+            let project = Project::load(&folder)?;
+            self.loaded.insert(folder.clone(), project);
+        }
+        Ok(&self.loaded[&folder])
     }
 }
 

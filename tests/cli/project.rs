@@ -111,6 +111,22 @@ fn journey_from_init_to_docker_run() {
     }
 }
 
+/// `kiln shell` decides vendoring as the build does, from the sources it hashes: a vendor/
+/// that .gitignore leaves out is not vendoring (the shell used to test for the file itself).
+#[test]
+fn shell_decides_vendoring_from_the_sources_the_build_hashes() {
+    let test = "shell_decides_vendoring_from_the_sources_the_build_hashes";
+    let Some(go) = require_go(test) else { return };
+    let dir = TestDir::new();
+    init(&dir, &go, "example");
+    dir.write("example/vendor/modules.txt", "", 0o644);
+    let goflags =
+        |dir: &TestDir| success(dir.kiln_go(&go, "example", ["shell", "-c", "go env GOFLAGS"]));
+    assert_eq!(goflags(&dir), "-mod=vendor -trimpath -buildvcs=false\n");
+    dir.write("example/.gitignore", "result*\nvendor/\n", 0o644);
+    assert_eq!(goflags(&dir), "-mod=readonly -trimpath -buildvcs=false\n");
+}
+
 /// The image kiln builds is no bigger than `docker build` of `FROM scratch` + `COPY` of the
 /// same binary.
 #[test]

@@ -1,0 +1,330 @@
+//! `kiln lock`'s rules, apart from its arguments and printing: which Go release a lock pins,
+//! which base images and static-base sources, where the project is, and what `--check`
+//! compares.
+//!
+//! The Go release is go.mod's toolchain line, else the release pinned before (while go.mod's
+//! go line is unchanged), else the local go, else the first release of the go line; never one
+//! older than the go line (Go refuses to build with it). A release other than the local go is
+//! fetched into the store as Go fetches it ([`super::fetch_toolchain`]) unless GOTOOLCHAIN is
+//! `local`. Bases and static-base sources stay as pinned until an update is asked for.
+
+use std::path::{Path, PathBuf};
+
+use super::lockfile::{GoPin, LockFile, LockedBase};
+use super::{LOCK_FILE, LockError, Wants};
+use crate::gomod::proxy::ProxyClient;
+use crate::oci::reference::Reference;
+use crate::oci::spec::Platform;
+use crate::project::config::{Base, PROJECT_FILE};
+use crate::project::{ConfigError, Project};
+use crate::registry::client::ClientOptions;
+use crate::static_base::{StaticBaseError, StaticSource};
+use crate::store::Store;
+use crate::transport::{RemoteSource, TransportError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockerError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot read the current folder")]
+    CurrentFolder(#[source] std::io::Error),
+    #[error("cannot resolve the base image {name}")]
+    Base {
+        name: String,
+        #[source]
+        source: Box<TransportError>,
+    },
+    #[error("cannot resolve the static base's sources on {index}")]
+    StaticSources {
+        index: String,
+        #[source]
+        source: Box<StaticBaseError>,
+    },
+    #[error(
+        "go.mod has neither a go nor a toolchain line and no Go toolchain was found to pin\nhint: add `toolchain go1.N.M` to go.mod, or put go on PATH (or set KILN_GO)"
+    )]
+    NoRelease,
+    #[error(
+        "the project builds with {pinned} and the go here is {local}; GOTOOLCHAIN=local forbids fetching it\nhint: put {pinned} on PATH (or in KILN_GO), or unset GOTOOLCHAIN to let kiln fetch it"
+    )]
+    FetchForbidden { pinned: String, local: String },
+}
+
+/// The project folder: `path`, or the nearest folder upwards holding kiln.toml, else go.mod,
+/// else the current folder.
+pub fn project_root(path: Option<&Path>) -> Result<PathBuf, LockerError> {
+    if let Some(path) = path {
+        return Ok(path.to_owned());
+    }
+    let current = std::env::current_dir().map_err(LockerError::CurrentFolder)?;
+    for marker in [PROJECT_FILE, "go.mod"] {
+        if let Some(found) = current
+            .ancestors()
+            .find(|ancestor| ancestor.join(marker).is_file())
+        {
+            return Ok(found.to_owned());
+        }
+    }
+    Ok(current)
+}
+
+/// What the project's images need pinned besides modules (from kiln.toml, if there is one).
+#[derive(Debug, Default)]
+pub struct ImageInputs {
+    /// Each `base = "REF"` with each platform it is built for, in kiln.toml's order, once.
+    pub bases: Vec<(Reference, Platform)>,
+    /// Whether an image starts from kiln's static base.
+    pub static_base: bool,
+}
+
+impl ImageInputs {
+    /// The inputs of the images of the project at `root`; none without a kiln.toml.
+    pub fn of(root: &Path) -> Result<Self, LockerError> {
+        if !root.join(PROJECT_FILE).is_file() {
+            return Ok(ImageInputs::default());
+        }
+        let project = Project::load(root)?;
+        let mut inputs = ImageInputs::default();
+        for image in project.images.values() {
+            match &image.base {
+                Some(Base::Image(base)) => {
+                    for platform in &image.platforms {
+                        let pair = (base.clone(), platform.clone());
+                        if !inputs.bases.contains(&pair) {
+                            inputs.bases.push(pair);
+                        }
+                    }
+                }
+                Some(Base::Static) => inputs.static_base = true,
+                None => {}
+            }
+        }
+        Ok(inputs)
+    }
+}
+
+/// What `kiln lock --check` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Check {
+    /// There is no kiln.lock.
+    Missing,
+    /// kiln.lock pins everything the project needs; it holds this many modules.
+    Current { modules: usize },
+    /// What differs, a line each (`+ …` missing from kiln.lock, `- …` only in it).
+    Stale(Vec<String>),
+}
+
+/// Compare the project's kiln.lock with what go.mod, go.sum and kiln.toml want, fetching
+/// nothing.
+pub fn check(root: &Path, wants: &Wants) -> Result<Check, LockerError> {
+    let Some(locked) = super::read_lock(root)? else {
+        return Ok(Check::Missing);
+    };
+    let inputs = ImageInputs::of(root)?;
+    let mut differences = super::differences(wants, &locked);
+    if inputs.static_base && locked.statics.is_empty() {
+        differences.push(
+            "+ the static base's sources (an image has base = \"static\", kiln.lock pins none)"
+                .to_owned(),
+        );
+    }
+    for (reference, platform) in &inputs.bases {
+        if locked
+            .base(&reference.to_string(), &platform.to_string())
+            .is_none()
+        {
+            differences.push(format!(
+                "+ base {reference} for {platform} (in kiln.toml, not in {LOCK_FILE})"
+            ));
+        }
+    }
+    Ok(if differences.is_empty() {
+        Check::Current {
+            modules: locked.modules.len(),
+        }
+    } else {
+        Check::Stale(differences)
+    })
+}
+
+/// The first release of a go line: `1.22` → `go1.22.0`, `1.22.3` → `go1.22.3`.
+pub fn minimum_release(line: &str) -> String {
+    let numeric = line.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if numeric && line.matches('.').count() == 1 {
+        format!("go{line}.0")
+    } else {
+        format!("go{line}")
+    }
+}
+
+/// The Go release to pin (see the module doc); `local` is the local go's version.
+pub fn pin_release(
+    wants: &Wants,
+    previous: Option<&LockFile>,
+    local: Option<&str>,
+) -> Result<String, LockerError> {
+    let pinned = match (&wants.go_mod.toolchain, previous, local) {
+        (Some(line), _, _) => line.clone(),
+        (None, Some(previous), _) if previous.go.go == wants.go_mod.go => {
+            previous.go.toolchain.clone()
+        }
+        (None, _, Some(local)) => local.to_owned(),
+        (None, _, None) => match wants.go_mod.go.as_deref() {
+            Some(line) => minimum_release(line),
+            None => return Err(LockerError::NoRelease),
+        },
+    };
+    Ok(match wants.go_mod.go.as_deref() {
+        Some(line) if wants.go_mod.toolchain.is_none() => {
+            let minimum = minimum_release(line);
+            let older = super::compare_versions(
+                &pinned.replacen("go", "v", 1),
+                &minimum.replacen("go", "v", 1),
+            )
+            .is_lt();
+            if older { minimum } else { pinned }
+        }
+        _ => pinned,
+    })
+}
+
+/// The pin of release `pinned`: its `h1:` stays pinned once kiln fetched it, whoever locks
+/// next.
+pub fn go_pin(wants: &Wants, previous: Option<&LockFile>, pinned: &str) -> GoPin {
+    GoPin {
+        go: wants.go_mod.go.clone(),
+        toolchain: pinned.to_owned(),
+        toolchain_h1: previous
+            .filter(|previous| previous.go.toolchain == pinned)
+            .map(|previous| previous.go.toolchain_h1.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// Make sure the store has the pinned release when the local go is another one (or there is
+/// none), fetching it unless GOTOOLCHAIN=local; records its `h1:` for this host in `pin`.
+/// `status` hears about a fetch.
+pub fn ensure_release(
+    store: &Store,
+    client: &ProxyClient,
+    pin: &mut GoPin,
+    local: Option<&str>,
+    status: &dyn Fn(&str),
+) -> Result<(), LockerError> {
+    let pinned = pin.toolchain.clone();
+    if local == Some(pinned.as_str()) {
+        return Ok(());
+    }
+    let missing = super::fetched_toolchain(store, pin).is_none();
+    let local_only = std::env::var("GOTOOLCHAIN").is_ok_and(|value| value == "local");
+    if local_only && missing {
+        return Err(LockerError::FetchForbidden {
+            pinned,
+            local: local.unwrap_or("missing").to_owned(),
+        });
+    }
+    let host = super::go_host();
+    if missing {
+        status(&format!(
+            "fetching {pinned} for {host} (the go here is {})",
+            local.unwrap_or("missing")
+        ));
+    }
+    let h1 = super::fetch_toolchain(
+        store,
+        client,
+        &pinned,
+        pin.toolchain_h1.get(&host).map(String::as_str),
+    )?;
+    pin.toolchain_h1.insert(host, h1);
+    Ok(())
+}
+
+/// Pin each wanted base: the previous pin when there is one (unless `update`), else the
+/// registry's answer for its tag (or digest), down to the platform's manifest. Sorted.
+pub fn resolve_bases(
+    wanted: &[(Reference, Platform)],
+    previous: Option<&LockFile>,
+    update: bool,
+    insecure: bool,
+    status: &dyn Fn(&str),
+) -> Result<Vec<LockedBase>, LockerError> {
+    let options = ClientOptions::from_env(insecure);
+    let mut bases = Vec::new();
+    for (reference, platform) in wanted {
+        let name = reference.to_string();
+        let platform_text = platform.to_string();
+        if !update && let Some(pinned) = previous.and_then(|lock| lock.base(&name, &platform_text))
+        {
+            bases.push(pinned.clone());
+            continue;
+        }
+        let unresolved = |source| LockerError::Base {
+            name: name.clone(),
+            source: Box::new(source),
+        };
+        let remote = RemoteSource::connect(reference, &options).map_err(unresolved)?;
+        let digest = remote
+            .resolve_platform(reference, platform)
+            .map_err(unresolved)?
+            .digest;
+        status(&format!("pinned base {name} ({platform_text}) to {digest}"));
+        bases.push(LockedBase {
+            name,
+            platform: platform_text,
+            digest: digest.to_string(),
+        });
+    }
+    bases.sort();
+    Ok(bases)
+}
+
+/// The static base's sources: none when no image uses it; else the previous pins (unless
+/// `update`), else kiln's own pins, or with `update` the newest on PyPI.
+pub fn resolve_statics(
+    wanted: bool,
+    previous: Option<&LockFile>,
+    update: bool,
+    status: &dyn Fn(&str),
+) -> Result<Vec<StaticSource>, LockerError> {
+    if !wanted {
+        return Ok(Vec::new());
+    }
+    if !update && let Some(previous) = previous.filter(|previous| !previous.statics.is_empty()) {
+        return Ok(previous.statics.clone());
+    }
+    let sources = if update {
+        let index = crate::static_base::pypi_url();
+        crate::static_base::latest_sources(&index).map_err(|source| LockerError::StaticSources {
+            index: index.clone(),
+            source: Box::new(source),
+        })?
+    } else {
+        crate::static_base::default_sources()
+    };
+    for source in &sources {
+        status(&format!(
+            "pinned static base source {} {} (sha256 {})",
+            source.name, source.version, source.sha256
+        ));
+    }
+    Ok(sources)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimum_releases_of_go_lines() {
+        for (line, release) in [
+            ("1.22", "go1.22.0"),
+            ("1.22.3", "go1.22.3"),
+            ("1.21rc2", "go1.21rc2"),
+        ] {
+            assert_eq!(minimum_release(line), release, "{line}");
+        }
+    }
+}
