@@ -27,7 +27,7 @@
 //! and its hash), [`nixbase32`]. [`output`] makes every file kiln writes appear whole or not
 //! at all.
 
-pub mod build;
+pub mod builder;
 pub mod cli;
 pub mod engine;
 pub mod gomod;

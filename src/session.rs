@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::build::{BuildError, Builder};
+use crate::builder::{BuildError, Builder};
 use crate::project::{ConfigError, Project, Projects, Resolved, TargetError, TargetSpec};
 use crate::store::{BuildGuard, Realised, Store, StoreError};
 

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Printer;
-use crate::build::toolchain;
+use crate::builder::toolchain;
 use crate::gomod::modfile;
 use crate::project::config::PROJECT_FILE;
 

@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::Printer;
 use super::style::format_bytes;
-use crate::build::toolchain;
+use crate::builder::toolchain;
 use crate::gomod::gomod2nix;
 use crate::gomod::proxy::{GoEnv, ProxyClient};
 use crate::lock::locker::{self, Check, ImageInputs};
