@@ -1015,7 +1015,7 @@ fn new_agent(url: &str) -> ureq::Agent {
         .timeout_per_read(Some(Duration::from_secs(120)))
         .timeout_global(Some(Duration::from_secs(10 * 60)))
         .max_redirects(5)
-        .tls_config(crate::tls::tls_config());
+        .tls_config(crate::http::tls::tls_config());
     if crate::registry::client::is_loopback(host_of(url)) {
         // As Go's net/http: loopback requests never go through HTTPS_PROXY.
         config = config.proxy(None);
@@ -1064,7 +1064,7 @@ fn get_once(agent: &ureq::Agent, url: &str, limit: u64, attempt: u32, hint: &str
                     | ureq::Error::Protocol(_)
             );
             let hint = if tls {
-                format!("{}\nhint: {hint}", crate::tls::roots_hint())
+                format!("{}\nhint: {hint}", crate::http::tls::roots_hint())
             } else {
                 hint.to_owned()
             };

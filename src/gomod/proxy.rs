@@ -23,7 +23,7 @@
 //! (`@v/list`, `@latest`) are not needed: kiln fetches exactly the versions go.mod names.
 //!
 //! HTTP: plain `http://` proxies are allowed, as in Go; HTTPS trusts the system's root
-//! certificates, as Go does (see [`crate::tls`]). Requests time out (30 s to connect,
+//! certificates, as Go does (see [`crate::http::tls`]). Requests time out (30 s to connect,
 //! 2 min without data, 1 h in all, enough for a 500 MiB zip on a slow link), go through
 //! HTTPS_PROXY/NO_PROXY except for loopback hosts (as Go's net/http), ask for no compression,
 //! and are retried with exponential back-off on 5xx, 429, timeouts and connection errors —
@@ -777,7 +777,7 @@ fn new_agent(is_loopback: bool) -> ureq::Agent {
         .timeout_global(Some(Duration::from_secs(60 * 60)))
         // Keep credentials on a redirect within the proxy's host, as Go's net/http does.
         .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
-        .tls_config(crate::tls::tls_config());
+        .tls_config(crate::http::tls::tls_config());
     if is_loopback {
         // Go's net/http never sends loopback requests through HTTPS_PROXY.
         config = config.proxy(None);

@@ -2,7 +2,7 @@
 //! Hub, GHCR, ECR, Harbor, the CNCF distribution registry, zot.
 //!
 //! Pinned behaviour, each as the spec or Docker does it:
-//! - **Scheme.** HTTPS trusting the system's root certificates (see [`crate::tls`]). Plain
+//! - **Scheme.** HTTPS trusting the system's root certificates (see [`crate::http::tls`]). Plain
 //!   HTTP only for a loopback host (`localhost`, `127.0.0.0/8`, `::1`, as Docker treats them)
 //!   or with `--insecure`; those try HTTP first and HTTPS second (unverified only with
 //!   `--insecure`).
@@ -261,7 +261,7 @@ fn new_agent(verify_tls: bool, loopback: bool) -> ureq::Agent {
         .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
         .max_redirects(5);
     config = if verify_tls {
-        config.tls_config(crate::tls::tls_config())
+        config.tls_config(crate::http::tls::tls_config())
     } else {
         config.tls_config(
             ureq::tls::TlsConfig::builder()

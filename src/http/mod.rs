@@ -1,0 +1,45 @@
+//! kiln's one HTTP stack: every request kiln makes (to a GOPROXY, an OCI registry, the
+//! package index and files host of the static base) goes through a [`Client`] made here.
+//!
+//! Why one stack: the three clients were three copies of the same agent settings and three
+//! hand-written retry loops, so a fix to one (a timeout, the loopback rule, a redaction) had
+//! to be made three times and their differences could only be found by reading the loops.
+//! Here each difference is a field of plain data, set by a named constructor, so it can be
+//! read, compared and tested:
+//!
+//! - [`AgentOptions`] ([`agent`]): timeouts, redirects, TLS verification and the loopback
+//!   rule. GOPROXY: 30 s to connect, 2 min without data, 1 h in all. Registry: 30 s,
+//!   5 min, no overall limit. Static base: 30 s, 2 min, 10 min in all.
+//! - [`RetryPolicy`] ([`retry`]): attempts, back-off, which statuses and transport errors
+//!   are tried again. GOPROXY and static base: 3 attempts, waits from 200 ms, on 5xx, 429
+//!   and transient transport errors. Registry: 5 attempts, waits from 250 ms, on 5xx, 429
+//!   and any transport error (its token service and its scheme probe treat 429 as final).
+//! - [`redact`] and [`without_queries`] ([`redact`](mod@redact)): what a message may show
+//!   of a URL.
+//! - [`tls`]: the certificate authorities trusted, the system's as Go does.
+//!
+//! What stays with each caller is what its protocol means: which statuses are "not found",
+//! how authentication works, and every message a user reads. This module's errors
+//! ([`HttpError`]) are mapped by callers into their own, so those messages do not depend on it.
+
+pub mod agent;
+pub mod redact;
+pub mod response;
+pub mod retry;
+#[doc(hidden)]
+pub mod test_server;
+pub mod tls;
+
+pub use agent::{AgentOptions, Client, RedirectCredentials, USER_AGENT, is_loopback};
+pub use redact::{redact, without_queries};
+pub use response::{read_limited, status_text};
+pub use retry::{Attempt, RetryPolicy, RetryStatuses, RetryTransport};
+
+/// Why reading an answer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("the answer is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("cannot read the answer")]
+    Read(#[source] std::io::Error),
+}
