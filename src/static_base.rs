@@ -57,8 +57,8 @@ use sha2::{Digest as _, Sha256};
 use zip::ZipArchive;
 use zip::result::ZipError;
 
-// Credentials never reach a message or kiln.lock: the proxy client's redaction.
-use crate::gomod::proxy::redact;
+// Credentials never reach a message or kiln.lock: the one redaction every client uses.
+use crate::http::redact;
 use crate::oci::tree::{Attributes, FileTree, ImagePath, Node, TreeError, WHITEOUT_PREFIX};
 use crate::output::Registration;
 use crate::store::{Store, StoreError, StoreName};
