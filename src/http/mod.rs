@@ -14,7 +14,7 @@
 //!   are tried again. GOPROXY and static base: 3 attempts, waits from 200 ms, on 5xx, 429
 //!   and transient transport errors. Registry: 5 attempts, waits from 250 ms, on 5xx, 429
 //!   and any transport error (its token service and its scheme probe treat 429 as final).
-//! - [`redact`] and [`without_queries`] ([`redact`](mod@redact)): what a message may show
+//! - [`redact`](fn@redact) and [`without_queries`] ([`redact`](mod@redact)): what a message may show
 //!   of a URL.
 //! - [`tls`]: the certificate authorities trusted, the system's as Go does.
 //!
