@@ -1045,6 +1045,19 @@ mod tests {
     }
 
     #[test]
+    fn dropped_connections_are_retried() {
+        let server = serve(vec![(
+            MOD_PATH,
+            vec![Reply::hang_up(), reply(200, "module example.com/lib\n")],
+        )]);
+        let bytes = client(server.url())
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
+            .unwrap();
+        assert_eq!(bytes, b"module example.com/lib\n");
+        assert_eq!(server.count_path(MOD_PATH), 2);
+    }
+
+    #[test]
     fn client_errors_are_not_retried() {
         let server = serve(vec![(MOD_PATH, vec![reply(403, "forbidden")])]);
         let error = client(server.url())

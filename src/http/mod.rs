@@ -8,19 +8,29 @@
 //! read, compared and tested:
 //!
 //! - [`AgentOptions`] ([`agent`]): timeouts, redirects, TLS verification and the loopback
-//!   rule. GOPROXY: 30 s to connect, 2 min without data, 1 h in all. Registry: 30 s,
-//!   5 min, no overall limit. Static base: 30 s, 2 min, 10 min in all.
+//!   rule. GOPROXY: 30 s to connect, 2 min without data, 1 h in all, credentials kept on a
+//!   same-host redirect. Registry: 30 s, 5 min, no overall limit, 5 redirects without
+//!   credentials. Static base: 30 s, 2 min, 10 min in all, 5 redirects without credentials.
 //! - [`RetryPolicy`] ([`retry`]): attempts, back-off, which statuses and transport errors
-//!   are tried again. GOPROXY and static base: 3 attempts, waits from 200 ms, on 5xx, 429
-//!   and transient transport errors. Registry: 5 attempts, waits from 250 ms, on 5xx, 429
-//!   and any transport error (its token service and its scheme probe treat 429 as final).
-//! - [`redact`](fn@redact) and [`without_queries`] ([`redact`](mod@redact)): what a message may show
-//!   of a URL.
+//!   are tried again. GOPROXY and static base: 3 attempts, waits from 200 ms doubling, on
+//!   5xx, 429 and transient transport errors. Registry: 5 attempts, waits from 250 ms
+//!   doubling, on 5xx, 429 and any transport error; its token service and its `/v2/` probe
+//!   take a 429 as final, and the probe gives up at once on a sign of the wrong scheme. The
+//!   blob upload runs the registry policy by hand, as a 413 is not an attempt there.
+//! - [`redact`](fn@redact) and [`without_queries`] ([`redact`](mod@redact)): what a message
+//!   may show of a URL.
+//! - [`status_text`] and [`read_limited`] ([`response`]): a status as messages quote it, a
+//!   body read to a limit.
 //! - [`tls`]: the certificate authorities trusted, the system's as Go does.
+//!
+//! These numbers are pinned by the tests beside them: a change shows in what users read
+//! (`(after 3 attempts)`, `failed after 5 attempts`), so it is a decision, not a refactor.
 //!
 //! What stays with each caller is what its protocol means: which statuses are "not found",
 //! how authentication works, and every message a user reads. This module's errors
-//! ([`HttpError`]) are mapped by callers into their own, so those messages do not depend on it.
+//! ([`HttpError`]) are mapped by callers into their own, so those messages do not depend on
+//! it. `test_server` (hidden from the docs) is the canned HTTP server the tests of all three
+//! callers, and `tests/cli`, use.
 
 pub mod agent;
 pub mod redact;
