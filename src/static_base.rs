@@ -50,15 +50,14 @@
 
 use std::io::{self, Cursor, Read};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use zip::ZipArchive;
 use zip::result::ZipError;
 
-// Credentials never reach a message or kiln.lock: the proxy client's redaction.
-use crate::gomod::proxy::redact;
+// Credentials never reach a message or kiln.lock: the one redaction every client uses.
+use crate::http::{self, AgentOptions, Attempt, Client, HttpError, RetryPolicy, redact};
 use crate::oci::tree::{Attributes, FileTree, ImagePath, Node, TreeError, WHITEOUT_PREFIX};
 use crate::recipes;
 use crate::store::{Recipe, Store, StoreError};
@@ -169,10 +168,6 @@ pub const LIMITS: Limits = Limits {
 const MAX_INDEX_PAGE: u64 = 16 << 20;
 /// The longest entry name accepted, Linux's `PATH_MAX`.
 const MAX_ENTRY_NAME: usize = 4096;
-
-const USER_AGENT: &str = concat!("kiln/", env!("CARGO_PKG_VERSION"));
-const ATTEMPTS: u32 = 3;
-const FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
 
 /// The hint after a failed download of a wheel.
 const WHEEL_HINT: &str = "kiln.lock pins the static base's sources; they are fetched once into the store, and builds after that need no network";
@@ -977,64 +972,29 @@ fn host_of(url: &str) -> &str {
     authority.rsplit('@').next().unwrap_or(authority)
 }
 
-fn new_agent(url: &str) -> ureq::Agent {
-    let mut config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .user_agent(USER_AGENT)
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .timeout_per_read(Some(Duration::from_secs(120)))
-        .timeout_global(Some(Duration::from_secs(10 * 60)))
-        .max_redirects(5)
-        .tls_config(crate::tls::tls_config());
-    if crate::registry::client::is_loopback(host_of(url)) {
-        // As Go's net/http: loopback requests never go through HTTPS_PROXY.
-        config = config.proxy(None);
-    }
-    config.build().new_agent()
-}
-
-/// What one GET came to.
-enum Attempt {
-    Done(Vec<u8>),
-    Retry(StaticBaseError),
-    Failed(StaticBaseError),
-}
-
-/// GET `url`, at most `limit` bytes, retrying on connection failures, 5xx and 429.
+/// GET `url`, at most `limit` bytes, retrying as [`RetryPolicy::static_base`] says (on
+/// connection failures, 5xx and 429), with the settings of [`AgentOptions::static_base`].
 fn get(url: &str, limit: u64, hint: &str) -> Result<Vec<u8>, StaticBaseError> {
-    let agent = new_agent(url);
-    let mut delay = FIRST_RETRY_DELAY;
-    let mut attempt = 1;
-    loop {
-        match get_once(&agent, url, limit, attempt, hint) {
-            Attempt::Done(bytes) => return Ok(bytes),
-            Attempt::Failed(error) => return Err(error),
-            Attempt::Retry(error) if attempt == ATTEMPTS => return Err(error),
-            Attempt::Retry(_) => {
-                std::thread::sleep(delay);
-                delay *= 2;
-                attempt += 1;
-            }
-        }
-    }
+    let client = Client::new(&AgentOptions::static_base().for_host(host_of(url)));
+    let retry = RetryPolicy::static_base();
+    retry.run(|attempt| get_once(&retry, &client, url, limit, attempt, hint))
 }
 
-fn get_once(agent: &ureq::Agent, url: &str, limit: u64, attempt: u32, hint: &str) -> Attempt {
+fn get_once(
+    retry: &RetryPolicy,
+    client: &Client,
+    url: &str,
+    limit: u64,
+    attempt: u32,
+    hint: &str,
+) -> Attempt<Vec<u8>, StaticBaseError> {
     let shown = redact(url);
-    let response = match agent.get(url).call() {
+    let response = match client.get(url).call() {
         Ok(response) => response,
         Err(error) => {
             let tls = matches!(error, ureq::Error::Tls(_) | ureq::Error::Rustls(_));
-            let retry = matches!(
-                error,
-                ureq::Error::Timeout(_)
-                    | ureq::Error::Io(_)
-                    | ureq::Error::HostNotFound
-                    | ureq::Error::ConnectionFailed
-                    | ureq::Error::Protocol(_)
-            );
             let hint = if tls {
-                format!("{}\nhint: {hint}", crate::tls::roots_hint())
+                format!("{}\nhint: {hint}", crate::http::tls::roots_hint())
             } else {
                 hint.to_owned()
             };
@@ -1044,10 +1004,10 @@ fn get_once(agent: &ureq::Agent, url: &str, limit: u64, attempt: u32, hint: &str
                 attempts: attempt,
                 hint,
             };
-            return if retry {
+            return if retry.retries_error(&error) {
                 Attempt::Retry(failure)
             } else {
-                Attempt::Failed(failure)
+                Attempt::Fail(failure)
             };
         }
     };
@@ -1055,61 +1015,38 @@ fn get_once(agent: &ureq::Agent, url: &str, limit: u64, attempt: u32, hint: &str
     if !status.is_success() {
         let failure = StaticBaseError::Status {
             url: shown,
-            status: match status.canonical_reason() {
-                Some(reason) => format!("{} {reason}", status.as_u16()),
-                None => status.as_u16().to_string(),
-            },
+            status: http::status_text(status),
             attempts: attempt,
             hint: hint.to_owned(),
         };
-        return if status.as_u16() == 429 || status.is_server_error() {
+        return if retry.retries_status(status) {
             Attempt::Retry(failure)
         } else {
-            Attempt::Failed(failure)
+            Attempt::Fail(failure)
         };
     }
-    let too_large = || {
-        Attempt::Failed(StaticBaseError::TooLarge {
-            url: shown.clone(),
-            limit,
-        })
-    };
-    let declared = response.body().content_length();
-    if declared.is_some_and(|length| length > limit) {
-        return too_large();
-    }
-    let capacity = declared.unwrap_or(0).min(limit).min(64 << 20);
-    let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
-    let read = response
-        .into_body()
-        .into_reader()
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut bytes);
-    if let Err(error) = read {
-        return Attempt::Retry(StaticBaseError::Fetch {
+    match http::read_limited(response, limit) {
+        Ok(bytes) => Attempt::Done(bytes),
+        Err(HttpError::TooLarge { limit }) => {
+            Attempt::Fail(StaticBaseError::TooLarge { url: shown, limit })
+        }
+        Err(HttpError::Read(error)) => Attempt::Retry(StaticBaseError::Fetch {
             url: shown,
             message: format!("reading the answer: {error}"),
             attempts: attempt,
             hint: hint.to_owned(),
-        });
+        }),
     }
-    if bytes.len() as u64 > limit {
-        return too_large();
-    }
-    Attempt::Done(bytes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::TcpListener;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::io::Write;
     use zip::ZipWriter;
     use zip::write::SimpleFileOptions;
 
+    use crate::http::test_server::{Reply, TestServer};
     use crate::oci::compression::Compression;
     use crate::oci::layer::{LayerOptions, write_layer};
 
@@ -1174,74 +1111,33 @@ mod tests {
 
     /// A loopback HTTP server answering `routes` (path → body; other paths 404) and counting
     /// the requests it answers.
-    struct Server {
-        url: String,
-        requests: Arc<AtomicUsize>,
+    fn serve(routes: Vec<(String, Vec<u8>)>) -> TestServer {
+        let routes = routes
+            .into_iter()
+            .map(|(path, body)| (path, vec![Reply::ok(body)]));
+        TestServer::routes(routes, Reply::new(404, "not found")).unwrap()
     }
 
-    impl Server {
-        fn start(routes: Vec<(String, Vec<u8>)>) -> Server {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let url = format!("http://{}", listener.local_addr().unwrap());
-            let routes: HashMap<String, Vec<u8>> = routes.into_iter().collect();
-            let requests = Arc::new(AtomicUsize::new(0));
-            let counter = Arc::clone(&requests);
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    let Ok(mut stream) = stream else { continue };
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    let mut request_line = String::new();
-                    if reader.read_line(&mut request_line).is_err() {
-                        continue;
-                    }
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                            break;
-                        }
-                    }
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    let path = request_line.split(' ').nth(1).unwrap_or("").to_owned();
-                    let (status, body) = match routes.get(&path) {
-                        Some(body) => ("200 OK", body.clone()),
-                        None => ("404 Not Found", b"not found".to_vec()),
-                    };
-                    let head = format!(
-                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = stream.write_all(head.as_bytes());
-                    let _ = stream.write_all(&body);
-                }
-            });
-            Server { url, requests }
-        }
-
-        fn requests(&self) -> usize {
-            self.requests.load(Ordering::SeqCst)
-        }
-    }
-
-    fn sources_on(server: &Server, certifi: &[u8], tzdata: &[u8]) -> Vec<StaticSource> {
+    fn sources_on(server: &TestServer, certifi: &[u8], tzdata: &[u8]) -> Vec<StaticSource> {
         vec![
             StaticSource {
                 name: CA_CERTIFICATES.to_owned(),
-                url: format!("{}/certifi-1.0-py3-none-any.whl", server.url),
+                url: format!("{}/certifi-1.0-py3-none-any.whl", server.url()),
                 sha256: sha256_hex(certifi),
                 version: "1.0".to_owned(),
             },
             StaticSource {
                 name: TZDATA.to_owned(),
-                url: format!("{}/tzdata-1.0-py2.py3-none-any.whl", server.url),
+                url: format!("{}/tzdata-1.0-py2.py3-none-any.whl", server.url()),
                 sha256: sha256_hex(tzdata),
                 version: "1.0".to_owned(),
             },
         ]
     }
 
-    fn serve_wheels() -> (Server, Vec<StaticSource>) {
+    fn serve_wheels() -> (TestServer, Vec<StaticSource>) {
         let (certifi, tzdata) = (certifi_wheel(), tzdata_wheel());
-        let server = Server::start(vec![
+        let server = serve(vec![
             ("/certifi-1.0-py3-none-any.whl".to_owned(), certifi.clone()),
             (
                 "/tzdata-1.0-py2.py3-none-any.whl".to_owned(),
@@ -1621,7 +1517,7 @@ mod tests {
         assert!(
             error.starts_with(&format!(
                 "the wheel {}/tzdata-1.0-py2.py3-none-any.whl has no certifi/cacert.pem\nhint: is the `ca-certificates` source a certifi wheel?",
-                server.url
+                server.url()
             )),
             "{error}"
         );
@@ -1643,23 +1539,23 @@ mod tests {
         let actual = sha256_hex(&tzdata_wheel());
         assert!(
             matches!(&error, StaticBaseError::DigestMismatch { url, expected, actual: got }
-                if *url == format!("{}/tzdata-1.0-py2.py3-none-any.whl", server.url)
+                if *url == format!("{}/tzdata-1.0-py2.py3-none-any.whl", server.url())
                     && *expected == "f".repeat(64)
                     && *got == actual),
             "{error}"
         );
         // A 404 names the URL and does not retry.
-        sources[1].url = format!("{}/missing.whl", server.url);
-        let before = server.requests();
+        sources[1].url = format!("{}/missing.whl", server.url());
+        let before = server.count();
         let error = realise(&store, &sources, &|_| {}).unwrap_err().to_string();
         assert_eq!(
             error,
             format!(
                 "GET {}/missing.whl: 404 Not Found\nhint: {WHEEL_HINT}",
-                server.url
+                server.url()
             )
         );
-        assert_eq!(server.requests() - before, 2, "the CA wheel, then one 404");
+        assert_eq!(server.count() - before, 2, "the CA wheel, then one 404");
     }
 
     #[test]
@@ -1670,7 +1566,7 @@ mod tests {
         let messages = std::sync::Mutex::new(Vec::new());
         let status = |message: &str| messages.lock().unwrap().push(message.to_owned());
         let rootfs = realise(&store, &sources, &status).unwrap();
-        assert_eq!(server.requests(), 2);
+        assert_eq!(server.count(), 2);
         assert_eq!(
             *messages.lock().unwrap(),
             [
@@ -1716,7 +1612,7 @@ mod tests {
             realise(&store, &reversed, &|_| panic!("no status")).unwrap(),
             rootfs
         );
-        assert_eq!(server.requests(), 2);
+        assert_eq!(server.count(), 2);
         // Even with the server unreachable.
         let offline: Vec<StaticSource> = sources
             .iter()
@@ -1834,7 +1730,7 @@ mod tests {
             })
         };
         let digest = |digit: &str| digit.repeat(64);
-        let server = Server::start(vec![
+        let server = serve(vec![
             (
                 "/pypi/certifi/json".to_owned(),
                 page(
@@ -1889,7 +1785,7 @@ mod tests {
                 ),
             ),
         ]);
-        let sources = latest_sources(&format!("{}/", server.url)).unwrap();
+        let sources = latest_sources(&format!("{}/", server.url())).unwrap();
         assert_eq!(
             sources,
             [
@@ -1901,27 +1797,27 @@ mod tests {
                 },
                 StaticSource {
                     name: TZDATA.to_owned(),
-                    url: format!("{}/packages/t.whl", server.url),
+                    url: format!("{}/packages/t.whl", server.url()),
                     sha256: digest("4"),
                     version: "2026.2".to_owned(),
                 },
             ]
         );
 
-        let empty = Server::start(vec![(
+        let empty = serve(vec![(
             "/pypi/certifi/json".to_owned(),
             page("certifi", "1", serde_json::json!([])),
         )]);
-        let error = latest_sources(&empty.url).unwrap_err().to_string();
+        let error = latest_sources(empty.url()).unwrap_err().to_string();
         assert_eq!(
             error,
             format!(
                 "{}/pypi/certifi/json lists no pure-Python wheel (`…-none-any.whl`) with a sha256 for certifi",
-                empty.url
+                empty.url()
             )
         );
-        let broken = Server::start(vec![("/pypi/certifi/json".to_owned(), b"<html>".to_vec())]);
-        let error = latest_sources(&broken.url).unwrap_err().to_string();
+        let broken = serve(vec![("/pypi/certifi/json".to_owned(), b"<html>".to_vec())]);
+        let error = latest_sources(broken.url()).unwrap_err().to_string();
         assert!(
             error.contains("/pypi/certifi/json is not a PyPI JSON project page"),
             "{error}"

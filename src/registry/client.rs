@@ -2,7 +2,7 @@
 //! Hub, GHCR, ECR, Harbor, the CNCF distribution registry, zot.
 //!
 //! Pinned behaviour, each as the spec or Docker does it:
-//! - **Scheme.** HTTPS trusting the system's root certificates (see [`crate::tls`]). Plain
+//! - **Scheme.** HTTPS trusting the system's root certificates (see [`crate::http::tls`]). Plain
 //!   HTTP only for a loopback host (`localhost`, `127.0.0.0/8`, `::1`, as Docker treats them)
 //!   or with `--insecure`; those try HTTP first and HTTPS second (unverified only with
 //!   `--insecure`).
@@ -13,8 +13,10 @@
 //!   token the OAuth2 `refresh_token` grant. A 401 on a request renews the token once for the
 //!   scope the registry asks for. Tokens are cached per scope for the run.
 //! - **Retries.** 5xx, 429 and dropped connections are tried again, five attempts in all,
-//!   waiting 250 ms, then twice as long each time. A request whose body is a stream is retried
-//!   by its caller, which reopens the stream.
+//!   waiting 250 ms, then twice as long each time ([`RetryPolicy::registry`]; the token
+//!   service and the `/v2/` probe take a 429 as final, see [`RetryPolicy::registry_token`] and
+//!   [`RetryPolicy::registry_ping`]). A request whose body is a stream is retried by its
+//!   caller, which reopens the stream. Timeouts and redirects: [`AgentOptions::registry`].
 //! - **Uploads.** `POST …/blobs/uploads/` opens a session (or mounts, with `?mount=&from=`),
 //!   then one `PUT <location>?digest=` with the whole blob: two round trips. When a registry
 //!   refuses a single PUT (413), or asks for chunks (`OCI-Chunk-Min-Length`), the blob goes as
@@ -35,13 +37,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::auth::{AuthError, CredentialFiles, Credentials, Secret};
+use crate::http::{self, AgentOptions, Client, RetryPolicy, is_loopback, without_queries};
 use crate::oci::digest::Digest;
 use crate::oci::reference::DOCKER_HUB;
 use crate::oci::spec::media_type;
 
-const USER_AGENT: &str = concat!("kiln/", env!("CARGO_PKG_VERSION"));
-const ATTEMPTS: u32 = 5;
-const FIRST_RETRY_DELAY: Duration = Duration::from_millis(250);
 /// The largest manifest or index kiln reads (the distribution spec's limit is 4 MiB).
 pub const MANIFEST_LIMIT: u64 = 4 << 20;
 /// Chunk size for chunked uploads, unless the registry asks for more.
@@ -107,6 +107,7 @@ pub struct ClientOptions {
     /// Allow plain HTTP and unverified TLS for every registry, not only loopback ones.
     pub insecure: bool,
     pub credentials: CredentialFiles,
+    /// The first wait of [`RetryPolicy::registry`] (tests make it short).
     pub first_retry_delay: Duration,
 }
 
@@ -115,7 +116,7 @@ impl ClientOptions {
         ClientOptions {
             insecure,
             credentials: CredentialFiles::from_env(),
-            first_retry_delay: FIRST_RETRY_DELAY,
+            first_retry_delay: RetryPolicy::registry().first_delay,
         }
     }
 }
@@ -222,10 +223,11 @@ pub struct Registry {
     pub host: String,
     /// `https://registry-1.docker.io`, `http://127.0.0.1:5000`.
     base: String,
-    agent: ureq::Agent,
+    client: Client,
     credentials: Option<Credentials>,
     auth: Mutex<AuthState>,
-    first_retry_delay: Duration,
+    /// [`RetryPolicy::registry`] with [`ClientOptions::first_retry_delay`].
+    retry: RetryPolicy,
 }
 
 /// A request body.
@@ -237,50 +239,6 @@ pub enum Body<'a> {
 }
 
 type Response = ureq::http::Response<ureq::Body>;
-
-/// Whether `host` (with an optional port) is `localhost` or a loopback address.
-pub fn is_loopback(host: &str) -> bool {
-    let name = if let Some(bracketed) = host.strip_prefix('[') {
-        bracketed.split(']').next().unwrap_or_default()
-    } else {
-        host.rsplit_once(':').map_or(host, |(name, _)| name)
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|address| address.is_loopback())
-}
-
-fn new_agent(verify_tls: bool, loopback: bool) -> ureq::Agent {
-    let mut config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .user_agent(USER_AGENT)
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .timeout_per_read(Some(Duration::from_secs(300)))
-        // Blob downloads redirect to object storage; credentials stay with the registry.
-        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
-        .max_redirects(5);
-    config = if verify_tls {
-        config.tls_config(crate::tls::tls_config())
-    } else {
-        config.tls_config(
-            ureq::tls::TlsConfig::builder()
-                .disable_verification(true)
-                .build(),
-        )
-    };
-    if loopback {
-        config = config.proxy(None);
-    }
-    config.build().new_agent()
-}
-
-fn status_text(status: ureq::http::StatusCode) -> String {
-    match status.canonical_reason() {
-        Some(reason) => format!("{} {reason}", status.as_u16()),
-        None => status.as_u16().to_string(),
-    }
-}
 
 /// `: CODE: message` from a distribution-spec error body (`{"errors":[{"code","message"}]}`),
 /// else the start of a text body.
@@ -366,15 +324,15 @@ impl Registry {
         let mut last_error = String::new();
         for scheme in schemes {
             let verify = *scheme == "http" || !options.insecure;
-            let agent = new_agent(verify, loopback);
+            let client = Client::new(&AgentOptions::registry().verify_tls(verify).for_host(host));
             let base = format!("{scheme}://{api_host}");
             let mut registry = Registry {
                 host: host.to_owned(),
                 base,
-                agent,
+                client,
                 credentials: credentials.clone(),
                 auth: Mutex::new(AuthState::Anonymous),
-                first_retry_delay: options.first_retry_delay,
+                retry: RetryPolicy::registry().with_first_delay(options.first_retry_delay),
             };
             match registry.ping() {
                 Ok(()) => return Ok(registry),
@@ -397,12 +355,13 @@ impl Registry {
 
     fn ping(&mut self) -> Result<(), PingError> {
         let url = format!("{}/v2/", self.base);
-        let mut delay = self.first_retry_delay;
-        let mut attempt = 1;
-        let response = loop {
+        // TLS to a plain-HTTP server, or the reverse, fails at once: the policy ends the
+        // attempts so the next scheme is tried rather than waiting.
+        let retry = RetryPolicy::registry_ping().with_first_delay(self.retry.first_delay);
+        let outcome = retry.run(|_| {
             // A redirected ping (http → https) means this scheme is not the registry's.
             let result = self
-                .agent
+                .client
                 .get(&url)
                 .config()
                 .max_redirects(0)
@@ -410,35 +369,31 @@ impl Registry {
                 .call();
             match result {
                 Ok(response) if response.status().is_redirection() => {
-                    return Err(PingError::Transport(format!(
+                    http::Attempt::Fail(PingFailure::Error(PingError::Transport(format!(
                         "GET /v2/ redirects ({})",
-                        status_text(response.status())
-                    )));
+                        http::status_text(response.status())
+                    ))))
                 }
-                Ok(response) if response.status().is_server_error() && attempt < ATTEMPTS => {}
-                Ok(response) => break response,
+                Ok(response) if retry.retries_status(response.status()) => {
+                    http::Attempt::Retry(PingFailure::Answer(response))
+                }
+                Ok(response) => http::Attempt::Done(response),
                 Err(error) => {
-                    let message = without_queries(&error.to_string());
-                    // TLS to a plain-HTTP server, or the reverse, fails at once: try the next
-                    // scheme rather than waiting.
-                    if matches!(
-                        error,
-                        ureq::Error::Tls(_)
-                            | ureq::Error::Rustls(_)
-                            | ureq::Error::Protocol(_)
-                            | ureq::Error::TooManyRedirects
-                    ) || matches!(&error, ureq::Error::Io(io_error)
-                            if io_error.kind() == io::ErrorKind::ConnectionRefused)
-                        || attempt >= ATTEMPTS
-                        || matches!(error, ureq::Error::ConnectionFailed)
-                    {
-                        return Err(PingError::Transport(message));
+                    let failure = PingFailure::Error(PingError::Transport(without_queries(
+                        &error.to_string(),
+                    )));
+                    if retry.retries_error(&error) {
+                        http::Attempt::Retry(failure)
+                    } else {
+                        http::Attempt::Fail(failure)
                     }
                 }
             }
-            std::thread::sleep(delay);
-            delay *= 2;
-            attempt += 1;
+        });
+        // A 5xx on the last attempt is the answer, judged below like any other.
+        let response = match outcome {
+            Ok(response) | Err(PingFailure::Answer(response)) => response,
+            Err(PingFailure::Error(error)) => return Err(error),
         };
         let status = response.status();
         let challenge = header(&response, "www-authenticate").and_then(parse_challenge);
@@ -476,12 +431,12 @@ impl Registry {
             // "Client sent an HTTP request to an HTTPS server."
             return Err(PingError::Transport(format!(
                 "GET /v2/ gave {}",
-                status_text(status)
+                http::status_text(status)
             )));
         }
         Err(PingError::Fatal(RegistryError::NotARegistry {
             registry: self.host.clone(),
-            status: status_text(status),
+            status: http::status_text(status),
         }))
     }
 
@@ -539,115 +494,127 @@ impl Registry {
         scope: &Scope,
     ) -> Result<Secret, RegistryError> {
         let operation = format!("a token for {}", scope.0.join(" "));
-        let mut delay = self.first_retry_delay;
-        for attempt in 1..=ATTEMPTS {
-            let result = match &self.credentials {
-                Some(Credentials::IdentityToken(refresh)) => {
-                    let mut form = vec![
-                        ("grant_type", "refresh_token".to_owned()),
-                        ("refresh_token", refresh.expose().to_owned()),
-                        ("client_id", "kiln".to_owned()),
-                        ("scope", scope.0.join(" ")),
-                    ];
-                    if let Some(service) = service {
-                        form.push(("service", service.to_owned()));
-                    }
-                    let body = form
-                        .iter()
-                        .map(|(key, value)| format!("{key}={}", form_encode(value)))
-                        .collect::<Vec<_>>()
-                        .join("&");
-                    self.agent
-                        .post(realm)
-                        .header("Content-Type", "application/x-www-form-urlencoded")
-                        .send(body.as_bytes())
-                }
-                credentials => {
-                    let mut url = realm.to_owned();
-                    let mut separator = if realm.contains('?') { '&' } else { '?' };
-                    if let Some(service) = service {
-                        url.push_str(&format!("{separator}service={}", form_encode(service)));
-                        separator = '&';
-                    }
-                    for item in &scope.0 {
-                        url.push_str(&format!("{separator}scope={}", form_encode(item)));
-                        separator = '&';
-                    }
-                    let mut request = self.agent.get(&url);
-                    if let Some(basic) = credentials.as_ref().and_then(Credentials::basic_header) {
-                        request = request.header("Authorization", basic);
-                    }
-                    request.call()
-                }
-            };
-            let message = match result {
-                Ok(response) if response.status().is_success() => {
-                    #[derive(serde::Deserialize)]
-                    struct TokenAnswer {
-                        #[serde(default)]
-                        token: Option<String>,
-                        #[serde(default)]
-                        access_token: Option<String>,
-                    }
-                    let mut bytes = Vec::new();
-                    response
-                        .into_body()
-                        .into_reader()
-                        .take(1 << 20)
-                        .read_to_end(&mut bytes)
-                        .map_err(|error| RegistryError::Protocol {
-                            registry: self.host.clone(),
-                            message: format!("reading {operation}: {error}"),
-                        })?;
-                    let answer: TokenAnswer = serde_json::from_slice(&bytes).map_err(|error| {
-                        RegistryError::Protocol {
-                            registry: self.host.clone(),
-                            message: format!("the token service's answer is not JSON: {error}"),
-                        }
-                    })?;
-                    return answer
-                        .token
-                        .or(answer.access_token)
-                        .filter(|token| !token.is_empty())
-                        .map(Secret::new)
-                        .ok_or_else(|| RegistryError::Protocol {
-                            registry: self.host.clone(),
-                            message: "the token service answered without a token".to_owned(),
-                        });
-                }
-                Ok(response) if matches!(response.status().as_u16(), 401 | 403) => {
-                    return Err(RegistryError::Unauthorized {
-                        registry: self.host.clone(),
-                        operation,
-                        had_credentials: self.credentials.is_some(),
-                    });
-                }
-                Ok(response) if response.status().is_server_error() => {
-                    status_text(response.status())
-                }
-                Ok(response) => {
-                    let status = status_text(response.status());
-                    return Err(RegistryError::Status {
-                        registry: self.host.clone(),
-                        operation,
-                        status,
-                        detail: error_detail(response),
-                    });
-                }
-                Err(error) => without_queries(&error.to_string()),
-            };
-            if attempt == ATTEMPTS {
-                return Err(RegistryError::GaveUp {
+        let retry = RetryPolicy::registry_token().with_first_delay(self.retry.first_delay);
+        retry.run(
+            |attempt| match self.token_attempt(&retry, realm, service, scope, &operation) {
+                Ok(Ok(token)) => http::Attempt::Done(token),
+                Ok(Err(message)) => http::Attempt::Retry(RegistryError::GaveUp {
                     registry: self.host.clone(),
-                    operation,
-                    attempts: ATTEMPTS,
+                    operation: operation.clone(),
+                    attempts: attempt,
                     message,
+                }),
+                Err(error) => http::Attempt::Fail(error),
+            },
+        )
+    }
+
+    /// One request to the token service: the token, a message when another attempt may
+    /// get one, or a final error.
+    fn token_attempt(
+        &self,
+        retry: &RetryPolicy,
+        realm: &str,
+        service: Option<&str>,
+        scope: &Scope,
+        operation: &str,
+    ) -> Result<Result<Secret, String>, RegistryError> {
+        let result = match &self.credentials {
+            Some(Credentials::IdentityToken(refresh)) => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token".to_owned()),
+                    ("refresh_token", refresh.expose().to_owned()),
+                    ("client_id", "kiln".to_owned()),
+                    ("scope", scope.0.join(" ")),
+                ];
+                if let Some(service) = service {
+                    form.push(("service", service.to_owned()));
+                }
+                let body = form
+                    .iter()
+                    .map(|(key, value)| format!("{key}={}", form_encode(value)))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                self.client
+                    .post(realm)
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .send(body.as_bytes())
+            }
+            credentials => {
+                let mut url = realm.to_owned();
+                let mut separator = if realm.contains('?') { '&' } else { '?' };
+                if let Some(service) = service {
+                    url.push_str(&format!("{separator}service={}", form_encode(service)));
+                    separator = '&';
+                }
+                for item in &scope.0 {
+                    url.push_str(&format!("{separator}scope={}", form_encode(item)));
+                    separator = '&';
+                }
+                let mut request = self.client.get(&url);
+                if let Some(basic) = credentials.as_ref().and_then(Credentials::basic_header) {
+                    request = request.header("Authorization", basic);
+                }
+                request.call()
+            }
+        };
+        let message = match result {
+            Ok(response) if response.status().is_success() => {
+                #[derive(serde::Deserialize)]
+                struct TokenAnswer {
+                    #[serde(default)]
+                    token: Option<String>,
+                    #[serde(default)]
+                    access_token: Option<String>,
+                }
+                let mut bytes = Vec::new();
+                response
+                    .into_body()
+                    .into_reader()
+                    .take(1 << 20)
+                    .read_to_end(&mut bytes)
+                    .map_err(|error| RegistryError::Protocol {
+                        registry: self.host.clone(),
+                        message: format!("reading {operation}: {error}"),
+                    })?;
+                let answer: TokenAnswer =
+                    serde_json::from_slice(&bytes).map_err(|error| RegistryError::Protocol {
+                        registry: self.host.clone(),
+                        message: format!("the token service's answer is not JSON: {error}"),
+                    })?;
+                return answer
+                    .token
+                    .or(answer.access_token)
+                    .filter(|token| !token.is_empty())
+                    .map(|token| Ok(Secret::new(token)))
+                    .ok_or_else(|| RegistryError::Protocol {
+                        registry: self.host.clone(),
+                        message: "the token service answered without a token".to_owned(),
+                    });
+            }
+            Ok(response) if matches!(response.status().as_u16(), 401 | 403) => {
+                return Err(RegistryError::Unauthorized {
+                    registry: self.host.clone(),
+                    operation: operation.to_owned(),
+                    had_credentials: self.credentials.is_some(),
                 });
             }
-            std::thread::sleep(delay);
-            delay *= 2;
-        }
-        unreachable!("the loop returns on its last attempt")
+            Ok(response) if retry.retries_status(response.status()) => {
+                http::status_text(response.status())
+            }
+            Ok(response) => {
+                let status = http::status_text(response.status());
+                return Err(RegistryError::Status {
+                    registry: self.host.clone(),
+                    operation: operation.to_owned(),
+                    status,
+                    detail: error_detail(response),
+                });
+            }
+            Err(error) if retry.retries_error(&error) => without_queries(&error.to_string()),
+            Err(error) => return Err(self.unreachable(&error)),
+        };
+        Ok(Err(message))
     }
 
     /// Forget the token for `scope` and adopt what a 401's challenge asks for.
@@ -714,26 +681,29 @@ impl Registry {
             let result = match &mut body {
                 Body::Empty => {
                     let request = builder.body(()).map_err(|error| self.protocol(error))?;
-                    self.agent.run(request)
+                    self.client.run(request)
                 }
                 Body::Bytes(bytes) => {
                     let request = builder
                         .header("Content-Length", bytes.len().to_string())
                         .body(*bytes)
                         .map_err(|error| self.protocol(error))?;
-                    self.agent.run(request)
+                    self.client.run(request)
                 }
                 Body::Stream(reader, length) => {
                     let request = builder
                         .header("Content-Length", length.to_string())
                         .body(ureq::SendBody::from_reader(reader))
                         .map_err(|error| self.protocol(error))?;
-                    self.agent.run(request)
+                    self.client.run(request)
                 }
             };
             let response = match result {
                 Ok(response) => response,
-                Err(error) => return Ok(Err(without_queries(&error.to_string()))),
+                Err(error) if self.retry.retries_error(&error) => {
+                    return Ok(Err(without_queries(&error.to_string())));
+                }
+                Err(error) => return Err(self.unreachable(&error)),
             };
             if response.status().as_u16() == 401 && round == 0 {
                 let resendable = !matches!(body, Body::Stream(..));
@@ -764,6 +734,15 @@ impl Registry {
         }
     }
 
+    /// A transport failure the retry policy does not try again (none, with
+    /// [`RetryPolicy::registry`], which retries them all).
+    fn unreachable(&self, error: &ureq::Error) -> RegistryError {
+        RegistryError::Unreachable {
+            registry: self.host.clone(),
+            message: without_queries(&error.to_string()),
+        }
+    }
+
     fn unauthorized(&self, operation: &str) -> RegistryError {
         RegistryError::Unauthorized {
             registry: self.host.clone(),
@@ -788,14 +767,14 @@ impl Registry {
         if status.as_u16() == 401 || status.as_u16() == 403 && self.credentials.is_none() {
             return Attempt::Fail(self.unauthorized(operation));
         }
-        if status.is_server_error() || status.as_u16() == 429 {
-            let text = status_text(status);
+        if self.retry.retries_status(status) {
+            let text = http::status_text(status);
             return Attempt::Retry(format!("{text}{}", error_detail(response)));
         }
         match accept(response) {
             Ok(Ok(value)) => Attempt::Done(value),
             Ok(Err(response)) => {
-                let status = status_text(response.status());
+                let status = http::status_text(response.status());
                 Attempt::Fail(RegistryError::Status {
                     registry: self.host.clone(),
                     operation: operation.to_owned(),
@@ -807,32 +786,23 @@ impl Registry {
         }
     }
 
-    /// Run `attempt` until it is done, fails, or has been tried [`ATTEMPTS`] times.
+    /// Run `attempt` until it is done, fails, or has been tried as often as the retry
+    /// policy allows.
     fn retry<T>(
         &self,
         operation: &str,
         mut attempt: impl FnMut() -> Result<Attempt<T>, RegistryError>,
     ) -> Result<T, RegistryError> {
-        let mut delay = self.first_retry_delay;
-        for number in 1..=ATTEMPTS {
-            match attempt()? {
-                Attempt::Done(value) => return Ok(value),
-                Attempt::Fail(error) => return Err(error),
-                Attempt::Retry(message) if number == ATTEMPTS => {
-                    return Err(RegistryError::GaveUp {
-                        registry: self.host.clone(),
-                        operation: operation.to_owned(),
-                        attempts: ATTEMPTS,
-                        message,
-                    });
-                }
-                Attempt::Retry(_) => {
-                    std::thread::sleep(delay);
-                    delay *= 2;
-                }
-            }
-        }
-        unreachable!("the loop returns on its last attempt")
+        self.retry.run(|number| match attempt() {
+            Ok(Attempt::Done(value)) => http::Attempt::Done(value),
+            Ok(Attempt::Fail(error)) | Err(error) => http::Attempt::Fail(error),
+            Ok(Attempt::Retry(message)) => http::Attempt::Retry(RegistryError::GaveUp {
+                registry: self.host.clone(),
+                operation: operation.to_owned(),
+                attempts: number,
+                message,
+            }),
+        })
     }
 
     /// The size of blob `digest` in `repository`, if the registry has it there.
@@ -1231,6 +1201,13 @@ enum PingError {
     Fatal(RegistryError),
 }
 
+/// How one ping attempt fell short: an answer to try again for (the last one is judged as
+/// any other), or an error.
+enum PingFailure {
+    Answer(Response),
+    Error(PingError),
+}
+
 /// An open upload session.
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -1313,37 +1290,6 @@ impl Read for VerifiedBlob {
     }
 }
 
-/// `text` with the query of every URL in it cut off: upload locations carry state tokens and
-/// redirects to object storage carry signatures, neither of which belongs in a message.
-fn without_queries(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_url = false;
-    let mut skipping = false;
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        if !in_url && (rest.starts_with("http://") || rest.starts_with("https://")) {
-            in_url = true;
-        }
-        if c.is_whitespace() || c == '"' || c == '\'' || c == '>' {
-            if skipping {
-                out.push_str("?…");
-            }
-            in_url = false;
-            skipping = false;
-        } else if in_url && c == '?' {
-            skipping = true;
-        }
-        if !skipping {
-            out.push(c);
-        }
-        rest = &rest[c.len_utf8()..];
-    }
-    if skipping {
-        out.push_str("?…");
-    }
-    out
-}
-
 fn with_query(location: &str, query: &str) -> String {
     if location.contains('?') {
         format!("{location}&{query}")
@@ -1395,37 +1341,6 @@ mod tests {
         );
         assert_eq!(parse_challenge("Bearer service=x"), None);
         assert_eq!(parse_challenge("Negotiate"), None);
-    }
-
-    #[test]
-    fn loopback_hosts() {
-        for host in [
-            "localhost",
-            "localhost:5000",
-            "127.0.0.1:5000",
-            "[::1]:5000",
-            "127.3.2.1",
-        ] {
-            assert!(is_loopback(host), "{host}");
-        }
-        for host in ["ghcr.io", "docker.io", "10.0.0.1:5000", "localhost.example"] {
-            assert!(!is_loopback(host), "{host}");
-        }
-    }
-
-    #[test]
-    fn messages_lose_url_queries() {
-        assert_eq!(
-            without_queries(
-                "io: https://s3.example/blob?X-Amz-Signature=abc&X-Amz-Credential=def failed"
-            ),
-            "io: https://s3.example/blob?… failed"
-        );
-        assert_eq!(
-            without_queries("PUT http://r/v2/a/blobs/uploads/1?_state=tok"),
-            "PUT http://r/v2/a/blobs/uploads/1?…"
-        );
-        assert_eq!(without_queries("what? no url here"), "what? no url here");
     }
 
     #[test]

@@ -26,12 +26,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::client::{Registry, RegistryError, Session};
+use crate::http::RetryPolicy;
 use crate::oci::digest::Digest;
 use crate::oci::json::to_canonical_vec;
 use crate::oci::spec::{Descriptor, Index, Manifest, media_type};
 use crate::transport::{BlobSource, ImageGraph, TransportError};
-
-const ATTEMPTS: u32 = 5;
 
 /// What happened to each blob.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -422,10 +421,12 @@ fn push_blob(
     let mut session: Option<Session> = None;
     let mut chunked = false;
     let mut offset = 0u64;
-    let mut delay = request.first_retry_delay;
+    // The registry's policy, run by hand: a 413 is not an attempt, and the session's state is
+    // asked for between attempts.
+    let retry = RetryPolicy::registry().with_first_delay(request.first_retry_delay);
     let mut last_message = String::new();
     let mut attempt = 0;
-    while attempt < ATTEMPTS {
+    while attempt < retry.attempts {
         attempt += 1;
         let current = match session.take() {
             Some(current) => current,
@@ -483,11 +484,10 @@ fn push_blob(
             Ok(()) => return Ok(BlobOutcome::Uploaded),
             Err(message) => last_message = message,
         }
-        if attempt == ATTEMPTS {
+        if attempt == retry.attempts {
             break;
         }
-        std::thread::sleep(delay);
-        delay *= 2;
+        std::thread::sleep(retry.delay_after(attempt));
         // Resume where the registry says the session stands; a session it forgot starts over.
         match registry.session_offset(repository, &mut current)? {
             Some(kept) if kept > 0 && kept < blob.size => {
@@ -505,7 +505,7 @@ fn push_blob(
     Err(RegistryError::GaveUp {
         registry: registry.host.clone(),
         operation: format!("the upload of {} to {repository}", blob.digest),
-        attempts: ATTEMPTS,
+        attempts: retry.attempts,
         message: last_message,
     }
     .into())

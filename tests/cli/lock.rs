@@ -3,12 +3,11 @@
 //! nix-hash.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use kiln::http::test_server::{Reply, TestServer};
 
 use crate::harness::*;
 
@@ -604,54 +603,18 @@ fn tampered_and_hostile_zips_are_refused_and_the_store_is_unchanged() {
 }
 
 /// A static file server for the proxy folder on 127.0.0.1, counting requests.
-fn serve(folder: PathBuf) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counter = requests.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let folder = folder.clone();
-            let counter = counter.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
-                    return;
-                }
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                        break;
-                    }
-                }
-                counter.fetch_add(1, Ordering::SeqCst);
-                // Go URL-escapes the case-encoding `!` (and `+`-free versions stay as they are).
-                let path = request_line
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or("/")
-                    .replace("%21", "!");
-                let file = folder.join(path.trim_start_matches('/'));
-                let response = match std::fs::read(&file) {
-                    Ok(body) if file.is_file() => {
-                        let mut response = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            body.len()
-                        )
-                        .into_bytes();
-                        response.extend(body);
-                        response
-                    }
-                    _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found"
-                        .to_vec(),
-                };
-                let _ = stream.write_all(&response);
-            });
+fn serve(folder: PathBuf) -> (String, TestServer) {
+    let server = TestServer::start(move |request, _| {
+        // Go URL-escapes the case-encoding `!` (and `+`-free versions stay as they are).
+        let path = request.path.replace("%21", "!");
+        let file = folder.join(path.trim_start_matches('/'));
+        match std::fs::read(&file) {
+            Ok(body) if file.is_file() => Reply::ok(body),
+            _ => Reply::new(404, "not found"),
         }
-    });
-    (format!("http://{address}"), requests)
+    })
+    .unwrap();
+    (server.url().to_owned(), server)
 }
 
 #[test]
@@ -668,7 +631,7 @@ fn lock_over_http_and_gomod2nix_both_ways() {
     lock.env("GOPROXY", format!("{empty_url},{url}"));
     success(&mut lock);
     // 6 modules with code (.mod and .zip) and c v1.0.0 (.mod only): 13 files, each once.
-    assert_eq!(requests.load(Ordering::SeqCst), 13);
+    assert_eq!(requests.count(), 13);
 
     let gomod2nix = std::fs::read_to_string(dir.join("app/gomod2nix.toml")).unwrap();
     assert!(

@@ -1,8 +1,8 @@
 //! Which certificate authorities kiln's HTTPS clients trust: the system's, as Go does.
 //!
-//! Every ureq agent kiln makes (the GOPROXY client, the registry client, the static base's
-//! downloads) takes its TLS settings from [`tls_config`], so they agree with each other and
-//! with the `go` command run beside them:
+//! Every client kiln makes ([`super::Client`], for the GOPROXY client, the registry client
+//! and the static base's downloads) takes its TLS settings from [`tls_config`], so they agree
+//! with each other and with the `go` command run beside them:
 //!
 //! - The roots are read once per process by `rustls-native-certs`: the PEM file named by
 //!   `SSL_CERT_FILE` and the folders listed (`:`-separated) in `SSL_CERT_DIR` when either is
