@@ -1,5 +1,9 @@
 //! A small harness for running the real `kiln` binary and the real tools around it.
 //!
+//! Every kiln a test starts is hermetic by default ([`TestDir::kiln`]): its own HOME and
+//! KILN_HOME inside the test's folder, and none of the variables of the person running the
+//! tests that would change what kiln reads, fetches or writes ([`CLEARED`]).
+//!
 //! End-to-end tests need tools kiln did not write (Go, podman, docker, skopeo, umoci). With
 //! `CI` set they must be present: a missing tool fails the test. Elsewhere a test that lacks
 //! one prints a loud SKIPPED line and returns; `scripts/test` installs them all.
@@ -52,7 +56,9 @@ impl TestDir {
         std::os::unix::fs::symlink(target, path).unwrap();
     }
 
-    /// `kiln ARGS` run in this folder with HOME inside it and no SOURCE_DATE_EPOCH.
+    /// `kiln ARGS` run in this folder, hermetic: HOME is `home` and KILN_HOME `kiln-home` in
+    /// this folder, GOPROXY is `off` and the variables in [`CLEARED`] are unset. A test that
+    /// wants another value sets it on the command.
     pub fn kiln<I, S>(&self, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
@@ -63,14 +69,18 @@ impl TestDir {
             .args(args)
             .current_dir(self.path())
             .env("HOME", self.join("home"))
-            .env_remove("SOURCE_DATE_EPOCH")
-            .env_remove("NO_COLOR")
+            .env("KILN_HOME", self.join("kiln-home"))
+            // Not merely unset: kiln's default is proxy.golang.org, and no test may reach it.
+            .env("GOPROXY", "off")
             .stdin(Stdio::null());
+        for name in CLEARED {
+            command.env_remove(name);
+        }
         command
     }
 
-    /// `kiln ARGS` for a Go project: KILN_GO is `go`, PATH holds no other Go, and the kiln home
-    /// is `kiln-home` in this folder. Runs in `folder` (relative to this folder).
+    /// `kiln ARGS` for a Go project: KILN_GO is `go` and PATH holds no other Go. Runs in
+    /// `folder` (relative to this folder).
     pub fn kiln_go<I, S>(&self, go: &Path, folder: &str, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
@@ -80,10 +90,7 @@ impl TestDir {
         command
             .current_dir(self.join(folder))
             .env("KILN_GO", go)
-            .env("KILN_HOME", self.join("kiln-home"))
-            .env("PATH", "/usr/bin:/bin")
-            .env_remove("XDG_CACHE_HOME")
-            .env_remove("GOFLAGS");
+            .env("PATH", "/usr/bin:/bin");
         command
     }
 
@@ -107,6 +114,49 @@ impl TestDir {
         names
     }
 }
+
+/// Variables [`TestDir::kiln`] unsets, so that what the person running the tests has set
+/// cannot decide a test's outcome or make kiln touch anything outside the test's folder:
+///
+/// - where the store is and which Go runs: XDG_CACHE_HOME (KILN_HOME is set), KILN_GO;
+/// - where modules come from and how they are checked (kiln reads these as Go does), and the
+///   settings and caches of the `go` that `kiln shell` starts with kiln's environment:
+///   GOFLAGS, GOTOOLCHAIN, GOPRIVATE, GONOPROXY, GONOSUMDB, GOINSECURE, GOSUMDB, GOENV,
+///   GOWORK, GOROOT, GOPATH, GOMODCACHE, GOCACHE and NETRC (GOPROXY is set to `off`);
+/// - which registry credentials kiln finds: REGISTRY_AUTH_FILE, DOCKER_CONFIG,
+///   XDG_RUNTIME_DIR and XDG_CONFIG_HOME (HOME is the test's own);
+/// - which package index the static base asks: KILN_PYPI_URL;
+/// - what the output holds and looks like: SOURCE_DATE_EPOCH, NO_COLOR.
+///
+/// Left as they are: PATH and DOCKER_HOST, which kiln must share with the tools a test runs
+/// beside it (the `go` on PATH, the docker CLI's engine); SSL_CERT_FILE, SSL_CERT_DIR and
+/// the proxy variables, which matter only for hosts other than loopback, and no test
+/// reaches one (kiln never sends loopback requests through a proxy).
+pub const CLEARED: &[&str] = &[
+    "XDG_CACHE_HOME",
+    "KILN_GO",
+    "GOFLAGS",
+    "GOTOOLCHAIN",
+    "GOPRIVATE",
+    "GONOPROXY",
+    "GONOSUMDB",
+    "GOINSECURE",
+    "GOSUMDB",
+    "GOENV",
+    "GOWORK",
+    "GOROOT",
+    "GOPATH",
+    "GOMODCACHE",
+    "GOCACHE",
+    "NETRC",
+    "REGISTRY_AUTH_FILE",
+    "DOCKER_CONFIG",
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+    "KILN_PYPI_URL",
+    "SOURCE_DATE_EPOCH",
+    "NO_COLOR",
+];
 
 /// Copy files, folders and symlinks.
 pub fn copy_tree(source: &Path, destination: &Path) {
