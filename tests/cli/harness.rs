@@ -5,18 +5,21 @@
 //! tests that would change what kiln reads, fetches or writes ([`CLEARED`]).
 //!
 //! End-to-end tests need tools kiln did not write (Go, podman, docker, skopeo, umoci). With
-//! `CI` set they must be present: a missing tool fails the test. Elsewhere a test that lacks
-//! one prints a loud SKIPPED line and returns; `scripts/test` installs them all.
+//! `CI` or `KILN_TEST_REQUIRE_TOOLS` set they must be present: a missing tool fails the test.
+//! Elsewhere a test that lacks one calls [`skip`], which prints a loud SKIPPED line that
+//! plain `cargo test` shows, and lists every skip again after the test summary;
+//! `scripts/test` installs every tool.
 
 #![allow(dead_code)]
 
 use std::borrow::BorrowMut;
 use std::ffi::OsStr;
+use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// A temporary folder for one test, with a private HOME.
 pub struct TestDir {
@@ -175,19 +178,60 @@ pub fn copy_tree(source: &Path, destination: &Path) {
     }
 }
 
-/// The Go toolchain for a test; in CI a missing one fails the test, elsewhere the test is
-/// skipped loudly.
+/// The Go toolchain for a test, or `None` after a [`skip`].
 #[track_caller]
 pub fn require_go(test: &str) -> Option<PathBuf> {
     let found = go();
     if found.is_none() {
-        let message = format!("SKIPPED {test}: no Go toolchain (scripts/test installs one)");
-        if in_ci() {
-            panic!("{message}; CI must run every end-to-end test");
-        }
-        eprintln!("\n!!!!!!!! {message}\n");
+        skip(test, "no Go toolchain (scripts/test installs one)");
     }
     found
+}
+
+/// `test`, or a part of it, cannot run here: `why` says what is missing. In CI that fails the
+/// test (CI must run every end-to-end test); elsewhere the caller returns (or leaves the part
+/// out) after this prints a loud SKIPPED line, which is all the skip logic there is.
+///
+/// The line is written to the process's stderr itself: `eprintln!` would go to the output the
+/// test harness captures and shows only for failing tests, so a skipped test would look like
+/// any other that passed. Every skip is listed once more when the test binary exits, after the
+/// `test result:` line.
+#[track_caller]
+pub fn skip(test: &str, why: &str) {
+    let message = format!("SKIPPED {test}: {why}");
+    if in_ci() {
+        panic!("{message}; CI must run every end-to-end test");
+    }
+    let _ = writeln!(std::io::stderr(), "\n!!!!!!!! {message}\n");
+    static LISTED: OnceLock<()> = OnceLock::new();
+    LISTED.get_or_init(|| {
+        // SAFETY: `list_skips` is an `extern "C" fn` that takes nothing and never unwinds.
+        unsafe { libc::atexit(list_skips) };
+    });
+    SKIPS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(message);
+}
+
+/// Every [`skip`] of this test run.
+static SKIPS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Prints the skips, sorted, at exit (registered with `atexit` by the first [`skip`]).
+extern "C" fn list_skips() {
+    let mut skips = SKIPS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    skips.sort();
+    let mut text = format!(
+        "\n!!!!!!!! {} skipped, counted above as passed (scripts/test installs every tool; with CI or KILN_TEST_REQUIRE_TOOLS set, a skip fails):\n",
+        skips.len()
+    );
+    for skip in &skips {
+        text.push_str(&format!("  {skip}\n"));
+    }
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 /// Run and capture.
@@ -260,38 +304,32 @@ pub fn in_ci() -> bool {
     set("CI") || set("KILN_TEST_REQUIRE_TOOLS")
 }
 
-/// Whether `tool` is on PATH. In CI a missing tool fails the test; elsewhere it prints a
-/// loud SKIPPED line and the test returns early.
+/// Whether `tool` is on PATH; if not, after a [`skip`], false.
 #[track_caller]
 pub fn require(tool: &str, test: &str) -> bool {
     let found = which(tool).is_some();
     if !found {
-        let message =
-            format!("SKIPPED {test}: `{tool}` is not installed (scripts/test installs it)");
-        if in_ci() {
-            panic!("{message}; CI must run every end-to-end test");
-        }
-        eprintln!("\n!!!!!!!! {message}\n");
+        skip(
+            test,
+            &format!("`{tool}` is not installed (scripts/test installs it)"),
+        );
     }
     found
 }
 
 /// The folder holding the Python validators (`pyspdxtools`, and a `python` with jsonschema,
 /// lib4sbom and packageurl-python): `KILN_TEST_PYTHON_TOOLS`, as `scripts/tools.sh`'s
-/// `ensure_python_tools` sets it. Missing: in CI the test fails, elsewhere it is skipped loudly.
+/// `ensure_python_tools` sets it; if there is none, `None` after a [`skip`].
 #[track_caller]
 pub fn require_python_tools(test: &str) -> Option<PathBuf> {
     let found = std::env::var_os("KILN_TEST_PYTHON_TOOLS")
         .map(PathBuf::from)
         .filter(|folder| folder.join("pyspdxtools").is_file() && folder.join("python").exists());
     if found.is_none() {
-        let message = format!(
-            "SKIPPED {test}: KILN_TEST_PYTHON_TOOLS names no folder with pyspdxtools and python (scripts/test installs them into .venv)"
+        skip(
+            test,
+            "KILN_TEST_PYTHON_TOOLS names no folder with pyspdxtools and python (scripts/test installs them into .venv)",
         );
-        if in_ci() {
-            panic!("{message}; CI must run every end-to-end test");
-        }
-        eprintln!("\n!!!!!!!! {message}\n");
     }
     found
 }
@@ -340,13 +378,10 @@ pub fn hello_binary(test: &str) -> Option<PathBuf> {
         status.success().then_some(output)
     });
     if built.is_none() {
-        let message = format!(
-            "SKIPPED {test}: no Go toolchain to build examples/hello (scripts/test installs one)"
+        skip(
+            test,
+            "no Go toolchain to build examples/hello (scripts/test installs one)",
         );
-        if in_ci() {
-            panic!("{message}; CI must run every end-to-end test");
-        }
-        eprintln!("\n!!!!!!!! {message}\n");
     }
     built.clone()
 }
@@ -374,7 +409,8 @@ pub fn podman() -> Command {
 
 /// Docker engines the docker CLI can reach: the one at DOCKER_HOST (or the default socket)
 /// when it answers, and podman's Docker-compatible socket when `KILN_TEST_PODMAN_SOCKET`
-/// names one. Each is a DOCKER_HOST value (`None` = the CLI's default).
+/// names one. Each is a DOCKER_HOST value (`None` = the CLI's default). None at all is a
+/// [`skip`].
 pub fn docker_engines(test: &str) -> Vec<Option<String>> {
     static ENGINES: OnceLock<Vec<Option<String>>> = OnceLock::new();
     let engines = ENGINES.get_or_init(|| {
@@ -406,13 +442,10 @@ pub fn docker_engines(test: &str) -> Vec<Option<String>> {
         engines
     });
     if engines.is_empty() {
-        let message = format!(
-            "SKIPPED {test}: no Docker engine answers (neither Docker nor podman's socket)"
+        skip(
+            test,
+            "no Docker engine answers (neither Docker nor podman's socket)",
         );
-        if in_ci() {
-            panic!("{message}; CI must run every end-to-end test");
-        }
-        eprintln!("\n!!!!!!!! {message}\n");
     }
     engines.clone()
 }
@@ -446,6 +479,27 @@ impl Drop for LoadedImages {
             let _ = command.stdout(Stdio::null()).stderr(Stdio::null()).status();
         }
     }
+}
+
+/// `command` (a kiln from [`TestDir::kiln`]) run as the user nobody through `setpriv`, in the
+/// same folder with the same environment.
+pub fn as_nobody(command: &Command) -> Command {
+    let mut wrapped = Command::new("setpriv");
+    wrapped
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(command.get_program())
+        .args(command.get_args())
+        .stdin(Stdio::null());
+    if let Some(folder) = command.get_current_dir() {
+        wrapped.current_dir(folder);
+    }
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(name, value),
+            None => wrapped.env_remove(name),
+        };
+    }
+    wrapped
 }
 
 /// Whether the tests run as root (who reads any file and needs no `--rootless`).

@@ -780,8 +780,9 @@ fn the_pinned_toolchain_is_fetched_verified_and_used() {
         return;
     };
     if std::env::consts::ARCH != "x86_64" {
-        eprintln!(
-            "SKIPPED the_pinned_toolchain_is_fetched_verified_and_used: the fixture release is linux-amd64"
+        skip(
+            "the_pinned_toolchain_is_fetched_verified_and_used",
+            "the fixture release is linux-amd64",
         );
         return;
     }
