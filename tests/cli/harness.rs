@@ -189,8 +189,8 @@ pub fn require_go(test: &str) -> Option<PathBuf> {
 }
 
 /// `test`, or a part of it, cannot run here: `why` says what is missing. In CI that fails the
-/// test (CI must run every end-to-end test); elsewhere the caller returns (or leaves the part
-/// out) after this prints a loud SKIPPED line, which is all the skip logic there is.
+/// test (CI must run every end-to-end test); elsewhere this prints a loud SKIPPED line and the
+/// caller returns (or leaves the part out). Every skip of the cli tests goes through here.
 ///
 /// The line is written to the process's stderr itself: `eprintln!` would go to the output the
 /// test harness captures and shows only for failing tests, so a skipped test would look like
