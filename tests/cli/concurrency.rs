@@ -5,6 +5,10 @@
 //! built). With gc looping beside the builds, every build still succeeds, and once the dust
 //! settles every `result` link points at a complete output and `kiln store verify` is clean:
 //! gc never removed what a running build or a link needed.
+//!
+//! It starts up to 32 builds at once, so it is `#[ignore]`d in plain `cargo test`;
+//! `scripts/test` runs it (`cargo test --test cli -- --ignored`), as CI does. Nothing in it
+//! is random: what varies from run to run is only how the processes interleave.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -39,8 +43,9 @@ fn project(dir: &TestDir, index: usize, variant: usize) {
 }
 
 /// Process `k` of a round: project `k % 3`, the image or the package alone (which the image
-/// needs too), so every output is wanted by several processes at once.
-fn spawn_build(dir: &TestDir, go: &Path, home: &Path, process: usize) -> Child {
+/// needs too), so every output is wanted by several processes at once. All share the test
+/// folder's kiln home.
+fn spawn_build(dir: &TestDir, go: &Path, process: usize) -> Child {
     let (target, link) = if (process / PROJECTS).is_multiple_of(2) {
         (".#container", "result")
     } else {
@@ -51,10 +56,7 @@ fn spawn_build(dir: &TestDir, go: &Path, home: &Path, process: usize) -> Child {
         &format!("p{}", process % PROJECTS),
         ["build", target, "-o", link],
     );
-    command
-        .env("KILN_HOME", home)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
     command.spawn().unwrap()
 }
 
@@ -65,9 +67,9 @@ struct Round {
     built: std::collections::BTreeMap<String, usize>,
 }
 
-fn round(dir: &TestDir, go: &Path, home: &Path, processes: usize) -> Round {
+fn round(dir: &TestDir, go: &Path, processes: usize) -> Round {
     let children: Vec<Child> = (0..processes)
-        .map(|process| spawn_build(dir, go, home, process))
+        .map(|process| spawn_build(dir, go, process))
         .collect();
     let mut round = Round {
         builds: processes,
@@ -90,7 +92,7 @@ fn round(dir: &TestDir, go: &Path, home: &Path, processes: usize) -> Round {
 }
 
 /// The `result` links of the first `projects` projects are whole; the store is intact.
-fn assert_links_and_store(dir: &TestDir, go: &Path, home: &Path, projects: usize, context: &str) {
+fn assert_links_and_store(dir: &TestDir, go: &Path, projects: usize, context: &str) {
     for index in 0..projects {
         let folder = format!("p{index}");
         let link = dir.join(&folder).join("result");
@@ -98,9 +100,7 @@ fn assert_links_and_store(dir: &TestDir, go: &Path, home: &Path, projects: usize
             .unwrap_or_else(|error| panic!("{context}: {}: {error}", link.display()));
         assert!(target.exists(), "{context}: {} is dangling", link.display());
     }
-    let verify = run(dir
-        .kiln_go(go, "p0", ["store", "verify"])
-        .env("KILN_HOME", home));
+    let verify = run(dir.kiln_go(go, "p0", ["store", "verify"]));
     assert!(
         verify.status.success(),
         "{context}: store verify: {}",
@@ -109,12 +109,12 @@ fn assert_links_and_store(dir: &TestDir, go: &Path, home: &Path, projects: usize
 }
 
 #[test]
+#[ignore = "stress test (minutes): scripts/test runs it (cargo test --test cli -- --ignored)"]
 fn concurrent_builds_share_one_store_and_gc_beside_them_removes_nothing_needed() {
     const NAME: &str =
         "concurrent_builds_share_one_store_and_gc_beside_them_removes_nothing_needed";
     let Some(go) = require_go(NAME) else { return };
     let dir = TestDir::new();
-    let home = dir.join("kiln-home");
     let mut variant = 0;
     let mut summary = Vec::new();
     for processes in [2, 8, 32] {
@@ -124,7 +124,7 @@ fn concurrent_builds_share_one_store_and_gc_beside_them_removes_nothing_needed()
         for index in 0..PROJECTS {
             project(&dir, index, variant);
         }
-        let quiet = round(&dir, &go, &home, processes);
+        let quiet = round(&dir, &go, processes);
         assert!(
             quiet.failures.is_empty(),
             "N={processes}: {}",
@@ -149,7 +149,7 @@ fn concurrent_builds_share_one_store_and_gc_beside_them_removes_nothing_needed()
             "N={processes}: {:?}",
             quiet.built
         );
-        assert_links_and_store(&dir, &go, &home, built, &format!("N={processes}"));
+        assert_links_and_store(&dir, &go, built, &format!("N={processes}"));
 
         // With `kiln gc` looping beside new builds.
         variant += 1;
@@ -160,9 +160,7 @@ fn concurrent_builds_share_one_store_and_gc_beside_them_removes_nothing_needed()
         let collector = {
             let stop = Arc::clone(&stop);
             let mut gc = dir.kiln_go(&go, "p0", ["gc"]);
-            gc.env("KILN_HOME", &home)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped());
+            gc.stdout(Stdio::null()).stderr(Stdio::piped());
             std::thread::spawn(move || {
                 let mut runs = 0;
                 let mut failures = Vec::new();
@@ -176,7 +174,7 @@ fn concurrent_builds_share_one_store_and_gc_beside_them_removes_nothing_needed()
                 (runs, failures)
             })
         };
-        let busy = round(&dir, &go, &home, processes);
+        let busy = round(&dir, &go, processes);
         stop.store(true, Ordering::SeqCst);
         let (gc_runs, gc_failures) = collector.join().unwrap();
         assert!(
@@ -186,8 +184,8 @@ fn concurrent_builds_share_one_store_and_gc_beside_them_removes_nothing_needed()
         );
         assert!(gc_failures.is_empty(), "gc failed: {gc_failures:?}");
         // And once more after the builds: the links keep what they need.
-        success(dir.kiln_go(&go, "p0", ["gc"]).env("KILN_HOME", &home));
-        assert_links_and_store(&dir, &go, &home, built, &format!("N={processes} with gc"));
+        success(dir.kiln_go(&go, "p0", ["gc"]));
+        assert_links_and_store(&dir, &go, built, &format!("N={processes} with gc"));
         for index in 0..built {
             let listed = success(
                 Command::new("tar")

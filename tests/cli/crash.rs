@@ -7,10 +7,16 @@
 //! succeeds, and leaves no temporary debris in the store or the project.
 //!
 //! The delays are uniform over the time an uninterrupted run takes (measured first), from a
-//! seeded generator: `KILN_CRASH_SEED` repeats a run, `KILN_CRASH_KILLS` sets the number of
-//! kills per command (default: a few, for every test run; RELIABILITY.md reports 200 in all).
-//! Only a kill that lands while kiln is running counts; a run that ended first is counted
-//! apart and its delay tried again.
+//! seeded generator: each test prints its seed, and every failure names it;
+//! `KILN_CRASH_SEED=N` replays it (the same fractions of a run, so the same moments on a
+//! faster or slower machine; a run that ends before its kill draws again, so on a different
+//! machine the sequence can drift from there). `KILN_CRASH_KILLS` sets the number of kills
+//! per command (default: a few, for every test run; RELIABILITY.md reports 200 in all). Only a
+//! kill that lands while kiln is running counts; a run that ended first is counted apart and
+//! its delay tried again.
+//!
+//! They take minutes, so they are `#[ignore]`d in plain `cargo test`; `scripts/test` runs
+//! them (`cargo test --test cli -- --ignored`), as CI does.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,36 +27,67 @@ use serde_json::Value;
 use crate::harness::*;
 
 /// splitmix64: small, seedable, good enough to spread delays.
-struct Rng(u64);
+struct Rng {
+    state: u64,
+    /// Where it started, for messages.
+    seed: u64,
+}
 
 impl Rng {
-    fn from_env() -> Self {
-        let seed = std::env::var("KILN_CRASH_SEED")
-            .ok()
-            .and_then(|text| text.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-            });
-        eprintln!("crash tests: KILN_CRASH_SEED={seed}");
-        Rng(seed)
+    fn new(seed: u64) -> Self {
+        Rng { state: seed, seed }
+    }
+
+    /// Seeded by `KILN_CRASH_SEED`, else by the clock; prints the seed and how to replay it.
+    fn from_env(test: &str) -> Self {
+        let seed = match std::env::var("KILN_CRASH_SEED") {
+            Ok(text) => text
+                .parse()
+                .unwrap_or_else(|_| panic!("KILN_CRASH_SEED={text:?} is not a u64")),
+            Err(_) => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64,
+        };
+        eprintln!(
+            "crash tests: KILN_CRASH_SEED={seed} (replay: KILN_CRASH_SEED={seed} cargo test --test cli -- --ignored --exact crash::{test})"
+        );
+        Rng::new(seed)
     }
 
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
 
-    /// A delay in `[0, limit)`.
+    /// A delay in `[0, limit)`: a fraction of `limit` (the top 53 bits of a draw), so a
+    /// replayed seed picks the same points of a run however long the run takes here.
     fn delay(&mut self, limit: Duration) -> Duration {
-        let micros = limit.as_micros().max(1) as u64;
-        Duration::from_micros(self.next() % micros)
+        let fraction = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        limit.mul_f64(fraction)
     }
+}
+
+/// A replayed seed kills at the same fractions of a run, whatever the run takes on this machine
+/// (the delays used to be a draw modulo the measured microseconds: a new sequence each run).
+#[test]
+fn a_seed_gives_the_same_fractions_of_any_run_time() {
+    let fractions = |limit: Duration| -> Vec<f64> {
+        let mut rng = Rng::new(42);
+        (0..16)
+            .map(|_| rng.delay(limit).as_secs_f64() / limit.as_secs_f64())
+            .collect()
+    };
+    let fast = fractions(Duration::from_millis(1500));
+    let slow = fractions(Duration::from_millis(4321));
+    for (fast, slow) in fast.iter().zip(&slow) {
+        assert!((0.0..1.0).contains(fast), "{fast}");
+        assert!((fast - slow).abs() < 1e-6, "{fast} vs {slow}");
+    }
+    assert!(fast.windows(2).all(|pair| pair[0] != pair[1]), "{fast:?}");
 }
 
 fn kills_per_command() -> usize {
@@ -222,7 +259,7 @@ fn main_go(variant: usize) -> String {
 
 /// `kib` KiB of bytes that differ per variant and do not compress away.
 fn assets(variant: usize, kib: usize) -> Vec<u8> {
-    let mut rng = Rng(variant as u64 ^ 0xA5A5_5A5A);
+    let mut rng = Rng::new(variant as u64 ^ 0xA5A5_5A5A);
     (0..kib * 128)
         .flat_map(|_| rng.next().to_le_bytes())
         .collect()
@@ -236,17 +273,14 @@ fn time_it(mut command: Command) -> Duration {
 }
 
 #[test]
+#[ignore = "stress test (minutes): scripts/test runs it (cargo test --test cli -- --ignored)"]
 fn kiln_build_survives_sigkill_at_random_moments() {
     const NAME: &str = "kiln_build_survives_sigkill_at_random_moments";
     let Some(go) = require_go(NAME) else { return };
     let dir = TestDir::new();
     let home = dir.join("kiln-home");
     crash_project(&dir, "app");
-    let build = || {
-        let mut command = dir.kiln_go(&go, "app", ["build", ".#container"]);
-        command.env("KILN_HOME", &home);
-        command
-    };
+    let build = || dir.kiln_go(&go, "app", ["build", ".#container"]);
     success(build());
     // A new program and new assets: every output of the target is built again.
     let mut variant = 1;
@@ -257,7 +291,7 @@ fn kiln_build_survives_sigkill_at_random_moments() {
     };
     next_variant(&mut variant);
     let full = time_it(build());
-    let mut rng = Rng::from_env();
+    let mut rng = Rng::from_env(NAME);
     let mut tally = Tally::default();
     while tally.killed < kills_per_command() {
         let before = result_target(&dir, &go, "app", &home);
@@ -268,15 +302,15 @@ fn kiln_build_survives_sigkill_at_random_moments() {
             continue;
         }
         tally.killed += 1;
-        let context = format!("kill {} after {delay:?} (variant {variant})", tally.killed);
+        let context = format!(
+            "kill {} after {delay:?} (variant {variant}; KILN_CRASH_SEED={})",
+            tally.killed, rng.seed
+        );
         assert_store_intact(&dir, &go, "app", &home, &context);
         let after = result_target(&dir, &go, "app", &home);
         // The link is the old output or the complete new one.
         if after != before {
-            let output = success(
-                dir.kiln_go(&go, "app", ["store", "path", ".#container"])
-                    .env("KILN_HOME", &home),
-            );
+            let output = success(dir.kiln_go(&go, "app", ["store", "path", ".#container"]));
             assert_eq!(
                 after.as_deref().map(|path| path.display().to_string()),
                 Some(output.trim().to_owned()),
@@ -301,6 +335,7 @@ fn kiln_build_survives_sigkill_at_random_moments() {
 }
 
 #[test]
+#[ignore = "stress test (minutes): scripts/test runs it (cargo test --test cli -- --ignored)"]
 fn kiln_lock_survives_sigkill_at_random_moments() {
     const NAME: &str = "kiln_lock_survives_sigkill_at_random_moments";
     let Some(go) = require_go(NAME) else { return };
@@ -319,7 +354,7 @@ fn kiln_lock_survives_sigkill_at_random_moments() {
     };
     let full = time_it(lock(&fresh_home()));
     let good_lock = std::fs::read(dir.join("app/kiln.lock")).unwrap();
-    let mut rng = Rng::from_env();
+    let mut rng = Rng::from_env(NAME);
     let mut tally = Tally::default();
     while tally.killed < kills_per_command() {
         let home = fresh_home();
@@ -336,7 +371,10 @@ fn kiln_lock_survives_sigkill_at_random_moments() {
             continue;
         }
         tally.killed += 1;
-        let context = format!("kill {} after {delay:?}", tally.killed);
+        let context = format!(
+            "kill {} after {delay:?} (KILN_CRASH_SEED={})",
+            tally.killed, rng.seed
+        );
         if home.exists() {
             assert_store_intact(&dir, &go, "app", &home, &context);
         }
@@ -363,6 +401,7 @@ fn kiln_lock_survives_sigkill_at_random_moments() {
 }
 
 #[test]
+#[ignore = "stress test (minutes): scripts/test runs it (cargo test --test cli -- --ignored)"]
 fn kiln_push_survives_sigkill_at_random_moments() {
     const NAME: &str = "kiln_push_survives_sigkill_at_random_moments";
     let Some(go) = require_go(NAME) else { return };
@@ -375,11 +414,7 @@ fn kiln_push_survives_sigkill_at_random_moments() {
     let dir = TestDir::new();
     let home = dir.join("kiln-home");
     crash_project(&dir, "app");
-    let kiln = |args: &[&str]| {
-        let mut command = dir.kiln_go(&go, "app", args);
-        command.env("KILN_HOME", &home);
-        command
-    };
+    let kiln = |args: &[&str]| dir.kiln_go(&go, "app", args);
     let mut variant = 0;
     // Each round pushes a new image (new assets, 8 MiB) under its own tag.
     let new_image = |variant: &mut usize| -> (String, String) {
@@ -396,7 +431,7 @@ fn kiln_push_survives_sigkill_at_random_moments() {
     success(kiln(&["push", "result", &target]));
     let (target, _) = new_image(&mut variant);
     let full = time_it(kiln(&["push", "result", &target]));
-    let mut rng = Rng::from_env();
+    let mut rng = Rng::from_env(NAME);
     let mut tally = Tally::default();
     let skopeo = |args: &[&str]| {
         let mut command = Command::new("skopeo");
@@ -411,7 +446,10 @@ fn kiln_push_survives_sigkill_at_random_moments() {
             continue;
         }
         tally.killed += 1;
-        let context = format!("kill {} after {delay:?} ({target})", tally.killed);
+        let context = format!(
+            "kill {} after {delay:?} ({target}; KILN_CRASH_SEED={})",
+            tally.killed, rng.seed
+        );
         // The tag is absent, or names the whole image: every blob there and as digested.
         let inspected = run(skopeo(&["inspect", "--raw"]).arg(format!("docker://{target}")));
         if inspected.status.success() {

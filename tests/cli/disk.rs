@@ -27,11 +27,7 @@ impl Tmpfs {
                 path: path.to_owned(),
             }),
             other => {
-                let message = format!("SKIPPED {test}: cannot mount a tmpfs here: {other:?}");
-                if in_ci() {
-                    panic!("{message}; CI must run every end-to-end test");
-                }
-                eprintln!("\n!!!!!!!! {message}\n");
+                skip(test, &format!("cannot mount a tmpfs here: {other:?}"));
                 None
             }
         }

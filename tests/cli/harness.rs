@@ -1,18 +1,25 @@
 //! A small harness for running the real `kiln` binary and the real tools around it.
 //!
+//! Every kiln a test starts is hermetic by default ([`TestDir::kiln`]): its own HOME and
+//! KILN_HOME inside the test's folder, and none of the variables of the person running the
+//! tests that would change what kiln reads, fetches or writes ([`CLEARED`]).
+//!
 //! End-to-end tests need tools kiln did not write (Go, podman, docker, skopeo, umoci). With
-//! `CI` set they must be present: a missing tool fails the test. Elsewhere a test that lacks
-//! one prints a loud SKIPPED line and returns; `scripts/test` installs them all.
+//! `CI` or `KILN_TEST_REQUIRE_TOOLS` set they must be present: a missing tool fails the test.
+//! Elsewhere a test that lacks one calls [`skip`], which prints a loud SKIPPED line that
+//! plain `cargo test` shows, and lists every skip again after the test summary;
+//! `scripts/test` installs every tool.
 
 #![allow(dead_code)]
 
 use std::borrow::BorrowMut;
 use std::ffi::OsStr;
+use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// A temporary folder for one test, with a private HOME.
 pub struct TestDir {
@@ -52,7 +59,9 @@ impl TestDir {
         std::os::unix::fs::symlink(target, path).unwrap();
     }
 
-    /// `kiln ARGS` run in this folder with HOME inside it and no SOURCE_DATE_EPOCH.
+    /// `kiln ARGS` run in this folder, hermetic: HOME is `home` and KILN_HOME `kiln-home` in
+    /// this folder, GOPROXY is `off` and the variables in [`CLEARED`] are unset. A test that
+    /// wants another value sets it on the command.
     pub fn kiln<I, S>(&self, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
@@ -63,14 +72,18 @@ impl TestDir {
             .args(args)
             .current_dir(self.path())
             .env("HOME", self.join("home"))
-            .env_remove("SOURCE_DATE_EPOCH")
-            .env_remove("NO_COLOR")
+            .env("KILN_HOME", self.join("kiln-home"))
+            // Not merely unset: kiln's default is proxy.golang.org, and no test may reach it.
+            .env("GOPROXY", "off")
             .stdin(Stdio::null());
+        for name in CLEARED {
+            command.env_remove(name);
+        }
         command
     }
 
-    /// `kiln ARGS` for a Go project: KILN_GO is `go`, PATH holds no other Go, and the kiln home
-    /// is `kiln-home` in this folder. Runs in `folder` (relative to this folder).
+    /// `kiln ARGS` for a Go project: KILN_GO is `go` and PATH holds no other Go. Runs in
+    /// `folder` (relative to this folder).
     pub fn kiln_go<I, S>(&self, go: &Path, folder: &str, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
@@ -80,10 +93,7 @@ impl TestDir {
         command
             .current_dir(self.join(folder))
             .env("KILN_GO", go)
-            .env("KILN_HOME", self.join("kiln-home"))
-            .env("PATH", "/usr/bin:/bin")
-            .env_remove("XDG_CACHE_HOME")
-            .env_remove("GOFLAGS");
+            .env("PATH", "/usr/bin:/bin");
         command
     }
 
@@ -108,6 +118,49 @@ impl TestDir {
     }
 }
 
+/// Variables [`TestDir::kiln`] unsets, so that what the person running the tests has set
+/// cannot decide a test's outcome or make kiln touch anything outside the test's folder:
+///
+/// - where the store is and which Go runs: XDG_CACHE_HOME (KILN_HOME is set), KILN_GO;
+/// - where modules come from and how they are checked (kiln reads these as Go does), and the
+///   settings and caches of the `go` that `kiln shell` starts with kiln's environment:
+///   GOFLAGS, GOTOOLCHAIN, GOPRIVATE, GONOPROXY, GONOSUMDB, GOINSECURE, GOSUMDB, GOENV,
+///   GOWORK, GOROOT, GOPATH, GOMODCACHE, GOCACHE and NETRC (GOPROXY is set to `off`);
+/// - which registry credentials kiln finds: REGISTRY_AUTH_FILE, DOCKER_CONFIG,
+///   XDG_RUNTIME_DIR and XDG_CONFIG_HOME (HOME is the test's own);
+/// - which package index the static base asks: KILN_PYPI_URL;
+/// - what the output holds and looks like: SOURCE_DATE_EPOCH, NO_COLOR.
+///
+/// Left as they are: PATH and DOCKER_HOST, which kiln must share with the tools a test runs
+/// beside it (the `go` on PATH, the docker CLI's engine); SSL_CERT_FILE, SSL_CERT_DIR and
+/// the proxy variables, which matter only for hosts other than loopback, and no test
+/// reaches one (kiln never sends loopback requests through a proxy).
+pub const CLEARED: &[&str] = &[
+    "XDG_CACHE_HOME",
+    "KILN_GO",
+    "GOFLAGS",
+    "GOTOOLCHAIN",
+    "GOPRIVATE",
+    "GONOPROXY",
+    "GONOSUMDB",
+    "GOINSECURE",
+    "GOSUMDB",
+    "GOENV",
+    "GOWORK",
+    "GOROOT",
+    "GOPATH",
+    "GOMODCACHE",
+    "GOCACHE",
+    "NETRC",
+    "REGISTRY_AUTH_FILE",
+    "DOCKER_CONFIG",
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+    "KILN_PYPI_URL",
+    "SOURCE_DATE_EPOCH",
+    "NO_COLOR",
+];
+
 /// Copy files, folders and symlinks.
 pub fn copy_tree(source: &Path, destination: &Path) {
     std::fs::create_dir_all(destination).unwrap();
@@ -125,19 +178,60 @@ pub fn copy_tree(source: &Path, destination: &Path) {
     }
 }
 
-/// The Go toolchain for a test; in CI a missing one fails the test, elsewhere the test is
-/// skipped loudly.
+/// The Go toolchain for a test, or `None` after a [`skip`].
 #[track_caller]
 pub fn require_go(test: &str) -> Option<PathBuf> {
     let found = go();
     if found.is_none() {
-        let message = format!("SKIPPED {test}: no Go toolchain (scripts/test installs one)");
-        if in_ci() {
-            panic!("{message}; CI must run every end-to-end test");
-        }
-        eprintln!("\n!!!!!!!! {message}\n");
+        skip(test, "no Go toolchain (scripts/test installs one)");
     }
     found
+}
+
+/// `test`, or a part of it, cannot run here: `why` says what is missing. In CI that fails the
+/// test (CI must run every end-to-end test); elsewhere this prints a loud SKIPPED line and the
+/// caller returns (or leaves the part out). Every skip of the cli tests goes through here.
+///
+/// The line is written to the process's stderr itself: `eprintln!` would go to the output the
+/// test harness captures and shows only for failing tests, so a skipped test would look like
+/// any other that passed. Every skip is listed once more when the test binary exits, after the
+/// `test result:` line.
+#[track_caller]
+pub fn skip(test: &str, why: &str) {
+    let message = format!("SKIPPED {test}: {why}");
+    if in_ci() {
+        panic!("{message}; CI must run every end-to-end test");
+    }
+    let _ = writeln!(std::io::stderr(), "\n!!!!!!!! {message}\n");
+    static LISTED: OnceLock<()> = OnceLock::new();
+    LISTED.get_or_init(|| {
+        // SAFETY: `list_skips` is an `extern "C" fn` that takes nothing and never unwinds.
+        unsafe { libc::atexit(list_skips) };
+    });
+    SKIPS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(message);
+}
+
+/// Every [`skip`] of this test run.
+static SKIPS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Prints the skips, sorted, at exit (registered with `atexit` by the first [`skip`]).
+extern "C" fn list_skips() {
+    let mut skips = SKIPS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    skips.sort();
+    let mut text = format!(
+        "\n!!!!!!!! {} skipped, counted above as passed (scripts/test installs every tool; with CI or KILN_TEST_REQUIRE_TOOLS set, a skip fails):\n",
+        skips.len()
+    );
+    for skip in &skips {
+        text.push_str(&format!("  {skip}\n"));
+    }
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 /// Run and capture.
@@ -210,38 +304,32 @@ pub fn in_ci() -> bool {
     set("CI") || set("KILN_TEST_REQUIRE_TOOLS")
 }
 
-/// Whether `tool` is on PATH. In CI a missing tool fails the test; elsewhere it prints a
-/// loud SKIPPED line and the test returns early.
+/// Whether `tool` is on PATH; if not, after a [`skip`], false.
 #[track_caller]
 pub fn require(tool: &str, test: &str) -> bool {
     let found = which(tool).is_some();
     if !found {
-        let message =
-            format!("SKIPPED {test}: `{tool}` is not installed (scripts/test installs it)");
-        if in_ci() {
-            panic!("{message}; CI must run every end-to-end test");
-        }
-        eprintln!("\n!!!!!!!! {message}\n");
+        skip(
+            test,
+            &format!("`{tool}` is not installed (scripts/test installs it)"),
+        );
     }
     found
 }
 
 /// The folder holding the Python validators (`pyspdxtools`, and a `python` with jsonschema,
 /// lib4sbom and packageurl-python): `KILN_TEST_PYTHON_TOOLS`, as `scripts/tools.sh`'s
-/// `ensure_python_tools` sets it. Missing: in CI the test fails, elsewhere it is skipped loudly.
+/// `ensure_python_tools` sets it; if there is none, `None` after a [`skip`].
 #[track_caller]
 pub fn require_python_tools(test: &str) -> Option<PathBuf> {
     let found = std::env::var_os("KILN_TEST_PYTHON_TOOLS")
         .map(PathBuf::from)
         .filter(|folder| folder.join("pyspdxtools").is_file() && folder.join("python").exists());
     if found.is_none() {
-        let message = format!(
-            "SKIPPED {test}: KILN_TEST_PYTHON_TOOLS names no folder with pyspdxtools and python (scripts/test installs them into .venv)"
+        skip(
+            test,
+            "KILN_TEST_PYTHON_TOOLS names no folder with pyspdxtools and python (scripts/test installs them into .venv)",
         );
-        if in_ci() {
-            panic!("{message}; CI must run every end-to-end test");
-        }
-        eprintln!("\n!!!!!!!! {message}\n");
     }
     found
 }
@@ -290,13 +378,10 @@ pub fn hello_binary(test: &str) -> Option<PathBuf> {
         status.success().then_some(output)
     });
     if built.is_none() {
-        let message = format!(
-            "SKIPPED {test}: no Go toolchain to build examples/hello (scripts/test installs one)"
+        skip(
+            test,
+            "no Go toolchain to build examples/hello (scripts/test installs one)",
         );
-        if in_ci() {
-            panic!("{message}; CI must run every end-to-end test");
-        }
-        eprintln!("\n!!!!!!!! {message}\n");
     }
     built.clone()
 }
@@ -324,7 +409,8 @@ pub fn podman() -> Command {
 
 /// Docker engines the docker CLI can reach: the one at DOCKER_HOST (or the default socket)
 /// when it answers, and podman's Docker-compatible socket when `KILN_TEST_PODMAN_SOCKET`
-/// names one. Each is a DOCKER_HOST value (`None` = the CLI's default).
+/// names one. Each is a DOCKER_HOST value (`None` = the CLI's default). None at all is a
+/// [`skip`].
 pub fn docker_engines(test: &str) -> Vec<Option<String>> {
     static ENGINES: OnceLock<Vec<Option<String>>> = OnceLock::new();
     let engines = ENGINES.get_or_init(|| {
@@ -356,13 +442,10 @@ pub fn docker_engines(test: &str) -> Vec<Option<String>> {
         engines
     });
     if engines.is_empty() {
-        let message = format!(
-            "SKIPPED {test}: no Docker engine answers (neither Docker nor podman's socket)"
+        skip(
+            test,
+            "no Docker engine answers (neither Docker nor podman's socket)",
         );
-        if in_ci() {
-            panic!("{message}; CI must run every end-to-end test");
-        }
-        eprintln!("\n!!!!!!!! {message}\n");
     }
     engines.clone()
 }
@@ -396,6 +479,27 @@ impl Drop for LoadedImages {
             let _ = command.stdout(Stdio::null()).stderr(Stdio::null()).status();
         }
     }
+}
+
+/// `command` (a kiln from [`TestDir::kiln`]) run as the user nobody through `setpriv`, in the
+/// same folder with the same environment.
+pub fn as_nobody(command: &Command) -> Command {
+    let mut wrapped = Command::new("setpriv");
+    wrapped
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(command.get_program())
+        .args(command.get_args())
+        .stdin(Stdio::null());
+    if let Some(folder) = command.get_current_dir() {
+        wrapped.current_dir(folder);
+    }
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(name, value),
+            None => wrapped.env_remove(name),
+        };
+    }
+    wrapped
 }
 
 /// Whether the tests run as root (who reads any file and needs no `--rootless`).

@@ -1,7 +1,8 @@
 //! The hostile-input corpus (tests/hostile/, see its README): every case is run through the
 //! real `kiln` binary in a sandbox of its own, and must give a clear error (exit code, an
 //! `error:` line holding the expected words), never a panic, a hang or a signal, and must
-//! write nothing outside the folders the command owns. All cases run; every failure is
+//! write nothing outside the folders the command owns. All cases run (or those that
+//! `KILN_HOSTILE_CASE`, a glob over `kind/name`, picks: see [`CaseFilter`]); every failure is
 //! listed at the end.
 
 mod formats;
@@ -720,12 +721,56 @@ fn try_case(kind: Kind, case: &Case, corpus: &Path) -> Vec<String> {
     problems
 }
 
+/// `KILN_HOSTILE_CASE`, when set: a glob matched against each case's `kind/name` and against
+/// its name alone, so `go-mod/bom` runs one case, `bom` the case of that name in every kind,
+/// `'go-mod/*'` one kind and `'*traversal*'` every case so named (`*` stops at `/`).
+struct CaseFilter {
+    pattern: String,
+    glob: globset::GlobMatcher,
+}
+
+impl CaseFilter {
+    fn from_env() -> Option<Self> {
+        let pattern = std::env::var("KILN_HOSTILE_CASE")
+            .ok()
+            .filter(|pattern| !pattern.is_empty())?;
+        let glob = globset::GlobBuilder::new(&pattern)
+            .literal_separator(true)
+            .build()
+            .unwrap_or_else(|error| panic!("KILN_HOSTILE_CASE={pattern:?}: {error}"))
+            .compile_matcher();
+        Some(CaseFilter { pattern, glob })
+    }
+
+    fn keeps(&self, id: &str, name: &str) -> bool {
+        self.glob.is_match(id) || self.glob.is_match(name)
+    }
+
+    /// The failure when nothing matched, naming the closest cases.
+    fn matched_nothing(&self, ids: &[String]) -> String {
+        let mut closest: Vec<(f64, &String)> = ids
+            .iter()
+            .map(|id| (strsim::jaro_winkler(&self.pattern, id), id))
+            .collect();
+        closest.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let closest: Vec<&str> = closest.iter().take(3).map(|(_, id)| id.as_str()).collect();
+        format!(
+            "KILN_HOSTILE_CASE={:?} matches no case of the corpus (a glob over kind/name or over a name, e.g. go-mod/bom, bom, 'go-mod/*', '*traversal*'); closest: {}",
+            self.pattern,
+            closest.join(", ")
+        )
+    }
+}
+
 #[test]
 fn hostile_inputs_give_clear_errors_and_write_nothing() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile");
+    let filter = CaseFilter::from_env();
     let mut tried = 0;
     let mut failures = Vec::new();
     let mut per_kind = Vec::new();
+    let mut every_id = Vec::new();
+    let mut ran = Vec::new();
     for kind in Kind::ALL {
         let corpus = root.join(kind.folder());
         let text = std::fs::read_to_string(corpus.join("cases.toml"))
@@ -761,18 +806,19 @@ fn hostile_inputs_give_clear_errors_and_write_nothing() {
             kind.folder()
         );
 
-        let filter = std::env::var("KILN_HOSTILE_CASE").ok();
         let mut count = 0;
         for case in &file.case {
             let id = format!("{}/{}", kind.folder(), case.name);
+            every_id.push(id.clone());
             if filter
                 .as_ref()
-                .is_some_and(|filter| !id.contains(filter.as_str()))
+                .is_some_and(|filter| !filter.keeps(&id, &case.name))
             {
                 continue;
             }
             assert!(!case.about.trim().is_empty(), "{id}: say what it attacks");
             count += 1;
+            ran.push(id.clone());
             let started = Instant::now();
             let problems = try_case(kind, case, &corpus);
             let took = started.elapsed();
@@ -790,9 +836,19 @@ fn hostile_inputs_give_clear_errors_and_write_nothing() {
         tried += count;
         per_kind.push(format!("{} {count}", kind.folder()));
     }
+    if let Some(filter) = &filter {
+        assert!(tried > 0, "{}", filter.matched_nothing(&every_id));
+    }
     let handled = tried - failures.len();
     println!("hostile inputs: {tried} tried, {handled} handled");
     println!("  by kind: {}", per_kind.join(", "));
+    if let Some(filter) = &filter {
+        println!(
+            "  KILN_HOSTILE_CASE={:?} chose: {}",
+            filter.pattern,
+            ran.join(", ")
+        );
+    }
     assert!(
         failures.is_empty(),
         "hostile inputs: {tried} tried, {handled} handled; not handled:\n\n{}",

@@ -584,31 +584,7 @@ fn unreadable_file_keeps_the_old_output() {
     std::fs::set_permissions(dir.join("src"), std::fs::Permissions::from_mode(0o755)).unwrap();
     dir.write("out/image.tar", "the previous image", 0o666);
     std::fs::set_permissions(dir.join("out"), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let mut command = if is_root() {
-        // root reads any file: run kiln as nobody.
-        if which("setpriv").is_none() {
-            eprintln!(
-                "\n!!!!!!!! SKIPPED unreadable_file_keeps_the_old_output: root without setpriv\n"
-            );
-            return;
-        }
-        let mut command = std::process::Command::new("setpriv");
-        command
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                env!("CARGO_BIN_EXE_kiln"),
-            ])
-            .current_dir(dir.path())
-            .env("HOME", dir.join("home"));
-        command
-    } else {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"));
-        command.current_dir(dir.path());
-        command
-    };
-    command.args([
+    let mut command = dir.kiln([
         "image",
         "--name",
         "x",
@@ -617,6 +593,13 @@ fn unreadable_file_keeps_the_old_output() {
         "-o",
         "out/image.tar",
     ]);
+    if is_root() {
+        // root reads any file: run kiln as nobody.
+        if !require("setpriv", "unreadable_file_keeps_the_old_output (as root)") {
+            return;
+        }
+        command = as_nobody(&command);
+    }
     failure(
         &mut command,
         &["cannot read ./src/secret", "Permission denied"],

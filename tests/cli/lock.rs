@@ -355,10 +355,10 @@ fn lock_and_build_offline_from_a_file_proxy() {
         assert_eq!(checked, 6, "six modules have code");
     }
 
-    // A re-run fetches nothing and leaves the lock as it is.
+    // A re-run (GOPROXY `off`, the harness's default) fetches nothing and leaves the lock
+    // as it is.
     let before = std::fs::read(dir.join("app/kiln.lock")).unwrap();
     let mut again = dir.kiln_go(&go, "app", ["lock", "--json"]);
-    again.env("GOPROXY", "off");
     let report: serde_json::Value = serde_json::from_str(&success(&mut again)).unwrap();
     assert_eq!(report["changed"], false);
     assert!(
@@ -743,8 +743,9 @@ fn the_pinned_toolchain_is_fetched_verified_and_used() {
         return;
     };
     if std::env::consts::ARCH != "x86_64" {
-        eprintln!(
-            "SKIPPED the_pinned_toolchain_is_fetched_verified_and_used: the fixture release is linux-amd64"
+        skip(
+            "the_pinned_toolchain_is_fetched_verified_and_used",
+            "the fixture release is linux-amd64",
         );
         return;
     }
@@ -780,11 +781,7 @@ fn the_pinned_toolchain_is_fetched_verified_and_used() {
         let mut command = dir.kiln(args);
         command
             .current_dir(dir.join("app"))
-            .env("KILN_HOME", dir.join("kiln-home"))
-            .env("PATH", "/usr/bin:/bin")
-            .env_remove("KILN_GO")
-            .env_remove("XDG_CACHE_HOME")
-            .env_remove("GOTOOLCHAIN");
+            .env("PATH", "/usr/bin:/bin");
         command
     };
     let proxy = format!("file://{}", dir.join("proxy").display());
@@ -812,8 +809,8 @@ fn the_pinned_toolchain_is_fetched_verified_and_used() {
         .to_owned();
     assert!(pinned_h1.starts_with("h1:"));
 
-    // The build runs the fetched release, offline.
-    let output = success(kiln(&["run"]).env("GOPROXY", "off"));
+    // The build runs the fetched release, offline (GOPROXY `off`).
+    let output = success(kiln(&["run"]));
     assert_eq!(output, format!("built by {release}\n"));
 
     // A release that does not hash to the pinned h1: is refused.
@@ -828,9 +825,7 @@ fn the_pinned_toolchain_is_fetched_verified_and_used() {
     std::fs::write(other.join("app/kiln.lock"), text).unwrap();
     let mut lock = other.kiln(["lock"]);
     lock.current_dir(other.join("app"))
-        .env("KILN_HOME", other.join("kiln-home"))
         .env("PATH", "/usr/bin:/bin")
-        .env_remove("KILN_GO")
         .env("GOPROXY", &proxy);
     failure(
         &mut lock,
@@ -842,9 +837,7 @@ fn the_pinned_toolchain_is_fetched_verified_and_used() {
     // GOTOOLCHAIN=local forbids fetching.
     let mut lock = other.kiln(["lock"]);
     lock.current_dir(other.join("app"))
-        .env("KILN_HOME", other.join("kiln-home"))
         .env("PATH", "/usr/bin:/bin")
-        .env_remove("KILN_GO")
         .env("GOTOOLCHAIN", "local")
         .env("GOPROXY", &proxy);
     failure(&mut lock, &["GOTOOLCHAIN=local forbids fetching it"]);

@@ -550,15 +550,12 @@ fn error_no_go_toolchain() {
     let mut command = dir.kiln(["build"]);
     command
         .current_dir(dir.join("example"))
-        .env("PATH", "/nonexistent")
-        .env_remove("KILN_GO")
-        .env("KILN_HOME", dir.join("kiln-home"));
+        .env("PATH", "/nonexistent");
     failure(command, &["no Go toolchain", "hint: install Go", "KILN_GO"]);
     let mut command = dir.kiln(["build"]);
     command
         .current_dir(dir.join("example"))
-        .env("KILN_GO", "/nonexistent/go")
-        .env("KILN_HOME", dir.join("kiln-home"));
+        .env("KILN_GO", "/nonexistent/go");
     failure(
         command,
         &["KILN_GO is `/nonexistent/go`, which is not an executable file"],
@@ -688,9 +685,7 @@ fn kiln_toml_errors_point_at_the_file() {
     );
     dir.write("app/images.toml", "[images.container]\n", 0o644);
     let mut command = dir.kiln(["build"]);
-    command
-        .current_dir(dir.join("app"))
-        .env("KILN_HOME", dir.join("kiln-home"));
+    command.current_dir(dir.join("app"));
     failure(
         command,
         &[
@@ -705,9 +700,7 @@ fn kiln_toml_errors_point_at_the_file() {
         0o644,
     );
     let mut command = dir.kiln(["build"]);
-    command
-        .current_dir(dir.join("app"))
-        .env("KILN_HOME", dir.join("kiln-home"));
+    command.current_dir(dir.join("app"));
     failure(
         command,
         &["images.toml:1:9: image `container` is defined twice: here and at kiln.toml:5:9"],
@@ -715,9 +708,7 @@ fn kiln_toml_errors_point_at_the_file() {
 
     dir.write("app/kiln.toml", "[packages.default]\n", 0o644);
     let mut command = dir.kiln(["build"]);
-    command
-        .current_dir(dir.join("app"))
-        .env("KILN_HOME", dir.join("kiln-home"));
+    command.current_dir(dir.join("app"));
     failure(command, &["kiln.toml", "schema"]);
 }
 
@@ -789,7 +780,7 @@ fn kiln_home_precedence() {
     let dir = TestDir::new();
     let home = |variables: &[(&str, &str)]| -> String {
         let mut command = dir.kiln(["store", "home"]);
-        command.env_remove("KILN_HOME").env_remove("XDG_CACHE_HOME");
+        command.env_remove("KILN_HOME");
         for (name, value) in variables {
             command.env(name, value);
         }

@@ -54,7 +54,15 @@ impl DistributionRegistry {
         let config_path = folder.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
         let log = folder.path().join("registry.log");
-        let child = Command::new("docker-registry")
+        let mut command = Command::new("docker-registry");
+        // It reads every REGISTRY_* variable as configuration: podman's REGISTRY_AUTH_FILE, set
+        // by the person running the tests, would be an `auth: file:` it cannot start with.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("REGISTRY_") {
+                command.env_remove(name);
+            }
+        }
+        let child = command
             .arg("serve")
             .arg(&config_path)
             .stdout(std::fs::File::create(&log).unwrap())

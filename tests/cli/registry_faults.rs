@@ -774,18 +774,15 @@ fn image(dir: &TestDir, size: usize) -> Image {
     }
 }
 
-/// `kiln push app.tar 127.0.0.1:PORT/app:1 EXTRA…`, with no credentials from the machine.
+/// `kiln push app.tar 127.0.0.1:PORT/app:1 EXTRA…` (with no credentials from the machine:
+/// the harness clears their variables).
 fn push(dir: &TestDir, fake: &Fake, extra: &[&str]) -> Command {
     let mut command = dir.kiln([
         "push",
         "app.tar",
         &format!("{}/{REPOSITORY}:1", fake.host()),
     ]);
-    command
-        .args(extra)
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("XDG_RUNTIME_DIR");
+    command.args(extra);
     command
 }
 
@@ -1210,14 +1207,10 @@ fn failed_blob_means_no_manifest_is_sent() {
 }
 
 /// `kiln push LAYOUT 127.0.0.1:PORT/app:1 EXTRA…` for an OCI layout holding an image and its
-/// SBOM, with no credentials from the machine.
+/// SBOM (with no credentials from the machine: the harness clears their variables).
 fn push_layout(dir: &TestDir, fake: &Fake, extra: &[&str]) -> Command {
     let mut command = dir.kiln(["push", "layout", &format!("{}/{REPOSITORY}:1", fake.host())]);
-    command
-        .args(extra)
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("XDG_RUNTIME_DIR");
+    command.args(extra);
     command
 }
 
