@@ -39,15 +39,26 @@ fn podman_loads_and_runs_the_example() {
     if !require("podman", test) {
         return;
     }
-    let Some((dir, _)) = example_image(test, "example", &[]) else {
+    // A name of its own: other tests load their own `example:0.1` into the same storage at
+    // the same time (the journey test's prints another greeting).
+    let name = unique_name("podman");
+    let reference = format!("{name}:0.1");
+    let Some((dir, _)) = example_image(test, &name, &[]) else {
         return;
     };
+    let _cleanup = LoadedImages {
+        cleanups: vec![{
+            let mut command = podman();
+            command.args(["rmi", "-f", &reference]);
+            command
+        }],
+    };
     let loaded = success(podman().args(["load", "-i"]).arg(dir.join("example.tar")));
-    assert!(loaded.contains("example:0.1"), "{loaded}");
-    let output = success(podman().args(["run", "--rm", "example:0.1"]));
+    assert!(loaded.contains(&reference), "{loaded}");
+    let output = success(podman().args(["run", "--rm", &reference]));
     assert!(output.starts_with(GREETING), "{output}");
     // Arguments after the image replace Cmd, as with any image.
-    let output = success(podman().args(["run", "--rm", "example:0.1", "/bin/example", "podman"]));
+    let output = success(podman().args(["run", "--rm", &reference, "/bin/example", "podman"]));
     assert!(output.starts_with("Hello, podman!"), "{output}");
 }
 
