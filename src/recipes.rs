@@ -2,7 +2,7 @@
 //!
 //! A recipe is a JSON document naming everything an output is made from; the sha256 of its
 //! canonical bytes ([`crate::oci::json::to_canonical_vec`]) names the output in the store
-//! ([`StoreName`]), so two machines with the same inputs find the same name. Each document
+//! ([`crate::store::StoreName`]), so two machines with the same inputs find the same name. Each document
 //! opens with `"kiln": "<kind>/<version>"`; a version changes only when what goes in the
 //! document changes, and then every output of that kind gets a new name. The formats:
 //!

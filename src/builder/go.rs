@@ -318,7 +318,7 @@ mod tests {
             .args([
                 "--exact",
                 "--ignored",
-                "build::go::tests::die_with_kiln_parent",
+                "builder::go::tests::die_with_kiln_parent",
                 "--nocapture",
                 "--test-threads=1",
             ])
