@@ -134,7 +134,7 @@ impl Builder<'_> {
                     }
                 }
                 if wants.source == PinSource::Gomod2nix {
-                    go_sum = Some(lock::go_sum_text(&locked));
+                    go_sum = Some(locked.go_sum_text());
                 }
                 modules = locked.modules;
             }

@@ -196,7 +196,7 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
     }
     store.add_pins_root(&lock_path)?;
     if args.gomod2nix {
-        let entries = lock::gomod2nix_entries(&wants.go_mod, &locked.lock);
+        let entries = locked.lock.gomod2nix_entries(&wants.go_mod);
         let path = root.join(GOMOD2NIX_FILE);
         if wants.source == PinSource::Gomod2nix {
             printer.status(format!(

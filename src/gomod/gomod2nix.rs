@@ -20,10 +20,13 @@
 //! leaves them out too). Optional keys of the schema (`goPackagePath`, `subPackages`,
 //! `cachePackages`) are read and ignored; kiln writes none of them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use super::modfile::ModFile;
+use super::module::compare_versions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Gomod2nixError {
@@ -174,6 +177,88 @@ pub(crate) fn toml_string(value: &str) -> String {
     }
     quoted.push('"');
     quoted
+}
+
+/// A locked module as gomod2nix.toml entries need it.
+#[derive(Clone, Copy, Debug)]
+pub struct Pinned<'a> {
+    pub path: &'a str,
+    pub version: &'a str,
+    /// The NAR hash of the unpacked module; `None` for a module whose code is not used.
+    pub nar: Option<&'a str>,
+}
+
+/// gomod2nix.toml entries for the locked `modules`: one per module path, keyed by the path go.mod requires
+/// (the replaced one, with `replaced` naming the module fetched) at the version go.mod selects;
+/// then the other modules whose code is used (a go.mod before Go 1.17 lists only direct
+/// requirements), at their highest locked version. Local-folder replacements are left out.
+pub fn entries(go_mod: &ModFile, modules: &[Pinned<'_>]) -> Vec<Gomod2nixModule> {
+    let coded: BTreeMap<(&str, &str), &str> = modules
+        .iter()
+        .filter_map(|module| module.nar.map(|nar| ((module.path, module.version), nar)))
+        .collect();
+    let mut entries: BTreeMap<String, Gomod2nixModule> = BTreeMap::new();
+    let mut fetched = BTreeSet::new();
+    for require in &go_mod.requires {
+        let (path, version) = match go_mod.replacement(&require.path, &require.version) {
+            Some(replace) => match &replace.new_version {
+                Some(version) => (replace.new_path.as_str(), version.as_str()),
+                None => continue,
+            },
+            None => (require.path.as_str(), require.version.as_str()),
+        };
+        let Some(nar) = coded.get(&(path, version)) else {
+            continue;
+        };
+        fetched.insert(path.to_owned());
+        entries.insert(
+            require.path.clone(),
+            Gomod2nixModule {
+                path: require.path.clone(),
+                version: version.to_owned(),
+                hash: (*nar).to_owned(),
+                replaced: (path != require.path).then(|| path.to_owned()),
+            },
+        );
+    }
+    // The rest, highest version last so it wins.
+    let mut rest: Vec<&Pinned<'_>> = modules
+        .iter()
+        .filter(|module| module.nar.is_some() && !fetched.contains(module.path))
+        .collect();
+    rest.sort_by(|a, b| {
+        a.path
+            .cmp(b.path)
+            .then_with(|| compare_versions(a.version, b.version))
+    });
+    for module in rest {
+        if entries.contains_key(module.path) {
+            keep_highest(&mut entries, module);
+            continue;
+        }
+        entries.insert(
+            module.path.to_owned(),
+            Gomod2nixModule {
+                path: module.path.to_owned(),
+                version: module.version.to_owned(),
+                hash: module.nar.unwrap_or_default().to_owned(),
+                replaced: None,
+            },
+        );
+    }
+    entries.into_values().collect()
+}
+
+/// Replace an entry added from the rest of the lock by a higher version of its module.
+fn keep_highest(entries: &mut BTreeMap<String, Gomod2nixModule>, module: &Pinned<'_>) {
+    if let Some(entry) = entries.get_mut(module.path)
+        && entry.replaced.is_none()
+        && compare_versions(&entry.version, module.version).is_lt()
+        && let Some(nar) = module.nar
+    {
+        entry.version = module.version.to_owned();
+        entry.hash = nar.to_owned();
+    }
 }
 
 #[cfg(test)]

@@ -346,6 +346,21 @@ pub fn parse(text: &str, file: &Path) -> Result<ModFile, ModFileError> {
     Ok(modfile)
 }
 
+impl ModFile {
+    /// The replace directive that applies to `path`@`version`, if any (a versioned one wins).
+    pub fn replacement(&self, path: &str, version: &str) -> Option<&Replace> {
+        self.replaces
+            .iter()
+            .filter(|replace| replace.old_path == path)
+            .find(|replace| replace.old_version.as_deref() == Some(version))
+            .or_else(|| {
+                self.replaces
+                    .iter()
+                    .find(|replace| replace.old_path == path && replace.old_version.is_none())
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -572,6 +572,68 @@ fn glob_matches(tokens: &[Token], text: &str) -> bool {
     matched[0]
 }
 
+/// Semantic-version order for canonical module versions (`v1.10.0` after `v1.9.0`; a
+/// pre-release before its release; build metadata such as `+incompatible` ignored).
+///
+/// Pre-releases compare as semver 2.0.0 (§11) and Go's `golang.org/x/mod/semver` do: by
+/// dot-separated identifiers, left to right; numeric ones numerically, and before
+/// alphanumeric ones, which compare in ASCII order; when one list is a prefix of the other,
+/// the shorter sorts first (`alpha < alpha.1 < alpha.beta < beta < beta.2 < beta.11 < rc.1`).
+/// Pseudo-versions (`v0.0.0-20240102150405-abcdef123456`) are pre-releases too, so they
+/// order by their timestamp.
+pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    fn parts(version: &str) -> (Vec<u64>, Option<&str>) {
+        let version = version.trim_start_matches('v');
+        let version = version.split('+').next().unwrap_or(version);
+        let (core, pre) = match version.split_once('-') {
+            Some((core, pre)) => (core, Some(pre)),
+            None => (version, None),
+        };
+        (
+            core.split('.')
+                .map(|number| number.parse().unwrap_or(0))
+                .collect(),
+            pre,
+        )
+    }
+    /// Digits only: compared by value, as Go does, by length first (no leading zeros in a
+    /// valid version, and no overflow for long ones).
+    fn identifier(a: &str, b: &str) -> Ordering {
+        let numeric =
+            |text: &str| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit());
+        match (numeric(a), numeric(b)) {
+            (true, true) => a.len().cmp(&b.len()).then_with(|| a.cmp(b)),
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+            (false, false) => a.cmp(b),
+        }
+    }
+    fn prerelease(a: &str, b: &str) -> Ordering {
+        let mut a = a.split('.');
+        let mut b = b.split('.');
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return Ordering::Equal,
+                (None, Some(_)) => return Ordering::Less,
+                (Some(_), None) => return Ordering::Greater,
+                (Some(a), Some(b)) => match identifier(a, b) {
+                    Ordering::Equal => continue,
+                    unequal => return unequal,
+                },
+            }
+        }
+    }
+    let (a_core, a_pre) = parts(a);
+    let (b_core, b_pre) = parts(b);
+    a_core.cmp(&b_core).then_with(|| match (a_pre, b_pre) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(a), Some(b)) => prerelease(a, b),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -800,5 +862,115 @@ mod tests {
         assert!(!patterns.is_empty());
         assert!(Patterns::parse("").is_empty());
         assert!(Patterns::parse(",[,").is_empty());
+    }
+
+    #[test]
+    fn versions_order_as_semver() {
+        use std::cmp::Ordering::*;
+        assert_eq!(compare_versions("v1.10.0", "v1.9.0"), Greater);
+        assert_eq!(compare_versions("v1.0.0-rc.1", "v1.0.0"), Less);
+        assert_eq!(compare_versions("v2.0.0+incompatible", "v2.0.0"), Equal);
+    }
+
+    /// Pre-releases in semver's order, which `golang.org/x/mod/semver`'s `comparePrerelease`
+    /// implements: each list is ascending, and every pair in it is checked both ways.
+    #[test]
+    fn prereleases_order_by_identifiers_as_semver_and_go_do() {
+        use std::cmp::Ordering::*;
+        let ascending: &[(&str, &[&str])] = &[
+            (
+                "semver 2.0.0's example, then the release",
+                &[
+                    "v1.0.0-alpha",
+                    "v1.0.0-alpha.1",
+                    "v1.0.0-alpha.beta",
+                    "v1.0.0-beta",
+                    "v1.0.0-beta.2",
+                    "v1.0.0-beta.11",
+                    "v1.0.0-rc.1",
+                    "v1.0.0",
+                ],
+            ),
+            (
+                "numeric identifiers by value",
+                &[
+                    "v1.0.0-rc.1",
+                    "v1.0.0-rc.2",
+                    "v1.0.0-rc.9",
+                    "v1.0.0-rc.10",
+                    "v1.0.0-rc.100",
+                ],
+            ),
+            (
+                "numeric before alphanumeric",
+                &[
+                    "v1.0.0-1",
+                    "v1.0.0-2",
+                    "v1.0.0-10",
+                    "v1.0.0-1a",
+                    "v1.0.0-a",
+                    "v1.0.0-a.1",
+                ],
+            ),
+            (
+                "alphanumeric in ASCII order (upper case first); `-` is part of an identifier",
+                &[
+                    "v1.0.0-RC",
+                    "v1.0.0-pre",
+                    "v1.0.0-pre.1",
+                    "v1.0.0-pre-1",
+                    "v1.0.0-rc",
+                ],
+            ),
+            (
+                "a shorter prefix first",
+                &["v1.0.0-x", "v1.0.0-x.0", "v1.0.0-x.0.0", "v1.0.0-x.1"],
+            ),
+            (
+                "pseudo-versions by timestamp, before the tag they lead to",
+                &[
+                    "v0.0.0-20191109021931-daa7c04131f5",
+                    "v0.0.0-20200102150405-000000000000",
+                    "v0.1.0",
+                    "v1.2.4-0.20200102150405-abcdefabcdef",
+                    "v1.2.4",
+                ],
+            ),
+            (
+                "the release core first",
+                &["v1.9.0-rc.10", "v1.9.0", "v1.10.0-alpha", "v1.10.0"],
+            ),
+            (
+                "numbers longer than u64",
+                &[
+                    "v1.0.0-99999999999999999999",
+                    "v1.0.0-100000000000000000000",
+                ],
+            ),
+        ];
+        for (case, versions) in ascending {
+            for (i, lower) in versions.iter().enumerate() {
+                assert_eq!(compare_versions(lower, lower), Equal, "{case}: {lower}");
+                for higher in &versions[i + 1..] {
+                    assert_eq!(
+                        compare_versions(lower, higher),
+                        Less,
+                        "{case}: {lower} < {higher}"
+                    );
+                    assert_eq!(
+                        compare_versions(higher, lower),
+                        Greater,
+                        "{case}: {higher} > {lower}"
+                    );
+                }
+            }
+        }
+        // Equal: build metadata does not count, in a pre-release either.
+        for (a, b) in [
+            ("v1.0.0-rc.1+build.5", "v1.0.0-rc.1"),
+            ("v2.0.0-beta+incompatible", "v2.0.0-beta"),
+        ] {
+            assert_eq!(compare_versions(a, b), Equal, "{a} = {b}");
+        }
     }
 }

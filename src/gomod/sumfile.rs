@@ -124,6 +124,22 @@ pub fn parse(text: &str, file: &Path) -> Result<SumFile, SumFileError> {
     Ok(sums)
 }
 
+/// go.sum text for modules given as (path, version, `h1:` of the zip when its code is used,
+/// `h1:` of its go.mod), in the order given: what kiln hands Go for a project locked from
+/// gomod2nix.toml, which has no go.sum.
+pub fn render<'a>(
+    modules: impl IntoIterator<Item = (&'a str, &'a str, Option<&'a str>, &'a str)>,
+) -> String {
+    let mut text = String::new();
+    for (path, version, h1, go_mod) in modules {
+        if let Some(h1) = h1 {
+            text.push_str(&format!("{path} {version} {h1}\n"));
+        }
+        text.push_str(&format!("{path} {version}/go.mod {go_mod}\n"));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

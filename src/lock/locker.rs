@@ -179,7 +179,7 @@ pub fn pin_release(
     Ok(match wants.go_mod.go.as_deref() {
         Some(line) if wants.go_mod.toolchain.is_none() => {
             let minimum = minimum_release(line);
-            let older = super::compare_versions(
+            let older = crate::gomod::module::compare_versions(
                 &pinned.replacen("go", "v", 1),
                 &minimum.replacen("go", "v", 1),
             )

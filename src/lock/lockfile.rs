@@ -138,6 +138,38 @@ pub struct LockFile {
 }
 
 impl LockFile {
+    /// go.sum text pinning the lock's modules (for a project locked from gomod2nix.toml, which
+    /// has no go.sum): Go checks the modules it reads against it as against any go.sum.
+    pub fn go_sum_text(&self) -> String {
+        crate::gomod::sumfile::render(self.modules.iter().map(|module| {
+            (
+                module.path.as_str(),
+                module.version.as_str(),
+                module.h1.as_deref(),
+                module.go_mod.as_str(),
+            )
+        }))
+    }
+
+    /// gomod2nix.toml entries for the lock (see [`crate::gomod::gomod2nix::entries`]).
+    pub fn gomod2nix_entries(
+        &self,
+        go_mod: &crate::gomod::modfile::ModFile,
+    ) -> Vec<crate::gomod::gomod2nix::Gomod2nixModule> {
+        let pinned: Vec<crate::gomod::gomod2nix::Pinned<'_>> = self
+            .modules
+            .iter()
+            .map(|module| crate::gomod::gomod2nix::Pinned {
+                path: &module.path,
+                version: &module.version,
+                nar: module.nar.as_deref(),
+            })
+            .collect();
+        crate::gomod::gomod2nix::entries(go_mod, &pinned)
+    }
+}
+
+impl LockFile {
     /// The digest `name` is pinned to for `platform`.
     pub fn base(&self, name: &str, platform: &str) -> Option<&LockedBase> {
         self.bases

@@ -1,0 +1,440 @@
+//! What a project wants pinned: every module go.mod's build list may use, with the hashes
+//! go.sum (or gomod2nix.toml) pins for it, and how that differs from a kiln.lock.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use super::lockfile::{LockFile, LockedModule};
+use super::{GOMOD2NIX_FILE, LockError, read_project_file};
+use crate::gomod::gomod2nix::{self};
+use crate::gomod::modfile::{self, ModFile};
+use crate::gomod::sumfile;
+
+/// A module version the project needs, with what its pins say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wanted {
+    pub path: String,
+    pub version: String,
+    /// Whether its code is used (a zip is fetched).
+    pub code: bool,
+    /// go.sum's zip hash.
+    pub h1: Option<String>,
+    /// go.sum's go.mod hash.
+    pub go_mod: Option<String>,
+    /// gomod2nix.toml's NAR hash.
+    pub nar: Option<String>,
+}
+
+impl Wanted {
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.path, self.version)
+    }
+}
+
+/// Where the pins come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinSource {
+    GoSum,
+    Gomod2nix,
+    /// Nothing is required.
+    Nothing,
+    /// go.mod requires modules and neither go.sum nor gomod2nix.toml pins them (fine for a
+    /// vendored project, an error for locking).
+    Missing,
+}
+
+impl PinSource {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            PinSource::GoSum => "go.sum",
+            PinSource::Gomod2nix => GOMOD2NIX_FILE,
+            PinSource::Nothing | PinSource::Missing => "go.mod",
+        }
+    }
+}
+
+/// What a project's go.mod and pins ask for.
+#[derive(Clone, Debug)]
+pub struct Wants {
+    pub go_mod: ModFile,
+    pub source: PinSource,
+    /// Sorted by path, then version.
+    pub modules: Vec<Wanted>,
+    /// Local-folder replacements: (module path, folder relative to the project).
+    pub local_replaces: Vec<(String, String)>,
+    /// `PATH VERSION` of each requirement nothing pins (source [`PinSource::Missing`]).
+    pub unpinned: Vec<String>,
+}
+
+impl Wants {
+    /// An error unless go.sum (or gomod2nix.toml) pins what go.mod requires.
+    pub fn require_pins(&self) -> Result<(), LockError> {
+        if self.source == PinSource::Missing {
+            return Err(LockError::NoGoSum {
+                requirements: self.unpinned.join(", "),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Read and parse the go.mod of the project at `root`.
+pub fn read_go_mod(root: &Path) -> Result<ModFile, LockError> {
+    let Some(go_mod_text) = read_project_file(&root.join("go.mod"))? else {
+        return Err(LockError::NoGoMod(root.to_owned()));
+    };
+    Ok(modfile::parse(&go_mod_text, Path::new("go.mod"))?)
+}
+
+/// Read go.mod and go.sum (or gomod2nix.toml) of the project at `root`.
+pub fn wants(root: &Path) -> Result<Wants, LockError> {
+    let go_mod = read_go_mod(root)?;
+    let mut local_replaces = Vec::new();
+    for replace in &go_mod.replaces {
+        if replace.new_version.is_none() {
+            if Path::new(&replace.new_path).is_absolute() {
+                return Err(LockError::AbsoluteReplace {
+                    old: replace.old_path.clone(),
+                    new: replace.new_path.clone(),
+                    line: replace.line,
+                });
+            }
+            local_replaces.push((replace.old_path.clone(), replace.new_path.clone()));
+        }
+    }
+    // What go.mod requires after replacements; local folders need nothing fetched.
+    let mut required = Vec::new();
+    for require in &go_mod.requires {
+        match go_mod.replacement(&require.path, &require.version) {
+            Some(replace) if replace.new_version.is_none() => {}
+            Some(replace) => required.push((
+                replace.new_path.clone(),
+                replace.new_version.clone().unwrap_or_default(),
+                require.line,
+            )),
+            None => required.push((require.path.clone(), require.version.clone(), require.line)),
+        }
+    }
+    let sum_text = read_project_file(&root.join("go.sum"))?;
+    let sum_text = sum_text.filter(|text| !(required.is_empty() && text.trim().is_empty()));
+    let (source, modules) = if let Some(text) = sum_text {
+        let sums = sumfile::parse(&text, Path::new("go.sum"))?;
+        for (path, version, line) in &required {
+            let pinned = sums
+                .modules
+                .get(&(path.clone(), version.clone()))
+                .is_some_and(|sums| sums.go_mod.is_some() || sums.zip.is_some());
+            if !pinned {
+                return Err(LockError::MissingSum {
+                    module: path.clone(),
+                    version: version.clone(),
+                    line: *line,
+                });
+            }
+        }
+        let modules = sums
+            .modules
+            .into_iter()
+            .map(|((path, version), sums)| Wanted {
+                path,
+                version,
+                code: sums.zip.is_some(),
+                h1: sums.zip.map(|(hash, _)| hash),
+                go_mod: sums.go_mod.map(|(hash, _)| hash),
+                nar: None,
+            })
+            .collect();
+        (PinSource::GoSum, modules)
+    } else if let Some(text) = read_project_file(&root.join(GOMOD2NIX_FILE))? {
+        let entries = gomod2nix::parse(&text, Path::new(GOMOD2NIX_FILE))?;
+        for (path, version, line) in &required {
+            let pinned = entries
+                .iter()
+                .any(|entry| entry.fetched_path() == path && &entry.version == version);
+            if !pinned {
+                return Err(LockError::MissingGomod2nix {
+                    module: path.clone(),
+                    version: version.clone(),
+                    line: *line,
+                });
+            }
+        }
+        let mut modules: Vec<Wanted> = entries
+            .into_iter()
+            .map(|entry| Wanted {
+                path: entry.fetched_path().to_owned(),
+                version: entry.version,
+                code: true,
+                h1: None,
+                go_mod: None,
+                nar: Some(entry.hash),
+            })
+            .collect();
+        modules.sort_by(|a, b| (&a.path, &a.version).cmp(&(&b.path, &b.version)));
+        (PinSource::Gomod2nix, modules)
+    } else if required.is_empty() {
+        (PinSource::Nothing, Vec::new())
+    } else {
+        (PinSource::Missing, Vec::new())
+    };
+    let unpinned = if source == PinSource::Missing {
+        required
+            .iter()
+            .map(|(path, version, _)| format!("{path} {version}"))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Wants {
+        go_mod,
+        source,
+        modules,
+        local_replaces,
+        unpinned,
+    })
+}
+
+/// The differences between the lock and what go.mod and its pins ask for, one line each
+/// (`+` wanted and not locked, `-` locked and not wanted); empty when the lock is current.
+pub fn differences(wants: &Wants, lock: &LockFile) -> Vec<String> {
+    let source = wants.source.file_name();
+    let mut lines = Vec::new();
+    if lock.go.go != wants.go_mod.go {
+        lines.push(format!(
+            "go line: go.mod says {}, kiln.lock has {}",
+            wants.go_mod.go.as_deref().unwrap_or("none"),
+            lock.go.go.as_deref().unwrap_or("none")
+        ));
+    }
+    if let Some(toolchain) = &wants.go_mod.toolchain
+        && toolchain != &lock.go.toolchain
+    {
+        lines.push(format!(
+            "toolchain: go.mod says {toolchain}, kiln.lock has {}",
+            lock.go.toolchain
+        ));
+    }
+    let locked: BTreeMap<(&str, &str), &LockedModule> = lock
+        .modules
+        .iter()
+        .map(|module| ((module.path.as_str(), module.version.as_str()), module))
+        .collect();
+    let mut seen = BTreeSet::new();
+    for wanted in &wants.modules {
+        let key = (wanted.path.as_str(), wanted.version.as_str());
+        seen.insert(key);
+        let Some(locked) = locked.get(&key) else {
+            lines.push(format!("+ {} (in {source}, not in kiln.lock)", wanted.id()));
+            continue;
+        };
+        let same = match wants.source {
+            PinSource::Gomod2nix => wanted.nar == locked.nar,
+            _ => {
+                wanted.h1 == locked.h1
+                    && wanted
+                        .go_mod
+                        .as_ref()
+                        .is_none_or(|hash| hash == &locked.go_mod)
+            }
+        };
+        if !same {
+            lines.push(format!(
+                "~ {} (its hashes in {source} differ from kiln.lock)",
+                wanted.id()
+            ));
+        }
+    }
+    for module in &lock.modules {
+        if !seen.contains(&(module.path.as_str(), module.version.as_str())) {
+            lines.push(format!("- {} (in kiln.lock, not in {source})", module.id()));
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{LOCK_FILE, read_lock};
+    use super::*;
+    use crate::lock::lockfile::GoPin;
+
+    const H1: &str = "h1:A+z+XjcWgiIhrZH1NmkoHg4TTnckCc3ZrNLbNMO2ifs=";
+    const H1_B: &str = "h1:sfFeq1j53UAvm7kJIVee8/n0tgz8AJ5n76uwmRv7Tic=";
+    const NAR: &str = "sha256-FIwyH67KryRWI9Bk4R8s1zFP0IgKR4L66wNQJYQZLeg=";
+
+    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let folder = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(folder.path().join(name), text).unwrap();
+        }
+        folder
+    }
+
+    fn locked(path: &str, version: &str, code: bool) -> LockedModule {
+        LockedModule {
+            path: path.to_owned(),
+            version: version.to_owned(),
+            h1: code.then(|| H1.to_owned()),
+            go_mod: H1_B.to_owned(),
+            nar: code.then(|| NAR.to_owned()),
+        }
+    }
+
+    #[test]
+    fn wants_come_from_go_sum() {
+        let folder = project(&[
+            (
+                "go.mod",
+                "module app\n\ngo 1.21\n\nrequire (\n\tex.com/a v1.0.0\n\tex.com/old v1.0.0\n)\n\nreplace ex.com/old => ex.com/new v1.1.0\n",
+            ),
+            (
+                "go.sum",
+                &format!(
+                    "ex.com/a v1.0.0 {H1}\nex.com/a v1.0.0/go.mod {H1_B}\nex.com/c v0.9.0/go.mod {H1_B}\nex.com/new v1.1.0 {H1}\nex.com/new v1.1.0/go.mod {H1_B}\n"
+                ),
+            ),
+        ]);
+        let wants = wants(folder.path()).unwrap();
+        assert_eq!(wants.source, PinSource::GoSum);
+        let ids: Vec<(String, bool)> = wants
+            .modules
+            .iter()
+            .map(|module| (module.id(), module.code))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("ex.com/a@v1.0.0".to_owned(), true),
+                ("ex.com/c@v0.9.0".to_owned(), false),
+                ("ex.com/new@v1.1.0".to_owned(), true),
+            ]
+        );
+        // A requirement go.sum does not pin names its go.mod line.
+        std::fs::write(
+            folder.path().join("go.sum"),
+            format!("ex.com/a v1.0.0 {H1}\nex.com/a v1.0.0/go.mod {H1_B}\n"),
+        )
+        .unwrap();
+        let error = wants_error(folder.path());
+        assert!(
+            error.starts_with("go.mod:7: ex.com/new v1.1.0 has no go.sum entry"),
+            "{error}"
+        );
+    }
+
+    fn wants_error(root: &Path) -> String {
+        match wants(root) {
+            Ok(_) => panic!("expected an error"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    /// A go.sum or kiln.lock that is a named pipe (planted by an unpacked tarball) made
+    /// `kiln lock` and `kiln build` block forever reading it.
+    #[test]
+    fn project_files_that_are_named_pipes_are_refused() {
+        let folder = project(&[("go.mod", "module app\n\ngo 1.21\n")]);
+        for name in ["go.sum", LOCK_FILE] {
+            let status = std::process::Command::new("mkfifo")
+                .arg(folder.path().join(name))
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let error = wants_error(folder.path());
+        assert!(
+            error.ends_with("go.sum is not a regular file\nhint: replace it with the file itself"),
+            "{error}"
+        );
+        let error = read_lock(folder.path()).unwrap_err().to_string();
+        assert!(error.contains("kiln.lock is not a regular file"), "{error}");
+        let folder = project(&[]);
+        std::fs::create_dir(folder.path().join("go.mod")).unwrap();
+        let error = wants_error(folder.path());
+        assert!(error.contains("go.mod is not a regular file"), "{error}");
+    }
+
+    #[test]
+    fn an_empty_go_sum_with_nothing_required_needs_no_lock() {
+        let folder = project(&[("go.mod", "module app\n\ngo 1.21\n"), ("go.sum", "")]);
+        assert_eq!(wants(folder.path()).unwrap().source, PinSource::Nothing);
+        let folder = project(&[(
+            "go.mod",
+            "module app\n\ngo 1.21\n\nrequire ex.com/a v1.0.0\n",
+        )]);
+        let wants = wants(folder.path()).unwrap();
+        assert_eq!(wants.source, PinSource::Missing);
+        assert!(
+            wants
+                .require_pins()
+                .unwrap_err()
+                .to_string()
+                .starts_with("go.mod requires ex.com/a v1.0.0, and nothing pins them")
+        );
+    }
+
+    #[test]
+    fn gomod2nix_must_pin_every_requirement() {
+        let folder = project(&[
+            (
+                "go.mod",
+                "module app\n\ngo 1.21\n\nrequire ex.com/a v1.0.0\nrequire ex.com/b v1.0.0\n",
+            ),
+            (
+                GOMOD2NIX_FILE,
+                &format!("schema = 3\n[mod.'ex.com/a']\nversion = 'v1.0.0'\nhash = '{NAR}'\n"),
+            ),
+        ]);
+        assert_eq!(
+            wants_error(folder.path()).lines().next().unwrap(),
+            "go.mod:6: ex.com/b v1.0.0 is not in gomod2nix.toml"
+        );
+    }
+
+    #[test]
+    fn differences_name_each_change() {
+        let folder = project(&[
+            (
+                "go.mod",
+                "module app\n\ngo 1.22\n\nrequire ex.com/a v1.0.0\n",
+            ),
+            (
+                "go.sum",
+                &format!(
+                    "ex.com/a v1.0.0 {H1}\nex.com/a v1.0.0/go.mod {H1_B}\nex.com/c v1.0.0/go.mod {H1_B}\n"
+                ),
+            ),
+        ]);
+        let wants = wants(folder.path()).unwrap();
+        let mut lock = LockFile {
+            bases: Vec::new(),
+            statics: Vec::new(),
+            go: GoPin {
+                go: Some("1.22".to_owned()),
+                toolchain: "go1.27.3".to_owned(),
+                toolchain_h1: BTreeMap::new(),
+            },
+            modules: vec![
+                locked("ex.com/a", "v1.0.0", true),
+                locked("ex.com/c", "v1.0.0", false),
+            ],
+        };
+        assert!(differences(&wants, &lock).is_empty());
+        lock.go.go = Some("1.21".to_owned());
+        lock.modules[1] = locked("ex.com/c", "v1.0.0", true);
+        lock.modules.push(locked("ex.com/gone", "v0.1.0", true));
+        assert_eq!(
+            differences(&wants, &lock),
+            [
+                "go line: go.mod says 1.22, kiln.lock has 1.21",
+                "~ ex.com/c@v1.0.0 (its hashes in go.sum differ from kiln.lock)",
+                "- ex.com/gone@v0.1.0 (in kiln.lock, not in go.sum)",
+            ]
+        );
+        lock.modules.remove(0);
+        assert!(
+            differences(&wants, &lock)
+                .contains(&"+ ex.com/a@v1.0.0 (in go.sum, not in kiln.lock)".to_owned())
+        );
+    }
+}
