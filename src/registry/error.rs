@@ -1,7 +1,7 @@
 //! What a registry refused, and why: [`RegistryError`], the one error enum of the distribution
 //! client, which [`client`](super::client), [`token`](super::token) and
 //! [`upload`](super::upload) all return (they are one client split by concern, and one enum
-//! keeps each message in one place). [`error_detail`] reads the distribution spec's error body
+//! keeps each message in one place). `error_detail` reads the distribution spec's error body
 //! (`{"errors":[{"code","message"}]}`) into the detail a refusal shows.
 //!
 //! No message carries a credential or token: URLs lose their queries
