@@ -6,22 +6,15 @@
 //!   HTTP only for a loopback host (`localhost`, `127.0.0.0/8`, `::1`, as Docker treats them)
 //!   or with `--insecure`; those try HTTP first and HTTPS second (unverified only with
 //!   `--insecure`).
-//! - **Auth.** `GET /v2/` tells: 200 is anonymous, 401 carries `WWW-Authenticate`. `Basic`
-//!   sends the credentials on every request; `Bearer realm=…,service=…` gets a token from the
-//!   realm for the request's scopes (`repository:NAME:pull,push`, plus `repository:FROM:pull`
-//!   for a cross-repository mount), with the credentials as Basic auth, or for an identity
-//!   token the OAuth2 `refresh_token` grant. A 401 on a request renews the token once for the
-//!   scope the registry asks for. Tokens are cached per scope for the run.
+//! - **Auth.** `GET /v2/` tells: 200 is anonymous, 401 carries `WWW-Authenticate`; challenges,
+//!   scopes and bearer tokens are [`super::token`]'s. A 401 on a request renews the token once.
 //! - **Retries.** 5xx, 429 and dropped connections are tried again, five attempts in all,
 //!   waiting 250 ms, then twice as long each time ([`RetryPolicy::registry`]; the token
 //!   service and the `/v2/` probe take a 429 as final, see [`RetryPolicy::registry_token`] and
 //!   [`RetryPolicy::registry_ping`]). A request whose body is a stream is retried by its
 //!   caller, which reopens the stream. Timeouts and redirects: [`AgentOptions::registry`].
-//! - **Uploads.** `POST …/blobs/uploads/` opens a session (or mounts, with `?mount=&from=`),
-//!   then one `PUT <location>?digest=` with the whole blob: two round trips. When a registry
-//!   refuses a single PUT (413), or asks for chunks (`OCI-Chunk-Min-Length`), the blob goes as
-//!   `PATCH` chunks with `Content-Range` and a final empty `PUT`; after a failure mid-upload
-//!   the session's `Range` (from `GET <location>`) says where to resume.
+//! - **Uploads.** Sessions, monolithic and chunked `PUT`s and resuming are
+//!   [`super::upload`]'s, methods of [`Registry`] like the rest.
 //! - **Verification.** Blobs and manifests fetched by digest are hashed while read and refused
 //!   when the digest or size differs; the `Docker-Content-Digest` a registry returns for a
 //!   pushed manifest or blob must be the digest kiln computed.
@@ -30,13 +23,17 @@
 //!   referrers tag schema's index), a 404 being `None`.
 //! - **Secrets** stay in headers: no error or log line carries a credential or token, and a
 //!   redirect to another host loses the `Authorization` header.
+//!
+//! Errors: [`RegistryError`] (in [`super::error`], shared with `token` and `upload`), re-exported
+//! here for callers.
 
-use std::collections::HashMap;
 use std::io::{self, Read};
-use std::sync::Mutex;
 use std::time::Duration;
 
-use super::auth::{AuthError, CredentialFiles, Credentials, Secret};
+use super::auth::CredentialFiles;
+pub use super::error::RegistryError;
+use super::error::error_detail;
+use super::token::{Authenticator, Scope, parse_challenge};
 use crate::http::{self, AgentOptions, Client, RetryPolicy, is_loopback, without_queries};
 use crate::oci::digest::Digest;
 use crate::oci::reference::DOCKER_HUB;
@@ -44,62 +41,8 @@ use crate::oci::spec::media_type;
 
 /// The largest manifest or index kiln reads (the distribution spec's limit is 4 MiB).
 pub const MANIFEST_LIMIT: u64 = 4 << 20;
-/// Chunk size for chunked uploads, unless the registry asks for more.
-const CHUNK_SIZE: u64 = 16 << 20;
 /// What kiln accepts when it reads a manifest.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
-
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    #[error("cannot reach the registry {registry}: {message}")]
-    Unreachable { registry: String, message: String },
-    #[error(
-        "cannot reach the registry {registry} over HTTPS: {message}\nhint: for a registry without TLS, pass --insecure"
-    )]
-    NoTls { registry: String, message: String },
-    #[error("{registry} does not answer as an OCI registry: GET /v2/ gave {status}")]
-    NotARegistry { registry: String, status: String },
-    #[error(
-        "{registry} refused {operation}: authentication required, and {}\nhint: log in with `docker login {registry}` or `podman login {registry}` (kiln reads ~/.docker/config.json, podman's auth.json and REGISTRY_AUTH_FILE)",
-        if *.had_credentials { "the credentials kiln found were not accepted" } else { "kiln found no credentials for it" }
-    )]
-    Unauthorized {
-        registry: String,
-        operation: String,
-        had_credentials: bool,
-    },
-    #[error("{registry} refused {operation}: {status}{detail}")]
-    Status {
-        registry: String,
-        operation: String,
-        status: String,
-        detail: String,
-    },
-    #[error("{registry}: {operation} failed after {attempts} attempts: {message}")]
-    GaveUp {
-        registry: String,
-        operation: String,
-        attempts: u32,
-        message: String,
-    },
-    #[error("{registry}: {what} is {got}, expected {expected}")]
-    DigestMismatch {
-        registry: String,
-        what: String,
-        expected: String,
-        got: String,
-    },
-    #[error("{registry}: {message}")]
-    Protocol { registry: String, message: String },
-    #[error(transparent)]
-    Auth(#[from] AuthError),
-    #[error("cannot read {what}")]
-    Source {
-        what: String,
-        #[source]
-        source: io::Error,
-    },
-}
 
 /// How to reach registries.
 #[derive(Clone, Debug)]
@@ -121,102 +64,6 @@ impl ClientOptions {
     }
 }
 
-/// A `WWW-Authenticate` challenge.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Challenge {
-    Basic,
-    Bearer {
-        realm: String,
-        service: Option<String>,
-        /// The scope the registry asked for, on a 401 to a request.
-        scope: Option<String>,
-    },
-}
-
-/// Parse a `WWW-Authenticate` header (RFC 7235 auth-params, quoted or not).
-pub fn parse_challenge(header: &str) -> Option<Challenge> {
-    let header = header.trim();
-    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
-    let mut params: HashMap<String, String> = HashMap::new();
-    let mut chars = rest.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
-            chars.next();
-        }
-        let mut key = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' {
-                break;
-            }
-            key.push(c);
-            chars.next();
-        }
-        if chars.next().is_none() {
-            break;
-        }
-        let mut value = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => value.extend(chars.next()),
-                    '"' => break,
-                    other => value.push(other),
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ',' {
-                    break;
-                }
-                value.push(c);
-                chars.next();
-            }
-        }
-        params.insert(key.trim().to_ascii_lowercase(), value.trim().to_owned());
-    }
-    if scheme.eq_ignore_ascii_case("basic") {
-        return Some(Challenge::Basic);
-    }
-    if scheme.eq_ignore_ascii_case("bearer") {
-        return Some(Challenge::Bearer {
-            realm: params.remove("realm")?,
-            service: params.remove("service"),
-            scope: params.remove("scope"),
-        });
-    }
-    None
-}
-
-/// The access a request needs, as token scopes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Scope(Vec<String>);
-
-impl Scope {
-    pub fn pull(repository: &str) -> Self {
-        Scope(vec![format!("repository:{repository}:pull")])
-    }
-
-    pub fn push(repository: &str) -> Self {
-        Scope(vec![format!("repository:{repository}:pull,push")])
-    }
-
-    fn with_pull_from(mut self, repository: &str) -> Self {
-        self.0.push(format!("repository:{repository}:pull"));
-        self
-    }
-}
-
-enum AuthState {
-    Anonymous,
-    Basic,
-    Bearer {
-        realm: String,
-        service: Option<String>,
-        tokens: HashMap<Scope, Secret>,
-    },
-}
-
 /// A connection to one registry.
 pub struct Registry {
     /// As written in references: `docker.io`, `localhost:5000`.
@@ -224,8 +71,8 @@ pub struct Registry {
     /// `https://registry-1.docker.io`, `http://127.0.0.1:5000`.
     base: String,
     client: Client,
-    credentials: Option<Credentials>,
-    auth: Mutex<AuthState>,
+    /// The credentials, the challenge and the tokens of this registry.
+    auth: Authenticator,
     /// [`RetryPolicy::registry`] with [`ClientOptions::first_retry_delay`].
     retry: RetryPolicy,
 }
@@ -238,52 +85,10 @@ pub enum Body<'a> {
     Stream(&'a mut (dyn Read + Send), u64),
 }
 
-type Response = ureq::http::Response<ureq::Body>;
+pub(super) type Response = ureq::http::Response<ureq::Body>;
 
-/// `: CODE: message` from a distribution-spec error body (`{"errors":[{"code","message"}]}`),
-/// else the start of a text body.
-fn error_detail(response: Response) -> String {
-    let mut bytes = Vec::new();
-    let _ = response
-        .into_body()
-        .into_reader()
-        .take(8192)
-        .read_to_end(&mut bytes);
-    #[derive(serde::Deserialize)]
-    struct Errors {
-        errors: Vec<ErrorEntry>,
-    }
-    #[derive(serde::Deserialize)]
-    struct ErrorEntry {
-        #[serde(default)]
-        code: String,
-        #[serde(default)]
-        message: String,
-    }
-    if let Ok(parsed) = serde_json::from_slice::<Errors>(&bytes) {
-        let joined: Vec<String> = parsed
-            .errors
-            .iter()
-            .map(|entry| {
-                format!("{} {}", entry.code, entry.message)
-                    .trim()
-                    .to_owned()
-            })
-            .collect();
-        if !joined.is_empty() {
-            return format!(" ({})", joined.join("; "));
-        }
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    let line = text.lines().next().unwrap_or("").trim();
-    if line.is_empty() || line.starts_with('<') {
-        String::new()
-    } else {
-        format!(" ({})", line.chars().take(200).collect::<String>())
-    }
-}
-
-fn header<'r>(response: &'r Response, name: &str) -> Option<&'r str> {
+/// The value of header `name`, when it is there and ASCII.
+pub(super) fn header<'r>(response: &'r Response, name: &str) -> Option<&'r str> {
     response
         .headers()
         .get(name)
@@ -291,7 +96,7 @@ fn header<'r>(response: &'r Response, name: &str) -> Option<&'r str> {
 }
 
 /// What one attempt came to.
-enum Attempt<T> {
+pub(super) enum Attempt<T> {
     Done(T),
     Retry(String),
     Fail(RegistryError),
@@ -326,13 +131,13 @@ impl Registry {
             let verify = *scheme == "http" || !options.insecure;
             let client = Client::new(&AgentOptions::registry().verify_tls(verify).for_host(host));
             let base = format!("{scheme}://{api_host}");
+            let retry = RetryPolicy::registry().with_first_delay(options.first_retry_delay);
             let mut registry = Registry {
                 host: host.to_owned(),
                 base,
                 client,
-                credentials: credentials.clone(),
-                auth: Mutex::new(AuthState::Anonymous),
-                retry: RetryPolicy::registry().with_first_delay(options.first_retry_delay),
+                auth: Authenticator::new(host, credentials.clone(), retry.first_delay),
+                retry,
             };
             match registry.ping() {
                 Ok(()) => return Ok(registry),
@@ -403,16 +208,8 @@ impl Registry {
             &mut io::sink(),
         );
         if status.as_u16() == 401 {
-            *self
-                .auth
-                .get_mut()
-                .unwrap_or_else(|poison| poison.into_inner()) = match challenge {
-                Some(Challenge::Basic) => AuthState::Basic,
-                Some(Challenge::Bearer { realm, service, .. }) => AuthState::Bearer {
-                    realm,
-                    service,
-                    tokens: HashMap::new(),
-                },
+            match challenge {
+                Some(challenge) => self.auth.challenged(challenge),
                 None => {
                     return Err(PingError::Fatal(RegistryError::Protocol {
                         registry: self.host.clone(),
@@ -421,7 +218,7 @@ impl Registry {
                                 .to_owned(),
                     }));
                 }
-            };
+            }
             return Ok(());
         }
         if status.is_success() {
@@ -441,7 +238,7 @@ impl Registry {
     }
 
     /// The URL of an API path (`/v2/…`), or of a `Location` the registry returned.
-    fn url(&self, path_or_location: &str) -> String {
+    pub(super) fn url(&self, path_or_location: &str) -> String {
         if path_or_location.starts_with("http://") || path_or_location.starts_with("https://") {
             path_or_location.to_owned()
         } else {
@@ -449,209 +246,9 @@ impl Registry {
         }
     }
 
-    fn lock_auth(&self) -> std::sync::MutexGuard<'_, AuthState> {
-        self.auth
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-    }
-
-    /// The `Authorization` header for `scope`, fetching a token when needed.
-    fn authorization(&self, scope: &Scope) -> Result<Option<String>, RegistryError> {
-        let (realm, service) = {
-            let state = self.lock_auth();
-            match &*state {
-                AuthState::Anonymous => return Ok(None),
-                AuthState::Basic => {
-                    return Ok(self
-                        .credentials
-                        .as_ref()
-                        .and_then(Credentials::basic_header));
-                }
-                AuthState::Bearer {
-                    realm,
-                    service,
-                    tokens,
-                } => {
-                    if let Some(token) = tokens.get(scope) {
-                        return Ok(Some(format!("Bearer {}", token.expose())));
-                    }
-                    (realm.clone(), service.clone())
-                }
-            }
-        };
-        let token = self.fetch_token(&realm, service.as_deref(), scope)?;
-        let header = format!("Bearer {}", token.expose());
-        if let AuthState::Bearer { tokens, .. } = &mut *self.lock_auth() {
-            tokens.insert(scope.clone(), token);
-        }
-        Ok(Some(header))
-    }
-
-    fn fetch_token(
-        &self,
-        realm: &str,
-        service: Option<&str>,
-        scope: &Scope,
-    ) -> Result<Secret, RegistryError> {
-        let operation = format!("a token for {}", scope.0.join(" "));
-        let retry = RetryPolicy::registry_token().with_first_delay(self.retry.first_delay);
-        retry.run(
-            |attempt| match self.token_attempt(&retry, realm, service, scope, &operation) {
-                Ok(Ok(token)) => http::Attempt::Done(token),
-                Ok(Err(message)) => http::Attempt::Retry(RegistryError::GaveUp {
-                    registry: self.host.clone(),
-                    operation: operation.clone(),
-                    attempts: attempt,
-                    message,
-                }),
-                Err(error) => http::Attempt::Fail(error),
-            },
-        )
-    }
-
-    /// One request to the token service: the token, a message when another attempt may
-    /// get one, or a final error.
-    fn token_attempt(
-        &self,
-        retry: &RetryPolicy,
-        realm: &str,
-        service: Option<&str>,
-        scope: &Scope,
-        operation: &str,
-    ) -> Result<Result<Secret, String>, RegistryError> {
-        let result = match &self.credentials {
-            Some(Credentials::IdentityToken(refresh)) => {
-                let mut form = vec![
-                    ("grant_type", "refresh_token".to_owned()),
-                    ("refresh_token", refresh.expose().to_owned()),
-                    ("client_id", "kiln".to_owned()),
-                    ("scope", scope.0.join(" ")),
-                ];
-                if let Some(service) = service {
-                    form.push(("service", service.to_owned()));
-                }
-                let body = form
-                    .iter()
-                    .map(|(key, value)| format!("{key}={}", form_encode(value)))
-                    .collect::<Vec<_>>()
-                    .join("&");
-                self.client
-                    .post(realm)
-                    .header("Content-Type", "application/x-www-form-urlencoded")
-                    .send(body.as_bytes())
-            }
-            credentials => {
-                let mut url = realm.to_owned();
-                let mut separator = if realm.contains('?') { '&' } else { '?' };
-                if let Some(service) = service {
-                    url.push_str(&format!("{separator}service={}", form_encode(service)));
-                    separator = '&';
-                }
-                for item in &scope.0 {
-                    url.push_str(&format!("{separator}scope={}", form_encode(item)));
-                    separator = '&';
-                }
-                let mut request = self.client.get(&url);
-                if let Some(basic) = credentials.as_ref().and_then(Credentials::basic_header) {
-                    request = request.header("Authorization", basic);
-                }
-                request.call()
-            }
-        };
-        let message = match result {
-            Ok(response) if response.status().is_success() => {
-                #[derive(serde::Deserialize)]
-                struct TokenAnswer {
-                    #[serde(default)]
-                    token: Option<String>,
-                    #[serde(default)]
-                    access_token: Option<String>,
-                }
-                let mut bytes = Vec::new();
-                response
-                    .into_body()
-                    .into_reader()
-                    .take(1 << 20)
-                    .read_to_end(&mut bytes)
-                    .map_err(|error| RegistryError::Protocol {
-                        registry: self.host.clone(),
-                        message: format!("reading {operation}: {error}"),
-                    })?;
-                let answer: TokenAnswer =
-                    serde_json::from_slice(&bytes).map_err(|error| RegistryError::Protocol {
-                        registry: self.host.clone(),
-                        message: format!("the token service's answer is not JSON: {error}"),
-                    })?;
-                return answer
-                    .token
-                    .or(answer.access_token)
-                    .filter(|token| !token.is_empty())
-                    .map(|token| Ok(Secret::new(token)))
-                    .ok_or_else(|| RegistryError::Protocol {
-                        registry: self.host.clone(),
-                        message: "the token service answered without a token".to_owned(),
-                    });
-            }
-            Ok(response) if matches!(response.status().as_u16(), 401 | 403) => {
-                return Err(RegistryError::Unauthorized {
-                    registry: self.host.clone(),
-                    operation: operation.to_owned(),
-                    had_credentials: self.credentials.is_some(),
-                });
-            }
-            Ok(response) if retry.retries_status(response.status()) => {
-                http::status_text(response.status())
-            }
-            Ok(response) => {
-                let status = http::status_text(response.status());
-                return Err(RegistryError::Status {
-                    registry: self.host.clone(),
-                    operation: operation.to_owned(),
-                    status,
-                    detail: error_detail(response),
-                });
-            }
-            Err(error) if retry.retries_error(&error) => without_queries(&error.to_string()),
-            Err(error) => return Err(self.unreachable(&error)),
-        };
-        Ok(Err(message))
-    }
-
-    /// Forget the token for `scope` and adopt what a 401's challenge asks for.
-    fn renew(&self, scope: &Scope, response: &Response) -> Option<Scope> {
-        let challenge = header(response, "www-authenticate").and_then(parse_challenge);
-        let mut state = self.lock_auth();
-        match (&mut *state, challenge) {
-            (AuthState::Bearer { tokens, .. }, Some(Challenge::Bearer { scope: asked, .. })) => {
-                tokens.remove(scope);
-                Some(match asked {
-                    Some(asked) if !scope.0.contains(&asked) => {
-                        let mut wider = scope.clone();
-                        wider.0.push(asked);
-                        wider
-                    }
-                    _ => scope.clone(),
-                })
-            }
-            (state @ AuthState::Anonymous, Some(Challenge::Bearer { realm, service, .. })) => {
-                *state = AuthState::Bearer {
-                    realm,
-                    service,
-                    tokens: HashMap::new(),
-                };
-                Some(scope.clone())
-            }
-            (state @ AuthState::Anonymous, Some(Challenge::Basic)) => {
-                *state = AuthState::Basic;
-                Some(scope.clone())
-            }
-            _ => None,
-        }
-    }
-
     /// One request, authenticated; a 401 renews the token and tries once more when the body
     /// can be sent again. Transport errors are returned for the caller to retry.
-    fn send(
+    pub(super) fn send(
         &self,
         method: &str,
         url: &str,
@@ -667,7 +264,7 @@ impl Registry {
                 .strip_prefix(self.base.as_str())
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
             let authorization = if same_origin {
-                self.authorization(&scope)?
+                self.auth.authorization(&self.client, &scope)?
             } else {
                 None
             };
@@ -707,7 +304,10 @@ impl Registry {
             };
             if response.status().as_u16() == 401 && round == 0 {
                 let resendable = !matches!(body, Body::Stream(..));
-                match self.renew(&scope, &response) {
+                match self
+                    .auth
+                    .renew(&scope, header(&response, "www-authenticate"))
+                {
                     Some(renewed) if resendable => {
                         scope = renewed;
                         continue;
@@ -727,7 +327,7 @@ impl Registry {
         unreachable!("the loop returns on its second round")
     }
 
-    fn protocol(&self, error: impl std::fmt::Display) -> RegistryError {
+    pub(super) fn protocol(&self, error: impl std::fmt::Display) -> RegistryError {
         RegistryError::Protocol {
             registry: self.host.clone(),
             message: error.to_string(),
@@ -747,13 +347,13 @@ impl Registry {
         RegistryError::Unauthorized {
             registry: self.host.clone(),
             operation: operation.to_owned(),
-            had_credentials: self.credentials.is_some(),
+            had_credentials: self.auth.has_credentials(),
         }
     }
 
     /// Classify a response: `Ok` for the statuses `accept` takes, retry on 5xx/429, else an
     /// error naming the operation.
-    fn check<T>(
+    pub(super) fn check<T>(
         &self,
         operation: &str,
         result: Result<Response, String>,
@@ -764,7 +364,7 @@ impl Registry {
             Err(message) => return Attempt::Retry(message),
         };
         let status = response.status();
-        if status.as_u16() == 401 || status.as_u16() == 403 && self.credentials.is_none() {
+        if status.as_u16() == 401 || status.as_u16() == 403 && !self.auth.has_credentials() {
             return Attempt::Fail(self.unauthorized(operation));
         }
         if self.retry.retries_status(status) {
@@ -788,7 +388,7 @@ impl Registry {
 
     /// Run `attempt` until it is done, fails, or has been tried as often as the retry
     /// policy allows.
-    fn retry<T>(
+    pub(super) fn retry<T>(
         &self,
         operation: &str,
         mut attempt: impl FnMut() -> Result<Attempt<T>, RegistryError>,
@@ -830,183 +430,8 @@ impl Registry {
         })
     }
 
-    /// Open an upload session, mounting `digest` from `from` (another repository of this
-    /// registry) when given. `Ok(None)` means the mount succeeded and nothing is to upload.
-    pub fn start_upload(
-        &self,
-        repository: &str,
-        mount: Option<(&Digest, &str)>,
-    ) -> Result<Option<Session>, RegistryError> {
-        let (path, scope) = match mount {
-            Some((digest, from)) => (
-                format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}"),
-                Scope::push(repository).with_pull_from(from),
-            ),
-            None => (
-                format!("/v2/{repository}/blobs/uploads/"),
-                Scope::push(repository),
-            ),
-        };
-        let url = self.url(&path);
-        let operation = format!("POST {path}");
-        self.retry(&operation, || {
-            let result = self.send("POST", &url, &scope, &[], Body::Empty)?;
-            Ok(self.check(&operation, result, |response| {
-                match response.status().as_u16() {
-                    201 if mount.is_some() => Ok(Ok(None)),
-                    202 => {
-                        let location = header(&response, "location").ok_or_else(|| {
-                            self.protocol(format!("{operation} answered 202 without a Location"))
-                        })?;
-                        let min_chunk = header(&response, "oci-chunk-min-length")
-                            .and_then(|length| length.parse().ok());
-                        Ok(Ok(Some(Session {
-                            location: self.url(location),
-                            min_chunk,
-                        })))
-                    }
-                    _ => Ok(Err(response)),
-                }
-            }))
-        })
-    }
-
-    /// Send a blob into `session` in one PUT. `Ok(false)` when the registry wants chunks.
-    pub fn put_whole(
-        &self,
-        repository: &str,
-        session: &Session,
-        digest: &Digest,
-        reader: &mut (dyn Read + Send),
-        size: u64,
-    ) -> Result<Result<bool, String>, RegistryError> {
-        let url = with_query(&session.location, &format!("digest={digest}"));
-        let operation = format!("the upload of {digest} to {repository}");
-        let headers = [("Content-Type", "application/octet-stream".to_owned())];
-        let result = self.send(
-            "PUT",
-            &url,
-            &Scope::push(repository),
-            &headers,
-            Body::Stream(reader, size),
-        )?;
-        match self.check(&operation, result, |response| {
-            match response.status().as_u16() {
-                201 | 204 => {
-                    self.check_digest_header(&response, digest, &operation)?;
-                    Ok(Ok(true))
-                }
-                413 => Ok(Ok(false)),
-                _ => Ok(Err(response)),
-            }
-        }) {
-            Attempt::Done(done) => Ok(Ok(done)),
-            Attempt::Retry(message) => Ok(Err(message)),
-            Attempt::Fail(error) => Err(error),
-        }
-    }
-
-    /// How many bytes the session holds (`Range: 0-N` → N+1), or `None` if it is gone.
-    pub fn session_offset(
-        &self,
-        repository: &str,
-        session: &mut Session,
-    ) -> Result<Option<u64>, RegistryError> {
-        let result = self.send(
-            "GET",
-            &session.location.clone(),
-            &Scope::push(repository),
-            &[],
-            Body::Empty,
-        )?;
-        let Ok(response) = result else {
-            return Ok(None);
-        };
-        if response.status().as_u16() != 204 && !response.status().is_success() {
-            return Ok(None);
-        }
-        // The session continues at the Location the status answer gives (distribution's
-        // `_state` token changes with it).
-        if let Some(location) = header(&response, "location") {
-            session.location = self.url(location);
-        }
-        // The distribution registry answers `0-0` for an empty session too (zot: `0--1`), so
-        // `0-0` counts as nothing kept: resuming at byte 1 of an empty session fails for good.
-        Ok(Some(
-            header(&response, "range")
-                .and_then(|range| range.split_once('-'))
-                .and_then(|(_, end)| end.parse::<u64>().ok())
-                .map_or(0, |end| if end == 0 { 0 } else { end + 1 }),
-        ))
-    }
-
-    /// Send `length` bytes at `offset` as one PATCH; the session moves to the new Location.
-    pub fn patch_chunk(
-        &self,
-        repository: &str,
-        session: &mut Session,
-        reader: &mut (dyn Read + Send),
-        offset: u64,
-        length: u64,
-    ) -> Result<Result<(), String>, RegistryError> {
-        let operation = format!("PATCH of bytes {offset}.. to {repository}");
-        let headers = [
-            ("Content-Type", "application/octet-stream".to_owned()),
-            (
-                "Content-Range",
-                format!("{offset}-{}", offset + length.saturating_sub(1)),
-            ),
-        ];
-        let location = session.location.clone();
-        let result = self.send(
-            "PATCH",
-            &location,
-            &Scope::push(repository),
-            &headers,
-            Body::Stream(reader, length),
-        )?;
-        match self.check(&operation, result, |response| {
-            if response.status().as_u16() == 202 {
-                if let Some(location) = header(&response, "location") {
-                    session.location = self.url(location);
-                }
-                Ok(Ok(()))
-            } else {
-                Ok(Err(response))
-            }
-        }) {
-            Attempt::Done(()) => Ok(Ok(())),
-            Attempt::Retry(message) => Ok(Err(message)),
-            Attempt::Fail(error) => Err(error),
-        }
-    }
-
-    /// Close a chunked session with the blob's digest.
-    pub fn finish_chunks(
-        &self,
-        repository: &str,
-        session: &Session,
-        digest: &Digest,
-    ) -> Result<Result<(), String>, RegistryError> {
-        let url = with_query(&session.location, &format!("digest={digest}"));
-        let operation = format!("the upload of {digest} to {repository}");
-        let result = self.send("PUT", &url, &Scope::push(repository), &[], Body::Empty)?;
-        match self.check(&operation, result, |response| {
-            match response.status().as_u16() {
-                201 | 204 => {
-                    self.check_digest_header(&response, digest, &operation)?;
-                    Ok(Ok(()))
-                }
-                _ => Ok(Err(response)),
-            }
-        }) {
-            Attempt::Done(()) => Ok(Ok(())),
-            Attempt::Retry(message) => Ok(Err(message)),
-            Attempt::Fail(error) => Err(error),
-        }
-    }
-
-    fn check_digest_header(
+    /// Refuse a `Docker-Content-Digest` answer that is not `digest`, the digest kiln computed.
+    pub(super) fn check_digest_header(
         &self,
         response: &Response,
         digest: &Digest,
@@ -1208,20 +633,6 @@ enum PingFailure {
     Error(PingError),
 }
 
-/// An open upload session.
-#[derive(Clone, Debug)]
-pub struct Session {
-    pub location: String,
-    /// `OCI-Chunk-Min-Length`: the registry takes chunks only, at least this long.
-    pub min_chunk: Option<u64>,
-}
-
-impl Session {
-    pub fn chunk_size(&self) -> u64 {
-        self.min_chunk.map_or(CHUNK_SIZE, |min| min.max(CHUNK_SIZE))
-    }
-}
-
 /// What a registry answered to a manifest PUT.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ManifestPut {
@@ -1290,74 +701,9 @@ impl Read for VerifiedBlob {
     }
 }
 
-fn with_query(location: &str, query: &str) -> String {
-    if location.contains('?') {
-        format!("{location}&{query}")
-    } else {
-        format!("{location}?{query}")
-    }
-}
-
-/// `application/x-www-form-urlencoded` / query-string encoding.
-fn form_encode(value: &str) -> String {
-    let mut encoded = String::new();
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            encoded.push(byte as char);
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn challenges() {
-        assert_eq!(
-            parse_challenge(
-                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push""#
-            ),
-            Some(Challenge::Bearer {
-                realm: "https://auth.docker.io/token".into(),
-                service: Some("registry.docker.io".into()),
-                scope: Some("repository:samalba/my-app:pull,push".into()),
-            })
-        );
-        assert_eq!(
-            parse_challenge(r#"Basic realm="Registry Realm""#),
-            Some(Challenge::Basic)
-        );
-        assert_eq!(
-            parse_challenge("bearer realm=https://r.example/token"),
-            Some(Challenge::Bearer {
-                realm: "https://r.example/token".into(),
-                service: None,
-                scope: None
-            })
-        );
-        assert_eq!(parse_challenge("Bearer service=x"), None);
-        assert_eq!(parse_challenge("Negotiate"), None);
-    }
-
-    #[test]
-    fn query_and_form_encoding() {
-        assert_eq!(
-            with_query("http://r/u/1", "digest=d"),
-            "http://r/u/1?digest=d"
-        );
-        assert_eq!(
-            with_query("http://r/u/1?_state=x", "digest=d"),
-            "http://r/u/1?_state=x&digest=d"
-        );
-        assert_eq!(
-            form_encode("repository:a/b:pull,push"),
-            "repository%3Aa%2Fb%3Apull%2Cpush"
-        );
-    }
 
     #[test]
     fn verified_blobs_check_size_and_digest() {

@@ -6,7 +6,7 @@
 //! parallel), then the manifests of an index by digest, then the root under each tag. A blob the repository
 //! has (`HEAD`) is skipped; a blob that lives in another repository of the same registry is
 //! mounted (`POST ?mount=&from=`, which costs what opening an upload costs, so it is always
-//! tried when a repository is known); the rest are uploaded (see `client` for the protocol).
+//! tried when a repository is known); the rest are uploaded (see `upload` for the protocol).
 //! A failed upload is retried with back-off, resuming from the session's `Range` when the
 //! registry kept part of it.
 //!
@@ -25,7 +25,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::client::{Registry, RegistryError, Session};
+use super::client::{Registry, RegistryError};
+use super::upload::Session;
 use crate::http::RetryPolicy;
 use crate::oci::digest::Digest;
 use crate::oci::json::to_canonical_vec;

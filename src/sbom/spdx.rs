@@ -1,15 +1,8 @@
-//! The software bill of materials of an image: an SPDX 2.3 JSON document made from kiln.lock
-//! and from the build information Go embeds in every program (`go version -m`), and the OCI
-//! artifact that carries it beside the image.
+//! The SPDX 2.3 JSON document of an image's SBOM, made from kiln.lock and from the build
+//! information of each program ([`crate::gomod::buildinfo`]).
 //!
-//! **Reading build information.** [`parse_go_version_m`] reads the text `go version -m FILE…`
-//! prints: per program a `FILE: goVERSION` line, then tab-indented lines as Go's
-//! `debug.BuildInfo.String` writes them (`path`, `mod`, `dep`, `=>` for a replacement, which
-//! Go follows with a line holding only a tab, and `build KEY=VALUE`, key and value quoted the
-//! way Go's `strconv.Quote` quotes when they hold spaces, tabs, quotes or `=`).
-//!
-//! **The document** ([`spdx_document`], [`spdx_bytes`]) is pinned so that the same image, lock
-//! and programs give the same bytes, written as canonical JSON ([`crate::oci::json`]):
+//! The document ([`spdx_document`], [`spdx_bytes`]) is pinned so that the same image, lock and
+//! programs give the same bytes, written as canonical JSON ([`crate::oci::json`]):
 //! - `creationInfo.created` is the image's `created`, normalised to the `YYYY-MM-DDThh:mm:ssZ`
 //!   form SPDX requires: never the wall clock.
 //! - `creators` is `Tool: kiln-VERSION`. The SBOM is a referrer, not part of the image, so
@@ -26,11 +19,7 @@
 //!   module with the package as subpath), the Go standard library of each Go release that
 //!   built a program (`stdlib`, version `goX.Y.Z`, purl `pkg:golang/stdlib@X.Y.Z` as syft and
 //!   grype spell it), and every module of kiln.lock and of the programs' dependencies.
-//! - Module purls keep the module path's case (`pkg:golang/github.com/Azure/…`): the purl
-//!   type definition asks for lowercase, but Go module paths are case-sensitive (the proxy
-//!   escapes capitals as `!a`), so lowercasing would merge distinct modules. Percent-encoding
-//!   is packageurl-python's canonical form (unreserved characters and `:` kept, `/` kept in
-//!   qualifier values).
+//! - Purls are written as [`super::purl`] pins them: module paths keep their case.
 //! - `downloadLocation` is `NOASSERTION` for modules: kiln.lock pins a module by hash, not by
 //!   the proxy that served it (GOPROXY may be private, GOPRIVATE modules come from version
 //!   control), so naming proxy.golang.org would be a claim kiln cannot make. The purl names
@@ -59,334 +48,27 @@
 //! - Order: packages image, base (static sources by name), programs (by file), standard
 //!   libraries (by version), modules (by path, then version); relationships in the same order.
 //!
-//! **The artifact** ([`artifact_manifest`]) is an OCI image manifest with `artifactType`
-//! `application/spdx+json`, the empty config (`{}`), the document as its one layer, the image
-//! manifest as `subject`, and the image's `created` as `org.opencontainers.image.created`. In
-//! an OCI layout it is an `index.json` entry without a ref name whose descriptor carries the
-//! `artifactType` ([`write_artifact`]); a registry gets it through the referrers API or the
-//! referrers tag schema (see `registry::push`).
+//! This module returns the SBOM's [`SbomError`], shared with [`super::artifact`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io;
 
 use serde_json::{Map, Value, json};
 use sha2::Digest as _;
 
+use super::SbomError;
+use super::purl::{golang_purl, oci_purl, purl_encode, uri_path_encode};
+use crate::gomod::buildinfo::BuildInfo;
 use crate::lock::lockfile::LockedModule;
 use crate::oci::digest::Digest;
-use crate::oci::image::BlobSink;
 use crate::oci::json::to_canonical_vec;
-use crate::oci::layout::LayoutEntry;
 use crate::oci::reference::Reference;
-use crate::oci::spec::{Descriptor, Manifest, Platform, annotation, media_type};
+use crate::oci::spec::Platform;
 
-/// The media type of an SPDX JSON document, and the `artifactType` of its OCI artifact.
-pub const SPDX_MEDIA_TYPE: &str = media_type::SPDX_JSON;
 /// The creator kiln names in every document.
 pub const TOOL: &str = concat!("kiln-", env!("CARGO_PKG_VERSION"));
 /// The host of every `documentNamespace`: reserved, owned by nobody (RFC 6761).
 const NAMESPACE_PREFIX: &str = "https://kiln.invalid/spdx/";
 const NOASSERTION: &str = "NOASSERTION";
-
-#[derive(Debug, thiserror::Error)]
-pub enum SbomError {
-    #[error("`go version -m` output, line {line}: {message}: `{text}`")]
-    BuildInfo {
-        line: usize,
-        text: String,
-        message: String,
-    },
-    #[error("the image's created time `{0}` is not an RFC 3339 time")]
-    Created(String),
-    #[error(
-        "module {module}: the program {program} was built with {program_sum}, but kiln.lock pins {locked_sum}\nhint: the program was not built from this kiln.lock; rebuild it"
-    )]
-    SumMismatch {
-        module: String,
-        program: String,
-        program_sum: String,
-        locked_sum: String,
-    },
-    #[error("cannot encode the SBOM")]
-    Json(#[source] serde_json::Error),
-    #[error("cannot store the SBOM artifact")]
-    Store(#[source] io::Error),
-}
-
-// ------------------------------------------------------------------------------------------
-// `go version -m`
-// ------------------------------------------------------------------------------------------
-
-/// A module as Go's build information records it (`debug.Module`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GoModule {
-    pub path: String,
-    /// A version, or `(devel)` for the main module of a build from a working tree, or for a
-    /// replacement by a local folder.
-    pub version: String,
-    /// The `h1:` of the module zip; none for the main module, a local folder, or a vendored
-    /// build.
-    pub sum: Option<String>,
-    /// The module whose code was used instead (`replace` in go.mod).
-    pub replacement: Option<Box<GoModule>>,
-}
-
-impl GoModule {
-    /// The module whose code the program holds: the replacement when there is one.
-    pub fn effective(&self) -> &GoModule {
-        match &self.replacement {
-            Some(replacement) => replacement,
-            None => self,
-        }
-    }
-}
-
-/// What Go embeds in a program about how it was built (`debug.BuildInfo`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BuildInfo {
-    /// The Go release that built it (`go1.22.1`).
-    pub go_version: String,
-    /// The main package's import path.
-    pub path: String,
-    /// The main module; none for a program built outside module mode.
-    pub main: Option<GoModule>,
-    /// The modules whose packages it holds, as Go lists them (sorted by path).
-    pub deps: Vec<GoModule>,
-    /// Build settings in Go's order: `-ldflags`, `CGO_ENABLED`, `GOARCH`, `vcs.revision`, …
-    pub settings: Vec<(String, String)>,
-}
-
-/// Parse the output of `go version -m FILE…`: each program's file name (as Go printed it)
-/// and its build information.
-pub fn parse_go_version_m(text: &str) -> Result<Vec<(String, BuildInfo)>, SbomError> {
-    let mut programs: Vec<(String, BuildInfo)> = Vec::new();
-    // The `mod` or `dep` line just read had no sum: its `=>` replacement line comes next.
-    let mut awaiting_replacement: Option<Replaced> = None;
-    for (index, line) in text.lines().enumerate() {
-        let error = |message: &str| SbomError::BuildInfo {
-            line: index + 1,
-            text: line.to_owned(),
-            message: message.to_owned(),
-        };
-        let Some(body) = line.strip_prefix('\t') else {
-            if line.trim().is_empty() {
-                continue;
-            }
-            if awaiting_replacement.is_some() {
-                return Err(error("a module without a sum is not followed by `=>`"));
-            }
-            // `FILE: goVERSION`; a file name may itself hold `: `.
-            let (file, go_version) = line
-                .rsplit_once(": ")
-                .filter(|(file, version)| !file.is_empty() && !version.trim().is_empty())
-                .ok_or_else(|| error("expected `FILE: goVERSION`"))?;
-            programs.push((
-                file.to_owned(),
-                BuildInfo {
-                    go_version: go_version.trim().to_owned(),
-                    ..BuildInfo::default()
-                },
-            ));
-            continue;
-        };
-        let Some((_, info)) = programs.last_mut() else {
-            return Err(error(
-                "a build information line before any `FILE: goVERSION`",
-            ));
-        };
-        if body.is_empty() {
-            // Go ends a replaced module with an empty line (`\t` once indented).
-            continue;
-        }
-        let (word, rest) = body.split_once('\t').unwrap_or((body, ""));
-        let fields: Vec<&str> = rest.split('\t').collect();
-        match (word, awaiting_replacement.take()) {
-            ("=>", Some(replaced)) => {
-                let [path, version, sum] = fields.as_slice() else {
-                    return Err(error("expected PATH, VERSION and SUM after `=>`"));
-                };
-                if path.is_empty() || version.is_empty() {
-                    return Err(error("expected PATH, VERSION and SUM after `=>`"));
-                }
-                let replacement = Some(Box::new(GoModule {
-                    path: (*path).to_owned(),
-                    version: (*version).to_owned(),
-                    sum: (!sum.is_empty()).then(|| (*sum).to_owned()),
-                    replacement: None,
-                }));
-                let module = match replaced {
-                    Replaced::Main => info.main.as_mut(),
-                    Replaced::Dep => info.deps.last_mut(),
-                };
-                if let Some(module) = module {
-                    module.replacement = replacement;
-                }
-            }
-            ("=>", None) => return Err(error("`=>` without a module to replace")),
-            (_, Some(_)) => return Err(error("a module without a sum is not followed by `=>`")),
-            ("go", None) => info.go_version = rest.to_owned(),
-            ("path", None) => info.path = rest.to_owned(),
-            ("mod" | "dep", None) => {
-                let (module, replaced) = match fields.as_slice() {
-                    [path, version] if !path.is_empty() && !version.is_empty() => (
-                        GoModule {
-                            path: (*path).to_owned(),
-                            version: (*version).to_owned(),
-                            sum: None,
-                            replacement: None,
-                        },
-                        true,
-                    ),
-                    [path, version, sum] if !path.is_empty() && !version.is_empty() => (
-                        GoModule {
-                            path: (*path).to_owned(),
-                            version: (*version).to_owned(),
-                            sum: (!sum.is_empty()).then(|| (*sum).to_owned()),
-                            replacement: None,
-                        },
-                        false,
-                    ),
-                    _ => return Err(error("expected PATH, VERSION and an optional SUM")),
-                };
-                if word == "mod" {
-                    if info.main.is_some() {
-                        return Err(error("a second `mod` line"));
-                    }
-                    info.main = Some(module);
-                    awaiting_replacement = replaced.then_some(Replaced::Main);
-                } else {
-                    info.deps.push(module);
-                    awaiting_replacement = replaced.then_some(Replaced::Dep);
-                }
-            }
-            ("build", None) => {
-                let (key, value) =
-                    parse_setting(rest).ok_or_else(|| error("expected KEY=VALUE"))?;
-                info.settings.push((key, value));
-            }
-            (_, None) => return Err(error("unknown build information line")),
-        }
-    }
-    if awaiting_replacement.is_some() {
-        return Err(SbomError::BuildInfo {
-            line: text.lines().count(),
-            text: text.lines().last().unwrap_or_default().to_owned(),
-            message: "the output ends before the `=>` of a replaced module".to_owned(),
-        });
-    }
-    Ok(programs)
-}
-
-/// Which module a `=>` line replaces.
-#[derive(Clone, Copy, Debug)]
-enum Replaced {
-    Main,
-    Dep,
-}
-
-/// `KEY=VALUE`, either side possibly a Go-quoted string.
-fn parse_setting(text: &str) -> Option<(String, String)> {
-    let (key, rest) = if text.starts_with('"') {
-        let (key, consumed) = unquote_go(text)?;
-        (key, &text[consumed..])
-    } else {
-        let (key, _) = text.split_once('=')?;
-        (key.to_owned(), &text[key.len()..])
-    };
-    let value = rest.strip_prefix('=')?;
-    if key.is_empty() {
-        return None;
-    }
-    let value = if value.starts_with('"') {
-        let (value, consumed) = unquote_go(value)?;
-        if consumed != rest.len() - 1 {
-            return None;
-        }
-        value
-    } else {
-        value.to_owned()
-    };
-    Some((key, value))
-}
-
-/// A Go double-quoted string literal at the start of `text` (as `strconv.Quote` writes it):
-/// its value and the number of bytes it spans.
-fn unquote_go(text: &str) -> Option<(String, usize)> {
-    let bytes = text.as_bytes();
-    if bytes.first() != Some(&b'"') {
-        return None;
-    }
-    let mut value = Vec::new();
-    let mut index = 1;
-    let hex = |from: usize, digits: usize| -> Option<u32> {
-        let slice = text.get(from..from + digits)?;
-        if !slice.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-            return None;
-        }
-        u32::from_str_radix(slice, 16).ok()
-    };
-    while index < bytes.len() {
-        match bytes[index] {
-            b'"' => {
-                return String::from_utf8(value)
-                    .ok()
-                    .map(|value| (value, index + 1));
-            }
-            b'\\' => {
-                let escape = *bytes.get(index + 1)?;
-                index += 2;
-                let simple = match escape {
-                    b'a' => Some(0x07),
-                    b'b' => Some(0x08),
-                    b'f' => Some(0x0c),
-                    b'n' => Some(b'\n'),
-                    b'r' => Some(b'\r'),
-                    b't' => Some(b'\t'),
-                    b'v' => Some(0x0b),
-                    b'\\' => Some(b'\\'),
-                    b'"' => Some(b'"'),
-                    _ => None,
-                };
-                if let Some(byte) = simple {
-                    value.push(byte);
-                    continue;
-                }
-                match escape {
-                    b'x' => {
-                        value.push(u8::try_from(hex(index, 2)?).ok()?);
-                        index += 2;
-                    }
-                    b'0'..=b'7' => {
-                        let digits = text.get(index - 1..index + 2)?;
-                        if !digits.bytes().all(|byte| (b'0'..=b'7').contains(&byte)) {
-                            return None;
-                        }
-                        value.push(u8::try_from(u32::from_str_radix(digits, 8).ok()?).ok()?);
-                        index += 2;
-                    }
-                    b'u' | b'U' => {
-                        let digits = if escape == b'u' { 4 } else { 8 };
-                        let character = char::from_u32(hex(index, digits)?)?;
-                        let mut buffer = [0u8; 4];
-                        value.extend_from_slice(character.encode_utf8(&mut buffer).as_bytes());
-                        index += digits;
-                    }
-                    _ => return None,
-                }
-            }
-            b'\n' => return None,
-            byte => {
-                value.push(byte);
-                index += 1;
-            }
-        }
-    }
-    None
-}
-
-// ------------------------------------------------------------------------------------------
-// The SPDX document
-// ------------------------------------------------------------------------------------------
 
 /// What an image's SBOM is made from.
 #[derive(Clone, Copy, Debug)]
@@ -720,70 +402,6 @@ fn allocate_ids(kind: &str, names: Vec<String>) -> Vec<String> {
     ids
 }
 
-/// Percent-encode for a purl component: unreserved characters and `:` stay (and `/` when
-/// `keep_slash`), as packageurl-python writes its canonical form.
-fn purl_encode(text: &str, keep_slash: bool) -> String {
-    let mut encoded = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        let keep = byte.is_ascii_alphanumeric()
-            || matches!(byte, b'.' | b'-' | b'_' | b'~' | b':')
-            || (keep_slash && byte == b'/');
-        if keep {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
-}
-
-/// Percent-encode for a URI path: unreserved characters and `/` stay.
-fn uri_path_encode(text: &str) -> String {
-    purl_encode(text, true).replace(':', "%3A")
-}
-
-/// `pkg:golang/PATH[@VERSION][#SUBPATH]`, each path segment encoded on its own.
-fn golang_purl(path: &str, version: Option<&str>, subpath: Option<&str>) -> String {
-    let segments = |text: &str| {
-        text.split('/')
-            .filter(|segment| !segment.is_empty())
-            .map(|segment| purl_encode(segment, false))
-            .collect::<Vec<_>>()
-            .join("/")
-    };
-    let mut purl = format!("pkg:golang/{}", segments(path));
-    if let Some(version) = version {
-        purl.push('@');
-        purl.push_str(&purl_encode(version, false));
-    }
-    if let Some(subpath) = subpath.filter(|subpath| !subpath.is_empty()) {
-        purl.push('#');
-        purl.push_str(&segments(subpath));
-    }
-    purl
-}
-
-/// `pkg:oci/NAME@sha256:HEX?arch=…&repository_url=…&tag=…`, qualifiers sorted by key.
-/// `pkg:oci/NAME@DIGEST?arch=…&repository_url=…[&tag=…]` (the purl spec's `oci` type: the
-/// last path segment, lowercase, as the name).
-fn oci_purl(image: &Reference, digest: &Digest, platform: &Platform, tag: &str) -> String {
-    let repository = &image.repository;
-    let name = repository.rsplit('/').next().unwrap_or(repository);
-    let mut qualifiers = vec![
-        format!("arch={}", purl_encode(&platform.architecture, false)),
-        format!("repository_url={}", purl_encode(&image.name(), true)),
-    ];
-    if !tag.is_empty() {
-        qualifiers.push(format!("tag={}", purl_encode(tag, false)));
-    }
-    format!(
-        "pkg:oci/{}@{}?{}",
-        purl_encode(&name.to_ascii_lowercase(), false),
-        purl_encode(&digest.to_string(), false),
-        qualifiers.join("&")
-    )
-}
-
 /// A source of the static base: the wheel kiln.lock pins, and what the image takes from it.
 fn static_package(id: &str, source: &crate::static_base::StaticSource) -> Value {
     let mut fields = package(id, &source.name, "OTHER");
@@ -992,215 +610,16 @@ fn module_package(id: &str, path: &str, version: &ModuleVersion, entry: &ModuleE
     Value::Object(fields)
 }
 
-// ------------------------------------------------------------------------------------------
-// The OCI artifact
-// ------------------------------------------------------------------------------------------
-
-/// The content of the OCI empty descriptor (image-spec v1.1).
-pub const EMPTY_JSON: &[u8] = b"{}";
-
-/// The descriptor of [`EMPTY_JSON`]: `application/vnd.oci.empty.v1+json`, sha256:44136fa…,
-/// 2 bytes.
-pub fn empty_descriptor() -> Descriptor {
-    Descriptor::new(
-        media_type::OCI_EMPTY,
-        Digest::of(EMPTY_JSON),
-        EMPTY_JSON.len() as u64,
-    )
-}
-
-/// The SBOM artifact's manifest for the image manifest `subject`, and the manifest's
-/// descriptor as a layout's `index.json` or a referrers index lists it (`artifactType` and
-/// the manifest's annotations included, as the referrers API reports them).
-///
-/// Pinned: schemaVersion 2, `mediaType` OCI manifest, `artifactType`
-/// `application/spdx+json`, config the empty descriptor, one layer `application/spdx+json`,
-/// `subject` reduced to media type, digest and size, one annotation
-/// `org.opencontainers.image.created` = the image's `created` (so the SBOM's date is the
-/// image's, never the wall clock).
-pub fn artifact_manifest(
-    subject: &Descriptor,
-    sbom: &[u8],
-    created: &str,
-) -> Result<(Vec<u8>, Descriptor), SbomError> {
-    let mut annotations = BTreeMap::new();
-    annotations.insert(annotation::CREATED.to_owned(), created.to_owned());
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(media_type::OCI_MANIFEST.to_owned()),
-        artifact_type: Some(SPDX_MEDIA_TYPE.to_owned()),
-        config: empty_descriptor(),
-        layers: vec![Descriptor::new(
-            SPDX_MEDIA_TYPE,
-            Digest::of(sbom),
-            sbom.len() as u64,
-        )],
-        subject: Some(Descriptor::new(
-            subject.media_type.clone(),
-            subject.digest,
-            subject.size,
-        )),
-        annotations: annotations.clone(),
-        extra: BTreeMap::new(),
-    };
-    let bytes = to_canonical_vec(&manifest).map_err(SbomError::Json)?;
-    let mut descriptor = Descriptor::new(
-        media_type::OCI_MANIFEST,
-        Digest::of(&bytes),
-        bytes.len() as u64,
-    );
-    descriptor.artifact_type = Some(SPDX_MEDIA_TYPE.to_owned());
-    descriptor.annotations = annotations;
-    Ok((bytes, descriptor))
-}
-
-/// Store the SBOM artifact for `subject` in `sink` (its empty config, the document, the
-/// manifest) and return its `index.json` entry: no name, no ref name, so tools that pick an
-/// image by name never pick it, and kiln's readers know it by its `artifactType`
-/// ([`is_artifact_entry`](crate::oci::layout::is_artifact_entry)).
-pub fn write_artifact<S: BlobSink>(
-    sink: &mut S,
-    subject: &Descriptor,
-    sbom: &[u8],
-    created: &str,
-) -> Result<LayoutEntry, SbomError> {
-    let (manifest, descriptor) = artifact_manifest(subject, sbom, created)?;
-    sink.put_blob(&Digest::of(EMPTY_JSON), EMPTY_JSON)
-        .map_err(SbomError::Store)?;
-    sink.put_blob(&Digest::of(sbom), sbom)
-        .map_err(SbomError::Store)?;
-    sink.put_blob(&descriptor.digest, &manifest)
-        .map_err(SbomError::Store)?;
-    Ok(LayoutEntry {
-        descriptor,
-        name: None,
-        ref_name: None,
-        images: Vec::new(),
-        platform_tags: Vec::new(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gomod::buildinfo::parse_go_version_m;
 
     /// `go version -m app hello` on two programs built by Go 1.27.3 (see
     /// tests/fixtures/sbom/README.md for the commands): `app` has a dependency from a proxy, one
     /// replaced by a local folder and one replaced by another module version, and quoted
     /// build settings; `hello` has none.
-    const GO_VERSION_M: &str = include_str!("../tests/fixtures/sbom/go-version-m.txt");
-
-    fn module(path: &str, version: &str, sum: Option<&str>) -> GoModule {
-        GoModule {
-            path: path.to_owned(),
-            version: version.to_owned(),
-            sum: sum.map(str::to_owned),
-            replacement: None,
-        }
-    }
-
-    #[test]
-    fn parses_real_go_version_m_output() {
-        let programs = parse_go_version_m(GO_VERSION_M).unwrap();
-        assert_eq!(programs.len(), 2);
-        let (file, app) = &programs[0];
-        assert_eq!(file, "app");
-        assert_eq!(app.go_version, "go1.27.3");
-        assert_eq!(app.path, "example.com/app");
-        assert_eq!(app.main, Some(module("example.com/app", "(devel)", None)));
-        let mut local = module("example.com/local", "v0.0.0", None);
-        local.replacement = Some(Box::new(module("../local", "(devel)", None)));
-        let mut old = module("example.com/old", "v1.0.0", None);
-        old.replacement = Some(Box::new(module(
-            "example.com/fork",
-            "v1.3.0",
-            Some("h1:5hXKlj8j/pm0qFboHrdEpQqv2PgNVZDUAmStNr0G2A0="),
-        )));
-        assert_eq!(
-            app.deps,
-            vec![
-                module(
-                    "example.com/greet",
-                    "v1.2.0",
-                    Some("h1:dEAhs2KzHCTG4oNpr6RpV/i/OHSbxIm9tkVgi+24MK4=")
-                ),
-                local,
-                old,
-            ]
-        );
-        let settings: BTreeMap<&str, &str> = app
-            .settings
-            .iter()
-            .map(|(key, value)| (key.as_str(), value.as_str()))
-            .collect();
-        assert_eq!(settings["-ldflags"], r#"-s -w -X "main.v=a b""#);
-        assert_eq!(settings["-tags"], "netgo,osusergo");
-        assert_eq!(settings["CGO_ENABLED"], "0");
-        assert_eq!(settings["GOARCH"], "amd64");
-        assert_eq!(app.settings.first().unwrap().0, "-buildmode");
-        assert_eq!(app.settings.len(), 9);
-
-        let (file, hello) = &programs[1];
-        assert_eq!(file, "hello");
-        assert_eq!(hello.path, "example.com/hello");
-        assert!(hello.deps.is_empty());
-        assert!(
-            hello
-                .settings
-                .contains(&("-trimpath".to_owned(), "true".to_owned()))
-        );
-    }
-
-    #[test]
-    fn go_quoted_settings() {
-        let cases = [
-            ("CGO_ENABLED=0", Some(("CGO_ENABLED", "0"))),
-            (r#"-ldflags="-s -w""#, Some(("-ldflags", "-s -w"))),
-            (r#""a=b"=c"#, Some(("a=b", "c"))),
-            (r#""a b"="tab\there""#, Some(("a b", "tab\there"))),
-            (r#"k="\u00e9\x41\101\\\"""#, Some(("k", "éAA\\\""))),
-            ("vcs.modified=", Some(("vcs.modified", ""))),
-            ("novalue", None),
-            ("=value", None),
-            (r#"k="unterminated"#, None),
-            (r#"k="a"b"#, None),
-            (r#"k="\q""#, None),
-        ];
-        for (text, expected) in cases {
-            let parsed = parse_setting(text);
-            let expected = expected.map(|(key, value)| (key.to_owned(), value.to_owned()));
-            assert_eq!(parsed, expected, "{text}");
-        }
-    }
-
-    #[test]
-    fn malformed_build_information_is_refused() {
-        let cases = [
-            ("\tpath\tx\n", "before any"),
-            ("app go1.22\n", "expected `FILE: goVERSION`"),
-            ("app: go1.22\n\tdep\tx\n", "expected PATH"),
-            ("app: go1.22\n\tdep\tx\tv1\n", "ends before the `=>`"),
-            (
-                "app: go1.22\n\tdep\tx\tv1\n\tbuild\ta=b\n",
-                "not followed by `=>`",
-            ),
-            ("app: go1.22\n\t=>\ty\tv1\t\n", "without a module"),
-            (
-                "app: go1.22\n\tmod\tm\tv1\t\n\tmod\tm\tv1\t\n",
-                "second `mod`",
-            ),
-            ("app: go1.22\n\tbuild\tnovalue\n", "KEY=VALUE"),
-            ("app: go1.22\n\tweird\tx\n", "unknown"),
-        ];
-        for (text, needle) in cases {
-            let error = parse_go_version_m(text).unwrap_err().to_string();
-            assert!(error.contains(needle), "{text:?}: {error}");
-        }
-        // Blank lines and a `FILE` holding `: ` are fine.
-        let programs = parse_go_version_m("dir: x/app: go1.22.1\n\n\tpath\tm\n").unwrap();
-        assert_eq!(programs[0].0, "dir: x/app");
-        assert_eq!(programs[0].1.go_version, "go1.22.1");
-    }
+    const GO_VERSION_M: &str = include_str!("../../tests/fixtures/sbom/go-version-m.txt");
 
     fn locked(path: &str, version: &str, h1: Option<&str>, go_mod: &str) -> LockedModule {
         LockedModule {
@@ -1558,80 +977,5 @@ mod tests {
                         || character == '-')
             );
         }
-    }
-
-    #[test]
-    fn purls_are_encoded_as_packageurl_python_writes_them() {
-        assert_eq!(
-            golang_purl("example.com/a b~!", Some("v2.0.0+incompatible"), None),
-            "pkg:golang/example.com/a%20b~%21@v2.0.0%2Bincompatible"
-        );
-        assert_eq!(
-            golang_purl("example.com/shop", None, Some("cmd/shop")),
-            "pkg:golang/example.com/shop#cmd/shop"
-        );
-        assert_eq!(
-            golang_purl("github.com/Azure/go-autorest/v14", Some("v14.2.0"), None),
-            "pkg:golang/github.com/Azure/go-autorest/v14@v14.2.0"
-        );
-    }
-
-    /// The artifact manifest's bytes are pinned.
-    #[test]
-    fn artifact_manifest_golden() {
-        let subject = Descriptor {
-            platform: "linux/amd64".parse().ok(),
-            annotations: [("a".to_owned(), "b".to_owned())].into_iter().collect(),
-            ..Descriptor::new(
-                media_type::OCI_MANIFEST,
-                Digest::of(b"the image manifest"),
-                1234,
-            )
-        };
-        let (bytes, descriptor) = artifact_manifest(
-            &subject,
-            b"{\"spdxVersion\":\"SPDX-2.3\"}",
-            "1970-01-01T00:00:01Z",
-        )
-        .unwrap();
-        assert_eq!(
-            String::from_utf8(bytes.clone()).unwrap(),
-            format!(
-                concat!(
-                    r#"{{"annotations":{{"org.opencontainers.image.created":"1970-01-01T00:00:01Z"}},"#,
-                    r#""artifactType":"application/spdx+json","#,
-                    r#""config":{{"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","mediaType":"application/vnd.oci.empty.v1+json","size":2}},"#,
-                    r#""layers":[{{"digest":"{}","mediaType":"application/spdx+json","size":26}}],"#,
-                    r#""mediaType":"application/vnd.oci.image.manifest.v1+json","schemaVersion":2,"#,
-                    r#""subject":{{"digest":"{}","mediaType":"application/vnd.oci.image.manifest.v1+json","size":1234}}}}"#
-                ),
-                Digest::of(b"{\"spdxVersion\":\"SPDX-2.3\"}"),
-                Digest::of(b"the image manifest"),
-            )
-        );
-        assert_eq!(
-            descriptor.digest.to_string(),
-            "sha256:6bab7b96ced9c829a815d1b32e8a370ffd47f4f803f431b075cb1a719e54e2f1"
-        );
-        assert_eq!(descriptor.size, bytes.len() as u64);
-        assert_eq!(
-            descriptor.artifact_type.as_deref(),
-            Some("application/spdx+json")
-        );
-        assert_eq!(
-            descriptor.annotations[annotation::CREATED],
-            "1970-01-01T00:00:01Z"
-        );
-        assert!(crate::oci::layout::is_artifact_entry(&descriptor));
-    }
-
-    #[test]
-    fn empty_descriptor_is_the_specs() {
-        let empty = empty_descriptor();
-        assert_eq!(
-            empty.digest.to_string(),
-            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
-        );
-        assert_eq!(empty.size, 2);
     }
 }
