@@ -13,7 +13,7 @@
 //! wait in a staging folder under `tmp/` until every module of the lock verified, so a lock
 //! that fails changes nothing in the store. A re-run finds them there and fetches nothing.
 //!
-//! The files: [`wants`] (what go.sum or gomod2nix.toml pins, and how a lock differs from it),
+//! The files: [`mod@wants`] (what go.sum or gomod2nix.toml pins, and how a lock differs from it),
 //! [`fetch`] (fetching, verifying and staging modules), [`module_proxy`] (the `file://`
 //! GOPROXY a build reads), [`toolchain`] (Go releases fetched as Go fetches them),
 //! [`lockfile`] (the kiln.lock format) and [`locker`] (`kiln lock`'s rules). Module versions
