@@ -437,4 +437,43 @@ mod tests {
                 .contains(&"+ ex.com/a@v1.0.0 (in go.sum, not in kiln.lock)".to_owned())
         );
     }
+
+    #[test]
+    fn gomod2nix_entries_follow_go_mod() {
+        let go_mod = modfile::parse(
+            "module app\n\ngo 1.21\n\nrequire (\n\tex.com/a v1.3.0\n\tex.com/old v1.0.0\n\tex.com/local v0.0.0\n)\n\nreplace ex.com/old v1.0.0 => ex.com/fork v2.0.0+incompatible\nreplace ex.com/local => ../local\n",
+            Path::new("go.mod"),
+        )
+        .unwrap();
+        let lock = LockFile {
+            bases: Vec::new(),
+            statics: Vec::new(),
+            go: GoPin::default(),
+            modules: vec![
+                locked("ex.com/a", "v1.10.0", true),
+                locked("ex.com/a", "v1.3.0", true),
+                locked("ex.com/fork", "v2.0.0+incompatible", true),
+                locked("ex.com/x", "v1.9.0", true),
+                locked("ex.com/x", "v1.10.0", true),
+                locked("ex.com/y", "v1.0.0", false),
+            ],
+        };
+        let entries: Vec<(String, String, Option<String>)> = lock
+            .gomod2nix_entries(&go_mod)
+            .into_iter()
+            .map(|entry| (entry.path, entry.version, entry.replaced))
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("ex.com/a".to_owned(), "v1.3.0".to_owned(), None),
+                (
+                    "ex.com/old".to_owned(),
+                    "v2.0.0+incompatible".to_owned(),
+                    Some("ex.com/fork".to_owned())
+                ),
+                ("ex.com/x".to_owned(), "v1.10.0".to_owned(), None),
+            ]
+        );
+    }
 }
