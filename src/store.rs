@@ -545,9 +545,9 @@ impl Store {
             }
         };
         let published = self.publish(&built, recipe, registration);
-        if built != temp {
-            let _ = remove_tree(&temp);
-        }
+        // Whatever is left: the build's scratch beside a published folder, or everything when
+        // publishing failed (a published `temp` itself is gone by its rename).
+        let _ = remove_tree(&temp);
         Ok(Realised {
             path: published?,
             fresh: true,
