@@ -22,6 +22,7 @@
 //! - [`registry`]: the OCI distribution client, credentials and pushes.
 //! - [`engine`]: the Docker Engine API (`kiln load`).
 //! - [`http`]: the one HTTP stack: agent, retry policy, URL redaction, TLS roots.
+//! - [`diagnostic`]: an error's hint (a field, not text), and the one path error.
 //!
 //! Formats kiln implements by hand, each in a module named after it: [`nar`] (Nix's archive
 //! and its hash), [`nixbase32`]. [`output`] makes every file kiln writes appear whole or not
@@ -29,6 +30,7 @@
 
 pub mod builder;
 pub mod cli;
+pub mod diagnostic;
 pub mod engine;
 pub mod gomod;
 pub mod http;

@@ -1,7 +1,7 @@
 //! How kiln talks on stderr: errors with their causes and hints, status lines, sizes.
 //!
-//! An error's message may end in `\nhint: …` (the library's errors carry their own hints);
-//! the printer lifts hints out of the cause chain and prints them after the error. Errors
+//! An error's hint is a field of the error ([`crate::diagnostic::Hint`]): the printer asks
+//! every error in the cause chain for its hint and prints them after the message. Errors
 //! and warnings quote what kiln read (entry names, module paths), so control characters and
 //! invisible or bidirectional formatting characters in them are printed escaped (`\u{202e}`):
 //! a hostile name must not rewrite the terminal or reorder the line it is shown in.
@@ -55,40 +55,63 @@ impl Printer {
 
     /// Print an error and its causes, then any hints.
     pub fn error(&self, error: &anyhow::Error) {
-        let mut messages: Vec<String> = Vec::new();
-        let mut hints: Vec<String> = Vec::new();
-        for cause in error.chain() {
-            let text = cause.to_string();
-            let (message, hint) = match text.split_once("\nhint: ") {
-                Some((message, hint)) => (message.to_owned(), Some(hint.to_owned())),
-                None => (text, None),
-            };
-            // A wrapper that repeats its cause (`#[error(transparent)]`-like), or a message
-            // that already ends with its cause's text, adds nothing.
-            let repeated = messages
-                .last()
-                .is_some_and(|last| *last == message || last.ends_with(&format!(": {message}")));
-            if !repeated && !message.is_empty() {
-                messages.push(message);
-            }
-            hints.extend(hint);
-            if let Some(hint) = cause.downcast_ref::<std::io::Error>().and_then(io_hint) {
-                hints.push(hint.to_owned());
-            }
-        }
-        hints.dedup();
+        let (message, hints) = describe(error);
         let mut stderr = std::io::stderr().lock();
         let _ = writeln!(
             stderr,
             "{} {}",
             self.paint("error:", "1;31"),
-            escape_hidden(&messages.join(": "))
+            escape_hidden(&message)
         );
         for hint in hints {
             let hint = escape_hidden(&hint);
             let _ = writeln!(stderr, "{} {hint}", self.paint("hint:", "1;36"));
         }
     }
+}
+
+/// An error's message (its causes joined by `: `) and its hints, in the chain's order.
+fn describe(error: &anyhow::Error) -> (String, Vec<String>) {
+    let mut messages: Vec<String> = Vec::new();
+    let mut hints: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        let (message, hint) = match text.split_once("\nhint: ") {
+            Some((message, hint)) => (message.to_owned(), Some(hint.to_owned())),
+            None => (text, None),
+        };
+        // A wrapper that repeats its cause (`#[error(transparent)]`-like), or a message
+        // that already ends with its cause's text, adds nothing.
+        let repeated = messages
+            .last()
+            .is_some_and(|last| *last == message || last.ends_with(&format!(": {message}")));
+        if !repeated && !message.is_empty() {
+            messages.push(message);
+        }
+        hints.extend(hint);
+        hints.extend(hint_of(cause));
+        if let Some(hint) = cause.downcast_ref::<std::io::Error>().and_then(io_hint) {
+            hints.push(hint.to_owned());
+        }
+    }
+    hints.dedup();
+    (messages.join(": "), hints)
+}
+
+/// The hint of one error in a cause chain. An error's type is not known behind `dyn Error`,
+/// so each of kiln's error types that has hints is asked in turn; the test
+/// `every_error_type_with_hints_is_asked` fails when one is missing here.
+fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use crate::diagnostic::Hint;
+    macro_rules! ask {
+        ($($type:ty),* $(,)?) => {$(
+            if let Some(error) = cause.downcast_ref::<$type>() {
+                return error.hint();
+            }
+        )*};
+    }
+    ask!(crate::diagnostic::Hinted);
+    None
 }
 
 /// What to do about an I/O error whatever file it hit: a full disk, a read-only file system.
@@ -166,6 +189,52 @@ mod tests {
             "entry `a\\u{1b}[2Jb\\u{0}c\\u{feff}`\nhint\tok"
         );
         assert_eq!(escape_hidden("plain: ünïcode"), "plain: ünïcode");
+    }
+
+    #[test]
+    fn hints_come_from_the_errors_of_the_chain() {
+        let error = anyhow::Error::new(crate::diagnostic::Hinted::new(
+            "kiln.lock does not exist",
+            "run `kiln lock`",
+        ))
+        .context("cannot build .#server");
+        let (message, hints) = describe(&error);
+        assert_eq!(message, "cannot build .#server: kiln.lock does not exist");
+        assert_eq!(hints, ["run `kiln lock`"]);
+    }
+
+    /// `hint_of` can only ask the types it names: a module's error enum that implements
+    /// `Hint` but is missing from its list would have its hints silently dropped.
+    #[test]
+    fn every_error_type_with_hints_is_asked() {
+        let source = include_str!("style.rs");
+        let asked = &source[source.find("ask!(").expect("the list")..];
+        let asked = &asked[..asked.find(");").expect("its end")];
+        let mut folders = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        let mut missing = Vec::new();
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|extension| extension != "rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (at, _) in text.match_indices("Hint for ") {
+                    let name: String = text[at + "Hint for ".len()..]
+                        .chars()
+                        .take_while(|character| character.is_alphanumeric() || *character == '_')
+                        .collect();
+                    if !asked.contains(&format!("::{name}")) {
+                        missing.push(format!("{name} ({})", path.display()));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not asked by hint_of: {missing:?}");
     }
 
     #[test]
