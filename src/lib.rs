@@ -6,9 +6,11 @@
 //! - [`project`]: kiln.toml (schema, model, diagnostics) and the targets it defines.
 //! - [`gomod`]: Go's module formats (go.mod, go.sum, vendor/modules.txt, `h1:` dirhash,
 //!   module zips, gomod2nix.toml) and the GOPROXY client.
-//! - [`lock`]: kiln.lock, what go.sum wants pinned, fetching and verifying modules and Go
-//!   releases into the store, and `kiln lock`'s rules ([`lock::locker`]).
+//! - [`lock`]: kiln.lock, what go.sum wants pinned, fetching and verifying modules into the
+//!   store, and `kiln lock`'s rules ([`lock::locker`]).
 //! - [`static_base`]: the built-in `static` base, made from pinned PyPI wheels.
+//! - [`toolchain`]: the Go toolchain kiln builds with (found, identified by a manifest of its
+//!   GOROOT) and Go releases fetched into the store as Go fetches them.
 //! - [`builder`]: plans and builds packages (Go, in a sandbox of the sources) and images into
 //!   the store; the environment `kiln shell` gives.
 //! - [`recipes`]: every store recipe, and so every store name.
@@ -46,6 +48,7 @@ pub mod sbom;
 pub mod session;
 pub mod static_base;
 pub mod store;
+pub mod toolchain;
 pub mod transport;
 
 /// A unit test that needs a tool kiln did not write (Go, git) and cannot find it: in CI

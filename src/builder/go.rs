@@ -16,7 +16,7 @@ use std::process::Command;
 use crate::oci::spec::Platform;
 use crate::project::Package;
 
-use super::toolchain::Toolchain;
+use crate::toolchain::Toolchain;
 
 /// How Go finds dependencies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -143,16 +143,16 @@ impl Builder<'_> {
                 (self.status)(&format!("fetching base image {reference}@{digest}"));
                 let fetched = (|| -> Result<(), crate::transport::TransportError> {
                     let options = crate::registry::client::ClientOptions::from_env(false);
-                    let remote = crate::transport::RemoteSource::connect(reference, &options)?;
                     let pinned = crate::oci::reference::Reference {
                         tag: None,
                         digest: Some(*digest),
                         ..reference.clone()
                     };
-                    let root = remote.resolve(&pinned)?;
-                    let graph = crate::transport::walk(&remote, root, Default::default())?;
+                    let location = crate::transport::Location::Docker(pinned);
+                    let crate::transport::OpenedImage { source, graph, .. } =
+                        crate::transport::open(&location, &options)?;
                     let entry = graph.layout_entry(None, Some("base".to_owned()));
-                    crate::transport::write_layout(&remote, &graph, temp, entry)
+                    crate::transport::write_layout(source.as_ref(), &graph, temp, entry)
                 })();
                 fetched.map_err(|source| BuildError::FetchBase {
                     base: reference.to_string(),

@@ -23,7 +23,7 @@
 //!
 //! The files, in pipeline order: [`plan`] (recipes and store names), [`sandbox`] (the build
 //! folder's layout and which `replace` folders are allowed), [`package`] (Go in the build
-//! folder, through [`go`] and [`toolchain`], from [`sources`]), [`image`] (bases, layers
+//! folder, through [`go`] and [`crate::toolchain`], from [`sources`]), [`image`] (bases, layers
 //! fitted to `max_layers`, the archive) with [`files`] (what `[[files]]` places) and
 //! [`sbom`]; [`shell`] is the environment `kiln shell` gives.
 
@@ -36,7 +36,6 @@ pub mod sandbox;
 pub mod sbom;
 pub mod shell;
 pub mod sources;
-pub mod toolchain;
 
 pub use plan::{ImagePlan, PackagePlan, PlatformPlan};
 
@@ -45,13 +44,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::gomod::{modfile, vendor};
+use crate::lock::LockError;
 use crate::lock::lockfile::GoPin;
-use crate::lock::{self, LockError};
 use crate::store::{Store, StoreError};
 
 use self::go::{GoError, ModMode};
 use self::sources::{SourceError, SourceTree};
-use self::toolchain::{Toolchain, ToolchainError};
+use crate::toolchain::{self, Toolchain, ToolchainError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -252,7 +251,11 @@ impl<'a> Builder<'a> {
         {
             return Ok((*local).clone());
         }
-        if let Some(go) = lock::fetched_toolchain(&self.store, pin) {
+        let fetched = pin
+            .toolchain_h1
+            .get(&crate::toolchain::go_host())
+            .and_then(|h1| crate::toolchain::fetched_release(&self.store, &pin.toolchain, h1));
+        if let Some(go) = fetched {
             let _lock = self.store.lock_toolchains(|| {
                 (self.status)("waiting for another kiln identifying the Go toolchain");
             })?;

@@ -8,7 +8,6 @@ use serde_json::json;
 
 use super::go::{self, ModMode};
 use super::sources::SourceTree;
-use super::toolchain::{Toolchain, ToolchainError};
 use super::{BuildError, Builder, files, io_error, mod_mode, no_go_mod};
 use crate::gomod::vendor;
 use crate::lock::lockfile::LockedModule;
@@ -19,6 +18,7 @@ use crate::project::config::Base;
 use crate::project::{Image, Package, Project};
 use crate::recipes;
 use crate::store::{Recipe, StoreName};
+use crate::toolchain::{Toolchain, ToolchainError};
 
 /// A package ready to build.
 #[derive(Clone, Debug)]

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::go::{self, ModMode};
-use super::toolchain::Toolchain;
 use super::{BuildError, Builder};
 use crate::lock::lockfile::LockFile;
 use crate::lock::{self, LockError};
 use crate::project::{Package, Project};
+use crate::toolchain::Toolchain;
 
 /// Why a shell has the local go and no locked modules.
 #[derive(Debug, thiserror::Error)]

@@ -7,9 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Printer;
-use crate::builder::toolchain;
 use crate::gomod::modfile;
 use crate::project::config::PROJECT_FILE;
+use crate::toolchain;
 
 const AFTER_HELP: &str = "\
 Writes go.mod (module NAME, the `go` line of the toolchain kiln finds), main.go (prints

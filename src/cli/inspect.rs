@@ -11,9 +11,9 @@ use super::Printer;
 use super::style::format_bytes;
 use crate::oci::inspect::{ImageReport, inspect};
 use crate::oci::reference::Reference;
-use crate::oci::source::{ImageNames, ImageSource};
+use crate::oci::source::ImageSource;
 use crate::registry::client::ClientOptions;
-use crate::transport::{Location, RemoteSource, walk, write_layout};
+use crate::transport::{Location, write_layout};
 
 const AFTER_HELP: &str = "\
 Reads images made by any tool: kiln, `docker save` (before and since Docker 25), `podman save`,
@@ -192,13 +192,8 @@ fn print_annotations(
 /// Copy `reference` into a new temporary folder's `layout/`.
 fn fetch(reference: &Reference, insecure: bool, printer: &Printer) -> Result<tempfile::TempDir> {
     let options = ClientOptions::from_env(insecure);
-    let remote = RemoteSource::connect(reference, &options)?;
-    let root = remote.resolve(reference)?;
-    let names = ImageNames {
-        references: vec![reference.familiar_tagged()],
-        ..ImageNames::default()
-    };
-    let graph = walk(&remote, root, names)?;
+    let opened = crate::transport::open(&Location::Docker(reference.clone()), &options)?;
+    let graph = &opened.graph;
     printer.status(format!(
         "fetching {reference} ({} blobs, {})",
         graph.blobs.len(),
@@ -210,8 +205,8 @@ fn fetch(reference: &Reference, insecure: bool, printer: &Printer) -> Result<tem
         ..reference.clone()
     };
     write_layout(
-        &remote,
-        &graph,
+        opened.source.as_ref(),
+        graph,
         &folder.path().join("layout"),
         graph.layout_entry(Some(name), None),
     )

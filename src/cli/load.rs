@@ -54,33 +54,27 @@ fn engine_platform_image(
     archive: &std::path::Path,
     printer: &Printer,
 ) -> Result<Option<tempfile::NamedTempFile>> {
-    use crate::oci::spec::{Index, media_type};
-    use crate::transport::{BlobSource, LocalSource, walk, write_archive};
+    use crate::transport::{LocalSource, PlatformPick, pick_platform, walk, write_archive};
     let mut source = LocalSource::open(archive, archive.display().to_string())?;
     let (root, names) = source.select(None)?;
-    if !media_type::is_index(&root.media_type) {
-        return Ok(None);
-    }
-    let index: Index = serde_json::from_slice(&source.read_document(&root)?)
-        .with_context(|| format!("{}: the image index is not valid", archive.display()))?;
     let platform = engine::platform(host)?;
-    let Some(chosen) = index.manifest_for(&platform) else {
-        bail!(
-            "{} has no image for the engine's platform {platform} (it has {})\nhint: add \"{platform}\" to the image's `platforms`",
+    let (chosen, listing) = match pick_platform(&source, &root, &platform)? {
+        PlatformPick::Image => return Ok(None),
+        PlatformPick::Picked { entry, listing } => (*entry, listing),
+        PlatformPick::Missing { listing } => bail!(
+            "{} has no image for the engine's platform {platform} (it has {listing})\nhint: add \"{platform}\" to the image's `platforms`",
             archive.display(),
-            index.platforms_listing()
-        );
+        ),
     };
     printer.status(format!(
-        "picked {} of {} (the engine's platform)",
+        "picked {} of {listing} (the engine's platform)",
         chosen
             .platform
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default(),
-        index.platforms_listing()
     ));
-    let graph = walk(&source, chosen.clone(), Default::default())?;
+    let graph = walk(&source, chosen, Default::default())?;
     let name = names
         .references
         .first()

@@ -9,13 +9,13 @@ use clap::Args;
 
 use super::Printer;
 use super::style::format_bytes;
-use crate::builder::toolchain;
 use crate::gomod::gomod2nix;
 use crate::gomod::proxy::{GoEnv, ProxyClient};
 use crate::lock::locker::{self, Check, ImageInputs};
 use crate::lock::lockfile;
 use crate::lock::{self, Fetched, GOMOD2NIX_FILE, LOCK_FILE, PinSource, Progress};
 use crate::store::Store;
+use crate::toolchain;
 
 const AFTER_HELP: &str = "\
 kiln lock reads go.mod and go.sum, fetches every module go.sum pins through the GOPROXY

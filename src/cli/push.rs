@@ -13,14 +13,14 @@ use super::style::format_bytes;
 use super::target::image_archive;
 use crate::oci::archive::ArchiveKind;
 use crate::oci::reference::{Reference, is_tag};
-use crate::oci::spec::{Descriptor, Index, Platform, annotation, media_type};
+use crate::oci::spec::{Descriptor, Platform, annotation};
 use crate::registry::client::{ClientOptions, Registry};
 use crate::registry::push::{
     BlobOutcome, Progress, PushReport, PushRequest, ReferrerReport, ReferrersListing, Silent, push,
     push_referrer,
 };
 use crate::transport::{
-    BlobSource, ImageGraph, LocalSource, Location, RemoteSource, walk, write_archive, write_layout,
+    BlobSource, ImageGraph, Location, PlatformPick, walk, write_archive, write_layout,
 };
 
 const PUSH_AFTER_HELP: &str = "\
@@ -105,25 +105,15 @@ pub fn push_path(
     options: &RegistryArgs,
     printer: &Printer,
 ) -> Result<()> {
-    let mut source = LocalSource::open(path, path.display().to_string())?;
-    let (root, names) = source.select(None)?;
-    let graph = walk(&source, root, names)?;
-    let referrers = local_referrers(&source, &graph)?;
-    push_graph(&source, &graph, &referrers, reference, options, printer)
-}
-
-/// The referrers (SBOMs) a layout or archive holds for the manifests of `graph`.
-fn local_referrers(source: &LocalSource, graph: &ImageGraph) -> Result<Vec<ImageGraph>> {
-    let subjects: Vec<crate::oci::digest::Digest> = graph
-        .documents
-        .iter()
-        .map(|(descriptor, _)| descriptor.digest)
-        .collect();
-    let mut referrers = Vec::new();
-    for descriptor in source.referrers(&subjects)? {
-        referrers.push(walk(source, descriptor, Default::default())?);
-    }
-    Ok(referrers)
+    let opened = crate::transport::open_local(path, path.display().to_string(), None)?;
+    push_graph(
+        opened.source.as_ref(),
+        &opened.graph,
+        &opened.referrers,
+        reference,
+        options,
+        printer,
+    )
 }
 
 fn tags_of(reference: &Reference, extra: &[String]) -> Result<Vec<String>> {
@@ -346,21 +336,15 @@ impl Progress for Bars {
 
 /// For an index, the graph of its image for this machine's platform.
 fn one_platform(source: &dyn BlobSource, graph: &ImageGraph) -> Result<Option<ImageGraph>> {
-    if !media_type::is_index(&graph.root.media_type) {
-        return Ok(None);
-    }
-    let Some((_, bytes)) = graph.documents.last() else {
-        return Ok(None);
-    };
-    let index: Index = serde_json::from_slice(bytes).context("the image index is not valid")?;
     let host = Platform::host();
-    let Some(child) = index.manifest_for(&host) else {
-        bail!(
+    match graph.pick_platform(&source.describe(), &host)? {
+        PlatformPick::Image => Ok(None),
+        PlatformPick::Picked { entry, .. } => Ok(Some(walk(source, *entry, graph.names.clone())?)),
+        PlatformPick::Missing { .. } => bail!(
             "{} is an index without a {host} image, and a docker-archive holds one platform",
             source.describe()
-        );
-    };
-    Ok(Some(walk(source, child.clone(), graph.names.clone())?))
+        ),
+    }
 }
 
 const COPY_AFTER_HELP: &str = "\
@@ -398,31 +382,11 @@ pub fn copy(args: CopyArgs, printer: &Printer) -> Result<()> {
     let client = ClientOptions::from_env(args.registry.insecure);
     // Referrers (SBOMs) travel from a layout or archive to a registry; a registry's own
     // referrers are not copied.
-    let (source, graph, referrers): (Box<dyn BlobSource>, ImageGraph, Vec<ImageGraph>) =
-        match &args.source {
-            Location::Docker(reference) => {
-                let remote = RemoteSource::connect(reference, &client)?;
-                let root = remote.resolve(reference)?;
-                let mut names = crate::oci::source::ImageNames::default();
-                names.references.push(reference.familiar_tagged());
-                let graph = walk(&remote, root, names)?;
-                (Box::new(remote), graph, Vec::new())
-            }
-            Location::DockerArchive(path) | Location::OciArchive(path) => {
-                let mut local = LocalSource::open(path, args.source.to_string())?;
-                let (root, names) = local.select(None)?;
-                let graph = walk(&local, root, names)?;
-                let referrers = local_referrers(&local, &graph)?;
-                (Box::new(local), graph, referrers)
-            }
-            Location::Oci(path, selector) => {
-                let mut local = LocalSource::open(path, args.source.to_string())?;
-                let (root, names) = local.select(selector.as_deref())?;
-                let graph = walk(&local, root, names)?;
-                let referrers = local_referrers(&local, &graph)?;
-                (Box::new(local), graph, referrers)
-            }
-        };
+    let crate::transport::OpenedImage {
+        source,
+        graph,
+        referrers,
+    } = crate::transport::open(&args.source, &client)?;
     // The name the image carries into an archive: the destination's, else the source's.
     let source_name = || -> Option<Reference> {
         match &args.source {

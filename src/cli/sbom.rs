@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::Printer;
 use super::target::image_archive;
-use crate::oci::spec::{Descriptor, Index, Manifest, Platform, media_type};
+use crate::oci::spec::{Descriptor, Manifest, Platform, media_type};
 use crate::sbom::SPDX_MEDIA_TYPE;
 use crate::transport::{BlobSource, LocalSource};
 
@@ -121,18 +121,16 @@ fn image_manifest(
             root.media_type
         );
     }
-    let index: Index = serde_json::from_slice(&source.read_document(root)?)
-        .with_context(|| format!("the image index {} is invalid", root.digest))?;
+    use crate::transport::PlatformPick;
     let wanted = platform.cloned().unwrap_or_else(Platform::host);
-    match index.manifest_for(&wanted) {
-        Some(entry) => Ok(entry.clone()),
-        None if platform.is_some() => bail!(
-            "the image has no {wanted} manifest (it has {})",
-            index.platforms_listing()
-        ),
-        None => bail!(
-            "the image has no manifest for this machine ({wanted}); it has {}\nhint: pick one with --platform OS/ARCH",
-            index.platforms_listing()
+    match crate::transport::pick_platform(source, root, &wanted)? {
+        PlatformPick::Picked { entry, .. } => Ok(*entry),
+        PlatformPick::Image => unreachable!("an index, checked above"),
+        PlatformPick::Missing { listing } if platform.is_some() => {
+            bail!("the image has no {wanted} manifest (it has {listing})")
+        }
+        PlatformPick::Missing { listing } => bail!(
+            "the image has no manifest for this machine ({wanted}); it has {listing}\nhint: pick one with --platform OS/ARCH"
         ),
     }
 }

@@ -5,7 +5,7 @@
 //! The Go release is go.mod's toolchain line, else the release pinned before (while go.mod's
 //! go line is unchanged), else the local go, else the first release of the go line; never one
 //! older than the go line (Go refuses to build with it). A release other than the local go is
-//! fetched into the store as Go fetches it ([`super::fetch_toolchain`]) unless GOTOOLCHAIN is
+//! fetched into the store as Go fetches it ([`crate::toolchain::fetch_release`]) unless GOTOOLCHAIN is
 //! `local`. Bases and static-base sources stay as pinned until an update is asked for.
 
 use std::path::{Path, PathBuf};
@@ -217,7 +217,12 @@ pub fn ensure_release(
     if local == Some(pinned.as_str()) {
         return Ok(());
     }
-    let missing = super::fetched_toolchain(store, pin).is_none();
+    let host = crate::toolchain::go_host();
+    let missing = pin
+        .toolchain_h1
+        .get(&host)
+        .and_then(|h1| crate::toolchain::fetched_release(store, &pinned, h1))
+        .is_none();
     let local_only = std::env::var("GOTOOLCHAIN").is_ok_and(|value| value == "local");
     if local_only && missing {
         return Err(LockerError::FetchForbidden {
@@ -225,19 +230,19 @@ pub fn ensure_release(
             local: local.unwrap_or("missing").to_owned(),
         });
     }
-    let host = super::go_host();
     if missing {
         status(&format!(
             "fetching {pinned} for {host} (the go here is {})",
             local.unwrap_or("missing")
         ));
     }
-    let h1 = super::fetch_toolchain(
+    let h1 = crate::toolchain::fetch_release(
         store,
         client,
         &pinned,
         pin.toolchain_h1.get(&host).map(String::as_str),
-    )?;
+    )
+    .map_err(LockError::from)?;
     pin.toolchain_h1.insert(host, h1);
     Ok(())
 }

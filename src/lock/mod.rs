@@ -15,20 +15,18 @@
 //!
 //! The files: [`mod@wants`] (what go.sum or gomod2nix.toml pins, and how a lock differs from it),
 //! [`fetch`] (fetching, verifying and staging modules), [`module_proxy`] (the `file://`
-//! GOPROXY a build reads), [`toolchain`] (Go releases fetched as Go fetches them),
-//! [`lockfile`] (the kiln.lock format) and [`locker`] (`kiln lock`'s rules). Module versions
-//! are ordered by [`crate::gomod::module::compare_versions`].
+//! GOPROXY a build reads), [`lockfile`] (the kiln.lock format) and [`locker`] (`kiln lock`'s rules). Module versions
+//! are ordered by [`crate::gomod::module::compare_versions`]; the Go release kiln.lock pins
+//! is fetched by [`crate::toolchain::release`].
 
 pub mod fetch;
 pub mod locker;
 pub mod lockfile;
 pub mod module_proxy;
-pub mod toolchain;
 pub mod wants;
 
 pub use fetch::{Fetched, Locked, Progress, lock};
 pub use module_proxy::proxy_folder;
-pub use toolchain::{TOOLCHAIN_MODULE, fetch_toolchain, fetched_toolchain, go_host};
 pub use wants::{PinSource, Wanted, Wants, differences, read_go_mod, wants};
 
 use std::path::{Path, PathBuf};
@@ -107,6 +105,8 @@ pub enum LockError {
         expected: String,
         source_file: &'static str,
     },
+    #[error(transparent)]
+    Toolchain(#[from] crate::toolchain::ToolchainError),
     #[error("cannot fetch {module}")]
     Fetch {
         module: String,

@@ -1,4 +1,5 @@
-//! The Go toolchain kiln builds with, and its identity.
+//! The Go toolchain kiln builds with, and its identity; Go releases fetched into the store
+//! ([`release`]).
 //!
 //! The toolchain is `go` from `KILN_GO` (a path or a name on PATH) or from PATH. Its identity
 //! is an input of every package it builds: a sha256 over its version and a manifest of its
@@ -23,6 +24,10 @@ use sha2::Digest as _;
 
 use crate::oci::digest::HashingWriter;
 
+pub mod release;
+
+pub use release::{TOOLCHAIN_MODULE, fetch_release, fetched_release, go_host};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ToolchainError {
     #[error(
@@ -42,6 +47,24 @@ pub enum ToolchainError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot fetch {module}")]
+    Fetch {
+        module: String,
+        #[source]
+        source: Box<crate::gomod::proxy::ProxyError>,
+    },
+    #[error("{module}: zip failed verification: got {actual}, kiln.lock says {expected}")]
+    Mismatch {
+        module: String,
+        actual: String,
+        expected: String,
+    },
+    #[error(transparent)]
+    ModZip(#[from] crate::gomod::modzip::ModZipError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Path(#[from] crate::diagnostic::PathError),
 }
 
 /// A resolved toolchain.

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::lockfile::GoPin;
-use super::{LockError, write_error};
+use super::ToolchainError;
+use crate::diagnostic::PathError;
 use crate::gomod::modzip::{self, Limits};
 use crate::gomod::proxy::{ProxyClient, ProxyFile};
 use crate::recipes;
@@ -32,10 +32,10 @@ fn toolchain_module_version(release: &str) -> String {
     format!("v0.0.1-{release}.{}", go_host())
 }
 
-/// The `go` of a fetched release in the store, if it is there.
-pub fn fetched_toolchain(store: &Store, pin: &GoPin) -> Option<PathBuf> {
-    let h1 = pin.toolchain_h1.get(&go_host())?;
-    let name = recipes::go_toolchain(&pin.toolchain, &go_host(), h1)
+/// The `go` of the release `release` whose zip for this host has `h1`, if it is in the
+/// store.
+pub fn fetched_release(store: &Store, release: &str, h1: &str) -> Option<PathBuf> {
+    let name = recipes::go_toolchain(release, &go_host(), h1)
         .name()
         .clone();
     store
@@ -52,12 +52,12 @@ pub fn fetched_toolchain(store: &Store, pin: &GoPin) -> Option<PathBuf> {
 /// Go verifies a release against the checksum database; kiln does not speak to one, so the
 /// first fetch is trusted and pinned (the `h1:` in kiln.lock), and every later fetch must
 /// match it.
-pub fn fetch_toolchain(
+pub fn fetch_release(
     store: &Store,
     client: &ProxyClient,
     release: &str,
     expected: Option<&str>,
-) -> Result<String, LockError> {
+) -> Result<String, ToolchainError> {
     let host = go_host();
     if let Some(h1) = expected
         && store.contains(recipes::go_toolchain(release, &host, h1).name())
@@ -73,7 +73,7 @@ pub fn fetch_toolchain(
             ProxyFile::Zip,
             modzip::MAX_ZIP_FILE,
         )
-        .map_err(|source| LockError::Fetch {
+        .map_err(|source| ToolchainError::Fetch {
             module: id.clone(),
             source: Box::new(source),
         })?;
@@ -82,12 +82,10 @@ pub fn fetch_toolchain(
     if let Some(expected) = expected
         && h1 != expected
     {
-        return Err(LockError::Mismatch {
+        return Err(ToolchainError::Mismatch {
             module: id,
-            what: "zip",
             actual: h1,
             expected: expected.to_owned(),
-            source_file: "kiln.lock",
         });
     }
     store.realise(
@@ -97,7 +95,7 @@ pub fn fetch_toolchain(
             module_zip.extract(temp)?;
             restore_go_mod_files(temp)?;
             make_tools_executable(temp)?;
-            Ok::<_, LockError>(temp.to_owned())
+            Ok::<_, ToolchainError>(temp.to_owned())
         },
     )?;
     Ok(h1)
@@ -106,17 +104,17 @@ pub fn fetch_toolchain(
 /// A release zip holds its go.mod files (`src/go.mod`, `src/cmd/go.mod`, testdata) as
 /// `_go.mod`, since a module zip may have no go.mod below its root; as Go does after
 /// downloading a release, each is copied back to `go.mod` beside it.
-fn restore_go_mod_files(folder: &Path) -> Result<(), LockError> {
-    let entries = std::fs::read_dir(folder).map_err(write_error(folder))?;
+fn restore_go_mod_files(folder: &Path) -> Result<(), PathError> {
+    let entries = std::fs::read_dir(folder).map_err(PathError::walk(folder))?;
     for entry in entries {
-        let entry = entry.map_err(write_error(folder))?;
+        let entry = entry.map_err(PathError::walk(folder))?;
         let path = entry.path();
-        let kind = entry.file_type().map_err(write_error(&path))?;
+        let kind = entry.file_type().map_err(PathError::read(&path))?;
         if kind.is_dir() {
             restore_go_mod_files(&path)?;
         } else if kind.is_file() && entry.file_name() == "_go.mod" {
             let go_mod = folder.join("go.mod");
-            std::fs::copy(&path, &go_mod).map_err(write_error(&go_mod))?;
+            std::fs::copy(&path, &go_mod).map_err(PathError::write(&go_mod))?;
         }
     }
     Ok(())
@@ -124,7 +122,7 @@ fn restore_go_mod_files(folder: &Path) -> Result<(), LockError> {
 
 /// Module zips carry no file modes: as Go does for a downloaded release, the files of `bin/`
 /// and `pkg/tool/<host>/` become executable.
-fn make_tools_executable(root: &Path) -> Result<(), LockError> {
+fn make_tools_executable(root: &Path) -> Result<(), PathError> {
     use std::os::unix::fs::PermissionsExt as _;
     let mut folders = vec![root.join("bin")];
     if let Ok(entries) = std::fs::read_dir(root.join("pkg/tool")) {
@@ -138,7 +136,7 @@ fn make_tools_executable(root: &Path) -> Result<(), LockError> {
             let path = entry.path();
             if path.is_file() {
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-                    .map_err(write_error(&path))?;
+                    .map_err(PathError::write(&path))?;
             }
         }
     }
