@@ -31,6 +31,7 @@ pub trait Hint {
 pub struct Hinted {
     message: String,
     hint: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl Hinted {
@@ -38,7 +39,14 @@ impl Hinted {
         Hinted {
             message: message.into(),
             hint: hint.into(),
+            source: None,
         }
+    }
+
+    /// The same error, caused by `source` (printed after it, as a context's cause is).
+    pub fn caused_by(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
     }
 }
 
@@ -48,7 +56,13 @@ impl fmt::Display for Hinted {
     }
 }
 
-impl std::error::Error for Hinted {}
+impl std::error::Error for Hinted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl Hint for Hinted {
     fn hint(&self) -> Option<String> {

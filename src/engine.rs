@@ -13,18 +13,16 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
+use crate::diagnostic::Hint;
+
 /// The default engine socket.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error(
-        "DOCKER_HOST is `{0}`, which kiln cannot reach\nhint: kiln speaks to unix:///path and tcp://host:port (plain HTTP) engines"
-    )]
+    #[error("DOCKER_HOST is `{0}`, which kiln cannot reach")]
     UnsupportedHost(String),
-    #[error(
-        "cannot connect to the engine at {host}\nhint: is the Docker daemon (or `podman system service`) running? DOCKER_HOST selects another engine"
-    )]
+    #[error("cannot connect to the engine at {host}")]
     Connect {
         host: String,
         #[source]
@@ -48,6 +46,16 @@ pub enum EngineError {
     Refused { host: String, message: String },
     #[error("the engine at {host} sent an answer kiln cannot read: {message}")]
     Protocol { host: String, message: String },
+}
+
+impl Hint for EngineError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            EngineError::UnsupportedHost(_) => Some("kiln speaks to unix:///path and tcp://host:port (plain HTTP) engines".to_owned()),
+            EngineError::Connect { .. } => Some("is the Docker daemon (or `podman system service`) running? DOCKER_HOST selects another engine".to_owned()),
+            _ => None,
+        }
+    }
 }
 
 /// Where an engine listens.

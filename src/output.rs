@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::diagnostic::Hint;
+
 pub const TEMP_PREFIX: &str = ".kiln-tmp-";
 
 /// What to do when a disk fills up, whichever file it hit (the CLI adds it to any error caused
@@ -38,10 +40,23 @@ pub enum OutputError {
         #[source]
         source: io::Error,
     },
-    #[error("{} is a folder\nhint: this format writes one file; give a file name, or use `--format oci` for a folder", .0.display())]
+    #[error("{} is a folder", .0.display())]
     IsAFolder(PathBuf),
     #[error("the folder for {} does not exist", .0.display())]
     NoParent(PathBuf),
+}
+
+/// The hint of [`OutputError::IsAFolder`]; a command whose flag picks a folder format says so
+/// instead (the library does not name kiln's flags).
+pub const ONE_FILE_HINT: &str = "this format writes one file; give a file name";
+
+impl Hint for OutputError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            OutputError::IsAFolder(_) => Some(ONE_FILE_HINT.to_owned()),
+            _ => None,
+        }
+    }
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {

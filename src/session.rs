@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::builder::{BuildError, Builder};
+use crate::diagnostic::Hint;
 use crate::project::{ConfigError, Project, Projects, Resolved, TargetError, TargetSpec};
 use crate::store::{BuildGuard, Realised, Store, StoreError};
 
@@ -25,6 +26,16 @@ pub enum SessionError {
     Target(#[from] TargetError),
     #[error(transparent)]
     Build(Box<BuildError>),
+}
+
+impl Hint for SessionError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SessionError::Store(inner) => inner.hint(),
+            SessionError::Build(inner) => inner.hint(),
+            _ => None,
+        }
+    }
 }
 
 impl From<BuildError> for SessionError {

@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
+use crate::diagnostic::Hint;
 use crate::nar::{NarError, nar_hash};
 use crate::oci::json::to_canonical_vec;
 use crate::output::{AtomicFile, OutputError, Registration, ScratchDir};
@@ -68,6 +69,15 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Output(#[from] OutputError),
+}
+
+impl Hint for StoreError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            StoreError::Output(inner) => inner.hint(),
+            _ => None,
+        }
+    }
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {

@@ -21,6 +21,7 @@ use std::path::{Component, Path, PathBuf};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use sha2::{Digest as _, Sha256};
 
+use crate::diagnostic::Hint;
 use crate::oci::digest::Digest;
 use crate::oci::tree::{Attributes, FileTree, ImagePath, Node, TreeError};
 use crate::project::config::{DirEntry, FilesEntry, Location, SymlinkEntry};
@@ -29,10 +30,7 @@ use crate::project::config::{DirEntry, FilesEntry, Location, SymlinkEntry};
 pub enum FilesError {
     #[error("{location}: files: `{src}` does not exist in the project")]
     Missing { location: Location, src: String },
-    #[error(
-        "{location}: files: {} is a link that leads out of the project (to {target})\nhint: a build reads only the project; copy the file into it",
-        .path.display()
-    )]
+    #[error("{location}: files: {} is a link that leads out of the project (to {target})", .path.display())]
     Escapes {
         location: Location,
         path: PathBuf,
@@ -46,9 +44,7 @@ pub enum FilesError {
     },
     #[error("{location}: files: {} has a name that is not valid UTF-8", .path.display())]
     NonUtf8 { location: Location, path: PathBuf },
-    #[error(
-        "{location}: files: the globs select nothing in `{src}`\nhint: check `include` and `exclude`"
-    )]
+    #[error("{location}: files: the globs select nothing in `{src}`")]
     NothingSelected { location: Location, src: String },
     #[error("{location}: files: bad glob")]
     Glob {
@@ -70,6 +66,18 @@ pub enum FilesError {
     },
     #[error("dirs and symlinks")]
     Declared(#[source] Box<TreeError>),
+}
+
+impl Hint for FilesError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            FilesError::Escapes { .. } => {
+                Some("a build reads only the project; copy the file into it".to_owned())
+            }
+            FilesError::NothingSelected { .. } => Some("check `include` and `exclude`".to_owned()),
+            _ => None,
+        }
+    }
 }
 
 /// A layer's worth of entries and the digest that stands for them in the image recipe.
@@ -584,10 +592,14 @@ mod tests {
             ]
         );
         placing.include = vec!["*.png".to_owned()];
-        let error = place(temp.path(), &placing).unwrap_err().to_string();
+        let error = place(temp.path(), &placing).unwrap_err();
         assert_eq!(
-            error,
-            "kiln.toml:7:1: files: the globs select nothing in `static`\nhint: check `include` and `exclude`"
+            error.to_string(),
+            "kiln.toml:7:1: files: the globs select nothing in `static`"
+        );
+        assert_eq!(
+            crate::diagnostic::Hint::hint(&error).as_deref(),
+            Some("check `include` and `exclude`")
         );
     }
 

@@ -42,7 +42,7 @@ pub enum GoError {
         #[source]
         source: std::io::Error,
     },
-    #[error("go build of package `{package}` ({folder}) failed ({status}):\n{output}{}", go_hint(.output))]
+    #[error("go build of package `{package}` ({folder}) failed ({status}):\n{output}")]
     Failed {
         package: String,
         folder: String,
@@ -255,11 +255,14 @@ pub fn build(
 }
 
 /// A hint for what Go said, when kiln knows one: its own errors name the file but not the cure.
-fn go_hint(output: &str) -> String {
-    if output.contains("no space left on device") {
-        format!("\nhint: {}", crate::output::DISK_FULL_HINT)
-    } else {
-        String::new()
+impl crate::diagnostic::Hint for GoError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            GoError::Failed { output, .. } if output.contains("no space left on device") => {
+                Some(crate::output::DISK_FULL_HINT.to_owned())
+            }
+            _ => None,
+        }
     }
 }
 

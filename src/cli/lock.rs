@@ -106,10 +106,10 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
     let lock_path = root.join(LOCK_FILE);
     if args.check {
         return match locker::check(&root, &wants)? {
-            Check::Missing => bail!(
-                "{} does not exist\nhint: run `kiln lock` and commit kiln.lock",
-                lock_path.display()
-            ),
+            Check::Missing => bail!(crate::diagnostic::Hinted::new(
+                format!("{} does not exist", lock_path.display()),
+                "run `kiln lock` and commit kiln.lock"
+            )),
             Check::Current { modules } => {
                 printer.status(format!("{LOCK_FILE} is up to date ({modules} modules)"));
                 Ok(())
@@ -119,12 +119,15 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
                 for line in &differences {
                     writeln!(stdout, "{line}")?;
                 }
-                bail!(
-                    "{} is out of date with go.mod and {} ({} differences)\nhint: run `kiln lock`",
-                    lock_path.display(),
-                    wants.source.file_name(),
-                    differences.len()
-                )
+                bail!(crate::diagnostic::Hinted::new(
+                    format!(
+                        "{} is out of date with go.mod and {} ({} differences)",
+                        lock_path.display(),
+                        wants.source.file_name(),
+                        differences.len()
+                    ),
+                    "run `kiln lock`"
+                ))
             }
         };
     }

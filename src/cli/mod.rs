@@ -82,7 +82,7 @@ pub fn main() -> ExitCode {
         }
     };
     crate::output::install_interrupt_handler();
-    let printer = Printer::new(cli.quiet);
+    let printer = Printer::new(cli.quiet).with_flag_hints(flag_hints(&cli.command));
     // A reader that stops early (`kiln inspect … | head`) has what it wanted; an image
     // stream whose reader dies (`kiln image -o - | docker load` failing) is an error.
     let broken_pipe_is_success = matches!(cli.command, Command::Inspect(_) | Command::Sbom(_));
@@ -110,6 +110,25 @@ pub fn main() -> ExitCode {
             printer.error(&error);
             ExitCode::from(1)
         }
+    }
+}
+
+/// The library's hints that a command's own flag answers, worded with the flag.
+fn flag_hints(command: &Command) -> &'static [(&'static str, &'static str)] {
+    const INSECURE: (&str, &str) = (
+        crate::registry::error::NO_TLS_HINT,
+        "for a registry without TLS, pass --insecure",
+    );
+    match command {
+        Command::Lock(_) | Command::Inspect(_) | Command::Push(_) | Command::Copy(_) => &[INSECURE],
+        Command::Image(_) => &[
+            INSECURE,
+            (
+                crate::output::ONE_FILE_HINT,
+                "this format writes one file; give a file name, or use `--format oci` for a folder",
+            ),
+        ],
+        _ => &[],
     }
 }
 

@@ -43,32 +43,44 @@ pub fn run(args: RunArgs, printer: &Printer) -> Result<()> {
         let project = session.project(&spec)?;
         match project.resolve(spec.name.as_deref())? {
             Resolved::Package(package) => package.clone(),
-            Resolved::Image(image) => bail!(
-                "`{}` is an image; `kiln run` runs a package's program\nhint: `kiln run .#{}` runs its package; `kiln build .#{} && docker load < result` runs the image",
-                image.key,
-                image.package,
-                image.key
-            ),
+            Resolved::Image(image) => bail!(crate::diagnostic::Hinted::new(
+                format!(
+                    "`{}` is an image; `kiln run` runs a package's program",
+                    image.key
+                ),
+                format!(
+                    "`kiln run .#{}` runs its package; `kiln build .#{} && docker load < result` runs the image",
+                    image.package, image.key
+                )
+            )),
         }
     };
     let programs: Vec<&str> = package.programs().collect();
     let program = match args.program.as_deref().or(package.program.as_deref()) {
         Some(program) if programs.contains(&program) => program.to_owned(),
-        Some(program) => bail!(
-            "package `{}` has no program `{program}`; it has: {}{}",
-            package.key,
-            programs.join(", "),
-            crate::project::config::did_you_mean(program, programs.iter().copied())
-                .map(|hint| format!("\nhint: {hint}"))
-                .unwrap_or_default()
-        ),
-        None => bail!(
-            "package `{}` builds several programs ({}); which one?\nhint: `kiln run --program {}`, or set `program` in [packages.{}]",
-            package.key,
-            programs.join(", "),
-            programs.first().copied().unwrap_or("NAME"),
-            package.key
-        ),
+        Some(program) => {
+            let message = format!(
+                "package `{}` has no program `{program}`; it has: {}",
+                package.key,
+                programs.join(", ")
+            );
+            match crate::project::config::did_you_mean(program, programs.iter().copied()) {
+                Some(hint) => bail!(crate::diagnostic::Hinted::new(message, hint)),
+                None => bail!(message),
+            }
+        }
+        None => bail!(crate::diagnostic::Hinted::new(
+            format!(
+                "package `{}` builds several programs ({}); which one?",
+                package.key,
+                programs.join(", ")
+            ),
+            format!(
+                "`kiln run --program {}`, or set `program` in [packages.{}]",
+                programs.first().copied().unwrap_or("NAME"),
+                package.key
+            )
+        )),
     };
     let (_, built) = session
         .build(&spec)
@@ -83,15 +95,18 @@ pub fn run(args: RunArgs, printer: &Printer) -> Result<()> {
                     .collect()
             })
             .unwrap_or_default();
-        bail!(
-            "{} has no program `{program}`; its bin/ holds: {}\nhint: `kiln store verify` checks the store",
-            built.path.display(),
-            if contents.is_empty() {
-                "nothing".to_owned()
-            } else {
-                contents.join(", ")
-            }
-        );
+        bail!(crate::diagnostic::Hinted::new(
+            format!(
+                "{} has no program `{program}`; its bin/ holds: {}",
+                built.path.display(),
+                if contents.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    contents.join(", ")
+                }
+            ),
+            "`kiln store verify` checks the store"
+        ));
     }
     // The gc lock is not held across exec: a `kiln gc` beside a long-running program may unlink
     // its unrooted output, which the running program does not notice (its inode lives on).

@@ -129,8 +129,9 @@ fn image_manifest(
         PlatformPick::Missing { listing } if platform.is_some() => {
             bail!("the image has no {wanted} manifest (it has {listing})")
         }
-        PlatformPick::Missing { listing } => bail!(
-            "the image has no manifest for this machine ({wanted}); it has {listing}\nhint: pick one with --platform OS/ARCH"
-        ),
+        PlatformPick::Missing { listing } => bail!(crate::diagnostic::Hinted::new(
+            format!("the image has no manifest for this machine ({wanted}); it has {listing}"),
+            "pick one with --platform OS/ARCH"
+        )),
     }
 }

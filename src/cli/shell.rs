@@ -38,18 +38,21 @@ pub fn run(args: ShellArgs, printer: &Printer) -> Result<()> {
     let (project, builder) = session.project_and_builder(&spec)?;
     let package = match project.resolve(spec.name.as_deref())? {
         Resolved::Package(package) => package,
-        Resolved::Image(image) => bail!(
-            "`{}` is an image; `kiln shell` takes a package\nhint: `kiln shell .#{}`",
-            image.key,
-            image.package
-        ),
+        Resolved::Image(image) => bail!(crate::diagnostic::Hinted::new(
+            format!("`{}` is an image; `kiln shell` takes a package", image.key),
+            format!("`kiln shell .#{}`", image.package)
+        )),
     };
     // Builds use the lock's modules and Go release; so does the shell.
     let environment = builder.shell_environment(project, package)?;
     if let Some(fallback) = &environment.fallback {
+        use crate::diagnostic::Hint as _;
+        let hint = fallback
+            .hint()
+            .map(|hint| format!("; {hint}"))
+            .unwrap_or_default();
         printer.warn(format!(
-            "the shell has the local go and no locked modules: {}",
-            fallback.to_string().replace("\nhint: ", "; ")
+            "the shell has the local go and no locked modules: {fallback}{hint}"
         ));
     }
     let toolchain = &environment.toolchain;

@@ -122,13 +122,16 @@ fn verify(json: bool, printer: &Printer) -> Result<()> {
         ));
     }
     if !report.is_clean() {
-        bail!(
-            "{} of {} outputs corrupt, {} unrecorded in {}\nhint: `kiln gc` after removing their links, then rebuild",
-            report.corrupt.len(),
-            report.checked,
-            report.unrecorded.len(),
-            store.store_dir().display()
-        );
+        bail!(crate::diagnostic::Hinted::new(
+            format!(
+                "{} of {} outputs corrupt, {} unrecorded in {}",
+                report.corrupt.len(),
+                report.checked,
+                report.unrecorded.len(),
+                store.store_dir().display()
+            ),
+            "`kiln gc` after removing their links, then rebuild"
+        ));
     }
     printer.status(format!("{} outputs verified, all intact", report.checked));
     Ok(())

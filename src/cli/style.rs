@@ -16,13 +16,26 @@ use std::io::{IsTerminal, Write};
 pub struct Printer {
     quiet: bool,
     color: bool,
+    /// Library hints this command words with its own flags: (the library's, the command's).
+    flag_hints: &'static [(&'static str, &'static str)],
 }
 
 impl Printer {
     pub fn new(quiet: bool) -> Self {
         let color = std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
             && std::io::stderr().is_terminal();
-        Printer { quiet, color }
+        Printer {
+            quiet,
+            color,
+            flag_hints: &[],
+        }
+    }
+
+    /// The same printer, printing `flag_hints`' wording for the library hints they name: the
+    /// library says what to do without knowing kiln's flags (`NO_TLS_HINT`), the command
+    /// that has the flag says it (`pass --insecure`).
+    pub fn with_flag_hints(self, flag_hints: &'static [(&'static str, &'static str)]) -> Self {
+        Printer { flag_hints, ..self }
     }
 
     pub fn quiet(&self) -> bool {
@@ -53,9 +66,34 @@ impl Printer {
         }
     }
 
+    /// A warning and what to do about it, unless quiet.
+    pub fn warn_with_hint(&self, message: impl std::fmt::Display, hint: impl std::fmt::Display) {
+        if !self.quiet {
+            let mut stderr = std::io::stderr().lock();
+            let prefix = self.paint("warning:", "1;33");
+            let _ = writeln!(stderr, "{prefix} {}", escape_hidden(&message.to_string()));
+            let prefix = self.paint("hint:", "1;36");
+            let _ = writeln!(stderr, "{prefix} {}", escape_hidden(&hint.to_string()));
+        }
+    }
+
+    /// `hints` with each library hint this command words with its flag replaced.
+    fn worded(&self, hints: Vec<String>) -> Vec<String> {
+        hints
+            .into_iter()
+            .map(
+                |hint| match self.flag_hints.iter().find(|(library, _)| *library == hint) {
+                    Some((_, flag_hint)) => (*flag_hint).to_owned(),
+                    None => hint,
+                },
+            )
+            .collect()
+    }
+
     /// Print an error and its causes, then any hints.
     pub fn error(&self, error: &anyhow::Error) {
         let (message, hints) = describe(error);
+        let hints = self.worded(hints);
         let mut stderr = std::io::stderr().lock();
         let _ = writeln!(
             stderr,
@@ -75,11 +113,7 @@ fn describe(error: &anyhow::Error) -> (String, Vec<String>) {
     let mut messages: Vec<String> = Vec::new();
     let mut hints: Vec<String> = Vec::new();
     for cause in error.chain() {
-        let text = cause.to_string();
-        let (message, hint) = match text.split_once("\nhint: ") {
-            Some((message, hint)) => (message.to_owned(), Some(hint.to_owned())),
-            None => (text, None),
-        };
+        let message = cause.to_string();
         // A wrapper that repeats its cause (`#[error(transparent)]`-like), or a message
         // that already ends with its cause's text, adds nothing.
         let repeated = messages
@@ -88,7 +122,6 @@ fn describe(error: &anyhow::Error) -> (String, Vec<String>) {
         if !repeated && !message.is_empty() {
             messages.push(message);
         }
-        hints.extend(hint);
         hints.extend(hint_of(cause));
         if let Some(hint) = cause.downcast_ref::<std::io::Error>().and_then(io_hint) {
             hints.push(hint.to_owned());
@@ -110,7 +143,29 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
             }
         )*};
     }
-    ask!(crate::diagnostic::Hinted);
+    ask!(
+        crate::builder::BuildError,
+        crate::builder::files::FilesError,
+        crate::builder::go::GoError,
+        crate::builder::shell::ShellFallback,
+        crate::builder::sources::SourceError,
+        crate::diagnostic::Hinted,
+        crate::engine::EngineError,
+        crate::lock::LockError,
+        crate::lock::locker::LockerError,
+        crate::lock::lockfile::LockFileError,
+        crate::oci::image::ImageError,
+        crate::oci::layout::LayoutError,
+        crate::oci::tree::TreeError,
+        crate::output::OutputError,
+        crate::registry::auth::AuthError,
+        crate::registry::error::RegistryError,
+        crate::sbom::SbomError,
+        crate::session::SessionError,
+        crate::store::StoreError,
+        crate::toolchain::ToolchainError,
+        crate::transport::TransportError,
+    );
     None
 }
 
@@ -201,6 +256,20 @@ mod tests {
         let (message, hints) = describe(&error);
         assert_eq!(message, "cannot build .#server: kiln.lock does not exist");
         assert_eq!(hints, ["run `kiln lock`"]);
+    }
+
+    #[test]
+    fn a_command_words_library_hints_with_its_flags() {
+        const FLAGS: &[(&str, &str)] = &[("allow plain HTTP", "pass --insecure")];
+        let printer = Printer::new(true).with_flag_hints(FLAGS);
+        assert_eq!(
+            printer.worded(vec!["allow plain HTTP".to_owned(), "other".to_owned()]),
+            ["pass --insecure", "other"]
+        );
+        assert_eq!(
+            Printer::new(true).worded(vec!["allow plain HTTP".to_owned()]),
+            ["allow plain HTTP"]
+        );
     }
 
     /// `hint_of` can only ask the types it names: a module's error enum that implements

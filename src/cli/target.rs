@@ -27,23 +27,30 @@ pub fn image_archive(given: Option<&str>, command: &str, printer: &Printer) -> R
     if spec.name.is_none() {
         match project.only_image() {
             OnlyImage::Only(only) => spec.name = Some(only.to_owned()),
-            OnlyImage::None => bail!(
-                "the project at {} defines no image\nhint: add an [images.NAME] section to kiln.toml, or give an image archive",
-                project.root.display()
-            ),
-            OnlyImage::Several(several) => bail!(
-                "the project defines several images ({}); say which\nhint: kiln {command} .#{}",
-                several.join(", "),
-                several[0]
-            ),
+            OnlyImage::None => bail!(crate::diagnostic::Hinted::new(
+                format!("the project at {} defines no image", project.root.display()),
+                "add an [images.NAME] section to kiln.toml, or give an image archive"
+            )),
+            OnlyImage::Several(several) => bail!(crate::diagnostic::Hinted::new(
+                format!(
+                    "the project defines several images ({}); say which",
+                    several.join(", ")
+                ),
+                format!("kiln {command} .#{}", several[0])
+            )),
         }
     }
     if let Resolved::Package(package) = project.resolve(spec.name.as_deref())? {
-        bail!(
-            "`{}` is a package; `kiln {command}` takes an image\nhint: kiln {command} .#IMAGE, an [images.*] section whose package is `{}`",
-            package.key,
-            package.key
-        );
+        bail!(crate::diagnostic::Hinted::new(
+            format!(
+                "`{}` is a package; `kiln {command}` takes an image",
+                package.key
+            ),
+            format!(
+                "kiln {command} .#IMAGE, an [images.*] section whose package is `{}`",
+                package.key
+            )
+        ));
     }
     let (_, built) = session
         .build(&spec)

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::lockfile::{GoPin, LockFile, LockedBase};
 use super::{LOCK_FILE, LockError, Wants};
+use crate::diagnostic::Hint;
 use crate::gomod::proxy::ProxyClient;
 use crate::oci::reference::Reference;
 use crate::oci::spec::Platform;
@@ -42,14 +43,27 @@ pub enum LockerError {
         #[source]
         source: Box<StaticBaseError>,
     },
-    #[error(
-        "go.mod has neither a go nor a toolchain line and no Go toolchain was found to pin\nhint: add `toolchain go1.N.M` to go.mod, or put go on PATH (or set KILN_GO)"
-    )]
+    #[error("go.mod has neither a go nor a toolchain line and no Go toolchain was found to pin")]
     NoRelease,
     #[error(
-        "the project builds with {pinned} and the go here is {local}; GOTOOLCHAIN=local forbids fetching it\nhint: put {pinned} on PATH (or in KILN_GO), or unset GOTOOLCHAIN to let kiln fetch it"
+        "the project builds with {pinned} and the go here is {local}; GOTOOLCHAIN=local forbids fetching it"
     )]
     FetchForbidden { pinned: String, local: String },
+}
+
+impl Hint for LockerError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            LockerError::Lock(inner) => inner.hint(),
+            LockerError::NoRelease => Some(
+                "add `toolchain go1.N.M` to go.mod, or put go on PATH (or set KILN_GO)".to_owned(),
+            ),
+            LockerError::FetchForbidden { pinned, .. } => Some(format!(
+                "put {pinned} on PATH (or in KILN_GO), or unset GOTOOLCHAIN to let kiln fetch it"
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// The project folder: `path`, or the nearest folder upwards holding kiln.toml, else go.mod,

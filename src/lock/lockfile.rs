@@ -40,6 +40,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::diagnostic::Hint;
 use crate::gomod::gomod2nix::{is_sri_sha256, toml_error, toml_string};
 use crate::gomod::sumfile::is_h1;
 use crate::recipes;
@@ -52,15 +53,9 @@ pub const VERSION: i64 = 1;
 pub enum LockFileError {
     #[error("{}: {message}", .file.display())]
     Parse { file: PathBuf, message: String },
-    #[error(
-        "{}: version {found} is not one this kiln reads (it reads version {VERSION})\nhint: a newer kiln wrote it; upgrade kiln, or run `kiln lock` to rewrite it",
-        .file.display()
-    )]
+    #[error("{}: version {found} is not one this kiln reads (it reads version {VERSION})", .file.display())]
     Version { file: PathBuf, found: i64 },
-    #[error(
-        "{} has no `version`, so kiln did not write it\nhint: run `kiln lock` to write it again",
-        .file.display()
-    )]
+    #[error("{} has no `version`, so kiln did not write it", .file.display())]
     NoVersion { file: PathBuf },
     #[error("{}: module {module}: {message}", .file.display())]
     Entry {
@@ -68,6 +63,18 @@ pub enum LockFileError {
         module: String,
         message: String,
     },
+}
+
+impl Hint for LockFileError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            LockFileError::Version { .. } => Some(
+                "a newer kiln wrote it; upgrade kiln, or run `kiln lock` to rewrite it".to_owned(),
+            ),
+            LockFileError::NoVersion { .. } => Some("run `kiln lock` to write it again".to_owned()),
+            _ => None,
+        }
+    }
 }
 
 /// The `[go]` table.
@@ -455,12 +462,14 @@ mod tests {
     #[test]
     fn lock_without_version_says_so() {
         let text = render(&sample()).replace("version = 1\n", "");
-        let error = parse(&text, Path::new("kiln.lock"))
-            .unwrap_err()
-            .to_string();
+        let error = parse(&text, Path::new("kiln.lock")).unwrap_err();
         assert_eq!(
-            error,
-            "kiln.lock has no `version`, so kiln did not write it\nhint: run `kiln lock` to write it again"
+            error.to_string(),
+            "kiln.lock has no `version`, so kiln did not write it"
+        );
+        assert_eq!(
+            crate::diagnostic::Hint::hint(&error).as_deref(),
+            Some("run `kiln lock` to write it again")
         );
     }
 }

@@ -31,6 +31,7 @@ pub use wants::{PinSource, Wanted, Wants, differences, read_go_mod, wants};
 
 use std::path::{Path, PathBuf};
 
+use crate::diagnostic::Hint;
 use crate::gomod::gomod2nix;
 use crate::gomod::modfile::{self};
 use crate::gomod::modzip::{self};
@@ -47,7 +48,7 @@ pub const GOMOD2NIX_FILE: &str = "gomod2nix.toml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("no go.mod in {}\nhint: `kiln init` makes a Go project; or run `go mod init MODULE` there", .0.display())]
+    #[error("no go.mod in {}", .0.display())]
     NoGoMod(PathBuf),
     #[error("cannot read {}", .path.display())]
     Read {
@@ -55,7 +56,7 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{} is not a regular file\nhint: replace it with the file itself", .0.display())]
+    #[error("{} is not a regular file", .0.display())]
     NotRegular(PathBuf),
     #[error(transparent)]
     ModFile(#[from] modfile::ModFileError),
@@ -66,28 +67,22 @@ pub enum LockError {
     #[error(transparent)]
     LockFile(#[from] lockfile::LockFileError),
     #[error(
-        "go.mod requires {requirements}, and nothing pins them: there is no go.sum (nor gomod2nix.toml, nor vendor/ folder)\nhint: run `go mod tidy` to write go.sum, then `kiln lock` (kiln locks what go.sum pins); or vendor them with `go mod vendor`"
+        "go.mod requires {requirements}, and nothing pins them: there is no go.sum (nor gomod2nix.toml, nor vendor/ folder)"
     )]
     NoGoSum { requirements: String },
-    #[error(
-        "go.mod:{line}: {module} {version} has no go.sum entry\nhint: run `go mod tidy` to update go.sum"
-    )]
+    #[error("go.mod:{line}: {module} {version} has no go.sum entry")]
     MissingSum {
         module: String,
         version: String,
         line: usize,
     },
-    #[error(
-        "go.mod:{line}: {module} {version} is not in gomod2nix.toml\nhint: regenerate it (`gomod2nix generate`), or write go.sum (`go mod tidy`) and lock from that"
-    )]
+    #[error("go.mod:{line}: {module} {version} is not in gomod2nix.toml")]
     MissingGomod2nix {
         module: String,
         version: String,
         line: usize,
     },
-    #[error(
-        "{module}: the .mod the proxy serves is not the go.mod in its zip\nhint: the proxy is broken or tampered with"
-    )]
+    #[error("{module}: the .mod the proxy serves is not the go.mod in its zip")]
     ModNotZipGoMod { module: String },
     #[error(
         "go.mod:{line}: replace {old} => {new}: a local folder must be a relative path inside or beside the project, so the build is the same in any folder"
@@ -119,9 +114,7 @@ pub enum LockError {
     Module(#[from] crate::gomod::module::ModuleError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(
-        "module {module} is not in the store\nhint: run `kiln lock` to fetch what kiln.lock pins"
-    )]
+    #[error("module {module} is not in the store")]
     NotFetched { module: String },
     #[error("cannot write {}", .path.display())]
     Write {
@@ -131,6 +124,25 @@ pub enum LockError {
     },
     #[error(transparent)]
     Output(#[from] crate::output::OutputError),
+}
+
+impl Hint for LockError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            LockError::Store(inner) => inner.hint(),
+            LockError::LockFile(inner) => inner.hint(),
+            LockError::Toolchain(inner) => inner.hint(),
+            LockError::Output(inner) => inner.hint(),
+            LockError::NoGoMod(_) => Some("`kiln init` makes a Go project; or run `go mod init MODULE` there".to_owned()),
+            LockError::NotRegular(_) => Some("replace it with the file itself".to_owned()),
+            LockError::NoGoSum { .. } => Some("run `go mod tidy` to write go.sum, then `kiln lock` (kiln locks what go.sum pins); or vendor them with `go mod vendor`".to_owned()),
+            LockError::MissingSum { .. } => Some("run `go mod tidy` to update go.sum".to_owned()),
+            LockError::MissingGomod2nix { .. } => Some("regenerate it (`gomod2nix generate`), or write go.sum (`go mod tidy`) and lock from that".to_owned()),
+            LockError::ModNotZipGoMod { .. } => Some("the proxy is broken or tampered with".to_owned()),
+            LockError::NotFetched { .. } => Some("run `kiln lock` to fetch what kiln.lock pins".to_owned()),
+            _ => None,
+        }
+    }
 }
 
 fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> LockError + '_ {

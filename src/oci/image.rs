@@ -33,6 +33,8 @@ use super::spec::{
 };
 use super::tree::FileTree;
 
+use crate::diagnostic::Hint;
+
 /// Where the blobs of an image go.
 pub trait BlobSink {
     /// A writer for a blob whose digest is known only once it has been written.
@@ -173,17 +175,13 @@ pub enum ImageError {
     Layer(#[from] LayerError),
     #[error("cannot write the image")]
     Sink(#[source] io::Error),
-    #[error(
-        "the base image {base} is for {base_platform}, and this image is for {platform}\nhint: pin a base that has {platform} (kiln lock picks it from a multi-platform base)"
-    )]
+    #[error("the base image {base} is for {base_platform}, and this image is for {platform}")]
     BasePlatform {
         base: String,
         base_platform: String,
         platform: String,
     },
-    #[error(
-        "the base image {base} uses Docker media types, which have no zstd layer type\nhint: use compression = \"gzip\" on this image"
-    )]
+    #[error("the base image {base} uses Docker media types, which have no zstd layer type")]
     ZstdOnDocker { base: String },
     #[error("cannot read the base image {base}'s layer {digest}")]
     BaseLayer {
@@ -198,6 +196,20 @@ pub enum ImageError {
         #[source]
         source: serde_json::Error,
     },
+}
+
+impl Hint for ImageError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ImageError::BasePlatform { platform, .. } => Some(format!(
+                "pin a base that has {platform} (kiln lock picks it from a multi-platform base)"
+            )),
+            ImageError::ZstdOnDocker { .. } => {
+                Some("use compression = \"gzip\" on this image".to_owned())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Write every blob of the image described by `request` into `sink`.

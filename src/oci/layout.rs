@@ -28,6 +28,7 @@ use super::image::{BlobSink, BuiltImage};
 use super::json::to_canonical_vec;
 use super::reference::Reference;
 use super::spec::{Descriptor, DockerArchiveEntry, Index, annotation, media_type};
+use crate::diagnostic::Hint;
 use crate::output::{AtomicDir, AtomicFile, OutputError};
 
 pub const OCI_LAYOUT_FILE: &str = "oci-layout";
@@ -208,7 +209,7 @@ pub fn docker_manifest_for(entries: &[LayoutEntry]) -> Vec<DockerArchiveEntry> {
 pub enum LayoutError {
     #[error(transparent)]
     Output(#[from] OutputError),
-    #[error("{} exists and is not an OCI layout\nhint: choose a new folder, or remove it first", .0.display())]
+    #[error("{} exists and is not an OCI layout", .0.display())]
     NotALayout(PathBuf),
     #[error("cannot read {}", .path.display())]
     Read {
@@ -224,6 +225,18 @@ pub enum LayoutError {
     },
     #[error("cannot encode index.json")]
     Json(#[source] serde_json::Error),
+}
+
+impl Hint for LayoutError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            LayoutError::Output(inner) => inner.hint(),
+            LayoutError::NotALayout(_) => {
+                Some("choose a new folder, or remove it first".to_owned())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Writes an image into an OCI layout folder.

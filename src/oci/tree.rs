@@ -25,6 +25,8 @@ use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::diagnostic::Hint;
+
 /// Layer entries whose names start with this delete files of lower layers (OCI image spec,
 /// "whiteouts"), so no file of the user's may have such a name.
 pub const WHITEOUT_PREFIX: &str = ".wh.";
@@ -204,9 +206,7 @@ impl Node {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {
-    #[error(
-        "destination `{0}` is not an absolute path\nhint: image paths start with `/`, e.g. `--add ./example:/bin/example`"
-    )]
+    #[error("destination `{0}` is not an absolute path")]
     RelativeDestination(String),
     #[error("invalid destination `{destination}`: {reason}")]
     InvalidDestination { destination: String, reason: String },
@@ -220,7 +220,7 @@ pub enum TreeError {
     },
     #[error("{} is not valid UTF-8; kiln only puts UTF-8 names into images", .0.display())]
     NonUtf8Name(PathBuf),
-    #[error("{} has a name starting with `.wh.`, which image layers use to delete files: engines would hide it\nhint: rename it, or leave it out of the folder you add", .0.display())]
+    #[error("{} has a name starting with `.wh.`, which image layers use to delete files: engines would hide it", .0.display())]
     WhiteoutName(PathBuf),
     #[error("{} is a symlink to {}, which does not exist", .link.display(), .target.display())]
     DanglingSource { link: PathBuf, target: PathBuf },
@@ -255,8 +255,29 @@ pub enum TreeError {
         "cannot set mode {mode:o} on {path}: only permission, setuid, setgid and sticky bits (07777) go into a layer"
     )]
     InvalidMode { path: ImagePath, mode: u32 },
-    #[error("cannot put the file {} at the image root\nhint: name the file's path, e.g. `--add {}:/bin/{}`", .0.display(), .0.display(), .0.file_name().map(|name| name.to_string_lossy()).unwrap_or_default())]
+    #[error("cannot put the file {} at the image root", .0.display())]
     FileAtRoot(PathBuf),
+}
+
+impl Hint for TreeError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            TreeError::RelativeDestination(_) => {
+                Some("image paths start with `/`, e.g. `/bin/example`".to_owned())
+            }
+            TreeError::WhiteoutName(_) => {
+                Some("rename it, or leave it out of the folder you add".to_owned())
+            }
+            TreeError::FileAtRoot(field0) => Some(format!(
+                "name the file's path in the image, e.g. `/bin/{}`",
+                field0
+                    .file_name()
+                    .map(|name| name.to_string_lossy())
+                    .unwrap_or_default()
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// The entries of one layer, ordered as they are written.

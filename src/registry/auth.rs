@@ -27,6 +27,8 @@ use std::process::{Command, Stdio};
 use base64::Engine;
 use serde::Deserialize;
 
+use crate::diagnostic::Hint;
+
 /// The key Docker's config.json uses for Docker Hub.
 pub const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
 
@@ -97,15 +99,9 @@ pub enum AuthError {
     },
     #[error("{} is not a valid credentials file: {reason}", .path.display())]
     Invalid { path: PathBuf, reason: String },
-    #[error(
-        "{}: the `auth` entry for {key} is not base64 of `user:password`\nhint: log in again (`docker login {key}`)",
-        .path.display()
-    )]
+    #[error("{}: the `auth` entry for {key} is not base64 of `user:password`", .path.display())]
     BadAuthEntry { path: PathBuf, key: String },
-    #[error(
-        "cannot run the credential helper `docker-credential-{helper}` for {registry}\nhint: install it, or remove `{helper}` from {}",
-        .file.display()
-    )]
+    #[error("cannot run the credential helper `docker-credential-{helper}` for {registry}")]
     HelperMissing {
         helper: String,
         registry: String,
@@ -119,6 +115,21 @@ pub enum AuthError {
         registry: String,
         message: String,
     },
+}
+
+impl Hint for AuthError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            AuthError::BadAuthEntry { key, .. } => {
+                Some(format!("log in again (`docker login {key}`)"))
+            }
+            AuthError::HelperMissing { helper, file, .. } => Some(format!(
+                "install it, or remove `{helper}` from {}",
+                file.display()
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// One credentials file's content, as Docker and podman write it.

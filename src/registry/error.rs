@@ -12,21 +12,18 @@ use std::io::{self, Read};
 
 use super::auth::AuthError;
 
+use crate::diagnostic::Hint;
+
 /// What went wrong talking to a registry; every message names the registry.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("cannot reach the registry {registry}: {message}")]
     Unreachable { registry: String, message: String },
-    #[error(
-        "cannot reach the registry {registry} over HTTPS: {message}\nhint: for a registry without TLS, pass --insecure"
-    )]
+    #[error("cannot reach the registry {registry} over HTTPS: {message}")]
     NoTls { registry: String, message: String },
     #[error("{registry} does not answer as an OCI registry: GET /v2/ gave {status}")]
     NotARegistry { registry: String, status: String },
-    #[error(
-        "{registry} refused {operation}: authentication required, and {}\nhint: log in with `docker login {registry}` or `podman login {registry}` (kiln reads ~/.docker/config.json, podman's auth.json and REGISTRY_AUTH_FILE)",
-        if *.had_credentials { "the credentials kiln found were not accepted" } else { "kiln found no credentials for it" }
-    )]
+    #[error("{registry} refused {operation}: authentication required, and {}", if *.had_credentials { "the credentials kiln found were not accepted" } else { "kiln found no credentials for it" })]
     Unauthorized {
         registry: String,
         operation: String,
@@ -63,6 +60,24 @@ pub enum RegistryError {
         #[source]
         source: io::Error,
     },
+}
+
+/// The hint of [`RegistryError::NoTls`]. Plain HTTP is the caller's choice
+/// ([`ClientOptions::insecure`](crate::registry::client::ClientOptions::insecure)); a command
+/// with a flag for it names the flag instead (the library does not name kiln's flags).
+pub const NO_TLS_HINT: &str = "if the registry has no TLS, allow kiln plain HTTP to it";
+
+impl Hint for RegistryError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            RegistryError::Auth(inner) => inner.hint(),
+            RegistryError::NoTls { .. } => Some(NO_TLS_HINT.to_owned()),
+            RegistryError::Unauthorized { registry, .. } => Some(format!(
+                "log in with `docker login {registry}` or `podman login {registry}` (kiln reads ~/.docker/config.json, podman's auth.json and REGISTRY_AUTH_FILE)"
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// `: CODE: message` from a distribution-spec error body (`{"errors":[{"code","message"}]}`),

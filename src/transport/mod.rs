@@ -16,6 +16,7 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use crate::diagnostic::Hint;
 use crate::oci::digest::Digest;
 use crate::oci::layout::LayoutEntry;
 use crate::oci::reference::{Reference, ReferenceError};
@@ -46,9 +47,7 @@ pub enum Location {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error(
-        "`{0}` is not an image location\nhint: use docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH or docker://REF"
-    )]
+    #[error("`{0}` is not an image location")]
     UnknownTransport(String),
     #[error(transparent)]
     Reference(#[from] ReferenceError),
@@ -58,7 +57,7 @@ pub enum TransportError {
     Registry(#[from] RegistryError),
     #[error("{location} holds no image")]
     Empty { location: String },
-    #[error("{location} holds {count} images ({names}); say which\nhint: {hint}")]
+    #[error("{location} holds {count} images ({names}); say which")]
     Ambiguous {
         location: String,
         count: usize,
@@ -98,6 +97,22 @@ pub enum TransportError {
     Layout(#[from] crate::oci::layout::LayoutError),
     #[error(transparent)]
     Output(#[from] crate::output::OutputError),
+}
+
+impl Hint for TransportError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            TransportError::Registry(inner) => inner.hint(),
+            TransportError::Layout(inner) => inner.hint(),
+            TransportError::Output(inner) => inner.hint(),
+            TransportError::UnknownTransport(_) => Some(
+                "use docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH or docker://REF"
+                    .to_owned(),
+            ),
+            TransportError::Ambiguous { hint, .. } => Some(hint.clone()),
+            _ => None,
+        }
+    }
 }
 
 impl FromStr for Location {
