@@ -27,6 +27,21 @@ pub enum SessionError {
     Build(Box<BuildError>),
 }
 
+/// `Config` and `Target` are transparent, which hides the project's error from the cause
+/// chain the printer walks: its hint is asked for here. The store's and the builder's errors
+/// still carry their hints in their messages.
+impl crate::diagnostic::Hint for SessionError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SessionError::Config(error) => error.hint(),
+            SessionError::Target(error) => error.hint(),
+            SessionError::Store(_) | SessionError::CurrentFolder(_) | SessionError::Build(_) => {
+                None
+            }
+        }
+    }
+}
+
 impl From<BuildError> for SessionError {
     fn from(error: BuildError) -> Self {
         SessionError::Build(Box::new(error))

@@ -110,7 +110,13 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
             }
         )*};
     }
-    ask!(crate::diagnostic::Hinted);
+    ask!(
+        crate::diagnostic::Hinted,
+        crate::project::ConfigError,
+        crate::project::TargetError,
+        crate::session::SessionError,
+        crate::lock::locker::LockerError,
+    );
     None
 }
 

@@ -52,6 +52,18 @@ pub enum LockerError {
     FetchForbidden { pinned: String, local: String },
 }
 
+/// `Config` is transparent, which hides the project's error from the cause chain the printer
+/// walks: its hint is asked for here. The other variants still carry their hints in their
+/// messages.
+impl crate::diagnostic::Hint for LockerError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            LockerError::Config(error) => error.hint(),
+            _ => None,
+        }
+    }
+}
+
 /// The project folder: `path`, or the nearest folder upwards holding kiln.toml, else go.mod,
 /// else the current folder.
 pub fn project_root(path: Option<&Path>) -> Result<PathBuf, LockerError> {

@@ -11,6 +11,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use super::PROJECT_FILE;
+use crate::diagnostic::Hint;
 
 /// A place in a configuration file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,12 +27,15 @@ impl std::fmt::Display for Location {
     }
 }
 
+/// What is wrong with a project's configuration. A variant's hint, if it has one, is
+/// [`Hint::hint`]'s, not part of its message.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{location}: {message}{}", hint.as_ref().map(|hint| format!("\nhint: {hint}")).unwrap_or_default())]
+    #[error("{location}: {message}")]
     At {
         location: Location,
         message: String,
+        /// What to do about it: the key probably meant, or how to write the value.
         hint: Option<String>,
     },
     #[error("cannot read {}", .path.display())]
@@ -40,10 +44,21 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("no {PROJECT_FILE} in {}\nhint: `kiln init` makes a project here", .0.display())]
+    #[error("no {PROJECT_FILE} in {}", .0.display())]
     NoProject(PathBuf),
-    #[error("{} is not a regular file\nhint: replace it with the file itself", .0.display())]
+    #[error("{} is not a regular file", .0.display())]
     NotRegular(PathBuf),
+}
+
+impl Hint for ConfigError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ConfigError::At { hint, .. } => hint.clone(),
+            ConfigError::NoProject(_) => Some("`kiln init` makes a project here".to_owned()),
+            ConfigError::NotRegular(_) => Some("replace it with the file itself".to_owned()),
+            ConfigError::Read { .. } => None,
+        }
+    }
 }
 
 /// A source file's text, for turning byte spans into line:column.
@@ -123,7 +138,8 @@ pub(super) fn hint_for_unknown_field(message: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{assert_errors, error};
+    use super::super::tests::{error, failure};
+    use crate::diagnostic::Hint;
 
     /// A byte order mark before `schema = 2` put the error at column 11.
     #[test]
@@ -136,19 +152,17 @@ mod tests {
     }
 
     /// serde's "unknown field" in kiln.toml's words, the known keys listed, the nearest one
-    /// suggested.
+    /// suggested as the hint.
     #[test]
     fn an_unknown_key_is_named_with_the_known_ones() {
-        let files: &[(&str, &str)] = &[(
+        let error = failure(&[(
             "kiln.toml",
             "schema = 1\n[packages.default]\nnmae = \"x\"\n",
-        )];
-        assert_errors(&[
-            (
-                files,
-                "kiln.toml:3:1: unknown key `nmae` (known keys: name, version, main, program, ldflags, tags, env, platform, platforms)",
-            ),
-            (files, "hint: did you mean `name`?"),
-        ]);
+        )]);
+        assert_eq!(
+            error.to_string(),
+            "kiln.toml:3:1: unknown key `nmae` (known keys: name, version, main, program, ldflags, tags, env, platform, platforms)"
+        );
+        assert_eq!(error.hint().as_deref(), Some("did you mean `name`?"));
     }
 }

@@ -252,7 +252,8 @@ pub(super) fn from_raw(
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::assert_errors;
+    use super::super::tests::{assert_errors, failure};
+    use crate::diagnostic::Hint;
 
     #[test]
     fn image_errors_point_at_the_place() {
@@ -265,16 +266,23 @@ mod tests {
                 "kiln.toml:4:7: `-x` is not a valid tag",
             ),
             (
-                &[(
-                    "kiln.toml",
-                    "schema = 1\n[packages.default]\n[images.c]\npackage = \"defualt\"\n",
-                )],
-                "did you mean `default`?",
-            ),
-            (
                 &[("kiln.toml", "schema = 1\n[packages.x]\n[images.c]\n")],
                 "image `c` is of package `default`, which is not defined (packages: x)",
             ),
         ]);
+    }
+
+    /// A misspelt package is named with its place, the package meant as the hint.
+    #[test]
+    fn an_unknown_package_suggests_the_one_meant() {
+        let error = failure(&[(
+            "kiln.toml",
+            "schema = 1\n[packages.default]\n[images.c]\npackage = \"defualt\"\n",
+        )]);
+        assert_eq!(
+            error.to_string(),
+            "kiln.toml:4:11: image `c` is of package `defualt`, which is not defined (packages: default)"
+        );
+        assert_eq!(error.hint().as_deref(), Some("did you mean `default`?"));
     }
 }

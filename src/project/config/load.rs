@@ -238,6 +238,7 @@ impl Loader {
 mod tests {
     use super::super::tests::{assert_errors, project};
     use super::*;
+    use crate::diagnostic::Hint;
 
     /// An included named pipe or folder was reported as a file that "does not exist"; a
     /// kiln.toml that is a named pipe, as a folder with no kiln.toml.
@@ -257,10 +258,15 @@ mod tests {
         );
         std::fs::remove_file(temp.path().join("kiln.toml")).unwrap();
         std::fs::create_dir(temp.path().join("kiln.toml")).unwrap();
-        let message = Project::load(temp.path()).unwrap_err().to_string();
+        let error = Project::load(temp.path()).unwrap_err();
+        let message = error.to_string();
         assert!(
-            message.contains("kiln.toml is not a regular file"),
+            message.ends_with("kiln.toml is not a regular file"),
             "{message}"
+        );
+        assert_eq!(
+            error.hint().as_deref(),
+            Some("replace it with the file itself")
         );
     }
 
@@ -310,11 +316,14 @@ mod tests {
             ),
         ]);
         let (temp, loaded) = project(&[]);
-        assert!(
-            loaded
-                .unwrap_err()
-                .to_string()
-                .contains(&format!("no kiln.toml in {}", temp.path().display()))
+        let error = loaded.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("no kiln.toml in {}", temp.path().display())
+        );
+        assert_eq!(
+            error.hint().as_deref(),
+            Some("`kiln init` makes a project here")
         );
     }
 }
