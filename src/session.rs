@@ -28,11 +28,15 @@ pub enum SessionError {
     Build(Box<BuildError>),
 }
 
+/// `Config`, `Target`, `Store` and `Build` are transparent, which hides the inner error from
+/// the cause chain the printer walks: its hint is asked for here.
 impl Hint for SessionError {
     fn hint(&self) -> Option<String> {
         match self {
             SessionError::Store(inner) => inner.hint(),
             SessionError::Build(inner) => inner.hint(),
+            SessionError::Config(inner) => inner.hint(),
+            SessionError::Target(inner) => inner.hint(),
             _ => None,
         }
     }

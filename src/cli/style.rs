@@ -158,6 +158,8 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
         crate::oci::layout::LayoutError,
         crate::oci::tree::TreeError,
         crate::output::OutputError,
+        crate::project::ConfigError,
+        crate::project::TargetError,
         crate::registry::auth::AuthError,
         crate::registry::error::RegistryError,
         crate::sbom::SbomError,

@@ -55,6 +55,7 @@ impl Hint for LockerError {
     fn hint(&self) -> Option<String> {
         match self {
             LockerError::Lock(inner) => inner.hint(),
+            LockerError::Config(inner) => inner.hint(),
             LockerError::NoRelease => Some(
                 "add `toolchain go1.N.M` to go.mod, or put go on PATH (or set KILN_GO)".to_owned(),
             ),

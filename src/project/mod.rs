@@ -1,4 +1,7 @@
-//! A kiln project: kiln.toml, and the targets it defines.
+//! A kiln project: its kiln.toml read and checked (`config`, a folder by stage: the file's
+//! serde shape, loading and includes, packages, images and their entries, the validated
+//! model and the errors that name file:line:column), the targets it defines (`target`), and
+//! the git checkout it may be in (`git`).
 
 pub mod config;
 pub mod git;

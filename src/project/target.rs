@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use super::config::{ConfigError, Image, PROJECT_FILE, Package, Project, did_you_mean};
+use crate::diagnostic::Hint;
 
 /// A target as written on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,17 +71,36 @@ impl Resolved<'_> {
     }
 }
 
+/// A target the project does not define. A variant's hint is [`Hint::hint`]'s, not part of
+/// its message.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    #[error("{} has no package or image `{name}`; it has: {}{}", .file.display(), .targets.join(", "), .hint.as_ref().map(|hint| format!("\nhint: {hint}")).unwrap_or_default())]
+    #[error("{} has no package or image `{name}`; it has: {}", .file.display(), .targets.join(", "))]
     Unknown {
         file: PathBuf,
         name: String,
         targets: Vec<String>,
+        /// The target probably meant.
         hint: Option<String>,
     },
-    #[error("{} has no `packages.default`; name a target: {}\nhint: e.g. `kiln build .#{}`", .file.display(), .targets.join(", "), .targets.first().map(|target| target.split(' ').next().unwrap_or("")).unwrap_or("NAME"))]
+    #[error("{} has no `packages.default`; name a target: {}", .file.display(), .targets.join(", "))]
     NoDefault { file: PathBuf, targets: Vec<String> },
+}
+
+impl Hint for TargetError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            TargetError::Unknown { hint, .. } => hint.clone(),
+            TargetError::NoDefault { targets, .. } => {
+                // `targets` reads `name (package)`; the example names the first.
+                let first = targets
+                    .first()
+                    .map(|target| target.split(' ').next().unwrap_or(""))
+                    .unwrap_or("NAME");
+                Some(format!("e.g. `kiln build .#{first}`"))
+            }
+        }
+    }
 }
 
 impl Project {

@@ -1,0 +1,362 @@
+//! `[packages.NAME]`: a Go program, or several built together, checked and made a
+//! [`Package`].
+//!
+//! Package and program names become store path and file names, so they are plain
+//! (letters, digits, `-`, `_`, `.`, `+`). `main` folders stay inside the project. kiln sets
+//! the variables that make a build hermetic (`GOOS`, `GOFLAGS`, `GOPROXY`, …) itself, so a
+//! package's `env` may not; nothing may hold a NUL byte, which no environment or command
+//! line can.
+
+use std::collections::BTreeMap;
+
+use toml::Spanned;
+
+use super::error::{ConfigError, Location, SourceFile, did_you_mean};
+use super::model::{MainPackage, Package};
+use super::schema::RawPackage;
+use crate::oci::spec::Platform;
+
+/// Environment variables kiln sets for every build; a package may not change them.
+const RESERVED_ENV: &[&str] = &[
+    "CGO_ENABLED",
+    "GOOS",
+    "GOARCH",
+    "GOPATH",
+    "GOCACHE",
+    "GOMODCACHE",
+    "GOROOT",
+    "HOME",
+    "GOTOOLCHAIN",
+    "GOWORK",
+    "GOENV",
+    "GOPROXY",
+    "GOSUMDB",
+    "GONOSUMDB",
+    "GOPRIVATE",
+    "GONOPROXY",
+    "GOFLAGS",
+    "GOINSECURE",
+    "GOTMPDIR",
+    "TMPDIR",
+    "PATH",
+];
+
+/// The package `key` defined at `location` (its key in the file), checked.
+pub(super) fn from_raw(
+    source: &SourceFile,
+    key: &Spanned<String>,
+    location: Location,
+    raw: RawPackage,
+) -> Result<Package, ConfigError> {
+    let key_name = key.get_ref().clone();
+    let name = match &raw.name {
+        Some(name) => {
+            check_name(name.get_ref())
+                .map_err(|reason| source.error(&name.span(), reason, None))?;
+            name.get_ref().clone()
+        }
+        None => key_name.clone(),
+    };
+    check_name(&name).map_err(|reason| source.error(&key.span(), reason, None))?;
+    let mains_raw = raw
+        .main
+        .map(|main| (main.span(), main.into_inner().into_vec()));
+    let mut mains = Vec::new();
+    match mains_raw {
+        None => mains.push(MainPackage {
+            folder: ".".to_owned(),
+            program: name.clone(),
+        }),
+        Some((span, folders)) => {
+            if folders.is_empty() {
+                return Err(source.error(&span, "`main` lists no package", None));
+            }
+            for folder in folders {
+                let cleaned =
+                    clean_folder(&folder).map_err(|reason| source.error(&span, reason, None))?;
+                let program = if cleaned == "." {
+                    name.clone()
+                } else {
+                    cleaned.rsplit('/').next().unwrap_or(&cleaned).to_owned()
+                };
+                if let Some(other) = mains
+                    .iter()
+                    .find(|main: &&MainPackage| main.program == program)
+                {
+                    return Err(source.error(
+                        &span,
+                        format!(
+                            "`{folder}` and `{}` would both build a program named `{program}`",
+                            other.folder
+                        ),
+                        Some("put them in separate packages".to_owned()),
+                    ));
+                }
+                mains.push(MainPackage {
+                    folder: cleaned,
+                    program,
+                });
+            }
+        }
+    }
+    let program = match raw.program {
+        Some(program) => {
+            if !mains.iter().any(|main| &main.program == program.get_ref()) {
+                let programs: Vec<&str> = mains.iter().map(|main| main.program.as_str()).collect();
+                return Err(source.error(
+                    &program.span(),
+                    format!(
+                        "package `{key_name}` builds no program `{}`; it builds: {}",
+                        program.get_ref(),
+                        programs.join(", ")
+                    ),
+                    did_you_mean(program.get_ref(), programs.iter().copied()),
+                ));
+            }
+            Some(program.into_inner())
+        }
+        None if mains.len() == 1 => Some(mains[0].program.clone()),
+        None => mains
+            .iter()
+            .find(|main| main.program == name)
+            .map(|main| main.program.clone()),
+    };
+    let platforms = match (raw.platform, raw.platforms) {
+        (Some(_), Some(platforms)) => {
+            return Err(source.error(
+                &platforms.span(),
+                "a package has `platform` or `platforms`, not both",
+                Some("list every platform in `platforms`".to_owned()),
+            ));
+        }
+        (Some(platform), None) => vec![
+            platform
+                .get_ref()
+                .parse::<Platform>()
+                .map_err(|error| source.error(&platform.span(), error.to_string(), None))?,
+        ],
+        (None, Some(platforms)) => parse_platforms(source, platforms)?,
+        (None, None) => vec![Platform::host()],
+    };
+    let host = Platform::host();
+    let platform = platforms
+        .iter()
+        .find(|platform| **platform == host)
+        .unwrap_or(&platforms[0])
+        .clone();
+    let mut env = BTreeMap::new();
+    for (variable, value) in raw.env.unwrap_or_default() {
+        // `A=B` as a name would set A; no process environment holds a NUL byte.
+        let name = variable.get_ref();
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            return Err(source.error(
+                &variable.span(),
+                format!("`{name}` is not a valid environment variable name (non-empty, without `=` or NUL)"),
+                None,
+            ));
+        }
+        if value.contains('\0') {
+            return Err(source.error(
+                &variable.span(),
+                format!("the value of `{name}` holds a NUL byte, which no environment can hold"),
+                None,
+            ));
+        }
+        if RESERVED_ENV.contains(&variable.get_ref().as_str()) {
+            return Err(source.error(
+                &variable.span(),
+                format!(
+                    "kiln sets `{}` itself for a hermetic build",
+                    variable.get_ref()
+                ),
+                Some("set the platform with `platform`; CGO is always off".to_owned()),
+            ));
+        }
+        env.insert(variable.into_inner(), value);
+    }
+    if let Some(ldflags) = &raw.ldflags
+        && ldflags.get_ref().has_nul()
+    {
+        return Err(source.error(
+            &ldflags.span(),
+            "ldflags hold a NUL byte, which no command line can hold",
+            None,
+        ));
+    }
+    if let Some(tag) = raw
+        .tags
+        .iter()
+        .flatten()
+        .find(|tag| tag.get_ref().contains('\0'))
+    {
+        return Err(source.error(
+            &tag.span(),
+            "a build tag holds a NUL byte, which no command line can hold",
+            None,
+        ));
+    }
+    Ok(Package {
+        key: key_name.clone(),
+        name,
+        version: raw.version.map(Spanned::into_inner),
+        mains,
+        program,
+        ldflags: raw
+            .ldflags
+            .map(|flags| flags.into_inner().into_vec())
+            .unwrap_or_default(),
+        tags: raw
+            .tags
+            .unwrap_or_default()
+            .into_iter()
+            .map(Spanned::into_inner)
+            .collect(),
+        env,
+        platform,
+        platforms,
+        defined_at: location,
+    })
+}
+
+/// `platforms = ["linux/amd64", …]`: at least one, each once.
+pub(super) fn parse_platforms(
+    source: &SourceFile,
+    platforms: Spanned<Vec<Spanned<String>>>,
+) -> Result<Vec<Platform>, ConfigError> {
+    let span = platforms.span();
+    let mut parsed: Vec<Platform> = Vec::new();
+    for text in platforms.into_inner() {
+        let platform = text
+            .get_ref()
+            .parse::<Platform>()
+            .map_err(|error| source.error(&text.span(), error.to_string(), None))?;
+        if parsed.contains(&platform) {
+            return Err(source.error(&text.span(), format!("{platform} is listed twice"), None));
+        }
+        parsed.push(platform);
+    }
+    if parsed.is_empty() {
+        return Err(source.error(&span, "`platforms` lists no platform", None));
+    }
+    Ok(parsed)
+}
+
+/// Package and program names become store path and file names.
+fn check_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || "-_.+".contains(character))
+        && !name.starts_with('.');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid name (letters, digits, `-`, `_`, `.`, `+`; not starting with `.`)"
+        ))
+    }
+}
+
+/// `./cmd/server/` → `cmd/server`; `.` stays; no absolute paths or `..`.
+fn clean_folder(folder: &str) -> Result<String, String> {
+    if folder.starts_with('/') {
+        return Err(format!(
+            "`{folder}` is absolute; `main` folders are relative to the project"
+        ));
+    }
+    if folder.contains('\0') {
+        return Err("a `main` folder holds a NUL byte".to_owned());
+    }
+    let mut parts = Vec::new();
+    for part in folder.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(format!("`{folder}` leaves the project")),
+            _ => parts.push(part),
+        }
+    }
+    Ok(if parts.is_empty() {
+        ".".to_owned()
+    } else {
+        parts.join("/")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{assert_errors, error};
+
+    /// `env = { "GOFLAGS=-toolexec" = "…" }` passed the reserved-name check and reached the
+    /// Go command's environment as `GOFLAGS=-toolexec=…`; an empty name or a NUL byte made
+    /// spawning Go fail with a message naming no file.
+    #[test]
+    fn package_env_name_with_equals_is_refused() {
+        let package = |line: &str| {
+            error(&[(
+                "kiln.toml",
+                &format!("schema = 1\n[packages.default]\nname = \"app\"\n{line}\n"),
+            )])
+        };
+        let message = package(r#"env = { "GOFLAGS=-toolexec" = "/tmp/evil" }"#);
+        assert!(
+            message.starts_with(
+                "kiln.toml:4:9: `GOFLAGS=-toolexec` is not a valid environment variable name"
+            ),
+            "{message}"
+        );
+        let message = package(r#"env = { "" = "x" }"#);
+        assert!(
+            message.contains("`` is not a valid environment variable name"),
+            "{message}"
+        );
+        let message = package(r#"env = { GOEXPERIMENT = "a\u0000b" }"#);
+        assert!(
+            message.contains("kiln.toml:4:9: the value of `GOEXPERIMENT` holds a NUL byte"),
+            "{message}"
+        );
+        let message = package(r#"ldflags = ["-X", "main.v=a\u0000b"]"#);
+        assert!(
+            message.starts_with("kiln.toml:4:11: ldflags hold a NUL byte"),
+            "{message}"
+        );
+        let message = package(r#"tags = ["a\u0000b"]"#);
+        assert!(
+            message.starts_with("kiln.toml:4:9: a build tag holds a NUL byte"),
+            "{message}"
+        );
+        let message = package(r#"main = "cmd/a\u0000b""#);
+        assert!(
+            message.contains("a `main` folder holds a NUL byte"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn package_errors_point_at_the_place() {
+        assert_errors(&[
+            (
+                &[("kiln.toml", "schema = 1\n[packages.a]\nprogram = \"b\"\n")],
+                "kiln.toml:3:11: package `a` builds no program `b`; it builds: a",
+            ),
+            (
+                &[("kiln.toml", "schema = 1\n[packages.a]\nmain = \"../x\"\n")],
+                "`../x` leaves the project",
+            ),
+            (
+                &[(
+                    "kiln.toml",
+                    "schema = 1\n[packages.a]\nenv = { GOOS = \"x\" }\n",
+                )],
+                "kiln.toml:3:9: kiln sets `GOOS` itself",
+            ),
+            (
+                &[(
+                    "kiln.toml",
+                    "schema = 1\n[packages.a]\nplatform = \"linux\"\n",
+                )],
+                "kiln.toml:3:12: invalid platform `linux`",
+            ),
+        ]);
+    }
+}
