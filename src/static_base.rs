@@ -35,7 +35,8 @@
 //! elements starting with `.wh.` (layer whiteouts), and must be a regular file or a folder
 //! (no links); no name may come twice. Sizes are bounded (see [`LIMITS`]), and every file
 //! taken must not carry a second name (an Info-ZIP Unicode Path field) and is read through a
-//! limit of its declared size, its CRC-32 checked.
+//! limit of its declared size, its CRC-32 checked (the checks every zip from the network
+//! gets, [`crate::zip_hygiene`]).
 //!
 //! In the store the root filesystem is one output (`static-base`), built once per pin set and
 //! named by the recipe `{"kiln":"static-base/1","sources":[{"name","sha256"}…]}` (sorted by
@@ -48,7 +49,7 @@
 //! whatever `SOURCE_DATE_EPOCH` says, so the layer is the same blob in every project and
 //! every build, and registries and engines store it once.
 
-use std::io::{self, Cursor, Read};
+use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,9 @@ use crate::http::{self, AgentOptions, Attempt, Client, HttpError, RetryPolicy, r
 use crate::oci::tree::{Attributes, FileTree, ImagePath, Node, TreeError, WHITEOUT_PREFIX};
 use crate::recipes;
 use crate::store::{Recipe, Store, StoreError};
+use crate::zip_hygiene::{
+    Budget, Irregular, PATH_MAX, has_second_name, irregular_kind, read_declared,
+};
 
 /// The uid (and gid) of the `nonroot` user, distroless's choice, so `USER 65532` means the
 /// same in images on kiln's base and on distroless.
@@ -167,7 +171,7 @@ pub const LIMITS: Limits = Limits {
 /// The most bytes of a PyPI JSON page read.
 const MAX_INDEX_PAGE: u64 = 16 << 20;
 /// The longest entry name accepted, Linux's `PATH_MAX`.
-const MAX_ENTRY_NAME: usize = 4096;
+const MAX_ENTRY_NAME: usize = PATH_MAX;
 
 /// The hint after a failed download of a wheel.
 const WHEEL_HINT: &str = "kiln.lock pins the static base's sources; they are fetched once into the store, and builds after that need no network";
@@ -706,19 +710,6 @@ fn name_problem(name: &str) -> Option<&'static str> {
     None
 }
 
-/// The kind of a zip entry's Unix mode, when it is neither a regular file nor a folder.
-fn irregular_kind(mode: u32) -> Option<&'static str> {
-    match mode & 0o170_000 {
-        0 | 0o100_000 | 0o040_000 => None,
-        0o120_000 => Some("a symlink"),
-        0o010_000 => Some("a named pipe"),
-        0o020_000 => Some("a character device"),
-        0o060_000 => Some("a block device"),
-        0o140_000 => Some("a socket"),
-        _ => Some("a file of unknown type"),
-    }
-}
-
 /// Check every entry of the wheel `bytes` (see the module doc) and return the files `select`
 /// maps to a destination, as (destination, content), sorted by destination.
 fn read_wheel(
@@ -754,7 +745,7 @@ fn read_wheel(
 
     // First every name, type and declared size, reading no contents.
     let mut taken = Vec::new();
-    let mut total: u64 = 0;
+    let mut total = Budget::new(limits.total);
     for index in 0..archive.len() {
         let entry = archive
             .by_index_data(index)
@@ -774,14 +765,14 @@ fn read_wheel(
             return Err(hostile(problem));
         }
         let is_folder = name.ends_with('/');
-        let mode = entry.unix_mode().unwrap_or(0);
-        if let Some(kind) = irregular_kind(mode) {
-            return Err(hostile(&format!("it is {kind}")));
-        }
-        if !is_folder && mode & 0o170_000 == 0o040_000 {
-            return Err(hostile(
-                "it is a folder by its mode but its name has no `/`",
-            ));
+        match irregular_kind(entry.unix_mode().unwrap_or(0), is_folder) {
+            None => {}
+            Some(Irregular::FolderWithoutSlash) => {
+                return Err(hostile(
+                    "it is a folder by its mode but its name has no `/`",
+                ));
+            }
+            Some(kind) => return Err(hostile(&format!("it is a {kind}"))),
         }
         if is_folder {
             continue;
@@ -798,16 +789,13 @@ fn read_wheel(
                 limit: limits.file,
             });
         }
-        total = match total.checked_add(declared) {
-            Some(total) if total <= limits.total => total,
-            _ => {
-                return Err(StaticBaseError::TotalTooLarge {
-                    url: url.to_owned(),
-                    entry: lossy_name,
-                    limit: limits.total,
-                });
-            }
-        };
+        if total.take(declared).is_err() {
+            return Err(StaticBaseError::TotalTooLarge {
+                url: url.to_owned(),
+                entry: lossy_name,
+                limit: limits.total,
+            });
+        }
         taken.push((index, name.to_owned(), destination, declared));
     }
 
@@ -822,41 +810,15 @@ fn read_wheel(
         let mut file = archive
             .by_index(index)
             .map_err(|error| unreadable(error.to_string()))?;
-        if file
-            .extra_data_fields()
-            .any(|field| matches!(field, zip::ExtraField::UnicodePath(_)))
-        {
+        if has_second_name(&file) {
             return Err(StaticBaseError::HostileEntry {
                 url: url.to_owned(),
                 entry: name,
                 reason: "it carries a second name (an Info-ZIP Unicode Path field)".to_owned(),
             });
         }
-        let mut content = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
-        (&mut file)
-            .take(declared.saturating_add(1))
-            .read_to_end(&mut content)
-            .map_err(|error| unreadable(error.to_string()))?;
-        let actual = content.len() as u64;
-        if actual < declared {
-            return Err(unreadable(format!(
-                "it holds {actual} bytes where its header declares {declared}"
-            )));
-        }
-        // The zip crate checks the CRC-32 when a read returns no more bytes; one more read
-        // makes sure that happened.
-        let mut probe = [0u8; 1];
-        let more = if actual == declared {
-            file.read(&mut probe)
-                .map_err(|error| unreadable(error.to_string()))?
-        } else {
-            1
-        };
-        if more != 0 {
-            return Err(unreadable(format!(
-                "it holds more than the {declared} bytes its header declares"
-            )));
-        }
+        let content =
+            read_declared(&mut file, declared).map_err(|error| unreadable(error.to_string()))?;
         files.push((destination, content));
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));

@@ -53,6 +53,10 @@
 //! (no separator, dot or control character), and a zip Go refuses has no go.sum line Go
 //! wrote for its `h1:` to match.
 //!
+//! The checks of entry types, second names and declared sizes are the ones every zip from
+//! the network gets, in [`crate::zip_hygiene`]; the name rules and the messages are this
+//! module's.
+//!
 //! Left to the caller: Go's `CheckZip` also checks that the module path and version are
 //! valid and canonical (`module.Check`); [`read`] only uses them to form the prefix. Go's
 //! rules for *creating* a zip (vendored packages and nested modules omitted, `.hg_archival.txt`
@@ -61,13 +65,18 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
-use std::io::{self, Cursor, Read, Write as _};
+use std::io::{self, Cursor, Write as _};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 use zip::ZipArchive;
 use zip::result::ZipError;
+
+use crate::zip_hygiene::{
+    Budget, ContentError, Irregular, PATH_MAX, central_directory_names, has_second_name,
+    irregular_kind, read_declared,
+};
 
 /// The most bytes a module zip, and the files in it together, may have (Go's `MaxZipFile`).
 pub const MAX_ZIP_FILE: u64 = 500 << 20;
@@ -76,7 +85,7 @@ pub const MAX_GO_MOD: u64 = 16 << 20;
 /// The most bytes a module's top-level LICENSE may have (Go's `MaxLICENSE`).
 pub const MAX_LICENSE: u64 = 16 << 20;
 /// The longest file path (after `module@version/`) kiln accepts, Linux's `PATH_MAX`.
-pub const MAX_FILE_PATH: usize = 4096;
+pub const MAX_FILE_PATH: usize = PATH_MAX;
 
 /// Windows reserves these names, whatever follows a dot and in any case (Go's
 /// `badWindowsNames`); Go refuses them in module file paths so every module unpacks
@@ -195,7 +204,7 @@ pub enum ModZipError {
     NotRegular {
         module_version: String,
         entry: String,
-        kind: &'static str,
+        kind: Irregular,
     },
     #[error(
         "the zip of {module_version} has the entry {entry:?} with an Info-ZIP Unicode Path \
@@ -456,20 +465,6 @@ impl Collisions {
     }
 }
 
-/// The kind of file a Unix mode's type bits name, when it is not a regular file.
-fn irregular_kind(mode: u32) -> Option<&'static str> {
-    match mode & 0o170_000 {
-        0 | 0o100_000 => None,
-        0o040_000 => Some("folder (by its mode) without a trailing `/`"),
-        0o120_000 => Some("symlink"),
-        0o010_000 => Some("named pipe"),
-        0o020_000 => Some("character device"),
-        0o060_000 => Some("block device"),
-        0o140_000 => Some("socket"),
-        _ => Some("file of unknown type"),
-    }
-}
-
 /// An entry that passed the checks on names, types and declared sizes.
 struct Checked {
     /// Its whole name, for errors.
@@ -514,7 +509,7 @@ pub fn read(
     let prefix = format!("{module_version}/");
     let mut collisions = Collisions::default();
     let mut checked = Vec::with_capacity(archive.len());
-    let mut total: u64 = 0;
+    let mut total = Budget::new(limits.zip);
     for index in 0..archive.len() {
         let entry = archive
             .by_index_data(index)
@@ -549,12 +544,7 @@ pub fn read(
             None => (rest, false),
         };
         check_file_path(path).map_err(invalid_path)?;
-        let mode = entry.unix_mode().unwrap_or(0);
-        let irregular = match irregular_kind(mode) {
-            Some(_) if is_folder && mode & 0o170_000 == 0o040_000 => None,
-            kind => kind,
-        };
-        if let Some(kind) = irregular {
+        if let Some(kind) = irregular_kind(entry.unix_mode().unwrap_or(0), is_folder) {
             return Err(ModZipError::NotRegular {
                 module_version,
                 entry: name,
@@ -601,16 +591,13 @@ pub fn read(
             }
         }
         let declared = entry.size();
-        total = match total.checked_add(declared) {
-            Some(total) if total <= limits.zip => total,
-            _ => {
-                return Err(ModZipError::TotalTooLarge {
-                    module_version,
-                    entry: name,
-                    limit: limits.zip,
-                });
-            }
-        };
+        if total.take(declared).is_err() {
+            return Err(ModZipError::TotalTooLarge {
+                module_version,
+                entry: name,
+                limit: limits.zip,
+            });
+        }
         let file_limit = match path {
             "go.mod" => Some(("go.mod", limits.go_mod)),
             "LICENSE" => Some(("LICENSE", limits.license)),
@@ -642,10 +629,7 @@ pub fn read(
             source,
         };
         let mut zip_file = archive.by_index(index).map_err(unreadable)?;
-        if zip_file
-            .extra_data_fields()
-            .any(|field| matches!(field, zip::ExtraField::UnicodePath(_)))
-        {
+        if has_second_name(&zip_file) {
             return Err(ModZipError::UnicodePathField {
                 module_version,
                 entry,
@@ -654,37 +638,20 @@ pub fn read(
         let Some((path, declared)) = file else {
             continue;
         };
-        let mut content = Vec::new();
-        (&mut zip_file)
-            .take(declared.saturating_add(1))
-            .read_to_end(&mut content)
-            .map_err(|source| unreadable(ZipError::Io(source)))?;
-        let actual = content.len() as u64;
-        if actual < declared {
-            return Err(ModZipError::FewerThanDeclared {
-                module_version,
-                entry,
+        let content = read_declared(&mut zip_file, declared).map_err(|error| match error {
+            ContentError::Read(source) => unreadable(ZipError::Io(source)),
+            ContentError::Fewer { declared, actual } => ModZipError::FewerThanDeclared {
+                module_version: module_version.clone(),
+                entry: entry.clone(),
                 declared,
                 actual,
-            });
-        }
-        // The zip crate checks the CRC when a read returns no more bytes; one more read after
-        // the content makes sure that happened, and that nothing follows.
-        let mut probe = [0u8; 1];
-        let more = if actual == declared {
-            zip_file
-                .read(&mut probe)
-                .map_err(|source| unreadable(ZipError::Io(source)))?
-        } else {
-            1
-        };
-        if more != 0 {
-            return Err(ModZipError::MoreThanDeclared {
-                module_version,
-                entry,
+            },
+            ContentError::More { declared } => ModZipError::MoreThanDeclared {
+                module_version: module_version.clone(),
+                entry: entry.clone(),
                 declared,
-            });
-        }
+            },
+        })?;
         files.push(ModuleFile { path, content });
     }
     files.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
@@ -693,38 +660,6 @@ pub fn read(
         version: version.to_owned(),
         files,
     })
-}
-
-/// The central directory's entries from `directory_start` on, as raw names: the zip crate
-/// keeps one entry per name, so a duplicate can only be named from the bytes. Stops at the
-/// first byte that is not a central directory header.
-fn central_directory_names(bytes: &[u8], directory_start: u64) -> Vec<&[u8]> {
-    const SIGNATURE: &[u8] = b"PK\x01\x02";
-    const FIXED: usize = 46;
-    let mut names = Vec::new();
-    let Ok(mut position) = usize::try_from(directory_start) else {
-        return names;
-    };
-    let field = |at: usize| -> Option<usize> {
-        let pair = bytes.get(at..at.checked_add(2)?)?;
-        Some(usize::from(u16::from_le_bytes([pair[0], pair[1]])))
-    };
-    while bytes.get(position..position.saturating_add(4)) == Some(SIGNATURE) {
-        let (Some(name_length), Some(extra_length), Some(comment_length)) = (
-            field(position + 28),
-            field(position + 30),
-            field(position + 32),
-        ) else {
-            break;
-        };
-        let name_start = position + FIXED;
-        let Some(name) = bytes.get(name_start..name_start + name_length) else {
-            break;
-        };
-        names.push(name);
-        position = name_start + name_length + extra_length + comment_length;
-    }
-    names
 }
 
 /// A file name (not a folder's: Go allows a folder entry twice) the central directory
