@@ -27,6 +27,17 @@ pub enum SessionError {
     Build(Box<BuildError>),
 }
 
+/// The hint of the error this one wraps whole (`#[error(transparent)]` hides it from the
+/// cause chain the printer walks).
+impl crate::diagnostic::Hint for SessionError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SessionError::Build(error) => error.hint(),
+            _ => None,
+        }
+    }
+}
+
 impl From<BuildError> for SessionError {
     fn from(error: BuildError) -> Self {
         SessionError::Build(Box::new(error))

@@ -173,6 +173,19 @@ pub enum BuildError {
     },
 }
 
+/// The hints of the errors this one wraps whole (`#[error(transparent)]` hides them from
+/// the cause chain the printer walks); the other variants still carry theirs in the message.
+impl crate::diagnostic::Hint for BuildError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            BuildError::Vendor(error) => error.hint(),
+            BuildError::StaticBase(error) => error.hint(),
+            BuildError::Lock(error) => error.hint(),
+            _ => None,
+        }
+    }
+}
+
 impl From<LockError> for BuildError {
     fn from(error: LockError) -> Self {
         BuildError::Lock(Box::new(error))

@@ -26,6 +26,17 @@ pub enum ShellFallback {
     StaleLock(Vec<String>),
 }
 
+/// The hint of the error this one wraps whole (`#[error(transparent)]` hides it from the
+/// cause chain).
+impl crate::diagnostic::Hint for ShellFallback {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ShellFallback::Lock(error) => error.hint(),
+            ShellFallback::StaleLock(_) => None,
+        }
+    }
+}
+
 /// What a shell for one package runs with.
 #[derive(Debug)]
 pub struct ShellEnvironment {

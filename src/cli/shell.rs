@@ -47,9 +47,13 @@ pub fn run(args: ShellArgs, printer: &Printer) -> Result<()> {
     // Builds use the lock's modules and Go release; so does the shell.
     let environment = builder.shell_environment(project, package)?;
     if let Some(fallback) = &environment.fallback {
+        // One line: the reason, then any hint after `; `.
+        let mut reason = fallback.to_string().replace("\nhint: ", "; ");
+        if let Some(hint) = crate::diagnostic::Hint::hint(fallback) {
+            reason = format!("{reason}; {hint}");
+        }
         printer.warn(format!(
-            "the shell has the local go and no locked modules: {}",
-            fallback.to_string().replace("\nhint: ", "; ")
+            "the shell has the local go and no locked modules: {reason}"
         ));
     }
     let toolchain = &environment.toolchain;

@@ -103,14 +103,32 @@ fn describe(error: &anyhow::Error) -> (String, Vec<String>) {
 /// `every_error_type_with_hints_is_asked` fails when one is missing here.
 fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
     use crate::diagnostic::Hint;
+    // A boxed source (`source: Box<ProxyError>`) is in the chain as the box, whose type is
+    // not the error's: both are asked.
     macro_rules! ask {
         ($($type:ty),* $(,)?) => {$(
             if let Some(error) = cause.downcast_ref::<$type>() {
                 return error.hint();
             }
+            if let Some(error) = cause.downcast_ref::<Box<$type>>() {
+                return error.hint();
+            }
         )*};
     }
-    ask!(crate::diagnostic::Hinted);
+    ask!(
+        crate::diagnostic::Hinted,
+        crate::gomod::gomod2nix::Gomod2nixError,
+        crate::gomod::proxy::ProxyError,
+        crate::gomod::vendor::VendorError,
+        crate::static_base::StaticBaseError,
+        crate::static_base::pypi::PypiError,
+        crate::static_base::rootfs::RootfsError,
+        crate::lock::LockError,
+        crate::lock::locker::LockerError,
+        crate::builder::BuildError,
+        crate::builder::shell::ShellFallback,
+        crate::session::SessionError,
+    );
     None
 }
 
@@ -235,6 +253,30 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "not asked by hint_of: {missing:?}");
+    }
+
+    /// A source held in a box (`source: Box<ProxyError>`) is in the chain as the box.
+    #[test]
+    fn a_boxed_source_is_asked_for_its_hint() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot build")]
+        struct Wrapper {
+            #[source]
+            source: Box<crate::gomod::vendor::VendorError>,
+        }
+        let inconsistent = crate::gomod::vendor::VendorError::Inconsistent("x".to_owned());
+        let error = anyhow::Error::new(Wrapper {
+            source: Box::new(inconsistent),
+        });
+        let (message, hints) = describe(&error);
+        assert_eq!(
+            message,
+            "cannot build: vendor/modules.txt disagrees with go.mod: x"
+        );
+        assert_eq!(
+            hints,
+            ["run `go mod vendor` to refresh vendor/, or fix go.mod"]
+        );
     }
 
     #[test]

@@ -52,6 +52,17 @@ pub enum LockerError {
     FetchForbidden { pinned: String, local: String },
 }
 
+/// The hint of the error this one wraps whole (`#[error(transparent)]` hides it from the
+/// cause chain the printer walks).
+impl crate::diagnostic::Hint for LockerError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            LockerError::Lock(error) => error.hint(),
+            _ => None,
+        }
+    }
+}
+
 /// The project folder: `path`, or the nearest folder upwards holding kiln.toml, else go.mod,
 /// else the current folder.
 pub fn project_root(path: Option<&Path>) -> Result<PathBuf, LockerError> {

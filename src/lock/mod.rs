@@ -133,6 +133,17 @@ pub enum LockError {
     Output(#[from] crate::output::OutputError),
 }
 
+/// The hints of the errors this one wraps whole (`#[error(transparent)]` hides them from
+/// the cause chain the printer walks); the other variants still carry theirs in the message.
+impl crate::diagnostic::Hint for LockError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            LockError::Gomod2nix(error) => error.hint(),
+            _ => None,
+        }
+    }
+}
+
 fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> LockError + '_ {
     move |source| LockError::Read {
         path: path.to_owned(),

@@ -138,9 +138,7 @@ pub struct StaticSource {
 pub enum StaticBaseError {
     #[error("static base source `{name}`: {problem}")]
     InvalidSource { name: String, problem: String },
-    #[error(
-        "the static base needs one `ca-certificates` and one `tzdata` source: {problem}\nhint: `kiln lock --update-bases` writes both"
-    )]
+    #[error("the static base needs one `ca-certificates` and one `tzdata` source: {problem}")]
     SourceSet { problem: String },
     #[error(transparent)]
     Pypi(#[from] PypiError),
@@ -150,6 +148,21 @@ pub enum StaticBaseError {
     Rootfs(#[from] RootfsError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl crate::diagnostic::Hint for StaticBaseError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            StaticBaseError::SourceSet { .. } => {
+                Some("`kiln lock --update-bases` writes both".to_owned())
+            }
+            StaticBaseError::Pypi(error) => error.hint(),
+            StaticBaseError::Rootfs(error) => error.hint(),
+            StaticBaseError::InvalidSource { .. }
+            | StaticBaseError::Wheel(_)
+            | StaticBaseError::Store(_) => None,
+        }
+    }
 }
 
 /// The PyPI project a `[[static]]` source's wheel comes from, by its name.
@@ -346,6 +359,7 @@ mod tests {
 
     use super::pypi::WHEEL_HINT;
     use super::rootfs::CA_BUNDLE_PATH;
+    use crate::diagnostic::Hint as _;
     use crate::http::test_server::{Reply, TestServer};
     use crate::oci::compression::Compression;
     use crate::oci::layer::{LayerOptions, write_layer};
@@ -601,13 +615,17 @@ mod tests {
         sources[0].sha256 = sources[1].sha256.clone();
         let temp = tempfile::tempdir().unwrap();
         let store = Store::open_at(temp.path()).unwrap();
-        let error = realise(&store, &sources, &|_| {}).unwrap_err().to_string();
-        assert!(
-            error.starts_with(&format!(
-                "the wheel {}/tzdata-1.0-py2.py3-none-any.whl has no certifi/cacert.pem\nhint: is the `ca-certificates` source a certifi wheel?",
+        let error = realise(&store, &sources, &|_| {}).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "the wheel {}/tzdata-1.0-py2.py3-none-any.whl has no certifi/cacert.pem",
                 server.url()
-            )),
-            "{error}"
+            )
+        );
+        assert_eq!(
+            error.hint().as_deref(),
+            Some("is the `ca-certificates` source a certifi wheel?")
         );
         // Nothing is left behind.
         assert_eq!(
@@ -635,14 +653,12 @@ mod tests {
         // A 404 names the URL and does not retry.
         sources[1].url = format!("{}/missing.whl", server.url());
         let before = server.count();
-        let error = realise(&store, &sources, &|_| {}).unwrap_err().to_string();
+        let error = realise(&store, &sources, &|_| {}).unwrap_err();
         assert_eq!(
-            error,
-            format!(
-                "GET {}/missing.whl: 404 Not Found\nhint: {WHEEL_HINT}",
-                server.url()
-            )
+            error.to_string(),
+            format!("GET {}/missing.whl: 404 Not Found", server.url())
         );
+        assert_eq!(error.hint().as_deref(), Some(WHEEL_HINT));
         assert_eq!(server.count() - before, 2, "the CA wheel, then one 404");
     }
 

@@ -30,24 +30,27 @@ const INDEX_HINT: &str =
 
 #[derive(Debug, thiserror::Error)]
 pub enum PypiError {
-    #[error("GET {url}: {message}{}\nhint: {hint}", attempts_note(*.attempts))]
+    #[error("GET {url}: {message}{}", attempts_note(*.attempts))]
     Fetch {
         url: String,
         message: String,
         attempts: u32,
-        hint: String,
+        /// What to do about a failed request for this file (`WHEEL_HINT`, `INDEX_HINT`).
+        hint: &'static str,
+        /// After a TLS failure, what kiln trusted ([`crate::http::tls::roots_hint`]).
+        roots: Option<String>,
     },
-    #[error("GET {url}: {status}{}\nhint: {hint}", attempts_note(*.attempts))]
+    #[error("GET {url}: {status}{}", attempts_note(*.attempts))]
     Status {
         url: String,
         status: String,
         attempts: u32,
-        hint: String,
+        hint: &'static str,
     },
     #[error("GET {url}: the answer is larger than the limit of {limit} bytes")]
     TooLarge { url: String, limit: u64 },
     #[error(
-        "{url} is not the file kiln.lock pins: its sha256 is {actual}, the pin says {expected}\nhint: the server, a proxy or the pin changed; `kiln lock --update-bases` pins what the index serves now"
+        "{url} is not the file kiln.lock pins: its sha256 is {actual}, the pin says {expected}"
     )]
     DigestMismatch {
         url: String,
@@ -62,6 +65,27 @@ pub enum PypiError {
     },
     #[error("{url} lists no pure-Python wheel (`…-none-any.whl`) with a sha256 for {project}")]
     NoWheel { url: String, project: String },
+}
+
+/// The hint after a digest that is not the pin's.
+const DIGEST_HINT: &str = "the server, a proxy or the pin changed; `kiln lock --update-bases` pins what the index serves now";
+
+impl crate::diagnostic::Hint for PypiError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            // Two hints, the second printed on a `hint:` line of its own.
+            PypiError::Fetch {
+                hint,
+                roots: Some(roots),
+                ..
+            } => Some(format!("{roots}\nhint: {hint}")),
+            PypiError::Fetch { hint, .. } | PypiError::Status { hint, .. } => {
+                Some((*hint).to_owned())
+            }
+            PypiError::DigestMismatch { .. } => Some(DIGEST_HINT.to_owned()),
+            _ => None,
+        }
+    }
 }
 
 fn attempts_note(attempts: u32) -> String {
@@ -262,7 +286,7 @@ fn host_of(url: &str) -> &str {
 
 /// GET `url`, at most `limit` bytes, retrying as [`RetryPolicy::static_base`] says (on
 /// connection failures, 5xx and 429), with the settings of [`AgentOptions::static_base`].
-fn get(url: &str, limit: u64, hint: &str) -> Result<Vec<u8>, PypiError> {
+fn get(url: &str, limit: u64, hint: &'static str) -> Result<Vec<u8>, PypiError> {
     let client = Client::new(&AgentOptions::static_base().for_host(host_of(url)));
     let retry = RetryPolicy::static_base();
     retry.run(|attempt| get_once(&retry, &client, url, limit, attempt, hint))
@@ -274,23 +298,19 @@ fn get_once(
     url: &str,
     limit: u64,
     attempt: u32,
-    hint: &str,
+    hint: &'static str,
 ) -> Attempt<Vec<u8>, PypiError> {
     let shown = redact(url);
     let response = match client.get(url).call() {
         Ok(response) => response,
         Err(error) => {
             let tls = matches!(error, ureq::Error::Tls(_) | ureq::Error::Rustls(_));
-            let hint = if tls {
-                format!("{}\nhint: {hint}", crate::http::tls::roots_hint())
-            } else {
-                hint.to_owned()
-            };
             let failure = PypiError::Fetch {
                 url: shown,
                 message: error.to_string(),
                 attempts: attempt,
                 hint,
+                roots: tls.then(crate::http::tls::roots_hint),
             };
             return if retry.retries_error(&error) {
                 Attempt::Retry(failure)
@@ -305,7 +325,7 @@ fn get_once(
             url: shown,
             status: http::status_text(status),
             attempts: attempt,
-            hint: hint.to_owned(),
+            hint,
         };
         return if retry.retries_status(status) {
             Attempt::Retry(failure)
@@ -322,7 +342,8 @@ fn get_once(
             url: shown,
             message: format!("reading the answer: {error}"),
             attempts: attempt,
-            hint: hint.to_owned(),
+            hint,
+            roots: None,
         }),
     }
 }
@@ -330,22 +351,22 @@ fn get_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnostic::Hint as _;
     use crate::static_base::tests::{URL, serve, sha256_hex};
     use crate::static_base::{CA_CERTIFICATES, TZDATA, latest_sources};
 
     #[test]
     fn digest_mismatch_names_the_url_and_both_digests() {
         let expected = "0".repeat(64);
-        let error = verify_sha256(URL, &expected, b"other bytes")
-            .unwrap_err()
-            .to_string();
+        let error = verify_sha256(URL, &expected, b"other bytes").unwrap_err();
         let actual = sha256_hex(b"other bytes");
-        assert!(
-            error.starts_with(&format!(
-                "{URL} is not the file kiln.lock pins: its sha256 is {actual}, the pin says {expected}\nhint: "
-            )),
-            "{error}"
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{URL} is not the file kiln.lock pins: its sha256 is {actual}, the pin says {expected}"
+            )
         );
+        assert_eq!(error.hint().as_deref(), Some(DIGEST_HINT));
         assert!(verify_sha256(URL, &actual, b"other bytes").is_ok());
     }
 

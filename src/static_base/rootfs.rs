@@ -3,10 +3,10 @@
 //! their own, where each wheel's files land (the CA bundle, the zones) and the checks that a
 //! wheel holds what its source names. The listing of the layer is in [`super`]'s doc.
 
-use std::io;
 use std::path::{Path, PathBuf};
 
 use super::{CA_CERTIFICATES, NONROOT_GID, NONROOT_UID, StaticSource, TZDATA};
+use crate::diagnostic::PathError;
 use crate::http::redact;
 use crate::oci::tree::{Attributes, FileTree, ImagePath, Node, TreeError};
 
@@ -61,7 +61,7 @@ pub(super) const ZONEINFO_PATH: &str = "usr/share/zoneinfo";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
-    #[error("the wheel {url} has no {file}\nhint: is the `{name}` source a {project} wheel?")]
+    #[error("the wheel {url} has no {file}")]
     MissingFile {
         url: String,
         file: String,
@@ -74,12 +74,8 @@ pub enum RootfsError {
         file: String,
         problem: String,
     },
-    #[error("cannot write {}", .path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Path(#[from] PathError),
     #[error("{} holds {path}, {kind}, which the static base never has", .rootfs.display())]
     UnexpectedEntry {
         rootfs: PathBuf,
@@ -90,10 +86,14 @@ pub enum RootfsError {
     Tree(#[from] TreeError),
 }
 
-fn write_error(path: &Path) -> impl FnOnce(io::Error) -> RootfsError + '_ {
-    move |source| RootfsError::Write {
-        path: path.to_owned(),
-        source,
+impl crate::diagnostic::Hint for RootfsError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            RootfsError::MissingFile { name, project, .. } => {
+                Some(format!("is the `{name}` source a {project} wheel?"))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -109,14 +109,15 @@ pub(super) fn write_system_files(rootfs: &Path) -> Result<(), RootfsError> {
     }
     for (relative, _) in SPECIAL_FOLDERS {
         let folder = rootfs.join(relative);
-        fs_err::create_dir_all(&folder).map_err(write_error(&folder))?;
+        fs_err::create_dir_all(&folder).map_err(PathError::write(&folder))?;
     }
     Ok(())
 }
 
 /// Make the folder of the root filesystem.
 pub(super) fn create(rootfs: &Path) -> Result<(), RootfsError> {
-    fs_err::create_dir_all(rootfs).map_err(write_error(rootfs))
+    fs_err::create_dir_all(rootfs).map_err(PathError::write(rootfs))?;
+    Ok(())
 }
 
 /// Write the files taken from a wheel, as (destination, content), under `rootfs`.
@@ -186,7 +187,7 @@ fn write_file(path: &Path, content: &[u8]) -> Result<(), RootfsError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(parent) = path.parent() {
-        fs_err::create_dir_all(parent).map_err(write_error(parent))?;
+        fs_err::create_dir_all(parent).map_err(PathError::write(parent))?;
     }
     // `create_new`: a wheel naming a file twice (or a file and a folder alike) fails here
     // rather than overwriting what came first.
@@ -195,8 +196,9 @@ fn write_file(path: &Path, content: &[u8]) -> Result<(), RootfsError> {
         .create_new(true)
         .mode(0o644)
         .open(path)
-        .map_err(write_error(path))?;
-    file.write_all(content).map_err(write_error(path))
+        .map_err(PathError::write(path))?;
+    file.write_all(content).map_err(PathError::write(path))?;
+    Ok(())
 }
 
 /// The file tree of the static layer from the root filesystem [`super::realise`] made: every folder
