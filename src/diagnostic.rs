@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 
 /// An error that may know what the user can do about it.
 pub trait Hint {
-    /// The advice printed after the error as `hint: …`, if there is one for this case.
+    /// The advice printed after the error as `hint: …`, if there is one for this case; each
+    /// line of it is a `hint:` line of its own.
     fn hint(&self) -> Option<String>;
 }
 

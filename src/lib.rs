@@ -25,6 +25,8 @@
 //! - [`engine`]: the Docker Engine API (`kiln load`).
 //! - [`http`]: the one HTTP stack: agent, retry policy, URL redaction, TLS roots.
 //! - [`diagnostic`]: an error's hint (a field, not text), and the one path error.
+//! - [`zip_hygiene`]: the checks every zip from the network gets (entry types, second names,
+//!   declared sizes), shared by module zips and wheels.
 //!
 //! Formats kiln implements by hand, each in a module named after it: [`nar`] (Nix's archive
 //! and its hash), [`nixbase32`]. [`output`] makes every file kiln writes appear whole or not
@@ -50,6 +52,7 @@ pub mod static_base;
 pub mod store;
 pub mod toolchain;
 pub mod transport;
+pub mod zip_hygiene;
 
 /// A unit test that needs a tool kiln did not write (Go, git) and cannot find it: in CI
 /// (`CI` or `KILN_TEST_REQUIRE_TOOLS` set) that fails the test; elsewhere the test returns

@@ -165,6 +165,8 @@ pub enum BuildError {
 impl Hint for BuildError {
     fn hint(&self) -> Option<String> {
         match self {
+            BuildError::Vendor(inner) => inner.hint(),
+            BuildError::StaticBase(inner) => inner.hint(),
             BuildError::Store(inner) => inner.hint(),
             BuildError::Go(inner) => inner.hint(),
             BuildError::Toolchain(inner) => inner.hint(),

@@ -122,7 +122,9 @@ fn describe(error: &anyhow::Error) -> (String, Vec<String>) {
         if !repeated && !message.is_empty() {
             messages.push(message);
         }
-        hints.extend(hint_of(cause));
+        if let Some(hint) = hint_of(cause) {
+            hints.extend(hint.lines().map(str::to_owned));
+        }
         if let Some(hint) = cause.downcast_ref::<std::io::Error>().and_then(io_hint) {
             hints.push(hint.to_owned());
         }
@@ -136,9 +138,14 @@ fn describe(error: &anyhow::Error) -> (String, Vec<String>) {
 /// `every_error_type_with_hints_is_asked` fails when one is missing here.
 fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
     use crate::diagnostic::Hint;
+    // A boxed source (`source: Box<ProxyError>`) is in the chain as the box, whose type is
+    // not the error's: both are asked.
     macro_rules! ask {
         ($($type:ty),* $(,)?) => {$(
             if let Some(error) = cause.downcast_ref::<$type>() {
+                return error.hint();
+            }
+            if let Some(error) = cause.downcast_ref::<Box<$type>>() {
                 return error.hint();
             }
         )*};
@@ -151,6 +158,9 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
         crate::builder::sources::SourceError,
         crate::diagnostic::Hinted,
         crate::engine::EngineError,
+        crate::gomod::gomod2nix::Gomod2nixError,
+        crate::gomod::proxy::ProxyError,
+        crate::gomod::vendor::VendorError,
         crate::lock::LockError,
         crate::lock::locker::LockerError,
         crate::lock::lockfile::LockFileError,
@@ -164,6 +174,9 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
         crate::registry::error::RegistryError,
         crate::sbom::SbomError,
         crate::session::SessionError,
+        crate::static_base::StaticBaseError,
+        crate::static_base::pypi::PypiError,
+        crate::static_base::rootfs::RootfsError,
         crate::store::StoreError,
         crate::toolchain::ToolchainError,
         crate::transport::TransportError,
@@ -306,6 +319,30 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "not asked by hint_of: {missing:?}");
+    }
+
+    /// A source held in a box (`source: Box<ProxyError>`) is in the chain as the box.
+    #[test]
+    fn a_boxed_source_is_asked_for_its_hint() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot build")]
+        struct Wrapper {
+            #[source]
+            source: Box<crate::gomod::vendor::VendorError>,
+        }
+        let inconsistent = crate::gomod::vendor::VendorError::Inconsistent("x".to_owned());
+        let error = anyhow::Error::new(Wrapper {
+            source: Box::new(inconsistent),
+        });
+        let (message, hints) = describe(&error);
+        assert_eq!(
+            message,
+            "cannot build: vendor/modules.txt disagrees with go.mod: x"
+        );
+        assert_eq!(
+            hints,
+            ["run `go mod vendor` to refresh vendor/, or fix go.mod"]
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub enum Gomod2nixError {
     #[error("{}: {message}", .file.display())]
     Parse { file: PathBuf, message: String },
     #[error(
-        "{}: schema {found} is not supported (kiln reads gomod2nix schema 3)\nhint: regenerate it with a current `gomod2nix generate`",
+        "{}: schema {found} is not supported (kiln reads gomod2nix schema 3)",
         .file.display()
     )]
     Schema { file: PathBuf, found: i64 },
@@ -43,6 +43,17 @@ pub enum Gomod2nixError {
         module: String,
         message: String,
     },
+}
+
+impl crate::diagnostic::Hint for Gomod2nixError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Gomod2nixError::Schema { .. } => {
+                Some("regenerate it with a current `gomod2nix generate`".to_owned())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One `[mod."PATH"]` entry.
@@ -307,9 +318,13 @@ mod tests {
     #[test]
     fn refuses_other_schemas_and_bad_hashes() {
         let error = parse("schema = 1\n", Path::new("gomod2nix.toml")).unwrap_err();
-        assert!(
-            error.to_string().contains("schema 1 is not supported"),
-            "{error}"
+        assert_eq!(
+            error.to_string(),
+            "gomod2nix.toml: schema 1 is not supported (kiln reads gomod2nix schema 3)"
+        );
+        assert_eq!(
+            crate::diagnostic::Hint::hint(&error).as_deref(),
+            Some("regenerate it with a current `gomod2nix generate`")
         );
         let text = "schema = 3\n[mod.'a.example/b']\nversion = 'v1.0.0'\nhash = 'sha256:abc'\n";
         let error = parse(text, Path::new("gomod2nix.toml")).unwrap_err();

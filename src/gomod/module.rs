@@ -21,6 +21,10 @@
 //!   `path.Match` globs, each matched against the prefix of a module path that has as many
 //!   elements as the glob; malformed globs are ignored, as Go ignores them.
 
+// The names Windows reserves (compared case-insensitively, before the first dot): one list
+// for module paths and the file paths in a module.
+use super::filepath::WINDOWS_RESERVED;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
     #[error("invalid module path `{path}`: {reason}")]
@@ -36,12 +40,6 @@ pub enum ModuleError {
     #[error("invalid escaped module path `{escaped}`: {reason}")]
     EscapedPath { escaped: String, reason: String },
 }
-
-/// Reserved file names on Windows (compared case-insensitively, before the first dot).
-const WINDOWS_RESERVED: [&str; 22] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
-    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
-];
 
 /// Which of Go's element rules apply: module paths, or file names (versions are checked as
 /// file names by `EscapeVersion`).

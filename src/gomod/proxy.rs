@@ -131,10 +131,9 @@ pub enum ProxyError {
         tried: Vec<String>,
     },
     #[error(
-        "{}{}\nhint: serve {module} through a module proxy{}, or download it with `GOFLAGS=-mod=mod go mod download` and set `GOPROXY=file://$(go env GOMODCACHE)/cache/download`",
+        "{}{}",
         direct_reason(.module, .no_proxy_pattern.as_deref()),
-        not_found_before(.tried),
-        if .no_proxy_pattern.is_some() { " and leave it out of GONOPROXY/GOPRIVATE" } else { " listed in GOPROXY before `direct`" }
+        not_found_before(.tried)
     )]
     Direct {
         module: String,
@@ -182,6 +181,29 @@ pub enum ProxyError {
         #[source]
         source: io::Error,
     },
+}
+
+impl crate::diagnostic::Hint for ProxyError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ProxyError::Direct {
+                module,
+                no_proxy_pattern,
+                ..
+            } => {
+                let how = if no_proxy_pattern.is_some() {
+                    " and leave it out of GONOPROXY/GOPRIVATE"
+                } else {
+                    " listed in GOPROXY before `direct`"
+                };
+                Some(format!(
+                    "serve {module} through a module proxy{how}, or download it with `GOFLAGS=-mod=mod go mod download` and set `GOPROXY=file://$(go env GOMODCACHE)/cache/download`"
+                ))
+            }
+            // ModuleError has no hints.
+            _ => None,
+        }
+    }
 }
 
 fn not_found_before(tried: &[String]) -> String {
@@ -1151,14 +1173,18 @@ mod tests {
     fn direct_is_refused_with_a_hint() {
         let error = client("direct")
             .fetch("example.com/lib", "v1.0.0", ProxyFile::Zip, 100)
-            .unwrap_err()
-            .to_string();
+            .unwrap_err();
         assert_eq!(
-            error,
-            "GOPROXY lists `direct` for example.com/lib and kiln fetches only through a module proxy\n\
-             hint: serve example.com/lib through a module proxy listed in GOPROXY before `direct`, \
-             or download it with `GOFLAGS=-mod=mod go mod download` and set \
-             `GOPROXY=file://$(go env GOMODCACHE)/cache/download`"
+            error.to_string(),
+            "GOPROXY lists `direct` for example.com/lib and kiln fetches only through a module proxy"
+        );
+        assert_eq!(
+            crate::diagnostic::Hint::hint(&error).as_deref(),
+            Some(
+                "serve example.com/lib through a module proxy listed in GOPROXY before `direct`, \
+                 or download it with `GOFLAGS=-mod=mod go mod download` and set \
+                 `GOPROXY=file://$(go env GOMODCACHE)/cache/download`"
+            )
         );
         let server = serve(vec![]);
         let error = client(&format!("{},direct", server.url()))
@@ -1193,12 +1219,15 @@ mod tests {
                 ProxyFile::Zip,
                 100,
             )
-            .unwrap_err()
-            .to_string();
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "git.corp.example.com/team/tool matches `*.corp.example.com` in GONOPROXY (or GOPRIVATE), which sends it `direct` to version control, and kiln fetches only through a module proxy"
+        );
         assert!(
-            error.starts_with(
-                "git.corp.example.com/team/tool matches `*.corp.example.com` in GONOPROXY (or GOPRIVATE), which sends it `direct` to version control, and kiln fetches only through a module proxy\nhint: serve git.corp.example.com/team/tool through a module proxy and leave it out of GONOPROXY/GOPRIVATE, or download it"
-            ),
+            crate::diagnostic::Hint::hint(&error).is_some_and(|hint| hint.starts_with(
+                "serve git.corp.example.com/team/tool through a module proxy and leave it out of GONOPROXY/GOPRIVATE, or download it"
+            )),
             "{error}"
         );
         assert!(

@@ -18,10 +18,19 @@ pub enum VendorError {
         line: usize,
         message: String,
     },
-    #[error(
-        "vendor/modules.txt disagrees with go.mod: {0}\nhint: run `go mod vendor` to refresh vendor/, or fix go.mod"
-    )]
+    #[error("vendor/modules.txt disagrees with go.mod: {0}")]
     Inconsistent(String),
+}
+
+impl crate::diagnostic::Hint for VendorError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            VendorError::Inconsistent(_) => {
+                Some("run `go mod vendor` to refresh vendor/, or fix go.mod".to_owned())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One module listed in modules.txt.
@@ -194,9 +203,9 @@ mod tests {
         let go_mod = modfile(
             "module app\nrequire (\n example.com/greet v1.1.0\n example.com/local v0.0.0\n example.com/new v1.0.0\n)\n",
         );
-        let error = check_consistency(&go_mod, &modules)
-            .unwrap_err()
-            .to_string();
+        let error = check_consistency(&go_mod, &modules).unwrap_err();
+        let hint = crate::diagnostic::Hint::hint(&error);
+        let error = error.to_string();
         assert!(
             error.contains(
                 "go.mod requires example.com/greet v1.1.0 but vendor/modules.txt has v1.0.0"
@@ -209,6 +218,10 @@ mod tests {
             ),
             "{error}"
         );
-        assert!(error.contains("hint: run `go mod vendor`"), "{error}");
+        assert!(!error.contains("hint:"), "{error}");
+        assert!(
+            hint.is_some_and(|hint| hint.starts_with("run `go mod vendor`")),
+            "{error}"
+        );
     }
 }

@@ -129,6 +129,7 @@ pub enum LockError {
 impl Hint for LockError {
     fn hint(&self) -> Option<String> {
         match self {
+            LockError::Gomod2nix(inner) => inner.hint(),
             LockError::Store(inner) => inner.hint(),
             LockError::LockFile(inner) => inner.hint(),
             LockError::Toolchain(inner) => inner.hint(),
