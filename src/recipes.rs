@@ -187,7 +187,7 @@ mod tests {
     use super::*;
     use crate::oci::spec::Platform;
     use crate::project::MainPackage;
-    use crate::project::config::Location;
+    use crate::project::config::Position;
 
     fn example_package() -> Package {
         let platform: Platform = "linux/amd64".parse().unwrap();
@@ -205,7 +205,7 @@ mod tests {
             env: [("GOAMD64".to_owned(), "v2".to_owned())].into(),
             platform: platform.clone(),
             platforms: vec![platform],
-            defined_at: Location {
+            defined_at: Position {
                 file: "kiln.toml".into(),
                 line: 1,
                 column: 1,

@@ -1,11 +1,11 @@
 //! Image archives as `kiln inspect`, `kiln load` and `kiln push` read them: the input is
-//! written to a file and opened with `ImageSource::open` (docker-archive, OCI archive, either
+//! written to a file and opened with `ImageReader::open` (docker-archive, OCI archive, either
 //! compressed), then `inspect` lists every image and reads every layer (digests, diff_ids,
 //! entries). First byte: flags (1: fix tar checksums of the uncompressed archive).
 #![no_main]
 
 use kiln::oci::inspect;
-use kiln::oci::source::ImageSource;
+use kiln::oci::reader::ImageReader;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let path = kiln_fuzz::scratch_dir().join("image.tar");
     std::fs::write(&path, &archive).expect("write the archive");
-    if let Ok(source) = ImageSource::open(&path) {
+    if let Ok(source) = ImageReader::open(&path) {
         let _ = source.docker_entries();
         let _ = source.index_entries();
         let _ = inspect::inspect(&source);

@@ -17,7 +17,7 @@ use std::io::Write;
 use kiln::oci::compression::{Compression, Compressor};
 use kiln::oci::digest::Digest;
 use kiln::oci::inspect;
-use kiln::oci::source::ImageSource;
+use kiln::oci::reader::ImageReader;
 use kiln::oci::tar::{END_OF_ARCHIVE, EntryHeader, EntryKind, header_blocks, padding};
 use libfuzzer_sys::fuzz_target;
 
@@ -187,7 +187,7 @@ fuzz_target!(|data: &[u8]| {
         file.write_all(&archive).expect("write the archive");
         path
     };
-    let result = ImageSource::open(&path).and_then(|source| {
+    let result = ImageReader::open(&path).and_then(|source| {
         let _ = source.docker_entries();
         let _ = source.index_entries();
         Ok(inspect::inspect(&source))

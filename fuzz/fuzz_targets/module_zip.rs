@@ -4,10 +4,10 @@
 //! same code paths, without a legitimate 500 MiB module counting as a time-out.
 #![no_main]
 
-use kiln::gomod::modzip::{self, Limits};
+use kiln::gomod::modzip::{self, ZipLimits};
 use libfuzzer_sys::fuzz_target;
 
-const LIMITS: Limits = Limits {
+const LIMITS: ZipLimits = ZipLimits {
     zip: 512 << 10,
     go_mod: 16 << 10,
     license: 16 << 10,

@@ -24,37 +24,37 @@ use sha2::{Digest as _, Sha256};
 use crate::diagnostic::Hint;
 use crate::oci::digest::Digest;
 use crate::oci::tree::{Attributes, FileTree, ImagePath, Node, TreeError};
-use crate::project::config::{DirEntry, FilesEntry, Location, SymlinkEntry};
+use crate::project::config::{DirEntry, FilesEntry, Position, SymlinkEntry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
     #[error("{location}: files: `{src}` does not exist in the project")]
-    Missing { location: Location, src: String },
+    Missing { location: Position, src: String },
     #[error("{location}: files: {} is a link that leads out of the project (to {target})", .path.display())]
     Escapes {
-        location: Location,
+        location: Position,
         path: PathBuf,
         target: String,
     },
     #[error("{location}: files: {} is {kind}, which cannot be put into an image", .path.display())]
     Unsupported {
-        location: Location,
+        location: Position,
         path: PathBuf,
         kind: &'static str,
     },
     #[error("{location}: files: {} has a name that is not valid UTF-8", .path.display())]
-    NonUtf8 { location: Location, path: PathBuf },
+    NonUtf8 { location: Position, path: PathBuf },
     #[error("{location}: files: the globs select nothing in `{src}`")]
-    NothingSelected { location: Location, src: String },
+    NothingSelected { location: Position, src: String },
     #[error("{location}: files: bad glob")]
     Glob {
-        location: Location,
+        location: Position,
         #[source]
         source: globset::Error,
     },
     #[error("{location}: files")]
     Tree {
-        location: Location,
+        location: Position,
         #[source]
         source: Box<TreeError>,
     },
@@ -94,7 +94,7 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> FilesError + '_ {
     }
 }
 
-fn glob_set(globs: &[String], location: &Location) -> Result<Option<GlobSet>, FilesError> {
+fn glob_set(globs: &[String], location: &Position) -> Result<Option<GlobSet>, FilesError> {
     if globs.is_empty() {
         return Ok(None);
     }
@@ -375,7 +375,7 @@ pub fn place(root: &Path, entry: &FilesEntry) -> Result<Placed, FilesError> {
     })
 }
 
-fn with_location(error: FilesError, location: &Location) -> FilesError {
+fn with_location(error: FilesError, location: &Position) -> FilesError {
     match error {
         FilesError::Declared(source) => FilesError::Tree {
             location: location.clone(),
@@ -497,7 +497,7 @@ mod tests {
             gid: 0,
             include: Vec::new(),
             exclude: Vec::new(),
-            defined_at: Location {
+            defined_at: Position {
                 file: PathBuf::from("kiln.toml"),
                 line: 7,
                 column: 1,

@@ -50,7 +50,7 @@ use crate::lock::lockfile::GoPin;
 use crate::store::{Store, StoreError};
 
 use self::go::{GoError, ModMode};
-use self::sources::{SourceError, SourceTree};
+use self::sources::{SourceTree, SourcesError};
 use crate::toolchain::{self, Toolchain, ToolchainError};
 
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +110,7 @@ pub enum BuildError {
         reason: &'static str,
     },
     #[error(transparent)]
-    Sources(#[from] SourceError),
+    Sources(#[from] SourcesError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

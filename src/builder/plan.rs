@@ -11,7 +11,7 @@ use super::sources::SourceTree;
 use super::{BuildError, Builder, files, io_error, mod_mode, no_go_mod};
 use crate::gomod::vendor;
 use crate::lock::lockfile::LockedModule;
-use crate::lock::{self, LockError, PinSource, Wanted};
+use crate::lock::{self, LockError, PinOrigin, Wanted};
 use crate::oci::spec::annotation;
 use crate::oci::timestamp::source_date_epoch;
 use crate::project::config::Base;
@@ -63,7 +63,7 @@ pub struct ImagePlan {
     /// The `dirs` and `symlinks`.
     pub declared: files::Placed,
     /// The static base's pinned sources, for `base = "static"`.
-    pub static_sources: Option<Vec<crate::static_base::StaticSource>>,
+    pub static_sources: Option<Vec<crate::static_base::StaticWheel>>,
     /// The manifest (and index) annotations.
     pub annotations: BTreeMap<String, String>,
     pub recipe: Recipe,
@@ -107,7 +107,7 @@ impl Builder<'_> {
             wants.require_pins()?;
             // A lock pins the toolchain even when no module is required.
             let locked = lock::read_lock(&project.root)?;
-            if wants.source != PinSource::Nothing || locked.is_some() {
+            if wants.source != PinOrigin::Nothing || locked.is_some() {
                 let Some(locked) = locked else {
                     return Err(BuildError::Unlocked {
                         requirements: wants
@@ -133,7 +133,7 @@ impl Builder<'_> {
                         .into());
                     }
                 }
-                if wants.source == PinSource::Gomod2nix {
+                if wants.source == PinOrigin::Gomod2nix {
                     go_sum = Some(locked.go_sum_text());
                 }
                 modules = locked.modules;

@@ -23,7 +23,7 @@ use crate::diagnostic::Hint;
 use crate::oci::digest::{Digest, HashingWriter};
 
 #[derive(Debug, thiserror::Error)]
-pub enum SourceError {
+pub enum SourcesError {
     #[error("cannot read {}", .path.display())]
     Io {
         path: PathBuf,
@@ -49,24 +49,24 @@ pub enum SourceError {
     Occupied(PathBuf),
 }
 
-impl Hint for SourceError {
+impl Hint for SourcesError {
     fn hint(&self) -> Option<String> {
         match self {
-            SourceError::Changed(_) => Some("run the build again".to_owned()),
+            SourcesError::Changed(_) => Some("run the build again".to_owned()),
             _ => None,
         }
     }
 }
 
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
-    move |source| SourceError::Io {
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> SourcesError + '_ {
+    move |source| SourcesError::Io {
         path: path.to_owned(),
         source,
     }
 }
 
-fn write_error(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
-    move |source| SourceError::Write {
+fn write_error(path: &Path) -> impl FnOnce(io::Error) -> SourcesError + '_ {
+    move |source| SourcesError::Write {
         path: path.to_owned(),
         source,
     }
@@ -80,7 +80,7 @@ fn copy_at_most(
     output: &mut impl Write,
     target: &Path,
     limit: u64,
-) -> Result<u64, SourceError> {
+) -> Result<u64, SourcesError> {
     let mut buffer = vec![0u8; 64 * 1024];
     let mut copied = 0u64;
     while copied < limit {
@@ -146,7 +146,7 @@ fn is_result_link(name: &str) -> bool {
 
 /// Scan and hash the sources under `root`, leaving out the folders in `skip` (the kiln home,
 /// when it lives inside a project).
-pub fn scan(root: &Path, skip: &[PathBuf]) -> Result<SourceTree, SourceError> {
+pub fn scan(root: &Path, skip: &[PathBuf]) -> Result<SourceTree, SourcesError> {
     let skip = skip.to_vec();
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
@@ -168,7 +168,7 @@ pub fn scan(root: &Path, skip: &[PathBuf]) -> Result<SourceTree, SourceError> {
         .build();
     let mut entries = Vec::new();
     for entry in walker {
-        let entry = entry.map_err(|error| SourceError::Walk {
+        let entry = entry.map_err(|error| SourcesError::Walk {
             path: root.to_owned(),
             message: error.to_string(),
         })?;
@@ -184,14 +184,14 @@ pub fn scan(root: &Path, skip: &[PathBuf]) -> Result<SourceTree, SourceError> {
             .ok()
             .and_then(Path::to_str)
             .filter(|text| !text.contains('\n'))
-            .ok_or_else(|| SourceError::BadName(full.to_owned()))?
+            .ok_or_else(|| SourcesError::BadName(full.to_owned()))?
             .to_owned();
         if kind.is_symlink() {
             let target = std::fs::read_link(full).map_err(io_error(full))?;
             let target = target
                 .to_str()
                 .filter(|text| !text.contains('\n'))
-                .ok_or_else(|| SourceError::BadName(full.to_owned()))?
+                .ok_or_else(|| SourcesError::BadName(full.to_owned()))?
                 .to_owned();
             entries.push(SourceEntry::Symlink {
                 path: relative,
@@ -244,7 +244,7 @@ pub fn scan(root: &Path, skip: &[PathBuf]) -> Result<SourceTree, SourceError> {
 /// be a real folder and every file is created new, so two trees that overlap (or a tree whose
 /// link sits where another tree's folder goes) are an error, never a write outside
 /// `destination`.
-pub fn copy(tree: &SourceTree, destination: &Path) -> Result<(), SourceError> {
+pub fn copy(tree: &SourceTree, destination: &Path) -> Result<(), SourcesError> {
     std::fs::create_dir_all(destination).map_err(io_error(destination))?;
     let mut real_folders = std::collections::HashSet::new();
     real_folders.insert(destination.to_owned());
@@ -258,7 +258,7 @@ pub fn copy(tree: &SourceTree, destination: &Path) -> Result<(), SourceError> {
                 match std::os::unix::fs::symlink(target, &target_path) {
                     Ok(()) => {}
                     Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
-                        return Err(SourceError::Occupied(target_path));
+                        return Err(SourcesError::Occupied(target_path));
                     }
                     Err(error) => return Err(io_error(&target_path)(error)),
                 }
@@ -278,7 +278,7 @@ pub fn copy(tree: &SourceTree, destination: &Path) -> Result<(), SourceError> {
                 {
                     Ok(output) => output,
                     Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
-                        return Err(SourceError::Occupied(target_path));
+                        return Err(SourcesError::Occupied(target_path));
                     }
                     Err(error) => return Err(write_error(&target_path)(error)),
                 };
@@ -288,7 +288,7 @@ pub fn copy(tree: &SourceTree, destination: &Path) -> Result<(), SourceError> {
                 writer.flush().map_err(write_error(&target_path))?;
                 let (_, copied_digest, _) = writer.finish();
                 if copied != *size || copied_digest != *digest {
-                    return Err(SourceError::Changed(source));
+                    return Err(SourcesError::Changed(source));
                 }
                 let mode = if *executable { 0o755 } else { 0o644 };
                 std::fs::set_permissions(&target_path, std::fs::Permissions::from_mode(mode))
@@ -303,7 +303,7 @@ pub fn copy(tree: &SourceTree, destination: &Path) -> Result<(), SourceError> {
 fn make_real_folder(
     folder: &Path,
     real_folders: &mut std::collections::HashSet<PathBuf>,
-) -> Result<(), SourceError> {
+) -> Result<(), SourcesError> {
     if real_folders.contains(folder) {
         return Ok(());
     }
@@ -312,7 +312,7 @@ fn make_real_folder(
     }
     match std::fs::symlink_metadata(folder) {
         Ok(metadata) if metadata.is_dir() => {}
-        Ok(_) => return Err(SourceError::Occupied(folder.to_owned())),
+        Ok(_) => return Err(SourcesError::Occupied(folder.to_owned())),
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
             std::fs::create_dir(folder).map_err(io_error(folder))?;
         }
@@ -382,7 +382,7 @@ mod tests {
         std::fs::create_dir(&destination).unwrap();
         std::os::unix::fs::symlink(&outside, destination.join("lib")).unwrap();
         let error = copy(&tree, &destination).unwrap_err();
-        assert!(matches!(error, SourceError::Occupied(ref path) if path.ends_with("copy/lib")));
+        assert!(matches!(error, SourcesError::Occupied(ref path) if path.ends_with("copy/lib")));
         assert!(
             !outside.join("a.go").exists(),
             "nothing written through the link"
@@ -391,7 +391,7 @@ mod tests {
         let again = temp.path().join("again");
         copy(&tree, &again).unwrap();
         let error = copy(&tree, &again).unwrap_err();
-        assert!(matches!(error, SourceError::Occupied(ref path) if path.ends_with("lib/a.go")));
+        assert!(matches!(error, SourcesError::Occupied(ref path) if path.ends_with("lib/a.go")));
     }
 
     #[test]

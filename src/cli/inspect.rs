@@ -10,8 +10,8 @@ use clap::Args;
 use super::Printer;
 use super::style::format_bytes;
 use crate::oci::inspect::{ImageReport, inspect};
+use crate::oci::reader::ImageReader;
 use crate::oci::reference::Reference;
-use crate::oci::source::ImageSource;
 use crate::registry::client::ClientOptions;
 use crate::transport::{Location, write_layout};
 
@@ -61,7 +61,7 @@ pub fn run(args: InspectArgs, printer: &Printer) -> Result<()> {
         ),
     };
     let source =
-        ImageSource::open(&path).with_context(|| format!("cannot inspect {}", args.image))?;
+        ImageReader::open(&path).with_context(|| format!("cannot inspect {}", args.image))?;
     let mut reports = inspect(&source).with_context(|| format!("cannot inspect {}", args.image))?;
     if reports.is_empty() {
         // Said, not printed as an empty report: nothing there is an image.

@@ -13,7 +13,7 @@ use crate::gomod::gomod2nix;
 use crate::gomod::proxy::{GoEnv, ProxyClient};
 use crate::lock::locker::{self, Check, ImageInputs};
 use crate::lock::lockfile;
-use crate::lock::{self, Fetched, GOMOD2NIX_FILE, LOCK_FILE, PinSource, Progress};
+use crate::lock::{self, FetchProgress, Fetched, GOMOD2NIX_FILE, LOCK_FILE, PinOrigin};
 use crate::store::Store;
 use crate::toolchain;
 
@@ -81,7 +81,7 @@ struct Bar {
     bytes: AtomicU64,
 }
 
-impl Progress for Bar {
+impl FetchProgress for Bar {
     fn start(&self, modules: usize) {
         if let Some(bar) = &self.bar {
             bar.set_length(modules as u64);
@@ -201,7 +201,7 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
     if args.gomod2nix {
         let entries = locked.lock.gomod2nix_entries(&wants.go_mod);
         let path = root.join(GOMOD2NIX_FILE);
-        if wants.source == PinSource::Gomod2nix {
+        if wants.source == PinOrigin::Gomod2nix {
             printer.status(format!(
                 "{GOMOD2NIX_FILE} is what kiln.lock was locked from; left as it is"
             ));

@@ -16,8 +16,8 @@ use crate::oci::reference::{Reference, is_tag};
 use crate::oci::spec::{Descriptor, Platform, annotation};
 use crate::registry::client::{ClientOptions, Registry};
 use crate::registry::push::{
-    BlobOutcome, Progress, PushReport, PushRequest, ReferrerReport, ReferrersListing, Silent, push,
-    push_referrer,
+    BlobOutcome, PushProgress, PushReport, PushRequest, ReferrerReport, ReferrersListing, Silent,
+    push, push_referrer,
 };
 use crate::transport::{
     BlobSource, ImageGraph, Location, PlatformPick, walk, write_archive, write_layout,
@@ -169,7 +169,7 @@ fn push_graph(
         reference.name()
     ));
     let bars = Bars::new(printer);
-    let progress: &dyn Progress = match &bars {
+    let progress: &dyn PushProgress = match &bars {
         Some(bars) => bars,
         None => &Silent,
     };
@@ -300,7 +300,7 @@ impl Bars {
     }
 }
 
-impl Progress for Bars {
+impl PushProgress for Bars {
     fn started(&self, blob: &Descriptor) {
         if blob.size < 1 << 20 {
             return;

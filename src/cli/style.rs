@@ -155,7 +155,7 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
         crate::builder::files::FilesError,
         crate::builder::go::GoError,
         crate::builder::shell::ShellFallback,
-        crate::builder::sources::SourceError,
+        crate::builder::sources::SourcesError,
         crate::diagnostic::Hinted,
         crate::engine::EngineError,
         crate::gomod::gomod2nix::Gomod2nixError,

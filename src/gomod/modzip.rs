@@ -11,7 +11,7 @@
 //! the rules of Go's `CheckZip` and `Unzip` (x/mod `zip/zip.go`, `module/module.go`) to the
 //! whole archive before returning anything:
 //!
-//! - the zip itself is at most [`Limits::zip`] bytes (Go's `MaxZipFile`, 500 MiB);
+//! - the zip itself is at most [`ZipLimits::zip`] bytes (Go's `MaxZipFile`, 500 MiB);
 //! - every entry name starts with `<module>@<version>/`; the entry named just that (the root
 //!   folder) is skipped, and other folder entries (names ending in `/`) are checked like
 //!   files but otherwise ignored, as Go ignores them;
@@ -24,8 +24,8 @@
 //!   folder (Go's collision check, which also folds the parent folders of every file);
 //! - a file named `go.mod` in any case is the top-level `go.mod`, spelled exactly so: Go
 //!   refuses one in a subfolder (a nested module's files belong to that module's own zip);
-//! - the files add up to at most [`Limits::zip`] bytes, the top-level `go.mod` to at most
-//!   [`Limits::go_mod`] and the top-level `LICENSE` to at most [`Limits::license`];
+//! - the files add up to at most [`ZipLimits::zip`] bytes, the top-level `go.mod` to at most
+//!   [`ZipLimits::go_mod`] and the top-level `LICENSE` to at most [`ZipLimits::license`];
 //! - every file holds exactly the number of bytes its header declares, and its CRC-32
 //!   matches. The declared sizes are checked against the limits first, but they are never
 //!   trusted: each file is read through a limit of its declared size plus one byte, so a
@@ -82,7 +82,7 @@ pub const MAX_GO_MOD: u64 = 16 << 20;
 pub const MAX_LICENSE: u64 = 16 << 20;
 /// Size limits for [`read`]; the default is Go's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
+pub struct ZipLimits {
     /// The zip itself, and the uncompressed files in it together.
     pub zip: u64,
     /// The top-level `go.mod`.
@@ -90,9 +90,9 @@ pub struct Limits {
     /// The top-level `LICENSE`.
     pub license: u64,
 }
-impl Default for Limits {
+impl Default for ZipLimits {
     fn default() -> Self {
-        Limits {
+        ZipLimits {
             zip: MAX_ZIP_FILE,
             go_mod: MAX_GO_MOD,
             license: MAX_LICENSE,
@@ -339,7 +339,7 @@ pub fn read(
     bytes: &[u8],
     module: &str,
     version: &str,
-    limits: Limits,
+    limits: ZipLimits,
 ) -> Result<ModuleZip, ModZipError> {
     let module_version = format!("{module}@{version}");
     let zip_size = bytes.len() as u64;
@@ -678,11 +678,11 @@ mod tests {
     }
 
     fn read_default(bytes: &[u8]) -> Result<ModuleZip, ModZipError> {
-        read(bytes, MODULE, VERSION, Limits::default())
+        read(bytes, MODULE, VERSION, ZipLimits::default())
     }
 
     /// The error for `bytes`, whose message must name the module and contain `expected`.
-    fn refusal(bytes: &[u8], limits: Limits, expected: &str) -> ModZipError {
+    fn refusal(bytes: &[u8], limits: ZipLimits, expected: &str) -> ModZipError {
         let error = read(bytes, MODULE, VERSION, limits).unwrap_err();
         let message = error.to_string();
         assert!(
@@ -814,7 +814,7 @@ mod tests {
             &bytes,
             "example.com/Fixture/lib",
             "v1.4.2",
-            Limits::default(),
+            ZipLimits::default(),
         )
         .unwrap();
         assert_eq!(
@@ -851,13 +851,13 @@ mod tests {
         );
         let error = refusal(
             &bytes,
-            Limits::default(),
+            ZipLimits::default(),
             "\"example.com/other@v1.2.3/b.go\"",
         );
         assert!(matches!(error, ModZipError::OutsidePrefix { .. }));
         // The module's name without the slash is outside too.
         let bytes = zip_with(&[("example.com/m@v1.2.3", b"")], deflated());
-        refusal(&bytes, Limits::default(), "outside");
+        refusal(&bytes, ZipLimits::default(), "outside");
     }
 
     #[test]
@@ -865,7 +865,7 @@ mod tests {
         let bytes = module_zip(&[("../../evil.go", b"package evil\n")]);
         let error = refusal(
             &bytes,
-            Limits::default(),
+            ZipLimits::default(),
             "\"example.com/m@v1.2.3/../../evil.go\"",
         );
         assert!(error.to_string().contains("only dots"), "{error}");
@@ -874,21 +874,21 @@ mod tests {
     #[test]
     fn refuses_absolute_path() {
         let bytes = module_zip(&[("/etc/passwd", b"root\n")]);
-        let error = refusal(&bytes, Limits::default(), "absolute");
+        let error = refusal(&bytes, ZipLimits::default(), "absolute");
         assert!(error.to_string().contains("//etc/passwd"), "{error}");
     }
 
     #[test]
     fn refuses_backslash() {
         let bytes = module_zip(&[("a\\..\\..\\b.go", b"package b\n")]);
-        refusal(&bytes, Limits::default(), "backslash");
+        refusal(&bytes, ZipLimits::default(), "backslash");
     }
 
     #[test]
     fn refuses_invalid_utf8() {
         let mut bytes = module_zip(&[("a-x.go", b"package a\n")]);
         assert_eq!(replace_all(&mut bytes, b"a-x.go", b"a\xffx.go"), 2);
-        refusal(&bytes, Limits::default(), "not valid UTF-8");
+        refusal(&bytes, ZipLimits::default(), "not valid UTF-8");
     }
 
     #[test]
@@ -898,7 +898,7 @@ mod tests {
             .add_symlink(format!("{PREFIX}link"), "/etc/passwd", stored())
             .unwrap();
         let bytes = writer.finish().unwrap().into_inner();
-        let error = refusal(&bytes, Limits::default(), "a symlink");
+        let error = refusal(&bytes, ZipLimits::default(), "a symlink");
         assert!(error.to_string().contains("m@v1.2.3/link"), "{error}");
     }
 
@@ -908,7 +908,7 @@ mod tests {
         let options = stored().external_attributes((0o010_644) << 16);
         writer.start_file(format!("{PREFIX}pipe"), options).unwrap();
         let bytes = writer.finish().unwrap().into_inner();
-        refusal(&bytes, Limits::default(), "named pipe");
+        refusal(&bytes, ZipLimits::default(), "named pipe");
     }
 
     #[test]
@@ -920,7 +920,7 @@ mod tests {
         );
         let error = refusal(
             &bytes,
-            Limits::default(),
+            ZipLimits::default(),
             "\"example.com/m@v1.2.3/a.go\" more than once",
         );
         assert!(matches!(error, ModZipError::Duplicate { .. }));
@@ -945,7 +945,7 @@ mod tests {
     #[test]
     fn refuses_case_collision() {
         let bytes = module_zip(&[("a.go", b"package a\n"), ("A.go", b"package a\n")]);
-        let error = refusal(&bytes, Limits::default(), "differ only in case");
+        let error = refusal(&bytes, ZipLimits::default(), "differ only in case");
         let message = error.to_string();
         assert!(
             message.contains("/a.go\"") && message.contains("/A.go\""),
@@ -953,7 +953,7 @@ mod tests {
         );
         // Parent folders are folded too.
         let bytes = module_zip(&[("x/a.go", b"package x\n"), ("X/b.go", b"package x\n")]);
-        let error = refusal(&bytes, Limits::default(), "differ only in case");
+        let error = refusal(&bytes, ZipLimits::default(), "differ only in case");
         assert!(error.to_string().contains("m@v1.2.3/X\""), "{error}");
     }
 
@@ -962,7 +962,7 @@ mod tests {
         let bytes = module_zip(&[("a", b"file\n"), ("a/b.go", b"package a\n")]);
         refusal(
             &bytes,
-            Limits::default(),
+            ZipLimits::default(),
             "\"example.com/m@v1.2.3/a\" both as a file and as a folder",
         );
         let bytes = zip_with(
@@ -972,7 +972,11 @@ mod tests {
             ],
             stored(),
         );
-        refusal(&bytes, Limits::default(), "both as a file and as a folder");
+        refusal(
+            &bytes,
+            ZipLimits::default(),
+            "both as a file and as a folder",
+        );
     }
 
     #[test]
@@ -983,18 +987,26 @@ mod tests {
         ]);
         let error = refusal(
             &bytes,
-            Limits::default(),
+            ZipLimits::default(),
             "\"example.com/m@v1.2.3/sub/go.mod\"",
         );
         assert!(matches!(error, ModZipError::NestedGoMod { .. }), "{error}");
         let bytes = module_zip(&[("sub/GO.MOD", b"module example.com/m/sub\n")]);
-        refusal(&bytes, Limits::default(), "outside the module's top folder");
+        refusal(
+            &bytes,
+            ZipLimits::default(),
+            "outside the module's top folder",
+        );
     }
 
     #[test]
     fn refuses_go_mod_case() {
         let bytes = module_zip(&[("Go.Mod", b"module example.com/m\n")]);
-        let error = refusal(&bytes, Limits::default(), "\"example.com/m@v1.2.3/Go.Mod\"");
+        let error = refusal(
+            &bytes,
+            ZipLimits::default(),
+            "\"example.com/m@v1.2.3/Go.Mod\"",
+        );
         assert!(matches!(error, ModZipError::GoModCase { .. }), "{error}");
     }
 
@@ -1010,14 +1022,14 @@ mod tests {
         writer.start_file(name, options).unwrap();
         writer.write_all(b"package a\n").unwrap();
         let bytes = writer.finish().unwrap().into_inner();
-        refusal(&bytes, Limits::default(), "Unicode Path");
+        refusal(&bytes, ZipLimits::default(), "Unicode Path");
     }
 
     #[test]
     fn refuses_oversize_total() {
-        let limits = Limits {
+        let limits = ZipLimits {
             zip: 4096,
-            ..Limits::default()
+            ..ZipLimits::default()
         };
         let bytes = module_zip(&[("a", &[b'a'; 3000]), ("b", &[b'b'; 3000])]);
         assert!(bytes.len() < 4096);
@@ -1031,9 +1043,9 @@ mod tests {
     #[test]
     fn refuses_oversize_zip() {
         let bytes = module_zip(&[("a.go", b"package a\n")]);
-        let limits = Limits {
+        let limits = ZipLimits {
             zip: bytes.len() as u64 - 1,
-            ..Limits::default()
+            ..ZipLimits::default()
         };
         let error = refusal(&bytes, limits, "over the limit");
         assert!(matches!(error, ModZipError::ZipTooLarge { .. }), "{error}");
@@ -1041,7 +1053,7 @@ mod tests {
 
     #[test]
     fn refuses_oversize_go_mod_and_license() {
-        let limits = Limits {
+        let limits = ZipLimits {
             zip: MAX_ZIP_FILE,
             go_mod: 10,
             license: 20,
@@ -1068,17 +1080,17 @@ mod tests {
     fn refuses_corrupt_bytes() {
         let error = refusal(
             b"PK\x03\x04 not a zip at all",
-            Limits::default(),
+            ZipLimits::default(),
             "cannot be read",
         );
         assert!(matches!(error, ModZipError::Unreadable { .. }));
         let bytes = module_zip(&[("a.go", b"package a\n")]);
         refusal(
             &bytes[..bytes.len() - 10],
-            Limits::default(),
+            ZipLimits::default(),
             "cannot be read",
         );
-        refusal(b"", Limits::default(), "cannot be read");
+        refusal(b"", ZipLimits::default(), "cannot be read");
     }
 
     #[test]
@@ -1087,7 +1099,7 @@ mod tests {
         assert_eq!(replace_all(&mut bytes, b"abcdef", b"abcdeF"), 1);
         let error = refusal(
             &bytes,
-            Limits::default(),
+            ZipLimits::default(),
             "\"example.com/m@v1.2.3/a.go\", which cannot be read",
         );
         let source = std::error::Error::source(&error).unwrap().to_string();
@@ -1103,7 +1115,11 @@ mod tests {
         let mut bytes = zip_with(&[(&name, &zeros)], deflated());
         assert!(bytes.len() < 64 << 10);
         set_declared_size(&mut bytes, &name, 1000);
-        let error = refusal(&bytes, Limits::default(), "\"example.com/m@v1.2.3/bomb\"");
+        let error = refusal(
+            &bytes,
+            ZipLimits::default(),
+            "\"example.com/m@v1.2.3/bomb\"",
+        );
         assert!(
             matches!(
                 error,
@@ -1117,7 +1133,7 @@ mod tests {
         set_declared_size(&mut bytes, &name, 5);
         let error = refusal(
             &bytes,
-            Limits::default(),
+            ZipLimits::default(),
             "holding 4 bytes where its header declares 5",
         );
         assert!(matches!(error, ModZipError::FewerThanDeclared { .. }));
@@ -1140,12 +1156,16 @@ mod tests {
         assert!(bytes.len() < 1 << 20, "{}", bytes.len());
         let error = refusal(
             &bytes,
-            Limits::default(),
+            ZipLimits::default(),
             "add up to more than 524288000 bytes",
         );
         assert!(matches!(error, ModZipError::TotalTooLarge { .. }));
         set_declared_size(&mut bytes, &name, 1 << 20);
-        refusal(&bytes, Limits::default(), "\"example.com/m@v1.2.3/bomb\"");
+        refusal(
+            &bytes,
+            ZipLimits::default(),
+            "\"example.com/m@v1.2.3/bomb\"",
+        );
     }
 
     #[test]

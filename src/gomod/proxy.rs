@@ -245,12 +245,12 @@ pub struct ProxyClient {
 }
 
 struct ProxySpec {
-    source: Source,
+    source: Endpoint,
     /// The separator after the entry: `|` moves on after any error, `,` only after "not found".
     separator: Option<char>,
 }
 
-enum Source {
+enum Endpoint {
     Off,
     Direct,
     File {
@@ -268,12 +268,12 @@ enum Source {
     },
 }
 
-impl Source {
+impl Endpoint {
     fn display(&self) -> &str {
         match self {
-            Source::Off => "off",
-            Source::Direct => "direct",
-            Source::File { display, .. } | Source::Http { display, .. } => display,
+            Endpoint::Off => "off",
+            Endpoint::Direct => "direct",
+            Endpoint::File { display, .. } | Endpoint::Http { display, .. } => display,
         }
     }
 }
@@ -349,11 +349,11 @@ impl ProxyClient {
             let entry = entry.trim();
             let source = match entry {
                 "" => continue,
-                "off" => Source::Off,
-                "direct" => Source::Direct,
+                "off" => Endpoint::Off,
+                "direct" => Endpoint::Direct,
                 _ => parse_proxy_url(entry)?,
             };
-            let is_last = matches!(source, Source::Off | Source::Direct);
+            let is_last = matches!(source, Endpoint::Off | Endpoint::Direct);
             proxies.push(ProxySpec { source, separator });
             if is_last {
                 // Go ignores what follows, keeping it free for future meanings.
@@ -397,14 +397,14 @@ impl ProxyClient {
         let mut last_error = None;
         for proxy in &self.proxies {
             let outcome = match &proxy.source {
-                Source::Off => {
+                Endpoint::Off => {
                     return Err(last_error.unwrap_or_else(|| ProxyError::Off {
                         module: module.to_owned(),
                         version: version.to_owned(),
                         tried,
                     }));
                 }
-                Source::Direct => {
+                Endpoint::Direct => {
                     return Err(ProxyError::Direct {
                         module: module.to_owned(),
                         version: version.to_owned(),
@@ -412,8 +412,8 @@ impl ProxyClient {
                         tried,
                     });
                 }
-                Source::File { root, .. } => read_file(&root.join(&name), limit, module, version),
-                Source::Http {
+                Endpoint::File { root, .. } => read_file(&root.join(&name), limit, module, version),
+                Endpoint::Http {
                     base,
                     authorization,
                     client,
@@ -641,7 +641,7 @@ fn read_file(path: &Path, limit: u64, module: &str, version: &str) -> Result<Vec
 }
 
 /// Parse one GOPROXY entry other than `off` and `direct`.
-fn parse_proxy_url(entry: &str) -> Result<Source, ProxyError> {
+fn parse_proxy_url(entry: &str) -> Result<Endpoint, ProxyError> {
     // Go: single words are reserved for built-in behaviours; anything else without `:/` that
     // is not an absolute path is a host name with `https://` implied. (Go would also prefix
     // `file:relative` and then fail on its port; kiln says what is wrong with it instead.)
@@ -698,7 +698,7 @@ fn parse_proxy_url(entry: &str) -> Result<Source, ProxyError> {
                 .and_then(|bytes| String::from_utf8(bytes).ok())
                 .ok_or_else(|| invalid("the path has an invalid % escape".to_owned()))?;
             let root = decoded.trim_end_matches('/');
-            Ok(Source::File {
+            Ok(Endpoint::File {
                 root: PathBuf::from(if root.is_empty() { "/" } else { root }),
                 display,
             })
@@ -735,7 +735,7 @@ fn parse_proxy_url(entry: &str) -> Result<Source, ProxyError> {
                     })
                 })
                 .transpose()?;
-            Ok(Source::Http {
+            Ok(Endpoint::Http {
                 base,
                 authorization,
                 client: Client::new(&AgentOptions::goproxy().for_host(host)),
@@ -858,7 +858,7 @@ mod tests {
             parsed.describe(),
             "GOPROXY=https://a.example/,https://proxy.example.com|file:///srv/go%20proxy/,direct"
         );
-        let Source::File { root, .. } = &parsed.proxies[2].source else {
+        let Endpoint::File { root, .. } = &parsed.proxies[2].source else {
             panic!("not a file proxy");
         };
         assert_eq!(root, Path::new("/srv/go proxy"));

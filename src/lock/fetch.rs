@@ -13,7 +13,7 @@ use super::lockfile::{GoPin, LockFile, LockedModule};
 use super::wants::{Wanted, Wants};
 use super::{LockError, locked_module_path, write_error};
 use crate::gomod::dirhash;
-use crate::gomod::modzip::{self, Limits};
+use crate::gomod::modzip::{self, ZipLimits};
 use crate::gomod::proxy::{ProxyClient, ProxyFile};
 use crate::recipes;
 use crate::store::Store;
@@ -28,7 +28,7 @@ pub enum Fetched {
 }
 
 /// Observes a lock's progress; called from several threads.
-pub trait Progress: Sync {
+pub trait FetchProgress: Sync {
     fn start(&self, modules: usize);
     fn done(&self, module: &str, fetched: Fetched);
 }
@@ -48,7 +48,7 @@ pub fn lock(
     wants: &Wants,
     previous: Option<&LockFile>,
     toolchain: GoPin,
-    progress: &dyn Progress,
+    progress: &dyn FetchProgress,
     jobs: usize,
 ) -> Result<Locked, LockError> {
     // A module locked before with the same pins keeps its entry (and its NAR hash) when the
@@ -223,8 +223,12 @@ fn lock_one(
     if wanted.code {
         let zip_bytes = fetch(ProxyFile::Zip, modzip::MAX_ZIP_FILE)?;
         received += zip_bytes.len() as u64;
-        let module_zip =
-            modzip::read(&zip_bytes, &wanted.path, &wanted.version, Limits::default())?;
+        let module_zip = modzip::read(
+            &zip_bytes,
+            &wanted.path,
+            &wanted.version,
+            ZipLimits::default(),
+        )?;
         let h1 = module_zip.h1();
         if let Some(expected) = &wanted.h1
             && &h1 != expected

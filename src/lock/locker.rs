@@ -19,7 +19,7 @@ use crate::oci::spec::Platform;
 use crate::project::config::{Base, PROJECT_FILE};
 use crate::project::{ConfigError, Project};
 use crate::registry::client::ClientOptions;
-use crate::static_base::{StaticBaseError, StaticSource};
+use crate::static_base::{StaticBaseError, StaticWheel};
 use crate::store::Store;
 use crate::transport::{RemoteSource, TransportError};
 
@@ -308,7 +308,7 @@ pub fn resolve_statics(
     previous: Option<&LockFile>,
     update: bool,
     status: &dyn Fn(&str),
-) -> Result<Vec<StaticSource>, LockerError> {
+) -> Result<Vec<StaticWheel>, LockerError> {
     if !wanted {
         return Ok(Vec::new());
     }

@@ -141,7 +141,7 @@ pub struct LockFile {
     /// Sorted by name, then platform.
     pub bases: Vec<LockedBase>,
     /// The static base's sources, sorted by name; empty when no image uses it.
-    pub statics: Vec<crate::static_base::StaticSource>,
+    pub statics: Vec<crate::static_base::StaticWheel>,
 }
 
 impl LockFile {
@@ -196,7 +196,7 @@ struct Document {
     #[serde(default)]
     base: Vec<LockedBase>,
     #[serde(default, rename = "static")]
-    statics: Vec<crate::static_base::StaticSource>,
+    statics: Vec<crate::static_base::StaticWheel>,
 }
 
 /// Parse kiln.lock `text`; `file` names it in errors.
@@ -357,7 +357,7 @@ pub fn render(lock: &LockFile) -> String {
         text.push_str(&format!("platform = {}\n", toml_string(&base.platform)));
         text.push_str(&format!("digest = {}\n", toml_string(&base.digest)));
     }
-    let mut statics: Vec<&crate::static_base::StaticSource> = lock.statics.iter().collect();
+    let mut statics: Vec<&crate::static_base::StaticWheel> = lock.statics.iter().collect();
     statics.sort_by(|a, b| a.name.cmp(&b.name));
     for source in statics {
         text.push_str("\n[[static]]\n");
@@ -406,7 +406,7 @@ mod tests {
                 platform: "linux/amd64".to_owned(),
                 digest: DIGEST.to_owned(),
             }],
-            statics: vec![crate::static_base::StaticSource {
+            statics: vec![crate::static_base::StaticWheel {
                 name: "tzdata".to_owned(),
                 version: "2026.6".to_owned(),
                 url: "https://files.pythonhosted.org/packages/tzdata.whl".to_owned(),

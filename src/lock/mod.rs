@@ -25,9 +25,9 @@ pub mod lockfile;
 pub mod module_proxy;
 pub mod wants;
 
-pub use fetch::{Fetched, Locked, Progress, lock};
+pub use fetch::{FetchProgress, Fetched, Locked, lock};
 pub use module_proxy::proxy_folder;
-pub use wants::{PinSource, Wanted, Wants, differences, read_go_mod, wants};
+pub use wants::{PinOrigin, Wanted, Wants, differences, read_go_mod, wants};
 
 use std::path::{Path, PathBuf};
 

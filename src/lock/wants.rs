@@ -33,7 +33,7 @@ impl Wanted {
 
 /// Where the pins come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PinSource {
+pub enum PinOrigin {
     GoSum,
     Gomod2nix,
     /// Nothing is required.
@@ -43,12 +43,12 @@ pub enum PinSource {
     Missing,
 }
 
-impl PinSource {
+impl PinOrigin {
     pub fn file_name(self) -> &'static str {
         match self {
-            PinSource::GoSum => "go.sum",
-            PinSource::Gomod2nix => GOMOD2NIX_FILE,
-            PinSource::Nothing | PinSource::Missing => "go.mod",
+            PinOrigin::GoSum => "go.sum",
+            PinOrigin::Gomod2nix => GOMOD2NIX_FILE,
+            PinOrigin::Nothing | PinOrigin::Missing => "go.mod",
         }
     }
 }
@@ -57,19 +57,19 @@ impl PinSource {
 #[derive(Clone, Debug)]
 pub struct Wants {
     pub go_mod: ModFile,
-    pub source: PinSource,
+    pub source: PinOrigin,
     /// Sorted by path, then version.
     pub modules: Vec<Wanted>,
     /// Local-folder replacements: (module path, folder relative to the project).
     pub local_replaces: Vec<(String, String)>,
-    /// `PATH VERSION` of each requirement nothing pins (source [`PinSource::Missing`]).
+    /// `PATH VERSION` of each requirement nothing pins (source [`PinOrigin::Missing`]).
     pub unpinned: Vec<String>,
 }
 
 impl Wants {
     /// An error unless go.sum (or gomod2nix.toml) pins what go.mod requires.
     pub fn require_pins(&self) -> Result<(), LockError> {
-        if self.source == PinSource::Missing {
+        if self.source == PinOrigin::Missing {
             return Err(LockError::NoGoSum {
                 requirements: self.unpinned.join(", "),
             });
@@ -144,7 +144,7 @@ pub fn wants(root: &Path) -> Result<Wants, LockError> {
                 nar: None,
             })
             .collect();
-        (PinSource::GoSum, modules)
+        (PinOrigin::GoSum, modules)
     } else if let Some(text) = read_project_file(&root.join(GOMOD2NIX_FILE))? {
         let entries = gomod2nix::parse(&text, Path::new(GOMOD2NIX_FILE))?;
         for (path, version, line) in &required {
@@ -171,13 +171,13 @@ pub fn wants(root: &Path) -> Result<Wants, LockError> {
             })
             .collect();
         modules.sort_by(|a, b| (&a.path, &a.version).cmp(&(&b.path, &b.version)));
-        (PinSource::Gomod2nix, modules)
+        (PinOrigin::Gomod2nix, modules)
     } else if required.is_empty() {
-        (PinSource::Nothing, Vec::new())
+        (PinOrigin::Nothing, Vec::new())
     } else {
-        (PinSource::Missing, Vec::new())
+        (PinOrigin::Missing, Vec::new())
     };
-    let unpinned = if source == PinSource::Missing {
+    let unpinned = if source == PinOrigin::Missing {
         required
             .iter()
             .map(|(path, version, _)| format!("{path} {version}"))
@@ -228,7 +228,7 @@ pub fn differences(wants: &Wants, lock: &LockFile) -> Vec<String> {
             continue;
         };
         let same = match wants.source {
-            PinSource::Gomod2nix => wanted.nar == locked.nar,
+            PinOrigin::Gomod2nix => wanted.nar == locked.nar,
             _ => {
                 wanted.h1 == locked.h1
                     && wanted
@@ -295,7 +295,7 @@ mod tests {
             ),
         ]);
         let wants = wants(folder.path()).unwrap();
-        assert_eq!(wants.source, PinSource::GoSum);
+        assert_eq!(wants.source, PinOrigin::GoSum);
         let ids: Vec<(String, bool)> = wants
             .modules
             .iter()
@@ -356,13 +356,13 @@ mod tests {
     #[test]
     fn an_empty_go_sum_with_nothing_required_needs_no_lock() {
         let folder = project(&[("go.mod", "module app\n\ngo 1.21\n"), ("go.sum", "")]);
-        assert_eq!(wants(folder.path()).unwrap().source, PinSource::Nothing);
+        assert_eq!(wants(folder.path()).unwrap().source, PinOrigin::Nothing);
         let folder = project(&[(
             "go.mod",
             "module app\n\ngo 1.21\n\nrequire ex.com/a v1.0.0\n",
         )]);
         let wants = wants(folder.path()).unwrap();
-        assert_eq!(wants.source, PinSource::Missing);
+        assert_eq!(wants.source, PinOrigin::Missing);
         assert!(
             wants
                 .require_pins()

@@ -20,13 +20,13 @@ use serde::Serialize;
 
 use super::compression::{Compression, Decompressor};
 use super::digest::{Digest, HashingReader, HashingWriter};
-use super::source::{FoundImage, FoundLayer, ImageSource, SourceError, relative_path};
+use super::reader::{FoundImage, FoundLayer, ImageReader, ReaderError, relative_path};
 use super::tar::{TarReadError, TarReader};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
     #[error(transparent)]
-    Source(#[from] SourceError),
+    Source(#[from] ReaderError),
     #[error("{path}: layer {layer} cannot be read: {source}")]
     Read {
         path: String,
@@ -220,7 +220,7 @@ pub struct ImageReport {
 
 /// Inspect every image in `source`. Each distinct layer is read once, however many images
 /// share it.
-pub fn inspect(source: &ImageSource) -> Result<Vec<ImageReport>, InspectError> {
+pub fn inspect(source: &ImageReader) -> Result<Vec<ImageReport>, InspectError> {
     let mut scanned: HashMap<String, LayerReport> = HashMap::new();
     let mut entries = 0;
     let mut reports = Vec::new();
@@ -281,7 +281,7 @@ fn report_image(image: &FoundImage, layers: Vec<LayerReport>) -> ImageReport {
     }
 }
 
-fn scan_layer(source: &ImageSource, layer: &FoundLayer) -> Result<LayerReport, InspectError> {
+fn scan_layer(source: &ImageReader, layer: &FoundLayer) -> Result<LayerReport, InspectError> {
     let path = source.path().display().to_string();
     let label = layer
         .expected
@@ -738,7 +738,7 @@ mod tests {
         layer.extend_from_slice(&[0u8; 1024]);
         let folder = tempfile::tempdir().unwrap();
         std::fs::write(folder.path().join("layer.tar"), &layer).unwrap();
-        let source = ImageSource::open(folder.path()).unwrap();
+        let source = ImageReader::open(folder.path()).unwrap();
         let found = FoundLayer {
             name: "layer.tar".to_owned(),
             media_type: None,

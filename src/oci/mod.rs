@@ -3,7 +3,7 @@
 //!
 //! Writing: [`tree`] collects files into a layer's entries, [`layer`] streams them through
 //! [`tar`] and [`compression`] into a blob, [`image`] adds the config and manifest, and
-//! [`layout`] / [`archive`] store the blobs. Reading: [`source`] opens any image folder or
+//! [`layout`] / [`archive`] store the blobs. Reading: [`reader`] opens any image folder or
 //! tar and [`inspect`] reports on it.
 
 pub mod archive;
@@ -17,8 +17,8 @@ pub mod inspect;
 pub mod json;
 pub mod layer;
 pub mod layout;
+pub mod reader;
 pub mod reference;
-pub mod source;
 pub mod spec;
 pub mod tar;
 pub mod timestamp;

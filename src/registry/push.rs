@@ -42,7 +42,7 @@ pub enum BlobOutcome {
 }
 
 /// Reports progress: called with a blob and the bytes of it sent so far.
-pub trait Progress: Sync {
+pub trait PushProgress: Sync {
     fn started(&self, _blob: &Descriptor) {}
     fn advanced(&self, _blob: &Descriptor, _sent: u64) {}
     fn finished(&self, _blob: &Descriptor, _outcome: BlobOutcome) {}
@@ -50,7 +50,7 @@ pub trait Progress: Sync {
 
 /// No progress reports.
 pub struct Silent;
-impl Progress for Silent {}
+impl PushProgress for Silent {}
 
 #[derive(Clone, Debug, Default)]
 pub struct PushReport {
@@ -78,7 +78,7 @@ pub fn push(
     source: &dyn BlobSource,
     graph: &ImageGraph,
     request: &PushRequest<'_>,
-    progress: &dyn Progress,
+    progress: &dyn PushProgress,
 ) -> Result<PushReport, TransportError> {
     // An image the repository already holds needs no blob sent; tags already naming it need
     // no manifest either. A registry guarantees a stored manifest's blobs are there.
@@ -224,7 +224,7 @@ pub fn push_referrer(
     source: &dyn BlobSource,
     graph: &ImageGraph,
     request: &PushRequest<'_>,
-    progress: &dyn Progress,
+    progress: &dyn PushProgress,
 ) -> Result<ReferrerReport, TransportError> {
     let invalid = |message: String| TransportError::Invalid {
         location: source.describe(),
@@ -363,7 +363,7 @@ struct Counting<'a, R> {
     inner: R,
     sent: u64,
     blob: &'a Descriptor,
-    progress: &'a dyn Progress,
+    progress: &'a dyn PushProgress,
 }
 
 impl<R: Read> Read for Counting<'_, R> {
@@ -404,7 +404,7 @@ fn push_blob(
     source: &dyn BlobSource,
     blob: &Descriptor,
     request: &PushRequest<'_>,
-    progress: &dyn Progress,
+    progress: &dyn PushProgress,
 ) -> Result<BlobOutcome, TransportError> {
     let repository = request.repository;
     if registry.blob_size(repository, &blob.digest)?.is_some() {
@@ -520,7 +520,7 @@ fn send_chunks(
     repository: &str,
     session: &mut Session,
     offset: u64,
-    progress: &dyn Progress,
+    progress: &dyn PushProgress,
 ) -> Result<Result<(), String>, TransportError> {
     let chunk = session.chunk_size();
     let mut reader = Counting {

@@ -95,7 +95,7 @@ pub struct SbomInput<'a> {
 #[derive(Clone, Copy, Debug)]
 pub enum SbomBase<'a> {
     /// kiln's static base: the pinned sources of kiln.lock's `[[static]]` entries.
-    Static(&'a [crate::static_base::StaticSource]),
+    Static(&'a [crate::static_base::StaticWheel]),
     /// An image from a registry, at the manifest digest kiln.lock pins for this platform.
     Image {
         reference: &'a Reference,
@@ -225,7 +225,7 @@ fn document_by(input: &SbomInput<'_>, tool: &str) -> Result<Value, SbomError> {
     match input.base {
         None => {}
         Some(SbomBase::Static(sources)) => {
-            let mut sources: Vec<&crate::static_base::StaticSource> = sources.iter().collect();
+            let mut sources: Vec<&crate::static_base::StaticWheel> = sources.iter().collect();
             sources.sort_by(|left, right| left.name.cmp(&right.name));
             let ids = allocate_ids(
                 "Static",
@@ -403,7 +403,7 @@ fn allocate_ids(kind: &str, names: Vec<String>) -> Vec<String> {
 }
 
 /// A source of the static base: the wheel kiln.lock pins, and what the image takes from it.
-fn static_package(id: &str, source: &crate::static_base::StaticSource) -> Value {
+fn static_package(id: &str, source: &crate::static_base::StaticWheel) -> Value {
     let mut fields = package(id, &source.name, "OTHER");
     fields.insert("versionInfo".to_owned(), json!(source.version));
     fields.insert("downloadLocation".to_owned(), json!(source.url));

@@ -18,7 +18,7 @@
 //! ```
 //!
 //! The CA bundle and the zones come from two PyPI wheels, pinned by sha256 in kiln.lock
-//! (`[[static]]`, see [`StaticSource`]): `certifi` (its `certifi/cacert.pem`, Mozilla's
+//! (`[[static]]`, see [`StaticWheel`]): `certifi` (its `certifi/cacert.pem`, Mozilla's
 //! bundle as curl and requests ship it) and `tzdata` (its `tzdata/zoneinfo/**`, compiled by
 //! zic from the IANA release). PyPI never serves other bytes under a file's name once it is
 //! uploaded and keeps old releases, which is what a pin needs; Debian's and Alpine's mirrors
@@ -101,7 +101,7 @@ const TZDATA_PROJECT: &str = "tzdata";
 /// Bounds on what a wheel can make kiln read; far above what certifi and tzdata need (0.2 MB
 /// and 0.6 MB unpacked, 12 and 633 entries) and far below what could hurt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
+pub struct WheelLimits {
     /// The wheel as downloaded; it is held in memory.
     pub wheel: u64,
     /// Entries in the zip.
@@ -113,7 +113,7 @@ pub struct Limits {
 }
 
 /// The limits [`realise`] applies.
-pub const LIMITS: Limits = Limits {
+pub const LIMITS: WheelLimits = WheelLimits {
     wheel: 64 << 20,
     entries: 10_000,
     file: 16 << 20,
@@ -123,7 +123,7 @@ pub const LIMITS: Limits = Limits {
 /// One pinned source of the static base: a `[[static]]` entry of kiln.lock.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StaticSource {
+pub struct StaticWheel {
     /// What it provides: [`CA_CERTIFICATES`] or [`TZDATA`].
     pub name: String,
     /// Where the wheel is downloaded from.
@@ -189,15 +189,15 @@ pub fn provides(name: &str) -> Option<String> {
 /// kiln's built-in pins: the newest `certifi` and `tzdata` wheels on PyPI when this kiln was
 /// made (2026-11), each checked by downloading it. `kiln lock` writes these into a new
 /// kiln.lock; `kiln lock --update-bases` asks PyPI for newer ones ([`latest_sources`]).
-pub fn default_sources() -> Vec<StaticSource> {
+pub fn default_sources() -> Vec<StaticWheel> {
     vec![
-        StaticSource {
+        StaticWheel {
             name: CA_CERTIFICATES.to_owned(),
             url: "https://files.pythonhosted.org/packages/7a/3e/9ddb6d78c2ffd17604c05745f553614bfbecd2cc6741bbaa5181bc8b2496/certifi-2026.10.19.post1-py3-none-any.whl".to_owned(),
             sha256: "1324c476b4811eff41a8bc2122cd0bbd4d9c7234c725446d99ab1612b3a7fdd2".to_owned(),
             version: "2026.10.19.post1".to_owned(),
         },
-        StaticSource {
+        StaticWheel {
             name: TZDATA.to_owned(),
             url: "https://files.pythonhosted.org/packages/0a/66/9a06c2227fedfd4919f0eaaa8b94377d9730882a7e4f95823c9a331ab5e1/tzdata-2026.6-py2.py3-none-any.whl".to_owned(),
             sha256: "0a10eec6e13ef16b627fabed9a5f2ba61a62b1c67f327305f4e7e412a70b4aec".to_owned(),
@@ -211,7 +211,7 @@ pub fn default_sources() -> Vec<StaticSource> {
 /// pure Python (`…-none-any.whl`) and not yanked, with `digests.sha256`. A relative file URL
 /// (mirrors serve them) is resolved against the page's URL, as pip does. Nothing is
 /// downloaded but the two pages; [`realise`] checks the wheels against these digests.
-pub fn latest_sources(index_url: &str) -> Result<Vec<StaticSource>, StaticBaseError> {
+pub fn latest_sources(index_url: &str) -> Result<Vec<StaticWheel>, StaticBaseError> {
     let index = index_url.trim_end_matches('/');
     let mut sources = Vec::new();
     for (name, project) in [
@@ -227,11 +227,11 @@ pub fn latest_sources(index_url: &str) -> Result<Vec<StaticSource>, StaticBaseEr
 
 /// The two sources of a valid pin set.
 struct Pins<'a> {
-    ca_certificates: &'a StaticSource,
-    tzdata: &'a StaticSource,
+    ca_certificates: &'a StaticWheel,
+    tzdata: &'a StaticWheel,
 }
 
-fn check_sources(sources: &[StaticSource]) -> Result<Pins<'_>, StaticBaseError> {
+fn check_sources(sources: &[StaticWheel]) -> Result<Pins<'_>, StaticBaseError> {
     let mut ca_certificates = None;
     let mut tzdata = None;
     for source in sources {
@@ -286,7 +286,7 @@ fn check_sources(sources: &[StaticSource]) -> Result<Pins<'_>, StaticBaseError> 
 /// The store recipe of the root filesystem for `sources` (see the module doc, and
 /// [`recipes::static_base`] for its format; it changes when what kiln writes into the root
 /// filesystem does).
-pub fn recipe(sources: &[StaticSource]) -> Result<Recipe, StaticBaseError> {
+pub fn recipe(sources: &[StaticWheel]) -> Result<Recipe, StaticBaseError> {
     let pins = check_sources(sources)?;
     Ok(recipe_of(&pins))
 }
@@ -300,7 +300,7 @@ fn recipe_of(pins: &Pins<'_>) -> Recipe {
 /// guard, as for every output. `status` hears about waits and downloads.
 pub fn realise(
     store: &Store,
-    sources: &[StaticSource],
+    sources: &[StaticWheel],
     status: &dyn Fn(&str),
 ) -> Result<PathBuf, StaticBaseError> {
     let pins = check_sources(sources)?;
@@ -319,7 +319,7 @@ fn build_rootfs(
     rootfs: &Path,
     pins: &Pins<'_>,
     status: &dyn Fn(&str),
-    limits: Limits,
+    limits: WheelLimits,
 ) -> Result<(), StaticBaseError> {
     rootfs::create(rootfs)?;
     for (source, project) in [
@@ -432,15 +432,15 @@ mod tests {
         TestServer::routes(routes, Reply::new(404, "not found")).unwrap()
     }
 
-    fn sources_on(server: &TestServer, certifi: &[u8], tzdata: &[u8]) -> Vec<StaticSource> {
+    fn sources_on(server: &TestServer, certifi: &[u8], tzdata: &[u8]) -> Vec<StaticWheel> {
         vec![
-            StaticSource {
+            StaticWheel {
                 name: CA_CERTIFICATES.to_owned(),
                 url: format!("{}/certifi-1.0-py3-none-any.whl", server.url()),
                 sha256: sha256_hex(certifi),
                 version: "1.0".to_owned(),
             },
-            StaticSource {
+            StaticWheel {
                 name: TZDATA.to_owned(),
                 url: format!("{}/tzdata-1.0-py2.py3-none-any.whl", server.url()),
                 sha256: sha256_hex(tzdata),
@@ -449,7 +449,7 @@ mod tests {
         ]
     }
 
-    fn serve_wheels() -> (TestServer, Vec<StaticSource>) {
+    fn serve_wheels() -> (TestServer, Vec<StaticWheel>) {
         let (certifi, tzdata) = (certifi_wheel(), tzdata_wheel());
         let server = serve(vec![
             ("/certifi-1.0-py3-none-any.whl".to_owned(), certifi.clone()),
@@ -499,7 +499,7 @@ mod tests {
 
     #[test]
     fn recipe_holds_digests_sorted_by_name() {
-        let source = |name: &str, digit: char, url: &str| StaticSource {
+        let source = |name: &str, digit: char, url: &str| StaticWheel {
             name: name.to_owned(),
             url: url.to_owned(),
             sha256: digit.to_string().repeat(64),
@@ -535,7 +535,7 @@ mod tests {
     #[test]
     fn pin_sets_are_checked() {
         let valid = default_sources();
-        let cases: Vec<(&str, Vec<StaticSource>, &str)> = vec![
+        let cases: Vec<(&str, Vec<StaticWheel>, &str)> = vec![
             ("empty", vec![], "`ca-certificates` is missing"),
             ("no tzdata", valid[..1].to_vec(), "`tzdata` is missing"),
             (
@@ -548,7 +548,7 @@ mod tests {
                 vec![
                     valid[0].clone(),
                     valid[1].clone(),
-                    StaticSource {
+                    StaticWheel {
                         name: "busybox".to_owned(),
                         ..valid[1].clone()
                     },
@@ -558,7 +558,7 @@ mod tests {
             (
                 "short digest",
                 vec![
-                    StaticSource {
+                    StaticWheel {
                         sha256: "abc".to_owned(),
                         ..valid[0].clone()
                     },
@@ -570,7 +570,7 @@ mod tests {
                 "upper-case digest",
                 vec![
                     valid[0].clone(),
-                    StaticSource {
+                    StaticWheel {
                         sha256: valid[1].sha256.to_ascii_uppercase(),
                         ..valid[1].clone()
                     },
@@ -581,7 +581,7 @@ mod tests {
                 "file URL",
                 vec![
                     valid[0].clone(),
-                    StaticSource {
+                    StaticWheel {
                         url: "file:///etc/passwd".to_owned(),
                         ..valid[1].clone()
                     },
@@ -599,12 +599,9 @@ mod tests {
     fn sources_round_trip_through_serde() {
         let source = &default_sources()[0];
         let text = serde_json::to_string(source).unwrap();
-        assert_eq!(
-            serde_json::from_str::<StaticSource>(&text).unwrap(),
-            *source
-        );
+        assert_eq!(serde_json::from_str::<StaticWheel>(&text).unwrap(), *source);
         let unknown = text.replace("\"version\"", "\"extra\":1,\"version\"");
-        assert!(serde_json::from_str::<StaticSource>(&unknown).is_err());
+        assert!(serde_json::from_str::<StaticWheel>(&unknown).is_err());
     }
 
     #[test]
@@ -711,16 +708,16 @@ mod tests {
         assert_eq!(std::fs::read(rootfs.join(CA_BUNDLE_PATH)).unwrap(), PEM);
 
         // Again, with the sources listed the other way round: the store has it.
-        let reversed: Vec<StaticSource> = sources.iter().rev().cloned().collect();
+        let reversed: Vec<StaticWheel> = sources.iter().rev().cloned().collect();
         assert_eq!(
             realise(&store, &reversed, &|_| panic!("no status")).unwrap(),
             rootfs
         );
         assert_eq!(server.count(), 2);
         // Even with the server unreachable.
-        let offline: Vec<StaticSource> = sources
+        let offline: Vec<StaticWheel> = sources
             .iter()
-            .map(|source| StaticSource {
+            .map(|source| StaticWheel {
                 url: "http://127.0.0.1:9/gone.whl".to_owned(),
                 ..source.clone()
             })

@@ -10,7 +10,7 @@
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use super::StaticSource;
+use super::StaticWheel;
 // Credentials never reach a message or kiln.lock: the one redaction every client uses.
 use crate::http::{self, AgentOptions, Attempt, Client, HttpError, RetryPolicy, redact};
 
@@ -111,7 +111,7 @@ pub(super) fn newest_source(
     index: &str,
     name: &str,
     project: &str,
-) -> Result<StaticSource, PypiError> {
+) -> Result<StaticWheel, PypiError> {
     let page_url = format!("{index}/pypi/{project}/json");
     let bytes = get(&page_url, MAX_INDEX_PAGE, INDEX_HINT)?;
     newest_wheel(&bytes, &page_url, name, project)
@@ -149,7 +149,7 @@ fn newest_wheel(
     page_url: &str,
     name: &str,
     project: &str,
-) -> Result<StaticSource, PypiError> {
+) -> Result<StaticWheel, PypiError> {
     let page: ProjectPage =
         serde_json::from_slice(page).map_err(|source| PypiError::InvalidIndexPage {
             url: redact(page_url),
@@ -177,7 +177,7 @@ fn newest_wheel(
         });
     }
     let wheel = wheels.swap_remove(chosen);
-    Ok(StaticSource {
+    Ok(StaticWheel {
         name: name.to_owned(),
         url: redact(&resolve_url(page_url, &wheel.url)),
         sha256: wheel
@@ -194,7 +194,7 @@ pub(super) fn is_sha256_hex(text: &str) -> bool {
 }
 
 /// Download `source`'s wheel and check its sha256 before anything reads it.
-pub(super) fn download_verified(source: &StaticSource, limit: u64) -> Result<Vec<u8>, PypiError> {
+pub(super) fn download_verified(source: &StaticWheel, limit: u64) -> Result<Vec<u8>, PypiError> {
     let bytes = get(&source.url, limit, WHEEL_HINT)?;
     verify_sha256(&redact(&source.url), &source.sha256, &bytes)?;
     Ok(bytes)
@@ -448,13 +448,13 @@ mod tests {
         assert_eq!(
             sources,
             [
-                StaticSource {
+                StaticWheel {
                     name: CA_CERTIFICATES.to_owned(),
                     url: "https://files.example/packages/c.whl".to_owned(),
                     sha256: digest("a"),
                     version: "2026.1.1".to_owned(),
                 },
-                StaticSource {
+                StaticWheel {
                     name: TZDATA.to_owned(),
                     url: format!("{}/packages/t.whl", server.url()),
                     sha256: digest("4"),

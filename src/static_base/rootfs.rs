@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{CA_CERTIFICATES, NONROOT_GID, NONROOT_UID, StaticSource, TZDATA};
+use super::{CA_CERTIFICATES, NONROOT_GID, NONROOT_UID, StaticWheel, TZDATA};
 use crate::diagnostic::PathError;
 use crate::http::redact;
 use crate::oci::tree::{Attributes, FileTree, ImagePath, Node, TreeError};
@@ -149,7 +149,7 @@ pub(super) fn destination(source_name: &str, entry: &str) -> Option<String> {
 /// The checks that a pin names the right project's wheel, beyond its digest: the bundle holds
 /// certificates, `UTC` is a TZif file.
 pub(super) fn check_content(
-    source: &StaticSource,
+    source: &StaticWheel,
     project: &str,
     files: &[(String, Vec<u8>)],
 ) -> Result<(), RootfsError> {

@@ -12,7 +12,7 @@ use std::io::Cursor;
 use zip::ZipArchive;
 use zip::result::ZipError;
 
-use super::Limits;
+use super::WheelLimits;
 use crate::oci::tree::WHITEOUT_PREFIX;
 use crate::zip_hygiene::{
     Budget, Irregular, PATH_MAX, has_second_name, irregular_kind, read_declared,
@@ -98,7 +98,7 @@ fn name_problem(name: &str) -> Option<&'static str> {
 pub(super) fn read_wheel(
     bytes: &[u8],
     url: &str,
-    limits: Limits,
+    limits: WheelLimits,
     select: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, Vec<u8>)>, WheelError> {
     let mut archive =
@@ -256,7 +256,7 @@ mod tests {
 
     /// The error `read_wheel` gives for `bytes`, which must name the URL and contain
     /// `expected`.
-    fn refusal(bytes: &[u8], limits: Limits, expected: &str) -> WheelError {
+    fn refusal(bytes: &[u8], limits: WheelLimits, expected: &str) -> WheelError {
         let error = read_wheel(bytes, URL, limits, take_everything).unwrap_err();
         let message = error.to_string();
         assert!(
@@ -312,7 +312,7 @@ mod tests {
     #[test]
     fn wheel_sizes_are_bounded() {
         let bytes = wheel(&[("a", b"1"), ("b", b"2"), ("c", b"3")]);
-        let limits = |entries, file, total| Limits {
+        let limits = |entries, file, total| WheelLimits {
             wheel: LIMITS.wheel,
             entries,
             file,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::ToolchainError;
 use crate::diagnostic::PathError;
-use crate::gomod::modzip::{self, Limits};
+use crate::gomod::modzip::{self, ZipLimits};
 use crate::gomod::proxy::{ProxyClient, ProxyFile};
 use crate::recipes;
 use crate::store::Store;
@@ -77,7 +77,7 @@ pub fn fetch_release(
             module: id.clone(),
             source: Box::new(source),
         })?;
-    let module_zip = modzip::read(&bytes, TOOLCHAIN_MODULE, &version, Limits::default())?;
+    let module_zip = modzip::read(&bytes, TOOLCHAIN_MODULE, &version, ZipLimits::default())?;
     let h1 = module_zip.h1();
     if let Some(expected) = expected
         && h1 != expected

@@ -11,13 +11,13 @@ use crate::oci::compression::Decompressor;
 use crate::oci::digest::{Digest, HashingWriter};
 use crate::oci::json::to_canonical_vec;
 use crate::oci::layout::is_artifact_entry;
+use crate::oci::reader::{ImageNames, ImageReader, ReaderError};
 use crate::oci::reference::Reference;
-use crate::oci::source::{ImageNames, ImageSource, SourceError};
 use crate::oci::spec::{Descriptor, Manifest, media_type};
 
 /// An image folder or archive as a blob source.
 pub struct LocalSource {
-    pub source: ImageSource,
+    pub source: ImageReader,
     location: String,
     /// Documents kiln wrote for an older docker-archive, by digest.
     synthesized: HashMap<Digest, Vec<u8>>,
@@ -28,7 +28,7 @@ pub struct LocalSource {
 impl LocalSource {
     pub fn open(path: &Path, location: String) -> Result<Self, TransportError> {
         Ok(LocalSource {
-            source: ImageSource::open(path)?,
+            source: ImageReader::open(path)?,
             location,
             synthesized: HashMap::new(),
             files: HashMap::new(),
@@ -59,7 +59,7 @@ impl LocalSource {
                     let read =
                         reader
                             .read(&mut buffer)
-                            .map_err(|source| SourceError::ReadEntry {
+                            .map_err(|source| ReaderError::ReadEntry {
                                 path: self.source.path().to_owned(),
                                 entry: layer.clone(),
                                 source,
@@ -73,7 +73,7 @@ impl LocalSource {
                         first = false;
                     }
                     hashing.write_all(&buffer[..read]).map_err(|source| {
-                        SourceError::ReadEntry {
+                        ReaderError::ReadEntry {
                             path: self.source.path().to_owned(),
                             entry: layer.clone(),
                             source,
@@ -82,7 +82,7 @@ impl LocalSource {
                 }
                 let (_, digest, written) = hashing.finish();
                 if written != size {
-                    return Err(SourceError::Truncated {
+                    return Err(ReaderError::Truncated {
                         path: self.source.path().to_owned(),
                         entry: layer.clone(),
                         size,

@@ -3,7 +3,7 @@
 //!
 //! Every copy preserves digests: manifests and indexes move as their exact bytes, blobs as
 //! their stored bytes, each checked against its descriptor on the way (a local source by
-//! [`ImageSource`](crate::oci::source::ImageSource), a registry by
+//! [`ImageReader`](crate::oci::reader::ImageReader), a registry by
 //! [`VerifiedBlob`](crate::registry::client::VerifiedBlob), a local destination by hashing
 //! what it writes). The one exception is a docker-archive of the older form (Docker before 25,
 //! podman, skopeo), which holds no manifest: kiln writes the Docker schema 2 manifest such an
@@ -19,8 +19,8 @@ use std::str::FromStr;
 use crate::diagnostic::Hint;
 use crate::oci::digest::Digest;
 use crate::oci::layout::LayoutEntry;
+use crate::oci::reader::{ImageNames, ReaderError};
 use crate::oci::reference::{Reference, ReferenceError};
-use crate::oci::source::{ImageNames, SourceError};
 use crate::oci::spec::{Descriptor, Index, Manifest, Platform, media_type};
 use crate::registry::client::{ClientOptions, RegistryError};
 
@@ -52,7 +52,7 @@ pub enum TransportError {
     #[error(transparent)]
     Reference(#[from] ReferenceError),
     #[error(transparent)]
-    Source(#[from] SourceError),
+    Source(#[from] ReaderError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error("{location} holds no image")]
@@ -248,7 +248,7 @@ fn visit(
     if !seen.insert(descriptor.digest) {
         return Ok(());
     }
-    if depth > MAX_DEPTH || seen.len() > crate::oci::source::MAX_DESCRIPTORS {
+    if depth > MAX_DEPTH || seen.len() > crate::oci::reader::MAX_DESCRIPTORS {
         return Err(TransportError::Invalid {
             location: source.describe(),
             message: format!(

@@ -4,8 +4,8 @@
 use std::io::Read;
 
 use super::{BlobSource, TransportError, check};
+use crate::oci::reader::DOCUMENT_LIMIT;
 use crate::oci::reference::Reference;
-use crate::oci::source::DOCUMENT_LIMIT;
 use crate::oci::spec::{Descriptor, media_type};
 use crate::registry::client::{ClientOptions, MANIFEST_LIMIT, Registry};
 

@@ -84,7 +84,7 @@ fn images(dir: &TestDir, go: &Path, folder: &str) -> (Value, Vec<Platform>) {
 
 /// The ELF machine of `bin/server` in the top layer of the `platform` image of `archive`.
 fn program_machine(archive: &Path, platform: &str) -> u16 {
-    let source = kiln::oci::source::ImageSource::open(archive).unwrap();
+    let source = kiln::oci::reader::ImageReader::open(archive).unwrap();
     let image = source
         .images()
         .unwrap()
@@ -519,7 +519,7 @@ metadataTest:
     assert!(text.contains("Passes:      13"), "{text}");
     // Owners: container-structure-test's tar driver cannot check them ("Error checking
     // ownership"), so they are read from the layers' tar headers.
-    let source = kiln::oci::source::ImageSource::open(&dir.join("server.tar")).unwrap();
+    let source = kiln::oci::reader::ImageReader::open(&dir.join("server.tar")).unwrap();
     let image = source.images().unwrap().remove(0);
     let mut owners = std::collections::BTreeMap::new();
     for layer in &image.layers {

@@ -1,7 +1,7 @@
 //! kiln.toml's errors: where a problem is (file:line:column), what it is, and the key the
 //! user probably meant.
 //!
-//! A problem inside a file is [`ConfigError::At`], its [`Location`] computed from the byte
+//! A problem inside a file is [`ConfigError::At`], its [`Position`] computed from the byte
 //! span toml reports: lines count from 1, and the column counts characters, not bytes, from
 //! 1, with a byte order mark at the start of the file not counted (editors do not show it).
 //! serde's message for an unknown key is put in kiln.toml's words ("unknown key", not
@@ -15,13 +15,13 @@ use crate::diagnostic::Hint;
 
 /// A place in a configuration file.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Location {
+pub struct Position {
     pub file: PathBuf,
     pub line: usize,
     pub column: usize,
 }
 
-impl std::fmt::Display for Location {
+impl std::fmt::Display for Position {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
     }
@@ -33,7 +33,7 @@ impl std::fmt::Display for Location {
 pub enum ConfigError {
     #[error("{location}: {message}")]
     At {
-        location: Location,
+        location: Position,
         message: String,
         /// What to do about it: the key probably meant, or how to write the value.
         hint: Option<String>,
@@ -68,14 +68,14 @@ pub(super) struct SourceFile {
 }
 
 impl SourceFile {
-    pub(super) fn location(&self, span: &Range<usize>) -> Location {
+    pub(super) fn location(&self, span: &Range<usize>) -> Position {
         let before = &self.text[..span.start.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
         // A byte order mark starts the file but no column: editors do not show it.
         let column = before.rsplit('\n').next().map_or(0, |rest| {
             rest.trim_start_matches('\u{feff}').chars().count()
         }) + 1;
-        Location {
+        Position {
             file: self.path.clone(),
             line,
             column,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 
 use super::entries;
-use super::error::{ConfigError, Location, SourceFile, did_you_mean};
+use super::error::{ConfigError, Position, SourceFile, did_you_mean};
 use super::model::{Base, DEFAULT_MAX_LAYERS, Image, Package, STATIC_BASE};
 use super::package::parse_platforms;
 use super::schema::RawImage;
@@ -25,7 +25,7 @@ use crate::oci::tree::ImagePath;
 pub(super) fn from_raw(
     source: &SourceFile,
     key: &str,
-    location: Location,
+    location: Position,
     raw: RawImage,
     packages: &BTreeMap<String, Package>,
 ) -> Result<Image, ConfigError> {

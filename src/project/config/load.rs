@@ -12,15 +12,15 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use super::error::{
-    ConfigError, Location, SourceFile, describe_toml_error, hint_for_unknown_field,
+    ConfigError, Position, SourceFile, describe_toml_error, hint_for_unknown_field,
 };
 use super::model::{Package, Project};
 use super::schema::{RawFile, RawImage, RawPackage};
 use super::{PROJECT_FILE, SCHEMA, image, package};
 
 struct Loader {
-    packages: BTreeMap<String, (Package, Location)>,
-    raw_images: Vec<(String, Location, RawImage, usize)>,
+    packages: BTreeMap<String, (Package, Position)>,
+    raw_images: Vec<(String, Position, RawImage, usize)>,
     sources: Vec<SourceFile>,
     files: Vec<PathBuf>,
 }

@@ -65,7 +65,7 @@ mod model;
 mod package;
 mod schema;
 
-pub use error::{ConfigError, Location, did_you_mean};
+pub use error::{ConfigError, Position, did_you_mean};
 pub use model::{
     Base, DEFAULT_MAX_LAYERS, DirEntry, FilesEntry, Image, MainPackage, Package, Project,
     STATIC_BASE, SymlinkEntry,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::error::Location;
+use super::error::Position;
 use crate::oci::compression::Compression;
 use crate::oci::reference::Reference;
 use crate::oci::spec::Platform;
@@ -40,7 +40,7 @@ pub struct Package {
     /// Every platform the package is built for (`platforms = [...]`), `platform` among them;
     /// the default for its images.
     pub platforms: Vec<Platform>,
-    pub defined_at: Location,
+    pub defined_at: Position,
 }
 
 impl Package {
@@ -97,7 +97,7 @@ pub struct FilesEntry {
     /// Globs over paths relative to `src` (`**/*.html`); empty means everything.
     pub include: Vec<String>,
     pub exclude: Vec<String>,
-    pub defined_at: Location,
+    pub defined_at: Position,
 }
 
 /// `[[images.NAME.dirs]]`: an empty folder with an owner and mode (state a non-root user may
@@ -146,7 +146,7 @@ pub struct Image {
     pub annotations: BTreeMap<String, String>,
     /// Whether an SPDX SBOM is stored beside the image.
     pub sbom: bool,
-    pub defined_at: Location,
+    pub defined_at: Position,
 }
 
 impl Image {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
-use super::error::{ConfigError, Location, SourceFile, did_you_mean};
+use super::error::{ConfigError, Position, SourceFile, did_you_mean};
 use super::model::{MainPackage, Package};
 use super::schema::RawPackage;
 use crate::oci::spec::Platform;
@@ -45,7 +45,7 @@ const RESERVED_ENV: &[&str] = &[
 pub(super) fn from_raw(
     source: &SourceFile,
     key: &Spanned<String>,
-    location: Location,
+    location: Position,
     raw: RawPackage,
 ) -> Result<Package, ConfigError> {
     let key_name = key.get_ref().clone();

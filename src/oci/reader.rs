@@ -52,7 +52,7 @@ thread_local! {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum SourceError {
+pub enum ReaderError {
     #[error("{} is not an image: {reason}", .path.display())]
     NotAnImage { path: PathBuf, reason: String },
     #[error("cannot read {}", .path.display())]
@@ -169,7 +169,7 @@ enum Storage {
 }
 
 /// An opened image folder or archive.
-pub struct ImageSource {
+pub struct ImageReader {
     path: PathBuf,
     storage: Storage,
     /// Set when the archive itself was compressed (`docker save | gzip`).
@@ -246,24 +246,24 @@ impl Read for RangeReader<'_> {
     }
 }
 
-impl ImageSource {
+impl ImageReader {
     /// Open `path`: an OCI layout (or extracted docker-archive) folder, or an image tar.
-    pub fn open(path: &Path) -> Result<Self, SourceError> {
-        let io_error = |source| SourceError::Io {
+    pub fn open(path: &Path) -> Result<Self, ReaderError> {
+        let io_error = |source| ReaderError::Io {
             path: path.to_owned(),
             source,
         };
         let metadata = std::fs::metadata(path).map_err(io_error)?;
         if metadata.is_dir() {
             let root = path.canonicalize().map_err(io_error)?;
-            return Ok(ImageSource {
+            return Ok(ImageReader {
                 path: path.to_owned(),
                 storage: Storage::Folder(root),
                 archive_compression: Compression::None,
             });
         }
         if !metadata.is_file() {
-            return Err(SourceError::NotAnImage {
+            return Err(ReaderError::NotAnImage {
                 path: path.to_owned(),
                 reason: "it is neither a folder nor a regular file".to_owned(),
             });
@@ -279,7 +279,7 @@ impl ImageSource {
             let limit = unpack_limit(metadata.len());
             let mut unpacked = tempfile::tempfile().map_err(io_error)?;
             let copied = io::copy(&mut (&mut decompressor).take(limit + 1), &mut unpacked).map_err(|source| {
-                SourceError::NotAnImage {
+                ReaderError::NotAnImage {
                     path: path.to_owned(),
                     reason: format!(
                         "it looks {archive_compression}-compressed but does not decompress ({source})"
@@ -287,7 +287,7 @@ impl ImageSource {
                 }
             })?;
             if copied > limit {
-                return Err(SourceError::Bomb {
+                return Err(ReaderError::Bomb {
                     path: path.to_owned(),
                     limit,
                     ratio: UNPACK_RATIO,
@@ -298,7 +298,7 @@ impl ImageSource {
         // Sniffing (or unpacking) moved the offset; the tar reader starts at the beginning.
         file.seek(SeekFrom::Start(0)).map_err(io_error)?;
         let entries = index_tar(&file, path)?;
-        Ok(ImageSource {
+        Ok(ImageReader {
             path: path.to_owned(),
             storage: Storage::Tar { file, entries },
             archive_compression,
@@ -311,25 +311,25 @@ impl ImageSource {
 
     /// Whether the source has a regular file `name`. Only "missing" is `false`; any other
     /// failure (unreadable, escaping, a link loop) is an error.
-    pub fn contains(&self, name: &str) -> Result<bool, SourceError> {
+    pub fn contains(&self, name: &str) -> Result<bool, ReaderError> {
         match self.open_file(name) {
             Ok(_) => Ok(true),
-            Err(SourceError::Missing { .. }) => Ok(false),
+            Err(ReaderError::Missing { .. }) => Ok(false),
             Err(error) => Err(error),
         }
     }
 
     /// Open the file `name` (a `/`-separated path relative to the root); returns a reader
     /// and the file's size.
-    pub fn open_file(&self, name: &str) -> Result<(Box<dyn Read + Send + '_>, u64), SourceError> {
-        let normalised = normalise_entry_name(name).ok_or_else(|| SourceError::EntryEscapes {
+    pub fn open_file(&self, name: &str) -> Result<(Box<dyn Read + Send + '_>, u64), ReaderError> {
+        let normalised = normalise_entry_name(name).ok_or_else(|| ReaderError::EntryEscapes {
             path: self.path.clone(),
             entry: name.to_owned(),
         })?;
         match &self.storage {
             Storage::Folder(root) => {
                 let joined = root.join(&normalised);
-                let missing = || SourceError::Missing {
+                let missing = || ReaderError::Missing {
                     path: self.path.clone(),
                     name: name.to_owned(),
                 };
@@ -338,7 +338,7 @@ impl ImageSource {
                     Err(error) if error.kind() == io::ErrorKind::NotFound => return Err(missing()),
                     // A link loop, or a folder kiln may not enter: name the entry.
                     Err(source) => {
-                        return Err(SourceError::ReadEntry {
+                        return Err(ReaderError::ReadEntry {
                             path: self.path.clone(),
                             entry: name.to_owned(),
                             source,
@@ -346,13 +346,13 @@ impl ImageSource {
                     }
                 };
                 if !resolved.starts_with(root) {
-                    return Err(SourceError::EntryEscapes {
+                    return Err(ReaderError::EntryEscapes {
                         path: self.path.clone(),
                         entry: name.to_owned(),
                     });
                 }
                 // The type first: opening a FIFO planted in an unpacked archive would block.
-                let read_error = |source| SourceError::ReadEntry {
+                let read_error = |source| ReaderError::ReadEntry {
                     path: self.path.clone(),
                     entry: name.to_owned(),
                     source,
@@ -362,7 +362,7 @@ impl ImageSource {
                     return Err(missing());
                 }
                 if !metadata.is_file() {
-                    return Err(SourceError::Invalid {
+                    return Err(ReaderError::Invalid {
                         path: self.path.clone(),
                         message: format!("`{name}` is not a regular file"),
                     });
@@ -389,10 +389,10 @@ impl ImageSource {
         entries: &'a HashMap<String, TarEntry>,
         normalised: &str,
         name: &str,
-    ) -> Result<&'a TarEntry, SourceError> {
+    ) -> Result<&'a TarEntry, ReaderError> {
         let mut current = normalised.to_owned();
         for _ in 0..MAX_DEPTH {
-            let entry = entries.get(&current).ok_or_else(|| SourceError::Missing {
+            let entry = entries.get(&current).ok_or_else(|| ReaderError::Missing {
                 path: self.path.clone(),
                 name: name.to_owned(),
             })?;
@@ -404,28 +404,28 @@ impl ImageSource {
                 }
                 TarEntryKind::HardLink(target) => normalise_entry_name(target),
                 TarEntryKind::Directory | TarEntryKind::Other => {
-                    return Err(SourceError::Missing {
+                    return Err(ReaderError::Missing {
                         path: self.path.clone(),
                         name: name.to_owned(),
                     });
                 }
             };
-            current = next.ok_or_else(|| SourceError::EntryEscapes {
+            current = next.ok_or_else(|| ReaderError::EntryEscapes {
                 path: self.path.clone(),
                 entry: name.to_owned(),
             })?;
         }
-        Err(SourceError::Invalid {
+        Err(ReaderError::Invalid {
             path: self.path.clone(),
             message: format!("`{name}` is a chain of more than {MAX_DEPTH} links"),
         })
     }
 
     /// Read a whole JSON document, refusing anything over [`DOCUMENT_LIMIT`].
-    pub fn read_document(&self, name: &str) -> Result<Vec<u8>, SourceError> {
+    pub fn read_document(&self, name: &str) -> Result<Vec<u8>, ReaderError> {
         let (reader, size) = self.open_file(name)?;
         if size > DOCUMENT_LIMIT {
-            return Err(SourceError::TooLarge {
+            return Err(ReaderError::TooLarge {
                 path: self.path.clone(),
                 name: name.to_owned(),
                 size,
@@ -436,7 +436,7 @@ impl ImageSource {
         reader
             .take(DOCUMENT_LIMIT)
             .read_to_end(&mut bytes)
-            .map_err(|source| SourceError::ReadEntry {
+            .map_err(|source| ReaderError::ReadEntry {
                 path: self.path.clone(),
                 entry: name.to_owned(),
                 source,
@@ -445,9 +445,9 @@ impl ImageSource {
     }
 
     /// Read a blob named by `descriptor`, checking its size and digest.
-    pub fn read_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>, SourceError> {
+    pub fn read_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>, ReaderError> {
         if descriptor.size > DOCUMENT_LIMIT {
-            return Err(SourceError::TooLarge {
+            return Err(ReaderError::TooLarge {
                 path: self.path.clone(),
                 name: descriptor.digest.blob_path(),
                 size: descriptor.size,
@@ -459,9 +459,9 @@ impl ImageSource {
         Ok(bytes)
     }
 
-    fn check_blob(&self, descriptor: &Descriptor, bytes: &[u8]) -> Result<(), SourceError> {
+    fn check_blob(&self, descriptor: &Descriptor, bytes: &[u8]) -> Result<(), ReaderError> {
         if bytes.len() as u64 != descriptor.size {
-            return Err(SourceError::Mismatch {
+            return Err(ReaderError::Mismatch {
                 path: self.path.clone(),
                 digest: descriptor.digest,
                 what: format!("{} bytes, descriptor says {}", bytes.len(), descriptor.size),
@@ -469,7 +469,7 @@ impl ImageSource {
         }
         let actual = Digest::of(bytes);
         if actual != descriptor.digest {
-            return Err(SourceError::Mismatch {
+            return Err(ReaderError::Mismatch {
                 path: self.path.clone(),
                 digest: descriptor.digest,
                 what: format!("its content hashes to {actual}"),
@@ -480,9 +480,9 @@ impl ImageSource {
 
     /// A layout with `index.json` has an `oci-layout` file of version 1.0.0 (image-layout
     /// spec): another version may lay its blobs out otherwise.
-    fn check_layout_file(&self) -> Result<(), SourceError> {
+    fn check_layout_file(&self) -> Result<(), ReaderError> {
         if !self.contains(OCI_LAYOUT_FILE)? {
-            return Err(SourceError::NoLayoutFile {
+            return Err(ReaderError::NoLayoutFile {
                 path: self.path.clone(),
             });
         }
@@ -494,7 +494,7 @@ impl ImageSource {
         let bytes = self.read_document(OCI_LAYOUT_FILE)?;
         let layout: LayoutFile = self.parse(&bytes, OCI_LAYOUT_FILE, "OCI layout file")?;
         if layout.version != "1.0.0" {
-            return Err(SourceError::LayoutVersion {
+            return Err(ReaderError::LayoutVersion {
                 path: self.path.clone(),
                 version: layout.version,
             });
@@ -503,9 +503,9 @@ impl ImageSource {
     }
 
     /// Indexes and manifests of another schema version than 2 are other formats.
-    fn check_schema(&self, name: &str, version: u32) -> Result<(), SourceError> {
+    fn check_schema(&self, name: &str, version: u32) -> Result<(), ReaderError> {
         if version != 2 {
-            return Err(SourceError::SchemaVersion {
+            return Err(ReaderError::SchemaVersion {
                 path: self.path.clone(),
                 name: name.to_owned(),
                 version,
@@ -521,10 +521,10 @@ impl ImageSource {
         name: &str,
         document: Option<&str>,
         descriptor: &Descriptor,
-    ) -> Result<(), SourceError> {
+    ) -> Result<(), ReaderError> {
         match document {
             Some(document) if document != descriptor.media_type => {
-                Err(SourceError::MediaTypeMismatch {
+                Err(ReaderError::MediaTypeMismatch {
                     path: self.path.clone(),
                     name: name.to_owned(),
                     document: document.to_owned(),
@@ -540,8 +540,8 @@ impl ImageSource {
         bytes: &[u8],
         name: &str,
         document: &'static str,
-    ) -> Result<T, SourceError> {
-        serde_json::from_slice(bytes).map_err(|source| SourceError::InvalidJson {
+    ) -> Result<T, ReaderError> {
+        serde_json::from_slice(bytes).map_err(|source| ReaderError::InvalidJson {
             path: self.path.clone(),
             name: name.to_owned(),
             document,
@@ -551,7 +551,7 @@ impl ImageSource {
 
     /// The entries of `index.json` with their names, or `None` when the source has none (a
     /// docker-archive of the older form).
-    pub fn index_entries(&self) -> Result<Option<Vec<(Descriptor, ImageNames)>>, SourceError> {
+    pub fn index_entries(&self) -> Result<Option<Vec<(Descriptor, ImageNames)>>, ReaderError> {
         if !self.contains(INDEX_FILE)? {
             return Ok(None);
         }
@@ -560,7 +560,7 @@ impl ImageSource {
         let index: Index = self.parse(&bytes, INDEX_FILE, "OCI index")?;
         self.check_schema(INDEX_FILE, index.schema_version)?;
         if index.manifests.len() > MAX_DESCRIPTORS {
-            return Err(SourceError::Invalid {
+            return Err(ReaderError::Invalid {
                 path: self.path.clone(),
                 message: format!("it lists more than {MAX_DESCRIPTORS} manifests and indexes"),
             });
@@ -578,7 +578,7 @@ impl ImageSource {
     }
 
     /// The entries of a docker-archive's `manifest.json`.
-    pub fn docker_entries(&self) -> Result<Vec<DockerArchiveEntry>, SourceError> {
+    pub fn docker_entries(&self) -> Result<Vec<DockerArchiveEntry>, ReaderError> {
         let bytes = self.read_document(DOCKER_MANIFEST_FILE)?;
         self.parse(&bytes, DOCKER_MANIFEST_FILE, "docker-archive manifest")
     }
@@ -586,11 +586,11 @@ impl ImageSource {
     /// Every image the source holds. A manifest listed several times (in `index.json`, in
     /// nested indexes) is one image with all its names; at most [`MAX_DESCRIPTORS`]
     /// descriptors are followed.
-    pub fn images(&self) -> Result<Vec<FoundImage>, SourceError> {
+    pub fn images(&self) -> Result<Vec<FoundImage>, ReaderError> {
         let has_index = self.contains(INDEX_FILE)?;
         let has_docker_manifest = self.contains(DOCKER_MANIFEST_FILE)?;
         if !has_index && !has_docker_manifest {
-            return Err(SourceError::NotAnImage {
+            return Err(ReaderError::NotAnImage {
                 path: self.path.clone(),
                 reason: format!(
                     "it has neither `{INDEX_FILE}` (OCI layout) nor `{DOCKER_MANIFEST_FILE}` (docker-archive)"
@@ -625,10 +625,10 @@ impl ImageSource {
         names: ImageNames,
         depth: usize,
         walk: &mut Walk,
-    ) -> Result<(), SourceError> {
+    ) -> Result<(), ReaderError> {
         walk.count(self)?;
         if depth > MAX_DEPTH {
-            return Err(SourceError::Invalid {
+            return Err(ReaderError::Invalid {
                 path: self.path.clone(),
                 message: format!("indexes nest more than {MAX_DEPTH} deep"),
             });
@@ -701,9 +701,9 @@ impl ImageSource {
         &self,
         manifest: &Manifest,
         config: &ImageConfig,
-    ) -> Result<Vec<FoundLayer>, SourceError> {
+    ) -> Result<Vec<FoundLayer>, ReaderError> {
         if manifest.layers.len() != config.rootfs.diff_ids.len() {
-            return Err(SourceError::Invalid {
+            return Err(ReaderError::Invalid {
                 path: self.path.clone(),
                 message: format!(
                     "manifest lists {} layers but its config {} has {} diff_ids",
@@ -730,7 +730,7 @@ impl ImageSource {
         &self,
         entry: DockerArchiveEntry,
         images: &mut Vec<FoundImage>,
-    ) -> Result<(), SourceError> {
+    ) -> Result<(), ReaderError> {
         let config_bytes = self.read_document(&entry.config)?;
         let config_digest = Digest::of(&config_bytes);
         let mut names = ImageNames::default();
@@ -747,7 +747,7 @@ impl ImageSource {
         }
         let config: ImageConfig = self.parse(&config_bytes, &entry.config, "image config")?;
         if entry.layers.len() != config.rootfs.diff_ids.len() {
-            return Err(SourceError::Invalid {
+            return Err(ReaderError::Invalid {
                 path: self.path.clone(),
                 message: format!(
                     "{DOCKER_MANIFEST_FILE} lists {} layers for {} but the config has {} diff_ids",
@@ -783,12 +783,12 @@ impl ImageSource {
     pub fn open_layer(
         &self,
         layer: &FoundLayer,
-    ) -> Result<(Box<dyn Read + Send + '_>, u64), SourceError> {
+    ) -> Result<(Box<dyn Read + Send + '_>, u64), ReaderError> {
         let (reader, size) = self.open_file(&layer.name)?;
         if let Some((digest, expected)) = layer.expected
             && size != expected
         {
-            return Err(SourceError::Mismatch {
+            return Err(ReaderError::Mismatch {
                 path: self.path.clone(),
                 digest,
                 what: format!("{size} bytes stored, descriptor says {expected}"),
@@ -798,15 +798,15 @@ impl ImageSource {
     }
 }
 
-fn index_tar(file: &File, path: &Path) -> Result<HashMap<String, TarEntry>, SourceError> {
+fn index_tar(file: &File, path: &Path) -> Result<HashMap<String, TarEntry>, ReaderError> {
     let length = file
         .metadata()
-        .map_err(|source| SourceError::Io {
+        .map_err(|source| ReaderError::Io {
             path: path.to_owned(),
             source,
         })?
         .len();
-    let not_a_tar = |reason: String| SourceError::NotAnImage {
+    let not_a_tar = |reason: String| ReaderError::NotAnImage {
         path: path.to_owned(),
         reason,
     };
@@ -825,7 +825,7 @@ fn index_tar(file: &File, path: &Path) -> Result<HashMap<String, TarEntry>, Sour
                 ));
             }
             Err(source) => {
-                return Err(SourceError::Tar {
+                return Err(ReaderError::Tar {
                     path: path.to_owned(),
                     source,
                 });
@@ -833,7 +833,7 @@ fn index_tar(file: &File, path: &Path) -> Result<HashMap<String, TarEntry>, Sour
         };
         let raw_name = String::from_utf8_lossy(&entry.path).into_owned();
         let Some(name) = normalise_entry_name(&raw_name) else {
-            return Err(SourceError::EntryEscapes {
+            return Err(ReaderError::EntryEscapes {
                 path: path.to_owned(),
                 entry: raw_name,
             });
@@ -855,7 +855,7 @@ fn index_tar(file: &File, path: &Path) -> Result<HashMap<String, TarEntry>, Sour
         if matches!(kind, TarEntryKind::File)
             && entry.data_offset.saturating_add(entry.size) > length
         {
-            return Err(SourceError::Truncated {
+            return Err(ReaderError::Truncated {
                 path: path.to_owned(),
                 entry: raw_name,
                 size: entry.size,
@@ -878,7 +878,7 @@ fn index_tar(file: &File, path: &Path) -> Result<HashMap<String, TarEntry>, Sour
         if previous
             .is_some_and(|previous| !is_folder || !matches!(previous.kind, TarEntryKind::Directory))
         {
-            return Err(SourceError::DuplicateEntry {
+            return Err(ReaderError::DuplicateEntry {
                 path: path.to_owned(),
                 entry: name,
             });
@@ -901,7 +901,7 @@ fn index_tar(file: &File, path: &Path) -> Result<HashMap<String, TarEntry>, Sour
                 Some(TarEntryKind::File) => "file",
                 Some(TarEntryKind::Other) => "special file",
             };
-            return Err(SourceError::UnderNonFolder {
+            return Err(ReaderError::UnderNonFolder {
                 path: path.to_owned(),
                 entry: name.clone(),
                 parent: parent.to_owned(),
@@ -922,10 +922,10 @@ struct Walk {
 }
 
 impl Walk {
-    fn count(&mut self, source: &ImageSource) -> Result<(), SourceError> {
+    fn count(&mut self, source: &ImageReader) -> Result<(), ReaderError> {
         self.descriptors += 1;
         if self.descriptors > MAX_DESCRIPTORS {
-            return Err(SourceError::Invalid {
+            return Err(ReaderError::Invalid {
                 path: source.path.clone(),
                 message: format!("it lists more than {MAX_DESCRIPTORS} manifests and indexes"),
             });
@@ -1077,7 +1077,7 @@ mod tests {
     #[test]
     fn hostile_archives_are_refused() {
         let escaping = tar_with(&[("../evil", tar::EntryType::Regular, b"x", None)]);
-        let error = ImageSource::open(escaping.path())
+        let error = ImageReader::open(escaping.path())
             .err()
             .unwrap()
             .to_string();
@@ -1089,7 +1089,7 @@ mod tests {
             b"",
             Some("../../etc/passwd"),
         )]);
-        let source = ImageSource::open(link_out.path()).unwrap();
+        let source = ImageReader::open(link_out.path()).unwrap();
         let error = source
             .read_document("manifest.json")
             .unwrap_err()
@@ -1097,7 +1097,7 @@ mod tests {
         assert!(error.contains("escapes"), "{error}");
 
         let not_image = tar_with(&[("hello.txt", tar::EntryType::Regular, b"hi", None)]);
-        let error = ImageSource::open(not_image.path())
+        let error = ImageReader::open(not_image.path())
             .unwrap()
             .images()
             .unwrap_err()
@@ -1113,7 +1113,7 @@ mod tests {
             "just some text, certainly not a tar archive\n".repeat(20),
         )
         .unwrap();
-        let error = ImageSource::open(text.path()).err().unwrap().to_string();
+        let error = ImageReader::open(text.path()).err().unwrap().to_string();
         assert!(
             error.contains("is not an image: it is neither a folder nor a tar archive"),
             "{error}"
@@ -1128,7 +1128,7 @@ mod tests {
         std::io::Write::write_all(&mut encoder, &vec![0u8; 4 << 20]).unwrap();
         encoder.finish().unwrap();
         TEST_UNPACK_LIMIT.with(|limit| limit.set(Some(1 << 20)));
-        let error = ImageSource::open(archive.path()).err().unwrap().to_string();
+        let error = ImageReader::open(archive.path()).err().unwrap().to_string();
         TEST_UNPACK_LIMIT.with(|limit| limit.set(None));
         assert!(
             error.contains("decompresses to more than 1048576 bytes"),
@@ -1174,14 +1174,14 @@ mod tests {
             files.push((name, tar::EntryType::Regular, bytes, None));
         }
         let archive = tar_with(&files);
-        let images = ImageSource::open(archive.path()).unwrap().images().unwrap();
+        let images = ImageReader::open(archive.path()).unwrap().images().unwrap();
         assert_eq!(images.len(), 1);
         assert_eq!(images[0].names.references, ["a:1", "b:2"]);
 
         let many = index((0..MAX_DESCRIPTORS + 1).map(|_| entry("x:1")).collect());
         files[0] = ("index.json", tar::EntryType::Regular, &many, None);
         let archive = tar_with(&files);
-        let error = ImageSource::open(archive.path())
+        let error = ImageReader::open(archive.path())
             .unwrap()
             .images()
             .unwrap_err()
@@ -1193,7 +1193,7 @@ mod tests {
     fn manifest_paths_cannot_escape() {
         let manifest = br#"[{"Config":"../../etc/passwd","RepoTags":["x:1"],"Layers":[]}]"#;
         let archive = tar_with(&[("manifest.json", tar::EntryType::Regular, manifest, None)]);
-        let error = ImageSource::open(archive.path())
+        let error = ImageReader::open(archive.path())
             .unwrap()
             .images()
             .unwrap_err()
@@ -1225,7 +1225,7 @@ mod tests {
             ("oci-layout", tar::EntryType::Regular, LAYOUT_FILE, None),
             (&blob_name, tar::EntryType::Regular, b"manifesX", None),
         ]);
-        let source = ImageSource::open(archive.path()).unwrap();
+        let source = ImageReader::open(archive.path()).unwrap();
         let error = source.images().unwrap_err().to_string();
         assert!(
             error.contains("does not match its descriptor: its content hashes to"),
@@ -1272,7 +1272,7 @@ mod tests {
             .map(|(name, bytes)| (name.as_str(), tar::EntryType::Regular, &bytes[..], None))
             .collect();
         let archive = tar_with(&entries);
-        ImageSource::open(archive.path())
+        ImageReader::open(archive.path())
             .and_then(|source| source.images())
             .expect_err("the archive is refused")
             .to_string()
@@ -1286,7 +1286,7 @@ mod tests {
             .map(|(name, bytes)| (name.as_str(), tar::EntryType::Regular, &bytes[..], None))
             .collect();
         let archive = tar_with(&entries);
-        let images = ImageSource::open(archive.path()).unwrap().images().unwrap();
+        let images = ImageReader::open(archive.path()).unwrap().images().unwrap();
         assert_eq!(images.len(), 1);
     }
 
@@ -1310,7 +1310,7 @@ mod tests {
             ("blobs", tar::EntryType::Directory, b"", None),
             ("hello", tar::EntryType::Regular, b"hi", None),
         ]);
-        assert!(ImageSource::open(archive.path()).is_ok());
+        assert!(ImageReader::open(archive.path()).is_ok());
     }
 
     /// `blobs` as a symlink to /tmp with blobs "inside" it: kiln read them from the archive,
@@ -1321,7 +1321,7 @@ mod tests {
             ("blobs", tar::EntryType::Symlink, b"", Some("/tmp")),
             ("blobs/sha256/x", tar::EntryType::Regular, b"x", None),
         ]);
-        let error = ImageSource::open(archive.path()).err().unwrap().to_string();
+        let error = ImageReader::open(archive.path()).err().unwrap().to_string();
         assert!(
             error.contains("entry `blobs/sha256/x` lies under `blobs`, which is a symlink"),
             "{error}"
@@ -1330,7 +1330,7 @@ mod tests {
             ("index.json", tar::EntryType::Regular, b"{}", None),
             ("index.json/x", tar::EntryType::Regular, b"x", None),
         ]);
-        let error = ImageSource::open(archive.path()).err().unwrap().to_string();
+        let error = ImageReader::open(archive.path()).err().unwrap().to_string();
         assert!(error.contains("which is a file"), "{error}");
     }
 
@@ -1391,7 +1391,7 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("loop.json", folder.path().join("index.json")).unwrap();
         std::os::unix::fs::symlink("index.json", folder.path().join("loop.json")).unwrap();
-        let source = ImageSource::open(folder.path()).unwrap();
+        let source = ImageReader::open(folder.path()).unwrap();
         let error = source.read_document("index.json").unwrap_err();
         let text = format!("{error}: {}", std::error::Error::source(&error).unwrap());
         assert!(
