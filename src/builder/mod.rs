@@ -57,8 +57,6 @@ use crate::toolchain::{self, Toolchain, ToolchainError};
 pub enum BuildError {
     #[error(transparent)]
     Toolchain(#[from] ToolchainError),
-    #[error("no go.mod in {}", .0.display())]
-    NoGoMod(PathBuf),
     #[error(transparent)]
     ModFile(#[from] modfile::ModFileError),
     #[error(transparent)]
@@ -175,9 +173,6 @@ impl Hint for BuildError {
             BuildError::Image(inner) => inner.hint(),
             BuildError::Files(inner) => inner.hint(),
             BuildError::Tree(inner) => inner.hint(),
-            BuildError::NoGoMod(_) => {
-                Some("`kiln init` makes a Go project; or run `go mod init MODULE` there".to_owned())
-            }
             BuildError::Unlocked { .. } => {
                 Some("run `kiln lock` to fetch and pin them; builds then run offline".to_owned())
             }
@@ -215,14 +210,6 @@ impl Hint for BuildError {
 impl From<LockError> for BuildError {
     fn from(error: LockError) -> Self {
         BuildError::Lock(Box::new(error))
-    }
-}
-
-/// A missing go.mod is the build's own error (with its `kiln init` hint).
-fn no_go_mod(error: LockError) -> BuildError {
-    match error {
-        LockError::NoGoMod(root) => BuildError::NoGoMod(root),
-        other => other.into(),
     }
 }
 

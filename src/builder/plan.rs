@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::go::{self, ModMode};
 use super::sources::SourceTree;
-use super::{BuildError, Builder, files, io_error, mod_mode, no_go_mod};
+use super::{BuildError, Builder, files, io_error, mod_mode};
 use crate::gomod::vendor;
 use crate::lock::lockfile::LockedModule;
 use crate::lock::{self, LockError, PinOrigin, Wanted};
@@ -94,7 +94,7 @@ impl Builder<'_> {
         let toolchain_line;
         let mod_mode = if mod_mode(&tree) == ModMode::Vendor {
             // Vendored: go.mod and vendor/ are all Go reads (no go.sum, lock or replace folder).
-            let go_mod = lock::read_go_mod(&project.root).map_err(no_go_mod)?;
+            let go_mod = lock::read_go_mod(&project.root)?;
             toolchain_line = go_mod.toolchain.clone();
             let modules_path = project.root.join("vendor/modules.txt");
             let text = std::fs::read_to_string(&modules_path).map_err(io_error(&modules_path))?;
@@ -102,7 +102,7 @@ impl Builder<'_> {
             vendor::check_consistency(&go_mod, &vendored)?;
             ModMode::Vendor
         } else {
-            let wants = lock::wants(&project.root).map_err(no_go_mod)?;
+            let wants = lock::wants(&project.root)?;
             toolchain_line = wants.go_mod.toolchain.clone();
             wants.require_pins()?;
             // A lock pins the toolchain even when no module is required.
