@@ -3,7 +3,7 @@
 //! The binary is a thin layer over this library: [`cli`] parses arguments and prints; every
 //! rule lives below it. The pipeline, in the order data flows through it:
 //!
-//! - [`project`]: kiln.toml (schema, model, diagnostics) and the targets it defines.
+//! - [`project`]: kiln.toml (schema, loading, model, diagnostics) and the targets it defines.
 //! - [`gomod`]: Go's module formats (go.mod, go.sum, vendor/modules.txt, `h1:` dirhash,
 //!   module zips, gomod2nix.toml) and the GOPROXY client.
 //! - [`lock`]: kiln.lock, what go.sum wants pinned, fetching and verifying modules into the
@@ -20,7 +20,8 @@
 //! - [`oci`]: the image engine: deterministic layers, image documents, archives and layouts,
 //!   reading images back.
 //! - [`sbom`]: the SPDX document of what an image holds.
-//! - [`transport`]: images between registries, layouts and archives, as skopeo names them.
+//! - [`transport`]: images between registries, layouts and archives, as skopeo names them;
+//!   opening an image wherever it lives and picking one platform of an index.
 //! - [`registry`]: the OCI distribution client, credentials and pushes.
 //! - [`engine`]: the Docker Engine API (`kiln load`).
 //! - [`http`]: the one HTTP stack: agent, retry policy, URL redaction, TLS roots.
