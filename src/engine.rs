@@ -13,7 +13,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::Hint;
+use crate::diagnostic::{Hint, PathError};
 
 /// The default engine socket.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -28,8 +28,8 @@ pub enum EngineError {
         #[source]
         source: io::Error,
     },
-    #[error("cannot read {}", .0.display())]
-    Archive(PathBuf, #[source] io::Error),
+    #[error(transparent)]
+    Path(#[from] PathError),
     #[error("the engine at {host} dropped the connection while loading")]
     Transfer {
         host: String,
@@ -118,12 +118,8 @@ fn connect(host: &Host) -> Result<Box<dyn Stream>, EngineError> {
 /// Load the image archive (docker-archive tar) at `archive` into the engine at `host`,
 /// streaming it; returns the engine's messages (`Loaded image: example:0.1`).
 pub fn load(host: &Host, archive: &Path) -> Result<Vec<String>, EngineError> {
-    let mut file = std::fs::File::open(archive)
-        .map_err(|source| EngineError::Archive(archive.to_owned(), source))?;
-    let size = file
-        .metadata()
-        .map_err(|source| EngineError::Archive(archive.to_owned(), source))?
-        .len();
+    let mut file = std::fs::File::open(archive).map_err(PathError::read(archive))?;
+    let size = file.metadata().map_err(PathError::read(archive))?.len();
     let mut stream = connect(host)?;
     let transfer = |source| EngineError::Transfer {
         host: host.to_string(),
@@ -136,13 +132,11 @@ pub fn load(host: &Host, archive: &Path) -> Result<Vec<String>, EngineError> {
     stream.write_all(head.as_bytes()).map_err(transfer)?;
     let copied = io::copy(&mut (&mut file).take(size), &mut stream).map_err(transfer)?;
     if copied != size {
-        return Err(EngineError::Archive(
-            archive.to_owned(),
-            io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the file shrank while loading",
-            ),
-        ));
+        return Err(PathError::read(archive)(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the file shrank while loading",
+        ))
+        .into());
     }
     stream.flush().map_err(transfer)?;
     let (status, body) = read_response(BufReader::new(stream), host)?;

@@ -21,7 +21,7 @@ use std::path::{Component, Path, PathBuf};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use sha2::{Digest as _, Sha256};
 
-use crate::diagnostic::Hint;
+use crate::diagnostic::{Hint, PathError};
 use crate::oci::digest::Digest;
 use crate::oci::tree::{Attributes, FileTree, ImagePath, Node, TreeError};
 use crate::project::config::{DirEntry, FilesEntry, Position, SymlinkEntry};
@@ -58,12 +58,8 @@ pub enum FilesError {
         #[source]
         source: Box<TreeError>,
     },
-    #[error("cannot read {}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Path(#[from] PathError),
     #[error("dirs and symlinks")]
     Declared(#[source] Box<TreeError>),
 }
@@ -85,13 +81,6 @@ impl Hint for FilesError {
 pub struct Placed {
     pub tree: FileTree,
     pub digest: Digest,
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> FilesError + '_ {
-    move |source| FilesError::Io {
-        path: path.to_owned(),
-        source,
-    }
 }
 
 fn glob_set(globs: &[String], location: &Position) -> Result<Option<GlobSet>, FilesError> {
@@ -149,7 +138,7 @@ pub fn place(root: &Path, entry: &FilesEntry) -> Result<Placed, FilesError> {
         root.join(&entry.src)
     };
     // Every link on the way to `src` must stay inside the project.
-    let canonical_root = std::fs::canonicalize(root).map_err(io_error(root))?;
+    let canonical_root = std::fs::canonicalize(root).map_err(PathError::read(root))?;
     let mut walked = root.to_owned();
     for component in Path::new(&entry.src).components() {
         walked.push(component);
@@ -176,7 +165,7 @@ pub fn place(root: &Path, entry: &FilesEntry) -> Result<Placed, FilesError> {
             Ok(_) => {}
         }
     }
-    let metadata = std::fs::metadata(&source).map_err(io_error(&source))?;
+    let metadata = std::fs::metadata(&source).map_err(PathError::read(&source))?;
     let mut tree = FileTree::new();
     let mut hasher = Sha256::new();
     let folder_attributes = Attributes {
@@ -245,8 +234,8 @@ pub fn place(root: &Path, entry: &FilesEntry) -> Result<Placed, FilesError> {
     let mut pending = vec![(source.clone(), String::new(), destination.clone())];
     while let Some((folder, relative, destination)) = pending.pop() {
         let mut children: Vec<(String, PathBuf)> = Vec::new();
-        for child in std::fs::read_dir(&folder).map_err(io_error(&folder))? {
-            let child = child.map_err(io_error(&folder))?;
+        for child in std::fs::read_dir(&folder).map_err(PathError::walk(&folder))? {
+            let child = child.map_err(PathError::walk(&folder))?;
             let name = child
                 .file_name()
                 .into_string()
@@ -273,7 +262,7 @@ pub fn place(root: &Path, entry: &FilesEntry) -> Result<Placed, FilesError> {
                 continue;
             }
             let child_metadata =
-                std::fs::symlink_metadata(&host_path).map_err(io_error(&host_path))?;
+                std::fs::symlink_metadata(&host_path).map_err(PathError::read(&host_path))?;
             let file_type = child_metadata.file_type();
             if file_type.is_dir() {
                 let image_path_for_folder = image_path.clone();
@@ -299,7 +288,7 @@ pub fn place(root: &Path, entry: &FilesEntry) -> Result<Placed, FilesError> {
             }
             selected += 1;
             if file_type.is_symlink() {
-                let target = std::fs::read_link(&host_path).map_err(io_error(&host_path))?;
+                let target = std::fs::read_link(&host_path).map_err(PathError::read(&host_path))?;
                 let target_text =
                     target
                         .to_str()
@@ -410,11 +399,11 @@ fn add_file(
     attributes: Attributes,
 ) -> Result<(), FilesError> {
     let mut content = Sha256::new();
-    let mut file = std::fs::File::open(source).map_err(io_error(source))?;
+    let mut file = std::fs::File::open(source).map_err(PathError::read(source))?;
     let mut buffer = vec![0u8; 64 * 1024];
     let mut size = 0u64;
     loop {
-        let read = std::io::Read::read(&mut file, &mut buffer).map_err(io_error(source))?;
+        let read = std::io::Read::read(&mut file, &mut buffer).map_err(PathError::read(source))?;
         if read == 0 {
             break;
         }
@@ -422,10 +411,10 @@ fn add_file(
         size += read as u64;
     }
     if size != metadata.len() {
-        return Err(FilesError::Io {
-            path: source.to_owned(),
-            source: std::io::Error::other("the file changed while it was read"),
-        });
+        return Err(PathError::read(source)(std::io::Error::other(
+            "the file changed while it was read",
+        ))
+        .into());
     }
     record(hasher, "f", &path, attributes, &content.finalize());
     tree.insert_node(

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::diagnostic::PathError;
 use crate::oci::spec::Platform;
 use crate::project::Package;
 
@@ -36,12 +37,12 @@ impl ModMode {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GoError {
-    #[error("cannot run {}", .go.display())]
-    Spawn {
-        go: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// Writing Go's telemetry mode file (before Go starts): the output module's own error,
+    /// so its message names the file and a full disk still finds its `io::Error`.
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
     #[error("go build of package `{package}` ({folder}) failed ({status}):\n{output}")]
     Failed {
         package: String,
@@ -167,10 +168,7 @@ pub fn build(
     let gopath = workspace.scratch.join("gopath");
     let tmp = workspace.scratch.join("tmp");
     for folder in [&home, &gopath, &tmp, &workspace.bin.to_path_buf()] {
-        std::fs::create_dir_all(folder).map_err(|source| GoError::Spawn {
-            go: folder.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(folder).map_err(PathError::write(folder))?;
     }
     // Go telemetry off: the mode file `go telemetry off` writes, in Go's HOME. In its default
     // `local` mode the go command starts a detached child, and every compile writes counters
@@ -181,14 +179,8 @@ pub fn build(
     let mode = telemetry.join("mode");
     // Written whole (another build may be reading it), and only when it is not yet "off".
     if std::fs::read(&mode).ok().as_deref() != Some(b"off") {
-        std::fs::create_dir_all(&telemetry).map_err(|source| GoError::Spawn {
-            go: telemetry.clone(),
-            source,
-        })?;
-        crate::output::write_atomic(&mode, b"off").map_err(|error| GoError::Spawn {
-            go: mode.clone(),
-            source: std::io::Error::other(error.to_string()),
-        })?;
+        std::fs::create_dir_all(&telemetry).map_err(PathError::write(&telemetry))?;
+        crate::output::write_atomic(&mode, b"off")?;
     }
     let path_variable = std::env::join_paths(
         [
@@ -229,10 +221,7 @@ pub fn build(
             command.env("GOPROXY", proxy_url(proxy));
         }
         die_with_kiln(&mut command);
-        let output = command.output().map_err(|source| GoError::Spawn {
-            go: toolchain.go.clone(),
-            source,
-        })?;
+        let output = command.output().map_err(PathError::run(&toolchain.go))?;
         if !output.status.success() {
             let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
             text.push_str(&String::from_utf8_lossy(&output.stdout));

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use super::plan::{ImagePlan, PlatformPlan};
 use super::sbom::sbom_document;
-use super::{BuildError, Builder, io_error};
+use super::{BuildError, Builder};
+use crate::diagnostic::PathError;
 use crate::oci::archive::{ArchiveKind, ArchiveWriter};
 use crate::oci::image::{ImageRequest, RequestLayer, build_image};
 use crate::oci::spec::ContainerConfig;
@@ -89,9 +90,9 @@ impl Builder<'_> {
             request.base = base;
             requests.push(request);
         }
-        let file = std::fs::File::create(temp).map_err(io_error(temp))?;
+        let file = std::fs::File::create(temp).map_err(PathError::write(temp))?;
         let mut archive = ArchiveWriter::to_file(file, ArchiveKind::Docker, plan.mtime)
-            .map_err(io_error(temp))?;
+            .map_err(PathError::write(temp))?;
         let mut images = Vec::new();
         let mut referrers = Vec::new();
         for ((request, platform), package) in requests.iter().zip(&plan.platforms).zip(packages) {
@@ -125,7 +126,7 @@ impl Builder<'_> {
         };
         let mut entries = vec![entry];
         entries.extend(referrers);
-        archive.finish(&entries).map_err(io_error(temp))?;
+        archive.finish(&entries).map_err(PathError::write(temp))?;
         Ok(())
     }
 
@@ -371,10 +372,9 @@ pub(super) fn writing_to(path: &Path) -> impl Fn(crate::oci::image::ImageError) 
     use crate::oci::image::ImageError;
     use crate::oci::layer::LayerError;
     move |error| match error {
-        ImageError::Sink(source) | ImageError::Layer(LayerError::Write(source)) => BuildError::Io {
-            path: path.to_owned(),
-            source,
-        },
+        ImageError::Sink(source) | ImageError::Layer(LayerError::Write(source)) => {
+            PathError::write(path)(source).into()
+        }
         other => BuildError::Image(other),
     }
 }

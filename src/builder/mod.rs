@@ -43,7 +43,7 @@ use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::Hint;
+use crate::diagnostic::{Hint, PathError};
 use crate::gomod::{modfile, vendor};
 use crate::lock::LockError;
 use crate::lock::lockfile::GoPin;
@@ -152,12 +152,8 @@ pub enum BuildError {
     Tree(#[from] crate::oci::tree::TreeError),
     #[error(transparent)]
     Timestamp(#[from] crate::oci::timestamp::TimestampError),
-    #[error("cannot write {}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Path(#[from] PathError),
 }
 
 impl Hint for BuildError {
@@ -210,13 +206,6 @@ impl Hint for BuildError {
 impl From<LockError> for BuildError {
     fn from(error: LockError) -> Self {
         BuildError::Lock(Box::new(error))
-    }
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
-    move |source| BuildError::Io {
-        path: path.to_owned(),
-        source,
     }
 }
 

@@ -5,7 +5,8 @@ use super::go::{self, Workspace};
 use super::plan::PackagePlan;
 use super::sandbox::sandbox_layout;
 use super::sources;
-use super::{BuildError, Builder, io_error};
+use super::{BuildError, Builder};
+use crate::diagnostic::PathError;
 use crate::lock;
 use crate::store::Realised;
 
@@ -30,7 +31,7 @@ impl Builder<'_> {
                 }
                 if let Some(go_sum) = &plan.go_sum {
                     let path = source_copy.join("go.sum");
-                    std::fs::write(&path, go_sum).map_err(io_error(&path))?;
+                    std::fs::write(&path, go_sum).map_err(PathError::write(&path))?;
                 }
                 let proxy = if plan.modules.is_empty() {
                     None

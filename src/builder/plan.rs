@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::go::{self, ModMode};
 use super::sources::SourceTree;
-use super::{BuildError, Builder, files, io_error, mod_mode};
+use super::{BuildError, Builder, files, mod_mode};
+use crate::diagnostic::PathError;
 use crate::gomod::vendor;
 use crate::lock::lockfile::LockedModule;
 use crate::lock::{self, LockError, PinOrigin, Wanted};
@@ -97,7 +98,8 @@ impl Builder<'_> {
             let go_mod = lock::read_go_mod(&project.root)?;
             toolchain_line = go_mod.toolchain.clone();
             let modules_path = project.root.join("vendor/modules.txt");
-            let text = std::fs::read_to_string(&modules_path).map_err(io_error(&modules_path))?;
+            let text =
+                std::fs::read_to_string(&modules_path).map_err(PathError::read(&modules_path))?;
             let vendored = vendor::parse(&text, Path::new("vendor/modules.txt"))?;
             vendor::check_consistency(&go_mod, &vendored)?;
             ModMode::Vendor

@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
+use super::BuildError;
 use super::plan::{ImagePlan, PlatformPlan};
-use super::{BuildError, io_error};
+use crate::diagnostic::PathError;
 
 /// The SPDX document of one platform's image: kiln.lock's modules and what `go version -m`
 /// reads from each program the package built.
@@ -22,7 +23,7 @@ pub(super) fn sbom_document(
     };
     let bin = package_path.join("bin");
     let mut programs: Vec<String> = std::fs::read_dir(&bin)
-        .map_err(io_error(&bin))?
+        .map_err(PathError::walk(&bin))?
         .flatten()
         .filter_map(|entry| entry.file_name().into_string().ok())
         .map(|name| format!("bin/{name}"))
@@ -43,15 +44,13 @@ pub(super) fn sbom_document(
         .env("GOENV", "off")
         .env("HOME", go_home)
         .output()
-        .map_err(io_error(&toolchain.go))?;
+        .map_err(PathError::run(&toolchain.go))?;
     if !output.status.success() {
-        return Err(BuildError::Io {
-            path: toolchain.go.clone(),
-            source: std::io::Error::other(format!(
-                "`go version -m` failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            )),
-        });
+        return Err(PathError::run(&toolchain.go)(std::io::Error::other(format!(
+            "`go version -m` failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )))
+        .into());
     }
     let text = String::from_utf8_lossy(&output.stdout);
     let programs = crate::sbom::parse_go_version_m(&text).map_err(sbom_error)?;

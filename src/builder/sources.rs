@@ -19,23 +19,13 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
 
-use crate::diagnostic::Hint;
+use crate::diagnostic::{Hint, PathError};
 use crate::oci::digest::{Digest, HashingWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourcesError {
-    #[error("cannot read {}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot write {}", .path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Path(#[from] PathError),
     #[error("cannot walk {}: {message}", .path.display())]
     Walk { path: PathBuf, message: String },
     #[error("{} has a name kiln cannot record (not UTF-8, or with a newline)", .0.display())]
@@ -58,20 +48,6 @@ impl Hint for SourcesError {
     }
 }
 
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> SourcesError + '_ {
-    move |source| SourcesError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-fn write_error(path: &Path) -> impl FnOnce(io::Error) -> SourcesError + '_ {
-    move |source| SourcesError::Write {
-        path: path.to_owned(),
-        source,
-    }
-}
-
 /// Copy at most `limit` bytes of `input` (the file `source`) to `output` (the file `target`),
 /// blaming a failed read on the source and a failed write (a full disk) on the copy.
 fn copy_at_most(
@@ -91,11 +67,11 @@ fn copy_at_most(
             Ok(0) => break,
             Ok(read) => read,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(io_error(source)(error)),
+            Err(error) => return Err(PathError::read(source)(error).into()),
         };
         output
             .write_all(&buffer[..read])
-            .map_err(write_error(target))?;
+            .map_err(PathError::write(target))?;
         copied += read as u64;
     }
     Ok(copied)
@@ -187,7 +163,7 @@ pub fn scan(root: &Path, skip: &[PathBuf]) -> Result<SourceTree, SourcesError> {
             .ok_or_else(|| SourcesError::BadName(full.to_owned()))?
             .to_owned();
         if kind.is_symlink() {
-            let target = std::fs::read_link(full).map_err(io_error(full))?;
+            let target = std::fs::read_link(full).map_err(PathError::read(full))?;
             let target = target
                 .to_str()
                 .filter(|text| !text.contains('\n'))
@@ -198,10 +174,10 @@ pub fn scan(root: &Path, skip: &[PathBuf]) -> Result<SourceTree, SourcesError> {
                 target,
             });
         } else if kind.is_file() {
-            let metadata = std::fs::metadata(full).map_err(io_error(full))?;
-            let mut file = std::fs::File::open(full).map_err(io_error(full))?;
+            let metadata = std::fs::metadata(full).map_err(PathError::read(full))?;
+            let mut file = std::fs::File::open(full).map_err(PathError::read(full))?;
             let mut hasher = HashingWriter::new(io::sink());
-            io::copy(&mut file, &mut hasher).map_err(io_error(full))?;
+            io::copy(&mut file, &mut hasher).map_err(PathError::read(full))?;
             let (_, digest, size) = hasher.finish();
             entries.push(SourceEntry::File {
                 path: relative,
@@ -245,7 +221,7 @@ pub fn scan(root: &Path, skip: &[PathBuf]) -> Result<SourceTree, SourcesError> {
 /// link sits where another tree's folder goes) are an error, never a write outside
 /// `destination`.
 pub fn copy(tree: &SourceTree, destination: &Path) -> Result<(), SourcesError> {
-    std::fs::create_dir_all(destination).map_err(io_error(destination))?;
+    std::fs::create_dir_all(destination).map_err(PathError::write(destination))?;
     let mut real_folders = std::collections::HashSet::new();
     real_folders.insert(destination.to_owned());
     for entry in &tree.entries {
@@ -260,7 +236,7 @@ pub fn copy(tree: &SourceTree, destination: &Path) -> Result<(), SourcesError> {
                     Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
                         return Err(SourcesError::Occupied(target_path));
                     }
-                    Err(error) => return Err(io_error(&target_path)(error)),
+                    Err(error) => return Err(PathError::write(&target_path)(error).into()),
                 }
             }
             SourceEntry::File {
@@ -270,7 +246,7 @@ pub fn copy(tree: &SourceTree, destination: &Path) -> Result<(), SourcesError> {
                 digest,
             } => {
                 let source = tree.root.join(path);
-                let mut input = std::fs::File::open(&source).map_err(io_error(&source))?;
+                let mut input = std::fs::File::open(&source).map_err(PathError::read(&source))?;
                 let output = match std::fs::File::options()
                     .write(true)
                     .create_new(true)
@@ -280,19 +256,19 @@ pub fn copy(tree: &SourceTree, destination: &Path) -> Result<(), SourcesError> {
                     Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
                         return Err(SourcesError::Occupied(target_path));
                     }
-                    Err(error) => return Err(write_error(&target_path)(error)),
+                    Err(error) => return Err(PathError::write(&target_path)(error).into()),
                 };
                 let mut writer = HashingWriter::new(io::BufWriter::new(output));
                 let copied =
                     copy_at_most(&mut input, &source, &mut writer, &target_path, *size + 1)?;
-                writer.flush().map_err(write_error(&target_path))?;
+                writer.flush().map_err(PathError::write(&target_path))?;
                 let (_, copied_digest, _) = writer.finish();
                 if copied != *size || copied_digest != *digest {
                     return Err(SourcesError::Changed(source));
                 }
                 let mode = if *executable { 0o755 } else { 0o644 };
                 std::fs::set_permissions(&target_path, std::fs::Permissions::from_mode(mode))
-                    .map_err(io_error(&target_path))?;
+                    .map_err(PathError::write(&target_path))?;
             }
         }
     }
@@ -314,9 +290,9 @@ fn make_real_folder(
         Ok(metadata) if metadata.is_dir() => {}
         Ok(_) => return Err(SourcesError::Occupied(folder.to_owned())),
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir(folder).map_err(io_error(folder))?;
+            std::fs::create_dir(folder).map_err(PathError::write(folder))?;
         }
-        Err(error) => return Err(io_error(folder)(error)),
+        Err(error) => return Err(PathError::read(folder)(error).into()),
     }
     real_folders.insert(folder.to_owned());
     Ok(())

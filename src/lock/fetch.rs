@@ -11,7 +11,8 @@ use serde_json::json;
 
 use super::lockfile::{GoPin, LockFile, LockedModule};
 use super::wants::{Wanted, Wants};
-use super::{LockError, locked_module_path, write_error};
+use super::{LockError, locked_module_path};
+use crate::diagnostic::PathError;
 use crate::gomod::dirhash;
 use crate::gomod::modzip::{self, ZipLimits};
 use crate::gomod::proxy::{ProxyClient, ProxyFile};
@@ -296,10 +297,10 @@ fn stage(
 ) -> Result<Staged, LockError> {
     let name = module.store_name();
     let folder = staging.join(name.hash());
-    std::fs::create_dir_all(&folder).map_err(write_error(&folder))?;
+    std::fs::create_dir_all(&folder).map_err(PathError::write(&folder))?;
     let write = |file: &str, bytes: &[u8]| {
         let path = folder.join(file);
-        std::fs::write(&path, bytes).map_err(write_error(&path))
+        std::fs::write(&path, bytes).map_err(PathError::write(&path))
     };
     write("go.mod", mod_bytes)?;
     if let Some(zip_bytes) = zip_bytes {
@@ -328,7 +329,7 @@ fn publish_staged(store: &Store, staged: Staged) -> Result<(), LockError> {
         &staged.module.recipe(),
         || {},
         |temp| {
-            std::fs::rename(&staged.path, temp).map_err(write_error(temp))?;
+            std::fs::rename(&staged.path, temp).map_err(PathError::write(temp))?;
             Ok::<_, LockError>(temp.to_owned())
         },
     )?;

@@ -31,7 +31,7 @@ pub use wants::{PinOrigin, Wanted, Wants, differences, read_go_mod, wants};
 
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::Hint;
+use crate::diagnostic::{Hint, PathError};
 use crate::gomod::gomod2nix;
 use crate::gomod::modfile::{self};
 use crate::gomod::modzip::{self};
@@ -50,12 +50,8 @@ pub const GOMOD2NIX_FILE: &str = "gomod2nix.toml";
 pub enum LockError {
     #[error("no go.mod in {}", .0.display())]
     NoGoMod(PathBuf),
-    #[error("cannot read {}", .path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Path(#[from] PathError),
     #[error("{} is not a regular file", .0.display())]
     NotRegular(PathBuf),
     #[error(transparent)]
@@ -116,12 +112,6 @@ pub enum LockError {
     Store(#[from] StoreError),
     #[error("module {module} is not in the store")]
     NotFetched { module: String },
-    #[error("cannot write {}", .path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error(transparent)]
     Output(#[from] crate::output::OutputError),
 }
@@ -146,13 +136,6 @@ impl Hint for LockError {
     }
 }
 
-fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> LockError + '_ {
-    move |source| LockError::Read {
-        path: path.to_owned(),
-        source,
-    }
-}
-
 /// A project file's text, `None` when it does not exist. A named pipe or a device where the
 /// file belongs is an error, not a read that blocks forever or never ends.
 fn read_project_file(path: &Path) -> Result<Option<String>, LockError> {
@@ -160,12 +143,12 @@ fn read_project_file(path: &Path) -> Result<Option<String>, LockError> {
         Ok(metadata) if !metadata.is_file() => return Err(LockError::NotRegular(path.to_owned())),
         Ok(_) => {}
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(read_error(path)(error)),
+        Err(error) => return Err(PathError::read(path)(error).into()),
     }
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(read_error(path)(error)),
+        Err(error) => Err(PathError::read(path)(error).into()),
     }
 }
 
@@ -215,11 +198,4 @@ pub fn pinned_outputs(target: &Path) -> RootPins {
         names.push(recipe.name().clone());
     }
     RootPins::Outputs(names)
-}
-
-fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> LockError + '_ {
-    move |source| LockError::Write {
-        path: path.to_owned(),
-        source,
-    }
 }

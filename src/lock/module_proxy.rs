@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::LockError;
 use super::lockfile::LockedModule;
-use super::{LockError, write_error};
+use crate::diagnostic::PathError;
 use crate::store::{Store, StoreName};
 
 /// The `file://` module proxy folder holding exactly `modules` (links into their store
@@ -50,7 +51,7 @@ pub fn proxy_folder(store: &Store, modules: &[LockedModule]) -> Result<PathBuf, 
         }
         let _ = crate::store::remove_tree(&folder);
     }
-    std::fs::create_dir_all(&proxies).map_err(write_error(&proxies))?;
+    std::fs::create_dir_all(&proxies).map_err(PathError::write(&proxies))?;
     let temp = crate::output::ScratchDir::new_in(&proxies, "proxy-")?;
     let mut lists: BTreeMap<PathBuf, Vec<&str>> = BTreeMap::new();
     for (name, module) in &names {
@@ -63,10 +64,10 @@ pub fn proxy_folder(store: &Store, modules: &[LockedModule]) -> Result<PathBuf, 
         let escaped = crate::gomod::module::escape_path(&module.path)?;
         let version = crate::gomod::module::escape_version(&module.version)?;
         let at_v = temp.path().join(&escaped).join("@v");
-        std::fs::create_dir_all(&at_v).map_err(write_error(&at_v))?;
+        std::fs::create_dir_all(&at_v).map_err(PathError::write(&at_v))?;
         let link = |target: PathBuf, file: String| {
             let link = at_v.join(file);
-            std::os::unix::fs::symlink(target, &link).map_err(write_error(&link))
+            std::os::unix::fs::symlink(target, &link).map_err(PathError::write(&link))
         };
         link(stored.join("go.mod"), format!("{version}.mod"))?;
         if module.h1.is_some() {
@@ -74,20 +75,17 @@ pub fn proxy_folder(store: &Store, modules: &[LockedModule]) -> Result<PathBuf, 
         }
         let info = at_v.join(format!("{version}.info"));
         std::fs::write(&info, format!("{{\"Version\":\"{}\"}}\n", module.version))
-            .map_err(write_error(&info))?;
+            .map_err(PathError::write(&info))?;
         lists.entry(at_v).or_default().push(&module.version);
     }
     for (at_v, versions) in lists {
         let list = at_v.join("list");
-        std::fs::write(&list, versions.join("\n") + "\n").map_err(write_error(&list))?;
+        std::fs::write(&list, versions.join("\n") + "\n").map_err(PathError::write(&list))?;
     }
     match temp.rename_to(&folder) {
         Ok(()) => Ok(folder),
         // Another kiln made it first: the same links.
         Err(_) if folder.is_dir() => Ok(folder),
-        Err(source) => Err(LockError::Write {
-            path: folder,
-            source,
-        }),
+        Err(source) => Err(PathError::write(&folder)(source).into()),
     }
 }
