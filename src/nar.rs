@@ -26,27 +26,17 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::diagnostic::PathError;
 use crate::oci::digest::{Digest, HashingWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NarError {
-    #[error("cannot read {}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Path(#[from] PathError),
     #[error("{} is neither a file, a folder nor a symlink, so it has no NAR form", .0.display())]
     Unsupported(PathBuf),
     #[error("{} changed while it was being read", .0.display())]
     Changed(PathBuf),
-}
-
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> NarError + '_ {
-    move |source| NarError::Io {
-        path: path.to_owned(),
-        source,
-    }
 }
 
 /// A NAR hash in the forms Nix prints.
@@ -80,7 +70,9 @@ pub fn nar_hash(path: &Path) -> Result<NarHash, NarError> {
 /// Write the NAR serialisation of the tree at `path` into `out`.
 pub fn write_nar(path: &Path, out: &mut impl Write) -> Result<(), NarError> {
     let mut writer = NarWriter { out };
-    writer.string(b"nix-archive-1").map_err(io_error(path))?;
+    writer
+        .string(b"nix-archive-1")
+        .map_err(PathError::read(path))?;
     writer.node(path)
 }
 
@@ -158,6 +150,8 @@ fn insert_file<'a>(
     );
 }
 
+/// A failed write into `out` is reported as a failed read of the path being serialised: `out`
+/// has no path of its own (and [`nar_hash`] writes into a sink, which cannot fail).
 struct NarWriter<'a, W: Write> {
     out: &'a mut W,
 }
@@ -182,39 +176,41 @@ impl<W: Write> NarWriter<'_, W> {
     }
 
     fn node(&mut self, path: &Path) -> Result<(), NarError> {
-        let metadata = std::fs::symlink_metadata(path).map_err(io_error(path))?;
+        let metadata = std::fs::symlink_metadata(path).map_err(PathError::read(path))?;
         let file_type = metadata.file_type();
-        self.strings(&[b"(", b"type"]).map_err(io_error(path))?;
+        self.strings(&[b"(", b"type"])
+            .map_err(PathError::read(path))?;
         if file_type.is_symlink() {
-            let target = std::fs::read_link(path).map_err(io_error(path))?;
+            let target = std::fs::read_link(path).map_err(PathError::read(path))?;
             self.strings(&[b"symlink", b"target", target.as_os_str().as_bytes()])
-                .map_err(io_error(path))?;
+                .map_err(PathError::read(path))?;
         } else if file_type.is_file() {
-            self.string(b"regular").map_err(io_error(path))?;
+            self.string(b"regular").map_err(PathError::read(path))?;
             if metadata.permissions().mode() & 0o100 != 0 {
                 self.strings(&[b"executable", b""])
-                    .map_err(io_error(path))?;
+                    .map_err(PathError::read(path))?;
             }
-            self.string(b"contents").map_err(io_error(path))?;
+            self.string(b"contents").map_err(PathError::read(path))?;
             self.contents(path, metadata.len())?;
         } else if file_type.is_dir() {
-            self.string(b"directory").map_err(io_error(path))?;
+            self.string(b"directory").map_err(PathError::read(path))?;
             let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(path)
-                .map_err(io_error(path))?
+                .map_err(PathError::walk(path))?
                 .map(|entry| entry.map(|entry| entry.file_name()))
                 .collect::<Result<_, _>>()
-                .map_err(io_error(path))?;
+                .map_err(PathError::walk(path))?;
             names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
             for name in names {
                 self.strings(&[b"entry", b"(", b"name", name.as_bytes(), b"node"])
-                    .map_err(io_error(path))?;
+                    .map_err(PathError::read(path))?;
                 self.node(&path.join(&name))?;
-                self.string(b")").map_err(io_error(path))?;
+                self.string(b")").map_err(PathError::read(path))?;
             }
         } else {
             return Err(NarError::Unsupported(path.to_owned()));
         }
-        self.string(b")").map_err(io_error(path))
+        self.string(b")").map_err(PathError::read(path))?;
+        Ok(())
     }
 
     fn memory_folder(&mut self, children: &BTreeMap<&str, MemoryNode<'_>>) -> io::Result<()> {
@@ -242,13 +238,14 @@ impl<W: Write> NarWriter<'_, W> {
     fn contents(&mut self, path: &Path, size: u64) -> Result<(), NarError> {
         self.out
             .write_all(&size.to_le_bytes())
-            .map_err(io_error(path))?;
-        let file = std::fs::File::open(path).map_err(io_error(path))?;
-        let copied = io::copy(&mut file.take(size), self.out).map_err(io_error(path))?;
+            .map_err(PathError::read(path))?;
+        let file = std::fs::File::open(path).map_err(PathError::read(path))?;
+        let copied = io::copy(&mut file.take(size), self.out).map_err(PathError::read(path))?;
         if copied != size {
             return Err(NarError::Changed(path.to_owned()));
         }
-        self.pad(size).map_err(io_error(path))
+        self.pad(size).map_err(PathError::read(path))?;
+        Ok(())
     }
 }
 

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::diagnostic::Hint;
+use crate::diagnostic::{Hint, PathError};
 
 pub const TEMP_PREFIX: &str = ".kiln-tmp-";
 
@@ -34,12 +34,8 @@ pub const DISK_FULL_HINT: &str = "the disk is full: free space (`kiln gc` remove
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("cannot write {}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Path(#[from] PathError),
     #[error("{} is a folder", .0.display())]
     IsAFolder(PathBuf),
     #[error("the folder for {} does not exist", .0.display())]
@@ -56,13 +52,6 @@ impl Hint for OutputError {
             OutputError::IsAFolder(_) => Some(ONE_FILE_HINT.to_owned()),
             _ => None,
         }
-    }
-}
-
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
-    move |source| OutputError::Io {
-        path: path.to_owned(),
-        source,
     }
 }
 
@@ -171,10 +160,10 @@ impl AtomicFile {
                 // Created 0666 less the umask, like any file the user's tools create.
                 .permissions(std::fs::Permissions::from_mode(0o666))
                 .tempfile_in(folder)
-                .map_err(io_error(folder))?;
+                .map_err(PathError::write(folder))?;
             let registration = Registration::new(named.path());
             let (file, temp) = named.into_parts();
-            if !claim(&file, &temp).map_err(io_error(&temp))? {
+            if !claim(&file, &temp).map_err(PathError::write(&temp))? {
                 // Swept before we held it: the path is gone or another file's.
                 let _ = temp.keep();
                 continue;
@@ -206,7 +195,7 @@ impl AtomicFile {
 
     /// Sync and rename into place.
     pub fn commit(self) -> Result<(), OutputError> {
-        self.file.sync_all().map_err(io_error(&self.temp))?;
+        self.file.sync_all().map_err(PathError::write(&self.temp))?;
         let AtomicFile {
             temp,
             destination,
@@ -215,10 +204,7 @@ impl AtomicFile {
         } = self;
         registration
             .publish(|| temp.persist(&destination))
-            .map_err(|error| OutputError::Io {
-                path: destination.clone(),
-                source: error.error,
-            })
+            .map_err(|error| PathError::write(&destination)(error.error).into())
     }
 }
 
@@ -246,7 +232,7 @@ impl AtomicDir {
         // 0777 less the umask, like `mkdir`.
         let mode = 0o777 & !current_umask();
         std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(mode))
-            .map_err(io_error(&temp))?;
+            .map_err(PathError::write(&temp))?;
         Ok(folder)
     }
 
@@ -263,10 +249,7 @@ impl AtomicDir {
             .publish(|| std::fs::rename(&temp, &destination))
             .map_err(|source| {
                 let _ = std::fs::remove_dir_all(&temp);
-                OutputError::Io {
-                    path: destination,
-                    source,
-                }
+                PathError::write(&destination)(source).into()
             })
     }
 }
@@ -342,10 +325,10 @@ impl Drop for ScratchDir {
 const CLAIM_ATTEMPTS: usize = 8;
 
 fn lost_race(folder: &Path) -> OutputError {
-    OutputError::Io {
-        path: folder.to_owned(),
-        source: io::Error::other("every temporary made here was removed before it could be locked"),
-    }
+    PathError::write(folder)(io::Error::other(
+        "every temporary made here was removed before it could be locked",
+    ))
+    .into()
 }
 
 /// A temporary folder named `{prefix}…` in `parent`, locked by its owner, registered with the
@@ -359,16 +342,16 @@ fn owned_temp_dir(
         let temp = tempfile::Builder::new()
             .prefix(prefix)
             .tempdir_in(parent)
-            .map_err(io_error(parent))?
+            .map_err(PathError::write(parent))?
             .keep();
         let registration = Registration::new(&temp);
         let lock = match File::open(&temp) {
             Ok(lock) => lock,
             // Swept already.
             Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
-            Err(error) => return Err(io_error(&temp)(error)),
+            Err(error) => return Err(PathError::write(&temp)(error).into()),
         };
-        if claim(&lock, &temp).map_err(io_error(&temp))? {
+        if claim(&lock, &temp).map_err(PathError::write(&temp))? {
             return Ok((temp, lock, registration));
         }
     }
@@ -451,7 +434,7 @@ fn sweep_once(folder: &Path) {
 /// Write `bytes` to `destination` atomically.
 pub fn write_atomic(destination: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     let mut file = AtomicFile::create(destination)?;
-    io::Write::write_all(file.file(), bytes).map_err(io_error(destination))?;
+    io::Write::write_all(file.file(), bytes).map_err(PathError::write(destination))?;
     file.commit()
 }
 

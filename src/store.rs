@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-use crate::diagnostic::Hint;
+use crate::diagnostic::{Hint, PathError};
 use crate::nar::{NarError, nar_hash};
 use crate::oci::json::to_canonical_vec;
 use crate::output::{AtomicFile, OutputError, Registration, ScratchDir};
@@ -53,12 +53,8 @@ pub const LAYOUT: &str = "v1";
 pub enum StoreError {
     #[error("cannot find the kiln home: none of KILN_HOME, XDG_CACHE_HOME and HOME is set")]
     NoHome,
-    #[error("{}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Path(#[from] PathError),
     #[error(transparent)]
     Nar(#[from] NarError),
     #[error("{} is not a valid store record", .path.display())]
@@ -77,13 +73,6 @@ impl Hint for StoreError {
             StoreError::Output(inner) => inner.hint(),
             _ => None,
         }
-    }
-}
-
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
     }
 }
 
@@ -317,24 +306,25 @@ pub fn kiln_home() -> Result<PathBuf, StoreError> {
             .map(|home| PathBuf::from(home).join(".cache/kiln"))
             .ok_or(StoreError::NoHome)?
     };
-    std::path::absolute(&home).map_err(io_error(&home))
+    Ok(std::path::absolute(&home).map_err(PathError::read(&home))?)
 }
 
 fn read_only(path: &Path) -> Result<(), StoreError> {
-    let metadata = std::fs::symlink_metadata(path).map_err(io_error(path))?;
+    let metadata = std::fs::symlink_metadata(path).map_err(PathError::read(path))?;
     if metadata.file_type().is_symlink() {
         return Ok(());
     }
     if metadata.is_dir() {
-        for entry in std::fs::read_dir(path).map_err(io_error(path))? {
-            read_only(&entry.map_err(io_error(path))?.path())?;
+        for entry in std::fs::read_dir(path).map_err(PathError::walk(path))? {
+            read_only(&entry.map_err(PathError::walk(path))?.path())?;
         }
     }
     let mode = metadata.permissions().mode();
     let executable = metadata.is_dir() || mode & 0o100 != 0;
     let new_mode = if executable { 0o555 } else { 0o444 };
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(new_mode))
-        .map_err(io_error(path))
+        .map_err(PathError::write(path))?;
+    Ok(())
 }
 
 /// Remove a (read-only) output or temporary, returning the bytes it held.
@@ -342,19 +332,19 @@ pub fn remove_tree(path: &Path) -> Result<u64, StoreError> {
     let metadata = match std::fs::symlink_metadata(path) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(error) => return Err(io_error(path)(error)),
+        Err(error) => return Err(PathError::read(path)(error).into()),
     };
     if !metadata.is_dir() {
-        std::fs::remove_file(path).map_err(io_error(path))?;
+        std::fs::remove_file(path).map_err(PathError::remove(path))?;
         return Ok(metadata.len());
     }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-        .map_err(io_error(path))?;
+        .map_err(PathError::write(path))?;
     let mut bytes = 0;
-    for entry in std::fs::read_dir(path).map_err(io_error(path))? {
-        bytes += remove_tree(&entry.map_err(io_error(path))?.path())?;
+    for entry in std::fs::read_dir(path).map_err(PathError::walk(path))? {
+        bytes += remove_tree(&entry.map_err(PathError::walk(path))?.path())?;
     }
-    std::fs::remove_dir(path).map_err(io_error(path))?;
+    std::fs::remove_dir(path).map_err(PathError::remove(path))?;
     Ok(bytes)
 }
 
@@ -383,7 +373,7 @@ impl Store {
         let root = home.join(LAYOUT);
         for folder in ["store", "meta", "locks", "roots", "tmp", "go/cache"] {
             let path = root.join(folder);
-            std::fs::create_dir_all(&path).map_err(io_error(&path))?;
+            std::fs::create_dir_all(&path).map_err(PathError::write(&path))?;
         }
         Ok(Store { root })
     }
@@ -442,7 +432,7 @@ impl Store {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(io_error(&path))?;
+            .map_err(PathError::write(&path))?;
         let attempt = if shared {
             file.try_lock_shared()
         } else {
@@ -457,9 +447,11 @@ impl Store {
                 } else {
                     file.lock()
                 };
-                locked.map_err(io_error(&path))?;
+                locked.map_err(PathError::write(&path))?;
             }
-            Err(std::fs::TryLockError::Error(error)) => return Err(io_error(&path)(error)),
+            Err(std::fs::TryLockError::Error(error)) => {
+                return Err(PathError::write(&path)(error).into());
+            }
         }
         Ok(file)
     }
@@ -595,13 +587,13 @@ impl Store {
         let destination = self.path(name);
         registration
             .publish(|| std::fs::rename(built, &destination))
-            .map_err(io_error(&destination))?;
+            .map_err(PathError::write(&destination))?;
         Ok(destination)
     }
 
     /// Record `link` (a `result` symlink) as a garbage-collection root.
     pub fn add_root(&self, link: &Path) -> Result<(), StoreError> {
-        let absolute = std::path::absolute(link).map_err(io_error(link))?;
+        let absolute = std::path::absolute(link).map_err(PathError::read(link))?;
         let digest = sha2::Sha256::digest(absolute.as_os_str().as_encoded_bytes());
         let root = self
             .root
@@ -631,8 +623,8 @@ impl Store {
         let mut live = BTreeSet::new();
         let mut keep_fetched = false;
         let roots = self.root.join("roots");
-        for entry in std::fs::read_dir(&roots).map_err(io_error(&roots))? {
-            let root = entry.map_err(io_error(&roots))?.path();
+        for entry in std::fs::read_dir(&roots).map_err(PathError::walk(&roots))? {
+            let root = entry.map_err(PathError::walk(&roots))?.path();
             let pinned = match std::fs::read_link(&root) {
                 Ok(target) => pins(&target),
                 Err(_) => RootPins::Link,
@@ -664,14 +656,14 @@ impl Store {
                     live.insert(name);
                 }
                 None => {
-                    std::fs::remove_file(&root).map_err(io_error(&root))?;
+                    std::fs::remove_file(&root).map_err(PathError::remove(&root))?;
                     report.stale_roots += 1;
                 }
             }
         }
         let mut live_hashes = BTreeSet::new();
-        for entry in std::fs::read_dir(&store_dir).map_err(io_error(&store_dir))? {
-            let path = entry.map_err(io_error(&store_dir))?.path();
+        for entry in std::fs::read_dir(&store_dir).map_err(PathError::walk(&store_dir))? {
+            let path = entry.map_err(PathError::walk(&store_dir))?.path();
             let basename = path
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned())
@@ -694,19 +686,19 @@ impl Store {
             report.removed_paths.push(basename);
         }
         let meta = self.root.join("meta");
-        for entry in std::fs::read_dir(&meta).map_err(io_error(&meta))? {
-            let path = entry.map_err(io_error(&meta))?.path();
+        for entry in std::fs::read_dir(&meta).map_err(PathError::walk(&meta))? {
+            let path = entry.map_err(PathError::walk(&meta))?.path();
             let hash = path
                 .file_stem()
                 .map(|stem| stem.to_string_lossy().into_owned())
                 .unwrap_or_default();
             if !live_hashes.contains(&hash) {
-                std::fs::remove_file(&path).map_err(io_error(&path))?;
+                std::fs::remove_file(&path).map_err(PathError::remove(&path))?;
             }
         }
         let tmp = self.root.join("tmp");
-        for entry in std::fs::read_dir(&tmp).map_err(io_error(&tmp))? {
-            let path = entry.map_err(io_error(&tmp))?.path();
+        for entry in std::fs::read_dir(&tmp).map_err(PathError::walk(&tmp))? {
+            let path = entry.map_err(PathError::walk(&tmp))?.path();
             report.freed_bytes += remove_tree(&path)?;
             report.debris += 1;
         }
@@ -715,7 +707,7 @@ impl Store {
         let proxies = self.root.join("go/proxy");
         if let Ok(entries) = std::fs::read_dir(&proxies) {
             for entry in entries {
-                let path = entry.map_err(io_error(&proxies))?.path();
+                let path = entry.map_err(PathError::walk(&proxies))?.path();
                 let half_made = path.file_name().is_some_and(|name| {
                     name.as_encoded_bytes()
                         .starts_with(crate::output::TEMP_PREFIX.as_bytes())
@@ -734,10 +726,10 @@ impl Store {
         let mut report = VerifyReport::default();
         let store_dir = self.store_dir();
         let mut names: Vec<PathBuf> = std::fs::read_dir(&store_dir)
-            .map_err(io_error(&store_dir))?
+            .map_err(PathError::walk(&store_dir))?
             .map(|entry| entry.map(|entry| entry.path()))
             .collect::<Result<_, _>>()
-            .map_err(io_error(&store_dir))?;
+            .map_err(PathError::walk(&store_dir))?;
         names.sort();
         for path in names {
             let basename = path
@@ -760,7 +752,7 @@ impl Store {
                     report.unrecorded.push(basename);
                     continue;
                 }
-                Err(error) => return Err(io_error(&meta)(error)),
+                Err(error) => return Err(PathError::read(&meta)(error).into()),
             };
             report.checked += 1;
             let actual = match nar_hash(&path) {
@@ -776,10 +768,14 @@ impl Store {
             }
         }
         let tmp = self.root.join("tmp");
-        for entry in std::fs::read_dir(&tmp).map_err(io_error(&tmp))? {
-            report
-                .debris
-                .push(entry.map_err(io_error(&tmp))?.path().display().to_string());
+        for entry in std::fs::read_dir(&tmp).map_err(PathError::walk(&tmp))? {
+            report.debris.push(
+                entry
+                    .map_err(PathError::walk(&tmp))?
+                    .path()
+                    .display()
+                    .to_string(),
+            );
         }
         Ok(report)
     }
@@ -814,20 +810,22 @@ fn has_dangling_link(folder: &Path) -> bool {
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let folder = path.parent().unwrap_or(Path::new("."));
     let mut file = AtomicFile::create_in(folder, path)?;
-    file.file().write_all(bytes).map_err(io_error(path))?;
+    file.file()
+        .write_all(bytes)
+        .map_err(PathError::write(path))?;
     Ok(file.commit()?)
 }
 
 fn sync_tree(path: &Path) -> Result<(), StoreError> {
-    let metadata = std::fs::symlink_metadata(path).map_err(io_error(path))?;
+    let metadata = std::fs::symlink_metadata(path).map_err(PathError::read(path))?;
     if metadata.is_dir() {
-        for entry in std::fs::read_dir(path).map_err(io_error(path))? {
-            sync_tree(&entry.map_err(io_error(path))?.path())?;
+        for entry in std::fs::read_dir(path).map_err(PathError::walk(path))? {
+            sync_tree(&entry.map_err(PathError::walk(path))?.path())?;
         }
     } else if metadata.is_file() {
         File::open(path)
             .and_then(|file| file.sync_all())
-            .map_err(io_error(path))?;
+            .map_err(PathError::write(path))?;
     }
     Ok(())
 }
@@ -842,8 +840,9 @@ pub fn replace_symlink(target: &Path, link: &Path) -> Result<(), StoreError> {
     };
     let scratch = ScratchDir::new_in(folder, "link-")?;
     let temp = scratch.path().join("link");
-    std::os::unix::fs::symlink(target, &temp).map_err(io_error(&temp))?;
-    std::fs::rename(&temp, link).map_err(io_error(link))
+    std::os::unix::fs::symlink(target, &temp).map_err(PathError::write(&temp))?;
+    std::fs::rename(&temp, link).map_err(PathError::write(link))?;
+    Ok(())
 }
 
 #[cfg(test)]

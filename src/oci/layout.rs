@@ -28,7 +28,7 @@ use super::image::{BlobSink, BuiltImage};
 use super::json::to_canonical_vec;
 use super::reference::Reference;
 use super::spec::{Descriptor, DockerArchiveEntry, Index, annotation, media_type};
-use crate::diagnostic::Hint;
+use crate::diagnostic::{Hint, PathError};
 use crate::output::{AtomicDir, AtomicFile, OutputError};
 
 pub const OCI_LAYOUT_FILE: &str = "oci-layout";
@@ -211,12 +211,8 @@ pub enum LayoutError {
     Output(#[from] OutputError),
     #[error("{} exists and is not an OCI layout", .0.display())]
     NotALayout(PathBuf),
-    #[error("cannot read {}", .path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Path(#[from] PathError),
     #[error("{} is not a valid OCI index", .path.display())]
     InvalidIndex {
         path: PathBuf,
@@ -254,10 +250,7 @@ impl LayoutWriter {
     pub fn open(destination: &Path) -> Result<Self, LayoutError> {
         let is_empty_folder = destination.is_dir()
             && std::fs::read_dir(destination)
-                .map_err(|source| LayoutError::Read {
-                    path: destination.to_owned(),
-                    source,
-                })?
+                .map_err(PathError::walk(destination))?
                 .next()
                 .is_none();
         if !destination.exists() || is_empty_folder {
@@ -283,12 +276,7 @@ impl LayoutWriter {
                 }
             })?),
             Err(error) if error.kind() == io::ErrorKind::NotFound => None,
-            Err(source) => {
-                return Err(LayoutError::Read {
-                    path: index_path,
-                    source,
-                });
-            }
+            Err(source) => return Err(PathError::read(&index_path)(source).into()),
         };
         create_dir(&destination.join("blobs/sha256"))?;
         Ok(LayoutWriter {
@@ -325,12 +313,8 @@ impl LayoutWriter {
 }
 
 fn create_dir(path: &Path) -> Result<(), LayoutError> {
-    std::fs::create_dir_all(path).map_err(|source| {
-        LayoutError::Output(OutputError::Io {
-            path: path.to_owned(),
-            source,
-        })
-    })
+    std::fs::create_dir_all(path).map_err(PathError::write(path))?;
+    Ok(())
 }
 
 /// A blob being written into the layout: a temporary file in `blobs/sha256/`.

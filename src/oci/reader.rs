@@ -26,6 +26,7 @@ use super::spec::{
     Descriptor, DockerArchiveEntry, ImageConfig, Index, Manifest, Platform, annotation, media_type,
 };
 use super::tar::{TarReadError, TarReader};
+use crate::diagnostic::PathError;
 
 /// The largest JSON document (index, manifest, config) kiln reads. Real configs are a few
 /// KiB; a long history reaches a few hundred.
@@ -55,12 +56,8 @@ thread_local! {
 pub enum ReaderError {
     #[error("{} is not an image: {reason}", .path.display())]
     NotAnImage { path: PathBuf, reason: String },
-    #[error("cannot read {}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Path(#[from] PathError),
     #[error("{}: entry `{entry}` escapes the archive's root", .path.display())]
     EntryEscapes { path: PathBuf, entry: String },
     #[error("{}: entry `{entry}` is truncated (the archive ends before its {size} bytes)", .path.display())]
@@ -249,13 +246,9 @@ impl Read for RangeReader<'_> {
 impl ImageReader {
     /// Open `path`: an OCI layout (or extracted docker-archive) folder, or an image tar.
     pub fn open(path: &Path) -> Result<Self, ReaderError> {
-        let io_error = |source| ReaderError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let metadata = std::fs::metadata(path).map_err(io_error)?;
+        let metadata = std::fs::metadata(path).map_err(PathError::read(path))?;
         if metadata.is_dir() {
-            let root = path.canonicalize().map_err(io_error)?;
+            let root = path.canonicalize().map_err(PathError::read(path))?;
             return Ok(ImageReader {
                 path: path.to_owned(),
                 storage: Storage::Folder(root),
@@ -268,8 +261,8 @@ impl ImageReader {
                 reason: "it is neither a folder nor a regular file".to_owned(),
             });
         }
-        let file = File::open(path).map_err(io_error)?;
-        let mut decompressor = Decompressor::new(&file).map_err(io_error)?;
+        let file = File::open(path).map_err(PathError::read(path))?;
+        let mut decompressor = Decompressor::new(&file).map_err(PathError::read(path))?;
         let archive_compression = decompressor.compression();
         let mut file = if archive_compression == Compression::None {
             file
@@ -277,7 +270,10 @@ impl ImageReader {
             // A compressed archive cannot be read at random: unpack it into an anonymous
             // temporary file first, within a ratio no real image archive comes near.
             let limit = unpack_limit(metadata.len());
-            let mut unpacked = tempfile::tempfile().map_err(io_error)?;
+            // Unpacking writes into the temporary folder: a failure there names it, not the
+            // image (which was read fine).
+            let mut unpacked =
+                tempfile::tempfile().map_err(PathError::write(&std::env::temp_dir()))?;
             let copied = io::copy(&mut (&mut decompressor).take(limit + 1), &mut unpacked).map_err(|source| {
                 ReaderError::NotAnImage {
                     path: path.to_owned(),
@@ -296,7 +292,8 @@ impl ImageReader {
             unpacked
         };
         // Sniffing (or unpacking) moved the offset; the tar reader starts at the beginning.
-        file.seek(SeekFrom::Start(0)).map_err(io_error)?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(PathError::read(path))?;
         let entries = index_tar(&file, path)?;
         Ok(ImageReader {
             path: path.to_owned(),
@@ -799,13 +796,7 @@ impl ImageReader {
 }
 
 fn index_tar(file: &File, path: &Path) -> Result<HashMap<String, TarEntry>, ReaderError> {
-    let length = file
-        .metadata()
-        .map_err(|source| ReaderError::Io {
-            path: path.to_owned(),
-            source,
-        })?
-        .len();
+    let length = file.metadata().map_err(PathError::read(path))?.len();
     let not_a_tar = |reason: String| ReaderError::NotAnImage {
         path: path.to_owned(),
         reason,

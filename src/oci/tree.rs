@@ -25,7 +25,7 @@ use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::Hint;
+use crate::diagnostic::{Hint, PathError};
 
 /// Layer entries whose names start with this delete files of lower layers (OCI image spec,
 /// "whiteouts"), so no file of the user's may have such a name.
@@ -212,12 +212,8 @@ pub enum TreeError {
     InvalidDestination { destination: String, reason: String },
     #[error("{} does not exist", .0.display())]
     SourceMissing(PathBuf),
-    #[error("cannot read {}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Path(#[from] PathError),
     #[error("{} is not valid UTF-8; kiln only puts UTF-8 names into images", .0.display())]
     NonUtf8Name(PathBuf),
     #[error("{} has a name starting with `.wh.`, which image layers use to delete files: engines would hide it", .0.display())]
@@ -371,12 +367,7 @@ impl FileTree {
                     Err(_) => TreeError::SourceMissing(source.to_owned()),
                 });
             }
-            Err(error) => {
-                return Err(TreeError::Io {
-                    path: source.to_owned(),
-                    source: error,
-                });
-            }
+            Err(error) => return Err(PathError::read(source)(error).into()),
         };
         if metadata.is_file() {
             if let Some(name) = source.file_name().and_then(|name| name.to_str())
@@ -418,15 +409,10 @@ impl FileTree {
         // An explicit stack: deep trees must not exhaust the thread's stack.
         let mut pending = vec![(folder.to_owned(), at.clone())];
         while let Some((host_folder, image_folder)) = pending.pop() {
-            let read_dir = std::fs::read_dir(&host_folder).map_err(|source| TreeError::Io {
-                path: host_folder.clone(),
-                source,
-            })?;
+            let read_dir =
+                std::fs::read_dir(&host_folder).map_err(PathError::walk(&host_folder))?;
             for entry in read_dir {
-                let entry = entry.map_err(|source| TreeError::Io {
-                    path: host_folder.clone(),
-                    source,
-                })?;
+                let entry = entry.map_err(PathError::walk(&host_folder))?;
                 let host_path = entry.path();
                 let name = entry.file_name();
                 let name = name
@@ -437,17 +423,11 @@ impl FileTree {
                 }
                 let image_path = image_folder.join(name);
                 let metadata =
-                    std::fs::symlink_metadata(&host_path).map_err(|source| TreeError::Io {
-                        path: host_path.clone(),
-                        source,
-                    })?;
+                    std::fs::symlink_metadata(&host_path).map_err(PathError::read(&host_path))?;
                 let file_type = metadata.file_type();
                 if file_type.is_symlink() {
                     let target =
-                        std::fs::read_link(&host_path).map_err(|source| TreeError::Io {
-                            path: host_path.clone(),
-                            source,
-                        })?;
+                        std::fs::read_link(&host_path).map_err(PathError::read(&host_path))?;
                     let target = target
                         .into_os_string()
                         .into_string()

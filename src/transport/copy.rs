@@ -5,6 +5,7 @@ use std::io;
 use std::path::Path;
 
 use super::{BlobSource, ImageGraph, TransportError};
+use crate::diagnostic::PathError;
 use crate::oci::archive::{ArchiveKind, ArchiveWriter};
 use crate::oci::digest::HashingWriter;
 use crate::oci::image::BlobSink;
@@ -18,12 +19,8 @@ fn copy_blob<S: BlobSink>(
     sink: &mut S,
     destination: &Path,
 ) -> Result<(), TransportError> {
-    let write_error = |source| TransportError::Write {
-        path: destination.to_owned(),
-        source,
-    };
     let mut reader = source.open_blob(descriptor)?;
-    let pending = sink.begin_blob().map_err(write_error)?;
+    let pending = sink.begin_blob().map_err(PathError::write(destination))?;
     let mut hashing = HashingWriter::new(pending);
     let copied = io::copy(&mut reader, &mut hashing);
     let (pending, digest, size) = hashing.finish();
@@ -40,7 +37,8 @@ fn copy_blob<S: BlobSink>(
         });
     }
     sink.commit_blob(pending, &digest, size)
-        .map_err(write_error)
+        .map_err(PathError::write(destination))?;
+    Ok(())
 }
 
 fn copy_graph<S: BlobSink>(
@@ -54,10 +52,7 @@ fn copy_graph<S: BlobSink>(
     }
     for (descriptor, bytes) in &graph.documents {
         sink.put_blob(&descriptor.digest, bytes)
-            .map_err(|source| TransportError::Write {
-                path: destination.to_owned(),
-                source,
-            })?;
+            .map_err(PathError::write(destination))?;
     }
     Ok(())
 }
@@ -83,16 +78,12 @@ pub fn write_archive(
     kind: ArchiveKind,
     entry: LayoutEntry,
 ) -> Result<(), TransportError> {
-    let write_error = |source| TransportError::Write {
-        path: path.to_owned(),
-        source,
-    };
     let mut file = crate::output::AtomicFile::create(path)?;
-    let handle = file.file().try_clone().map_err(write_error)?;
-    let mut archive = ArchiveWriter::to_file(handle, kind, 0).map_err(write_error)?;
+    let handle = file.file().try_clone().map_err(PathError::write(path))?;
+    let mut archive = ArchiveWriter::to_file(handle, kind, 0).map_err(PathError::write(path))?;
     copy_graph(source, graph, &mut archive, path)?;
-    if let Some(handle) = archive.finish(&[entry]).map_err(write_error)? {
-        handle.sync_all().map_err(write_error)?;
+    if let Some(handle) = archive.finish(&[entry]).map_err(PathError::write(path))? {
+        handle.sync_all().map_err(PathError::write(path))?;
     }
     file.commit()?;
     Ok(())

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::io::{self, Read};
+use std::io::Read;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -87,12 +87,8 @@ pub enum TransportError {
     },
     #[error("{location}: {message}")]
     Invalid { location: String, message: String },
-    #[error("cannot write {}", .path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Path(#[from] crate::diagnostic::PathError),
     #[error(transparent)]
     Layout(#[from] crate::oci::layout::LayoutError),
     #[error(transparent)]
@@ -523,7 +519,7 @@ mod tests {
             &self,
             descriptor: &Descriptor,
         ) -> Result<Box<dyn Read + Send + '_>, TransportError> {
-            Ok(Box::new(io::Cursor::new(
+            Ok(Box::new(std::io::Cursor::new(
                 self.0[&descriptor.digest].clone(),
             )))
         }
