@@ -28,6 +28,14 @@ use super::spec::{
 use super::tar::{TarReadError, TarReader};
 use crate::diagnostic::PathError;
 
+mod found;
+mod tar_index;
+
+use found::names_of;
+pub use found::{FoundImage, FoundLayer, FoundManifest, ImageNames};
+pub use tar_index::RangeReader;
+use tar_index::index_tar;
+
 /// The largest JSON document (index, manifest, config) kiln reads. Real configs are a few
 /// KiB; a long history reaches a few hundred.
 pub const DOCUMENT_LIMIT: u64 = 16 << 20;
@@ -213,34 +221,6 @@ fn resolve_relative(folder: &str, target: &str) -> Option<String> {
         }
     }
     Some(components.join("/"))
-}
-
-/// Reads `size` bytes at `offset` of a file, without moving any shared file offset.
-pub struct RangeReader<'a> {
-    file: &'a File,
-    offset: u64,
-    remaining: u64,
-}
-
-impl Read for RangeReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.remaining == 0 {
-            return Ok(0);
-        }
-        let want = buf
-            .len()
-            .min(self.remaining.min(usize::MAX as u64) as usize);
-        let read = self.file.read_at(&mut buf[..want], self.offset)?;
-        if read == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "archive ends early",
-            ));
-        }
-        self.offset += read as u64;
-        self.remaining -= read as u64;
-        Ok(read)
-    }
 }
 
 impl ImageReader {
@@ -795,114 +775,6 @@ impl ImageReader {
     }
 }
 
-fn index_tar(file: &File, path: &Path) -> Result<HashMap<String, TarEntry>, ReaderError> {
-    let length = file.metadata().map_err(PathError::read(path))?.len();
-    let not_a_tar = |reason: String| ReaderError::NotAnImage {
-        path: path.to_owned(),
-        reason,
-    };
-    if length == 0 {
-        return Err(not_a_tar("it is empty".to_owned()));
-    }
-    let mut reader = TarReader::new_seekable(file);
-    let mut index = HashMap::new();
-    loop {
-        let entry = match reader.next_entry() {
-            Ok(Some(entry)) => entry,
-            Ok(None) => break,
-            Err(TarReadError::Malformed { offset: 0, .. }) => {
-                return Err(not_a_tar(
-                    "it is neither a folder nor a tar archive".to_owned(),
-                ));
-            }
-            Err(source) => {
-                return Err(ReaderError::Tar {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
-        let raw_name = String::from_utf8_lossy(&entry.path).into_owned();
-        let Some(name) = normalise_entry_name(&raw_name) else {
-            return Err(ReaderError::EntryEscapes {
-                path: path.to_owned(),
-                entry: raw_name,
-            });
-        };
-        let link = || {
-            entry
-                .link
-                .as_ref()
-                .map(|link| String::from_utf8_lossy(link).into_owned())
-                .unwrap_or_default()
-        };
-        let kind = match entry.kind {
-            tar::EntryType::Regular | tar::EntryType::Continuous => TarEntryKind::File,
-            tar::EntryType::Directory => TarEntryKind::Directory,
-            tar::EntryType::Symlink => TarEntryKind::Symlink(link()),
-            tar::EntryType::Link => TarEntryKind::HardLink(link()),
-            _ => TarEntryKind::Other,
-        };
-        if matches!(kind, TarEntryKind::File)
-            && entry.data_offset.saturating_add(entry.size) > length
-        {
-            return Err(ReaderError::Truncated {
-                path: path.to_owned(),
-                entry: raw_name,
-                size: entry.size,
-            });
-        }
-        if name.is_empty() {
-            continue;
-        }
-        let is_folder = matches!(kind, TarEntryKind::Directory);
-        let previous = index.insert(
-            name.clone(),
-            TarEntry {
-                offset: entry.data_offset,
-                size: entry.size,
-                kind,
-            },
-        );
-        // A folder may be listed twice; anything else twice is two different archives to
-        // readers that take the first and readers that take the last.
-        if previous
-            .is_some_and(|previous| !is_folder || !matches!(previous.kind, TarEntryKind::Directory))
-        {
-            return Err(ReaderError::DuplicateEntry {
-                path: path.to_owned(),
-                entry: name,
-            });
-        }
-    }
-    if index.is_empty() {
-        return Err(not_a_tar("the archive has no entries".to_owned()));
-    }
-    // Nothing may lie under a link or a file: `tar x` would write through a link, and kiln,
-    // which resolves only the last component, would see another archive than it.
-    let mut names: Vec<&String> = index.keys().collect();
-    names.sort();
-    for name in names {
-        for (position, _) in name.match_indices('/') {
-            let parent = &name[..position];
-            let kind = match index.get(parent).map(|entry| &entry.kind) {
-                None | Some(TarEntryKind::Directory) => continue,
-                Some(TarEntryKind::Symlink(_)) => "symlink",
-                Some(TarEntryKind::HardLink(_)) => "hard link",
-                Some(TarEntryKind::File) => "file",
-                Some(TarEntryKind::Other) => "special file",
-            };
-            return Err(ReaderError::UnderNonFolder {
-                path: path.to_owned(),
-                entry: name.clone(),
-                parent: parent.to_owned(),
-                kind,
-            });
-        }
-    }
-    Ok(index)
-}
-
 /// Where a walk over a source's indexes has been.
 #[derive(Default)]
 struct Walk {
@@ -923,99 +795,6 @@ impl Walk {
         }
         Ok(())
     }
-}
-
-/// The names an image is known by.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ImageNames {
-    /// Full references, in familiar form (`example:0.1`).
-    pub references: Vec<String>,
-    /// Bare OCI ref names that are not references (`org.opencontainers.image.ref.name`
-    /// holding only a tag, as skopeo's `oci:DIR:TAG` writes).
-    pub ref_names: Vec<String>,
-    /// The platform an index entry declares.
-    pub platform: Option<Platform>,
-}
-
-impl ImageNames {
-    fn add_reference(&mut self, text: &str) {
-        let familiar = match text.parse::<Reference>() {
-            Ok(reference) => reference.familiar_tagged(),
-            Err(_) => text.to_owned(),
-        };
-        if !self.references.contains(&familiar) {
-            self.references.push(familiar);
-        }
-    }
-
-    fn merge(&mut self, other: ImageNames) {
-        for reference in other.references {
-            if !self.references.contains(&reference) {
-                self.references.push(reference);
-            }
-        }
-        for ref_name in other.ref_names {
-            if !self.ref_names.contains(&ref_name) {
-                self.ref_names.push(ref_name);
-            }
-        }
-        if other.platform.is_some() {
-            self.platform = other.platform;
-        }
-    }
-}
-
-fn names_of(descriptor: &Descriptor) -> ImageNames {
-    let mut names = ImageNames {
-        platform: descriptor.platform.clone(),
-        ..ImageNames::default()
-    };
-    let full_name = descriptor
-        .annotations
-        .get(annotation::CONTAINERD_IMAGE_NAME);
-    if let Some(full_name) = full_name {
-        names.add_reference(full_name);
-    }
-    if let Some(ref_name) = descriptor.annotations.get(annotation::REF_NAME) {
-        let is_reference = ref_name.contains('/') || ref_name.contains(':');
-        if is_reference {
-            names.add_reference(ref_name);
-        } else if full_name.is_none_or(|full| !full.ends_with(&format!(":{ref_name}"))) {
-            names.ref_names.push(ref_name.clone());
-        }
-    }
-    names
-}
-
-/// An image found in a source.
-#[derive(Clone, Debug)]
-pub struct FoundImage {
-    pub names: ImageNames,
-    /// `None` for a docker-archive without an OCI index (Docker before 25, podman, skopeo):
-    /// such an archive holds no manifest, and a registry push computes one.
-    pub manifest: Option<FoundManifest>,
-    pub config_digest: Digest,
-    pub config_size: u64,
-    pub config: ImageConfig,
-    pub layers: Vec<FoundLayer>,
-}
-
-#[derive(Clone, Debug)]
-pub struct FoundManifest {
-    pub descriptor: Descriptor,
-    pub manifest: Manifest,
-}
-
-/// A layer of a found image.
-#[derive(Clone, Debug)]
-pub struct FoundLayer {
-    /// The file holding it in the source.
-    pub name: String,
-    pub media_type: Option<String>,
-    /// Digest and size from the manifest, when there is one.
-    pub expected: Option<(Digest, u64)>,
-    /// The uncompressed digest the config declares.
-    pub diff_id: Digest,
 }
 
 #[cfg(test)]
