@@ -16,7 +16,7 @@ const LIMITS: ZipLimits = ZipLimits {
 fuzz_target!(|data: &[u8]| {
     if let Ok(module) = modzip::read(data, "example.com/m", "v1.0.0", LIMITS) {
         for file in &module.files {
-            assert!(modzip::check_file_path(&file.path).is_ok(), "{}", file.path);
+            assert!(kiln::gomod::filepath::check_file_path(&file.path).is_ok(), "{}", file.path);
         }
         let _ = module.h1();
         let _ = module.nar_hash();
