@@ -7,6 +7,12 @@
 //! machine and moment to moment). `git` is run with the project as its folder; no git, no
 //! repository or no commit means no annotations.
 //!
+//! The repository must be the project's own: its `kiln.toml` or `go.mod` must be tracked by
+//! it. A project that merely sits inside another repository's work tree (in a folder that
+//! repository ignores, such as its `target/`, or one it was never told of) is not described,
+//! or every unrelated commit of that repository would change the image's digest. A project
+//! in a subfolder of a monorepo that tracks its files gets the monorepo's commit.
+//!
 //! The source is the `origin` remote's URL as a browsable `https://` URL: `git@host:org/repo.git`
 //! and `ssh://git@host/org/repo` become `https://host/org/repo`, and credentials in an
 //! `https://user:token@host/…` URL are dropped, so a token never reaches an image.
@@ -39,8 +45,14 @@ fn git(root: &Path, arguments: &[&str]) -> Option<String> {
     String::from_utf8(output.stdout).ok()
 }
 
-/// The project's commit and source, when its checkout is clean.
+/// The project's commit and source, when its checkout is clean and the repository tracks
+/// the project's own files.
 pub fn describe(root: &Path) -> Option<GitInfo> {
+    // `ls-files` lists only tracked files: nothing for an ignored or unknown folder.
+    let tracked = git(root, &["ls-files", "--", "kiln.toml", "go.mod"])?;
+    if tracked.trim().is_empty() {
+        return None;
+    }
     let status = git(
         root,
         &["status", "--porcelain=v1", "--untracked-files=all", "."],
@@ -165,6 +177,7 @@ mod tests {
         };
         run(&["init", "-q"]);
         assert_eq!(describe(root), None, "no commit yet");
+        std::fs::write(root.join("go.mod"), "module example\n").unwrap();
         std::fs::write(root.join("main.go"), "package main\n").unwrap();
         run(&["add", "."]);
         run(&["commit", "-q", "-m", "one"]);
@@ -185,5 +198,59 @@ mod tests {
         std::fs::remove_file(root.join("new.go")).unwrap();
         std::fs::write(root.join("main.go"), "package main // changed\n").unwrap();
         assert_eq!(describe(root), None, "a change does");
+    }
+
+    #[test]
+    fn only_the_projects_own_repository_is_described() {
+        if Command::new("git").arg("--version").output().is_err() {
+            crate::skip_test(
+                "project::git::tests::only_the_projects_own_repository_is_described",
+                "no git on PATH",
+            );
+            return;
+        }
+        let temp = tempfile::tempdir().unwrap();
+        let outer = temp.path();
+        let run = |arguments: &[&str]| -> String {
+            let output = Command::new("git")
+                .arg("-C")
+                .arg(outer)
+                .args(arguments)
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@example.com")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@example.com")
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{arguments:?}: {output:?}");
+            String::from_utf8(output.stdout).unwrap()
+        };
+        let project = |folder: &Path| {
+            std::fs::create_dir_all(folder).unwrap();
+            std::fs::write(folder.join("go.mod"), "module example\n").unwrap();
+            std::fs::write(folder.join("kiln.toml"), "[package.example]\n").unwrap();
+            std::fs::write(folder.join("main.go"), "package main\n").unwrap();
+        };
+        run(&["init", "-q"]);
+        std::fs::write(outer.join(".gitignore"), "target/\n").unwrap();
+        project(&outer.join("services/api"));
+        run(&["add", "."]);
+        run(&["commit", "-q", "-m", "monorepo"]);
+        let head = run(&["rev-parse", "HEAD"]).trim().to_owned();
+
+        // A subfolder of a monorepo that tracks the project's files: the monorepo's commit.
+        let described = describe(&outer.join("services/api")).expect("tracked and clean");
+        assert_eq!(described.revision, head);
+
+        // A project in a folder the repository ignores is not the repository's.
+        let ignored = outer.join("target/tmp/app");
+        project(&ignored);
+        assert_eq!(describe(&ignored), None, "ignored folder");
+        run(&["commit", "-q", "--allow-empty", "-m", "unrelated"]);
+        assert_eq!(
+            describe(&ignored),
+            None,
+            "still none after an unrelated commit"
+        );
     }
 }
