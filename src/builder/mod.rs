@@ -27,6 +27,7 @@
 //! fitted to `max_layers`, the archive) with [`files`] (what `[[files]]` places) and
 //! [`sbom`]; [`shell`] is the environment `kiln shell` gives.
 
+pub mod executable;
 pub mod files;
 pub mod go;
 pub mod image;
@@ -130,6 +131,8 @@ pub enum BuildError {
     Image(#[from] crate::oci::image::ImageError),
     #[error(transparent)]
     Files(#[from] files::FilesError),
+    #[error(transparent)]
+    Executable(#[from] executable::ExecutableError),
     #[error("cannot make the SBOM of image `{image}`")]
     Sbom {
         image: String,
@@ -168,6 +171,7 @@ impl Hint for BuildError {
             BuildError::Sources(inner) => inner.hint(),
             BuildError::Image(inner) => inner.hint(),
             BuildError::Files(inner) => inner.hint(),
+            BuildError::Executable(inner) => inner.hint(),
             BuildError::Tree(inner) => inner.hint(),
             BuildError::Unlocked { .. } => {
                 Some("run `kiln lock` to fetch and pin them; builds then run offline".to_owned())

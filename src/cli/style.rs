@@ -153,6 +153,7 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
     ask!(
         crate::builder::BuildError,
         crate::builder::files::FilesError,
+        crate::builder::executable::ExecutableError,
         crate::builder::go::GoError,
         crate::builder::shell::ShellFallback,
         crate::builder::sources::SourcesError,

@@ -1,0 +1,453 @@
+//! The program an image starts must be in the image.
+//!
+//! An absolute `entrypoint` (or, without one, `cmd`) executable that no layer places, the
+//! base's included, is an error before the image is made: an engine would only say so when
+//! the container starts (`exec /usr/bin/example: no such file or directory`), in production.
+//! A relative one (`cmd = ["example"]`) is looked up in PATH by the runtime and stays
+//! allowed; so does an executable the image's own base names, which kiln.toml did not set.
+//!
+//! The path is resolved as the kernel resolves it: through symlinks at any component
+//! (absolute targets from the image root, relative ones from the link's folder; `..` stops
+//! at the root), at most [`MAX_LINKS`] of them, over the image's files as the layers leave
+//! them (the base's whiteouts applied). kiln's own layers are looked at first; the base's
+//! layers are read only when the program is not among kiln's files.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::diagnostic::Hint;
+use crate::oci::image::RequestLayer;
+use crate::oci::inspect::{FileKind, FileRecord};
+use crate::oci::tree::Node;
+
+/// Symlinks followed while resolving one path, as Linux's `MAXSYMLINKS` (40).
+pub const MAX_LINKS: usize = 40;
+
+/// How many of the image's executables an error lists.
+const LISTED: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutableError {
+    #[error("image `{image}`: `{key}` starts {path}, which is in no layer of the image{}", listing(.executables))]
+    Missing {
+        image: String,
+        key: &'static str,
+        path: String,
+        /// The image's executables, those with the same file name first.
+        executables: Vec<String>,
+    },
+    #[error("image `{image}`: `{key}` starts {path}, which is {what} in the image, not a program")]
+    NotAProgram {
+        image: String,
+        key: &'static str,
+        path: String,
+        what: &'static str,
+    },
+    #[error("image `{image}`: `{key}` starts {path}, which is not executable (mode {mode:04o})")]
+    NotExecutable {
+        image: String,
+        key: &'static str,
+        path: String,
+        mode: u32,
+    },
+    #[error(
+        "image `{image}`: `{key}` starts {path}, whose symlinks do not resolve within {MAX_LINKS} links"
+    )]
+    Loop {
+        image: String,
+        key: &'static str,
+        path: String,
+    },
+    #[error("cannot read the base image's layers at {} to find `{key}`'s program", .layout.display())]
+    Base {
+        key: &'static str,
+        layout: std::path::PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+fn listing(executables: &[String]) -> String {
+    if executables.is_empty() {
+        "; it holds no executable file".to_owned()
+    } else {
+        let more = if executables.len() > LISTED {
+            ", …"
+        } else {
+            ""
+        };
+        format!(
+            "; its executables: {}{more}",
+            executables[..executables.len().min(LISTED)].join(", ")
+        )
+    }
+}
+
+impl Hint for ExecutableError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ExecutableError::Missing {
+                key,
+                path,
+                executables,
+                ..
+            } => {
+                let name = path.rsplit('/').next().unwrap_or_default();
+                let same = executables
+                    .iter()
+                    .find(|candidate| candidate.rsplit('/').next() == Some(name));
+                Some(match same {
+                    Some(candidate) => format!("{key} = [\"{candidate}\"]"),
+                    None => format!(
+                        "name a program the image holds, or a bare name (`{key} = [\"{name}\"]`) for the runtime to look up in PATH"
+                    ),
+                })
+            }
+            ExecutableError::NotExecutable { .. } => {
+                Some("set the file's mode in [[files]] (`mode = \"0755\"`)".to_owned())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// An entry of the image's file system as the layers leave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Entry {
+    File {
+        mode: u32,
+    },
+    Directory,
+    Symlink(String),
+    /// A device, fifo or other entry that is not a program.
+    Other,
+}
+
+/// The image's files by absolute path (`/bin/example`), the root implied.
+#[derive(Default, Debug)]
+struct Files(BTreeMap<String, Entry>);
+
+impl Files {
+    fn from_layers(layers: &[RequestLayer]) -> Files {
+        let mut files = Files::default();
+        for layer in layers {
+            for (path, node) in layer.tree.entries() {
+                let entry = match node {
+                    Node::File { attributes, .. } => Entry::File {
+                        mode: attributes.mode,
+                    },
+                    Node::Directory { .. } => Entry::Directory,
+                    Node::Symlink { target, .. } => Entry::Symlink(target.clone()),
+                };
+                files.0.insert(format!("/{}", path.as_str()), entry);
+            }
+        }
+        files
+    }
+
+    /// Apply one layer of `records` (a base layer, as `kiln inspect` reads it) on top:
+    /// whiteouts remove what is below, an opaque whiteout empties its folder.
+    fn apply_records(&mut self, records: &[FileRecord]) {
+        for record in records {
+            let path = record.path.trim_end_matches('/');
+            let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+            if name == ".wh..wh..opq" {
+                let prefix = format!("{parent}/");
+                self.0.retain(|existing, _| !existing.starts_with(&prefix));
+                continue;
+            }
+            if let Some(hidden) = name.strip_prefix(".wh.") {
+                let hidden = format!("{parent}/{hidden}");
+                let prefix = format!("{hidden}/");
+                self.0
+                    .retain(|existing, _| *existing != hidden && !existing.starts_with(&prefix));
+                continue;
+            }
+        }
+        for record in records {
+            let path = record.path.trim_end_matches('/');
+            let name = path.rsplit('/').next().unwrap_or_default();
+            if name.starts_with(".wh.") || path.is_empty() {
+                continue;
+            }
+            let entry = match record.kind {
+                FileKind::File => Entry::File { mode: record.mode },
+                // A hard link is the file it links, which is listed before it.
+                FileKind::HardLink => {
+                    let target = record.link_target.as_deref().unwrap_or_default();
+                    let target = format!("/{}", target.trim_start_matches("./").trim_matches('/'));
+                    match self.0.get(&target) {
+                        Some(Entry::File { mode }) => Entry::File { mode: *mode },
+                        _ => Entry::File { mode: record.mode },
+                    }
+                }
+                FileKind::Directory => Entry::Directory,
+                FileKind::Symlink => Entry::Symlink(record.link_target.clone().unwrap_or_default()),
+                _ => Entry::Other,
+            };
+            self.0.insert(path.to_owned(), entry);
+        }
+    }
+
+    /// Resolve `path` through symlinks: the final path and its entry, `Ok(None)` when a
+    /// component is missing, `Err(())` past [`MAX_LINKS`] links.
+    fn resolve(&self, path: &str) -> Result<Option<(String, &Entry)>, ()> {
+        let mut pending: Vec<String> = components(path).into_iter().rev().collect();
+        let mut resolved: Vec<String> = Vec::new();
+        let mut links = 0;
+        while let Some(component) = pending.pop() {
+            if component == ".." {
+                resolved.pop();
+                continue;
+            }
+            resolved.push(component);
+            let current = format!("/{}", resolved.join("/"));
+            match self.0.get(&current) {
+                None => return Ok(None),
+                Some(Entry::Symlink(target)) => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(());
+                    }
+                    resolved.pop();
+                    if target.starts_with('/') {
+                        resolved.clear();
+                    }
+                    pending.extend(components(target).into_iter().rev());
+                }
+                Some(entry) if pending.is_empty() => return Ok(Some((current, entry))),
+                Some(Entry::Directory) => {}
+                // A file in the middle of a path: nothing is below it.
+                Some(_) => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every executable regular file, those named `name` first, each group sorted.
+    fn executables(&self, name: &str) -> Vec<String> {
+        let mut found: Vec<&String> = self
+            .0
+            .iter()
+            .filter(|(_, entry)| matches!(entry, Entry::File { mode } if mode & 0o111 != 0))
+            .map(|(path, _)| path)
+            .collect();
+        found.sort_by_key(|path| (path.rsplit('/').next() != Some(name), path.as_str()));
+        found.into_iter().cloned().collect()
+    }
+}
+
+fn components(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|component| !component.is_empty() && *component != ".")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The executable that kiln.toml makes the image start, and the key that names it: the
+/// entrypoint's first word when the image (with its base's config) has an entrypoint and
+/// kiln.toml set it, else the command's when kiln set the command and there is no entrypoint.
+fn declared_program<'a>(
+    ours: &'a crate::oci::spec::ContainerConfig,
+    merged: &'a crate::oci::spec::ContainerConfig,
+) -> Option<(&'static str, &'a str)> {
+    let first = |words: &'a Option<Vec<String>>| {
+        words
+            .as_ref()
+            .and_then(|words| words.first())
+            .map(String::as_str)
+    };
+    match first(&merged.entrypoint) {
+        Some(program) => ours.entrypoint.is_some().then_some(("entrypoint", program)),
+        None => ours
+            .cmd
+            .is_some()
+            .then_some(first(&merged.cmd).map(|program| ("cmd", program)))
+            .flatten(),
+    }
+}
+
+/// Check that the program `request` starts is in the image: in `request`'s layers, else in
+/// the base's (read from its layout in the store).
+pub fn check(
+    image: &str,
+    request: &crate::oci::image::ImageRequest,
+) -> Result<(), ExecutableError> {
+    let merged = match &request.base {
+        Some(base) => crate::oci::image::inherit(&base.config.config, &request.container),
+        None => request.container.clone(),
+    };
+    let Some((key, program)) = declared_program(&request.container, &merged) else {
+        return Ok(());
+    };
+    if !program.starts_with('/') {
+        return Ok(());
+    }
+    let ours = Files::from_layers(&request.layers);
+    let mut files = ours;
+    if !matches!(files.resolve(program), Ok(Some(_)))
+        && let Some(base) = &request.base
+    {
+        let mut all = Files::default();
+        for records in base_layers(&base.layout).map_err(|source| ExecutableError::Base {
+            key,
+            layout: base.layout.clone(),
+            source,
+        })? {
+            all.apply_records(&records);
+        }
+        for (path, entry) in files.0 {
+            all.0.insert(path, entry);
+        }
+        files = all;
+    }
+    let error_fields = || (image.to_owned(), key, program.to_owned());
+    match files.resolve(program) {
+        Ok(Some((_, Entry::File { mode }))) if mode & 0o111 == 0 => {
+            let (image, key, path) = error_fields();
+            Err(ExecutableError::NotExecutable {
+                image,
+                key,
+                path,
+                mode: *mode,
+            })
+        }
+        Ok(Some((_, Entry::File { .. }))) => Ok(()),
+        Ok(Some((_, entry))) => {
+            let (image, key, path) = error_fields();
+            Err(ExecutableError::NotAProgram {
+                image,
+                key,
+                path,
+                what: match entry {
+                    Entry::Directory => "a folder",
+                    _ => "a device or fifo",
+                },
+            })
+        }
+        Ok(None) => {
+            let (image, key, path) = error_fields();
+            let name = path.rsplit('/').next().unwrap_or_default().to_owned();
+            Err(ExecutableError::Missing {
+                image,
+                key,
+                executables: files.executables(&name),
+                path,
+            })
+        }
+        Err(()) => {
+            let (image, key, path) = error_fields();
+            Err(ExecutableError::Loop { image, key, path })
+        }
+    }
+}
+
+/// The entries of each layer of the one image in the base's layout, bottom first.
+fn base_layers(
+    layout: &Path,
+) -> Result<Vec<Vec<FileRecord>>, Box<dyn std::error::Error + Send + Sync>> {
+    let reader = crate::oci::reader::ImageReader::open(layout)?;
+    let reports = crate::oci::inspect::inspect(&reader)?;
+    let report = reports
+        .into_iter()
+        .next()
+        .ok_or("the base's layout holds no image")?;
+    Ok(report.layers.into_iter().map(|layer| layer.files).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(path: &str, kind: FileKind, mode: u32, link: Option<&str>) -> FileRecord {
+        FileRecord {
+            path: path.to_owned(),
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            link_target: link.map(str::to_owned),
+            content_digest: None,
+        }
+    }
+
+    fn usr_merged() -> Files {
+        let mut files = Files::default();
+        files.apply_records(&[
+            record("/usr", FileKind::Directory, 0o755, None),
+            record("/usr/bin", FileKind::Directory, 0o755, None),
+            record("/usr/bin/dash", FileKind::File, 0o755, None),
+            record("/usr/bin/sh", FileKind::Symlink, 0o777, Some("dash")),
+            record("/bin", FileKind::Symlink, 0o777, Some("usr/bin")),
+            record(
+                "/usr/bin/loop",
+                FileKind::Symlink,
+                0o777,
+                Some("/usr/bin/loop"),
+            ),
+            record("/etc", FileKind::Directory, 0o755, None),
+            record("/etc/motd", FileKind::File, 0o644, None),
+            record(
+                "/usr/bin/rbash",
+                FileKind::HardLink,
+                0o644,
+                Some("usr/bin/dash"),
+            ),
+        ]);
+        files
+    }
+
+    #[test]
+    fn paths_resolve_through_symlinks_as_the_kernel_resolves_them() {
+        let files = usr_merged();
+        let resolved = |path: &str| {
+            files
+                .resolve(path)
+                .map(|found| found.map(|(path, entry)| (path, entry.clone())))
+        };
+        let dash = Entry::File { mode: 0o755 };
+        assert_eq!(
+            resolved("/bin/sh"),
+            Ok(Some(("/usr/bin/dash".to_owned(), dash.clone())))
+        );
+        assert_eq!(
+            resolved("/etc/../bin/./dash"),
+            Ok(Some(("/usr/bin/dash".to_owned(), dash.clone())))
+        );
+        assert_eq!(
+            resolved("/usr/bin/rbash"),
+            Ok(Some(("/usr/bin/rbash".to_owned(), dash)))
+        );
+        assert_eq!(resolved("/bin/example"), Ok(None));
+        assert_eq!(resolved("/etc/motd/x"), Ok(None), "a file is no folder");
+        assert_eq!(resolved("/usr/bin/loop"), Err(()));
+        assert_eq!(files.executables("sh"), ["/usr/bin/dash", "/usr/bin/rbash"]);
+        assert_eq!(files.executables("dash")[0], "/usr/bin/dash");
+    }
+
+    #[test]
+    fn whiteouts_remove_what_the_layers_below_placed() {
+        let mut files = usr_merged();
+        files.apply_records(&[record("/usr/bin/.wh.dash", FileKind::File, 0o644, None)]);
+        assert_eq!(files.resolve("/bin/sh"), Ok(None));
+        files.apply_records(&[record("/etc/.wh..wh..opq", FileKind::File, 0o644, None)]);
+        assert_eq!(files.resolve("/etc/motd"), Ok(None));
+        assert!(files.resolve("/etc").unwrap().is_some(), "the folder stays");
+    }
+
+    #[test]
+    fn the_missing_program_error_names_what_is_there() {
+        let error = ExecutableError::Missing {
+            image: "container".to_owned(),
+            key: "cmd",
+            path: "/usr/bin/example".to_owned(),
+            executables: vec!["/bin/example".to_owned(), "/bin/other".to_owned()],
+        };
+        assert_eq!(
+            error.to_string(),
+            "image `container`: `cmd` starts /usr/bin/example, which is in no layer of the image; its executables: /bin/example, /bin/other"
+        );
+        assert_eq!(error.hint().as_deref(), Some("cmd = [\"/bin/example\"]"));
+    }
+}
