@@ -60,6 +60,11 @@ pub fn run(args: InspectArgs, printer: &Printer) -> Result<()> {
                 .unwrap_or(&args.image),
         ),
     };
+    if fetched.is_none()
+        && let Some(error) = super::target::not_an_image(&path, "inspect")
+    {
+        return Err(error.into());
+    }
     let source =
         ImageReader::open(&path).with_context(|| format!("cannot inspect {}", args.image))?;
     let mut reports = inspect(&source).with_context(|| format!("cannot inspect {}", args.image))?;

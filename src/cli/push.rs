@@ -43,19 +43,33 @@ Examples:
   kiln push .#container localhost:5000/app:1.0 --tag latest
   kiln push result registry.example/team/app:v2";
 
+/// The two positionals as the usage line reads them. clap cannot declare an optional
+/// positional before a required one, so the arguments are parsed as FIRST [SECOND] and listed
+/// here by hand, where they agree with the usage line.
+const PUSH_HELP_TEMPLATE: &str = "\
+{about-with-newline}
+{usage-heading} {usage}
+
+Arguments:
+  [IMAGE]  The image to push: a target, an image archive or an OCI layout [default: the
+           project's only image]
+  <REF>    Where to push: registry/repository[:tag]
+
+{all-args}{after-help}";
+
 #[derive(Debug, Args)]
 #[command(
     after_help = PUSH_AFTER_HELP,
-    override_usage = "kiln push [OPTIONS] [IMAGE] <REF>"
+    override_usage = "kiln push [OPTIONS] [IMAGE] <REF>",
+    help_template = PUSH_HELP_TEMPLATE
 )]
 pub struct PushArgs {
-    /// The image to push (a target, archive or layout); given alone, it is the REF and the
-    /// project's only image is pushed.
-    #[arg(value_name = "IMAGE")]
+    /// IMAGE, or REF when given alone (listed in the help template).
+    #[arg(value_name = "IMAGE", hide = true)]
     first: String,
 
-    /// Where to push: registry/repository[:tag].
-    #[arg(value_name = "REF")]
+    /// REF, when IMAGE is given (listed in the help template).
+    #[arg(value_name = "REF", hide = true)]
     second: Option<String>,
 
     #[command(flatten)]
@@ -92,7 +106,12 @@ pub fn run(args: PushArgs, printer: &Printer) -> Result<()> {
         .unwrap_or(reference)
         .parse()?;
     let path = match image {
-        Some(text) if Path::new(text).is_dir() => Path::new(text).to_owned(),
+        Some(text) if Path::new(text).is_dir() => {
+            if let Some(error) = super::target::not_an_image(Path::new(text), "push") {
+                return Err(error.into());
+            }
+            Path::new(text).to_owned()
+        }
         other => image_archive(other, "push", printer)?,
     };
     push_path(&path, &reference, &args.registry, printer)

@@ -38,7 +38,12 @@ pub struct SbomArgs {
 
 pub fn run(args: SbomArgs, printer: &Printer) -> Result<()> {
     let path = match args.image.as_deref() {
-        Some(text) if Path::new(text).is_dir() => Path::new(text).to_owned(),
+        Some(text) if Path::new(text).is_dir() => {
+            if let Some(error) = super::target::not_an_image(Path::new(text), "sbom") {
+                return Err(error.into());
+            }
+            Path::new(text).to_owned()
+        }
         other => image_archive(other, "sbom", printer)?,
     };
     let bytes = read_sbom(&path, args.platform.as_ref(), printer)?;

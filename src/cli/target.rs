@@ -1,7 +1,7 @@
 //! What a command's IMAGE argument names: an image archive file, or an image target of a
 //! project (its only image when none is named), built first if needed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
@@ -16,6 +16,11 @@ pub fn image_archive(given: Option<&str>, command: &str, printer: &Printer) -> R
         && PathBuf::from(text).is_file()
     {
         return Ok(PathBuf::from(text));
+    }
+    if let Some(text) = given
+        && let Some(error) = not_an_image(Path::new(text), command)
+    {
+        return Err(error.into());
     }
     let mut spec: TargetSpec = match given {
         Some(text) => text.parse()?,
@@ -56,4 +61,50 @@ pub fn image_archive(given: Option<&str>, command: &str, printer: &Printer) -> R
         .build(&spec)
         .with_context(|| format!("cannot build {spec}"))?;
     Ok(built.path)
+}
+
+/// What a folder given as IMAGE is when it is no image: a package's output (a `result` link of
+/// `kiln build` on a package, programs in bin/), or some other folder. `None` for an OCI
+/// layout, which the commands that read layouts take.
+pub fn not_an_image(path: &Path, command: &str) -> Option<crate::diagnostic::Hinted> {
+    if !path.is_dir() || path.join(crate::oci::layout::OCI_LAYOUT_FILE).is_file() {
+        return None;
+    }
+    let programs: Vec<String> = std::fs::read_dir(path.join("bin"))
+        .map(|entries| {
+            let mut names: Vec<String> = entries
+                .flatten()
+                .map(|entry| format!("bin/{}", entry.file_name().to_string_lossy()))
+                .collect();
+            names.sort();
+            names
+        })
+        .unwrap_or_default();
+    let shown = path.display();
+    if programs.is_empty() {
+        return Some(crate::diagnostic::Hinted::new(
+            format!("{shown} is a folder, not an image archive or OCI layout"),
+            format!(
+                "give `kiln {command}` an image archive (`kiln build .#IMAGE` writes one at `result`), an OCI layout, or an image target"
+            ),
+        ));
+    }
+    // The images of the project here, to name the one to build.
+    let images: Vec<String> = crate::project::Project::load(Path::new("."))
+        .map(|project| project.images.keys().cloned().collect())
+        .unwrap_or_default();
+    let build = match images.as_slice() {
+        [only] => format!("`kiln build .#{only}`"),
+        [] => "an [images.NAME] section in kiln.toml, then `kiln build .#NAME`".to_owned(),
+        several => format!("`kiln build .#IMAGE` (one of {})", several.join(", ")),
+    };
+    Some(crate::diagnostic::Hinted::new(
+        format!(
+            "{shown} is a package's output (its programs: {}), not an image",
+            programs.join(", ")
+        ),
+        format!(
+            "build an image of it with {build}; `result` then names the image, and `kiln {command} result` works"
+        ),
+    ))
 }
