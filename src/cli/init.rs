@@ -22,7 +22,7 @@ defaults to the module's last path element. A folder that already has kiln.toml 
 #[command(after_help = AFTER_HELP)]
 pub struct InitArgs {
     /// The folder of the project, created when missing [default: the current folder].
-    #[arg(value_name = "DIR", default_value = ".")]
+    #[arg(value_name = "DIR", default_value = ".", hide_default_value = true)]
     folder: PathBuf,
 
     /// The project's name: module path, package, program and image name [default: the

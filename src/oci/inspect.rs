@@ -116,15 +116,25 @@ pub struct FileRecord {
 }
 
 impl FileRecord {
-    /// `-rwxr-xr-x`-style mode.
+    /// `-rwxr-xr-x`-style mode, as `ls -l` prints it: setuid and setgid show as `s` in the
+    /// owner's or group's execute place (`S` without execute), sticky as `t` in the others'
+    /// (`T` without execute), so /tmp reads `drwxrwxrwt`.
     pub fn mode_string(&self) -> String {
         let mut text = String::with_capacity(10);
         text.push(self.kind.mode_letter());
-        for (shift, letters) in [(6, b"rwx"), (3, b"rwx"), (0, b"rwx")] {
-            for (bit, letter) in letters.iter().enumerate() {
-                let on = self.mode >> (shift + 2 - bit) & 1 == 1;
-                text.push(if on { *letter as char } else { '-' });
-            }
+        // (shift of the rwx triple, the special bit shown in its x place, its letter)
+        for (shift, special, special_letter) in
+            [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')]
+        {
+            let bit = |offset: u32| self.mode >> (shift + offset) & 1 == 1;
+            text.push(if bit(2) { 'r' } else { '-' });
+            text.push(if bit(1) { 'w' } else { '-' });
+            text.push(match (bit(0), self.mode & special != 0) {
+                (true, true) => special_letter,
+                (false, true) => special_letter.to_ascii_uppercase(),
+                (true, false) => 'x',
+                (false, false) => '-',
+            });
         }
         text
     }
@@ -719,6 +729,21 @@ mod tests {
         record.kind = FileKind::Symlink;
         record.mode = 0o777;
         assert_eq!(record.mode_string(), "lrwxrwxrwx");
+        // Regression test (issue 16): /tmp (1777) read `drwxrwxrwx`; the special bits show
+        // as `ls -l` shows them.
+        record.kind = FileKind::Directory;
+        for (mode, expected) in [
+            (0o1777, "drwxrwxrwt"),
+            (0o1770, "drwxrwx--T"),
+            (0o4755, "drwsr-xr-x"),
+            (0o4644, "drwSr--r--"),
+            (0o2755, "drwxr-sr-x"),
+            (0o2745, "drwxr-Sr-x"),
+            (0o7777, "drwsrwsrwt"),
+        ] {
+            record.mode = mode;
+            assert_eq!(record.mode_string(), expected, "{mode:o}");
+        }
     }
 
     /// A layer hard link to `../../../etc/shadow` was listed as if it were inside the image;
