@@ -9,6 +9,7 @@ mod harness;
 mod hostile;
 mod image;
 mod inspect;
+mod journey;
 mod lock;
 mod production;
 mod project;
