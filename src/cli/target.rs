@@ -64,10 +64,18 @@ pub fn image_archive(given: Option<&str>, command: &str, printer: &Printer) -> R
 }
 
 /// What a folder given as IMAGE is when it is no image: a package's output (a `result` link of
-/// `kiln build` on a package, programs in bin/), or some other folder. `None` for an OCI
-/// layout, which the commands that read layouts take.
+/// `kiln build` on a package, programs in bin/), or some other folder. `None` for a folder
+/// with a layout's files (`oci-layout`, `index.json` or `manifest.json`), which the commands
+/// that read layouts take, and whose faults the layout reader names.
 pub fn not_an_image(path: &Path, command: &str) -> Option<crate::diagnostic::Hinted> {
-    if !path.is_dir() || path.join(crate::oci::layout::OCI_LAYOUT_FILE).is_file() {
+    let layout_file = [
+        crate::oci::layout::OCI_LAYOUT_FILE,
+        crate::oci::layout::INDEX_FILE,
+        crate::oci::layout::DOCKER_MANIFEST_FILE,
+    ]
+    .iter()
+    .any(|name| path.join(name).is_file());
+    if !path.is_dir() || layout_file {
         return None;
     }
     let programs: Vec<String> = std::fs::read_dir(path.join("bin"))
@@ -83,7 +91,9 @@ pub fn not_an_image(path: &Path, command: &str) -> Option<crate::diagnostic::Hin
     let shown = path.display();
     if programs.is_empty() {
         return Some(crate::diagnostic::Hinted::new(
-            format!("{shown} is a folder, not an image archive or OCI layout"),
+            format!(
+                "{shown} is not an image: it has neither `index.json` (OCI layout) nor `manifest.json` (docker-archive)"
+            ),
             format!(
                 "give `kiln {command}` an image archive (`kiln build .#IMAGE` writes one at `result`), an OCI layout, or an image target"
             ),

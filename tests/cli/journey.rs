@@ -187,7 +187,9 @@ fn a_package_output_is_named_as_one() {
     failure(
         dir.kiln(["load", "notes"])
             .current_dir(dir.join("elsewhere")),
-        &["error: notes is a folder, not an image archive or OCI layout"],
+        &[
+            "error: notes is not an image: it has neither `index.json` (OCI layout) nor `manifest.json` (docker-archive)",
+        ],
     );
 }
 
