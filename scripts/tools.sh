@@ -142,17 +142,17 @@ ensure_podman() {
 
 # configure_podman — when podman is installed: the scripts' podman (and the tests', and the
 # API service's) reads target/tools/containers.conf (CONTAINERS_CONF). When plain rootful podman
-# cannot start any container here (a hard limit below the ones it sets), also a drop-in in
-# /etc/containers/containers.conf.d that clears its default ulimits, so `podman run` works
-# outside these scripts too; where podman works, its configuration is left alone.
+# cannot start any container here because of its default ulimits, also a drop-in in
+# /etc/containers/containers.conf.d that clears them, so `podman run` works outside these
+# scripts too; where plain podman works, its configuration is left alone.
 configure_podman() {
     command -v podman >/dev/null || return 0
     mkdir -p "$kiln_root/target/tools"
     export CONTAINERS_CONF="$kiln_root/target/tools/containers.conf"
     printf '%s' "$kiln_containers_conf" >"$CONTAINERS_CONF"
     local drop_in=/etc/containers/containers.conf.d/50-kiln-ulimits.conf
-    if [ "$(id -u)" = 0 ] && [ ! -e "$drop_in" ] && ! podman_rlimits_fit; then
-        log "plain podman cannot set its default ulimits here (hard limits: $(ulimit -Hn) open files, $(ulimit -Hu) processes); writing $drop_in"
+    if [ "$(id -u)" = 0 ] && [ ! -e "$drop_in" ] && plain_podman_fails_on_rlimits; then
+        log "plain podman fails here (error setting rlimit: its default ulimits exceed the hard limits, $(ulimit -Hn) open files); writing $drop_in"
         mkdir -p "$(dirname "$drop_in")"
         cat >"$drop_in" <<'EOF'
 # Written by kiln's scripts/tools.sh: rootful podman's default ulimits (1048576 open files and
@@ -165,12 +165,14 @@ EOF
     log "podman: $(podman --version); CONTAINERS_CONF=$CONTAINERS_CONF"
 }
 
-# podman_rlimits_fit — whether the hard limits allow what rootful podman sets by default.
-podman_rlimits_fit() {
-    local files processes
-    files=$(ulimit -Hn) processes=$(ulimit -Hu)
-    { [ "$files" = unlimited ] || [ "$files" -ge 1048576 ]; } &&
-        { [ "$processes" = unlimited ] || [ "$processes" -ge 1048576 ]; }
+# plain_podman_fails_on_rlimits — whether podman as the user runs it (its own configuration, no
+# CONTAINERS_CONF) fails to set a container's rlimits. The probe needs no image: an empty root
+# folder and a command that does not exist; the runtime sets rlimits before it looks for the
+# command, so "not found" means they were set.
+plain_podman_fails_on_rlimits() {
+    local rootfs="$kiln_root/target/tools/podman-probe-rootfs"
+    mkdir -p "$rootfs"
+    env -u CONTAINERS_CONF podman run --rm --rootfs "$rootfs" /kiln-probe 2>&1 | grep -q 'error setting rlimit'
 }
 
 # start_podman_socket — podman's Docker-compatible API on a private socket; sets
