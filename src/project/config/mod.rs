@@ -18,7 +18,7 @@
 //!
 //! [images.container]              # `kiln build .#container`
 //! package = "default"
-//! name = "example"                # default: the package's name
+//! name = "example"                # default: the package's name, lowercased
 //! tag = "0.1"                     # default: the package's version
 //! paths = ["/bin"]                # package folders placed at the image root
 //! cmd = ["/bin/example"]          # default: the package's program
@@ -66,6 +66,7 @@ mod package;
 mod schema;
 
 pub use error::{ConfigError, Position, did_you_mean};
+pub use image::image_name_for;
 pub use model::{
     Base, DEFAULT_MAX_LAYERS, DirEntry, FilesEntry, Image, MainPackage, Package, Project,
     STATIC_BASE, SymlinkEntry,
