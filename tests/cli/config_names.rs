@@ -1,5 +1,6 @@
 //! Issue 16, items 1 and 6: names a new user gives (`kiln init HelloWorld`, a go.mod of
-//! `github.com/Acme/WebApp`) make a project that runs and builds at once.
+//! `github.com/Acme/WebApp`) make a project that runs and builds at once, and a mistake in
+//! kiln.toml is answered in kiln.toml's words, with a hint in its syntax.
 
 use std::path::Path;
 
@@ -59,4 +60,53 @@ fn issue16_init_beside_a_capitalised_module_runs_and_builds() {
     let config = std::fs::read_to_string(dir.join("webapp/kiln.toml")).unwrap();
     assert!(config.contains("\nname = \"WebApp\"\n"), "{config}");
     runs_and_builds(&dir, &go, "webapp", "WebApp", "webapp");
+}
+
+/// The mistakes of issue 16, item 6, through the real binary: the exact error and hint.
+#[test]
+fn issue16_kiln_toml_errors_have_hints_in_kiln_toml_syntax() {
+    let header = "schema = 1\n[packages.default]\nname = \"example\"\n";
+    let cases = [
+        (
+            "[images.container]\ntga = \"0.2\"\n",
+            "error: kiln.toml:5:1: unknown key `tga` in [images.container]",
+            "hint: did you mean `tag`?",
+        ),
+        (
+            "[images.container]\ncmd = \"/bin/example\"\n",
+            "error: kiln.toml:5:7: `cmd` must be a list of strings, not a string",
+            "hint: write `cmd = [\"/bin/example\"]`",
+        ),
+        (
+            "[images.container]\npaths = [\"bin\"]\n",
+            "error: kiln.toml:5:10: `bin` in `paths` is not an absolute image path",
+            "hint: write `paths = [\"/bin\"]`",
+        ),
+        (
+            "include = [\"more.toml\"]\n",
+            "error: kiln.toml:4:1: `include` is a top-level key, but here it is in [packages.default]",
+            "hint: move it above `[packages.default]`, the first table: every key after a table's header belongs to that table",
+        ),
+        (
+            "version = 0.1\n",
+            "error: kiln.toml:4:11: `version` must be a string, not a number",
+            "hint: quote it: `version = \"0.1\"`",
+        ),
+    ];
+    for (rest, error, hint) in cases {
+        let dir = TestDir::new();
+        dir.write("app/kiln.toml", format!("{header}{rest}"), 0o644);
+        let mut command = dir.kiln(["build", ".#container"]);
+        command.current_dir(dir.join("app"));
+        let said = failure(command, &[]);
+        let lines: Vec<&str> = said.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                error.replace("error: ", "error: cannot build .#container: "),
+                hint.to_owned()
+            ],
+            "{rest}"
+        );
+    }
 }

@@ -20,7 +20,7 @@ use crate::oci::compression::Compression;
 use crate::oci::container;
 use crate::oci::reference::{Reference, ReferenceError, is_path_component, is_tag};
 use crate::oci::timestamp::Created;
-use crate::oci::tree::ImagePath;
+use crate::oci::tree::{ImagePath, TreeError};
 
 /// The image `key` defined at `location`, checked against the packages of the whole project.
 pub(super) fn from_raw(
@@ -121,7 +121,7 @@ pub(super) fn from_raw(
                         "`{}` is not a valid tag (letters, digits, `_`, `.` and `-`, at most 128)",
                         tag.get_ref()
                     ),
-                    None,
+                    Some("e.g. `tag = \"0.1\"`".to_owned()),
                 ));
             }
             tag.get_ref().clone()
@@ -134,7 +134,7 @@ pub(super) fn from_raw(
                     message: format!(
                         "the tag defaults to the package's version `{version}`, which is not a valid tag"
                     ),
-                    hint: Some("give the image a `tag`".to_owned()),
+                    hint: Some("give the image a `tag`, e.g. `tag = \"0.1\"`".to_owned()),
                 });
             }
             None => "latest".to_owned(),
@@ -146,10 +146,21 @@ pub(super) fn from_raw(
         .paths
         .unwrap_or_else(|| vec![Spanned::new(0..0, "/bin".to_owned())])
     {
-        paths.push(
-            ImagePath::parse_absolute(path.get_ref())
-                .map_err(|error| source.error(&path.span(), error.to_string(), None))?,
-        );
+        paths.push(ImagePath::parse_absolute(path.get_ref()).map_err(|error| {
+            let written = path.get_ref();
+            let message = match &error {
+                TreeError::RelativeDestination(_) => {
+                    format!("`{written}` in `paths` is not an absolute image path")
+                }
+                _ => error.to_string(),
+            };
+            let absolute = format!("/{}", written.trim_start_matches("./"));
+            let hint = match ImagePath::parse_absolute(&absolute) {
+                Ok(fixed) => format!("write `paths = [\"{fixed}\"]`"),
+                Err(_) => "e.g. `paths = [\"/bin\"]`".to_owned(),
+            };
+            source.error(&path.span(), message, Some(hint))
+        })?);
     }
     let mut env = BTreeMap::new();
     for (variable, value) in raw.env.unwrap_or_default() {
@@ -157,7 +168,7 @@ pub(super) fn from_raw(
             return Err(source.error(
                 &variable.span(),
                 "an environment variable name is non-empty, without `=`",
-                None,
+                Some("e.g. `env = { MODE = \"production\" }`".to_owned()),
             ));
         }
         env.insert(variable.into_inner(), value);
@@ -167,7 +178,7 @@ pub(super) fn from_raw(
             source.error(
                 &workdir.span(),
                 format!("workdir `{}` is {reason}", workdir.get_ref()),
-                None,
+                Some("e.g. `workdir = \"/srv\"`".to_owned()),
             )
         })?;
     }
@@ -176,7 +187,7 @@ pub(super) fn from_raw(
             source.error(
                 &user.span(),
                 format!("user `{}`: {reason}", user.get_ref()),
-                None,
+                Some("e.g. `user = \"65532:65532\"` or `user = \"nonroot\"`".to_owned()),
             )
         })?;
     }
@@ -186,7 +197,7 @@ pub(super) fn from_raw(
             source.error(
                 &port.span(),
                 format!("expose `{}`: {reason}", port.get_ref()),
-                None,
+                Some("e.g. `expose = [\"8080/tcp\", \"53/udp\"]`".to_owned()),
             )
         })?);
     }
@@ -194,14 +205,26 @@ pub(super) fn from_raw(
         Some(created) => created
             .get_ref()
             .parse::<Created>()
-            .map_err(|error| source.error(&created.span(), error.to_string(), None))?,
+            .map_err(|error| {
+                source.error(
+                    &created.span(),
+                    error.to_string(),
+                    Some("`created = \"epoch\"`, `\"now\"` or an RFC 3339 time, e.g. `\"2024-05-01T12:00:00Z\"`".to_owned()),
+                )
+            })?,
         None => Created::Epoch,
     };
     let compression = match &raw.compression {
         Some(compression) => compression
             .get_ref()
             .parse::<Compression>()
-            .map_err(|error| source.error(&compression.span(), error.to_string(), None))?,
+            .map_err(|error| {
+                source.error(
+                    &compression.span(),
+                    error.to_string(),
+                    Some("`compression = \"gzip\"`, `\"zstd\"` or `\"none\"`".to_owned()),
+                )
+            })?,
         None => Compression::Gzip,
     };
     let base = match &raw.base {
@@ -210,7 +233,7 @@ pub(super) fn from_raw(
             source.error(
                 &base.span(),
                 format!("base: {error}"),
-                Some("a base is `static` (kiln's own) or an image reference, e.g. `gcr.io/distroless/static:nonroot` or `localhost:5000/base:1`".to_owned()),
+                Some("a base is kiln's own, `base = \"static\"`, or an image reference, e.g. `base = \"gcr.io/distroless/static:nonroot\"`".to_owned()),
             )
         })?)),
         None => None,
@@ -226,7 +249,10 @@ pub(super) fn from_raw(
                 source.error(
                     &max.span(),
                     "max_layers is from 1 to 120",
-                    Some("Docker refuses images of more than about 125 layers".to_owned()),
+                    Some(
+                        "e.g. `max_layers = 16`; Docker refuses images of more than about 125 layers"
+                            .to_owned(),
+                    ),
                 )
             })?,
         None => DEFAULT_MAX_LAYERS,
@@ -234,7 +260,11 @@ pub(super) fn from_raw(
     let mut annotations = BTreeMap::new();
     for (name, value) in raw.annotations.unwrap_or_default() {
         if name.get_ref().is_empty() {
-            return Err(source.error(&name.span(), "an annotation has a name", None));
+            return Err(source.error(
+                &name.span(),
+                "an annotation has a name",
+                Some("e.g. `annotations = { \"org.example.team\" = \"payments\" }`".to_owned()),
+            ));
         }
         annotations.insert(name.into_inner(), value);
     }
