@@ -8,15 +8,16 @@ use clap::Args;
 
 use super::Printer;
 use crate::gomod::modfile;
-use crate::project::config::PROJECT_FILE;
+use crate::project::config::{PROJECT_FILE, image_name_for};
 use crate::toolchain;
 
 const AFTER_HELP: &str = "\
 Writes go.mod (module NAME, the `go` line of the toolchain kiln finds), main.go (prints
 \"Hello from NAME!\"), main_test.go, kiln.toml (packages.default, version 0.1, and
-images.container, NAME:0.1) and .gitignore (result*). A file that exists is kept as it is, never
-overwritten: in a folder that already has go.mod, only the missing files are added and NAME
-defaults to the module's last path element. A folder that already has kiln.toml is an error.";
+images.container, NAME:0.1 with NAME lowercased, as image names are) and .gitignore (result*).
+A file that exists is kept as it is, never overwritten: in a folder that already has go.mod,
+only the missing files are added and NAME defaults to the module's last path element. A folder
+that already has kiln.toml is an error.";
 
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
@@ -62,14 +63,16 @@ pub fn run(args: InitArgs, printer: &Printer) -> Result<()> {
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default(),
     };
-    if !valid_name(&name) {
+    // A valid name starts with a letter, so it always makes an image name.
+    let image_name = image_name_for(&name).filter(|_| valid_name(&name));
+    let Some(image_name) = image_name else {
         bail!(crate::diagnostic::Hinted::new(
             format!(
                 "`{name}` cannot name a project (letters, digits, `-`, `_`, `.`; starting with a letter)"
             ),
             "choose one with --name, e.g. --name example"
         ));
-    }
+    };
     let go_version = match toolchain::find_go() {
         Ok(go) => {
             let store = crate::store::Store::open()?;
@@ -89,7 +92,7 @@ pub fn run(args: InitArgs, printer: &Printer) -> Result<()> {
         ("go.mod", format!("module {name}\n\ngo {go_version}\n")),
         ("main.go", main_go(&name)),
         ("main_test.go", main_test_go(&name)),
-        (PROJECT_FILE, kiln_toml(&name)),
+        (PROJECT_FILE, kiln_toml(&name, &image_name)),
         (".gitignore", "# kiln build links\nresult*\n".to_owned()),
     ];
     let mut created = Vec::new();
@@ -183,7 +186,9 @@ func TestGreeting(t *testing.T) {{
     )
 }
 
-fn kiln_toml(name: &str) -> String {
+/// kiln.toml of a project named `name`, its image `image_name` ([`image_name_for`]'s, so
+/// the user sees the name the image gets when it differs from the package's).
+fn kiln_toml(name: &str, image_name: &str) -> String {
     format!(
         r#"# kiln.toml: what `kiln build`, `kiln run` and `kiln shell` work on.
 schema = 1
@@ -194,10 +199,11 @@ schema = 1
 name = "{name}"
 version = "0.1"
 
-# `kiln build .#container`: an image {name}:0.1 with /bin/{name} as its command;
-# `docker load < result` loads it.
+# `kiln build .#container`: an image {image_name}:0.1 with /bin/{name} as its command;
+# `docker load < result` loads it. Image names are lowercase.
 [images.container]
 package = "default"
+name = "{image_name}"
 "#
     )
 }
@@ -216,5 +222,21 @@ mod tests {
         assert!(!valid_name("my project"));
         assert!(!valid_name("-x"));
         assert!(!valid_name(""));
+    }
+
+    /// `kiln init HelloWorld` wrote a kiln.toml whose image name defaulted to `HelloWorld`,
+    /// which no image reference may be: `kiln run` and `kiln build .#container` both failed.
+    /// The image is named in lowercase, explicitly; package and program keep the case.
+    #[test]
+    fn a_capitalised_name_makes_a_project_that_loads() {
+        let temp = tempfile::tempdir().unwrap();
+        let text = kiln_toml("HelloWorld", "helloworld");
+        assert!(text.contains("\nname = \"helloworld\"\n"), "{text}");
+        let project = crate::project::config::Project::from_text(temp.path(), text).unwrap();
+        let package = &project.packages["default"];
+        assert_eq!(package.name, "HelloWorld");
+        assert_eq!(package.program.as_deref(), Some("HelloWorld"));
+        let image = &project.images["container"];
+        assert_eq!(image.reference.familiar_tagged(), "helloworld:0.1");
     }
 }

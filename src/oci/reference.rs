@@ -39,7 +39,9 @@ fn invalid(reference: &str, reason: impl Into<String>) -> ReferenceError {
     }
 }
 
-fn is_path_component(component: &str) -> bool {
+/// Whether `component` is one `/`-separated part of a repository name: lowercase letters and
+/// digits, joined by `.`, `_`, `__` or runs of `-`.
+pub fn is_path_component(component: &str) -> bool {
     // alpha-numeric (separator alpha-numeric)*, separator := [_.] | __ | [-]+
     let bytes = component.as_bytes();
     let alphanumeric = |byte: u8| byte.is_ascii_lowercase() || byte.is_ascii_digit();

@@ -2,6 +2,7 @@
 //! One test binary (as in ripgrep) so the build links once.
 
 mod concurrency;
+mod config_names;
 mod crash;
 mod disk;
 mod engines;

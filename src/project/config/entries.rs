@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::error::{ConfigError, SourceFile};
 use super::model::{DirEntry, FilesEntry, SymlinkEntry};
 use super::schema::{RawDir, RawFiles, RawMode, RawSymlink};
-use crate::oci::tree::ImagePath;
+use crate::oci::tree::{ImagePath, TreeError};
 
 /// `[[images.NAME.files]]`: each `src` inside the project, each `dest` an absolute image path.
 pub(super) fn files(
@@ -21,11 +21,18 @@ pub(super) fn files(
     for entry in raw {
         let defined_at = source.location(&entry.span());
         let entry = entry.into_inner();
-        let src = clean_source(entry.src.get_ref())
-            .map_err(|reason| source.error(&entry.src.span(), reason, None))?;
+        let src = clean_source(entry.src.get_ref()).map_err(|reason| {
+            source.error(
+                &entry.src.span(),
+                reason,
+                Some(
+                    "`src` is a file or folder of the project, e.g. `src = \"static\"`".to_owned(),
+                ),
+            )
+        })?;
         let dest = entry.dest.get_ref();
         ImagePath::parse_absolute(dest)
-            .map_err(|error| source.error(&entry.dest.span(), error.to_string(), None))?;
+            .map_err(|error| image_path_error(source, "dest", &entry.dest, &error))?;
         let mode = entry
             .mode
             .as_ref()
@@ -66,12 +73,12 @@ pub(super) fn dirs(
     for entry in raw {
         let entry = entry.into_inner();
         let path = ImagePath::parse_absolute(entry.path.get_ref())
-            .map_err(|error| source.error(&entry.path.span(), error.to_string(), None))?;
+            .map_err(|error| image_path_error(source, "path", &entry.path, &error))?;
         if path.is_root() {
             return Err(source.error(
                 &entry.path.span(),
                 "the image root is not a folder kiln can set",
-                None,
+                Some("name a folder below it, e.g. `path = \"/var/lib/app\"`".to_owned()),
             ));
         }
         dirs.push(DirEntry {
@@ -98,13 +105,13 @@ pub(super) fn symlinks(
     for entry in raw {
         let entry = entry.into_inner();
         let path = ImagePath::parse_absolute(entry.path.get_ref())
-            .map_err(|error| source.error(&entry.path.span(), error.to_string(), None))?;
+            .map_err(|error| image_path_error(source, "path", &entry.path, &error))?;
         let target = entry.target.get_ref();
         if path.is_root() || target.is_empty() || target.contains('\0') {
             return Err(source.error(
                 &entry.target.span(),
                 "a symlink has a path below the root and a non-empty target",
-                None,
+                Some("e.g. `path = \"/usr/local/bin/app\"` and `target = \"/bin/app\"`".to_owned()),
             ));
         }
         symlinks.push(SymlinkEntry {
@@ -113,6 +120,38 @@ pub(super) fn symlinks(
         });
     }
     Ok(symlinks)
+}
+
+/// A bad image path at `key` (`dest`, `path`), in kiln.toml's words: `dest = "etc/passwd"` is
+/// "not an absolute image path", its hint `dest = "/etc/passwd"`.
+fn image_path_error(
+    source: &SourceFile,
+    key: &str,
+    written: &Spanned<String>,
+    error: &TreeError,
+) -> ConfigError {
+    let text = written.get_ref();
+    match error {
+        TreeError::RelativeDestination(_) => {
+            let absolute = format!("/{}", text.trim_start_matches("./"));
+            let hint = match ImagePath::parse_absolute(&absolute) {
+                Ok(fixed) => format!("write `{key} = \"{fixed}\"`"),
+                Err(_) => format!("image paths start with `/`, e.g. `{key} = \"/srv/static\"`"),
+            };
+            source.error(
+                &written.span(),
+                format!("{key} `{text}` is not an absolute image path"),
+                Some(hint),
+            )
+        }
+        _ => source.error(
+            &written.span(),
+            error.to_string(),
+            Some(format!(
+                "image paths are absolute, without `..`, e.g. `{key} = \"/srv/static\"`"
+            )),
+        ),
+    }
 }
 
 /// An octal mode, `"0644"`, `"755"` or TOML's `0o644`; permission, setuid, setgid and sticky
@@ -127,7 +166,7 @@ fn parse_mode(source: &SourceFile, mode: &Spanned<RawMode>) -> Result<u32, Confi
         _ => Err(source.error(
             &mode.span(),
             "a mode is octal permission bits, at most 7777",
-            Some("write it as a string, e.g. mode = \"0644\", or as 0o644".to_owned()),
+            Some("write it as a string, e.g. `mode = \"0644\"`, or as `mode = 0o644`".to_owned()),
         )),
     }
 }
@@ -140,7 +179,11 @@ fn parse_id(source: &SourceFile, id: Option<&Spanned<i64>>) -> Result<u32, Confi
             .ok()
             .filter(|value| *value != u32::MAX)
             .ok_or_else(|| {
-                source.error(&id.span(), "an id is a number from 0 to 4294967294", None)
+                source.error(
+                    &id.span(),
+                    "an id is a number from 0 to 4294967294",
+                    Some("e.g. `uid = 65532`, or 0 for root".to_owned()),
+                )
             }),
     }
 }
@@ -176,6 +219,12 @@ fn check_glob(source: &SourceFile, glob: &Spanned<String>) -> Result<String, Con
     globset::GlobBuilder::new(glob.get_ref())
         .literal_separator(true)
         .build()
-        .map_err(|error| source.error(&glob.span(), format!("glob: {error}"), None))?;
+        .map_err(|error| {
+            source.error(
+                &glob.span(),
+                format!("glob: {error}"),
+                Some("globs are relative to `src`, e.g. `exclude = [\"**/*.map\"]`".to_owned()),
+            )
+        })?;
     Ok(glob.get_ref().clone())
 }

@@ -11,12 +11,10 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::error::{
-    ConfigError, Position, SourceFile, describe_toml_error, hint_for_unknown_field,
-};
+use super::error::{ConfigError, Position, SourceFile};
 use super::model::{Package, Project};
 use super::schema::{RawFile, RawImage, RawPackage};
-use super::{PROJECT_FILE, SCHEMA, image, package};
+use super::{PROJECT_FILE, SCHEMA, image, keys, package};
 
 struct Loader {
     packages: BTreeMap<String, (Package, Position)>,
@@ -92,8 +90,8 @@ impl Loader {
         };
         let raw: RawFile = toml::from_str(&source.text).map_err(|error| {
             let span = error.span().unwrap_or(0..0);
-            let hint = hint_for_unknown_field(error.message());
-            source.error(&span, describe_toml_error(error.message()), hint)
+            let (message, hint) = keys::describe(&error, &source.text);
+            source.error(&span, message, hint)
         })?;
         match (&raw.schema, is_main) {
             (Some(schema), _) if *schema.get_ref() != SCHEMA => {
@@ -149,7 +147,10 @@ impl Loader {
                 return Err(source.error(
                     &include.span(),
                     format!("included file `{}` {problem}", include.get_ref()),
-                    None,
+                    Some(
+                        "`include` names files relative to this one, e.g. `include = [\"container.toml\"]`"
+                            .to_owned(),
+                    ),
                 ));
             }
             let canonical = included.canonicalize().unwrap_or_else(|_| included.clone());
@@ -157,7 +158,7 @@ impl Loader {
                 return Err(source.error(
                     &include.span(),
                     format!("`{}` includes itself", include.get_ref()),
-                    None,
+                    Some(format!("take `\"{}\"` out of `include`", include.get_ref())),
                 ));
             }
             if !canonical.starts_with(
@@ -168,7 +169,7 @@ impl Loader {
                 return Err(source.error(
                     &include.span(),
                     format!("`{}` is outside the project", include.get_ref()),
-                    None,
+                    Some("include files of the project's folder and below, e.g. `include = [\"container.toml\"]`".to_owned()),
                 ));
             }
             self.load_file(&included, false, project, stack)?;
@@ -283,7 +284,7 @@ mod tests {
             ),
             (
                 &[("kiln.toml", "schema = 1\n[packages.a]\nversion = 3\n")],
-                "kiln.toml:3:11: invalid type: integer `3`, expected a string",
+                "kiln.toml:3:11: `version` must be a string, not a number",
             ),
             (
                 &[(

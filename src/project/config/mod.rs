@@ -18,7 +18,7 @@
 //!
 //! [images.container]              # `kiln build .#container`
 //! package = "default"
-//! name = "example"                # default: the package's name
+//! name = "example"                # default: the package's name, lowercased
 //! tag = "0.1"                     # default: the package's version
 //! paths = ["/bin"]                # package folders placed at the image root
 //! cmd = ["/bin/example"]          # default: the package's program
@@ -46,7 +46,9 @@
 //! target = "/bin/app"
 //! ```
 //!
-//! Every error names file:line:column; an unknown key suggests the closest known one. A
+//! Every error names file:line:column, says what is wrong in kiln.toml's words and, where
+//! it can, hints at the fix in kiln.toml's syntax (`cmd = ["/bin/example"]`); an unknown
+//! key suggests the closest known one. A
 //! package or image defined twice, or a name used by both a package and an image, is an
 //! error naming both places.
 //!
@@ -54,18 +56,23 @@
 //! (every key with its span), `load` reads kiln.toml and its includes, `package` and `image`
 //! check a section each (`entries` an image's `files`, `dirs` and `symlinks`) and make the
 //! validated `model` the rest of kiln uses; `error` turns a span into file:line:column and
-//! suggests the key meant. The model, the error and the constants are re-exported here, so
+//! suggests the key meant, and `keys` lists every key, to say what serde found wrong in
+//! kiln.toml's words. The model, the error and the constants are re-exported here, so
 //! they are `crate::project::config::…` whatever file holds them.
 
 mod entries;
 mod error;
 mod image;
+mod keys;
 mod load;
+#[cfg(test)]
+mod mistakes;
 mod model;
 mod package;
 mod schema;
 
 pub use error::{ConfigError, Position, did_you_mean};
+pub use image::image_name_for;
 pub use model::{
     Base, DEFAULT_MAX_LAYERS, DirEntry, FilesEntry, Image, MainPackage, Package, Project,
     STATIC_BASE, SymlinkEntry,

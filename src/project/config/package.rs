@@ -52,12 +52,20 @@ pub(super) fn from_raw(
     let name = match &raw.name {
         Some(name) => {
             check_name(name.get_ref())
-                .map_err(|reason| source.error(&name.span(), reason, None))?;
+                .map_err(|reason| source.error(&name.span(), reason, Some(NAME_HINT.to_owned())))?;
             name.get_ref().clone()
         }
         None => key_name.clone(),
     };
-    check_name(&name).map_err(|reason| source.error(&key.span(), reason, None))?;
+    check_name(&name).map_err(|reason| {
+        source.error(
+            &key.span(),
+            reason,
+            Some(format!(
+                "{NAME_HINT}, or give the table a plain key: `[packages.example]`"
+            )),
+        )
+    })?;
     let mains_raw = raw
         .main
         .map(|main| (main.span(), main.into_inner().into_vec()));
@@ -69,11 +77,20 @@ pub(super) fn from_raw(
         }),
         Some((span, folders)) => {
             if folders.is_empty() {
-                return Err(source.error(&span, "`main` lists no package", None));
+                return Err(source.error(
+                    &span,
+                    "`main` lists no package",
+                    Some("e.g. `main = \".\"`, the folder of kiln.toml".to_owned()),
+                ));
             }
             for folder in folders {
-                let cleaned =
-                    clean_folder(&folder).map_err(|reason| source.error(&span, reason, None))?;
+                let cleaned = clean_folder(&folder).map_err(|reason| {
+                    source.error(
+                        &span,
+                        reason,
+                        Some("a `main` folder is relative to the project, e.g. `main = \"./cmd/server\"`".to_owned()),
+                    )
+                })?;
                 let program = if cleaned == "." {
                     name.clone()
                 } else {
@@ -110,7 +127,8 @@ pub(super) fn from_raw(
                         program.get_ref(),
                         programs.join(", ")
                     ),
-                    did_you_mean(program.get_ref(), programs.iter().copied()),
+                    did_you_mean(program.get_ref(), programs.iter().copied())
+                        .or_else(|| Some(format!("e.g. `program = \"{}\"`", programs[0]))),
                 ));
             }
             Some(program.into_inner())
@@ -129,12 +147,18 @@ pub(super) fn from_raw(
                 Some("list every platform in `platforms`".to_owned()),
             ));
         }
-        (Some(platform), None) => vec![
-            platform
-                .get_ref()
-                .parse::<Platform>()
-                .map_err(|error| source.error(&platform.span(), error.to_string(), None))?,
-        ],
+        (Some(platform), None) => {
+            vec![platform.get_ref().parse::<Platform>().map_err(|error| {
+                source.error(
+                    &platform.span(),
+                    error.to_string(),
+                    Some(
+                        "a platform is OS/ARCH[/VARIANT], e.g. `platform = \"linux/amd64\"`"
+                            .to_owned(),
+                    ),
+                )
+            })?]
+        }
         (None, Some(platforms)) => parse_platforms(source, platforms)?,
         (None, None) => vec![Platform::host()],
     };
@@ -152,14 +176,14 @@ pub(super) fn from_raw(
             return Err(source.error(
                 &variable.span(),
                 format!("`{name}` is not a valid environment variable name (non-empty, without `=` or NUL)"),
-                None,
+                Some("e.g. `env = { GOEXPERIMENT = \"loopvar\" }`".to_owned()),
             ));
         }
         if value.contains('\0') {
             return Err(source.error(
                 &variable.span(),
                 format!("the value of `{name}` holds a NUL byte, which no environment can hold"),
-                None,
+                Some("remove the `\\u0000`".to_owned()),
             ));
         }
         if RESERVED_ENV.contains(&variable.get_ref().as_str()) {
@@ -169,7 +193,10 @@ pub(super) fn from_raw(
                     "kiln sets `{}` itself for a hermetic build",
                     variable.get_ref()
                 ),
-                Some("set the platform with `platform`; CGO is always off".to_owned()),
+                Some(
+                    "set the platform with `platform`, e.g. `platform = \"linux/arm64\"`; CGO is always off"
+                        .to_owned(),
+                ),
             ));
         }
         env.insert(variable.into_inner(), value);
@@ -180,7 +207,7 @@ pub(super) fn from_raw(
         return Err(source.error(
             &ldflags.span(),
             "ldflags hold a NUL byte, which no command line can hold",
-            None,
+            Some("remove the `\\u0000`".to_owned()),
         ));
     }
     if let Some(tag) = raw
@@ -192,7 +219,7 @@ pub(super) fn from_raw(
         return Err(source.error(
             &tag.span(),
             "a build tag holds a NUL byte, which no command line can hold",
-            None,
+            Some("remove the `\\u0000`".to_owned()),
         ));
     }
     Ok(Package {
@@ -226,20 +253,38 @@ pub(super) fn parse_platforms(
     let span = platforms.span();
     let mut parsed: Vec<Platform> = Vec::new();
     for text in platforms.into_inner() {
-        let platform = text
-            .get_ref()
-            .parse::<Platform>()
-            .map_err(|error| source.error(&text.span(), error.to_string(), None))?;
+        let platform = text.get_ref().parse::<Platform>().map_err(|error| {
+            source.error(
+                &text.span(),
+                error.to_string(),
+                Some(PLATFORMS_HINT.to_owned()),
+            )
+        })?;
         if parsed.contains(&platform) {
-            return Err(source.error(&text.span(), format!("{platform} is listed twice"), None));
+            return Err(source.error(
+                &text.span(),
+                format!("{platform} is listed twice"),
+                Some("list each platform once".to_owned()),
+            ));
         }
         parsed.push(platform);
     }
     if parsed.is_empty() {
-        return Err(source.error(&span, "`platforms` lists no platform", None));
+        return Err(source.error(
+            &span,
+            "`platforms` lists no platform",
+            Some(PLATFORMS_HINT.to_owned()),
+        ));
     }
     Ok(parsed)
 }
+
+/// The hint of a name [`check_name`] refuses.
+const NAME_HINT: &str = "e.g. `name = \"example\"`";
+
+/// The hint of a bad `platforms` list.
+const PLATFORMS_HINT: &str =
+    "a platform is OS/ARCH[/VARIANT], e.g. `platforms = [\"linux/amd64\", \"linux/arm64\"]`";
 
 /// Package and program names become store path and file names.
 fn check_name(name: &str) -> Result<(), String> {
