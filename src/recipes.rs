@@ -3,16 +3,19 @@
 //! A recipe is a JSON document naming everything an output is made from; the sha256 of its
 //! canonical bytes ([`crate::oci::json::to_canonical_vec`]) names the output in the store
 //! ([`crate::store::StoreName`]), so two machines with the same inputs find the same name. Each document
-//! opens with `"kiln": "<kind>/<version>"`; a version changes only when what goes in the
-//! document changes, and then every output of that kind gets a new name. The formats:
+//! opens with `"kiln": "<kind>/<version>"`; a version changes when what goes in the document
+//! changes, or when kiln makes other bytes from the same document (an output already in the
+//! store would otherwise stay as an older kiln made it), and then every output of that kind
+//! gets a new name. The formats:
 //!
 //! ```text
 //! go-package/1    {toolchain{identity,version}, platform, settings, package{name, version,
 //!                 mains[{folder,program}], ldflags, tags, env}, sources,
 //!                 modules? (store names), go_sum? (gomod2nix projects), replaces?}
-//! image/2         {packages (store names), image{reference, paths, cmd, entrypoint, env,
+//! image/3         {packages (store names), image{reference, paths, cmd, entrypoint, env,
 //!                 workdir, user, expose, labels, compression, bases, static, files,
 //!                 declared, max_layers, annotations, sbom}, source_date_epoch, created}
+//!                 (3: the SBOM leaves index.json, see `oci::layout`; the document is 2's)
 //! base-image/1    {digest}                        the manifest digest is all its identity
 //! go-module/1     {path, version, h1, go-mod}     its hashes: equal bytes, one output
 //! go-toolchain/1  {release, host, h1}
@@ -100,7 +103,7 @@ pub fn package(package: &Package, inputs: &PackageInputs<'_>) -> Recipe {
     Recipe::new(OutputKind::Package, document, &package.store_label())
 }
 
-/// The recipe of a built image (`image/2`): `image` is the `image` object the builder fills
+/// The recipe of a built image (`image/3`): `image` is the `image` object the builder fills
 /// from kiln.toml and the plan; `packages` the store names of its packages, one per platform.
 pub fn image(
     packages: Vec<String>,
@@ -110,7 +113,7 @@ pub fn image(
     label: &str,
 ) -> Recipe {
     let document = json!({
-        "kiln": "image/2",
+        "kiln": "image/3",
         "packages": packages,
         "image": image,
         "source_date_epoch": source_date_epoch,
@@ -260,7 +263,7 @@ mod tests {
                     "1970-01-01T00:00:00Z",
                     "hello-0.1.0.tar",
                 ),
-                "image x8sirhhp3is7fkn132phn1friqj55ih8-hello-0.1.0.tar",
+                "image gzfd6yfgvyxg04fz2yq339iylmxwcwmh-hello-0.1.0.tar",
             ),
             (
                 base_image(&digest),

@@ -95,25 +95,23 @@ impl Builder<'_> {
         let mut archive = ArchiveWriter::to_file(file, ArchiveKind::Docker, plan.mtime)
             .map_err(PathError::write(temp))?;
         let mut images = Vec::new();
-        let mut referrers = Vec::new();
         for ((request, platform), package) in requests.iter().zip(&plan.platforms).zip(packages) {
             let image =
                 build_image(request, &mut archive, &mut |_| {}).map_err(writing_to(temp))?;
             if plan.image.sbom {
                 let document =
                     sbom_document(plan, platform, &package.path, &image, &self.store.go_home())?;
-                referrers.push(
-                    crate::sbom::write_artifact(
-                        &mut archive,
-                        &image.manifest_descriptor,
-                        &document,
-                        &plan.created,
-                    )
-                    .map_err(|source| BuildError::Sbom {
-                        image: plan.image.key.clone(),
-                        source: Box::new(source),
-                    })?,
-                );
+                // Stored, not listed in index.json: found by its subject (see oci::layout).
+                crate::sbom::write_artifact(
+                    &mut archive,
+                    &image.manifest_descriptor,
+                    &document,
+                    &plan.created,
+                )
+                .map_err(|source| BuildError::Sbom {
+                    image: plan.image.key.clone(),
+                    source: Box::new(source),
+                })?;
             }
             images.push(image);
         }
@@ -125,9 +123,7 @@ impl Builder<'_> {
                     .map_err(writing_to(temp))?;
             crate::oci::layout::index_entry(&descriptor, &plan.image.reference, &images)
         };
-        let mut entries = vec![entry];
-        entries.extend(referrers);
-        archive.finish(&entries).map_err(PathError::write(temp))?;
+        archive.finish(&[entry]).map_err(PathError::write(temp))?;
         Ok(())
     }
 

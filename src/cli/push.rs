@@ -376,7 +376,9 @@ Locations, as skopeo names them:
 Manifests and blobs are copied byte for byte, so the image keeps its digest (a docker-archive
 of the older form has no manifest; kiln writes the one it implies). A multi-platform index is
 copied whole, except into a docker-archive, which gets this machine's platform. Archives are written
-whole or not at all; a layout gains the image beside those it holds.
+whole or not at all; a layout gains the image beside those it holds. The SBOM kept beside an
+image in a layout or archive goes along: to a registry as a referrer (as `kiln push` sends it),
+into a layout or archive stored beside the image.
 
 Examples:
   kiln copy docker-archive:result oci:layout:app
@@ -399,8 +401,8 @@ pub struct CopyArgs {
 
 pub fn copy(args: CopyArgs, printer: &Printer) -> Result<()> {
     let client = ClientOptions::from_env(args.registry.insecure);
-    // Referrers (SBOMs) travel from a layout or archive to a registry; a registry's own
-    // referrers are not copied.
+    // Referrers (SBOMs) travel from a layout or archive: to a registry as referrers, into a
+    // layout or archive stored beside the image; a registry's own referrers are not copied.
     let crate::transport::OpenedImage {
         source,
         graph,
@@ -437,10 +439,16 @@ pub fn copy(args: CopyArgs, printer: &Printer) -> Result<()> {
                 Some(ref_name) => graph.layout_entry(None, Some(ref_name.clone())),
                 None => graph.layout_entry(source_name(), None),
             };
-            write_layout(source.as_ref(), &graph, path, entry)?;
+            write_layout(
+                source.as_ref(),
+                &graph.with_referrers(&referrers),
+                path,
+                entry,
+            )?;
         }
         Location::OciArchive(path) => {
             let entry = graph.layout_entry(source_name(), None);
+            let graph = graph.with_referrers(&referrers);
             write_archive(source.as_ref(), &graph, path, ArchiveKind::Oci, entry)?;
         }
         Location::DockerArchive(path) => {
@@ -451,6 +459,8 @@ pub fn copy(args: CopyArgs, printer: &Printer) -> Result<()> {
                 None => graph.clone(),
             };
             let entry = graph.layout_entry(source_name(), None);
+            // The SBOM of the platform taken, none of the others.
+            let graph = graph.with_referrers(&referrers);
             write_archive(source.as_ref(), &graph, path, ArchiveKind::Docker, entry)?;
         }
     }

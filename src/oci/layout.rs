@@ -12,12 +12,35 @@
 //! Writing into an existing layout adds the image to it, as skopeo does: blobs are added, the
 //! `index.json` entry with the same ref name is replaced, other entries stay.
 //!
-//! Referrers (an image's SBOM, see `sbom`) are `index.json` entries too: the artifact
-//! manifest's descriptor with its `artifactType` and without a name or ref name, its blobs in
-//! `blobs/`. For a multi-platform image there is one per platform manifest, each naming that
-//! manifest (inside the index the named entry points to) as its `subject`. Readers that pick
-//! *the* image of a layout skip them ([`is_artifact_entry`]); a reader that knows nothing of
-//! them (skopeo's `oci-archive:` without a ref) sees two entries and asks which.
+//! Referrers (an image's SBOM, see `sbom`) are stored in `blobs/` and **not listed** in
+//! `index.json`: the artifact manifest names the image manifest as its `subject` (OCI 1.1),
+//! and that field alone makes it findable ([`referrer_descriptor`], searched for by
+//! `transport::LocalSource::referrers`). For a multi-platform image there is one per platform
+//! manifest (inside the index the named entry points to). So `index.json` holds one entry per
+//! image, with its names, and the image's digest does not depend on its SBOMs. Why this and
+//! not the alternatives:
+//!
+//! - skopeo and podman (containers/image) read `oci:DIR` and `oci-archive:PATH` without a ref
+//!   only when `index.json` has exactly one entry ("more than one image in oci, choose an
+//!   image" otherwise). Listing referrers there, as ORAS's `oci.Store` does (untagged
+//!   entries), as image-spec's proposed `org.opencontainers.image.referrer.subject` entries
+//!   would, and as kiln did before (unnamed entries with an `artifactType`; still read, see
+//!   [`is_artifact_entry`]), breaks that.
+//! - BuildKit puts attestation manifests (platform `unknown/unknown`) inside the image's
+//!   index: the image's digest would depend on its SBOM, a single-platform image would become
+//!   an index, and umoci, which takes every manifest an entry reaches, would find the tag
+//!   ambiguous.
+//! - The image-layout spec allows blobs that no `index.json` entry reaches. The price: a tool
+//!   that walks only from `index.json` neither sees nor carries the SBOM (`skopeo copy`,
+//!   `oras cp`, `oras discover --oci-layout`), and a garbage collection of the layout
+//!   (`umoci gc`) deletes it. `kiln sbom`, `kiln push` and `kiln copy` find it.
+//!
+//! Pinned for the search: a referrer is a blob under `blobs/sha256/` of at most
+//! [`REFERRER_SIZE_LIMIT`] bytes that parses as an OCI image manifest or index (as its
+//! `mediaType` says) of schema version 2 with a `subject`; its descriptor is what the
+//! referrers API would list (`artifactType`, else a manifest's config media type, and the
+//! document's annotations). A reader looks at no more than [`REFERRER_CANDIDATE_LIMIT`] such
+//! small blobs and refuses a layout with more, rather than miss an SBOM silently.
 
 use std::collections::BTreeSet;
 use std::io::{self, BufWriter, Write};
@@ -145,8 +168,8 @@ pub fn index_for(entries: &[LayoutEntry], existing: Option<Index>) -> Index {
                 });
             }
             (None, None) => {
-                // An unnamed entry (a referrer) is listed once; a named entry for the same
-                // manifest stays.
+                // An unnamed entry (an image copied without a name) is listed once; a named
+                // entry for the same manifest stays.
                 index
                     .manifests
                     .retain(|existing| existing.digest != descriptor.digest || is_named(existing));
@@ -166,10 +189,62 @@ fn is_named(descriptor: &Descriptor) -> bool {
             .contains_key(annotation::CONTAINERD_IMAGE_NAME)
 }
 
-/// Whether an `index.json` entry is an artifact stored beside an image (a referrer such as
-/// the SBOM), not an image: it has an `artifactType` and no name.
+/// Whether an `index.json` entry is an artifact listed beside an image (a referrer such as
+/// the SBOM, as kiln listed them before referrers left `index.json`, and as ORAS lists them),
+/// not an image: it has an `artifactType` and no name.
 pub fn is_artifact_entry(descriptor: &Descriptor) -> bool {
     descriptor.artifact_type.is_some() && !is_named(descriptor)
+}
+
+/// The largest blob read as a possible referrer. kiln's SBOM artifact manifest is about
+/// 650 bytes, a cosign signature's or an attestation's a few KiB; the limit keeps the search
+/// from reading layers.
+pub const REFERRER_SIZE_LIMIT: u64 = 64 << 10;
+
+/// The most blobs of at most [`REFERRER_SIZE_LIMIT`] bytes a search for referrers reads: a
+/// layout of a thousand images (a config and a manifest or two each) stays well inside it.
+pub const REFERRER_CANDIDATE_LIMIT: usize = 10_000;
+
+/// What a manifest or index must hold to be a referrer; every other field is ignored.
+#[derive(serde::Deserialize)]
+struct ReferrerFields {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(rename = "mediaType")]
+    media_type: Option<String>,
+    #[serde(rename = "artifactType")]
+    artifact_type: Option<String>,
+    config: Option<Descriptor>,
+    subject: Option<Descriptor>,
+    #[serde(default)]
+    annotations: std::collections::BTreeMap<String, String>,
+}
+
+/// The blob `bytes` (stored as `digest`) read as a referrer: the digest of its subject, and
+/// its descriptor as the referrers API lists it (image-spec v1.1: `artifactType`, else the
+/// config's media type for a manifest; the document's annotations). `None` for anything
+/// else: not JSON, not an OCI manifest or index (Docker's types have no `subject`), another
+/// schema version, or no subject.
+pub fn referrer_descriptor(digest: Digest, bytes: &[u8]) -> Option<(Digest, Descriptor)> {
+    if !bytes.trim_ascii_start().starts_with(b"{") {
+        return None;
+    }
+    let fields: ReferrerFields = serde_json::from_slice(bytes).ok()?;
+    let media_type = fields.media_type?;
+    let is_manifest = media_type == media_type::OCI_MANIFEST;
+    if fields.schema_version != 2 || !(is_manifest || media_type == media_type::OCI_INDEX) {
+        return None;
+    }
+    let subject = fields.subject?;
+    let mut descriptor = Descriptor::new(&media_type, digest, bytes.len() as u64);
+    descriptor.artifact_type = fields.artifact_type.or_else(|| {
+        fields
+            .config
+            .filter(|_| is_manifest)
+            .map(|config| config.media_type)
+    });
+    descriptor.annotations = fields.annotations;
+    Some((subject.digest, descriptor))
 }
 
 /// The docker-archive `manifest.json` for `entries`.
@@ -404,6 +479,92 @@ mod tests {
             ref_name: None,
             images: Vec::new(),
             platform_tags: Vec::new(),
+        }
+    }
+
+    /// What the search for referrers takes as one, and what it leaves: named cases.
+    #[test]
+    fn referrer_descriptor_reads_manifests_and_indexes_with_a_subject() {
+        let subject = Descriptor::new(media_type::OCI_MANIFEST, Digest::of(b"image"), 5);
+        let subject_json = serde_json::to_value(&subject).unwrap();
+        let empty = serde_json::json!({"mediaType": media_type::OCI_EMPTY, "digest": Digest::of(b"{}").to_string(), "size": 2});
+        let cases: Vec<(&str, serde_json::Value, Option<Option<&str>>)> = vec![
+            (
+                "an artifact manifest: its artifactType",
+                serde_json::json!({"schemaVersion": 2, "mediaType": media_type::OCI_MANIFEST,
+                    "artifactType": "application/spdx+json", "config": empty, "layers": [],
+                    "subject": subject_json, "annotations": {"a": "b"}}),
+                Some(Some("application/spdx+json")),
+            ),
+            (
+                "a manifest without artifactType: its config's media type",
+                serde_json::json!({"schemaVersion": 2, "mediaType": media_type::OCI_MANIFEST,
+                    "config": {"mediaType": "application/vnd.example.sig", "digest": Digest::of(b"c").to_string(), "size": 1},
+                    "layers": [], "subject": subject_json}),
+                Some(Some("application/vnd.example.sig")),
+            ),
+            (
+                "an index with a subject",
+                serde_json::json!({"schemaVersion": 2, "mediaType": media_type::OCI_INDEX,
+                    "manifests": [], "subject": subject_json}),
+                Some(None),
+            ),
+            (
+                "no subject: an image, not a referrer",
+                serde_json::json!({"schemaVersion": 2, "mediaType": media_type::OCI_MANIFEST,
+                    "config": empty, "layers": []}),
+                None,
+            ),
+            (
+                "no mediaType",
+                serde_json::json!({"schemaVersion": 2, "config": empty, "layers": [],
+                    "subject": subject_json}),
+                None,
+            ),
+            (
+                "a Docker manifest",
+                serde_json::json!({"schemaVersion": 2, "mediaType": media_type::DOCKER_MANIFEST,
+                    "config": empty, "layers": [], "subject": subject_json}),
+                None,
+            ),
+            (
+                "another schema version",
+                serde_json::json!({"schemaVersion": 3, "mediaType": media_type::OCI_MANIFEST,
+                    "config": empty, "layers": [], "subject": subject_json}),
+                None,
+            ),
+            (
+                "an image config",
+                serde_json::json!({"architecture": "amd64", "os": "linux"}),
+                None,
+            ),
+        ];
+        for (name, document, expected) in cases {
+            let bytes = serde_json::to_vec(&document).unwrap();
+            let digest = Digest::of(&bytes);
+            let found = referrer_descriptor(digest, &bytes);
+            match expected {
+                None => assert_eq!(found, None, "{name}"),
+                Some(artifact_type) => {
+                    let (found_subject, descriptor) = found.expect(name);
+                    assert_eq!(found_subject, subject.digest, "{name}");
+                    assert_eq!(descriptor.digest, digest, "{name}");
+                    assert_eq!(descriptor.size, bytes.len() as u64, "{name}");
+                    assert_eq!(descriptor.media_type, document["mediaType"], "{name}");
+                    assert_eq!(descriptor.artifact_type.as_deref(), artifact_type, "{name}");
+                    assert_eq!(
+                        serde_json::to_value(&descriptor.annotations).unwrap(),
+                        document
+                            .get("annotations")
+                            .cloned()
+                            .unwrap_or(serde_json::json!({})),
+                        "{name}"
+                    );
+                }
+            }
+        }
+        for not_json in [&b"\x1f\x8b\x08\x00"[..], b"", b"  [1]", b"{"] {
+            assert_eq!(referrer_descriptor(Digest::of(not_json), not_json), None);
         }
     }
 

@@ -3,9 +3,9 @@
 //! The artifact ([`artifact_manifest`]) is an OCI image manifest with `artifactType`
 //! `application/spdx+json`, the empty config (`{}`), the document as its one layer, the image
 //! manifest as `subject`, and the image's `created` as `org.opencontainers.image.created`. In
-//! an OCI layout it is an `index.json` entry without a ref name whose descriptor carries the
-//! `artifactType` ([`write_artifact`]); a registry gets it through the referrers API or the
-//! referrers tag schema (see `registry::push`).
+//! an OCI layout or archive its blobs are stored and `index.json` does not list it: its
+//! `subject` is how readers find it ([`write_artifact`]; `oci::layout` says why); a registry
+//! gets it through the referrers API or the referrers tag schema (see `registry::push`).
 //!
 //! This module returns the SBOM's [`SbomError`]: storing the artifact is one step of writing
 //! the SBOM, and its failures read as the SBOM's.
@@ -16,7 +16,6 @@ use super::{SPDX_MEDIA_TYPE, SbomError};
 use crate::oci::digest::Digest;
 use crate::oci::image::BlobSink;
 use crate::oci::json::to_canonical_vec;
-use crate::oci::layout::LayoutEntry;
 use crate::oci::spec::{Descriptor, Manifest, annotation, media_type};
 
 /// The content of the OCI empty descriptor (image-spec v1.1).
@@ -33,8 +32,8 @@ pub fn empty_descriptor() -> Descriptor {
 }
 
 /// The SBOM artifact's manifest for the image manifest `subject`, and the manifest's
-/// descriptor as a layout's `index.json` or a referrers index lists it (`artifactType` and
-/// the manifest's annotations included, as the referrers API reports them).
+/// descriptor as a referrers index lists it (`artifactType` and the manifest's annotations
+/// included, as the referrers API reports them).
 ///
 /// Pinned: schemaVersion 2, `mediaType` OCI manifest, `artifactType`
 /// `application/spdx+json`, config the empty descriptor, one layer `application/spdx+json`,
@@ -78,15 +77,16 @@ pub fn artifact_manifest(
 }
 
 /// Store the SBOM artifact for `subject` in `sink` (its empty config, the document, the
-/// manifest) and return its `index.json` entry: no name, no ref name, so tools that pick an
-/// image by name never pick it, and kiln's readers know it by its `artifactType`
-/// ([`is_artifact_entry`](crate::oci::layout::is_artifact_entry)).
+/// manifest) and return the artifact's descriptor as the referrers API lists it. Nothing is
+/// added to `index.json`: the artifact is found by its `subject`
+/// ([`referrer_descriptor`](crate::oci::layout::referrer_descriptor)), so a layout holding an
+/// image and its SBOMs still has one entry, the image.
 pub fn write_artifact<S: BlobSink>(
     sink: &mut S,
     subject: &Descriptor,
     sbom: &[u8],
     created: &str,
-) -> Result<LayoutEntry, SbomError> {
+) -> Result<Descriptor, SbomError> {
     let (manifest, descriptor) = artifact_manifest(subject, sbom, created)?;
     sink.put_blob(&Digest::of(EMPTY_JSON), EMPTY_JSON)
         .map_err(SbomError::Store)?;
@@ -94,13 +94,7 @@ pub fn write_artifact<S: BlobSink>(
         .map_err(SbomError::Store)?;
     sink.put_blob(&descriptor.digest, &manifest)
         .map_err(SbomError::Store)?;
-    Ok(LayoutEntry {
-        descriptor,
-        name: None,
-        ref_name: None,
-        images: Vec::new(),
-        platform_tags: Vec::new(),
-    })
+    Ok(descriptor)
 }
 
 #[cfg(test)]
@@ -154,6 +148,11 @@ mod tests {
             "1970-01-01T00:00:01Z"
         );
         assert!(crate::oci::layout::is_artifact_entry(&descriptor));
+        // What a reader finds by the subject is the same descriptor.
+        assert_eq!(
+            crate::oci::layout::referrer_descriptor(descriptor.digest, &bytes),
+            Some((Digest::of(b"the image manifest"), descriptor.clone()))
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@ use super::{BlobSource, TransportError, check};
 use crate::oci::compression::Decompressor;
 use crate::oci::digest::{Digest, HashingWriter};
 use crate::oci::json::to_canonical_vec;
-use crate::oci::layout::is_artifact_entry;
+use crate::oci::layout::{
+    REFERRER_CANDIDATE_LIMIT, REFERRER_SIZE_LIMIT, is_artifact_entry, referrer_descriptor,
+};
 use crate::oci::reader::{ImageNames, ImageReader, ReaderError};
 use crate::oci::reference::Reference;
 use crate::oci::spec::{Descriptor, Manifest, media_type};
@@ -191,14 +193,16 @@ impl LocalSource {
 }
 
 impl LocalSource {
-    /// The referrers the layout holds for `subjects`: the top entries of `index.json` that are
-    /// manifests naming one of `subjects` as their `subject`, as `index.json` lists them
-    /// (with `artifactType` and annotations). A docker-archive without `index.json` has none.
+    /// The referrers the layout or archive holds for `subjects`, as the referrers API would
+    /// list them: every small blob under `blobs/sha256/` that is a manifest or index naming
+    /// one of `subjects` as its `subject` (how kiln stores an SBOM, see `oci::layout`), and
+    /// the `index.json` entries of such manifests (how kiln listed them before, and ORAS
+    /// does), each once, listed ones first. A docker-archive without `index.json` has none.
     pub fn referrers(&self, subjects: &[Digest]) -> Result<Vec<Descriptor>, TransportError> {
         let Some(entries) = self.source.index_entries()? else {
             return Ok(Vec::new());
         };
-        let mut referrers = Vec::new();
+        let mut referrers: Vec<Descriptor> = Vec::new();
         for (descriptor, _) in entries {
             if !media_type::is_manifest(&descriptor.media_type)
                 || subjects.contains(&descriptor.digest)
@@ -219,6 +223,41 @@ impl LocalSource {
             {
                 referrers.push(descriptor);
             }
+        }
+        let candidates = self.source.small_blobs(REFERRER_SIZE_LIMIT)?;
+        if candidates.len() > REFERRER_CANDIDATE_LIMIT {
+            return Err(TransportError::Invalid {
+                location: self.location.clone(),
+                message: format!(
+                    "it holds {} blobs of {} bytes or less; kiln looks for referrers (an SBOM) \
+                     among at most {REFERRER_CANDIDATE_LIMIT}",
+                    candidates.len(),
+                    REFERRER_SIZE_LIMIT
+                ),
+            });
+        }
+        for (digest, size) in candidates {
+            if subjects.contains(&digest) || referrers.iter().any(|known| known.digest == digest) {
+                continue;
+            }
+            // Read unchecked first: most candidates are configs and small layers, which name
+            // no subject and need not be hashed. One that names a subject here is checked
+            // against its file name before it counts.
+            let name = digest.blob_path();
+            let bytes = self.source.read_document(&name)?;
+            let Some((subject, descriptor)) = referrer_descriptor(digest, &bytes) else {
+                continue;
+            };
+            if !subjects.contains(&subject) {
+                continue;
+            }
+            check(
+                &self.location,
+                "referrer",
+                &Descriptor::new(&descriptor.media_type, digest, size),
+                &bytes,
+            )?;
+            referrers.push(descriptor);
         }
         Ok(referrers)
     }
@@ -263,5 +302,131 @@ impl BlobSource for LocalSource {
             });
         }
         Ok(reader)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::layout::{INDEX_FILE, OCI_LAYOUT_CONTENT, OCI_LAYOUT_FILE};
+    use crate::sbom::artifact_manifest;
+
+    /// A layout folder with one image, the blobs `extra` and `index.json` listing the image
+    /// and `listed`; returns the folder and the image manifest's descriptor.
+    fn layout(
+        extra: &[Vec<u8>],
+        listed: &[Descriptor],
+    ) -> (tempfile::TempDir, Descriptor, Vec<(Digest, Vec<u8>)>) {
+        let folder = tempfile::tempdir().unwrap();
+        let blobs = folder.path().join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).unwrap();
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_MANIFEST,
+            "config": Descriptor::new(media_type::OCI_CONFIG, Digest::of(config), config.len() as u64),
+            "layers": [],
+        }))
+        .unwrap();
+        let image = Descriptor::new(
+            media_type::OCI_MANIFEST,
+            Digest::of(&manifest),
+            manifest.len() as u64,
+        );
+        let mut written = Vec::new();
+        for bytes in [config.to_vec(), manifest].iter().chain(extra) {
+            let digest = Digest::of(bytes);
+            std::fs::write(blobs.join(digest.hex()), bytes).unwrap();
+            written.push((digest, bytes.clone()));
+        }
+        let mut entries = vec![image.clone()];
+        entries.extend_from_slice(listed);
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": entries});
+        std::fs::write(
+            folder.path().join(INDEX_FILE),
+            serde_json::to_vec(&index).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(folder.path().join(OCI_LAYOUT_FILE), OCI_LAYOUT_CONTENT).unwrap();
+        (folder, image, written)
+    }
+
+    fn referrers_of(path: &Path, image: &Descriptor) -> Result<Vec<Descriptor>, TransportError> {
+        LocalSource::open(path, path.display().to_string())?.referrers(&[image.digest])
+    }
+
+    /// The same layout as one tar (an OCI archive).
+    fn as_archive(folder: &Path) -> tempfile::NamedTempFile {
+        let archive = tempfile::NamedTempFile::new().unwrap();
+        let mut builder = tar::Builder::new(archive.reopen().unwrap());
+        builder.append_dir_all(".", folder).unwrap();
+        builder.into_inner().unwrap();
+        archive
+    }
+
+    /// The search finds the SBOM stored beside the image (unlisted) and the one an older
+    /// kiln listed in `index.json`, each once; it passes over a referrer of another image, a
+    /// small JSON blob and a small gzip blob that are no referrers, and a referrer larger than
+    /// the limit; a folder and an archive of it agree.
+    #[test]
+    fn referrers_are_found_by_their_subject() {
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let image_bytes = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_MANIFEST,
+            "config": Descriptor::new(media_type::OCI_CONFIG, Digest::of(config), config.len() as u64),
+            "layers": [],
+        }))
+        .unwrap();
+        let image = Descriptor::new(
+            media_type::OCI_MANIFEST,
+            Digest::of(&image_bytes),
+            image_bytes.len() as u64,
+        );
+        let other = Descriptor::new(media_type::OCI_MANIFEST, Digest::of(b"another image"), 13);
+        let (stored, stored_descriptor) =
+            artifact_manifest(&image, b"{\"sbom\":1}", "1970-01-01T00:00:01Z").unwrap();
+        let (listed, listed_descriptor) =
+            artifact_manifest(&image, b"{\"sbom\":2}", "1970-01-01T00:00:02Z").unwrap();
+        let (foreign, _) =
+            artifact_manifest(&other, b"{\"sbom\":3}", "1970-01-01T00:00:01Z").unwrap();
+        let large_created = "x".repeat(REFERRER_SIZE_LIMIT as usize);
+        let (large, _) = artifact_manifest(&image, b"{\"sbom\":4}", &large_created).unwrap();
+        assert!(large.len() as u64 > REFERRER_SIZE_LIMIT);
+        let unrelated_json = br#"{"subject":"not a descriptor","schemaVersion":2}"#.to_vec();
+        let gzip = vec![
+            0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let (folder, found_image, _) = layout(
+            &[stored, listed, foreign, large, unrelated_json, gzip],
+            std::slice::from_ref(&listed_descriptor),
+        );
+        assert_eq!(found_image, image);
+
+        let expected = vec![listed_descriptor, stored_descriptor];
+        assert_eq!(referrers_of(folder.path(), &image).unwrap(), expected);
+        let archive = as_archive(folder.path());
+        assert_eq!(referrers_of(archive.path(), &image).unwrap(), expected);
+        // The image is no referrer of itself, and another image's referrers are its own.
+        assert_eq!(referrers_of(folder.path(), &other).unwrap().len(), 1);
+    }
+
+    /// A blob that reads as a referrer of the image but does not hash to its file name is an
+    /// error naming it, not an SBOM.
+    #[test]
+    fn a_referrer_that_is_not_its_digest_is_refused() {
+        let (folder, image, _) = layout(&[], &[]);
+        let (bytes, descriptor) =
+            artifact_manifest(&image, b"{\"sbom\":1}", "1970-01-01T00:00:01Z").unwrap();
+        let wrong = Digest::of(b"something else");
+        std::fs::write(folder.path().join(wrong.blob_path()), &bytes).unwrap();
+        let error = referrers_of(folder.path(), &image).unwrap_err().to_string();
+        assert!(
+            error.contains(&wrong.to_string()) && error.contains("does not match"),
+            "{error}"
+        );
+        assert_ne!(descriptor.digest, wrong);
     }
 }

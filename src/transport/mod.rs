@@ -214,6 +214,46 @@ impl ImageGraph {
     }
 }
 
+impl ImageGraph {
+    /// This graph with the documents and blobs of those `referrers` whose subject is one of
+    /// its documents, for a layout or archive, which stores them beside the image without
+    /// listing them (see `oci::layout`). The root, names and images stay this graph's, so
+    /// `index.json` and `manifest.json` name the image alone; the root stays the last
+    /// document.
+    pub fn with_referrers(&self, referrers: &[ImageGraph]) -> ImageGraph {
+        let mut graph = self.clone();
+        let is_subject = |digest: &Digest| {
+            self.documents
+                .iter()
+                .any(|(descriptor, _)| &descriptor.digest == digest)
+        };
+        for referrer in referrers {
+            let subject = referrer.documents.last().and_then(|(descriptor, bytes)| {
+                crate::oci::layout::referrer_descriptor(descriptor.digest, bytes)
+            });
+            if !subject.is_some_and(|(subject, _)| is_subject(&subject)) {
+                continue;
+            }
+            for blob in &referrer.blobs {
+                if !graph.blobs.iter().any(|known| known.digest == blob.digest) {
+                    graph.blobs.push(blob.clone());
+                }
+            }
+            for document in &referrer.documents {
+                if !graph
+                    .documents
+                    .iter()
+                    .any(|(known, _)| known.digest == document.0.digest)
+                {
+                    let before_root = graph.documents.len().saturating_sub(1);
+                    graph.documents.insert(before_root, document.clone());
+                }
+            }
+        }
+        graph
+    }
+}
+
 /// Walk everything reachable from `root`.
 pub fn walk(
     source: &dyn BlobSource,

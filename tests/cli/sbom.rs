@@ -242,14 +242,15 @@ fn sbom_of_a_go_program_with_modules_is_valid_spdx() {
 pub(crate) struct ImageWithSbom {
     /// The image manifest's descriptor (with its platform).
     pub image: Descriptor,
-    /// The artifact manifest's descriptor, as `index.json` lists it.
+    /// The artifact manifest's descriptor, as the referrers API lists it.
     pub artifact: Descriptor,
     /// The SPDX document.
     pub sbom: Vec<u8>,
 }
 
 /// `kiln image --format oci` into the layout `folder` (image `app:1` for `platform`), then the
-/// SBOM artifact for its manifest added beside it with the library, as a build stores it.
+/// SBOM artifact for its manifest stored beside it with the library, as a build stores it
+/// (its blobs only: `index.json` keeps its one entry).
 pub(crate) fn image_with_sbom(dir: &TestDir, folder: &str, platform: &str) -> ImageWithSbom {
     dir.write("payload", format!("a payload for {platform}\n"), 0o755);
     success(dir.kiln([
@@ -288,9 +289,8 @@ pub(crate) fn image_with_sbom(dir: &TestDir, folder: &str, platform: &str) -> Im
     })
     .unwrap();
     let mut writer = LayoutWriter::open(&layout).unwrap();
-    let entry = write_artifact(&mut writer, &image, &sbom, "1970-01-01T00:00:01Z").unwrap();
-    let artifact = entry.descriptor.clone();
-    writer.finish(&[entry]).unwrap();
+    let artifact = write_artifact(&mut writer, &image, &sbom, "1970-01-01T00:00:01Z").unwrap();
+    writer.finish(&[]).unwrap();
     ImageWithSbom {
         image,
         artifact,
@@ -299,7 +299,7 @@ pub(crate) fn image_with_sbom(dir: &TestDir, folder: &str, platform: &str) -> Im
 }
 
 /// A layout `folder` holding an index `app:1` of a linux/amd64 and a linux/arm64 image, and
-/// an SBOM artifact for each platform's manifest.
+/// an SBOM artifact for each platform's manifest (stored, not listed).
 fn multi_platform_with_sboms(dir: &TestDir, folder: &str) -> Vec<ImageWithSbom> {
     let images = vec![
         image_with_sbom(dir, "amd64", "linux/amd64"),
@@ -330,23 +330,15 @@ fn multi_platform_with_sboms(dir: &TestDir, folder: &str) -> Vec<ImageWithSbom> 
     let bytes = kiln::oci::json::to_canonical_vec(&index).unwrap();
     let digest = Digest::of(&bytes);
     writer.put_blob(&digest, &bytes).unwrap();
-    let mut entries = vec![LayoutEntry {
-        descriptor: Descriptor::new(media_type::OCI_INDEX, digest, bytes.len() as u64),
-        name: Some("app:1".parse().unwrap()),
-        ref_name: None,
-        images: Vec::new(),
-        platform_tags: Vec::new(),
-    }];
-    for image in &images {
-        entries.push(LayoutEntry {
-            descriptor: image.artifact.clone(),
-            name: None,
+    writer
+        .finish(&[LayoutEntry {
+            descriptor: Descriptor::new(media_type::OCI_INDEX, digest, bytes.len() as u64),
+            name: Some("app:1".parse().unwrap()),
             ref_name: None,
             images: Vec::new(),
             platform_tags: Vec::new(),
-        });
-    }
-    writer.finish(&entries).unwrap();
+        }])
+        .unwrap();
     images
 }
 
@@ -359,8 +351,8 @@ fn tar_layout(dir: &TestDir, folder: &str, archive: &str) {
 }
 
 /// `kiln sbom` prints the stored document byte for byte, from a layout folder and from an
-/// archive; the layout's `index.json` has the image (named) and the artifact (unnamed, with
-/// its artifactType); readers that want the image still find only the image.
+/// archive; the layout's `index.json` has the image alone (named), and the artifact is a blob
+/// whose subject is the image; readers that want the image find only the image.
 #[test]
 fn kiln_sbom_prints_the_document_stored_beside_the_image() {
     let dir = TestDir::new();
@@ -369,17 +361,15 @@ fn kiln_sbom_prints_the_document_stored_beside_the_image() {
     let index: Value =
         serde_json::from_slice(&std::fs::read(dir.join("layout/index.json")).unwrap()).unwrap();
     let entries = index["manifests"].as_array().unwrap();
-    assert_eq!(entries.len(), 2, "{index}");
+    assert_eq!(entries.len(), 1, "{index}");
     assert_eq!(
         entries[0]["annotations"]["org.opencontainers.image.ref.name"],
         "1"
     );
-    assert_eq!(entries[1]["artifactType"], "application/spdx+json");
-    assert_eq!(entries[1]["digest"], stored.artifact.digest.to_string());
-    assert!(
-        entries[1]["annotations"]
-            .get("org.opencontainers.image.ref.name")
-            .is_none()
+    assert_eq!(entries[0]["digest"], stored.image.digest.to_string());
+    assert_eq!(
+        stored.artifact.artifact_type.as_deref(),
+        Some("application/spdx+json")
     );
     let manifest: Value = serde_json::from_slice(
         &std::fs::read(dir.join("layout").join(stored.artifact.digest.blob_path())).unwrap(),

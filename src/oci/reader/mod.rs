@@ -554,6 +554,69 @@ impl ImageReader {
         ))
     }
 
+    /// The regular files under `blobs/sha256/` named by a digest (`<64 hex>`) and of at most
+    /// `size_limit` bytes, with their sizes, in digest order: where a search for referrers,
+    /// which no descriptor names, looks (see `oci::layout`). A link is followed within the
+    /// source as [`ImageReader::open_file`] follows it; one that leads nowhere is no blob.
+    pub fn small_blobs(&self, size_limit: u64) -> Result<Vec<(Digest, u64)>, ReaderError> {
+        const FOLDER: &str = "blobs/sha256";
+        let names: Vec<String> = match &self.storage {
+            Storage::Folder(root) => {
+                let folder = root.join(FOLDER);
+                let listing = match std::fs::read_dir(&folder) {
+                    Ok(listing) => listing,
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    Err(source) => return Err(PathError::walk(&folder)(source).into()),
+                };
+                let mut names = Vec::new();
+                for entry in listing {
+                    let entry = entry.map_err(PathError::walk(&folder))?;
+                    if let Some(name) = entry.file_name().to_str() {
+                        names.push(name.to_owned());
+                    }
+                }
+                names
+            }
+            Storage::Tar { entries, .. } => entries
+                .keys()
+                .filter_map(|name| name.strip_prefix("blobs/sha256/"))
+                .map(str::to_owned)
+                .collect(),
+        };
+        let mut blobs = Vec::new();
+        for name in names {
+            let is_digest = name.len() == 64
+                && name
+                    .bytes()
+                    .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
+            let Some(digest) = is_digest
+                .then(|| format!("sha256:{name}").parse::<Digest>().ok())
+                .flatten()
+            else {
+                continue;
+            };
+            let size = match self.file_size(&format!("{FOLDER}/{name}")) {
+                Ok(size) => size,
+                Err(ReaderError::Missing { .. }) => continue,
+                Err(error) => return Err(error),
+            };
+            if size <= size_limit {
+                blobs.push((digest, size));
+            }
+        }
+        blobs.sort_by_key(|(digest, _)| digest.raw());
+        Ok(blobs)
+    }
+
+    /// The size of the regular file `name` (links followed as [`ImageReader::open_file`]
+    /// follows them).
+    fn file_size(&self, name: &str) -> Result<u64, ReaderError> {
+        match &self.storage {
+            Storage::Folder(_) => self.open_file(name).map(|(_, size)| size),
+            Storage::Tar { entries, .. } => Ok(self.resolve_tar(entries, name, name)?.size),
+        }
+    }
+
     /// The entries of a docker-archive's `manifest.json`.
     pub fn docker_entries(&self) -> Result<Vec<DockerArchiveEntry>, ReaderError> {
         let bytes = self.read_document(DOCKER_MANIFEST_FILE)?;
