@@ -151,29 +151,40 @@ mod tests {
         }
     }
 
+    /// `git ARGUMENTS` in `root` with a fixed identity, checked; its stdout.
+    fn git_in(root: &Path, arguments: &[&str]) -> String {
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(arguments)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{arguments:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Whether git runs here; a loud skip of `test` when not.
+    fn have_git(test: &str) -> bool {
+        let found = Command::new("git").arg("--version").output().is_ok();
+        if !found {
+            crate::skip_test(test, "no git on PATH");
+        }
+        found
+    }
+
     #[test]
     fn only_a_clean_checkout_is_described() {
-        if Command::new("git").arg("--version").output().is_err() {
-            crate::skip_test(
-                "project::git::tests::only_a_clean_checkout_is_described",
-                "no git on PATH",
-            );
+        if !have_git("project::git::tests::only_a_clean_checkout_is_described") {
             return;
         }
         let temp = tempfile::tempdir().unwrap();
         let root = temp.path();
         let run = |arguments: &[&str]| {
-            let status = Command::new("git")
-                .arg("-C")
-                .arg(root)
-                .args(arguments)
-                .env("GIT_AUTHOR_NAME", "t")
-                .env("GIT_AUTHOR_EMAIL", "t@example.com")
-                .env("GIT_COMMITTER_NAME", "t")
-                .env("GIT_COMMITTER_EMAIL", "t@example.com")
-                .output()
-                .unwrap();
-            assert!(status.status.success(), "{arguments:?}: {status:?}");
+            git_in(root, arguments);
         };
         run(&["init", "-q"]);
         assert_eq!(describe(root), None, "no commit yet");
@@ -202,29 +213,12 @@ mod tests {
 
     #[test]
     fn only_the_projects_own_repository_is_described() {
-        if Command::new("git").arg("--version").output().is_err() {
-            crate::skip_test(
-                "project::git::tests::only_the_projects_own_repository_is_described",
-                "no git on PATH",
-            );
+        if !have_git("project::git::tests::only_the_projects_own_repository_is_described") {
             return;
         }
         let temp = tempfile::tempdir().unwrap();
         let outer = temp.path();
-        let run = |arguments: &[&str]| -> String {
-            let output = Command::new("git")
-                .arg("-C")
-                .arg(outer)
-                .args(arguments)
-                .env("GIT_AUTHOR_NAME", "t")
-                .env("GIT_AUTHOR_EMAIL", "t@example.com")
-                .env("GIT_COMMITTER_NAME", "t")
-                .env("GIT_COMMITTER_EMAIL", "t@example.com")
-                .output()
-                .unwrap();
-            assert!(output.status.success(), "{arguments:?}: {output:?}");
-            String::from_utf8(output.stdout).unwrap()
-        };
+        let run = |arguments: &[&str]| git_in(outer, arguments);
         let project = |folder: &Path| {
             std::fs::create_dir_all(folder).unwrap();
             std::fs::write(folder.join("go.mod"), "module example\n").unwrap();

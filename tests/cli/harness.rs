@@ -511,3 +511,22 @@ pub fn is_root() -> bool {
         .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
         .unwrap_or(false)
 }
+
+/// `git ARGUMENTS` in `folder` with a fixed identity and date, checked; its stdout.
+#[track_caller]
+pub fn git(folder: &Path, arguments: &[&str]) -> String {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(folder)
+        .args(arguments)
+        .env("GIT_AUTHOR_NAME", "kiln tests")
+        .env("GIT_AUTHOR_EMAIL", "tests@kiln.invalid")
+        .env("GIT_COMMITTER_NAME", "kiln tests")
+        .env("GIT_COMMITTER_EMAIL", "tests@kiln.invalid")
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git {arguments:?}: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}

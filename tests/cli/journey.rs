@@ -3,7 +3,6 @@
 //! texts that disagree with themselves, and lock errors that say the module twice.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::harness::*;
 
@@ -22,23 +21,6 @@ fn project(dir: &TestDir, folder: &str, kiln_toml: &str) {
         0o644,
     );
     dir.write(&format!("{folder}/kiln.toml"), kiln_toml, 0o644);
-}
-
-fn git(folder: &Path, arguments: &[&str]) -> String {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(folder)
-        .args(arguments)
-        .env("GIT_AUTHOR_NAME", "kiln tests")
-        .env("GIT_AUTHOR_EMAIL", "tests@kiln.invalid")
-        .env("GIT_COMMITTER_NAME", "kiln tests")
-        .env("GIT_COMMITTER_EMAIL", "tests@kiln.invalid")
-        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
-        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {arguments:?}: {output:?}");
-    String::from_utf8(output.stdout).unwrap()
 }
 
 /// The image annotations `kiln inspect --json result` reports in `folder`.

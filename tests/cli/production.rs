@@ -20,22 +20,7 @@ fn example(dir: &TestDir) {
 
 /// A clean git checkout with an origin, so the image carries revision and source.
 fn commit(folder: &Path) -> String {
-    let git = |arguments: &[&str]| {
-        let output = Command::new("git")
-            .arg("-C")
-            .arg(folder)
-            .args(arguments)
-            .env("GIT_AUTHOR_NAME", "kiln tests")
-            .env("GIT_AUTHOR_EMAIL", "tests@kiln.invalid")
-            .env("GIT_COMMITTER_NAME", "kiln tests")
-            .env("GIT_COMMITTER_EMAIL", "tests@kiln.invalid")
-            .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
-            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "git {arguments:?}: {output:?}");
-        String::from_utf8(output.stdout).unwrap()
-    };
+    let git = |arguments: &[&str]| git(folder, arguments);
     git(&["init", "-q"]);
     git(&["add", "."]);
     git(&["commit", "-q", "-m", "server"]);
