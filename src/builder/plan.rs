@@ -102,6 +102,15 @@ impl Builder<'_> {
                 std::fs::read_to_string(&modules_path).map_err(PathError::read(&modules_path))?;
             let vendored = vendor::parse(&text, Path::new("vendor/modules.txt"))?;
             vendor::check_consistency(&go_mod, &vendored)?;
+            // A kiln.lock pins the Go release (and go.sum's hashes) as for any project; a
+            // vendored project needs none, and without one builds with the local go.
+            if let Some(locked) = lock::read_lock(&project.root)? {
+                let differences = lock::differences(&lock::wants(&project.root)?, &locked);
+                if !differences.is_empty() {
+                    return Err(BuildError::StaleLock { differences });
+                }
+                pinned_toolchain = Some(self.pinned_toolchain(&locked.go)?);
+            }
             ModMode::Vendor
         } else {
             let wants = lock::wants(&project.root)?;

@@ -628,6 +628,7 @@ mod tests {
             h1: h1.map(str::to_owned),
             go_mod: go_mod.to_owned(),
             nar: h1.map(|_| "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_owned()),
+            vendored: false,
         }
     }
 

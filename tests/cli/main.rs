@@ -16,3 +16,4 @@ mod project;
 mod registry;
 mod registry_faults;
 mod sbom;
+mod vendored;
