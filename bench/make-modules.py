@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Make the lock benchmark's fixture: N Go modules in a GOPROXY folder and a project using them.
 
-    bench/make-modules.py OUT_DIR [N]
+    bench/make-modules.py OUT_DIR [N] [--dense-graph]
 
 Writes (N defaults to 50):
 - OUT_DIR/proxy: a GOPROXY folder (serve it over HTTP, or use it as file://), per module
@@ -21,6 +21,11 @@ compress like the gzip/png fixtures real modules carry). Every sixth module requ
 others at v1.1.0, lower than the version the project selects, and says `go 1.16` (an
 unpruned module graph), so Go reads those older go.mod files and go.sum gets go.mod-only
 entries for them, as in real projects. Module paths are lower case (no `!` escaping).
+
+`--dense-graph` (used by bench/make-vendored.py) makes a graph with about twice as many
+go.mod-only versions: every odd-numbered module instead requires the one before it at v1.1.0
+and the one three before at v1.0.0 (and says `go 1.16`), so about N go.sum lines pin versions
+that no build compiles. Without it nothing changes (the lock benchmark's fixture).
 
 Everything is seeded: the same N gives the same bytes. Nothing is rebuilt when fixture.txt
 says the folder was made for this N by this very script (deleting thousands of files just
@@ -88,11 +93,21 @@ def selected_version(index):
     return f"v1.{2 + index % 4}.{index % 3}"
 
 
+# The module graph's shape: "sparse" (the default) or "dense" (`--dense-graph`).
+GRAPH = "sparse"
+
+
 def dependencies(index):
-    """Modules that module `index` requires (at v1.1.0): two lower-numbered ones, every sixth."""
+    """(module, version) pairs that module `index` requires: in the sparse graph two
+    lower-numbered ones at v1.1.0, every sixth module; in the dense graph the one before at
+    v1.1.0 and the one three before at v1.0.0, every odd-numbered module."""
+    if GRAPH == "dense":
+        if index % 2 != 1:
+            return []
+        return [(index - 1, "v1.1.0")] + ([(index - 3, "v1.0.0")] if index >= 3 else [])
     if index % 6 != 5:
         return []
-    return sorted({index - 1, max(0, index - 4)})
+    return [(dep, "v1.1.0") for dep in sorted({index - 1, max(0, index - 4)})]
 
 
 def go_functions(rng, package, count, used):
@@ -244,11 +259,13 @@ def module_files(index, version, count):
     name = module_name(index)
     path = f"{PREFIX}/{name}"
     rng = random.Random(f"{index}/{version}")
-    deps = [dep for dep in dependencies(index) if dep < count]
+    requires = [(dep, dep_version) for dep, dep_version in dependencies(index) if dep < count]
+    deps = [dep for dep, _ in requires]
     files = {}
     go_mod = f"module {path}\n\ngo {'1.16' if deps else '1.21'}\n"
     if deps:
-        go_mod += "\nrequire (\n" + "".join(f"\t{PREFIX}/{module_name(dep)} v1.1.0\n" for dep in deps) + ")\n"
+        go_mod += "\nrequire (\n" + "".join(
+            f"\t{PREFIX}/{module_name(dep)} {dep_version}\n" for dep, dep_version in requires) + ")\n"
     files["go.mod"] = go_mod
     files["LICENSE"] = MIT.format(name=name)
     files["README.md"] = (f"# {name}\n\nPackage {name} provides {rng.choice(NOUNS)} helpers.\n\n"
@@ -298,13 +315,17 @@ def write_zip(target, path, version, files):
 
 
 def main():
-    out = Path(sys.argv[1])
-    count = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+    global GRAPH
+    args = [arg for arg in sys.argv[1:] if arg != "--dense-graph"]
+    if len(args) != len(sys.argv) - 1:
+        GRAPH = "dense"
+    out = Path(args[0])
+    count = int(args[1]) if len(args) > 1 else 50
     proxy, app = out / "proxy", out / "app"
     generator = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
     stamp = out / "fixture.txt"
     made = stamp.read_text().splitlines() if stamp.exists() else []
-    if f"modules={count}" in made and f"generator={generator}" in made and (app / "go.mod").exists() and proxy.exists():
+    if f"modules={count}" in made and f"generator={generator}" in made and ("graph=dense" in made) == (GRAPH == "dense") and (app / "go.mod").exists() and proxy.exists():
         print(f"{out}: already made ({stamp})", file=sys.stderr)
         return
     stamp.unlink(missing_ok=True)
@@ -315,8 +336,8 @@ def main():
     # Versions each module has: the selected one, and v1.1.0 when another module requires it.
     versions = {index: {selected_version(index)} for index in range(count)}
     for index in range(count):
-        for dep in dependencies(index):
-            versions[dep].add("v1.1.0")
+        for dep, dep_version in dependencies(index):
+            versions[dep].add(dep_version)
     zip_bytes = 0
     for index in range(count):
         ordered = sorted(versions[index], key=lambda v: tuple(int(p) for p in v[1:].split(".")))
@@ -341,7 +362,8 @@ def main():
         "".join(f'\t"{PREFIX}/{name}"\n' for name in names) + ")\n\nfunc main() {\n" +
         "".join(f"\tfmt.Println({name}.Name(), {name}.Version)\n" for name in names) + "}\n")
     go_mod_only = sum(len(v) - 1 for v in versions.values())
-    stamp.write_text(f"modules={count}\nzip_bytes={zip_bytes}\ngo_mod_only={go_mod_only}\ngenerator={generator}\n")
+    stamp.write_text(f"modules={count}\nzip_bytes={zip_bytes}\ngo_mod_only={go_mod_only}\ngenerator={generator}\n" +
+                     ("graph=dense\n" if GRAPH == "dense" else ""))
     print(f"{out}: {count} modules, {zip_bytes / (1 << 20):.1f} MiB of zips, "
           f"{go_mod_only} versions needed for their go.mod only", file=sys.stderr)
 

@@ -183,6 +183,9 @@ impl Hint for BuildError {
             BuildError::UnpinnedBase { .. } => {
                 Some("run `kiln lock` to resolve it to a digest".to_owned())
             }
+            BuildError::FetchBase { .. } => Some(
+                "run `kiln lock` where the registry is reachable: it fetches the pinned base into the store, and builds after that need no network".to_owned(),
+            ),
             BuildError::ReplaceThroughLink { .. } => {
                 Some("point the replace directive at the real folder".to_owned())
             }

@@ -31,6 +31,10 @@ pub struct PackagePlan {
     pub toolchain: Toolchain,
     /// The locked modules Go may use (none when vendored or when nothing is required).
     pub modules: Vec<LockedModule>,
+    /// For a vendored project, the modules vendor/ holds with go.sum's hashes (from kiln.lock,
+    /// else from go.sum when it pins them all): what the SBOM names them by. Not an input of
+    /// the recipe (go.sum, kiln.lock and vendor/ are sources already).
+    pub vendored_modules: Vec<LockedModule>,
     /// go.sum text to give Go when the project has none (locked from gomod2nix.toml).
     pub go_sum: Option<String>,
     /// Folders go.mod's `replace` directives point at, relative to the project, and their
@@ -92,6 +96,7 @@ impl Builder<'_> {
         let mut modules = Vec::new();
         let mut go_sum = None;
         let mut local_replaces = Vec::new();
+        let mut vendored_modules = Vec::new();
         let toolchain_line;
         let mod_mode = if mod_mode(&tree) == ModMode::Vendor {
             // Vendored: go.mod and vendor/ are all Go reads (no go.sum, lock or replace folder).
@@ -102,6 +107,23 @@ impl Builder<'_> {
                 std::fs::read_to_string(&modules_path).map_err(PathError::read(&modules_path))?;
             let vendored = vendor::parse(&text, Path::new("vendor/modules.txt"))?;
             vendor::check_consistency(&go_mod, &vendored)?;
+            // A kiln.lock pins the Go release (and go.sum's hashes) as for any project; a
+            // vendored project needs none, and without one builds with the local go.
+            if let Some(locked) = lock::read_lock(&project.root)? {
+                let differences = lock::differences(&lock::wants(&project.root)?, &locked);
+                if !differences.is_empty() {
+                    return Err(BuildError::StaleLock { differences });
+                }
+                pinned_toolchain = Some(self.pinned_toolchain(&locked.go)?);
+                vendored_modules = locked.modules;
+            } else if let Ok(Some(from_sum)) =
+                lock::wants(&project.root).and_then(|wants| wants.vendored_lock(Default::default()))
+            {
+                // Without a lock go.sum still names the vendored modules' hashes; a go.sum
+                // that lacks some only leaves them out of the SBOM (Go never reads it here).
+                vendored_modules = from_sum.modules;
+            }
+            vendored_modules.retain(|module| module.vendored);
             ModMode::Vendor
         } else {
             let wants = lock::wants(&project.root)?;
@@ -184,6 +206,7 @@ impl Builder<'_> {
             mod_mode,
             toolchain,
             modules,
+            vendored_modules,
             go_sum,
             local_replaces,
         })

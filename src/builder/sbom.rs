@@ -61,7 +61,12 @@ pub(super) fn sbom_document(
         manifest_digest: image.manifest_descriptor.digest,
         platform: &platform.package.package.platform,
         programs: &programs,
-        locked_modules: &platform.package.modules,
+        locked_modules: if platform.package.modules.is_empty() {
+            &platform.package.vendored_modules
+        } else {
+            &platform.package.modules
+        },
+        application_version: platform.package.package.version.as_deref(),
         base: match (&plan.static_sources, &platform.base) {
             (Some(sources), _) => Some(crate::sbom::SbomBase::Static(sources)),
             (None, Some((reference, digest))) => Some(crate::sbom::SbomBase::Image {

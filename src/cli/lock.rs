@@ -40,8 +40,15 @@ An image with `base = \"static\"` has the static base's sources pinned as [[stat
 CA bundle (certifi) and tzdata wheels from PyPI, by URL and sha256. kiln's own pins are used
 until --update-bases resolves the newest on PyPI (KILN_PYPI_URL, default https://pypi.org).
 
+A vendored project (vendor/modules.txt) is locked without fetching any module: vendor/ is
+their source. vendor/modules.txt must agree with go.mod, every vendored module must have its
+h1: lines in go.sum, and kiln.lock records go.sum's entries as they are (vendored ones marked
+`vendored = true`, no NAR hashes) and vendor/modules.txt's sha256. --gomod2nix is refused
+there: gomod2nix.toml needs the NAR hash of each module as Go downloads it, which vendor/
+(only the imported packages) cannot give.
+
 --check fetches nothing and writes nothing: it prints what differs and exits 1 when kiln.lock
-is out of date with go.mod and go.sum (for CI).";
+is out of date with go.mod and go.sum (and vendor/modules.txt) (for CI).";
 
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
@@ -103,7 +110,15 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
     let root = locker::project_root(args.path.as_deref())?;
     let wants = lock::wants(&root)?;
     wants.require_pins()?;
+    if args.gomod2nix && wants.vendor.is_some() {
+        return Err(lock::LockError::Gomod2nixVendored.into());
+    }
     let lock_path = root.join(LOCK_FILE);
+    let compared = if wants.vendor.is_some() {
+        format!("go.mod, go.sum and {}", lock::wants::MODULES_TXT)
+    } else {
+        format!("go.mod and {}", wants.source.file_name())
+    };
     if args.check {
         return match locker::check(&root, &wants)? {
             Check::Missing => bail!(crate::diagnostic::Hinted::new(
@@ -121,9 +136,8 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
                 }
                 bail!(crate::diagnostic::Hinted::new(
                     format!(
-                        "{} is out of date with go.mod and {} ({} differences)",
+                        "{} is out of date with {compared} ({} differences)",
                         lock_path.display(),
-                        wants.source.file_name(),
                         differences.len()
                     ),
                     "run `kiln lock`"
@@ -150,30 +164,39 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
     let env = GoEnv::from_env();
     let client = ProxyClient::new(&env)?;
     locker::ensure_release(&store, &client, &mut go_pin, local.as_deref(), &status)?;
+    let vendored = wants.vendored_lock(go_pin.clone())?;
     let bar = Bar {
-        bar: (super::progress_allowed(printer) && !wants.modules.is_empty()).then(|| {
-            let bar = indicatif::ProgressBar::with_draw_target(
-                None,
-                indicatif::ProgressDrawTarget::stderr(),
-            );
-            if let Ok(style) =
-                indicatif::ProgressStyle::with_template("locking [{bar:30}] {pos}/{len} {msg}")
-            {
-                bar.set_style(style.progress_chars("=> "));
-            }
-            bar
-        }),
+        bar: (super::progress_allowed(printer) && vendored.is_none() && !wants.modules.is_empty())
+            .then(|| {
+                let bar = indicatif::ProgressBar::with_draw_target(
+                    None,
+                    indicatif::ProgressDrawTarget::stderr(),
+                );
+                if let Ok(style) =
+                    indicatif::ProgressStyle::with_template("locking [{bar:30}] {pos}/{len} {msg}")
+                {
+                    bar.set_style(style.progress_chars("=> "));
+                }
+                bar
+            }),
         bytes: AtomicU64::new(0),
     };
-    let locked = lock::lock(
-        &store,
-        &client,
-        &wants,
-        previous.as_ref(),
-        go_pin,
-        &bar,
-        args.jobs,
-    );
+    // A vendored project's modules are vendor/'s: nothing to fetch.
+    let locked = match vendored {
+        Some(lock) => Ok(lock::Locked {
+            lock,
+            fetched: Vec::new(),
+        }),
+        None => lock::lock(
+            &store,
+            &client,
+            &wants,
+            previous.as_ref(),
+            go_pin,
+            &bar,
+            args.jobs,
+        ),
+    };
     if let Some(bar) = &bar.bar {
         bar.finish_and_clear();
     }
@@ -192,6 +215,34 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
         args.update_bases,
         &status,
     )?;
+    // Everything a build reads besides the project goes into the store now, so builds need
+    // no network: the static base and each pinned base image (modules and the Go release
+    // are there already).
+    if !locked.lock.statics.is_empty() {
+        crate::static_base::realise(&store, &locked.lock.statics, &status)?;
+        printer.status(format!(
+            "stored for offline builds: kiln's static base ({})",
+            locked
+                .lock
+                .statics
+                .iter()
+                .map(|source| format!("{} {}", source.name, source.version))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !locked.lock.bases.is_empty() {
+        let builder = crate::builder::Builder::new(store.clone(), &status);
+        for base in &locked.lock.bases {
+            let reference: crate::oci::reference::Reference = base.name.parse()?;
+            let digest: crate::oci::digest::Digest = base.digest.parse()?;
+            builder.realise_base(&reference, &digest)?;
+            printer.status(format!(
+                "stored for offline builds: base image {} ({}) at {}",
+                base.name, base.platform, base.digest
+            ));
+        }
+    }
     let text = lockfile::render(&locked.lock);
     let changed = std::fs::read_to_string(&lock_path).ok().as_deref() != Some(text.as_str());
     if changed {
@@ -219,16 +270,27 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
         .iter()
         .filter(|(_, how)| matches!(how, Fetched::Downloaded(_)))
         .count();
-    printer.status(format!(
-        "{} {} ({} modules from {}: {} fetched, {}; {} already in the store)",
-        if changed { "wrote" } else { "up to date:" },
-        lock_path.display(),
-        locked.lock.modules.len(),
-        wants.source.file_name(),
-        downloaded,
-        format_bytes(bar.bytes.load(Ordering::Relaxed)),
-        locked.fetched.len() - downloaded,
-    ));
+    if wants.vendor.is_some() {
+        printer.status(format!(
+            "{} {} ({} modules from go.sum, {} of them vendored: taken from {} and go.sum as they are, none fetched)",
+            if changed { "wrote" } else { "up to date:" },
+            lock_path.display(),
+            locked.lock.modules.len(),
+            wants.vendored_count(),
+            lock::wants::MODULES_TXT,
+        ));
+    } else {
+        printer.status(format!(
+            "{} {} ({} modules from {}: {} fetched, {}; {} already in the store)",
+            if changed { "wrote" } else { "up to date:" },
+            lock_path.display(),
+            locked.lock.modules.len(),
+            wants.source.file_name(),
+            downloaded,
+            format_bytes(bar.bytes.load(Ordering::Relaxed)),
+            locked.fetched.len() - downloaded,
+        ));
+    }
     if args.json {
         let fetched: std::collections::BTreeMap<String, Fetched> =
             locked.fetched.iter().cloned().collect();
@@ -244,6 +306,7 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
                     "h1": module.h1,
                     "go_mod": module.go_mod,
                     "nar": module.nar,
+                    "vendored": module.vendored,
                     "fetched_bytes": match how { Some(Fetched::Downloaded(bytes)) => Some(*bytes), _ => None },
                 })
             }).collect::<Vec<_>>(),

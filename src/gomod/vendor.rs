@@ -41,6 +41,28 @@ pub struct VendoredModule {
     pub replacement: Option<(String, Option<String>)>,
     pub explicit: bool,
     pub packages: Vec<String>,
+    /// The line of its `# PATH VERSION` header (1-based), for errors.
+    pub line: usize,
+}
+
+impl VendoredModule {
+    /// The module version whose code vendor/ holds, as go.sum names it: the replacement when
+    /// go.mod replaces the module with another module version; `None` when vendor/ holds no
+    /// package of it, or its code comes from a local folder (neither is pinned by go.sum's
+    /// zip hash).
+    pub fn vendored_code(&self) -> Option<(&str, &str)> {
+        if self.packages.is_empty() {
+            return None;
+        }
+        match &self.replacement {
+            Some((path, Some(version))) => Some((path, version)),
+            Some((_, None)) => None,
+            None => self
+                .version
+                .as_deref()
+                .map(|version| (self.path.as_str(), version)),
+        }
+    }
 }
 
 /// Parse modules.txt.
@@ -85,6 +107,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<VendoredModule>, VendorError
                 replacement,
                 explicit: false,
                 packages: Vec::new(),
+                line: index + 1,
             });
         } else if !line.trim().is_empty() && !line.starts_with('#') {
             let module = modules

@@ -132,6 +132,7 @@ pub fn lock(
             // Base images are resolved by the caller (`kiln lock`), which knows the project.
             bases: Vec::new(),
             statics: Vec::new(),
+            vendor: None,
         },
         fetched,
     })
@@ -156,6 +157,7 @@ fn read_module_record(path: &Path) -> Option<LockedModule> {
         h1: record.h1,
         go_mod: record.go_mod,
         nar: record.nar,
+        vendored: false,
     })
 }
 
@@ -271,6 +273,7 @@ fn lock_one(
         h1: zip.as_ref().map(|(_, h1, _)| h1.clone()),
         go_mod: go_mod_hash,
         nar: zip.as_ref().map(|(_, _, nar)| nar.clone()),
+        vendored: false,
     };
     let staged = stage(
         staging,

@@ -35,6 +35,40 @@
 //! the file to walk the module graph) has `go-mod` and neither `h1` nor `nar`. Entries are
 //! sorted by path, then version, and the text is written by hand so the same lock is the same
 //! bytes everywhere; `version` changes only when the format does.
+//!
+//! **A vendored project** (one with `vendor/modules.txt`) is locked without fetching: vendor/
+//! is where its modules come from. Its lock (version 2) has a `[vendor]` table and records
+//! every go.sum entry as go.sum has it, with `vendored = true` on each module whose packages
+//! vendor/ holds:
+//!
+//! ```toml
+//! version = 2
+//!
+//! [vendor]
+//! modules-txt = "sha256:…"    # sha256 of vendor/modules.txt as locked
+//!
+//! [[module]]
+//! path = "example.com/lib"
+//! version = "v1.4.2"
+//! h1 = "h1:…"                 # go.sum's, as it is: what `go mod verify` checks
+//! go-mod = "h1:…"
+//! vendored = true             # its code is in vendor/
+//!
+//! [[module]]                  # in the module graph for its go.mod only, as in any lock
+//! path = "example.com/old"
+//! version = "v1.0.0"
+//! go-mod = "h1:…"
+//! ```
+//!
+//! Such a lock has no `nar`: vendor/ holds only the packages the build imports, without
+//! go.mod, tests or testdata, so the NAR hash of a vendored folder is not the NAR hash of the
+//! module (gomod2nix.toml's, which `kiln lock --gomod2nix` could not honestly write), and the
+//! build's identity already covers vendor/'s bytes (they are sources). The hashes are not
+//! checked against bytes either (vendor/ holds neither the zip nor the go.mod they hash); they
+//! are pinned so `kiln lock --check` notices any change to go.sum, and modules.txt's digest
+//! so it notices any change there (a version, a module or a package added or dropped). None
+//! of these modules is in the store. kiln writes `version = 2` only for such a lock: any other
+//! lock is the same bytes as before and stays readable by older kilns, and kiln reads both.
 
 use std::path::{Path, PathBuf};
 
@@ -46,14 +80,17 @@ use crate::gomod::sumfile::is_h1;
 use crate::recipes;
 use crate::store::{Recipe, StoreName};
 
-/// The format version this kiln reads and writes.
+/// The format version of a lock without `[vendor]`.
 pub const VERSION: i64 = 1;
+/// The format version of a vendored project's lock (`[vendor]`, `vendored = true`); kiln
+/// reads both.
+pub const VENDORED_VERSION: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockFileError {
     #[error("{}: {message}", .file.display())]
     Parse { file: PathBuf, message: String },
-    #[error("{}: version {found} is not one this kiln reads (it reads version {VERSION})", .file.display())]
+    #[error("{}: version {found} is not one this kiln reads (it reads versions {VERSION} and {VENDORED_VERSION})", .file.display())]
     Version { file: PathBuf, found: i64 },
     #[error("{} has no `version`, so kiln did not write it", .file.display())]
     NoVersion { file: PathBuf },
@@ -102,8 +139,21 @@ pub struct LockedModule {
     /// `h1:` of the go.mod.
     #[serde(rename = "go-mod")]
     pub go_mod: String,
-    /// NAR hash of the unpacked module, `sha256-…`; present exactly when `h1` is.
+    /// NAR hash of the unpacked module, `sha256-…`; present exactly when `h1` is, except in
+    /// a vendored project's lock, which has none.
     pub nar: Option<String>,
+    /// Whether its code comes from the project's vendor/ (only in a lock with `[vendor]`).
+    #[serde(default)]
+    pub vendored: bool,
+}
+
+/// The `[vendor]` table: the lock was made from vendor/ (see the module doc).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VendorPin {
+    /// `sha256:<hex>` of vendor/modules.txt.
+    #[serde(rename = "modules-txt")]
+    pub modules_txt: String,
 }
 
 impl LockedModule {
@@ -142,6 +192,8 @@ pub struct LockFile {
     pub bases: Vec<LockedBase>,
     /// The static base's sources, sorted by name; empty when no image uses it.
     pub statics: Vec<crate::static_base::StaticWheel>,
+    /// Present when the project's modules come from vendor/ (nothing was fetched).
+    pub vendor: Option<VendorPin>,
 }
 
 impl LockFile {
@@ -197,6 +249,8 @@ struct Document {
     base: Vec<LockedBase>,
     #[serde(default, rename = "static")]
     statics: Vec<crate::static_base::StaticWheel>,
+    #[serde(default)]
+    vendor: Option<VendorPin>,
 }
 
 /// Parse kiln.lock `text`; `file` names it in errors.
@@ -212,7 +266,7 @@ pub fn parse(text: &str, file: &Path) -> Result<LockFile, LockFileError> {
     };
     let version: VersionOnly = toml::from_str(text).map_err(parse_error)?;
     match version.version {
-        Some(VERSION) => {}
+        Some(VERSION | VENDORED_VERSION) => {}
         Some(found) => {
             return Err(LockFileError::Version {
                 file: file.to_owned(),
@@ -226,6 +280,26 @@ pub fn parse(text: &str, file: &Path) -> Result<LockFile, LockFileError> {
         }
     }
     let document: Document = toml::from_str(text).map_err(parse_error)?;
+    let vendored_lock = document.vendor.is_some();
+    if vendored_lock != (version.version == Some(VENDORED_VERSION)) {
+        return Err(LockFileError::Parse {
+            file: file.to_owned(),
+            message: format!(
+                "a `[vendor]` table belongs to version {VENDORED_VERSION} and only there"
+            ),
+        });
+    }
+    if let Some(vendor) = &document.vendor
+        && !is_sha256_digest(&vendor.modules_txt)
+    {
+        return Err(LockFileError::Parse {
+            file: file.to_owned(),
+            message: format!(
+                "[vendor] modules-txt: `{}` is not sha256:<64 hex>",
+                vendor.modules_txt
+            ),
+        });
+    }
     for (host, hash) in &document.go.toolchain_h1 {
         if !is_h1(hash) {
             return Err(LockFileError::Parse {
@@ -257,7 +331,23 @@ pub fn parse(text: &str, file: &Path) -> Result<LockFile, LockFileError> {
             }
             _ => {}
         }
-        if module.h1.is_some() != module.nar.is_some() {
+        if vendored_lock {
+            if module.nar.is_some() {
+                return Err(entry_error(
+                    "a vendored project's lock has no `nar` (vendor/ is not the module's tree)"
+                        .to_owned(),
+                ));
+            }
+            if module.vendored && module.h1.is_none() {
+                return Err(entry_error(
+                    "a vendored module needs go.sum's `h1` of its zip".to_owned(),
+                ));
+            }
+        } else if module.vendored {
+            return Err(entry_error(
+                "`vendored` belongs to a lock with a `[vendor]` table".to_owned(),
+            ));
+        } else if module.h1.is_some() != module.nar.is_some() {
             return Err(entry_error(
                 "`h1` and `nar` come together (both for a module whose code is used, neither for a go.mod-only one)".to_owned(),
             ));
@@ -314,14 +404,37 @@ pub fn parse(text: &str, file: &Path) -> Result<LockFile, LockFileError> {
         modules,
         bases,
         statics,
+        vendor: document.vendor,
+    })
+}
+
+/// `sha256:` and 64 lower-case hex digits.
+fn is_sha256_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
     })
 }
 
 /// Render `lock` as kiln.lock text.
 pub fn render(lock: &LockFile) -> String {
+    let version = if lock.vendor.is_some() {
+        VENDORED_VERSION
+    } else {
+        VERSION
+    };
     let mut text = format!(
-        "# kiln.lock: written by `kiln lock`; commit it. Do not edit.\nversion = {VERSION}\n\n[go]\n"
+        "# kiln.lock: written by `kiln lock`; commit it. Do not edit.\nversion = {version}\n"
     );
+    if let Some(vendor) = &lock.vendor {
+        text.push_str(&format!(
+            "\n[vendor]\nmodules-txt = {}\n",
+            toml_string(&vendor.modules_txt)
+        ));
+    }
+    text.push_str("\n[go]\n");
     if let Some(go) = &lock.go.go {
         text.push_str(&format!("go = {}\n", toml_string(go)));
     }
@@ -347,6 +460,9 @@ pub fn render(lock: &LockFile) -> String {
         text.push_str(&format!("go-mod = {}\n", toml_string(&module.go_mod)));
         if let Some(nar) = &module.nar {
             text.push_str(&format!("nar = {}\n", toml_string(nar)));
+        }
+        if module.vendored {
+            text.push_str("vendored = true\n");
         }
     }
     let mut bases: Vec<&LockedBase> = lock.bases.iter().collect();
@@ -392,6 +508,7 @@ mod tests {
                     h1: Some(H1.to_owned()),
                     go_mod: GO_MOD.to_owned(),
                     nar: Some(NAR.to_owned()),
+                    vendored: false,
                 },
                 LockedModule {
                     path: "example.com/old".to_owned(),
@@ -399,6 +516,7 @@ mod tests {
                     h1: None,
                     go_mod: GO_MOD.to_owned(),
                     nar: None,
+                    vendored: false,
                 },
             ],
             bases: vec![LockedBase {
@@ -412,6 +530,7 @@ mod tests {
                 url: "https://files.pythonhosted.org/packages/tzdata.whl".to_owned(),
                 sha256: "ab".repeat(32),
             }],
+            vendor: None,
         }
     }
 
@@ -431,11 +550,11 @@ mod tests {
     #[test]
     fn refuses_bad_locks_with_their_place() {
         let file = Path::new("kiln.lock");
-        let error = parse("version = 2\n[go]\ntoolchain = \"go1\"\n", file).unwrap_err();
+        let error = parse("version = 3\n[go]\ntoolchain = \"go1\"\n", file).unwrap_err();
         assert!(
             error
                 .to_string()
-                .starts_with("kiln.lock: version 2 is not one this kiln reads")
+                .starts_with("kiln.lock: version 3 is not one this kiln reads")
         );
         let text = render(&sample()).replace("nar = ", "narr = ");
         let error = parse(&text, file).unwrap_err().to_string();
@@ -470,6 +589,83 @@ mod tests {
         assert_eq!(
             crate::diagnostic::Hint::hint(&error).as_deref(),
             Some("run `kiln lock` to write it again")
+        );
+    }
+
+    fn vendored_sample() -> LockFile {
+        let mut lock = sample();
+        lock.bases.clear();
+        lock.go.toolchain_h1.clear();
+        lock.vendor = Some(VendorPin {
+            modules_txt: format!("sha256:{}", "cd".repeat(32)),
+        });
+        lock.modules[0].nar = None;
+        lock.modules[0].vendored = true;
+        lock
+    }
+
+    /// Issue 17: a vendored project's lock pins go.sum's hashes as they are, marks the
+    /// vendored modules and records modules.txt's digest; it is version 2, every other lock
+    /// stays version 1 (the golden text above), and both are read.
+    #[test]
+    fn vendored_lock_golden_text_round_trips() {
+        let text = render(&vendored_sample());
+        assert_eq!(
+            text,
+            format!(
+                "# kiln.lock: written by `kiln lock`; commit it. Do not edit.\nversion = 2\n\n[vendor]\nmodules-txt = \"sha256:{}\"\n\n[go]\ngo = \"1.22\"\ntoolchain = \"go1.27.3\"\n\n[[module]]\npath = \"example.com/Fixture/lib\"\nversion = \"v1.4.2\"\nh1 = \"{H1}\"\ngo-mod = \"{GO_MOD}\"\nvendored = true\n\n[[module]]\npath = \"example.com/old\"\nversion = \"v2.0.0+incompatible\"\ngo-mod = \"{GO_MOD}\"\n\n[[static]]\nname = \"tzdata\"\nversion = \"2026.6\"\nurl = \"https://files.pythonhosted.org/packages/tzdata.whl\"\nsha256 = \"{}\"\n",
+                "cd".repeat(32),
+                "ab".repeat(32)
+            )
+        );
+        assert_eq!(
+            parse(&text, Path::new("kiln.lock")).unwrap(),
+            vendored_sample()
+        );
+    }
+
+    #[test]
+    fn vendored_lock_rules_name_the_entry() {
+        let file = Path::new("kiln.lock");
+        let text = render(&vendored_sample());
+        let cases = [
+            (
+                "a version 1 lock with [vendor]",
+                text.replace("version = 2", "version = 1"),
+                "kiln.lock: a `[vendor]` table belongs to version 2 and only there".to_owned(),
+            ),
+            (
+                "a NAR hash in a vendored lock",
+                text.replace("vendored = true\n", &format!("nar = \"{NAR}\"\nvendored = true\n")),
+                "kiln.lock: module example.com/Fixture/lib@v1.4.2: a vendored project's lock has no `nar` (vendor/ is not the module's tree)".to_owned(),
+            ),
+            (
+                "a vendored module without h1",
+                text.replace(&format!("h1 = \"{H1}\"\n"), ""),
+                "kiln.lock: module example.com/Fixture/lib@v1.4.2: a vendored module needs go.sum's `h1` of its zip".to_owned(),
+            ),
+            (
+                "vendored in a lock without [vendor]",
+                render(&sample()).replace(&format!("nar = \"{NAR}\"\n"), &format!("nar = \"{NAR}\"\nvendored = true\n")),
+                "kiln.lock: module example.com/Fixture/lib@v1.4.2: `vendored` belongs to a lock with a `[vendor]` table".to_owned(),
+            ),
+            (
+                "a bad modules.txt digest",
+                text.replace(&"cd".repeat(32), "CD"),
+                "kiln.lock: [vendor] modules-txt: `sha256:CD` is not sha256:<64 hex>".to_owned(),
+            ),
+        ];
+        for (name, text, expected) in cases {
+            assert_eq!(
+                parse(&text, file).unwrap_err().to_string(),
+                expected,
+                "{name}"
+            );
+        }
+        let error = parse("version = 3\n[go]\ntoolchain = \"go1\"\n", file).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "kiln.lock: version 3 is not one this kiln reads (it reads versions 1 and 2)"
         );
     }
 }

@@ -5,7 +5,10 @@
 //! may compile, a `/go.mod` hash one whose go.mod Go reads to walk the module graph. go.sum is
 //! the authority (kiln consults no checksum database): a fetched file whose hash differs is
 //! refused. A project without go.sum but with a gomod2nix.toml is locked from that file: its
-//! NAR hashes are the authority then, and the `h1:` hashes are computed.
+//! NAR hashes are the authority then, and the `h1:` hashes are computed. A vendored project
+//! (vendor/modules.txt) fetches nothing: vendor/ is the source of its modules, and the lock
+//! records go.sum's hashes as they are, the vendored modules marked and modules.txt's digest
+//! (see [`lockfile`] for what that pins and why there is no NAR hash).
 //!
 //! Each module lands in the store as a `go-module/1` output named by its hashes (so one
 //! download serves every project that pins the same bytes): `go.mod`, the zip as served
@@ -110,6 +113,25 @@ pub enum LockError {
     Module(#[from] crate::gomod::module::ModuleError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Vendor(#[from] crate::gomod::vendor::VendorError),
+    #[error(
+        "vendor/modules.txt:{line}: {module} {version} is vendored, and go.sum has no `h1:` line for {what}"
+    )]
+    VendoredWithoutSum {
+        module: String,
+        version: String,
+        line: usize,
+        what: &'static str,
+    },
+    #[error(
+        "go.sum pins the zip of {module} {version} and not its go.mod (no `{version}/go.mod` line)"
+    )]
+    SumWithoutGoMod { module: String, version: String },
+    #[error(
+        "cannot write gomod2nix.toml for a vendored project: it holds the NAR hash of each module as Go downloads it, and vendor/ holds only the packages the build imports (no go.mod, tests or testdata), so kiln cannot compute them"
+    )]
+    Gomod2nixVendored,
     #[error("module {module} is not in the store")]
     NotFetched { module: String },
     #[error(transparent)]
@@ -124,6 +146,13 @@ impl Hint for LockError {
             LockError::LockFile(inner) => inner.hint(),
             LockError::Toolchain(inner) => inner.hint(),
             LockError::Output(inner) => inner.hint(),
+            LockError::Vendor(inner) => inner.hint(),
+            LockError::VendoredWithoutSum { .. } | LockError::SumWithoutGoMod { .. } => Some(
+                "run `go mod tidy` and `go mod vendor` to write go.sum's lines for it".to_owned(),
+            ),
+            LockError::Gomod2nixVendored => Some(
+                "lock without vendor/ to write gomod2nix.toml (move vendor/ aside, run the lock with the network; `go mod vendor` brings it back), or build with kiln from vendor/".to_owned(),
+            ),
             LockError::NoGoMod(_) => Some("`kiln init` makes a Go project; or run `go mod init MODULE` there".to_owned()),
             LockError::NotRegular(_) => Some("replace it with the file itself".to_owned()),
             LockError::NoGoSum { .. } => Some("run `go mod tidy` to write go.sum, then `kiln lock` (kiln locks what go.sum pins); or vendor them with `go mod vendor`".to_owned()),
@@ -179,7 +208,12 @@ pub fn pinned_outputs(target: &Path) -> RootPins {
     else {
         return RootPins::Unreadable;
     };
-    let mut names: Vec<StoreName> = lock.modules.iter().map(LockedModule::store_name).collect();
+    // A vendored project's modules are in vendor/, none in the store.
+    let mut names: Vec<StoreName> = if lock.vendor.is_some() {
+        Vec::new()
+    } else {
+        lock.modules.iter().map(LockedModule::store_name).collect()
+    };
     for (host, h1) in &lock.go.toolchain_h1 {
         names.push(
             recipes::go_toolchain(&lock.go.toolchain, host, h1)

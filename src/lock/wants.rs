@@ -1,14 +1,24 @@
 //! What a project wants pinned: every module go.mod's build list may use, with the hashes
 //! go.sum (or gomod2nix.toml) pins for it, and how that differs from a kiln.lock.
+//!
+//! A vendored project (one with `vendor/modules.txt`) wants every go.sum entry pinned as it
+//! is, fetching none: vendor/modules.txt must agree with go.mod as Go requires, and each
+//! module vendor/ holds packages of (after go.mod's replacements, local folders aside) must
+//! have go.sum's `h1:` for its zip and its go.mod, since those are what `go mod verify` and
+//! the SBOM name it by.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::lockfile::{LockFile, LockedModule};
+use super::lockfile::{LockFile, LockedModule, VendorPin};
 use super::{GOMOD2NIX_FILE, LockError, read_project_file};
 use crate::gomod::gomod2nix::{self};
 use crate::gomod::modfile::{self, ModFile};
 use crate::gomod::sumfile;
+use crate::gomod::vendor;
+
+/// Where Go's vendoring writes its list of modules, relative to the project.
+pub const MODULES_TXT: &str = "vendor/modules.txt";
 
 /// A module version the project needs, with what its pins say.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +33,8 @@ pub struct Wanted {
     pub go_mod: Option<String>,
     /// gomod2nix.toml's NAR hash.
     pub nar: Option<String>,
+    /// Whether vendor/ holds its code.
+    pub vendored: bool,
 }
 
 impl Wanted {
@@ -64,6 +76,8 @@ pub struct Wants {
     pub local_replaces: Vec<(String, String)>,
     /// `PATH VERSION` of each requirement nothing pins (source [`PinOrigin::Missing`]).
     pub unpinned: Vec<String>,
+    /// Present when the modules come from vendor/: modules.txt's digest.
+    pub vendor: Option<VendorPin>,
 }
 
 impl Wants {
@@ -116,6 +130,9 @@ pub fn wants(root: &Path) -> Result<Wants, LockError> {
         }
     }
     let sum_text = read_project_file(&root.join("go.sum"))?;
+    if let Some(modules_txt) = read_project_file(&root.join(MODULES_TXT))? {
+        return vendored_wants(go_mod, local_replaces, &modules_txt, sum_text.as_deref());
+    }
     let sum_text = sum_text.filter(|text| !(required.is_empty() && text.trim().is_empty()));
     let (source, modules) = if let Some(text) = sum_text {
         let sums = sumfile::parse(&text, Path::new("go.sum"))?;
@@ -142,6 +159,7 @@ pub fn wants(root: &Path) -> Result<Wants, LockError> {
                 h1: sums.zip.map(|(hash, _)| hash),
                 go_mod: sums.go_mod.map(|(hash, _)| hash),
                 nar: None,
+                vendored: false,
             })
             .collect();
         (PinOrigin::GoSum, modules)
@@ -168,6 +186,7 @@ pub fn wants(root: &Path) -> Result<Wants, LockError> {
                 h1: None,
                 go_mod: None,
                 nar: Some(entry.hash),
+                vendored: false,
             })
             .collect();
         modules.sort_by(|a, b| (&a.path, &a.version).cmp(&(&b.path, &b.version)));
@@ -191,7 +210,110 @@ pub fn wants(root: &Path) -> Result<Wants, LockError> {
         modules,
         local_replaces,
         unpinned,
+        vendor: None,
     })
+}
+
+/// What a vendored project wants (see the module doc): go.sum's entries as they are, the
+/// ones vendor/ holds the code of marked, and modules.txt's digest.
+fn vendored_wants(
+    go_mod: ModFile,
+    local_replaces: Vec<(String, String)>,
+    modules_txt: &str,
+    sum_text: Option<&str>,
+) -> Result<Wants, LockError> {
+    let listed = vendor::parse(modules_txt, Path::new(MODULES_TXT))?;
+    vendor::check_consistency(&go_mod, &listed)?;
+    let sums = sumfile::parse(sum_text.unwrap_or(""), Path::new("go.sum"))?;
+    let mut vendored = BTreeSet::new();
+    for module in &listed {
+        let Some((path, version)) = module.vendored_code() else {
+            continue;
+        };
+        let pinned = sums.modules.get(&(path.to_owned(), version.to_owned()));
+        for (what, present) in [
+            ("its zip", pinned.is_some_and(|sums| sums.zip.is_some())),
+            (
+                "its go.mod",
+                pinned.is_some_and(|sums| sums.go_mod.is_some()),
+            ),
+        ] {
+            if !present {
+                return Err(LockError::VendoredWithoutSum {
+                    module: path.to_owned(),
+                    version: version.to_owned(),
+                    line: module.line,
+                    what,
+                });
+            }
+        }
+        vendored.insert((path.to_owned(), version.to_owned()));
+    }
+    let modules = sums
+        .modules
+        .into_iter()
+        .map(|((path, version), sums)| {
+            let vendored = vendored.contains(&(path.clone(), version.clone()));
+            Wanted {
+                path,
+                version,
+                code: sums.zip.is_some(),
+                h1: sums.zip.map(|(hash, _)| hash),
+                go_mod: sums.go_mod.map(|(hash, _)| hash),
+                nar: None,
+                vendored,
+            }
+        })
+        .collect();
+    Ok(Wants {
+        go_mod,
+        source: PinOrigin::GoSum,
+        modules,
+        local_replaces,
+        unpinned: Vec::new(),
+        vendor: Some(VendorPin {
+            modules_txt: crate::oci::digest::Digest::of(modules_txt.as_bytes()).to_string(),
+        }),
+    })
+}
+
+impl Wants {
+    /// The lock of a vendored project (see [`super::lockfile`]): go.sum's entries as they
+    /// are, nothing fetched. `None` for a project that does not vendor.
+    pub fn vendored_lock(&self, go: super::lockfile::GoPin) -> Result<Option<LockFile>, LockError> {
+        let Some(vendor) = &self.vendor else {
+            return Ok(None);
+        };
+        let mut modules = Vec::new();
+        for wanted in &self.modules {
+            let Some(go_mod) = wanted.go_mod.clone() else {
+                return Err(LockError::SumWithoutGoMod {
+                    module: wanted.path.clone(),
+                    version: wanted.version.clone(),
+                });
+            };
+            modules.push(LockedModule {
+                path: wanted.path.clone(),
+                version: wanted.version.clone(),
+                h1: wanted.h1.clone(),
+                go_mod,
+                nar: None,
+                vendored: wanted.vendored,
+            });
+        }
+        Ok(Some(LockFile {
+            go,
+            modules,
+            bases: Vec::new(),
+            statics: Vec::new(),
+            vendor: Some(vendor.clone()),
+        }))
+    }
+
+    /// How many modules vendor/ holds the code of.
+    pub fn vendored_count(&self) -> usize {
+        self.modules.iter().filter(|module| module.vendored).count()
+    }
 }
 
 /// The differences between the lock and what go.mod and its pins ask for, one line each
@@ -213,6 +335,19 @@ pub fn differences(wants: &Wants, lock: &LockFile) -> Vec<String> {
             "toolchain: go.mod says {toolchain}, kiln.lock has {}",
             lock.go.toolchain
         ));
+    }
+    match (&wants.vendor, &lock.vendor) {
+        (Some(_), None) => lines.push(format!(
+            "vendor: the project vendors its modules ({MODULES_TXT}), and kiln.lock pins fetched ones"
+        )),
+        (None, Some(_)) => lines.push(format!(
+            "vendor: kiln.lock was made from {MODULES_TXT}, and the project no longer vendors its modules"
+        )),
+        (Some(wanted), Some(locked)) if wanted != locked => lines.push(format!(
+            "~ {MODULES_TXT} changed: it is {}, kiln.lock has {}",
+            wanted.modules_txt, locked.modules_txt
+        )),
+        _ => {}
     }
     let locked: BTreeMap<(&str, &str), &LockedModule> = lock
         .modules
@@ -241,6 +376,24 @@ pub fn differences(wants: &Wants, lock: &LockFile) -> Vec<String> {
             lines.push(format!(
                 "~ {} (its hashes in {source} differ from kiln.lock)",
                 wanted.id()
+            ));
+        } else if wants.vendor.is_some()
+            && lock.vendor.is_some()
+            && wanted.vendored != locked.vendored
+        {
+            lines.push(format!(
+                "~ {} ({} in {MODULES_TXT}, {} in kiln.lock)",
+                wanted.id(),
+                if wanted.vendored {
+                    "vendored"
+                } else {
+                    "not vendored"
+                },
+                if locked.vendored {
+                    "vendored"
+                } else {
+                    "not vendored"
+                },
             ));
         }
     }
@@ -277,6 +430,7 @@ mod tests {
             h1: code.then(|| H1.to_owned()),
             go_mod: H1_B.to_owned(),
             nar: code.then(|| NAR.to_owned()),
+            vendored: false,
         }
     }
 
@@ -319,6 +473,68 @@ mod tests {
         assert!(
             error.starts_with("go.mod:7: ex.com/new v1.1.0 has no go.sum entry"),
             "{error}"
+        );
+    }
+
+    /// Issue 17: a vendored project's wants are go.sum's entries, marked where vendor/ holds
+    /// the code: a module replaced by another version is pinned under the replacement, one
+    /// replaced by a local folder and one without packages need no zip hash.
+    #[test]
+    fn vendored_wants_mark_what_vendor_holds() {
+        let folder = project(&[
+            (
+                "go.mod",
+                "module app\n\ngo 1.22\n\nrequire (\n\tex.com/a v1.0.0\n\tex.com/old v1.0.0\n\tex.com/local v0.0.0\n\tex.com/nopkg v1.0.0\n)\n\nreplace ex.com/old => ex.com/new v1.1.0\n\nreplace ex.com/local => ./local\n",
+            ),
+            (
+                "go.sum",
+                &format!(
+                    "ex.com/a v1.0.0 {H1}\nex.com/a v1.0.0/go.mod {H1_B}\nex.com/a v0.9.0/go.mod {H1_B}\nex.com/new v1.1.0 {H1}\nex.com/new v1.1.0/go.mod {H1_B}\nex.com/nopkg v1.0.0/go.mod {H1_B}\n"
+                ),
+            ),
+        ]);
+        std::fs::create_dir(folder.path().join("vendor")).unwrap();
+        std::fs::write(
+            folder.path().join(MODULES_TXT),
+            "# ex.com/a v1.0.0\n## explicit; go 1.21\nex.com/a\n# ex.com/local v0.0.0 => ./local\n## explicit\nex.com/local\n# ex.com/nopkg v1.0.0\n## explicit; go 1.21\n# ex.com/old v1.0.0 => ex.com/new v1.1.0\n## explicit; go 1.21\nex.com/old\n",
+        )
+        .unwrap();
+        let wants = wants(folder.path()).unwrap();
+        assert!(wants.vendor.is_some());
+        let marked: Vec<(String, bool, bool)> = wants
+            .modules
+            .iter()
+            .map(|module| (module.id(), module.code, module.vendored))
+            .collect();
+        assert_eq!(
+            marked,
+            [
+                ("ex.com/a@v0.9.0".to_owned(), false, false),
+                ("ex.com/a@v1.0.0".to_owned(), true, true),
+                ("ex.com/new@v1.1.0".to_owned(), true, true),
+                ("ex.com/nopkg@v1.0.0".to_owned(), false, false),
+            ]
+        );
+        let lock = wants
+            .vendored_lock(GoPin {
+                go: wants.go_mod.go.clone(),
+                ..GoPin::default()
+            })
+            .unwrap()
+            .expect("a vendored lock");
+        assert!(differences(&wants, &lock).is_empty());
+        assert!(lock.modules.iter().all(|module| module.nar.is_none()));
+        // The replacement's go.mod line gone: named by modules.txt's line.
+        std::fs::write(
+            folder.path().join("go.sum"),
+            format!(
+                "ex.com/a v1.0.0 {H1}\nex.com/a v1.0.0/go.mod {H1_B}\nex.com/new v1.1.0 {H1}\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            wants_error(folder.path()),
+            "vendor/modules.txt:9: ex.com/new v1.1.0 is vendored, and go.sum has no `h1:` line for its go.mod"
         );
     }
 
@@ -408,6 +624,7 @@ mod tests {
         let mut lock = LockFile {
             bases: Vec::new(),
             statics: Vec::new(),
+            vendor: None,
             go: GoPin {
                 go: Some("1.22".to_owned()),
                 toolchain: "go1.27.3".to_owned(),
@@ -447,6 +664,7 @@ mod tests {
         let lock = LockFile {
             bases: Vec::new(),
             statics: Vec::new(),
+            vendor: None,
             go: GoPin::default(),
             modules: vec![
                 locked("ex.com/a", "v1.10.0", true),

@@ -37,6 +37,11 @@
 //!   and its PyPI purl (`pkg:pypi/certifi@…`). A registry base is a `CONTAINER` package the
 //!   image is a `DESCENDANT_OF`, with the pinned manifest digest in its purl; kiln does not
 //!   look inside it (its own SBOM, if it has one, is the registry's referrer of that digest).
+//! - A vendored build (`go version -m` then lists its modules without `h1:`) gets the modules
+//!   vendor/ holds with go.sum's hashes ([`LockedModule::vendored`]), each commented
+//!   `Vendored: …`; a program whose main module Go reports as `(devel)` (always, with
+//!   `-buildvcs=false`) gets the package's kiln.toml `version` as `versionInfo`, never in its
+//!   purl (it is not a module version).
 //! - Relationships: `DOCUMENT DESCRIBES image`, `image CONTAINS program`, `program
 //!   DEPENDS_ON stdlib` and `DEPENDS_ON` each module compiled into it; a locked module that
 //!   no program contains (Go read only its go.mod, or its code serves tests) is a
@@ -85,8 +90,12 @@ pub struct SbomInput<'a> {
     pub platform: &'a Platform,
     /// Each program in the image: its file name and build information.
     pub programs: &'a [(String, BuildInfo)],
-    /// kiln.lock's modules.
+    /// kiln.lock's modules; for a vendored build, the vendored modules with go.sum's hashes
+    /// (`vendored` set).
     pub locked_modules: &'a [LockedModule],
+    /// The package's `version` in kiln.toml: the programs' version when Go reports
+    /// `(devel)` for their main module (it always does with `-buildvcs=false`).
+    pub application_version: Option<&'a str>,
     /// What the image starts from; `None` for `scratch`.
     pub base: Option<SbomBase<'a>>,
 }
@@ -123,6 +132,8 @@ struct ModuleEntry {
     /// `h1:` of its go.mod (lock only).
     go_mod_h1: Option<String>,
     locked: bool,
+    /// Its code came from the project's vendor/ folder.
+    vendored: bool,
     /// `path version` of each module this one replaces in a program.
     replaces: BTreeSet<String>,
     /// The programs (by file) it is compiled into.
@@ -152,6 +163,7 @@ fn document_by(input: &SbomInput<'_>, tool: &str) -> Result<Value, SbomError> {
             ))
             .or_default();
         entry.locked = true;
+        entry.vendored = locked.vendored;
         entry.h1 = locked.h1.clone();
         entry.go_mod_h1 = Some(locked.go_mod.clone());
     }
@@ -243,7 +255,12 @@ fn document_by(input: &SbomInput<'_>, tool: &str) -> Result<Value, SbomError> {
         }
     }
     for (index, (file, info)) in programs.iter().enumerate() {
-        packages.push(application_package(&application_ids[index], file, info));
+        packages.push(application_package(
+            &application_ids[index],
+            file,
+            info,
+            input.application_version,
+        ));
     }
     for (index, go_version) in go_versions.iter().enumerate() {
         packages.push(stdlib_package(&stdlib_ids[index], go_version));
@@ -501,7 +518,12 @@ fn image_package(input: &SbomInput<'_>, id: &str) -> Value {
     Value::Object(fields)
 }
 
-fn application_package(id: &str, file: &str, info: &BuildInfo) -> Value {
+fn application_package(
+    id: &str,
+    file: &str,
+    info: &BuildInfo,
+    application_version: Option<&str>,
+) -> Value {
     let name = if info.path.is_empty() {
         file
     } else {
@@ -511,7 +533,8 @@ fn application_package(id: &str, file: &str, info: &BuildInfo) -> Value {
     fields.insert("packageFileName".to_owned(), json!(file));
     if let Some(main) = &info.main {
         let version = real_version(&main.version);
-        if let Some(version) = version {
+        // kiln.toml's version is the program's, not a module version: never in the purl.
+        if let Some(version) = version.or(application_version) {
             fields.insert("versionInfo".to_owned(), json!(version));
         }
         // The package inside its module, as a purl subpath.
@@ -525,6 +548,15 @@ fn application_package(id: &str, file: &str, info: &BuildInfo) -> Value {
         );
     }
     let mut comment = format!("A Go program built with {}", info.go_version);
+    let devel = info
+        .main
+        .as_ref()
+        .is_some_and(|main| real_version(&main.version).is_none());
+    if devel && let Some(version) = application_version {
+        comment.push_str(&format!(
+            "; version {version} is the package's in kiln.toml (Go reports (devel))"
+        ));
+    }
     if !info.settings.is_empty() {
         comment.push_str("; build settings:");
         for (key, value) in &info.settings {
@@ -597,6 +629,12 @@ fn module_package(id: &str, path: &str, version: &ModuleVersion, entry: &ModuleE
     for replaced in &entry.replaces {
         comment.push(format!("Used in place of {replaced} (a go.mod replace)."));
     }
+    if entry.vendored {
+        comment.push(
+            "Vendored: built from the project's vendor/ folder; its hashes are go.sum's."
+                .to_owned(),
+        );
+    }
     if entry.locked && entry.programs.is_empty() {
         comment.push(if entry.h1.is_some() {
             "In kiln.lock; no program of the image holds its code.".to_owned()
@@ -628,6 +666,7 @@ mod tests {
             h1: h1.map(str::to_owned),
             go_mod: go_mod.to_owned(),
             nar: h1.map(|_| "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_owned()),
+            vendored: false,
         }
     }
 
@@ -669,8 +708,55 @@ mod tests {
             platform,
             programs,
             locked_modules: lock,
+            application_version: None,
             base: None,
         }
+    }
+
+    /// Issue 17: a vendored build's modules carry go.sum's hashes and say they were vendored,
+    /// and a program whose main module is `(devel)` gets kiln.toml's version.
+    #[test]
+    fn vendored_modules_and_the_application_version() {
+        let reference: Reference = "localhost:5000/team/app:1.0".parse().unwrap();
+        let platform: Platform = "linux/amd64".parse().unwrap();
+        let programs = parse_go_version_m(GO_VERSION_M).unwrap();
+        let mut lock = fixture_lock();
+        lock[1].vendored = true;
+        let mut input = fixture_input(&reference, &platform, &programs, &lock);
+        input.application_version = Some("2.5.0");
+        let document = spdx_document(&input).unwrap();
+        let packages = document["packages"].as_array().unwrap();
+        let applications: Vec<&Value> = packages
+            .iter()
+            .filter(|package| package["primaryPackagePurpose"] == "APPLICATION")
+            .collect();
+        assert!(!applications.is_empty());
+        for application in applications {
+            assert_eq!(application["versionInfo"], "2.5.0", "{application}");
+            assert!(
+                application["comment"]
+                    .as_str()
+                    .unwrap()
+                    .contains("; version 2.5.0 is the package's in kiln.toml (Go reports (devel))"),
+                "{application}"
+            );
+        }
+        let vendored: Vec<&Value> = packages
+            .iter()
+            .filter(|package| {
+                package["comment"].as_str().is_some_and(|comment| {
+                    comment.contains(
+                        "Vendored: built from the project's vendor/ folder; its hashes are go.sum's.",
+                    )
+                })
+            })
+            .collect();
+        assert_eq!(vendored.len(), 1);
+        assert_eq!(vendored[0]["name"], lock[1].path.as_str());
+        assert_eq!(
+            vendored[0]["externalRefs"][1]["referenceLocator"],
+            lock[1].h1.as_deref().unwrap()
+        );
     }
 
     #[test]

@@ -142,6 +142,15 @@ pub enum StaticBaseError {
     SourceSet { problem: String },
     #[error(transparent)]
     Pypi(#[from] PypiError),
+    #[error(
+        "kiln's static base is not in the store, and its source {name} {version} cannot be fetched"
+    )]
+    FetchSource {
+        name: String,
+        version: String,
+        #[source]
+        source: Box<PypiError>,
+    },
     #[error(transparent)]
     Wheel(#[from] WheelError),
     #[error(transparent)]
@@ -157,6 +166,8 @@ impl crate::diagnostic::Hint for StaticBaseError {
                 Some("`kiln lock --update-bases` writes both".to_owned())
             }
             StaticBaseError::Pypi(error) => error.hint(),
+            // The download's own hint says what to do (`pypi::WHEEL_HINT`).
+            StaticBaseError::FetchSource { .. } => None,
             StaticBaseError::Rootfs(error) => error.hint(),
             StaticBaseError::InvalidSource { .. }
             | StaticBaseError::Wheel(_)
@@ -330,7 +341,15 @@ fn build_rootfs(
             "fetching {} {} ({project} wheel)",
             source.name, source.version
         ));
-        let wheel = pypi::download_verified(source, limits.wheel)?;
+        let wheel = pypi::download_verified(source, limits.wheel).map_err(|error| match error {
+            // A wheel that is not the pinned one is not a missing input.
+            PypiError::DigestMismatch { .. } => StaticBaseError::Pypi(error),
+            error => StaticBaseError::FetchSource {
+                name: source.name.clone(),
+                version: source.version.clone(),
+                source: Box::new(error),
+            },
+        })?;
         let files = wheel::read_wheel(&wheel, &redact(&source.url), limits, |entry| {
             rootfs::destination(&source.name, entry)
         })?;
@@ -651,11 +670,20 @@ mod tests {
         sources[1].url = format!("{}/missing.whl", server.url());
         let before = server.count();
         let error = realise(&store, &sources, &|_| {}).unwrap_err();
+        // The error names the missing source; the download's hint says to run `kiln lock`.
         assert_eq!(
             error.to_string(),
+            "kiln's static base is not in the store, and its source tzdata 1.0 cannot be fetched"
+        );
+        let StaticBaseError::FetchSource { source, .. } = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(
+            source.to_string(),
             format!("GET {}/missing.whl: 404 Not Found", server.url())
         );
-        assert_eq!(error.hint().as_deref(), Some(WHEEL_HINT));
+        assert_eq!(error.hint(), None);
+        assert_eq!(source.hint().as_deref(), Some(WHEEL_HINT));
         assert_eq!(server.count() - before, 2, "the CA wheel, then one 404");
     }
 

@@ -23,7 +23,7 @@ pub const PYPI_URL_ENV: &str = "KILN_PYPI_URL";
 const MAX_INDEX_PAGE: u64 = 16 << 20;
 
 /// The hint after a failed download of a wheel.
-pub(super) const WHEEL_HINT: &str = "kiln.lock pins the static base's sources; they are fetched once into the store, and builds after that need no network";
+pub(super) const WHEEL_HINT: &str = "run `kiln lock` where the network is reachable: it fetches the static base into the store, and builds after that need no network";
 /// The hint after a failed request to the package index.
 const INDEX_HINT: &str =
     "KILN_PYPI_URL names another index (a mirror serving PyPI's JSON API, `/pypi/PROJECT/json`)";

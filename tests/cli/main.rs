@@ -18,3 +18,4 @@ mod project;
 mod registry;
 mod registry_faults;
 mod sbom;
+mod vendored;

@@ -186,7 +186,8 @@ fn sbom_of_a_go_program_with_modules_is_valid_spdx() {
 
     // The program depends on what Go compiled into it; the go.mod-only module is a build
     // dependency.
-    let app = find_package(&document, "example.com/app", None).unwrap();
+    // Go reports `(devel)` for the main module: the version is kiln.toml's (issue 17).
+    let app = find_package(&document, "example.com/app", Some("1.0")).unwrap();
     let image = &document["packages"][0];
     assert!(has_relationship(&document, image, "CONTAINS", app));
     let info: &BuildInfo = &programs[0].1;
@@ -285,6 +286,7 @@ pub(crate) fn image_with_sbom(dir: &TestDir, folder: &str, platform: &str) -> Im
         platform: &platform,
         programs: &[],
         locked_modules: &[],
+        application_version: None,
         base: None,
     })
     .unwrap();
