@@ -36,7 +36,9 @@ pub mod plan;
 pub mod sandbox;
 pub mod sbom;
 pub mod shell;
+pub mod source_index;
 pub mod sources;
+pub mod worktree;
 
 pub use plan::{ImagePlan, PackagePlan, PlatformPlan};
 
@@ -111,6 +113,8 @@ pub enum BuildError {
     #[error(transparent)]
     Sources(#[from] SourcesError),
     #[error(transparent)]
+    Worktree(#[from] worktree::WorktreeError),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Go(#[from] GoError),
@@ -169,6 +173,7 @@ impl Hint for BuildError {
             BuildError::Toolchain(inner) => inner.hint(),
             BuildError::Lock(inner) => inner.hint(),
             BuildError::Sources(inner) => inner.hint(),
+            BuildError::Worktree(inner) => inner.hint(),
             BuildError::Image(inner) => inner.hint(),
             BuildError::Files(inner) => inner.hint(),
             BuildError::Executable(inner) => inner.hint(),
@@ -300,7 +305,17 @@ impl<'a> Builder<'a> {
         }
         let home = self.store.root().parent().unwrap_or(self.store.root());
         let home = std::fs::canonicalize(home).unwrap_or_else(|_| home.to_owned());
-        let tree = sources::scan(root, &[home])?;
+        let state = self.store.project_state(root)?;
+        let index = state.join("sources.index");
+        let temp_folder = self.store.root().join("tmp");
+        let tree = sources::scan(
+            root,
+            &[home],
+            Some(sources::IndexPlace {
+                index: &index,
+                temp_folder: &temp_folder,
+            }),
+        )?;
         self.scanned
             .borrow_mut()
             .insert(root.to_owned(), tree.clone());

@@ -1,10 +1,13 @@
-//! Realising a package: the sources copied into a build folder of `tmp/`, Go run there
-//! hermetically ([`super::go`]), `bin/` published.
+//! Realising a package: the sources brought into a build folder the project keeps
+//! ([`super::worktree`]), Go run there hermetically ([`super::go`]), its programs copied into
+//! `bin/` of the output and published.
+
+use std::path::Path;
 
 use super::go::{self, Workspace};
 use super::plan::PackagePlan;
 use super::sandbox::sandbox_layout;
-use super::sources;
+use super::worktree::{BuildFolder, Layout, WorktreeError};
 use super::{BuildError, Builder};
 use crate::diagnostic::PathError;
 use crate::lock;
@@ -22,33 +25,65 @@ impl Builder<'_> {
                     "building {label} (package `{}`, {}, {})",
                     plan.package.key, plan.package.platform, plan.toolchain.version
                 ));
+                std::fs::create_dir_all(temp).map_err(PathError::write(temp))?;
+                let folder = BuildFolder::take(&self.store, &plan.tree.root, temp)?;
                 let (source_copy, replace_copies) =
-                    sandbox_layout(&temp.join("src"), &plan.tree.root, &plan.local_replaces);
-                let output = temp.join("out");
-                sources::copy(&plan.tree, &source_copy)?;
+                    sandbox_layout(&folder.src, &plan.tree.root, &plan.local_replaces);
+                let mut layout = Layout::default();
+                layout.add_tree(&relative(&folder.src, &source_copy)?, &plan.tree)?;
                 for ((_, tree), destination) in plan.local_replaces.iter().zip(&replace_copies) {
-                    sources::copy(tree, destination)?;
+                    layout.add_tree(&relative(&folder.src, destination)?, tree)?;
                 }
                 if let Some(go_sum) = &plan.go_sum {
-                    let path = source_copy.join("go.sum");
-                    std::fs::write(&path, go_sum).map_err(PathError::write(&path))?;
+                    let prefix = relative(&folder.src, &source_copy)?;
+                    let path = if prefix.is_empty() {
+                        "go.sum".to_owned()
+                    } else {
+                        format!("{prefix}/go.sum")
+                    };
+                    layout.add_bytes(&path, go_sum.clone().into_bytes());
                 }
+                folder.sync(&layout, &self.store.root().join("tmp"))?;
                 let proxy = if plan.modules.is_empty() {
                     None
                 } else {
                     Some(lock::proxy_folder(&self.store, &plan.modules)?)
                 };
+                // Go's outputs stay in the build folder, one folder per package and platform,
+                // so Go can see an unchanged program is up to date and not link it again.
+                let variant = crate::store::sanitise_name(&format!(
+                    "{}-{}",
+                    plan.package.key, plan.package.platform
+                ));
+                let go_bin = folder.bin.join(variant);
                 let workspace = Workspace {
                     sources: &source_copy,
-                    bin: &output.join("bin"),
+                    bin: &go_bin,
                     scratch: temp,
                     cache: &self.store.go_cache(),
                     home: &self.store.go_home(),
                     proxy: proxy.as_deref(),
                 };
                 go::build(&plan.toolchain, &plan.package, plan.mod_mode, &workspace)?;
+                let output = temp.join("out");
+                let bin = output.join("bin");
+                std::fs::create_dir_all(&bin).map_err(PathError::write(&bin))?;
+                for main in &plan.package.mains {
+                    let from = go_bin.join(&main.program);
+                    let to = bin.join(&main.program);
+                    std::fs::copy(&from, &to).map_err(PathError::write(&to))?;
+                }
                 Ok(output)
             },
         )
     }
+}
+
+/// `path` relative to `base`, `/`-separated ("" for `base` itself).
+fn relative(base: &Path, path: &Path) -> Result<String, WorktreeError> {
+    path.strip_prefix(base)
+        .ok()
+        .and_then(Path::to_str)
+        .map(str::to_owned)
+        .ok_or_else(|| WorktreeError::Occupied(path.to_owned()))
 }

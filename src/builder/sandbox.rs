@@ -163,6 +163,7 @@ mod tests {
             root: PathBuf::new(),
             entries: Vec::new(),
             digest: crate::oci::digest::Digest::from_raw([0; 32]),
+            hashed: 0,
         }
     }
 

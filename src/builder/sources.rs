@@ -10,15 +10,17 @@
 //! The hash is a sha256 over one line per entry, sorted by path bytes:
 //! `file <path> <x|-> <sha256 of content>` or `symlink <path> <target>`.
 //!
-//! Go builds from a copy holding exactly these entries, so what was hashed is what was built;
-//! each file's content is hashed again while it is copied and must match.
+//! Files are read only when kiln's index of the folder cannot vouch for them
+//! ([`super::source_index`]): an unchanged tree costs a walk and an `lstat` per file. Go
+//! builds from a copy holding exactly these entries ([`super::worktree`]), so what was hashed
+//! is what was built; each file's content is hashed again while it is copied and must match.
 
-use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
 
+use super::source_index::{Clock, FileStat, Record, StatIndex};
 use crate::diagnostic::{Hint, PathError};
 use crate::oci::digest::{Digest, HashingWriter};
 
@@ -30,13 +32,8 @@ pub enum SourcesError {
     Walk { path: PathBuf, message: String },
     #[error("{} has a name kiln cannot record (not UTF-8, or with a newline)", .0.display())]
     BadName(PathBuf),
-    #[error("{} changed while the build was copying it", .0.display())]
+    #[error("{} changed while kiln was reading it", .0.display())]
     Changed(PathBuf),
-    #[error(
-        "cannot copy sources to {}: a link or another copy is already there (kiln never writes through one)",
-        .0.display()
-    )]
-    Occupied(PathBuf),
 }
 
 impl Hint for SourcesError {
@@ -46,35 +43,6 @@ impl Hint for SourcesError {
             _ => None,
         }
     }
-}
-
-/// Copy at most `limit` bytes of `input` (the file `source`) to `output` (the file `target`),
-/// blaming a failed read on the source and a failed write (a full disk) on the copy.
-fn copy_at_most(
-    input: &mut impl Read,
-    source: &Path,
-    output: &mut impl Write,
-    target: &Path,
-    limit: u64,
-) -> Result<u64, SourcesError> {
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut copied = 0u64;
-    while copied < limit {
-        let want = usize::try_from(limit - copied)
-            .unwrap_or(usize::MAX)
-            .min(buffer.len());
-        let read = match input.read(&mut buffer[..want]) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(PathError::read(source)(error).into()),
-        };
-        output
-            .write_all(&buffer[..read])
-            .map_err(PathError::write(target))?;
-        copied += read as u64;
-    }
-    Ok(copied)
 }
 
 /// One entry of the tree.
@@ -106,6 +74,8 @@ pub struct SourceTree {
     pub root: PathBuf,
     pub entries: Vec<SourceEntry>,
     pub digest: Digest,
+    /// How many files the scan read and hashed (the others' digests came from the index).
+    pub hashed: usize,
 }
 
 impl SourceTree {
@@ -120,9 +90,38 @@ fn is_result_link(name: &str) -> bool {
     name == "result" || name.starts_with("result-")
 }
 
+/// Where a scan keeps its [`StatIndex`]: the index file, and a folder on the same filesystem
+/// for its temporaries (whose files also give the filesystem's clock).
+pub struct IndexPlace<'a> {
+    pub index: &'a Path,
+    pub temp_folder: &'a Path,
+}
+
+/// A file found by the walk, before its digest is known.
+struct Found {
+    path: String,
+    full: PathBuf,
+    stat: FileStat,
+    digest: Option<Digest>,
+}
+
 /// Scan and hash the sources under `root`, leaving out the folders in `skip` (the kiln home,
-/// when it lives inside a project).
-pub fn scan(root: &Path, skip: &[PathBuf]) -> Result<SourceTree, SourcesError> {
+/// when it lives inside a project). With `place`, files whose index record is trusted
+/// ([`StatIndex::trusted`]) are not read, and the index is brought up to date (best effort: an
+/// index that cannot be written only costs the next scan time).
+pub fn scan(
+    root: &Path,
+    skip: &[PathBuf],
+    place: Option<IndexPlace<'_>>,
+) -> Result<SourceTree, SourcesError> {
+    // Taken before any file is looked at: see `source_index` for why.
+    let started = place
+        .as_ref()
+        .map(|place| Clock::now(place.temp_folder))
+        .unwrap_or(Clock::EPOCH);
+    let previous = place
+        .as_ref()
+        .and_then(|place| StatIndex::read(place.index));
     let skip = skip.to_vec();
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
@@ -142,7 +141,8 @@ pub fn scan(root: &Path, skip: &[PathBuf]) -> Result<SourceTree, SourcesError> {
                 || skip.iter().any(|skipped| entry.path() == skipped))
         })
         .build();
-    let mut entries = Vec::new();
+    let mut symlinks = Vec::new();
+    let mut files = Vec::new();
     for entry in walker {
         let entry = entry.map_err(|error| SourcesError::Walk {
             path: root.to_owned(),
@@ -169,24 +169,44 @@ pub fn scan(root: &Path, skip: &[PathBuf]) -> Result<SourceTree, SourcesError> {
                 .filter(|text| !text.contains('\n'))
                 .ok_or_else(|| SourcesError::BadName(full.to_owned()))?
                 .to_owned();
-            entries.push(SourceEntry::Symlink {
+            symlinks.push(SourceEntry::Symlink {
                 path: relative,
                 target,
             });
         } else if kind.is_file() {
-            let metadata = std::fs::metadata(full).map_err(PathError::read(full))?;
-            let mut file = std::fs::File::open(full).map_err(PathError::read(full))?;
-            let mut hasher = HashingWriter::new(io::sink());
-            io::copy(&mut file, &mut hasher).map_err(PathError::read(full))?;
-            let (_, digest, size) = hasher.finish();
-            entries.push(SourceEntry::File {
+            let metadata = std::fs::symlink_metadata(full).map_err(PathError::read(full))?;
+            let stat = FileStat::of(&metadata);
+            let digest = previous
+                .as_ref()
+                .and_then(|index| index.trusted(&relative, &stat));
+            files.push(Found {
                 path: relative,
-                executable: metadata.permissions().mode() & 0o111 != 0,
-                size,
+                full: full.to_owned(),
+                stat,
                 digest,
             });
         }
         // Sockets, FIFOs and devices in a source tree are not sources.
+    }
+    let hashed = hash_missing(&mut files)?;
+    let mut index = StatIndex::new(started);
+    let mut entries = symlinks;
+    for found in files {
+        let Found {
+            path, stat, digest, ..
+        } = found;
+        // `hash_missing` gave every file its digest.
+        let digest = digest.ok_or_else(|| SourcesError::Changed(root.join(&path)))?;
+        index.insert(path.clone(), Record { stat, digest });
+        entries.push(SourceEntry::File {
+            path,
+            executable: stat.mode & 0o111 != 0,
+            size: stat.size,
+            digest,
+        });
+    }
+    if let Some(place) = &place {
+        let _ = index.write(place.index, place.temp_folder);
     }
     entries.sort_by(|a, b| a.path().as_bytes().cmp(b.path().as_bytes()));
     let mut hasher = sha2::Sha256::new();
@@ -211,163 +231,71 @@ pub fn scan(root: &Path, skip: &[PathBuf]) -> Result<SourceTree, SourcesError> {
         root: root.to_owned(),
         entries,
         digest: Digest::from_raw(hasher.finalize().into()),
+        hashed,
     })
 }
 
-/// Copy the tree into `destination`, checking every file against its recorded digest.
-///
-/// Nothing is written through a link or over an existing file: every folder on the way must
-/// be a real folder and every file is created new, so two trees that overlap (or a tree whose
-/// link sits where another tree's folder goes) are an error, never a write outside
-/// `destination`.
-pub fn copy(tree: &SourceTree, destination: &Path) -> Result<(), SourcesError> {
-    std::fs::create_dir_all(destination).map_err(PathError::write(destination))?;
-    let mut real_folders = std::collections::HashSet::new();
-    real_folders.insert(destination.to_owned());
-    for entry in &tree.entries {
-        let target_path = destination.join(entry.path());
-        if let Some(parent) = target_path.parent() {
-            make_real_folder(parent, &mut real_folders)?;
-        }
-        match entry {
-            SourceEntry::Symlink { target, .. } => {
-                match std::os::unix::fs::symlink(target, &target_path) {
-                    Ok(()) => {}
-                    Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
-                        return Err(SourcesError::Occupied(target_path));
-                    }
-                    Err(error) => return Err(PathError::write(&target_path)(error).into()),
-                }
-            }
-            SourceEntry::File {
-                path,
-                executable,
-                size,
-                digest,
-            } => {
-                let source = tree.root.join(path);
-                let mut input = std::fs::File::open(&source).map_err(PathError::read(&source))?;
-                let output = match std::fs::File::options()
-                    .write(true)
-                    .create_new(true)
-                    .open(&target_path)
-                {
-                    Ok(output) => output,
-                    Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
-                        return Err(SourcesError::Occupied(target_path));
-                    }
-                    Err(error) => return Err(PathError::write(&target_path)(error).into()),
-                };
-                let mut writer = HashingWriter::new(io::BufWriter::new(output));
-                let copied =
-                    copy_at_most(&mut input, &source, &mut writer, &target_path, *size + 1)?;
-                writer.flush().map_err(PathError::write(&target_path))?;
-                let (_, copied_digest, _) = writer.finish();
-                if copied != *size || copied_digest != *digest {
-                    return Err(SourcesError::Changed(source));
-                }
-                let mode = if *executable { 0o755 } else { 0o644 };
-                std::fs::set_permissions(&target_path, std::fs::Permissions::from_mode(mode))
-                    .map_err(PathError::write(&target_path))?;
-            }
-        }
+/// Read and hash every file of `files` that has no digest yet, on every core (a cold scan of
+/// a large vendored tree is mostly reading). A file whose `lstat` differs after it was read
+/// changed while kiln read it: an error, as for a copy. Returns how many were hashed.
+fn hash_missing(files: &mut [Found]) -> Result<usize, SourcesError> {
+    let missing: Vec<&mut Found> = files
+        .iter_mut()
+        .filter(|found| found.digest.is_none())
+        .collect();
+    let count = missing.len();
+    if count == 0 {
+        return Ok(0);
     }
-    Ok(())
+    let threads = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .clamp(1, 8)
+        .min(count);
+    let chunk = count.div_ceil(threads);
+    let mut missing = missing;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = missing
+            .chunks_mut(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    for found in part.iter_mut() {
+                        found.digest = Some(hash_file(&found.full, &found.stat)?);
+                    }
+                    Ok::<(), SourcesError>(())
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|worker| {
+            worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    })?;
+    Ok(count)
 }
 
-/// Create `folder` (and its parents) as real folders: a link on the way is an error.
-fn make_real_folder(
-    folder: &Path,
-    real_folders: &mut std::collections::HashSet<PathBuf>,
-) -> Result<(), SourcesError> {
-    if real_folders.contains(folder) {
-        return Ok(());
+/// The digest of the file at `full`, which `lstat` said was `stat` before it was read.
+fn hash_file(full: &Path, stat: &FileStat) -> Result<Digest, SourcesError> {
+    let mut file = std::fs::File::open(full).map_err(PathError::read(full))?;
+    let mut hasher = HashingWriter::new(io::sink());
+    io::copy(&mut file, &mut hasher).map_err(PathError::read(full))?;
+    let (_, digest, size) = hasher.finish();
+    let after = std::fs::symlink_metadata(full).map_err(PathError::read(full))?;
+    if size != stat.size || FileStat::of(&after) != *stat {
+        return Err(SourcesError::Changed(full.to_owned()));
     }
-    if let Some(parent) = folder.parent() {
-        make_real_folder(parent, real_folders)?;
-    }
-    match std::fs::symlink_metadata(folder) {
-        Ok(metadata) if metadata.is_dir() => {}
-        Ok(_) => return Err(SourcesError::Occupied(folder.to_owned())),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir(folder).map_err(PathError::write(folder))?;
-        }
-        Err(error) => return Err(PathError::read(folder)(error).into()),
-    }
-    real_folders.insert(folder.to_owned());
-    Ok(())
+    Ok(digest)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Regression (disk-full tests): a write that failed for want of space was reported as
-    /// `cannot read SOURCE`, blaming the user's file.
-    #[test]
-    fn a_full_disk_while_copying_sources_names_the_copy_not_the_source() {
-        struct Full;
-        impl Write for Full {
-            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-                Err(io::Error::from(io::ErrorKind::StorageFull))
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        let error = copy_at_most(
-            &mut &b"data"[..],
-            Path::new("/project/assets/data.bin"),
-            &mut Full,
-            Path::new("/store/tmp/x/src/assets/data.bin"),
-            5,
-        )
-        .unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "cannot write /store/tmp/x/src/assets/data.bin"
-        );
-        // And a copy stops at the limit.
-        let mut copied = Vec::new();
-        let count = copy_at_most(
-            &mut &b"0123456789"[..],
-            Path::new("a"),
-            &mut copied,
-            Path::new("b"),
-            4,
-        )
-        .unwrap();
-        assert_eq!((count, copied.as_slice()), (4, &b"0123"[..]));
-    }
-
     fn write(root: &Path, path: &str, content: &str) {
         let path = root.join(path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, content).unwrap();
-    }
-
-    #[test]
-    fn copies_never_write_through_links_or_over_files() {
-        let temp = tempfile::tempdir().unwrap();
-        let root = temp.path().join("project");
-        write(&root, "lib/a.go", "package lib\n");
-        let tree = scan(&root, &[]).unwrap();
-        let outside = temp.path().join("outside");
-        std::fs::create_dir(&outside).unwrap();
-        let destination = temp.path().join("copy");
-        std::fs::create_dir(&destination).unwrap();
-        std::os::unix::fs::symlink(&outside, destination.join("lib")).unwrap();
-        let error = copy(&tree, &destination).unwrap_err();
-        assert!(matches!(error, SourcesError::Occupied(ref path) if path.ends_with("copy/lib")));
-        assert!(
-            !outside.join("a.go").exists(),
-            "nothing written through the link"
-        );
-        // A second copy over the first is refused too, file by file.
-        let again = temp.path().join("again");
-        copy(&tree, &again).unwrap();
-        let error = copy(&tree, &again).unwrap_err();
-        assert!(matches!(error, SourcesError::Occupied(ref path) if path.ends_with("lib/a.go")));
     }
 
     #[test]
@@ -386,7 +314,7 @@ mod tests {
         std::os::unix::fs::symlink("main.go", root.join("alias.go")).unwrap();
         // A .gitignore above the project must not matter.
         write(temp.path(), ".gitignore", "main.go\n");
-        let tree = scan(&root, &[]).unwrap();
+        let tree = scan(&root, &[], None).unwrap();
         let paths: Vec<&str> = tree.entries.iter().map(SourceEntry::path).collect();
         assert_eq!(
             paths,
@@ -401,25 +329,87 @@ mod tests {
 
         // The same files elsewhere hash the same; a change in content changes the hash.
         let other = temp.path().join("elsewhere/copy");
-        copy(&tree, &other).unwrap();
-        assert_eq!(scan(&other, &[]).unwrap().digest, tree.digest);
+        let mut layout = super::super::worktree::Layout::default();
+        layout.add_tree("", &tree).unwrap();
+        super::super::worktree::sync(&other, None, temp.path(), &layout).unwrap();
+        assert_eq!(scan(&other, &[], None).unwrap().digest, tree.digest);
         write(&other, "sub/lib.go", "package sub // changed\n");
-        assert_ne!(scan(&other, &[]).unwrap().digest, tree.digest);
+        assert_ne!(scan(&other, &[], None).unwrap().digest, tree.digest);
     }
 
+    /// The index spares reading what cannot have changed, and never spares what may have:
+    /// an edit that keeps size and mtime (`touch -r`), or one in the same tick as a scan.
     #[test]
-    fn a_file_changing_during_the_copy_is_caught() {
+    fn the_index_rereads_exactly_what_may_have_changed() {
         let temp = tempfile::tempdir().unwrap();
         let root = temp.path().join("project");
-        write(&root, "main.go", "package main\n");
-        let tree = scan(&root, &[]).unwrap();
-        write(&root, "main.go", "package main // edited\n");
-        let error = copy(&tree, &temp.path().join("copy"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("main.go changed while the build was copying it"),
-            "{error}"
+        for index in 0..20 {
+            write(
+                &root,
+                &format!("pkg/file{index}.go"),
+                "package pkg // one\n",
+            );
+        }
+        let index = temp.path().join("sources.index");
+        let place = || {
+            Some(IndexPlace {
+                index: &index,
+                temp_folder: temp.path(),
+            })
+        };
+        // Fresh files are read by every scan until they are two seconds older than a scan.
+        let first = scan(&root, &[], place()).unwrap();
+        assert_eq!(first.hashed, 20);
+        assert_eq!(scan(&root, &[], place()).unwrap().hashed, 20);
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        assert_eq!(scan(&root, &[], place()).unwrap().hashed, 20);
+        let settled = scan(&root, &[], place()).unwrap();
+        assert_eq!(settled.hashed, 0);
+        assert_eq!(settled.digest, first.digest);
+
+        // Same size, mtime put back: ctime still moves, so the file is read.
+        let edited = root.join("pkg/file3.go");
+        let mtime = std::fs::metadata(&edited).unwrap().modified().unwrap();
+        std::fs::write(&edited, "package pkg // two\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&edited)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        assert_eq!(
+            std::fs::metadata(&edited).unwrap().modified().unwrap(),
+            mtime
         );
+        let after = scan(&root, &[], place()).unwrap();
+        assert_eq!(after.hashed, 1);
+        assert_ne!(after.digest, first.digest);
+        assert_eq!(after.digest, scan(&root, &[], None).unwrap().digest);
+
+        // Edits right after a scan, over and over: each one seen.
+        for round in 0..5 {
+            std::fs::write(&edited, format!("package pkg // r{round}\n")).unwrap();
+            let tree = scan(&root, &[], place()).unwrap();
+            assert_eq!(
+                tree.digest,
+                scan(&root, &[], None).unwrap().digest,
+                "round {round}"
+            );
+        }
+        // A file replaced by a link, a file deleted, a new file: all seen.
+        std::fs::remove_file(root.join("pkg/file4.go")).unwrap();
+        std::os::unix::fs::symlink("file5.go", root.join("pkg/file4.go")).unwrap();
+        std::fs::remove_file(root.join("pkg/file6.go")).unwrap();
+        write(&root, "pkg/new.go", "package pkg\n");
+        let changed = scan(&root, &[], place()).unwrap();
+        assert_eq!(changed.digest, scan(&root, &[], None).unwrap().digest);
+        assert!(changed.entries.contains(&SourceEntry::Symlink {
+            path: "pkg/file4.go".to_owned(),
+            target: "file5.go".to_owned()
+        }));
+        assert!(!changed.contains("pkg/file6.go"));
+        // A damaged index is no index.
+        std::fs::write(&index, "kiln stat index 1\ngarbage\n").unwrap();
+        assert_eq!(scan(&root, &[], place()).unwrap().hashed, 19);
     }
 }

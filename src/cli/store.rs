@@ -77,6 +77,12 @@ pub fn gc(args: GcArgs, printer: &Printer) -> Result<()> {
         report.stale_roots,
         report.debris
     ));
+    if report.projects_removed + report.build_folders_removed > 0 {
+        printer.status(format!(
+            "cleared the folders of {} projects that are gone and {} spare build folders",
+            report.projects_removed, report.build_folders_removed
+        ));
+    }
     Ok(())
 }
 

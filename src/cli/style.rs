@@ -157,6 +157,7 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
         crate::builder::go::GoError,
         crate::builder::shell::ShellFallback,
         crate::builder::sources::SourcesError,
+        crate::builder::worktree::WorktreeError,
         crate::diagnostic::Hinted,
         crate::engine::EngineError,
         crate::gomod::gomod2nix::Gomod2nixError,

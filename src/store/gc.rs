@@ -3,6 +3,7 @@
 //! record. Which outputs a root pins beyond the one it links to is the caller's answer
 //! ([`RootPins`]), so the store reads no kiln.lock.
 
+use std::os::unix::ffi::OsStringExt as _;
 use std::path::Path;
 
 use serde::Serialize;
@@ -31,6 +32,10 @@ pub struct GcReport {
     pub kept_paths: usize,
     pub stale_roots: usize,
     pub debris: usize,
+    /// Folders kept for projects (`projects/<key>/`) whose project folder is gone.
+    pub projects_removed: usize,
+    /// Spare build folders (every one but the first of a project that still exists).
+    pub build_folders_removed: usize,
 }
 
 /// What verification found.
@@ -167,6 +172,7 @@ impl Store {
             report.freed_bytes += remove_tree(&path)?;
             report.debris += 1;
         }
+        self.collect_projects(&mut report)?;
         // Module proxy folders are links into the store: one left half-made, or pointing at a
         // module removed above, goes (a build makes it again from its lock).
         let proxies = self.root.join("go/proxy");
@@ -184,6 +190,47 @@ impl Store {
             }
         }
         Ok(report)
+    }
+
+    /// What kiln keeps per project (`projects/<key>/`): all of it goes when the project's
+    /// folder is gone (or the record of which folder it was cannot be read), and the spare
+    /// build folders go (those beyond the first exist only while kilns ran side by side).
+    /// The caller holds the gc lock exclusively, so no build is using any of them.
+    fn collect_projects(&self, report: &mut GcReport) -> Result<(), StoreError> {
+        let projects = self.projects_dir();
+        let entries = match std::fs::read_dir(&projects) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => return Err(PathError::walk(&projects)(error).into()),
+        };
+        for entry in entries {
+            let folder = entry.map_err(PathError::walk(&projects))?.path();
+            let root = std::fs::read(folder.join("root"))
+                .ok()
+                .map(|bytes| PathBuf::from(std::ffi::OsString::from_vec(bytes)));
+            if !root.is_some_and(|root| root.is_dir()) {
+                report.freed_bytes += remove_tree(&folder)?;
+                report.projects_removed += 1;
+                continue;
+            }
+            for inner in std::fs::read_dir(&folder).map_err(PathError::walk(&folder))? {
+                let path = inner.map_err(PathError::walk(&folder))?.path();
+                let name = path
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let Some(slot) = name.strip_prefix("build-") else {
+                    continue;
+                };
+                let first = slot == "0" || slot == "0.index";
+                if !first {
+                    let is_folder = path.is_dir();
+                    report.freed_bytes += remove_tree(&path)?;
+                    report.build_folders_removed += usize::from(is_folder);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Re-hash every output and compare with its record.

@@ -16,6 +16,12 @@
 //! v1/go/home/                       HOME for Go (its telemetry mode file: off)
 //! v1/go/proxy/<hash>/               file:// module proxies: links to one lock's modules
 //! v1/toolchains.json                cached Go toolchain identities
+//! v1/projects/<key>/                per project folder (`<key>` from its canonical path):
+//!   root                            the folder's path, for `kiln gc`
+//!   sources.index                   what its last scan hashed (`builder::source_index`)
+//!   build-<n>/, build-<n>.index     build folders kept for it (`builder::worktree`), one
+//!                                   per kiln building it at once, locked by
+//!                                   `locks/project-<key>-<n>.lock`
 //! ```
 //!
 //! `<hash>` is the first 160 bits of a sha256 over the output's recipe, in Nix's base32
@@ -94,7 +100,7 @@ impl StoreName {
         let digest = sha2::Sha256::digest(&bytes);
         StoreName {
             hash: crate::nixbase32::encode(&digest[..20]),
-            name: sanitise(name),
+            name: sanitise_name(name),
         }
     }
 
@@ -121,8 +127,15 @@ impl StoreName {
     }
 }
 
+/// The name of a project's folder under `projects/`: 160 bits of the sha256 of its canonical
+/// path, in Nix's base32.
+fn project_key(canonical: &Path) -> String {
+    let digest = sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+    crate::nixbase32::encode(&digest[..20])
+}
+
 /// Store names keep to `[A-Za-z0-9+._?=-]`, as Nix's do; anything else becomes `_`.
-fn sanitise(name: &str) -> String {
+pub fn sanitise_name(name: &str) -> String {
     name.chars()
         .map(|character| {
             if character.is_ascii_alphanumeric() || "+._?=-".contains(character) {
@@ -361,6 +374,53 @@ impl Store {
 
     pub fn toolchain_cache(&self) -> PathBuf {
         self.root.join("toolchains.json")
+    }
+
+    /// The store's folder for the project (or `replace` folder) at `root`, made if missing:
+    /// where kiln keeps what it knows of the folder between runs. Named by the canonical path,
+    /// so one project reached through two paths shares it; `root` inside records the path.
+    pub fn project_state(&self, root: &Path) -> Result<PathBuf, StoreError> {
+        let canonical = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
+        let folder = self.projects_dir().join(project_key(&canonical));
+        let record = folder.join("root");
+        let recorded = std::fs::read(&record).ok();
+        if recorded.as_deref() != Some(canonical.as_os_str().as_encoded_bytes()) {
+            std::fs::create_dir_all(&folder).map_err(PathError::write(&folder))?;
+            crate::output::write_atomic(&record, canonical.as_os_str().as_encoded_bytes())?;
+        }
+        Ok(folder)
+    }
+
+    /// `v1/projects/`.
+    pub fn projects_dir(&self) -> PathBuf {
+        self.root.join("projects")
+    }
+
+    /// The lock of build folder `slot` of the project folder `state`, if nobody holds it.
+    pub fn try_lock_project_slot(
+        &self,
+        state: &Path,
+        slot: usize,
+    ) -> Result<Option<OutputLock>, StoreError> {
+        let key = state
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let path = self
+            .root
+            .join("locks")
+            .join(format!("project-{key}-{slot}.lock"));
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(PathError::write(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(OutputLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(error)) => Err(PathError::write(&path)(error).into()),
+        }
     }
 
     fn meta_path(&self, name: &StoreName) -> PathBuf {
