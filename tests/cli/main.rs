@@ -10,6 +10,7 @@ mod engines;
 mod harness;
 mod hostile;
 mod image;
+mod incremental;
 mod inspect;
 mod journey;
 mod lock;
