@@ -313,6 +313,63 @@ mod tests {
     use super::super::tests::{package_recipe, realise_tool, recipe};
     use super::*;
 
+    /// Issue 18: what kiln keeps per project goes with the project; of a live project only
+    /// the first build folder stays (the others exist while kilns run side by side).
+    #[test]
+    fn gc_clears_the_state_of_projects_that_are_gone_and_spare_build_folders() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = Store::open_at(&temp.path().join("home")).unwrap();
+        let live = temp.path().join("live");
+        let gone = temp.path().join("gone");
+        let mut states = Vec::new();
+        for project in [&live, &gone] {
+            std::fs::create_dir(project).unwrap();
+            let state = store.project_state(project).unwrap();
+            // Read-only files, as kiln writes them.
+            for file in [
+                "sources.index",
+                "build-0.index",
+                "build-0/src/main.go",
+                "build-1.index",
+                "build-1/src/main.go",
+                "build-1/bin/app/app",
+            ] {
+                let path = state.join(file);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, "x").unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+            }
+            states.push(state);
+        }
+        // The same folder by another path is the same state.
+        assert_eq!(
+            store
+                .project_state(&temp.path().join("live/../live"))
+                .unwrap(),
+            states[0]
+        );
+        std::fs::remove_dir(&gone).unwrap();
+        let report = store.gc(&|_| RootPins::Link, || {}).unwrap();
+        assert_eq!(
+            (report.projects_removed, report.build_folders_removed),
+            (1, 1)
+        );
+        assert!(!states[1].exists());
+        let mut left: Vec<String> = std::fs::read_dir(&states[0])
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["build-0", "build-0.index", "root", "sources.index"]);
+        assert_eq!(
+            std::fs::read(states[0].join("root")).unwrap(),
+            std::fs::canonicalize(&live)
+                .unwrap()
+                .as_os_str()
+                .as_encoded_bytes()
+        );
+    }
+
     #[test]
     fn publish_verify_and_gc() {
         let temp = tempfile::tempdir().unwrap();

@@ -206,3 +206,125 @@ fn concurrent_builds_share_one_store_and_gc_beside_them_removes_nothing_needed()
         eprintln!("concurrency: {line}");
     }
 }
+
+/// A project of `PACKAGES` packages, each a program saying its name and `variant` (from a
+/// package they share, so every edit rebuilds them all).
+const PACKAGES: usize = 6;
+
+fn many_packages(dir: &TestDir, variant: usize) {
+    dir.write("many/go.mod", "module example.com/many\n\ngo 1.22\n", 0o644);
+    dir.write(
+        "many/shared/shared.go",
+        format!("package shared\n\nconst Variant = {variant}\n"),
+        0o644,
+    );
+    let mut toml = String::from("schema = 1\n");
+    for index in 0..PACKAGES {
+        dir.write(
+            &format!("many/cmd/p{index}/main.go"),
+            format!(
+                "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/many/shared\"\n)\n\nfunc main() {{ fmt.Println(\"p{index} variant\", shared.Variant) }}\n"
+            ),
+            0o644,
+        );
+        toml.push_str(&format!(
+            "\n[packages.p{index}]\nname = \"p{index}\"\nversion = \"1.0\"\nmain = [\"./cmd/p{index}\"]\n"
+        ));
+    }
+    dir.write("many/kiln.toml", toml, 0o644);
+}
+
+/// Issue 18: kilns building different packages of one project at once each take a build
+/// folder of their own (up to the kept slots, then a one-off folder), with `kiln gc` looping
+/// beside them in the last round; every program is built from the sources of its round, and
+/// gc leaves one build folder.
+#[test]
+#[ignore = "stress test (minutes): scripts/test runs it (cargo test --test cli -- --ignored)"]
+fn kilns_on_one_project_at_once_each_take_a_build_folder() {
+    const NAME: &str = "kilns_on_one_project_at_once_each_take_a_build_folder";
+    let Some(go) = require_go(NAME) else { return };
+    let dir = TestDir::new();
+    for variant in 1..=3 {
+        many_packages(&dir, variant);
+        let stop = Arc::new(AtomicBool::new(false));
+        let collector = (variant == 3).then(|| {
+            let stop = Arc::clone(&stop);
+            let mut gc = dir.kiln_go(&go, "many", ["gc"]);
+            gc.stdout(Stdio::null()).stderr(Stdio::piped());
+            std::thread::spawn(move || {
+                let mut failures = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let output = gc.output().unwrap();
+                    if !output.status.success() {
+                        failures.push(stderr(&output));
+                    }
+                }
+                failures
+            })
+        });
+        let children: Vec<Child> = (0..PACKAGES)
+            .map(|index| {
+                let mut command = dir.kiln_go(
+                    &go,
+                    "many",
+                    [
+                        "build".to_owned(),
+                        format!(".#p{index}"),
+                        "-o".to_owned(),
+                        format!("result-p{index}"),
+                    ],
+                );
+                command.stdout(Stdio::piped()).stderr(Stdio::piped());
+                command.spawn().unwrap()
+            })
+            .collect();
+        for (index, child) in children.into_iter().enumerate() {
+            let output = child.wait_with_output().unwrap();
+            assert!(
+                output.status.success(),
+                "round {variant}, p{index}: {}",
+                stderr(&output)
+            );
+        }
+        stop.store(true, Ordering::SeqCst);
+        if let Some(collector) = collector {
+            let failures = collector.join().unwrap();
+            assert!(failures.is_empty(), "gc failed: {failures:?}");
+        }
+        for index in 0..PACKAGES {
+            let program = dir.join(&format!("many/result-p{index}/bin/p{index}"));
+            assert_eq!(
+                success(Command::new(&program)),
+                format!("p{index} variant {variant}\n"),
+                "round {variant}"
+            );
+        }
+        let slots = kept_build_folders(&dir);
+        assert!(
+            !slots.is_empty() && slots.len() <= 3,
+            "round {variant}: {slots:?}"
+        );
+    }
+    success(dir.kiln_go(&go, "many", ["gc"]));
+    assert_eq!(kept_build_folders(&dir), ["build-0"]);
+    let verify = run(dir.kiln_go(&go, "many", ["store", "verify"]));
+    assert!(verify.status.success(), "{}", stderr(&verify));
+}
+
+/// The build folders the store keeps for the test's projects.
+fn kept_build_folders(dir: &TestDir) -> Vec<String> {
+    let mut names = Vec::new();
+    for project in std::fs::read_dir(dir.join("kiln-home/v1/projects"))
+        .unwrap()
+        .flatten()
+    {
+        for entry in std::fs::read_dir(project.path()).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("build-") && entry.path().is_dir() {
+                names.push(name);
+            }
+        }
+    }
+    names.sort();
+    names
+}

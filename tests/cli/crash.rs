@@ -210,6 +210,65 @@ fn walk_names(path: &Path, depth: usize) -> Vec<String> {
     names
 }
 
+/// The build folder kiln keeps for `project` holds its sources, byte for byte, and nothing
+/// else.
+fn assert_build_folder_is(home: &Path, project: &Path, context: &str) {
+    fn files(folder: &Path, prefix: &str, found: &mut Vec<(String, Vec<u8>)>) {
+        for entry in std::fs::read_dir(folder).unwrap().flatten() {
+            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                files(&entry.path(), &format!("{name}/"), found);
+            } else if kind.is_symlink() {
+                let target = std::fs::read_link(entry.path()).unwrap();
+                found.push((name, target.as_os_str().as_encoded_bytes().to_vec()));
+            } else {
+                found.push((name, std::fs::read(entry.path()).unwrap()));
+            }
+        }
+    }
+    let mut sources = Vec::new();
+    files(project, "", &mut sources);
+    sources.retain(|(name, _)| name != "result");
+    sources.sort();
+    let canonical = std::fs::canonicalize(project).unwrap();
+    let name = canonical.file_name().unwrap();
+    for state in std::fs::read_dir(home.join("v1/projects"))
+        .unwrap()
+        .flatten()
+    {
+        let src = state.path().join("build-0/src");
+        // The sandbox puts the project at src/<name> (no `replace` climbs out of it).
+        let copy = src.join(name);
+        if !copy.is_dir() {
+            continue;
+        }
+        let mut copied = Vec::new();
+        files(&src, "", &mut copied);
+        let prefix = format!("{}/", name.to_string_lossy());
+        let mut copied: Vec<(String, Vec<u8>)> = copied
+            .into_iter()
+            .map(|(path, bytes)| {
+                (
+                    path.strip_prefix(&prefix).unwrap_or(&path).to_owned(),
+                    bytes,
+                )
+            })
+            .collect();
+        copied.sort();
+        let listed = |files: &[(String, Vec<u8>)]| -> Vec<String> {
+            files.iter().map(|(path, _)| path.clone()).collect()
+        };
+        assert_eq!(listed(&copied), listed(&sources), "{context}");
+        assert!(
+            copied == sources,
+            "{context}: the build folder's bytes differ"
+        );
+        return;
+    }
+    panic!("{context}: no build folder for {}", project.display());
+}
+
 /// The store path `result` points at, if it exists; it must be a complete image archive.
 fn result_target(dir: &TestDir, go: &Path, folder: &str, home: &Path) -> Option<PathBuf> {
     let link = dir.join(folder).join("result");
@@ -330,6 +389,12 @@ fn kiln_build_survives_sigkill_at_random_moments() {
                 .stderr(Stdio::null()),
         );
         assert!(ran.contains("index.json"), "{context}");
+        // And it was built from the sources as they are now, whatever the kill left in the
+        // build folder kiln keeps for the project.
+        let package = success(dir.kiln_go(&go, "app", ["store", "path", ".#default"]));
+        let says = success(Command::new(Path::new(package.trim()).join("bin/crash")));
+        assert_eq!(says, format!("variant {variant}\n"), "{context}");
+        assert_build_folder_is(&home, &dir.join("app"), &context);
     }
     tally.report("kiln build .#container");
 }
