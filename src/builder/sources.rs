@@ -205,7 +205,12 @@ pub fn scan(
             digest,
         });
     }
-    if let Some(place) = &place {
+    // Every record trusted and none gone: the index on disk says all this already.
+    let unchanged = hashed == 0
+        && previous
+            .as_ref()
+            .is_some_and(|previous| previous.len() == index.len());
+    if let Some(place) = place.as_ref().filter(|_| !unchanged) {
         let _ = index.write(place.index, place.temp_folder);
     }
     entries.sort_by(|a, b| a.path().as_bytes().cmp(b.path().as_bytes()));

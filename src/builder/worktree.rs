@@ -343,7 +343,9 @@ pub fn sync(
         }
         report.written += 1;
     }
-    if let Some(index_path) = index_path {
+    // Nothing written, removed or read again: the index on disk says all this already.
+    let unchanged = report.written == 0 && report.removed == 0 && report.verified == 0;
+    if let Some(index_path) = index_path.filter(|_| !unchanged) {
         index
             .write(index_path, temp_folder)
             .map_err(StoreError::from)?;
