@@ -411,13 +411,30 @@ fn write(wanted: &Wanted, target: &Path) -> Result<Option<Record>, WorktreeError
         .mode(mode)
         .open(target)
         .map_err(PathError::write(target))?;
+    let written = fill(output, &mut input, source, target, size, digest, mode);
+    if written.is_err() {
+        // A full disk must not stay full of half a copy until the next build.
+        let _ = std::fs::remove_file(target);
+    }
+    written.map(Some)
+}
+
+/// Copy `input` (the file `source`, `size` bytes hashing to `digest`) into the new file
+/// `output` at `target`, and give it `mode`.
+fn fill(
+    output: std::fs::File,
+    input: &mut dyn Read,
+    source: &Path,
+    target: &Path,
+    size: u64,
+    digest: Digest,
+    mode: u32,
+) -> Result<Record, WorktreeError> {
     let mut writer = HashingWriter::new(io::BufWriter::new(output));
-    let copied = copy_at_most(&mut input, source, &mut writer, target, size + 1)?;
+    let copied = copy_at_most(input, source, &mut writer, target, size + 1)?;
     writer.flush().map_err(PathError::write(target))?;
     let (buffered, copied_digest, _) = writer.finish();
     if copied != size || copied_digest != digest {
-        drop(buffered);
-        let _ = std::fs::remove_file(target);
         return Err(WorktreeError::Changed(source.to_owned()));
     }
     let file = buffered
@@ -427,16 +444,16 @@ fn write(wanted: &Wanted, target: &Path) -> Result<Option<Record>, WorktreeError
     file.set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(PathError::write(target))?;
     let metadata = file.metadata().map_err(PathError::read(target))?;
-    Ok(Some(Record {
+    Ok(Record {
         stat: FileStat::of(&metadata),
         digest,
-    }))
+    })
 }
 
 /// Copy at most `limit` bytes of `input` (the file `source`) to `output` (the file `target`),
 /// blaming a failed read on the source and a failed write (a full disk) on the copy.
 fn copy_at_most(
-    input: &mut impl Read,
+    input: &mut (impl Read + ?Sized),
     source: &Path,
     output: &mut impl Write,
     target: &Path,
