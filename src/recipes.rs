@@ -17,6 +17,10 @@
 //!                 declared, max_layers, annotations, sbom}, source_date_epoch, created}
 //!                 (3: the SBOM leaves index.json, see `oci::layout`; the document is 2's)
 //! base-image/1    {digest}                        the manifest digest is all its identity
+//! base-files/1    {digest}                        the files base-image/1 of that digest
+//!                                                 leaves (see `builder::executable`); 2 when
+//!                                                 the listing's format or the way layers
+//!                                                 are applied to it changes
 //! go-module/1     {path, version, h1, go-mod}     its hashes: equal bytes, one output
 //! go-toolchain/1  {release, host, h1}
 //! static-base/1   {sources[{name, sha256}]}       sorted by name; digests, not URLs
@@ -133,6 +137,21 @@ pub fn base_image(digest: &Digest) -> Recipe {
         OutputKind::BaseImage,
         document,
         &format!("base-{}", &digest.hex()[..12]),
+    )
+}
+
+/// The recipe of the listing of the files a base image pinned at `digest` leaves
+/// (`base-files/1`): made from the `base-image/1` output of the same digest, so the digest
+/// is all its identity too.
+pub fn base_files(digest: &Digest) -> Recipe {
+    let document = json!({
+        "kiln": "base-files/1",
+        "digest": digest.to_string(),
+    });
+    Recipe::new(
+        OutputKind::BaseFiles,
+        document,
+        &format!("base-{}-files.json", &digest.hex()[..12]),
     )
 }
 
@@ -268,6 +287,10 @@ mod tests {
             (
                 base_image(&digest),
                 "base-image bx2dvd7fqk3s67dpw1k329m0asid4vcl-base-6bdbed02f752",
+            ),
+            (
+                base_files(&digest),
+                "base-files afb85fi4kycynz8p1dqdjyh12z95zczl-base-6bdbed02f752-files.json",
             ),
             (
                 go_module(

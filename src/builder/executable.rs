@@ -10,15 +10,25 @@
 //! (absolute targets from the image root, relative ones from the link's folder; `..` stops
 //! at the root), at most [`MAX_LINKS`] of them, over the image's files as the layers leave
 //! them (the base's whiteouts applied). kiln's own layers are looked at first; the base's
-//! layers are read only when the program is not among kiln's files.
+//! files only when the program is not among kiln's. Those are listed once per base, from its
+//! layers, into the store (`base-files/1`, named by the base's manifest digest, see
+//! [`crate::recipes`]): a rebuild on the same base reads the listing, not the base's layers
+//! again. What the listing holds depends on nothing but the base, so it cannot go stale.
+//!
+//! The listing is the JSON of a map, keys sorted: each absolute path to `"directory"`,
+//! `"other"`, `{"file":{"mode":493}}` or `{"symlink":"TARGET"}` (no whitespace, as
+//! `serde_json` writes it), so the same base gives the same bytes on every machine.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::diagnostic::Hint;
-use crate::oci::image::RequestLayer;
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostic::{Hint, PathError};
+use crate::oci::image::{BaseImage, ImageRequest, RequestLayer};
 use crate::oci::inspect::{FileKind, FileRecord};
 use crate::oci::tree::Node;
+use crate::store::{Store, StoreError};
 
 /// Symlinks followed while resolving one path, as Linux's `MAXSYMLINKS` (40).
 pub const MAX_LINKS: usize = 40;
@@ -65,6 +75,16 @@ pub enum ExecutableError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("{} is not a valid listing of a base image's files", .path.display())]
+    InvalidListing {
+        path: std::path::PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Path(#[from] PathError),
 }
 
 fn listing(executables: &[String]) -> String {
@@ -106,13 +126,16 @@ impl Hint for ExecutableError {
             ExecutableError::NotExecutable { .. } => {
                 Some("set the file's mode in [[files]] (`mode = \"0755\"`)".to_owned())
             }
+            ExecutableError::Store(inner) => inner.hint(),
             _ => None,
         }
     }
 }
 
-/// An entry of the image's file system as the layers leave it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An entry of the image's file system as the layers leave it (its JSON in a listing: see
+/// the module doc).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 enum Entry {
     File {
         mode: u32,
@@ -124,7 +147,8 @@ enum Entry {
 }
 
 /// The image's files by absolute path (`/bin/example`), the root implied.
-#[derive(Default, Debug)]
+#[derive(Default, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 struct Files(BTreeMap<String, Entry>);
 
 impl Files {
@@ -268,10 +292,13 @@ fn declared_program<'a>(
 }
 
 /// Check that the program `request` starts is in the image: in `request`'s layers, else in
-/// the base's (read from its layout in the store).
+/// the base's (listed from its layout into `store` the first time, see [`base_files`]).
+/// `status` hears of a wait for another kiln listing the same base.
 pub fn check(
     image: &str,
-    request: &crate::oci::image::ImageRequest,
+    request: &ImageRequest,
+    store: &Store,
+    status: &dyn Fn(&str),
 ) -> Result<(), ExecutableError> {
     let merged = match &request.base {
         Some(base) => crate::oci::image::inherit(&base.config.config, &request.container),
@@ -283,22 +310,13 @@ pub fn check(
     if !program.starts_with('/') {
         return Ok(());
     }
-    let ours = Files::from_layers(&request.layers);
-    let mut files = ours;
+    let mut files = Files::from_layers(&request.layers);
     if !matches!(files.resolve(program), Ok(Some(_)))
         && let Some(base) = &request.base
     {
-        let mut all = Files::default();
-        for records in base_layers(&base.layout).map_err(|source| ExecutableError::Base {
-            key,
-            layout: base.layout.clone(),
-            source,
-        })? {
-            all.apply_records(&records);
-        }
-        for (path, entry) in files.0 {
-            all.0.insert(path, entry);
-        }
+        // kiln's files over the base's (kiln's layers hold no whiteouts).
+        let mut all = base_files(store, base, key, status)?;
+        all.0.extend(files.0);
         files = all;
     }
     let error_fields = || (image.to_owned(), key, program.to_owned());
@@ -340,6 +358,44 @@ pub fn check(
             Err(ExecutableError::Loop { image, key, path })
         }
     }
+}
+
+/// The files `base`'s layers leave: the store's listing of them, made from the base's layout
+/// the first time (by manifest digest, so one listing serves every image and rebuild on it).
+fn base_files(
+    store: &Store,
+    base: &BaseImage,
+    key: &'static str,
+    status: &dyn Fn(&str),
+) -> Result<Files, ExecutableError> {
+    let base_error = |source| ExecutableError::Base {
+        key,
+        layout: base.layout.clone(),
+        source,
+    };
+    let realised = store.realise(
+        &crate::recipes::base_files(&base.descriptor.digest),
+        || {
+            status(&format!(
+                "waiting for another kiln listing the files of {}",
+                base.reference
+            ))
+        },
+        |temp| {
+            let mut files = Files::default();
+            for records in base_layers(&base.layout).map_err(base_error)? {
+                files.apply_records(&records);
+            }
+            let bytes = serde_json::to_vec(&files).map_err(|error| base_error(Box::new(error)))?;
+            std::fs::write(temp, bytes).map_err(PathError::write(temp))?;
+            Ok::<_, ExecutableError>(temp.to_owned())
+        },
+    )?;
+    let bytes = std::fs::read(&realised.path).map_err(PathError::read(&realised.path))?;
+    serde_json::from_slice(&bytes).map_err(|source| ExecutableError::InvalidListing {
+        path: realised.path,
+        source,
+    })
 }
 
 /// The entries of each layer of the one image in the base's layout, bottom first.
@@ -434,6 +490,162 @@ mod tests {
         files.apply_records(&[record("/etc/.wh..wh..opq", FileKind::File, 0o644, None)]);
         assert_eq!(files.resolve("/etc/motd"), Ok(None));
         assert!(files.resolve("/etc").unwrap().is_some(), "the folder stays");
+    }
+
+    /// `text` at `path`, with `mode` whatever the umask.
+    fn write_file(path: &Path, text: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// A base image in a layout folder under `folder`, as the store keeps one: a layer with
+    /// /usr/bin/tool (0755), /usr/bin/tool-link (a symlink to it), /etc/motd (0644), /opt.
+    fn base_image(folder: &Path) -> BaseImage {
+        let rootfs = folder.join("rootfs");
+        std::fs::create_dir_all(rootfs.join("usr/bin")).unwrap();
+        std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+        std::fs::create_dir_all(rootfs.join("opt")).unwrap();
+        write_file(&rootfs.join("usr/bin/tool"), "#!/bin/sh\n", 0o755);
+        std::os::unix::fs::symlink("tool", rootfs.join("usr/bin/tool-link")).unwrap();
+        write_file(&rootfs.join("etc/motd"), "hello\n", 0o644);
+        let mut tree = crate::oci::tree::FileTree::new();
+        for name in ["usr", "etc", "opt"] {
+            tree.add(&rootfs.join(name), &format!("/{name}")).unwrap();
+        }
+        let request = request(tree, &["/usr/bin/tool"], None);
+        let layout = folder.join("base");
+        let mut writer = crate::oci::layout::LayoutWriter::open(&layout).unwrap();
+        let image = crate::oci::image::build_image(&request, &mut writer, &mut |_| {}).unwrap();
+        writer.finish(&[image.layout_entry()]).unwrap();
+        BaseImage {
+            reference: "registry.example/base:1".parse().unwrap(),
+            descriptor: image.manifest_descriptor,
+            manifest: image.manifest,
+            config: image.config,
+            layout,
+        }
+    }
+
+    /// An image request with one layer of `tree` whose entrypoint is `entrypoint`.
+    fn request(
+        tree: crate::oci::tree::FileTree,
+        entrypoint: &[&str],
+        base: Option<BaseImage>,
+    ) -> ImageRequest {
+        ImageRequest {
+            reference: "example.com/app:1".parse().unwrap(),
+            platform: "linux/amd64".parse().unwrap(),
+            created: "1970-01-01T00:00:01Z".to_owned(),
+            mtime: 1,
+            compression: crate::oci::compression::Compression::Gzip,
+            container: crate::oci::spec::ContainerConfig {
+                entrypoint: Some(entrypoint.iter().map(|word| word.to_string()).collect()),
+                ..Default::default()
+            },
+            layers: vec![RequestLayer {
+                tree,
+                created_by: "test".to_owned(),
+                mtime: None,
+            }],
+            annotations: Default::default(),
+            base,
+        }
+    }
+
+    /// kiln's layer: /bin/app (0755).
+    fn app_tree(folder: &Path) -> crate::oci::tree::FileTree {
+        let app = folder.join("app");
+        write_file(&app, "the program", 0o755);
+        let mut tree = crate::oci::tree::FileTree::new();
+        tree.add(&app, "/bin/app").unwrap();
+        tree
+    }
+
+    /// A program the base holds is found in the store's listing of the base's files, made
+    /// the first time (golden bytes) and read after: with the base's layer gone, the check of
+    /// a rebuild still answers, errors included.
+    #[test]
+    fn programs_in_the_base_are_checked_against_its_listing_made_once() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = Store::open_at(&temp.path().join("home")).unwrap();
+        let base = base_image(temp.path());
+        let check_program = |program: &str| {
+            let request = request(app_tree(temp.path()), &[program], Some(base.clone()));
+            check("container", &request, &store, &|_| {})
+        };
+        check_program("/usr/bin/tool-link").unwrap();
+        let listing = store.path(crate::recipes::base_files(&base.descriptor.digest).name());
+        assert_eq!(
+            std::fs::read_to_string(&listing).unwrap(),
+            r#"{"/etc":"directory","/etc/motd":{"file":{"mode":420}},"/opt":"directory","/usr":"directory","/usr/bin":"directory","/usr/bin/tool":{"file":{"mode":493}},"/usr/bin/tool-link":{"symlink":"tool"}}"#
+        );
+        // The base's layers are not read again.
+        for layer in &base.manifest.layers {
+            std::fs::remove_file(base.layout.join(layer.digest.blob_path())).unwrap();
+        }
+        check_program("/usr/bin/tool").unwrap();
+        check_program("/usr/bin/tool-link").unwrap();
+        check_program("/bin/app").unwrap();
+        let error = |program: &str| check_program(program).unwrap_err().to_string();
+        assert_eq!(
+            error("/etc/motd"),
+            "image `container`: `entrypoint` starts /etc/motd, which is not executable (mode 0644)"
+        );
+        assert_eq!(
+            error("/opt"),
+            "image `container`: `entrypoint` starts /opt, which is a folder in the image, not a program"
+        );
+        assert_eq!(
+            error("/usr/local/bin/tool"),
+            "image `container`: `entrypoint` starts /usr/local/bin/tool, which is in no layer of the image; its executables: /usr/bin/tool, /bin/app"
+        );
+    }
+
+    /// A base whose layers cannot be read is an error naming its layout, and no listing is
+    /// kept; a listing in the store that is not one is an error naming it.
+    #[test]
+    fn unreadable_bases_and_listings_are_errors() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = Store::open_at(&temp.path().join("home")).unwrap();
+        let base = base_image(temp.path());
+        for layer in &base.manifest.layers {
+            std::fs::remove_file(base.layout.join(layer.digest.blob_path())).unwrap();
+        }
+        let request = request(
+            app_tree(temp.path()),
+            &["/usr/bin/tool"],
+            Some(base.clone()),
+        );
+        let error = check("container", &request, &store, &|_| {}).unwrap_err();
+        assert!(matches!(error, ExecutableError::Base { .. }), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "cannot read the base image's layers at {} to find `entrypoint`'s program",
+                base.layout.display()
+            )
+        );
+        let recipe = crate::recipes::base_files(&base.descriptor.digest);
+        assert!(!store.contains(recipe.name()));
+        store
+            .realise(
+                &recipe,
+                || {},
+                |temp| {
+                    std::fs::write(temp, "not a listing").unwrap();
+                    Ok::<_, StoreError>(temp.to_owned())
+                },
+            )
+            .unwrap();
+        let error = check("container", &request, &store, &|_| {}).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{} is not a valid listing of a base image's files",
+                store.path(recipe.name()).display()
+            )
+        );
     }
 
     #[test]

@@ -88,7 +88,7 @@ impl Builder<'_> {
                 base_layers,
             )?;
             request.base = base;
-            super::executable::check(&plan.image.key, &request)?;
+            super::executable::check(&plan.image.key, &request, &self.store, self.status)?;
             requests.push(request);
         }
         let file = std::fs::File::create(temp).map_err(PathError::write(temp))?;

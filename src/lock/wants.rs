@@ -149,20 +149,7 @@ pub fn wants(root: &Path) -> Result<Wants, LockError> {
                 });
             }
         }
-        let modules = sums
-            .modules
-            .into_iter()
-            .map(|((path, version), sums)| Wanted {
-                path,
-                version,
-                code: sums.zip.is_some(),
-                h1: sums.zip.map(|(hash, _)| hash),
-                go_mod: sums.go_mod.map(|(hash, _)| hash),
-                nar: None,
-                vendored: false,
-            })
-            .collect();
-        (PinOrigin::GoSum, modules)
+        (PinOrigin::GoSum, sum_wants(sums, |_, _| false))
     } else if let Some(text) = read_project_file(&root.join(GOMOD2NIX_FILE))? {
         let entries = gomod2nix::parse(&text, Path::new(GOMOD2NIX_FILE))?;
         for (path, version, line) in &required {
@@ -214,6 +201,24 @@ pub fn wants(root: &Path) -> Result<Wants, LockError> {
     })
 }
 
+/// go.sum's entries as wants, in go.sum's order (by path, then version): a zip hash means
+/// the code is used, and `is_vendored(path, version)` says whether vendor/ holds it (never,
+/// for a project that does not vendor).
+fn sum_wants(sums: sumfile::SumFile, is_vendored: impl Fn(&str, &str) -> bool) -> Vec<Wanted> {
+    sums.modules
+        .into_iter()
+        .map(|((path, version), sums)| Wanted {
+            vendored: is_vendored(&path, &version),
+            code: sums.zip.is_some(),
+            h1: sums.zip.map(|(hash, _)| hash),
+            go_mod: sums.go_mod.map(|(hash, _)| hash),
+            nar: None,
+            path,
+            version,
+        })
+        .collect()
+}
+
 /// What a vendored project wants (see the module doc): go.sum's entries as they are, the
 /// ones vendor/ holds the code of marked, and modules.txt's digest.
 fn vendored_wants(
@@ -249,22 +254,9 @@ fn vendored_wants(
         }
         vendored.insert((path.to_owned(), version.to_owned()));
     }
-    let modules = sums
-        .modules
-        .into_iter()
-        .map(|((path, version), sums)| {
-            let vendored = vendored.contains(&(path.clone(), version.clone()));
-            Wanted {
-                path,
-                version,
-                code: sums.zip.is_some(),
-                h1: sums.zip.map(|(hash, _)| hash),
-                go_mod: sums.go_mod.map(|(hash, _)| hash),
-                nar: None,
-                vendored,
-            }
-        })
-        .collect();
+    let modules = sum_wants(sums, |path, version| {
+        vendored.contains(&(path.to_owned(), version.to_owned()))
+    });
     Ok(Wants {
         go_mod,
         source: PinOrigin::GoSum,
@@ -493,12 +485,10 @@ mod tests {
                 ),
             ),
         ]);
-        std::fs::create_dir(folder.path().join("vendor")).unwrap();
-        std::fs::write(
-            folder.path().join(MODULES_TXT),
+        write_modules_txt(
+            folder.path(),
             "# ex.com/a v1.0.0\n## explicit; go 1.21\nex.com/a\n# ex.com/local v0.0.0 => ./local\n## explicit\nex.com/local\n# ex.com/nopkg v1.0.0\n## explicit; go 1.21\n# ex.com/old v1.0.0 => ex.com/new v1.1.0\n## explicit; go 1.21\nex.com/old\n",
-        )
-        .unwrap();
+        );
         let wants = wants(folder.path()).unwrap();
         assert!(wants.vendor.is_some());
         let marked: Vec<(String, bool, bool)> = wants
@@ -536,6 +526,61 @@ mod tests {
             wants_error(folder.path()),
             "vendor/modules.txt:9: ex.com/new v1.1.0 is vendored, and go.sum has no `h1:` line for its go.mod"
         );
+    }
+
+    /// One mapping from go.sum to wants: the same go.sum gives the same wants, hashes and
+    /// all, whether vendor/ holds the code or not; only the vendored marks differ.
+    #[test]
+    fn go_sum_entries_are_wanted_alike_with_and_without_vendor() {
+        let folder = project(&[
+            (
+                "go.mod",
+                "module app\n\ngo 1.22\n\nrequire (\n\tex.com/a v1.0.0\n\tex.com/b v1.0.0\n)\n",
+            ),
+            (
+                "go.sum",
+                &format!(
+                    "ex.com/a v1.0.0 {H1}\nex.com/a v1.0.0/go.mod {H1_B}\nex.com/b v1.0.0 {H1_B}\nex.com/b v1.0.0/go.mod {H1}\nex.com/c v0.9.0/go.mod {H1_B}\n"
+                ),
+            ),
+        ]);
+        let fetched = wants(folder.path()).unwrap();
+        let wanted = |id: &str, h1: Option<&str>, go_mod: &str, vendored: bool| Wanted {
+            path: id.split_once('@').unwrap().0.to_owned(),
+            version: id.split_once('@').unwrap().1.to_owned(),
+            code: h1.is_some(),
+            h1: h1.map(str::to_owned),
+            go_mod: Some(go_mod.to_owned()),
+            nar: None,
+            vendored,
+        };
+        assert_eq!(
+            fetched.modules,
+            [
+                wanted("ex.com/a@v1.0.0", Some(H1), H1_B, false),
+                wanted("ex.com/b@v1.0.0", Some(H1_B), H1, false),
+                wanted("ex.com/c@v0.9.0", None, H1_B, false),
+            ]
+        );
+        write_modules_txt(
+            folder.path(),
+            "# ex.com/a v1.0.0\n## explicit; go 1.21\nex.com/a\n# ex.com/b v1.0.0\n## explicit; go 1.21\n",
+        );
+        let vendored = wants(folder.path()).unwrap();
+        assert_eq!(
+            vendored.modules,
+            [
+                wanted("ex.com/a@v1.0.0", Some(H1), H1_B, true),
+                wanted("ex.com/b@v1.0.0", Some(H1_B), H1, false),
+                wanted("ex.com/c@v0.9.0", None, H1_B, false),
+            ]
+        );
+    }
+
+    /// Make the project at `root` vendored, with `text` as its vendor/modules.txt.
+    fn write_modules_txt(root: &Path, text: &str) {
+        std::fs::create_dir_all(root.join("vendor")).unwrap();
+        std::fs::write(root.join(MODULES_TXT), text).unwrap();
     }
 
     fn wants_error(root: &Path) -> String {

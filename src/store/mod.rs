@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! v1/store/<hash>-<name>            outputs: a package folder, an image `…-<tag>.tar`, a Go
-//!                                   module (`go-<name>-<version>`) or a fetched Go release
+//!                                   module (`go-<name>-<version>`), a fetched Go release, a
+//!                                   base image or the listing of its files, the static base
 //! v1/meta/<hash>.json               per output: its name, kind, NAR hash and size, its recipe
 //! v1/locks/<hash>.lock              one lock per output (flock), held while it is built
 //! v1/locks/gc.lock                  shared by builds and locks, exclusive for `kiln gc`
@@ -165,6 +166,8 @@ pub enum OutputKind {
     GoToolchain,
     /// The static base's root filesystem, made from its pinned wheels.
     StaticBase,
+    /// The files a base image's layers leave, listed from its [`OutputKind::BaseImage`].
+    BaseFiles,
 }
 
 impl OutputKind {
@@ -177,6 +180,7 @@ impl OutputKind {
             OutputKind::GoModule => "go-module",
             OutputKind::GoToolchain => "go-toolchain",
             OutputKind::StaticBase => "static-base",
+            OutputKind::BaseFiles => "base-files",
         }
     }
 
@@ -184,7 +188,7 @@ impl OutputKind {
     /// from the project: fetching it again may need the network.
     pub fn is_fetched(self) -> bool {
         match self {
-            OutputKind::Package | OutputKind::Image => false,
+            OutputKind::Package | OutputKind::Image | OutputKind::BaseFiles => false,
             OutputKind::BaseImage
             | OutputKind::GoModule
             | OutputKind::GoToolchain
@@ -791,6 +795,7 @@ mod tests {
             (OutputKind::GoModule, "go-module", true),
             (OutputKind::GoToolchain, "go-toolchain", true),
             (OutputKind::StaticBase, "static-base", true),
+            (OutputKind::BaseFiles, "base-files", false),
         ];
         for (kind, name, fetched) in kinds {
             assert_eq!(kind.as_str(), name);

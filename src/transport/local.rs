@@ -311,15 +311,9 @@ mod tests {
     use crate::oci::layout::{INDEX_FILE, OCI_LAYOUT_CONTENT, OCI_LAYOUT_FILE};
     use crate::sbom::artifact_manifest;
 
-    /// A layout folder with one image, the blobs `extra` and `index.json` listing the image
-    /// and `listed`; returns the folder and the image manifest's descriptor.
-    fn layout(
-        extra: &[Vec<u8>],
-        listed: &[Descriptor],
-    ) -> (tempfile::TempDir, Descriptor, Vec<(Digest, Vec<u8>)>) {
-        let folder = tempfile::tempdir().unwrap();
-        let blobs = folder.path().join("blobs/sha256");
-        std::fs::create_dir_all(&blobs).unwrap();
+    /// The image of [`layout`], with no layers: its config, its manifest and the manifest's
+    /// descriptor (which a test needs before the layout exists, as its referrers' subject).
+    fn image() -> (Vec<u8>, Vec<u8>, Descriptor) {
         let config =
             br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
         let manifest = serde_json::to_vec(&serde_json::json!({
@@ -329,13 +323,26 @@ mod tests {
             "layers": [],
         }))
         .unwrap();
-        let image = Descriptor::new(
+        let descriptor = Descriptor::new(
             media_type::OCI_MANIFEST,
             Digest::of(&manifest),
             manifest.len() as u64,
         );
+        (config.to_vec(), manifest, descriptor)
+    }
+
+    /// A layout folder with one image, the blobs `extra` and `index.json` listing the image
+    /// and `listed`; returns the folder and the image manifest's descriptor.
+    fn layout(
+        extra: &[Vec<u8>],
+        listed: &[Descriptor],
+    ) -> (tempfile::TempDir, Descriptor, Vec<(Digest, Vec<u8>)>) {
+        let folder = tempfile::tempdir().unwrap();
+        let blobs = folder.path().join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).unwrap();
+        let (config, manifest, image) = image();
         let mut written = Vec::new();
-        for bytes in [config.to_vec(), manifest].iter().chain(extra) {
+        for bytes in [config, manifest].iter().chain(extra) {
             let digest = Digest::of(bytes);
             std::fs::write(blobs.join(digest.hex()), bytes).unwrap();
             written.push((digest, bytes.clone()));
@@ -371,20 +378,7 @@ mod tests {
     /// the limit; a folder and an archive of it agree.
     #[test]
     fn referrers_are_found_by_their_subject() {
-        let config =
-            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
-        let image_bytes = serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": media_type::OCI_MANIFEST,
-            "config": Descriptor::new(media_type::OCI_CONFIG, Digest::of(config), config.len() as u64),
-            "layers": [],
-        }))
-        .unwrap();
-        let image = Descriptor::new(
-            media_type::OCI_MANIFEST,
-            Digest::of(&image_bytes),
-            image_bytes.len() as u64,
-        );
+        let (_, _, image) = image();
         let other = Descriptor::new(media_type::OCI_MANIFEST, Digest::of(b"another image"), 13);
         let (stored, stored_descriptor) =
             artifact_manifest(&image, b"{\"sbom\":1}", "1970-01-01T00:00:01Z").unwrap();

@@ -484,9 +484,20 @@ impl Drop for LoadedImages {
 /// `command` (a kiln from [`TestDir::kiln`]) run as the user nobody through `setpriv`, in the
 /// same folder with the same environment.
 pub fn as_nobody(command: &Command) -> Command {
-    let mut wrapped = Command::new("setpriv");
+    wrapped(
+        "setpriv",
+        &["--reuid=65534", "--regid=65534", "--clear-groups"],
+        command,
+    )
+}
+
+/// `command` run by `program ARGUMENTS` (`setpriv …`, `unshare -n`), which then executes it:
+/// the same program and arguments, in the same folder, with the same environment (variables
+/// set and removed alike), and stdin closed.
+pub fn wrapped(program: &str, arguments: &[&str], command: &Command) -> Command {
+    let mut wrapped = Command::new(program);
     wrapped
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(arguments)
         .arg(command.get_program())
         .args(command.get_args())
         .stdin(Stdio::null());
@@ -500,6 +511,33 @@ pub fn as_nobody(command: &Command) -> Command {
         };
     }
     wrapped
+}
+
+/// A wrapped command runs the same program with the same arguments, in the same folder,
+/// with the variables set and removed as the command had them.
+#[test]
+fn wrapped_commands_keep_their_folder_arguments_and_environment() {
+    let folder = tempfile::tempdir().unwrap();
+    let mut command = Command::new("sh");
+    command
+        .args([
+            "-c",
+            "pwd; echo \"$0 $1\"; echo \"$KILN_WRAPPED\"; echo \"${HOME-unset}\"",
+            "first",
+            "second",
+        ])
+        .current_dir(folder.path())
+        .env("KILN_WRAPPED", "set")
+        .env_remove("HOME");
+    let output = wrapped("env", &["--"], &command).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        format!(
+            "{}\nfirst second\nset\nunset\n",
+            folder.path().canonicalize().unwrap().display()
+        )
+    );
 }
 
 /// Whether the tests run as root (who reads any file and needs no `--rootless`).

@@ -259,22 +259,7 @@ fn issue_17_gomod2nix_export_of_a_vendored_project_is_refused() {
 
 /// `command` run in a network namespace of its own: only a loopback interface, and down.
 fn without_network(command: &Command) -> Command {
-    let mut offline = Command::new("unshare");
-    offline
-        .arg("-n")
-        .arg(command.get_program())
-        .args(command.get_args());
-    if let Some(folder) = command.get_current_dir() {
-        offline.current_dir(folder);
-    }
-    for (name, value) in command.get_envs() {
-        match value {
-            Some(value) => offline.env(name, value),
-            None => offline.env_remove(name),
-        };
-    }
-    offline.stdin(std::process::Stdio::null());
-    offline
+    wrapped("unshare", &["-n"], command)
 }
 
 fn network_namespaces(test: &str) -> bool {
