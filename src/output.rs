@@ -99,10 +99,27 @@ pub struct Registration(u64);
 impl Registration {
     pub fn new(path: &Path) -> Self {
         let mut registry = registry();
+        Self::insert(&mut registry, path)
+    }
+
+    fn insert(registry: &mut Registry, path: &Path) -> Self {
         let id = registry.next;
         registry.next += 1;
         registry.paths.insert(id, path.to_owned());
         Registration(id)
+    }
+
+    /// Create a temporary with `make` and register the path `path_of` names, with the
+    /// interrupt handler held off in between: a Ctrl-C landing just after the file appeared
+    /// would otherwise leave it behind, unknown to the handler.
+    pub fn create<T, E>(
+        make: impl FnOnce() -> Result<T, E>,
+        path_of: impl FnOnce(&T) -> &Path,
+    ) -> Result<(T, Registration), E> {
+        let mut registry = registry();
+        let made = make()?;
+        let registration = Self::insert(&mut registry, path_of(&made));
+        Ok((made, registration))
     }
 
     /// Run `publish` (the rename) so the interrupt handler cannot run in the middle of it,
@@ -155,13 +172,17 @@ impl AtomicFile {
     pub fn create_in(folder: &Path, destination: &Path) -> Result<Self, OutputError> {
         sweep_once(folder);
         for _ in 0..CLAIM_ATTEMPTS {
-            let named = tempfile::Builder::new()
-                .prefix(TEMP_PREFIX)
-                // Created 0666 less the umask, like any file the user's tools create.
-                .permissions(std::fs::Permissions::from_mode(0o666))
-                .tempfile_in(folder)
-                .map_err(PathError::write(folder))?;
-            let registration = Registration::new(named.path());
+            let (named, registration) = Registration::create(
+                || {
+                    tempfile::Builder::new()
+                        .prefix(TEMP_PREFIX)
+                        // Created 0666 less the umask, like any file the user's tools create.
+                        .permissions(std::fs::Permissions::from_mode(0o666))
+                        .tempfile_in(folder)
+                        .map_err(PathError::write(folder))
+                },
+                |named| named.path(),
+            )?;
             let (file, temp) = named.into_parts();
             if !claim(&file, &temp).map_err(PathError::write(&temp))? {
                 // Swept before we held it: the path is gone or another file's.
@@ -339,12 +360,16 @@ fn owned_temp_dir(
 ) -> Result<(PathBuf, File, Registration), OutputError> {
     sweep_once(parent);
     for _ in 0..CLAIM_ATTEMPTS {
-        let temp = tempfile::Builder::new()
-            .prefix(prefix)
-            .tempdir_in(parent)
-            .map_err(PathError::write(parent))?
-            .keep();
-        let registration = Registration::new(&temp);
+        let (temp, registration) = Registration::create(
+            || {
+                tempfile::Builder::new()
+                    .prefix(prefix)
+                    .tempdir_in(parent)
+                    .map(tempfile::TempDir::keep)
+                    .map_err(PathError::write(parent))
+            },
+            |temp| temp.as_path(),
+        )?;
         let lock = match File::open(&temp) {
             Ok(lock) => lock,
             // Swept already.
