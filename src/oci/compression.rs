@@ -1,11 +1,13 @@
 //! Layer compression and decompression.
 //!
 //! Pinned, because every layer digest depends on it (the canary tests below fail if any of it
-//! changes, including a dependency swapping flate2's backend through feature unification):
-//! - gzip: level 6 (what `docker build` and Go's `gzip.DefaultCompression` use), as one gzip
-//!   member of 128 KiB blocks compressed in parallel, each primed with the previous block's
-//!   last 32 KiB (pigz's scheme, see `oci::gzip`), deflate by flate2's zlib-rs backend. The
-//!   output is the same for any number of threads; kiln uses every core.
+//! changes, including a dependency unifying another libdeflate build or zstd feature in):
+//! - gzip: one gzip member per 256 KiB block of the tar, each block deflated on its own by
+//!   libdeflate 1.26 (bundled, `libdeflater` =1.26.1) at level 5, members compressed in
+//!   parallel and written in order (see `oci::gzip` for the exact bytes and the measurements
+//!   behind the choice). The output is the same for any number of threads; kiln uses every
+//!   core. (Before image recipe `image/4`: one member of 128 KiB blocks primed with the
+//!   previous 32 KiB, deflated by zlib-rs at level 6.)
 //! - zstd: level 3, libzstd 1.5.7 (bundled) in multi-threaded mode, checksum on. zstd's
 //!   multi-threaded output does not depend on the worker count but differs from its
 //!   single-threaded output, so kiln always runs it multi-threaded, even with one worker.
@@ -215,8 +217,10 @@ mod tests {
         output
     }
 
-    /// The canary: if this fails, every gzip layer digest kiln produces has changed.
-    /// Check `cargo tree -e features -i flate2` for a dependency enabling a C zlib backend.
+    /// The canary: if this fails, every gzip layer digest kiln produces has changed. Check
+    /// `cargo tree -i libdeflate-sys -e features` (another version, or the `dynamic` feature
+    /// that links the system's libdeflate) and `oci::gzip`'s constants; a deliberate change
+    /// bumps the image recipe version (`recipes::image`) and the goldens with it.
     #[test]
     fn gzip_canary() {
         let input = canary_input();
@@ -229,7 +233,7 @@ mod tests {
         assert_eq!(&one[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
         assert_eq!(
             Digest::of(&one).to_string(),
-            "sha256:7205e72dbc3a983c1f57986e15d837a60df8d9ee360ae8aa002c9f6cf3ae31e2"
+            "sha256:ac9880c4eb55fdc73b762085961e6c08d42da9f3bf7c31e9be9f21119a59a869"
         );
     }
 

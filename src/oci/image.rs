@@ -558,7 +558,7 @@ mod tests {
         let (image, manifest) = build(false).unwrap();
         assert_eq!(
             image.manifest_descriptor.digest.to_string(),
-            "sha256:fad4e9461456b4124a2c7c3e9978eab515abc42e3868592f445cc78ff2f0fee9"
+            "sha256:87f5f08c27096f48a9d0da8f3f97abb9eca8094b4fdfe4577585723ffaa34b8e"
         );
         let text = String::from_utf8(manifest).unwrap();
         assert!(
@@ -598,7 +598,7 @@ mod tests {
         let (image, manifest) = build(true).unwrap();
         assert_eq!(
             image.manifest_descriptor.digest.to_string(),
-            "sha256:ec6a897f8ded4a507c2434779067bf9f831a9e06cd28d79e861c9778345fb426"
+            "sha256:ac9897ba4aed7d687883b0f2e7faf8e880a38dc1b4b3794d2911a65505675b05"
         );
         assert_eq!(
             image.manifest_descriptor.media_type,
@@ -723,11 +723,11 @@ mod tests {
                 descriptor.digest.to_string()
             ),
             (
-                "sha256:c8480ed1e20167278ccad2716fcad60c3a649a95c5a604adb8bb8a6d117566de"
+                "sha256:d39a486b836e399ee6eb2e0d39ba6594987c1787ad6a8dec344df854f5ea28c2"
                     .to_owned(),
-                "sha256:aeb3ac74159a39ef621056d4ffb583324276117c1ce71ffe58e37e56e010e810"
+                "sha256:5700a719a9ba3741455e31ff19a221c094cfe29b6ddcc79b9cea8f231e45fb5e"
                     .to_owned(),
-                "sha256:8313247b38bdfafef96f615b3e47520fba1bbfeb68a5ae0784bc40a542308652"
+                "sha256:c7a1d484855c2cb50064baf6d4449df36e3d08c737a7c5b2566d6709bc5eb255"
                     .to_owned()
             )
         );

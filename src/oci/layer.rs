@@ -298,7 +298,7 @@ mod tests {
         for (compression, expected) in [
             (
                 Compression::Gzip,
-                "sha256:08f903f7fc5560836b5275f4791920e9f15a5a485382ab0cbf604180b478fb20",
+                "sha256:2fcdb538de453ab275e9dcd6c4c644b5702cfc6031008704121aa32b93072cd1",
             ),
             (
                 Compression::Zstd,
