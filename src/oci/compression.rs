@@ -26,7 +26,7 @@ use super::spec::media_type;
 pub const ZSTD_LEVEL: i32 = 3;
 
 /// How layers are compressed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Compression {
     #[default]
     Gzip,
@@ -70,7 +70,24 @@ impl Compression {
             Compression::None => media_type::OCI_LAYER_TAR,
         }
     }
+
+    /// The name of this compression's pinned scheme, which a kept compressed layer is filed
+    /// under (`store::layer_cache`): it changes whenever the canaries below do, so a layer
+    /// compressed by an earlier scheme is never taken for this one's. `None` for an
+    /// uncompressed layer, which is the tar itself.
+    pub fn cache_scheme(self) -> Option<&'static str> {
+        match self {
+            Compression::Gzip => Some(GZIP_SCHEME),
+            Compression::Zstd => Some(ZSTD_SCHEME),
+            Compression::None => None,
+        }
+    }
 }
+
+/// The gzip scheme of `oci::gzip`: libdeflate 1.26, level 5, a member per 256 KiB block.
+pub const GZIP_SCHEME: &str = "gzip-libdeflate1.26-5-256k";
+/// zstd's: libzstd 1.5.7, level 3, multi-threaded mode, checksum.
+pub const ZSTD_SCHEME: &str = "zstd-1.5.7-3-mt";
 
 /// How many threads compression uses: every core. The bytes do not depend on it.
 pub fn compression_threads() -> usize {
@@ -231,6 +248,16 @@ mod tests {
         assert_eq!(one, four, "write sizes changed the bytes");
         assert_eq!(round_trip(&one), input);
         assert_eq!(&one[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+        // A new digest here is a new scheme: rename it, so kept layers of the old one are
+        // never reused (and bump the image recipe version, `recipes::image`).
+        assert_eq!(
+            GZIP_SCHEME,
+            format!(
+                "gzip-libdeflate1.26-{}-{}k",
+                super::super::gzip::LEVEL,
+                super::super::gzip::BLOCK_SIZE / 1024
+            )
+        );
         assert_eq!(
             Digest::of(&one).to_string(),
             "sha256:ac9880c4eb55fdc73b762085961e6c08d42da9f3bf7c31e9be9f21119a59a869"
@@ -243,6 +270,7 @@ mod tests {
         let one = compress(Compression::Zstd, &input, 1, 4096);
         let two = compress(Compression::Zstd, &input, 2, 1 << 20);
         assert_eq!(one, two, "worker count changed the bytes");
+        assert_eq!(ZSTD_SCHEME, format!("zstd-1.5.7-{ZSTD_LEVEL}-mt"));
         assert_eq!(round_trip(&one), input);
         assert_eq!(
             Digest::of(&one).to_string(),
