@@ -10,7 +10,8 @@ use super::sbom::sbom_document;
 use super::{BuildError, Builder};
 use crate::diagnostic::PathError;
 use crate::oci::archive::{ArchiveKind, ArchiveWriter};
-use crate::oci::image::{ImageRequest, RequestLayer, build_image};
+use crate::oci::image::{ImageRequest, RequestLayer, build_image_cached};
+use crate::oci::layer::LayerSummary;
 use crate::oci::spec::ContainerConfig;
 use crate::oci::tree::FileTree;
 use crate::recipes;
@@ -30,7 +31,8 @@ impl Builder<'_> {
             plan.image.reference.familiar_name(),
             plan.image.tag()
         );
-        self.store.realise(
+        let mut layers = Vec::new();
+        let realised = self.store.realise(
             &plan.recipe,
             || (self.status)(&format!("waiting for another kiln building image {label}")),
             |temp| {
@@ -50,19 +52,39 @@ impl Builder<'_> {
                         String::new()
                     }
                 ));
-                self.write_image(plan, &packages, temp)?;
-                Ok(temp.to_owned())
+                layers = self.write_image(plan, &packages, temp)?;
+                Ok::<_, BuildError>(temp.to_owned())
             },
-        )
+        )?;
+        if realised.fresh {
+            let reused = layers.iter().filter(|layer| layer.reused).count();
+            if reused > 0 {
+                (self.status)(&format!(
+                    "image {label}: {reused} of {} compressed layers reused, not compressed again",
+                    layers.len()
+                ));
+            }
+            // Only now is the image in the store for the records to point at. A record that
+            // cannot be written costs a later build some compression, nothing else.
+            if let Err(error) = self.store.record_layers(plan.recipe.name(), &layers) {
+                (self.status)(&format!(
+                    "cannot keep the layers of image {label} for later builds: {:#}",
+                    anyhow::Error::from(error)
+                ));
+            }
+        }
+        Ok(realised)
     }
 
-    /// Write the image archive of `plan` at `temp`, its packages built.
+    /// Write the image archive of `plan` at `temp`, its packages built; returns the layers
+    /// written (each platform's, in order), compressed layers the store keeps copied rather
+    /// than compressed again (`store::layer_cache`).
     fn write_image(
         &self,
         plan: &ImagePlan,
         packages: &[Realised],
         temp: &Path,
-    ) -> Result<(), BuildError> {
+    ) -> Result<Vec<LayerSummary>, BuildError> {
         let static_layer = match &plan.static_sources {
             Some(sources) => {
                 let rootfs = crate::static_base::realise(&self.store, sources, self.status)?;
@@ -94,10 +116,11 @@ impl Builder<'_> {
         let file = std::fs::File::create(temp).map_err(PathError::write(temp))?;
         let mut archive = ArchiveWriter::to_file(file, ArchiveKind::Docker, plan.mtime)
             .map_err(PathError::write(temp))?;
+        let cache = self.store.layer_cache(self.status);
         let mut images = Vec::new();
         for ((request, platform), package) in requests.iter().zip(&plan.platforms).zip(packages) {
-            let image =
-                build_image(request, &mut archive, &mut |_| {}).map_err(writing_to(temp))?;
+            let image = build_image_cached(request, &mut archive, Some(&cache), &mut |_| {})
+                .map_err(writing_to(temp))?;
             if plan.image.sbom {
                 let document =
                     sbom_document(plan, platform, &package.path, &image, &self.store.go_home())?;
@@ -124,7 +147,7 @@ impl Builder<'_> {
             crate::oci::layout::index_entry(&descriptor, &plan.image.reference, &images)
         };
         archive.finish(&[entry]).map_err(PathError::write(temp))?;
-        Ok(())
+        Ok(images.into_iter().flat_map(|image| image.layers).collect())
     }
 
     /// The base image `reference` pinned at `digest`: fetched once into the store (every blob

@@ -15,13 +15,15 @@
 //! (`-o -`), which cannot seek, each compressed blob is first written to a temporary file and
 //! then copied out.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 
+use super::compression::Compression;
 use super::digest::Digest;
 use super::image::BlobSink;
 use super::json::to_canonical_vec;
+use super::layer::LayerSummary;
 use super::layout::{
     DOCKER_MANIFEST_FILE, INDEX_FILE, LayoutEntry, OCI_LAYOUT_CONTENT, OCI_LAYOUT_FILE,
     docker_manifest_for, index_for,
@@ -50,6 +52,8 @@ pub struct ArchiveWriter {
     kind: ArchiveKind,
     mtime: u64,
     written: BTreeSet<Digest>,
+    /// Layers written so far, by diff_id and compression: their blob's digest and size.
+    layers: BTreeMap<(Digest, Compression), (Digest, u64)>,
 }
 
 fn file_header(path: &str, size: u64, mtime: u64) -> Vec<u8> {
@@ -80,6 +84,7 @@ impl ArchiveWriter {
             kind,
             mtime,
             written: BTreeSet::new(),
+            layers: BTreeMap::new(),
         };
         for folder in ["blobs", "blobs/sha256"] {
             let header = header_blocks(&EntryHeader {
@@ -253,5 +258,18 @@ impl BlobSink for ArchiveWriter {
             return Ok(());
         }
         self.write_file_entry(&digest.blob_path(), bytes)
+    }
+
+    fn held_layer(&self, diff_id: &Digest, compression: Compression) -> Option<(Digest, u64)> {
+        self.layers.get(&(*diff_id, compression)).copied()
+    }
+
+    fn note_layer(&mut self, layer: &LayerSummary) {
+        if self.written.contains(&layer.digest) {
+            self.layers.insert(
+                (layer.diff_id, layer.compression),
+                (layer.digest, layer.size),
+            );
+        }
     }
 }

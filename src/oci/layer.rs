@@ -7,6 +7,14 @@
 //! No uncompressed copy of the layer exists anywhere; what is held in memory is the tree's
 //! list of paths and gzip's blocks in flight (a few per thread), whatever the layer's size.
 //!
+//! With a [`LayerCache`] (the store's, for images `kiln build` makes; see `oci::image`), a
+//! layer is compressed at most once per content: a first pass writes the tar into sha256
+//! alone ([`tar_digest`], at hashing speed), and a blob kept for that diff_id and compression
+//! is copied instead ([`copy_cached`]); the bytes are the same either way, since compression
+//! depends on the tar alone. Only on a miss is the tar written again, through the compressor,
+//! and that pass's diff_id is the one the layer gets (a file edited between the passes makes
+//! a consistent layer of its newer bytes, as a file edited before one pass would).
+//!
 //! Identical content is stored once: regular files with the same bytes, mode and owner become
 //! one file and tar hard links to it (the first path in write order is the file). Files are
 //! only hashed for this when another file has the same size, so most files are read once.
@@ -37,6 +45,9 @@ pub struct LayerSummary {
     /// Paths stored as hard links to identical content, and the bytes that saved.
     pub hard_links: usize,
     pub deduplicated_bytes: u64,
+    /// Whether the compressed blob was copied from a [`LayerCache`] rather than compressed
+    /// here. The bytes are the same either way.
+    pub reused: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +62,14 @@ pub enum LayerError {
     SizeChanged(TarError),
     #[error("cannot write the layer")]
     Write(#[source] io::Error),
+    #[error(
+        "the cached layer {expected} changed while it was copied (read {actual}, {size} bytes)"
+    )]
+    CacheChanged {
+        expected: Digest,
+        actual: Digest,
+        size: u64,
+    },
 }
 
 /// Options that decide a layer's bytes.
@@ -63,6 +82,57 @@ pub struct LayerOptions {
     pub threads: usize,
 }
 
+/// Compressed layers kept from earlier builds, found by the diff_id of the tar they compress
+/// and by their compression (whose pinned scheme, `Compression::cache_scheme`, the cache keys
+/// on too).
+pub trait LayerCache {
+    /// Copy a kept blob that is `compression` of the tar `diff_id` into `out`, returning its
+    /// digest and size, or `None` when there is none (nothing written). The cache checks the
+    /// blob against the digest it recorded *before* writing a byte, and refuses (and forgets)
+    /// one that does not match; the caller hashes the copy again.
+    fn copy_blob(
+        &self,
+        diff_id: &Digest,
+        compression: Compression,
+        out: &mut dyn Write,
+    ) -> io::Result<Option<(Digest, u64)>>;
+}
+
+/// What writing the tar of a tree counted.
+struct TarCounts {
+    entries: usize,
+    hard_links: usize,
+    deduplicated_bytes: u64,
+}
+
+/// A layer's tar, hashed but not kept: what [`tar_digest`] gives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerTar {
+    pub diff_id: Digest,
+    pub uncompressed_size: u64,
+    pub entries: usize,
+    pub hard_links: usize,
+    pub deduplicated_bytes: u64,
+}
+
+impl LayerTar {
+    /// The summary of this tar's layer as the blob `digest` of `size` bytes, not compressed
+    /// here.
+    pub fn reused(&self, compression: Compression, digest: Digest, size: u64) -> LayerSummary {
+        LayerSummary {
+            compression,
+            digest,
+            size,
+            diff_id: self.diff_id,
+            uncompressed_size: self.uncompressed_size,
+            entries: self.entries,
+            hard_links: self.hard_links,
+            deduplicated_bytes: self.deduplicated_bytes,
+            reused: true,
+        }
+    }
+}
+
 /// Write the layer for `tree` into `out`, returning what was written and `out`.
 pub fn write_layer<W: Write>(
     tree: &FileTree,
@@ -71,14 +141,96 @@ pub fn write_layer<W: Write>(
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<(LayerSummary, W), LayerError> {
     let links = plan_hard_links(tree)?;
+    compress_layer(tree, options, &links, out, on_progress)
+}
+
+/// The diff_id of the layer for `tree`: its tar written into sha256 alone, at hashing speed.
+pub fn tar_digest(tree: &FileTree, mtime: u64) -> Result<LayerTar, LayerError> {
+    let links = plan_hard_links(tree)?;
+    let mut tar = TarWriter::new(HashingWriter::new(io::sink()));
+    let counts = write_entries(tree, mtime, &links, &mut tar, &mut |_| {})?;
+    let (_, diff_id, uncompressed_size) = tar.finish().map_err(LayerError::Write)?.finish();
+    Ok(LayerTar {
+        diff_id,
+        uncompressed_size,
+        entries: counts.entries,
+        hard_links: counts.hard_links,
+        deduplicated_bytes: counts.deduplicated_bytes,
+    })
+}
+
+/// Copy the blob `cache` keeps for `tar` in `compression` into `out`, hashing it again as it
+/// goes; `None` (nothing written) when the cache has none.
+pub fn copy_cached<W: Write>(
+    cache: &dyn LayerCache,
+    tar: &LayerTar,
+    compression: Compression,
+    out: &mut W,
+) -> Result<Option<LayerSummary>, LayerError> {
+    let mut copy = HashingWriter::new(out);
+    let Some((expected, size)) = cache
+        .copy_blob(&tar.diff_id, compression, &mut copy)
+        .map_err(LayerError::Write)?
+    else {
+        return Ok(None);
+    };
+    let (_, actual, copied) = copy.finish();
+    if actual != expected || copied != size {
+        return Err(LayerError::CacheChanged {
+            expected,
+            actual,
+            size: copied,
+        });
+    }
+    Ok(Some(tar.reused(compression, expected, size)))
+}
+
+/// The tar of `tree` through the compressor into `out`.
+fn compress_layer<W: Write>(
+    tree: &FileTree,
+    options: &LayerOptions,
+    links: &HashMap<ImagePath, ImagePath>,
+    out: W,
+    on_progress: &mut dyn FnMut(u64),
+) -> Result<(LayerSummary, W), LayerError> {
     let compressed = HashingWriter::new(out);
     let compressor = Compressor::new(options.compression, compressed, options.threads)
         .map_err(LayerError::Write)?;
     let mut tar = TarWriter::new(HashingWriter::new(compressor));
-    let mut entries = 0;
-    let mut hard_links = 0;
-    let mut deduplicated_bytes = 0;
+    let counts = write_entries(tree, options.mtime, links, &mut tar, on_progress)?;
+    let uncompressed = tar.finish().map_err(LayerError::Write)?;
+    let (compressor, diff_id, uncompressed_size) = uncompressed.finish();
+    let compressed = compressor.finish().map_err(LayerError::Write)?;
+    let (out, digest, size) = compressed.finish();
+    Ok((
+        LayerSummary {
+            compression: options.compression,
+            digest,
+            size,
+            diff_id,
+            uncompressed_size,
+            entries: counts.entries,
+            hard_links: counts.hard_links,
+            deduplicated_bytes: counts.deduplicated_bytes,
+            reused: false,
+        },
+        out,
+    ))
+}
 
+/// Every entry of `tree` into `tar`, in the tree's order.
+fn write_entries<W: Write>(
+    tree: &FileTree,
+    mtime: u64,
+    links: &HashMap<ImagePath, ImagePath>,
+    tar: &mut TarWriter<W>,
+    on_progress: &mut dyn FnMut(u64),
+) -> Result<TarCounts, LayerError> {
+    let mut counts = TarCounts {
+        entries: 0,
+        hard_links: 0,
+        deduplicated_bytes: 0,
+    };
     for (path, node) in tree.entries() {
         let attributes = node.attributes();
         let header = |kind| EntryHeader {
@@ -87,9 +239,9 @@ pub fn write_layer<W: Write>(
             mode: attributes.mode,
             uid: attributes.uid,
             gid: attributes.gid,
-            mtime: options.mtime,
+            mtime,
         };
-        entries += 1;
+        counts.entries += 1;
         match node {
             Node::Directory { .. } => tar
                 .entry(&header(EntryKind::Directory))
@@ -99,8 +251,8 @@ pub fn write_layer<W: Write>(
                 .map_err(LayerError::Write)?,
             Node::File { source, size, .. } => {
                 if let Some(primary) = links.get(path) {
-                    hard_links += 1;
-                    deduplicated_bytes += size;
+                    counts.hard_links += 1;
+                    counts.deduplicated_bytes += size;
                     tar.entry(&header(EntryKind::HardLink {
                         target: primary.as_str(),
                     }))
@@ -127,24 +279,7 @@ pub fn write_layer<W: Write>(
             }
         }
     }
-
-    let uncompressed = tar.finish().map_err(LayerError::Write)?;
-    let (compressor, diff_id, uncompressed_size) = uncompressed.finish();
-    let compressed = compressor.finish().map_err(LayerError::Write)?;
-    let (out, digest, size) = compressed.finish();
-    Ok((
-        LayerSummary {
-            compression: options.compression,
-            digest,
-            size,
-            diff_id,
-            uncompressed_size,
-            entries,
-            hard_links,
-            deduplicated_bytes,
-        },
-        out,
-    ))
+    Ok(counts)
 }
 
 fn open(path: &Path) -> Result<std::fs::File, LayerError> {
@@ -298,7 +433,7 @@ mod tests {
         for (compression, expected) in [
             (
                 Compression::Gzip,
-                "sha256:08f903f7fc5560836b5275f4791920e9f15a5a485382ab0cbf604180b478fb20",
+                "sha256:2fcdb538de453ab275e9dcd6c4c644b5702cfc6031008704121aa32b93072cd1",
             ),
             (
                 Compression::Zstd,

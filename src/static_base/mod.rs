@@ -870,7 +870,7 @@ mod tests {
         );
         assert_eq!(
             summary.digest.to_string(),
-            "sha256:0a6d06c4f83805769f896749f4297e224f6352bb6a0dd237f6dad0188bb18f6c"
+            "sha256:6a3563afa24cf139cd1a7a1e35f4257ce775424b178759232b2ffa62d7d9274e"
         );
     }
 }

@@ -13,6 +13,9 @@
 //! v1/roots/<id>                     symlink to a `result` link, or to a kiln.lock (whose
 //!                                   modules and Go releases gc keeps)
 //! v1/tmp/<hash>/                    an output being built (removed when found stale)
+//! v1/layers/<scheme>/<diff_id>/<hash>.json
+//!                                   the layer cache: which image output holds a compressed
+//!                                   layer of that tar (see `store::layer_cache`)
 //! v1/go/cache/                      Go's build cache (content-addressed, shared)
 //! v1/go/home/                       HOME for Go (its telemetry mode file: off)
 //! v1/go/proxy/<hash>/               file:// module proxies: links to one lock's modules
@@ -54,8 +57,10 @@ use crate::oci::json::to_canonical_vec;
 use crate::output::{AtomicFile, OutputError, Registration, ScratchDir};
 
 mod gc;
+mod layer_cache;
 
 pub use gc::{Corruption, GcReport, RootPins, VerifyReport};
+pub use layer_cache::StoreLayerCache;
 
 /// The layout version, the name of the folder under the kiln home.
 pub const LAYOUT: &str = "v1";

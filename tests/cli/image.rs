@@ -63,11 +63,11 @@ fn golden_digests() {
     let manifest = success(dir.kiln(image_args("src", "golden.tar")));
     assert_eq!(
         manifest.trim(),
-        "sha256:d461e6670df992e4c78555891a545e8e71c286eb8dd43cbd904221315aa2bfa2"
+        "sha256:03fab0d1309c548eb7685dd5c472d66a4d7655e73c9f90bb70f0dd78dabeba7e"
     );
     assert_eq!(
         sha256_file(&dir.join("golden.tar")),
-        "77ea55a415e203bf2e4baa4436ddafb3bcebd9d3e6dc22888ec115e691c534bf"
+        "7f70864c6c981a1a265016bc56b9566ddd263fa4f6b4dc17cd2e5c576b479dc2"
     );
 
     let mut args = image_args("src", "golden-oci.tar");
@@ -79,7 +79,7 @@ fn golden_digests() {
     );
     assert_eq!(
         sha256_file(&dir.join("golden-oci.tar")),
-        "34cd7380e9198524dc0469e61959e8da13580b9b759af2f4869847c0bdb906c7"
+        "59b12233419963c1956e9b0011afba12744d3cee90d78d8fdd57cd13c1adfa0a"
     );
 
     let mut args = image_args("src", "golden-layout");

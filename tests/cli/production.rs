@@ -78,7 +78,7 @@ fn program_machine(archive: &Path, platform: &str) -> u16 {
         .unwrap();
     let layer = image.layers.last().unwrap();
     let (reader, _) = source.open_layer(layer).unwrap();
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(reader));
+    let mut tar = tar::Archive::new(flate2::read::MultiGzDecoder::new(reader));
     for entry in tar.entries().unwrap() {
         let mut entry = entry.unwrap();
         if entry.path().unwrap().to_str() == Some("bin/server") {
@@ -509,7 +509,7 @@ metadataTest:
     let mut owners = std::collections::BTreeMap::new();
     for layer in &image.layers {
         let (reader, _) = source.open_layer(layer).unwrap();
-        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(reader));
+        let mut tar = tar::Archive::new(flate2::read::MultiGzDecoder::new(reader));
         for entry in tar.entries().unwrap() {
             let entry = entry.unwrap();
             let header = entry.header();
