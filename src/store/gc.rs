@@ -36,6 +36,8 @@ pub struct GcReport {
     pub projects_removed: usize,
     /// Spare build folders (every one but the first of a project that still exists).
     pub build_folders_removed: usize,
+    /// Layer cache records whose image is gone (`store::layer_cache`).
+    pub layer_records_removed: usize,
 }
 
 /// What verification found.
@@ -173,6 +175,8 @@ impl Store {
             report.debris += 1;
         }
         self.collect_projects(&mut report)?;
+        // Layer cache records that name an image just removed go with it.
+        report.layer_records_removed = self.prune_layer_cache()?;
         // Module proxy folders are links into the store: one left half-made, or pointing at a
         // module removed above, goes (a build makes it again from its lock).
         let proxies = self.root.join("go/proxy");
