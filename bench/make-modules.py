@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Make the lock benchmark's fixture: N Go modules in a GOPROXY folder and a project using them.
 
-    bench/make-modules.py OUT_DIR [N] [--dense-graph]
+    bench/make-modules.py OUT_DIR [N] [--dense-graph] [--large]
 
 Writes (N defaults to 50):
 - OUT_DIR/proxy: a GOPROXY folder (serve it over HTTP, or use it as file://), per module
@@ -27,7 +27,21 @@ go.mod-only versions: every odd-numbered module instead requires the one before 
 and the one three before at v1.0.0 (and says `go 1.16`), so about N go.sum lines pin versions
 that no build compiles. Without it nothing changes (the lock benchmark's fixture).
 
-Everything is seeded: the same N gives the same bytes. Nothing is rebuilt when fixture.txt
+`--large` (bench/make-vendored.py's `--large`, the inner-loop benchmark) makes every module
+the size of a real dependency, and makes the program keep it. Each module version also gets
+3 to 7 sub-packages: 3 to 6 files of generated functions, a doc.go and an exports.go each; a
+third of them embed a JSON file, 40% carry a JSON-lines sample the program does not use, a
+tenth a generated table (and a README saying so). The module's internal/ package is
+imported too. Every package's exports.go lists in `Exports` all its functions, `Lookup` (a
+binary search over its generated tables) and its sub-packages' `Exports`; the project's
+exports.go adds up every module's `Exports`, which main prints, so the linker keeps every
+function and table. Each exports.go also has `var revision = 0`, which the benchmark
+rewrites to edit a vendored file (a var's value is not in the export data, so only that
+package is compiled again), and the project gets revision.go (`const revision = 0`, printed
+by main) to edit the main package. The extra files come from their own seed, so every file
+made without `--large` is the same bytes with it, but main.go (which also prints the count).
+
+Everything is seeded: the same N and flags give the same bytes. Nothing is rebuilt when fixture.txt
 says the folder was made for this N by this very script (deleting thousands of files just
 before a timed run slows file creation on ext4; see bench/run).
 """
@@ -35,6 +49,7 @@ before a timed run slows file creation on ext4; see bench/run).
 import hashlib
 import json
 import random
+import re
 import shutil
 import sys
 import zipfile
@@ -300,7 +315,112 @@ def module_files(index, version, count):
         files["testdata/small.jsonl"] = golden_json(rng, rng.randint(4, 40) * 1024)
         if rng.random() < 0.5:
             files["testdata/sample.bin"] = rng.randbytes(rng.randint(16, 256) * 1024)
-    return path, {key: (value.encode() if isinstance(value, str) else value) for key, value in files.items()}
+    files = {key: (value.encode() if isinstance(value, str) else value) for key, value in files.items()}
+    if LARGE:
+        files.update(large_files(index, version, name, path, files))
+    return path, files
+
+
+# `--large`: every module the size of a real dependency, kept whole by the linker.
+LARGE = False
+# How a generated function is declared (the names go_functions makes are unexported).
+FUNCTION = re.compile(r"^func (\w+)\(", re.MULTILINE)
+# How go_table declares a table.
+TABLE = re.compile(r"^var (table\d+) = ", re.MULTILINE)
+
+
+def lookup_code(tables):
+    """`Lookup`: a binary search over the generated tables (so the linker keeps them)."""
+    if not tables:
+        return "// Lookup reports the class of r in the generated tables: there are none.\nfunc Lookup(r uint32) uint8 { return 0 }\n"
+    return (
+        "// ranges lists the generated tables, which Lookup reads.\n"
+        "var ranges = [][]rangeEntry{" + ", ".join(f"{table}[:]" for table in tables) + "}\n\n"
+        "// Lookup reports the class of r in the generated tables, 0 when none has it.\n"
+        "func Lookup(r uint32) uint8 {\n"
+        "\tfor _, table := range ranges {\n"
+        "\t\tlow, high := 0, len(table)\n"
+        "\t\tfor low < high {\n"
+        "\t\t\tmiddle := (low + high) / 2\n"
+        "\t\t\tswitch entry := table[middle]; {\n"
+        "\t\t\tcase r < entry.lo:\n"
+        "\t\t\t\thigh = middle\n"
+        "\t\t\tcase r > entry.hi:\n"
+        "\t\t\t\tlow = middle + 1\n"
+        "\t\t\tdefault:\n"
+        "\t\t\t\treturn entry.class\n"
+        "\t\t\t}\n"
+        "\t\t}\n"
+        "\t}\n"
+        "\treturn 0\n"
+        "}\n")
+
+
+def exports_file(package, files, imports=(), embedded=None):
+    """exports.go of a package whose other files are `files`: `Exports` lists every function
+    of theirs, `Lookup`, `Revision` and the `Exports` of the packages `imports` names
+    ({import path: package name}), so referencing `Exports` keeps the whole package tree."""
+    functions = sorted(name for text in files for name in FUNCTION.findall(text.decode() if isinstance(text, bytes) else text))
+    tables = sorted((name for text in files for name in TABLE.findall(text.decode() if isinstance(text, bytes) else text)),
+                    key=lambda name: int(name[5:]))
+    lines = [f"package {package}\n\n"]
+    paths = sorted(imports) + (["embed"] if embedded else [])
+    if paths:
+        lines.append("import (\n" + "".join(f'\t"{path}"\n' if path != "embed" else '\t_ "embed"\n' for path in paths) + ")\n\n")
+    if embedded:
+        lines.append(f"// schema is the package's JSON sample, embedded.\n//\n//go:embed {embedded}\nvar schema string\n\n")
+    lines.append("// revision is rewritten by bench/run to edit this file (a var: its value is not in the\n"
+                 "// export data, so packages importing this one are not compiled again).\nvar revision = 0\n\n"
+                 "// Revision reports the revision.\nfunc Revision() int { return revision }\n\n")
+    lines.append(lookup_code(tables))
+    lines.append("\n// Exports lists everything this package offers, so that the linker keeps all of it.\n"
+                 "var Exports = []interface{}{\n\tRevision,\n\tLookup,\n" +
+                 ("\tschema,\n" if embedded else "") +
+                 "".join(f"\t{name},\n" for name in functions) +
+                 "".join(f"\t{imports[path]}.Exports,\n" for path in sorted(imports)) + "}\n")
+    return "".join(lines)
+
+
+def large_files(index, version, name, path, files):
+    """The files `--large` adds to one module version, from their own seed."""
+    rng = random.Random(f"{index}/{version}/large")
+    extra = {}
+    imports = {}
+    for number, noun in enumerate(rng.sample(NOUNS, rng.randint(3, 7))):
+        # Not `tableN`: the module's own tables are vars of that name.
+        sub = f"{noun}{number}" if noun != "table" else f"tab{number}"
+        used = set()
+        package_files = {}
+        for part in range(rng.randint(3, 6)):
+            topic = f"{rng.choice(VERBS)}_{rng.choice(NOUNS)}{part}"
+            package_files[f"{sub}/{topic}.go"] = go_file(rng, sub, rng.randint(5, 16), used)
+        if rng.random() < 0.1:
+            package_files[f"{sub}/tables.go"] = go_table(rng, sub, rng.randint(80, 300) * 1024)
+            package_files[f"{sub}/README.md"] = (f"# {sub}\n\nThe tables in tables.go are generated by {sub}gen "
+                                                 f"from the {rng.choice(NOUNS)} registry.\n")
+        embedded = None
+        if rng.random() < 0.35:
+            embedded = f"{sub}.json"
+            package_files[f"{sub}/{embedded}"] = golden_json(rng, rng.randint(4, 40) * 1024)
+        # Files go mod vendor copies and the program does not use (specs, samples).
+        if rng.random() < 0.4:
+            package_files[f"{sub}/samples.jsonl"] = golden_json(rng, rng.randint(10, 120) * 1024)
+        doc = f"// Package {sub} holds the {noun} helpers of {name}.\npackage {sub}\n"
+        go_texts = [text for key, text in package_files.items() if key.endswith(".go")]
+        package_files[f"{sub}/doc.go"] = doc
+        package_files[f"{sub}/exports.go"] = exports_file(sub, go_texts, embedded=embedded)
+        extra.update(package_files)
+        imports[f"{path}/{sub}"] = sub
+    # The module's internal/ package, when it has one, is used too.
+    for key in sorted(files):
+        if key.startswith("internal/") and key.endswith(".go"):
+            folder = key.rsplit("/", 1)[0]
+            sub = folder.rsplit("/", 1)[1]
+            extra[f"{folder}/exports.go"] = exports_file(sub, [files[key]])
+            imports[f"{path}/{folder}"] = sub
+    root = [text for key, text in files.items() if "/" not in key and key.endswith(".go") and not key.endswith("_test.go")]
+    extra[f"exports_{name}.go"] = exports_file(name, root, imports)
+    return {key: value.encode() if isinstance(value, str) else value for key, value in extra.items()}
 
 
 def write_zip(target, path, version, files):
@@ -315,17 +435,18 @@ def write_zip(target, path, version, files):
 
 
 def main():
-    global GRAPH
-    args = [arg for arg in sys.argv[1:] if arg != "--dense-graph"]
-    if len(args) != len(sys.argv) - 1:
+    global GRAPH, LARGE
+    args = [arg for arg in sys.argv[1:] if arg not in ("--dense-graph", "--large")]
+    if "--dense-graph" in sys.argv[1:]:
         GRAPH = "dense"
+    LARGE = "--large" in sys.argv[1:]
     out = Path(args[0])
     count = int(args[1]) if len(args) > 1 else 50
     proxy, app = out / "proxy", out / "app"
     generator = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
     stamp = out / "fixture.txt"
     made = stamp.read_text().splitlines() if stamp.exists() else []
-    if f"modules={count}" in made and f"generator={generator}" in made and ("graph=dense" in made) == (GRAPH == "dense") and (app / "go.mod").exists() and proxy.exists():
+    if f"modules={count}" in made and f"generator={generator}" in made and ("graph=dense" in made) == (GRAPH == "dense") and ("size=large" in made) == LARGE and (app / "go.mod").exists() and proxy.exists():
         print(f"{out}: already made ({stamp})", file=sys.stderr)
         return
     stamp.unlink(missing_ok=True)
@@ -360,10 +481,21 @@ def main():
     (app / "main.go").write_text(
         "// Command app uses every module of kiln's lock benchmark.\npackage main\n\nimport (\n\t\"fmt\"\n\n" +
         "".join(f'\t"{PREFIX}/{name}"\n' for name in names) + ")\n\nfunc main() {\n" +
-        "".join(f"\tfmt.Println({name}.Name(), {name}.Version)\n" for name in names) + "}\n")
+        "".join(f"\tfmt.Println({name}.Name(), {name}.Version)\n" for name in names) +
+        ("\tfmt.Println(exported(), revision)\n" if LARGE else "") + "}\n")
+    if LARGE:
+        (app / "exports.go").write_text(
+            "package main\n\nimport (\n" + "".join(f'\t"{PREFIX}/{name}"\n' for name in names) + ")\n\n"
+            "// exported counts what the modules export: referencing every module's Exports keeps all\n"
+            "// of their code and tables in the binary, as a real program uses its dependencies.\n"
+            "func exported() int {\n\tcount := 0\n\tfor _, exports := range [][]interface{}{\n" +
+            "".join(f"\t\t{name}.Exports,\n" for name in names) +
+            "\t} {\n\t\tcount += len(exports)\n\t}\n\treturn count\n}\n")
+        (app / "revision.go").write_text(
+            "package main\n\n// revision is rewritten by bench/run to edit the main package.\nconst revision = 0\n")
     go_mod_only = sum(len(v) - 1 for v in versions.values())
     stamp.write_text(f"modules={count}\nzip_bytes={zip_bytes}\ngo_mod_only={go_mod_only}\ngenerator={generator}\n" +
-                     ("graph=dense\n" if GRAPH == "dense" else ""))
+                     ("graph=dense\n" if GRAPH == "dense" else "") + ("size=large\n" if LARGE else ""))
     print(f"{out}: {count} modules, {zip_bytes / (1 << 20):.1f} MiB of zips, "
           f"{go_mod_only} versions needed for their go.mod only", file=sys.stderr)
 
