@@ -420,7 +420,7 @@ def inner_section(out):
         f"({int(info['project_bytes']) / MIB:.0f} MiB; vendor/ {int(info['vendor_files']):,} files, "
         f"{int(info['vendor_bytes']) / MIB:.0f} MiB), a program of {int(info['program_bytes']) / MIB:.0f} MiB. "
         "`go build` runs with kiln's flags in kiln's own environment (cleared; PATH of GOROOT/bin, /usr/bin, /bin;",
-        "its own GOCACHE) and `-o` to a file it keeps. \"before\" is kiln "
+        "its own GOCACHE) and `-o` to a file it keeps. \"before\" is "
         f"{info.get('before') or 'before this change'}, with a kiln home of its own; every edit is a real content "
         "change made before each run.",
         "",
