@@ -415,16 +415,7 @@ impl Store {
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let path = self
-            .root
-            .join("locks")
-            .join(format!("project-{key}-{slot}.lock"));
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(PathError::write(&path))?;
+        let (path, file) = self.open_lock(&format!("project-{key}-{slot}.lock"))?;
         match file.try_lock() {
             Ok(()) => Ok(Some(OutputLock { _file: file })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
@@ -446,6 +437,18 @@ impl Store {
         self.meta_path(name).is_file() && std::fs::symlink_metadata(self.path(name)).is_ok()
     }
 
+    /// `locks/<file_name>`, opened (made if missing) for locking.
+    fn open_lock(&self, file_name: &str) -> Result<(PathBuf, File), StoreError> {
+        let path = self.root.join("locks").join(file_name);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(PathError::write(&path))?;
+        Ok((path, file))
+    }
+
     /// Open `locks/<file_name>` and lock it (shared or exclusive), calling `waiting` first if
     /// another process holds it. The lock lasts as long as the returned file.
     fn acquire(
@@ -454,13 +457,7 @@ impl Store {
         shared: bool,
         waiting: impl FnOnce(),
     ) -> Result<File, StoreError> {
-        let path = self.root.join("locks").join(file_name);
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(PathError::write(&path))?;
+        let (path, file) = self.open_lock(file_name)?;
         let attempt = if shared {
             file.try_lock_shared()
         } else {
