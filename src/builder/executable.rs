@@ -292,7 +292,7 @@ fn declared_program<'a>(
 }
 
 /// Check that the program `request` starts is in the image: in `request`'s layers, else in
-/// the base's (listed from its layout into `store` the first time, see [`base_files`]).
+/// the base's (listed from its layout into `store` the first time, see `base_files`).
 /// `status` hears of a wait for another kiln listing the same base.
 pub fn check(
     image: &str,

@@ -4,7 +4,7 @@
 //! A record holds what `lstat` says of a file (device, inode, mode, size, mtime and ctime to
 //! the nanosecond) and the sha256 of its bytes. A later scan trusts the digest only when
 //! `lstat` still says exactly that, and the record is *settled*: its mtime and ctime are
-//! older than [`SETTLE_MARGIN`] before the moment the scan that took it began ([`Clock`]).
+//! older than [`SETTLE_MARGIN_NANOS`] (two seconds) before the moment the scan that took it began ([`Clock`]).
 //!
 //! Why that is enough: the kernel sets a file's ctime to the current time on every change of
 //! its bytes, its mode or its name, and no system call sets ctime to anything else (`touch -r`
