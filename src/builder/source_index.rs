@@ -222,19 +222,22 @@ impl StatIndex {
 }
 
 fn parse(bytes: &[u8]) -> Option<StatIndex> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let body = text.strip_suffix('\n')?;
-    let (body, end) = body.rsplit_once('\n')?;
-    let body = format!("{body}\n");
-    let check = end.strip_prefix("end ")?;
-    if hex::encode(sha2::Sha256::digest(body.as_bytes())) != check {
+    let body_end = bytes.strip_suffix(b"\n")?;
+    let end_start = body_end.iter().rposition(|&byte| byte == b'\n')? + 1;
+    let (body, end) = bytes.split_at(end_start);
+    let check = end.strip_prefix(b"end ")?.strip_suffix(b"\n")?;
+    let mut actual = [0u8; 64];
+    hex::encode_to_slice(sha2::Sha256::digest(body), &mut actual).ok()?;
+    if actual.as_slice() != check {
         return None;
     }
-    let rest = body.strip_prefix(HEADER)?;
+    let rest = std::str::from_utf8(body.strip_prefix(HEADER.as_bytes())?).ok()?;
     let mut lines = rest.lines();
     let started = lines.next()?.strip_prefix("started ")?;
     let (seconds, nanoseconds) = started.split_once(' ')?;
     let mut index = StatIndex::new(Clock::of(seconds.parse().ok()?, nanoseconds.parse().ok()?));
+    // Each record line is about 140 bytes: room for all without rehashing.
+    index.records.reserve(rest.len() / 100);
     for line in lines {
         let mut fields = line.splitn(10, ' ');
         let mut number = || fields.next().and_then(|field| field.parse::<i64>().ok());
@@ -246,7 +249,8 @@ fn parse(bytes: &[u8]) -> Option<StatIndex> {
         let ctime = Clock::of(number()?, number()?);
         let digest_hex = fields.next()?;
         let path = fields.next()?;
-        let raw: [u8; 32] = hex::decode(digest_hex).ok()?.try_into().ok()?;
+        let mut raw = [0u8; 32];
+        hex::decode_to_slice(digest_hex, &mut raw).ok()?;
         index.insert(
             path.to_owned(),
             Record {

@@ -105,10 +105,30 @@ struct Found {
     digest: Option<Digest>,
 }
 
+/// What one walker thread found: files (digests not yet looked up) and symlinks.
+#[derive(Default)]
+struct Walked {
+    files: Vec<Found>,
+    symlinks: Vec<SourceEntry>,
+}
+
+/// The threads a scan walks with: every core, at most 8 (a walk is `lstat` and `getdents`
+/// calls, which scale with cores until the filesystem's locks decide).
+fn walk_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .clamp(1, 8)
+}
+
 /// Scan and hash the sources under `root`, leaving out the folders in `skip` (the kiln home,
 /// when it lives inside a project). With `place`, files whose index record is trusted
 /// ([`StatIndex::trusted`]) are not read, and the index is brought up to date (best effort: an
 /// index that cannot be written only costs the next scan time).
+///
+/// The walk runs on every core (ignore's parallel walker) while another thread reads the
+/// index; what the walk finds is sorted by path afterwards, so the result does not depend
+/// on the order the threads saw the files in.
 pub fn scan(
     root: &Path,
     skip: &[PathBuf],
@@ -119,9 +139,98 @@ pub fn scan(
         .as_ref()
         .map(|place| Clock::now(place.temp_folder))
         .unwrap_or(Clock::EPOCH);
-    let previous = place
-        .as_ref()
-        .and_then(|place| StatIndex::read(place.index));
+    let index_path = place.as_ref().map(|place| place.index.to_owned());
+    let (previous, walked) = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || index_path.as_deref().and_then(StatIndex::read));
+        let walked = walk(root, skip);
+        let previous = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (previous, walked)
+    });
+    let Walked {
+        mut files,
+        symlinks,
+    } = walked?;
+    if let Some(index) = &previous {
+        for found in &mut files {
+            found.digest = index.trusted(&found.path, &found.stat);
+        }
+    }
+    let hashed = hash_missing(&mut files)?;
+    // Every record trusted and none gone: the index on disk says all this already.
+    let unchanged = hashed == 0
+        && previous
+            .as_ref()
+            .is_some_and(|previous| previous.len() == files.len());
+    if let Some(place) = place.as_ref().filter(|_| !unchanged) {
+        let mut index = StatIndex::new(started);
+        for found in &files {
+            if let Some(digest) = found.digest {
+                index.insert(
+                    found.path.clone(),
+                    Record {
+                        stat: found.stat,
+                        digest,
+                    },
+                );
+            }
+        }
+        let _ = index.write(place.index, place.temp_folder);
+    }
+    let mut entries = symlinks;
+    entries.reserve(files.len());
+    for found in files {
+        let Found {
+            path, stat, digest, ..
+        } = found;
+        // `hash_missing` gave every file its digest.
+        let digest = digest.ok_or_else(|| SourcesError::Changed(root.join(&path)))?;
+        entries.push(SourceEntry::File {
+            path,
+            executable: stat.mode & 0o111 != 0,
+            size: stat.size,
+            digest,
+        });
+    }
+    entries.sort_unstable_by(|a, b| a.path().as_bytes().cmp(b.path().as_bytes()));
+    let mut hasher = sha2::Sha256::new();
+    let mut line = String::new();
+    for entry in &entries {
+        line.clear();
+        match entry {
+            SourceEntry::File {
+                path,
+                executable,
+                digest,
+                ..
+            } => {
+                line.push_str("file ");
+                line.push_str(path);
+                line.push_str(if *executable { " x " } else { " - " });
+                line.push_str(&digest.hex());
+            }
+            SourceEntry::Symlink { path, target } => {
+                line.push_str("symlink ");
+                line.push_str(path);
+                line.push(' ');
+                line.push_str(target);
+            }
+        }
+        line.push('\n');
+        hasher.update(line.as_bytes());
+    }
+    Ok(SourceTree {
+        root: root.to_owned(),
+        entries,
+        digest: Digest::from_raw(hasher.finalize().into()),
+        hashed,
+    })
+}
+
+/// Walk `root` on [`walk_threads`] threads: the files (with their `lstat`) and symlinks that
+/// are sources, in no particular order. The first error stops the walk.
+fn walk(root: &Path, skip: &[PathBuf]) -> Result<Walked, SourcesError> {
     let skip = skip.to_vec();
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
@@ -132,6 +241,7 @@ pub fn scan(
         .git_exclude(false)
         .require_git(false)
         .follow_links(false)
+        .threads(walk_threads())
         .filter_entry(move |entry| {
             let name = entry.file_name().to_string_lossy();
             let is_symlink = entry.file_type().is_some_and(|kind| kind.is_symlink());
@@ -140,19 +250,64 @@ pub fn scan(
                 || (is_symlink && is_result_link(&name))
                 || skip.iter().any(|skipped| entry.path() == skipped))
         })
-        .build();
-    let mut symlinks = Vec::new();
-    let mut files = Vec::new();
-    for entry in walker {
+        .build_parallel();
+    let parts: std::sync::Mutex<Vec<Walked>> = std::sync::Mutex::new(Vec::new());
+    let failure: std::sync::Mutex<Option<SourcesError>> = std::sync::Mutex::new(None);
+    walker.run(|| {
+        let mut visitor = Visitor {
+            root,
+            walked: Walked::default(),
+            parts: &parts,
+        };
+        let failure = &failure;
+        Box::new(move |entry| match visitor.visit(entry) {
+            Ok(()) => ignore::WalkState::Continue,
+            Err(error) => {
+                let mut failure = failure.lock().unwrap_or_else(|poison| poison.into_inner());
+                failure.get_or_insert(error);
+                ignore::WalkState::Quit
+            }
+        })
+    });
+    if let Some(error) = failure
+        .into_inner()
+        .unwrap_or_else(|poison| poison.into_inner())
+    {
+        return Err(error);
+    }
+    let mut walked = Walked::default();
+    for part in parts
+        .into_inner()
+        .unwrap_or_else(|poison| poison.into_inner())
+    {
+        walked.files.extend(part.files);
+        walked.symlinks.extend(part.symlinks);
+    }
+    Ok(walked)
+}
+
+/// One walker thread's findings, handed over when the walker drops it at the walk's end.
+struct Visitor<'a> {
+    root: &'a Path,
+    walked: Walked,
+    parts: &'a std::sync::Mutex<Vec<Walked>>,
+}
+
+impl Visitor<'_> {
+    fn visit(
+        &mut self,
+        entry: Result<ignore::DirEntry, ignore::Error>,
+    ) -> Result<(), SourcesError> {
+        let root = self.root;
         let entry = entry.map_err(|error| SourcesError::Walk {
             path: root.to_owned(),
             message: error.to_string(),
         })?;
         let Some(kind) = entry.file_type() else {
-            continue;
+            return Ok(());
         };
         if kind.is_dir() {
-            continue;
+            return Ok(());
         }
         let full = entry.path();
         let relative = full
@@ -169,75 +324,32 @@ pub fn scan(
                 .filter(|text| !text.contains('\n'))
                 .ok_or_else(|| SourcesError::BadName(full.to_owned()))?
                 .to_owned();
-            symlinks.push(SourceEntry::Symlink {
+            self.walked.symlinks.push(SourceEntry::Symlink {
                 path: relative,
                 target,
             });
         } else if kind.is_file() {
             let metadata = std::fs::symlink_metadata(full).map_err(PathError::read(full))?;
-            let stat = FileStat::of(&metadata);
-            let digest = previous
-                .as_ref()
-                .and_then(|index| index.trusted(&relative, &stat));
-            files.push(Found {
+            self.walked.files.push(Found {
                 path: relative,
                 full: full.to_owned(),
-                stat,
-                digest,
+                stat: FileStat::of(&metadata),
+                digest: None,
             });
         }
         // Sockets, FIFOs and devices in a source tree are not sources.
+        Ok(())
     }
-    let hashed = hash_missing(&mut files)?;
-    let mut index = StatIndex::new(started);
-    let mut entries = symlinks;
-    for found in files {
-        let Found {
-            path, stat, digest, ..
-        } = found;
-        // `hash_missing` gave every file its digest.
-        let digest = digest.ok_or_else(|| SourcesError::Changed(root.join(&path)))?;
-        index.insert(path.clone(), Record { stat, digest });
-        entries.push(SourceEntry::File {
-            path,
-            executable: stat.mode & 0o111 != 0,
-            size: stat.size,
-            digest,
-        });
+}
+
+impl Drop for Visitor<'_> {
+    fn drop(&mut self) {
+        let walked = std::mem::take(&mut self.walked);
+        self.parts
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .push(walked);
     }
-    // Every record trusted and none gone: the index on disk says all this already.
-    let unchanged = hashed == 0
-        && previous
-            .as_ref()
-            .is_some_and(|previous| previous.len() == index.len());
-    if let Some(place) = place.as_ref().filter(|_| !unchanged) {
-        let _ = index.write(place.index, place.temp_folder);
-    }
-    entries.sort_by(|a, b| a.path().as_bytes().cmp(b.path().as_bytes()));
-    let mut hasher = sha2::Sha256::new();
-    for entry in &entries {
-        match entry {
-            SourceEntry::File {
-                path,
-                executable,
-                digest,
-                ..
-            } => hasher.update(format!(
-                "file {path} {} {}\n",
-                if *executable { "x" } else { "-" },
-                digest.hex()
-            )),
-            SourceEntry::Symlink { path, target } => {
-                hasher.update(format!("symlink {path} {target}\n"))
-            }
-        }
-    }
-    Ok(SourceTree {
-        root: root.to_owned(),
-        entries,
-        digest: Digest::from_raw(hasher.finalize().into()),
-        hashed,
-    })
 }
 
 /// Read and hash every file of `files` that has no digest yet, on every core (a cold scan of
@@ -252,11 +364,7 @@ fn hash_missing(files: &mut [Found]) -> Result<usize, SourcesError> {
     if count == 0 {
         return Ok(0);
     }
-    let threads = std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(1)
-        .clamp(1, 8)
-        .min(count);
+    let threads = walk_threads().min(count);
     let chunk = count.div_ceil(threads);
     let mut missing = missing;
     std::thread::scope(|scope| {
