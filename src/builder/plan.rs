@@ -222,6 +222,28 @@ impl Builder<'_> {
             Some(_) => lock::read_lock(&project.root)?,
             None => None,
         };
+        // `git` runs beside the planning of the packages (it reads the same files the scan
+        // stats, and its start-up costs as much as a no-op build's walk).
+        std::thread::scope(|scope| {
+            let git = scope.spawn(|| crate::project::git::describe(&project.root));
+            let planned = self.plan_image_with(project, image, package, epoch, created, locked);
+            let git = git
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            planned.map(|finish| finish(git))
+        })
+    }
+
+    /// [`Self::plan_image`] but for the annotations from git, which the returned function takes.
+    fn plan_image_with(
+        &self,
+        project: &Project,
+        image: &Image,
+        package: &Package,
+        epoch: i64,
+        created: String,
+        locked: Option<lock::lockfile::LockFile>,
+    ) -> Result<impl FnOnce(Option<crate::project::git::GitInfo>) -> ImagePlan, BuildError> {
         let mut platforms = Vec::new();
         for platform in &image.platforms {
             let package_plan = self.plan_package(project, &package.for_platform(platform))?;
@@ -271,50 +293,52 @@ impl Builder<'_> {
             .map(|entry| files::place(&project.root, entry))
             .collect::<Result<Vec<_>, _>>()?;
         let declared = files::declared(&image.dirs, &image.symlinks)?;
-        let annotations = annotations(project, image, package, &created);
-        let image_fields = json!({
-                "reference": image.reference.to_string(),
-                "paths": image.paths.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "cmd": image.cmd,
-                "entrypoint": image.entrypoint,
-                "env": image.env,
-                "workdir": image.workdir,
-                "user": image.user,
-                "expose": image.expose,
-                "labels": image.labels,
-                "compression": image.compression.to_string(),
-                "bases": platforms.iter().map(|plan| plan.base.as_ref().map(|(reference, digest)| json!({
-                    "name": reference.to_string(),
-                    "digest": digest.to_string(),
-                }))).collect::<Vec<_>>(),
-                "static": static_sources,
-                "files": placed.iter().map(|placed| placed.digest.to_string()).collect::<Vec<_>>(),
-                "declared": declared.digest.to_string(),
-                "max_layers": image.max_layers,
-                "annotations": annotations,
-                "sbom": image.sbom,
-        });
-        let label = format!("{}-{}.tar", image.reference.familiar_name(), image.tag());
-        let recipe = recipes::image(
-            platforms
-                .iter()
-                .map(|plan| plan.package.name().basename())
-                .collect(),
-            image_fields,
-            epoch,
-            &created,
-            &label,
-        );
-        Ok(ImagePlan {
-            image: image.clone(),
-            platforms,
-            files: placed,
-            declared,
-            static_sources,
-            annotations,
-            recipe,
-            created,
-            mtime: epoch as u64,
+        Ok(move |git| {
+            let annotations = annotations(image, package, &created, git);
+            let image_fields = json!({
+                    "reference": image.reference.to_string(),
+                    "paths": image.paths.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "cmd": image.cmd,
+                    "entrypoint": image.entrypoint,
+                    "env": image.env,
+                    "workdir": image.workdir,
+                    "user": image.user,
+                    "expose": image.expose,
+                    "labels": image.labels,
+                    "compression": image.compression.to_string(),
+                    "bases": platforms.iter().map(|plan| plan.base.as_ref().map(|(reference, digest)| json!({
+                        "name": reference.to_string(),
+                        "digest": digest.to_string(),
+                    }))).collect::<Vec<_>>(),
+                    "static": static_sources,
+                    "files": placed.iter().map(|placed| placed.digest.to_string()).collect::<Vec<_>>(),
+                    "declared": declared.digest.to_string(),
+                    "max_layers": image.max_layers,
+                    "annotations": annotations,
+                    "sbom": image.sbom,
+            });
+            let label = format!("{}-{}.tar", image.reference.familiar_name(), image.tag());
+            let recipe = recipes::image(
+                platforms
+                    .iter()
+                    .map(|plan| plan.package.name().basename())
+                    .collect(),
+                image_fields,
+                epoch,
+                &created,
+                &label,
+            );
+            ImagePlan {
+                image: image.clone(),
+                platforms,
+                files: placed,
+                declared,
+                static_sources,
+                annotations,
+                recipe,
+                created,
+                mtime: epoch as u64,
+            }
         })
     }
 }
@@ -323,10 +347,10 @@ impl Builder<'_> {
 /// package's version, else the tag), `title` (the image's name), and `revision` and `source`
 /// from a clean git checkout; then the image's own `annotations`, which win.
 pub(super) fn annotations(
-    project: &Project,
     image: &Image,
     package: &Package,
     created: &str,
+    git: Option<crate::project::git::GitInfo>,
 ) -> BTreeMap<String, String> {
     let mut annotations = BTreeMap::new();
     annotations.insert(annotation::CREATED.to_owned(), created.to_owned());
@@ -341,7 +365,7 @@ pub(super) fn annotations(
         annotation::TITLE.to_owned(),
         image.reference.familiar_name(),
     );
-    if let Some(git) = crate::project::git::describe(&project.root) {
+    if let Some(git) = git {
         annotations.insert(annotation::REVISION.to_owned(), git.revision);
         if let Some(source) = git.source {
             annotations.insert(annotation::SOURCE.to_owned(), source);

@@ -653,8 +653,12 @@ fn sync_tree(path: &Path) -> Result<(), StoreError> {
 
 /// Point `link` at `target`, replacing whatever `link` was, atomically. The new link is made
 /// inside an owned temporary folder beside `link` (a link itself cannot be locked), then
-/// renamed over it, so a kiln killed in between leaves a folder the next one sweeps.
+/// renamed over it, so a kiln killed in between leaves a folder the next one sweeps. A link
+/// that already points at `target` is left as it is (an unchanged build writes nothing).
 pub fn replace_symlink(target: &Path, link: &Path) -> Result<(), StoreError> {
+    if std::fs::read_link(link).is_ok_and(|current| current == target) {
+        return Ok(());
+    }
     let folder = match link.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
