@@ -6,6 +6,7 @@
 pub mod buildinfo;
 pub mod dirhash;
 pub mod filepath;
+pub mod goelf;
 pub mod gomod2nix;
 pub mod modfile;
 pub mod module;
