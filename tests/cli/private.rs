@@ -1,0 +1,335 @@
+//! Issue 19: private modules, fetched `direct` from version control, against a real git
+//! server: a repository the test makes (real commits, a real tag), served by a real
+//! `git daemon` on a free loopback port, reached by Go and git under the module path
+//! `git.corp.example/team/lib.git`.
+//!
+//! Why that path and that server: the `.git` qualifier tells Go the VCS and the repository
+//! (`https://git.corp.example/team/lib`) without a `?go-get=1` lookup, so no DNS is needed;
+//! a test-only global git config (GIT_CONFIG_GLOBAL) rewrites that https URL to the daemon's
+//! `git://127.0.0.1:PORT/` with `url.<base>.insteadOf`. Go checks the scheme of the URL *it*
+//! chose (https, a secure one; GIT_ALLOW_PROTOCOL, when set, would be the list it checks
+//! against), and the rewrite happens inside git, which allows `git://` by default. The full
+//! harness (https with basic auth in a network namespace with its own hosts file) is another
+//! branch's; this one needs nothing but git and Go.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::harness::*;
+
+const MODULE: &str = "git.corp.example/team/lib.git";
+const VERSION: &str = "v1.2.0";
+const GREETING: &str = "hello from the private module";
+
+/// A `git daemon` serving `base` on a free loopback port, stopped (by its pid) when dropped.
+struct GitDaemon {
+    child: Child,
+    port: u16,
+}
+
+impl GitDaemon {
+    fn start(base: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("git")
+            .arg("daemon")
+            .arg("--export-all")
+            .arg("--reuseaddr")
+            .arg("--listen=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("git daemon");
+        let daemon = GitDaemon { child, port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return daemon;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("git daemon did not listen on 127.0.0.1:{port}");
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn git(folder: &Path, args: &[&str]) -> String {
+    success(
+        Command::new("git")
+            .args(args)
+            .current_dir(folder)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "kiln test")
+            .env("GIT_AUTHOR_EMAIL", "test@kiln.invalid")
+            .env("GIT_COMMITTER_NAME", "kiln test")
+            .env("GIT_COMMITTER_EMAIL", "test@kiln.invalid")
+            .env("GIT_AUTHOR_DATE", "2026-01-02T03:04:05Z")
+            .env("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z"),
+    )
+}
+
+/// The private module's repository (two commits, the second tagged), its bare copy under
+/// `srv/team/lib.git`, the daemon serving it, the git config that reaches it, and the app
+/// requiring it with go.sum written by real Go through the same route.
+struct Private {
+    dir: TestDir,
+    go: PathBuf,
+    daemon: GitDaemon,
+}
+
+impl Private {
+    fn new(go: PathBuf) -> Self {
+        let dir = TestDir::new();
+        let source = dir.join("lib-src");
+        std::fs::create_dir_all(&source).unwrap();
+        git(&source, &["init", "-q", "-b", "main"]);
+        dir.write(
+            "lib-src/go.mod",
+            format!("module {MODULE}\n\ngo 1.21\n"),
+            0o644,
+        );
+        dir.write(
+            "lib-src/lib.go",
+            "package lib\n\nfunc Hello() string { return \"draft\" }\n",
+            0o644,
+        );
+        git(&source, &["add", "."]);
+        git(&source, &["commit", "-q", "-m", "first"]);
+        dir.write(
+            "lib-src/lib.go",
+            format!("package lib\n\nfunc Hello() string {{ return \"{GREETING}\" }}\n"),
+            0o644,
+        );
+        git(&source, &["commit", "-q", "-a", "-m", "second"]);
+        git(&source, &["tag", VERSION]);
+        std::fs::create_dir_all(dir.join("srv/team")).unwrap();
+        git(
+            dir.path(),
+            &["clone", "-q", "--bare", "lib-src", "srv/team/lib.git"],
+        );
+        let daemon = GitDaemon::start(&dir.join("srv"));
+        dir.write(
+            "gitconfig",
+            format!(
+                "[url \"git://127.0.0.1:{}/\"]\n\tinsteadOf = https://git.corp.example/\n",
+                daemon.port
+            ),
+            0o644,
+        );
+        dir.write(
+            "app/go.mod",
+            format!("module example.com/app\n\ngo 1.21\n\nrequire {MODULE} {VERSION}\n"),
+            0o644,
+        );
+        dir.write(
+            "app/main.go",
+            format!(
+                "package main\n\nimport (\n\t\"fmt\"\n\n\tlib \"{MODULE}\"\n)\n\nfunc main() {{ fmt.Println(lib.Hello()) }}\n"
+            ),
+            0o644,
+        );
+        dir.write(
+            "app/kiln.toml",
+            "schema = 1\n\n[packages.default]\nname = \"app\"\nversion = \"1.0\"\n",
+            0o644,
+        );
+        let private = Private { dir, go, daemon };
+        // Go as the oracle: go.sum's h1: lines come from Go's own direct fetch.
+        success(
+            Command::new(&private.go)
+                .args(["mod", "tidy"])
+                .current_dir(private.dir.join("app"))
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("HOME", private.dir.join("home"))
+                .env("GOPATH", private.dir.join("gopath"))
+                .env("GOMODCACHE", private.dir.join("gomodcache"))
+                .env("GOCACHE", private.dir.join("gocache"))
+                .env("GOFLAGS", "-mod=mod -modcacherw")
+                .env("GOPROXY", "off")
+                .env("GOSUMDB", "off")
+                .env("GOTOOLCHAIN", "local")
+                .env("GOPRIVATE", "git.corp.example")
+                .env("GIT_CONFIG_GLOBAL", private.dir.join("gitconfig")),
+        );
+        private
+    }
+
+    /// `kiln lock` as a team member runs it: GOPRIVATE set, git configured, GOPROXY `off`
+    /// (the harness's default: the module must not need a proxy).
+    fn lock(&self) -> Command {
+        let mut command = self.dir.kiln_go(&self.go, "app", ["lock"]);
+        command
+            .env("GOPRIVATE", "git.corp.example")
+            .env("GIT_CONFIG_GLOBAL", self.dir.join("gitconfig"));
+        command
+    }
+
+    fn go_sum_h1(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.join("app/go.sum")).unwrap();
+        text.lines()
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                (fields[..2] == [MODULE, VERSION]).then(|| fields[2].to_owned())
+            })
+            .expect("go.sum pins the private module's zip")
+    }
+
+    /// What of the store's `tmp/` is left: nothing, after any lock.
+    fn store_tmp(&self) -> Vec<String> {
+        match std::fs::read_dir(self.dir.join("kiln-home/v1/tmp")) {
+            Ok(entries) => entries
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|name| name.contains("direct"))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+#[test]
+fn a_private_module_is_locked_direct_and_built_offline() {
+    let Some(go) = require_go("a_private_module_is_locked_direct_and_built_offline") else {
+        return;
+    };
+    let mut private = Private::new(go);
+    let h1 = private.go_sum_h1();
+    let output = run(private.lock());
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("1 modules from go.sum: 1 fetched"),
+        "{}",
+        stderr(&output)
+    );
+    let lock = std::fs::read_to_string(private.dir.join("app/kiln.lock")).unwrap();
+    let entry = &lock[lock.find("[[module]]").expect("a module entry")..];
+    assert!(
+        entry.starts_with(&format!(
+            "[[module]]\npath = \"{MODULE}\"\nversion = \"{VERSION}\"\nh1 = \"{h1}\"\ngo-mod = \"h1:"
+        )),
+        "{lock}"
+    );
+    assert!(entry.contains("\nnar = \"sha256-"), "{lock}");
+    assert!(entry.ends_with("\norigin = \"direct\"\n"), "{lock}");
+    assert!(!lock.contains("127.0.0.1"), "no URL in the lock: {lock}");
+    assert_eq!(
+        private.store_tmp(),
+        Vec::<String>::new(),
+        "the scratch module cache is gone"
+    );
+
+    // The build needs neither the server nor its git config nor GOPRIVATE.
+    private.daemon.stop();
+    std::fs::remove_dir_all(private.dir.join("srv")).unwrap();
+    std::fs::remove_file(private.dir.join("gitconfig")).unwrap();
+    let output = success(
+        private
+            .dir
+            .kiln_go(&private.go, "app", ["run"])
+            .env("GOPROXY", "http://127.0.0.1:9/unreachable")
+            .env("HTTP_PROXY", "http://127.0.0.1:9")
+            .env("HTTPS_PROXY", "http://127.0.0.1:9"),
+    );
+    assert_eq!(output, format!("{GREETING}\n"));
+    // Locking again takes it from the store, still marked direct, with the server gone.
+    let before = std::fs::read(private.dir.join("app/kiln.lock")).unwrap();
+    let output = run(private.dir.kiln_go(&private.go, "app", ["lock"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read(private.dir.join("app/kiln.lock")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn private_module_failures_name_the_cause() {
+    let Some(go) = require_go("private_module_failures_name_the_cause") else {
+        return;
+    };
+    let private = Private::new(go);
+    let id = format!("{MODULE}@{VERSION}");
+
+    // A go.sum that pins other bytes: both hashes, and GONOSUMDB does not excuse it.
+    let go_sum_path = private.dir.join("app/go.sum");
+    let go_sum = std::fs::read_to_string(&go_sum_path).unwrap();
+    let right = private.go_sum_h1();
+    let wrong = "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    std::fs::write(&go_sum_path, go_sum.replace(&right, wrong)).unwrap();
+    let text = failure(
+        private.lock().env("GONOSUMDB", "git.corp.example"),
+        &[
+            &format!(
+                "error: {id}: zip (fetched direct from version control) failed verification: got {right}, go.sum says {wrong}"
+            ),
+            "hint: ",
+            "GONOSUMDB",
+            "go mod tidy",
+        ],
+    );
+    assert!(!private.dir.join("app/kiln.lock").exists(), "{text}");
+    std::fs::write(&go_sum_path, &go_sum).unwrap();
+
+    // GOVCS forbidding git for private modules.
+    failure(
+        private.lock().env("GOVCS", "private:off"),
+        &[
+            &format!("error: cannot fetch {id} direct from version control: GOVCS forbids"),
+            "GOVCS disallows using git",
+            "hint: GOVCS lists",
+        ],
+    );
+
+    // A repository URL with credentials in it: they appear nowhere kiln writes.
+    private.dir.write(
+        "gitconfig-secret",
+        "[url \"http://kiln:s3cret-token@127.0.0.1:9/\"]\n\tinsteadOf = https://git.corp.example/\n",
+        0o644,
+    );
+    let output = run(private
+        .lock()
+        .env("GIT_CONFIG_GLOBAL", private.dir.join("gitconfig-secret")));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(
+        text.contains(&format!(
+            "error: cannot fetch {id} direct from version control: the repository could not be reached"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"), "{text}");
+
+    // The tag removed from the server: the revision no longer exists.
+    git(
+        &private.dir.join("srv/team/lib.git"),
+        &["tag", "-d", VERSION],
+    );
+    failure(
+        private.lock(),
+        &[
+            &format!(
+                "error: cannot fetch {id} direct from version control: the repository has no such revision"
+            ),
+            "unknown revision v1.2.0",
+            "hint: the version go.mod requires must still exist",
+        ],
+    );
+    assert_eq!(private.store_tmp(), Vec::<String>::new());
+    assert!(!private.dir.join("app/kiln.lock").exists());
+}
