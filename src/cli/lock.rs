@@ -325,6 +325,7 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
                     "go_mod": module.go_mod,
                     "nar": module.nar,
                     "vendored": module.vendored,
+                    "origin": module.origin.map(|origin| origin.as_str()),
                     "fetched_bytes": match how { Some(Fetched::Downloaded(bytes)) => Some(*bytes), _ => None },
                 })
             }).collect::<Vec<_>>(),

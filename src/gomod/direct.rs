@@ -228,7 +228,7 @@ impl Hint for DirectError {
                     "GOVCS lists which version-control systems a module may use (`private:git|hg,public:git` is Go's default shape); allow git for it, e.g. GOVCS=private:git or add its host to GOPRIVATE".to_owned(),
                 ),
                 Refusal::Unreachable => Some(format!(
-                    "check that git reaches it with your git config (`git ls-remote https://{host}/…`; Go tries https, then ssh, for a `.git` path); for a host without TLS, add it to GOINSECURE"
+                    "for a `.git` module path Go tries https, then ssh, and keeps none of git's reasons: run `git ls-remote https://{host}/…` with the same git config to see why (no credentials for it? host unreachable? a url.insteadOf rewrite?); for a host without TLS, add it to GOINSECURE"
                 )),
                 Refusal::Other => None,
             },
