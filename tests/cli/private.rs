@@ -387,3 +387,105 @@ fn private_module_failures_name_the_cause() {
     assert_eq!(private.store_tmp(), Vec::<String>::new());
     assert!(!private.dir.join("app/kiln.lock").exists());
 }
+
+/// Credentials needed and refused, and a host without a go-import meta tag, for module paths
+/// found through `?go-get=1` (no `.git` qualifier: Go then runs git on the repository the
+/// meta tag names and reports git's own reason, where for a `.git` path it tries every
+/// scheme and keeps none). Without DNS: GOINSECURE lets Go fall back to
+/// `http://git.corp.example/…?go-get=1`, which goes through HTTP_PROXY, a loopback server
+/// answering with the meta tag; the repository it names is a loopback git server that
+/// answers every request 401.
+#[test]
+fn private_hosts_that_want_credentials_or_lack_the_meta_tag_are_explained() {
+    use kiln::http::test_server::{Reply, TestServer};
+    let Some(go) =
+        require_go("private_hosts_that_want_credentials_or_lack_the_meta_tag_are_explained")
+    else {
+        return;
+    };
+    let git_server = TestServer::routes(
+        Vec::<(String, Vec<Reply>)>::new(),
+        Reply::new(401, "").header("WWW-Authenticate", "Basic realm=\"corp\""),
+    )
+    .unwrap();
+    let repository = format!("{}/team/lib", git_server.url());
+    let meta = TestServer::start(move |request, _| {
+        if request.path.contains("/team/lib?go-get=1") {
+            Reply::ok(format!(
+                "<html><head><meta name=\"go-import\" content=\"git.corp.example/team/lib git {repository}\"></head></html>"
+            ))
+            .header("Content-Type", "text/html")
+        } else {
+            Reply::ok("<html><head></head><body>a wiki</body></html>")
+                .header("Content-Type", "text/html")
+        }
+    })
+    .unwrap();
+    let dir = TestDir::new();
+    let lock = |module: &str| {
+        dir.write(
+            "app/go.mod",
+            format!("module example.com/app\n\ngo 1.21\n\nrequire {module} v1.0.0\n"),
+            0o644,
+        );
+        dir.write(
+            "app/go.sum",
+            format!(
+                "{module} v1.0.0 h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n{module} v1.0.0/go.mod h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+            ),
+            0o644,
+        );
+        let mut command = dir.kiln_go(&go, "app", ["lock"]);
+        command
+            .env("GOPRIVATE", "git.corp.example")
+            .env("GOINSECURE", "git.corp.example")
+            .env("HTTP_PROXY", meta.url())
+            .env("NO_PROXY", "127.0.0.1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null");
+        command
+    };
+
+    // No credentials: git may not prompt, and says so.
+    failure(
+        lock("git.corp.example/team/lib"),
+        &[
+            "error: cannot fetch git.corp.example/team/lib@v1.0.0 direct from version control: version control refused access (credentials needed)",
+            "terminal prompts disabled",
+            "hint: give git access to git.corp.example the way `go` gets it: for https, a `machine git.corp.example` entry in ~/.netrc",
+            "GOAUTH",
+            "credential helper",
+        ],
+    );
+    // Credentials (in ~/.netrc, which git's curl reads) that the host refuses: still an
+    // authentication error, and the password is shown nowhere.
+    let host = git_server.address().split(':').next().unwrap().to_owned();
+    dir.write(
+        "home/.netrc",
+        format!("machine {host} login kiln password s3cret-netrc\n"),
+        0o600,
+    );
+    let text = failure(
+        lock("git.corp.example/team/lib"),
+        &["version control refused access (credentials needed)"],
+    );
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(
+        git_server.requests().iter().any(|request| request
+            .header("authorization")
+            .is_some_and(|value| value.starts_with("Basic "))),
+        "git sent the .netrc credentials"
+    );
+    std::fs::remove_file(dir.join("home/.netrc")).unwrap();
+
+    // A host whose page has no go-import meta tag.
+    failure(
+        lock("git.corp.example/team/wiki"),
+        &[
+            "error: cannot fetch git.corp.example/team/wiki@v1.0.0 direct from version control: the module path's host does not say where its repository is",
+            "unrecognized import path \"git.corp.example/team/wiki\"",
+            "hint: git.corp.example must answer `https://git.corp.example/PATH?go-get=1` with a `<meta name=\"go-import\">` tag",
+            "`git.corp.example/team/lib.git`",
+        ],
+    );
+    assert!(!dir.join("app/kiln.lock").exists());
+}
