@@ -33,7 +33,7 @@
 //!
 //! From the user's environment, only what Go and git need to reach version control
 //! ([`PASSED_THROUGH`] and every `GIT_*` variable): HOME and XDG_CONFIG_HOME (git's global
-//! config, `~/.netrc`, `~/.ssh`), PATH (git, ssh), NETRC, GOAUTH, GOPRIVATE, GONOPROXY,
+//! config, `~/.netrc`, `~/.ssh`), PATH (git, ssh), USER, NETRC, GOAUTH, GOPRIVATE, GONOPROXY,
 //! GONOSUMDB, GOINSECURE, GOVCS (whose default treats GOPRIVATE modules as `private`),
 //! SSH_AUTH_SOCK, the proxy variables and SSL_CERT_FILE/SSL_CERT_DIR. Git's own protocol
 //! policy applies as always: GIT_ALLOW_PROTOCOL, when set, is also the list of schemes Go

@@ -245,10 +245,14 @@ impl ModuleSource<'_> {
         let downloaded = self.downloaded.as_mut().ok_or(LockError::NotFetched {
             module: wanted.id(),
         })?;
-        Ok(match file {
-            ProxyFile::Mod => downloaded.go_mod.clone(),
-            ProxyFile::Zip | ProxyFile::Info => std::mem::take(&mut downloaded.zip),
-        })
+        match file {
+            ProxyFile::Mod => Ok(downloaded.go_mod.clone()),
+            ProxyFile::Zip => Ok(std::mem::take(&mut downloaded.zip)),
+            // A lock reads no .info; Go's stays in its scratch cache.
+            ProxyFile::Info => Err(LockError::NotFetched {
+                module: wanted.id(),
+            }),
+        }
     }
 }
 
