@@ -180,7 +180,7 @@ pub enum DirectError {
     Refused {
         /// `MODULE@VERSION`, for the hint.
         module: String,
-        /// The module path's first element.
+        /// The host git talked to (from Go's message), else the module path's first element.
         host: String,
         refusal: Refusal,
         /// Go's text, redacted, without its `MODULE@VERSION: ` prefix.
@@ -215,7 +215,7 @@ impl Hint for DirectError {
                 ..
             } => match refusal {
                 Refusal::Authentication => Some(format!(
-                    "give git access to {host} the way `go` gets it: for https, a `machine {host}` entry in ~/.netrc (or the file NETRC names), GOAUTH, or a git credential helper (`git config --global credential.helper …`); for ssh (`git config --global url.\"git@{host}:\".insteadOf \"https://{host}/\"`), a key ssh-agent holds (SSH_AUTH_SOCK); kiln never lets git prompt (GIT_TERMINAL_PROMPT=0)"
+                    "give git access to {host}, where {module}'s repository is, the way `go` gets it: for https, a `machine {host}` entry in ~/.netrc (or the file NETRC names), GOAUTH, or a git credential helper (`git config --global credential.helper …`); for ssh (`git config --global url.\"git@{host}:\".insteadOf \"https://{host}/\"`), a key ssh-agent holds (SSH_AUTH_SOCK); kiln never lets git prompt (GIT_TERMINAL_PROMPT=0)"
                 )),
                 Refusal::UnknownRevision => Some(format!(
                     "the version go.mod requires must still exist in the repository: push the tag again, or require another version (`go get {}@VERSION`, then `go mod tidy`)",
@@ -336,7 +336,6 @@ impl DirectFetcher {
                 source,
             })?;
         let answer = parse_answer(&output.stdout, module, version);
-        let host = module.split('/').next().unwrap_or(module).to_owned();
         let refused = |text: &str| {
             let text = redact_text(text.trim());
             let message = text
@@ -345,7 +344,8 @@ impl DirectFetcher {
                 .to_owned();
             DirectError::Refused {
                 module: id.clone(),
-                host: host.clone(),
+                host: repository_host(&message)
+                    .unwrap_or_else(|| module.split('/').next().unwrap_or(module).to_owned()),
                 refusal: Refusal::of(&message),
                 message,
             }
@@ -378,6 +378,33 @@ impl DirectFetcher {
             }),
         }
     }
+}
+
+/// The host of the first URL in Go's message other than a `?go-get=1` lookup: the host git
+/// talked to (a go-import meta tag may name another host than the module path's), without
+/// port or userinfo; the credentials the hint speaks of are that host's.
+fn repository_host(message: &str) -> Option<String> {
+    let mut rest = message;
+    while let Some(index) = rest.find("://") {
+        let after = &rest[index + 3..];
+        let end = after
+            .find(|character: char| {
+                character.is_whitespace() || "/?#'\"`<>()[]{}".contains(character)
+            })
+            .unwrap_or(after.len());
+        let authority = &after[..end];
+        let host = authority.rsplit('@').next().unwrap_or(authority);
+        let host = host.split(':').next().unwrap_or(host);
+        let is_lookup = after[end..]
+            .split_whitespace()
+            .next()
+            .is_some_and(|url| url.contains("go-get=1"));
+        if !host.is_empty() && !is_lookup {
+            return Some(host.to_owned());
+        }
+        rest = &after[end..];
+    }
+    None
 }
 
 /// The fields of Go's `-json` answer kiln reads (`Sum` and `GoModSum` are ignored on
@@ -542,6 +569,23 @@ mod tests {
             ("disk quota exceeded", Refusal::Other),
         ] {
             assert_eq!(Refusal::of(text), refusal, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_hint_names_the_host_git_talked_to() {
+        for (message, host) in [
+            (
+                "invalid version: git ls-remote -q --end-of-options http://127.0.0.1:40325/team/lib in /c/vcs/1d: exit status 128:\n\tfatal: could not read Username for 'http://127.0.0.1:40325': terminal prompts disabled",
+                Some("127.0.0.1"),
+            ),
+            (
+                "unrecognized import path \"git.corp.example/x\": https fetch: Get \"https://git.corp.example/x?go-get=1\": dial tcp: no such host",
+                None,
+            ),
+            ("no secure protocol found for repository", None),
+        ] {
+            assert_eq!(repository_host(message).as_deref(), host, "{message}");
         }
     }
 

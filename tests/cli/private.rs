@@ -451,7 +451,7 @@ fn private_hosts_that_want_credentials_or_lack_the_meta_tag_are_explained() {
         &[
             "error: cannot fetch git.corp.example/team/lib@v1.0.0 direct from version control: version control refused access (credentials needed)",
             "terminal prompts disabled",
-            "hint: give git access to git.corp.example the way `go` gets it: for https, a `machine git.corp.example` entry in ~/.netrc",
+            "hint: give git access to 127.0.0.1, where git.corp.example/team/lib@v1.0.0's repository is, the way `go` gets it: for https, a `machine 127.0.0.1` entry in ~/.netrc",
             "GOAUTH",
             "credential helper",
         ],
