@@ -24,6 +24,7 @@ const GREETING: &str = "hello from the private module";
 const TOOL: &str = "git.corp.example/team/tool.git/v2";
 
 /// A `git daemon` serving `base` on a free loopback port, stopped (by its pid) when dropped.
+/// The connections it forks for end with their clone.
 struct GitDaemon {
     child: Child,
     port: u16,
@@ -36,8 +37,10 @@ impl GitDaemon {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("git")
-            .arg("daemon")
+        // The daemon itself, not `git daemon`: the `git` wrapper runs it as a child, which
+        // a kill of the wrapper (by pid, in `stop`) would leave behind.
+        let exec_path = success(Command::new("git").arg("--exec-path"));
+        let child = Command::new(Path::new(exec_path.trim()).join("git-daemon"))
             .arg("--export-all")
             .arg("--reuseaddr")
             .arg("--listen=127.0.0.1")
