@@ -308,8 +308,17 @@ fn a_private_module_is_locked_direct_and_built_offline() {
     assert_eq!(output, format!("{GREETING}\ntool at a pseudo-version\n"));
     // Locking again takes it from the store, still marked direct, with the server gone.
     let before = std::fs::read(private.dir.join("app/kiln.lock")).unwrap();
-    let output = run(private.dir.kiln_go(&private.go, "app", ["lock"]));
-    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&success(private.dir.kiln_go(
+        &private.go,
+        "app",
+        ["lock", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(report["changed"], false);
+    for module in report["modules"].as_array().unwrap() {
+        assert_eq!(module["origin"], "direct", "{report}");
+        assert!(module["fetched_bytes"].is_null(), "{report}");
+    }
     assert_eq!(
         std::fs::read(private.dir.join("app/kiln.lock")).unwrap(),
         before
