@@ -5,7 +5,8 @@
 //!
 //! - [`project`]: kiln.toml (schema, loading, model, diagnostics) and the targets it defines.
 //! - [`gomod`]: Go's module formats (go.mod, go.sum, vendor/modules.txt, `h1:` dirhash,
-//!   module zips, gomod2nix.toml) and the GOPROXY client.
+//!   module zips, gomod2nix.toml), the GOPROXY client, and `direct` fetches from version
+//!   control through Go itself.
 //! - [`lock`]: kiln.lock, what go.sum wants pinned, fetching and verifying modules into the
 //!   store, and `kiln lock`'s rules ([`lock::locker`]).
 //! - [`static_base`]: the built-in `static` base, made from pinned PyPI wheels.

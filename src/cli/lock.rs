@@ -9,6 +9,7 @@ use clap::Args;
 
 use super::Printer;
 use super::style::format_bytes;
+use crate::gomod::direct::DirectFetcher;
 use crate::gomod::gomod2nix;
 use crate::gomod::proxy::{GoEnv, ProxyClient};
 use crate::lock::locker::{self, Check, ImageInputs};
@@ -20,12 +21,19 @@ use crate::toolchain;
 const AFTER_HELP: &str = "\
 kiln lock reads go.mod and go.sum, fetches every module go.sum pins through the GOPROXY
 protocol ($GOPROXY: `,` falls through on not-found, `|` on any error; file:// and http(s)://
-proxies; `off`; `direct` and GOPRIVATE/GONOPROXY modules need a proxy, as kiln does not fetch
-from version control), checks each .mod and .zip against go.sum's h1: hashes before it enters
-the store (zips are checked for unsafe names, links, case collisions and Go's size limits), and
-writes kiln.lock: each module's path, version, h1: of its zip and go.mod, and the NAR hash of
-the unpacked module. Builds then run offline from the lock. A project with no go.sum but a
-gomod2nix.toml is locked from that file, its NAR hashes verified.
+proxies; `off`; `direct`), checks each .mod and .zip against go.sum's h1: hashes before it
+enters the store (zips are checked for unsafe names, links, case collisions and Go's size
+limits), and writes kiln.lock: each module's path, version, h1: of its zip and go.mod, and the
+NAR hash of the unpacked module. Builds then run offline from the lock. A project with no
+go.sum but a gomod2nix.toml is locked from that file, its NAR hashes verified.
+
+Modules GOPROXY sends `direct`, and those matching GONOPROXY (default GOPRIVATE) whatever
+GOPROXY says, come from version control: kiln runs the pinned `go mod download -json` with a
+private temporary module cache, GOPROXY=direct, GOSUMDB=off (go.sum is checked by kiln, and is
+mandatory) and your credentials' settings (HOME, .netrc/NETRC, GOAUTH, git config and
+credential helpers, SSH_AUTH_SOCK, GIT_*, GOVCS, GOINSECURE, proxies, SSL_CERT_*; git never
+prompts), then verifies the .mod and .zip Go wrote exactly like a proxied module's. kiln.lock
+marks them `origin = \"direct\"`; builds need neither the network nor the credentials.
 
 The lock pins the Go release: go.mod's toolchain line, else the one pinned before, else the
 local go, never one older than go.mod's go line. When the local go is not that release (or
@@ -152,9 +160,10 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
             None
         }
     };
-    let local = toolchain::find_go().ok().and_then(|go| {
+    let local_go = toolchain::find_go().ok();
+    let local = local_go.as_deref().and_then(|go| {
         let store = Store::open().ok()?;
-        toolchain::version(&go, &store.toolchain_cache()).ok()
+        toolchain::version(go, &store.toolchain_cache()).ok()
     });
     let pinned = locker::pin_release(&wants, previous.as_ref(), local.as_deref())?;
     let mut go_pin = locker::go_pin(&wants, previous.as_ref(), &pinned);
@@ -164,6 +173,12 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
     let env = GoEnv::from_env();
     let client = ProxyClient::new(&env)?;
     locker::ensure_release(&store, &client, &mut go_pin, local.as_deref(), &status)?;
+    // Modules that go `direct` are downloaded by the pinned Go, as the build would run it.
+    let direct = DirectFetcher::new(
+        locker::pinned_go(&store, &go_pin, local_go.as_deref(), local.as_deref()),
+        &store.root().join("tmp"),
+        std::env::vars_os(),
+    );
     let vendored = wants.vendored_lock(go_pin.clone())?;
     let bar = Bar {
         bar: (super::progress_allowed(printer) && vendored.is_none() && !wants.modules.is_empty())
@@ -189,7 +204,10 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
         }),
         None => lock::lock(
             &store,
-            &client,
+            lock::Sources {
+                proxies: &client,
+                direct: &direct,
+            },
             &wants,
             previous.as_ref(),
             go_pin,
@@ -307,6 +325,7 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
                     "go_mod": module.go_mod,
                     "nar": module.nar,
                     "vendored": module.vendored,
+                    "origin": module.origin.map(|origin| origin.as_str()),
                     "fetched_bytes": match how { Some(Fetched::Downloaded(bytes)) => Some(*bytes), _ => None },
                 })
             }).collect::<Vec<_>>(),

@@ -9,14 +9,19 @@
 //!
 //! GOPROXY lists proxies separated by `,` or `|`. kiln tries them in order; after a `,` it
 //! moves on only when the proxy does not have the file (HTTP 404 or 410, or a missing file),
-//! after a `|` on any error. `off` ends the list with an error. `direct` (fetch from version
-//! control) also ends it, and kiln refuses it: a build from a VCS checkout is not a build from
-//! the bytes go.sum pins, and kiln does not run git. Modules matching GONOPROXY (default
-//! GOPRIVATE) always go `direct` in Go, so kiln refuses those too, naming the pattern.
+//! after a `|` on any error. `off` ends the list with an error. `direct` ends it too: the
+//! module comes from version control. Modules matching GONOPROXY (default GOPRIVATE, Go's
+//! glob rules in [`Patterns`]) go `direct` at once, whatever GOPROXY says (even `off`), as in
+//! cmd/go, and never reach a proxy. [`ProxyClient::route`] says which it is
+//! ([`Routed::Direct`]); the caller then fetches from version control through
+//! [`super::direct`] (as `kiln lock` does), or refuses ([`ProxyClient::fetch`] turns it into
+//! [`ProxyError::Direct`], as fetching a Go release does). When `direct` fails after proxies
+//! that did not have the module, direct's error is the one reported, as in cmd/go.
 //!
 //! What is left out, on purpose: GONOSUMDB is read and exposed ([`GoEnv::no_sum_db`]) but kiln
 //! never asks a checksum database (GOSUMDB); every file it fetches is checked against go.sum
-//! instead. GOINSECURE only affects `direct` fetches in Go, so it is exposed and unused.
+//! instead, direct or not. GOINSECURE and GOVCS only affect `direct` fetches, which Go makes
+//! with the user's values (see [`super::direct`]).
 //! `go env -w` settings (the GOENV file), GOAUTH and `.netrc` are not read; credentials come
 //! from the URL's userinfo (`https://user:token@host/`), sent as HTTP basic auth and never
 //! shown: every message and [`ProxyClient::describe`] drop the userinfo. The list endpoints
@@ -90,7 +95,8 @@ impl GoEnv {
         Patterns::parse(&self.gonosumdb)
     }
 
-    /// Modules Go may fetch `direct` without TLS (GOINSECURE); kiln never fetches `direct`.
+    /// Modules Go may fetch `direct` without TLS (GOINSECURE). kiln's own requests go to
+    /// proxies only; `direct` fetches are Go's, which reads GOINSECURE itself.
     pub fn insecure(&self) -> Patterns {
         Patterns::parse(&self.goinsecure)
     }
@@ -235,6 +241,25 @@ fn attempts_note(attempts: u32) -> String {
     }
 }
 
+/// Where one module file came from, or must come from.
+#[derive(Debug)]
+pub enum Routed {
+    /// A proxy served it.
+    Proxied(Vec<u8>),
+    /// It goes `direct` to version control.
+    Direct(DirectRoute),
+}
+
+/// Why a module goes `direct`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectRoute {
+    /// The GONOPROXY (or GOPRIVATE) glob that sent it `direct`, if one did (else GOPROXY's
+    /// `direct` entry did).
+    pub no_proxy_pattern: Option<String>,
+    /// The proxies before `direct` that did not have it, redacted.
+    pub tried: Vec<String>,
+}
+
 /// A client for the proxies GOPROXY lists. Cheap to share: `fetch` takes `&self` and the
 /// client is `Send + Sync`, so several threads may fetch at once (connections are pooled).
 pub struct ProxyClient {
@@ -371,7 +396,8 @@ impl ProxyClient {
     }
 
     /// Fetch one file of module@version (unescaped inputs; escaping done here), at most `limit`
-    /// bytes (more is an error, never buffered beyond limit+1).
+    /// bytes (more is an error, never buffered beyond limit+1). A module GOPROXY sends
+    /// `direct` is refused ([`ProxyError::Direct`]): for callers that only fetch from proxies.
     pub fn fetch(
         &self,
         module: &str,
@@ -379,14 +405,36 @@ impl ProxyClient {
         file: ProxyFile,
         limit: u64,
     ) -> Result<Vec<u8>, ProxyError> {
-        module::check(module, version)?;
-        if let Some(pattern) = self.no_proxy.matching(module) {
-            return Err(ProxyError::Direct {
+        match self.route(module, version, file, limit)? {
+            Routed::Proxied(bytes) => Ok(bytes),
+            Routed::Direct(DirectRoute {
+                no_proxy_pattern,
+                tried,
+            }) => Err(ProxyError::Direct {
                 module: module.to_owned(),
                 version: version.to_owned(),
+                no_proxy_pattern,
+                tried,
+            }),
+        }
+    }
+
+    /// Fetch one file of module@version from the proxies GOPROXY lists, or say that it goes
+    /// `direct` to version control (a GONOPROXY match, or `direct` reached in the list), as
+    /// cmd/go routes it.
+    pub fn route(
+        &self,
+        module: &str,
+        version: &str,
+        file: ProxyFile,
+        limit: u64,
+    ) -> Result<Routed, ProxyError> {
+        module::check(module, version)?;
+        if let Some(pattern) = self.no_proxy.matching(module) {
+            return Ok(Routed::Direct(DirectRoute {
                 no_proxy_pattern: Some(pattern.to_owned()),
                 tried: Vec::new(),
-            });
+            }));
         }
         let name = format!(
             "{}/@v/{}.{}",
@@ -407,12 +455,12 @@ impl ProxyClient {
                     }));
                 }
                 Endpoint::Direct => {
-                    return Err(ProxyError::Direct {
-                        module: module.to_owned(),
-                        version: version.to_owned(),
+                    // As cmd/go: direct's own outcome is what counts, even after a `|`
+                    // fall-through from a proxy error.
+                    return Ok(Routed::Direct(DirectRoute {
                         no_proxy_pattern: None,
                         tried,
-                    });
+                    }));
                 }
                 Endpoint::File { root, .. } => read_file(&root.join(&name), limit, module, version),
                 Endpoint::Http {
@@ -433,7 +481,7 @@ impl ProxyClient {
                 }
             };
             match outcome {
-                Ok(bytes) => return Ok(bytes),
+                Ok(bytes) => return Ok(Routed::Proxied(bytes)),
                 Err(Failure::NotFound(why)) => tried.push(why),
                 Err(Failure::Error(error)) if proxy.separator == Some('|') => {
                     last_error = Some(*error);
@@ -1236,6 +1284,93 @@ mod tests {
                 "GOPROXY={} (GONOPROXY=*.corp.example.com,example.com/lib goes direct)",
                 server.url()
             )
+        );
+    }
+
+    /// Issue 19: the route to version control is Go's: `direct` reached after a `,` only
+    /// past "not found", after a `|` past any error; a GONOPROXY (default GOPRIVATE) match
+    /// goes direct at once, even with GOPROXY=off, and never reaches a proxy.
+    #[test]
+    fn routes_to_direct_as_go_does() {
+        let missing = serve(vec![]);
+        let broken = serve(vec![(MOD_PATH, vec![reply(500, "down")])]);
+        let route = |goproxy: &str, goprivate: &str| {
+            let env = GoEnv::from_lookup(|name| match name {
+                "GOPROXY" => Some(goproxy.to_owned()),
+                "GOPRIVATE" => Some(goprivate.to_owned()),
+                _ => None,
+            });
+            let mut client = ProxyClient::new(&env).unwrap();
+            client.retry = RetryPolicy::goproxy().with_first_delay(Duration::from_millis(1));
+            client.route("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
+        };
+        let direct = |tried: Vec<String>| DirectRoute {
+            no_proxy_pattern: None,
+            tried,
+        };
+        let not_found = format!(
+            "GET {}{MOD_PATH}: 404 Not Found (server response: not found: no such module)",
+            missing.url()
+        );
+        for (name, goproxy, goprivate, expected) in [
+            ("direct alone", "direct".to_owned(), "", Ok(direct(vec![]))),
+            (
+                "direct after a proxy without it",
+                format!("{},direct", missing.url()),
+                "",
+                Ok(direct(vec![not_found.clone()])),
+            ),
+            (
+                "direct after a failing proxy and `|`",
+                format!("{}|direct", broken.url()),
+                "",
+                Ok(direct(vec![])),
+            ),
+            (
+                "no direct after a failing proxy and `,`",
+                format!("{},direct", broken.url()),
+                "",
+                Err("500 Internal Server Error (after 3 attempts)"),
+            ),
+            (
+                "GOPRIVATE beats GOPROXY=off",
+                "off".to_owned(),
+                "example.com",
+                Ok(DirectRoute {
+                    no_proxy_pattern: Some("example.com".to_owned()),
+                    tried: vec![],
+                }),
+            ),
+            (
+                "a glob on the path's elements",
+                format!("{},off", missing.url()),
+                "*.com/l*",
+                Ok(DirectRoute {
+                    no_proxy_pattern: Some("*.com/l*".to_owned()),
+                    tried: vec![],
+                }),
+            ),
+            (
+                "no match: off",
+                "off".to_owned(),
+                "example.com/other,example.org",
+                Err("module lookups disabled by GOPROXY=off"),
+            ),
+        ] {
+            match (route(&goproxy, goprivate), expected) {
+                (Ok(Routed::Direct(route)), Ok(expected)) => {
+                    assert_eq!(route, expected, "{name}")
+                }
+                (Err(error), Err(expected)) => {
+                    assert!(error.to_string().contains(expected), "{name}: {error}")
+                }
+                (outcome, expected) => panic!("{name}: {outcome:?}, expected {expected:?}"),
+            }
+        }
+        assert_eq!(
+            missing.count_path(MOD_PATH),
+            1,
+            "a GOPRIVATE match never reaches the proxy"
         );
     }
 

@@ -41,7 +41,7 @@ pub mod test_server;
 pub mod tls;
 
 pub use agent::{AgentOptions, Client, RedirectCredentials, USER_AGENT, is_loopback};
-pub use redact::{redact, without_queries};
+pub use redact::{redact, redact_text, without_queries};
 pub use response::{read_limited, status_text};
 pub use retry::{Attempt, RetryPolicy, RetryStatuses, RetryTransport};
 

@@ -6,6 +6,10 @@
 //! - **Queries**: a registry's upload `Location` carries a session token, and a blob download
 //!   redirects to object storage with a signature (`X-Amz-Signature=…`). [`without_queries`]
 //!   cuts them out of an error's text, which may quote such a URL anywhere.
+//!
+//! Text kiln did not write (Go's and git's error messages, which quote the repository URL a
+//! user configured with `https://user:token@host/`) goes through [`redact_text`], which drops
+//! the userinfo of every URL in it.
 
 /// `scheme://userinfo@host/…` → `scheme://host/…`: what every message shows of a URL.
 pub fn redact(url: &str) -> String {
@@ -19,6 +23,29 @@ pub fn redact(url: &str) -> String {
         Some(at) => format!("{}{}", &url[..start], &url[start + at + 1..]),
         None => url.to_owned(),
     }
+}
+
+/// `text` with the userinfo of every `scheme://user:password@host` in it removed, wherever the
+/// URL stands (quoted, in parentheses, at the end of a line). The authority ends at the first
+/// `/`, `?`, `#`, quote, bracket or white space, so `user@host` in a path is left alone.
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(index) = rest.find("://") {
+        let start = index + 3;
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let authority_end = rest
+            .find(|character: char| {
+                character.is_whitespace() || "/?#'\"`<>()[]{}".contains(character)
+            })
+            .unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            rest = &rest[at + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `text` with the query of every URL in it cut off: upload locations carry state tokens and
@@ -71,6 +98,25 @@ mod tests {
             ),
         ] {
             assert_eq!(redact(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn userinfo_is_cut_from_every_url_in_a_text() {
+        for (text, shown) in [
+            (
+                "fatal: could not read Password for 'https://kiln:s3cret@git.corp.example': terminal prompts disabled",
+                "fatal: could not read Password for 'https://git.corp.example': terminal prompts disabled",
+            ),
+            (
+                "git ls-remote https://u:p@a.example/x and ssh://git@b.example:22/y (z@c)",
+                "git ls-remote https://a.example/x and ssh://b.example:22/y (z@c)",
+            ),
+            ("https://host/a@b", "https://host/a@b"),
+            ("ends with https://t@host", "ends with https://host"),
+            ("no url, a@b", "no url, a@b"),
+        ] {
+            assert_eq!(redact_text(text), shown, "{text}");
         }
     }
 

@@ -2,6 +2,13 @@
 //! fetched from the GOPROXY and verified (its `.mod` and zip against go.sum's `h1:`, its
 //! unpacked tree against gomod2nix.toml's NAR hash); verified modules wait in a staging
 //! folder under `tmp/` and are published into the store only when every module verified.
+//!
+//! A module GOPROXY routes `direct` (its `direct` entry, or a GONOPROXY/GOPRIVATE match, see
+//! [`crate::gomod::proxy`]) is downloaded from version control by Go itself
+//! ([`crate::gomod::direct`]), and the `.mod` and zip Go wrote then take the very same path
+//! as a proxy's: the zip's checks, `h1:` against go.sum, the NAR hash, staging and publishing.
+//! The only differences are `origin = "direct"` in its lock entry and store record, and a
+//! hint on a go.sum mismatch (GONOSUMDB does not make go.sum optional).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,13 +16,15 @@ use std::sync::Mutex;
 
 use serde_json::json;
 
+use super::lockfile::ModuleOrigin;
 use super::lockfile::{GoPin, LockFile, LockedModule};
 use super::wants::{Wanted, Wants};
 use super::{LockError, locked_module_path};
 use crate::diagnostic::PathError;
+use crate::gomod::direct::{DirectFetcher, Downloaded};
 use crate::gomod::dirhash;
 use crate::gomod::modzip::{self, ZipLimits};
-use crate::gomod::proxy::{ProxyClient, ProxyFile};
+use crate::gomod::proxy::{ProxyClient, ProxyFile, Routed};
 use crate::recipes;
 use crate::store::Store;
 
@@ -41,11 +50,19 @@ pub struct Locked {
     pub fetched: Vec<(String, Fetched)>,
 }
 
+/// Where a lock fetches modules from: the GOPROXY's proxies, and version control (through
+/// Go) for the modules GOPROXY sends `direct`.
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    pub proxies: &'a ProxyClient,
+    pub direct: &'a DirectFetcher,
+}
+
 /// Lock `wants`: every module in the store, verified, and the lock that pins them.
 /// `toolchain` is the Go release the lock pins. Fetches run on up to `jobs` threads.
 pub fn lock(
     store: &Store,
-    client: &ProxyClient,
+    client: Sources<'_>,
     wants: &Wants,
     previous: Option<&LockFile>,
     toolchain: GoPin,
@@ -148,6 +165,8 @@ fn read_module_record(path: &Path) -> Option<LockedModule> {
         #[serde(rename = "go-mod")]
         go_mod: String,
         nar: Option<String>,
+        #[serde(default)]
+        origin: Option<ModuleOrigin>,
     }
     let bytes = std::fs::read(path.join("module.json")).ok()?;
     let record: Record = serde_json::from_slice(&bytes).ok()?;
@@ -158,6 +177,7 @@ fn read_module_record(path: &Path) -> Option<LockedModule> {
         go_mod: record.go_mod,
         nar: record.nar,
         vendored: false,
+        origin: record.origin,
     })
 }
 
@@ -167,6 +187,7 @@ fn mismatch(
     actual: String,
     expected: &str,
     source_file: &'static str,
+    origin: Option<ModuleOrigin>,
 ) -> LockError {
     LockError::Mismatch {
         module: wanted.id(),
@@ -174,13 +195,71 @@ fn mismatch(
         actual,
         expected: expected.to_owned(),
         source_file,
+        origin,
+    }
+}
+
+/// The files of one module as a lock fetches them: each through GOPROXY's list, and from
+/// version control (one `go mod download` giving both files) once the list says `direct`.
+struct ModuleSource<'a> {
+    sources: Sources<'a>,
+    wanted: &'a Wanted,
+    /// What Go downloaded, once a file went direct.
+    downloaded: Option<Downloaded>,
+}
+
+impl ModuleSource<'_> {
+    fn origin(&self) -> Option<ModuleOrigin> {
+        self.downloaded.as_ref().map(|_| ModuleOrigin::Direct)
+    }
+
+    fn fetch(&mut self, file: ProxyFile, limit: u64) -> Result<Vec<u8>, LockError> {
+        let wanted = self.wanted;
+        if self.downloaded.is_none() {
+            let routed = self
+                .sources
+                .proxies
+                .route(&wanted.path, &wanted.version, file, limit)
+                .map_err(|source| LockError::Fetch {
+                    module: wanted.id(),
+                    source: Box::new(source),
+                })?;
+            if let Routed::Proxied(bytes) = routed {
+                return Ok(bytes);
+            }
+            let downloaded = self
+                .sources
+                .direct
+                .download(
+                    &wanted.path,
+                    &wanted.version,
+                    modzip::MAX_GO_MOD,
+                    modzip::MAX_ZIP_FILE,
+                )
+                .map_err(|source| LockError::FetchDirect {
+                    module: wanted.id(),
+                    source: Box::new(source),
+                })?;
+            self.downloaded = Some(downloaded);
+        }
+        let downloaded = self.downloaded.as_mut().ok_or(LockError::NotFetched {
+            module: wanted.id(),
+        })?;
+        match file {
+            ProxyFile::Mod => Ok(downloaded.go_mod.clone()),
+            ProxyFile::Zip => Ok(std::mem::take(&mut downloaded.zip)),
+            // A lock reads no .info; Go's stays in its scratch cache.
+            ProxyFile::Info => Err(LockError::NotFetched {
+                module: wanted.id(),
+            }),
+        }
     }
 }
 
 /// Lock one module: from the store when it has the pinned bytes, else fetched and verified.
 fn lock_one(
     store: &Store,
-    client: &ProxyClient,
+    client: Sources<'_>,
     wanted: &Wanted,
     previous: Option<&LockedModule>,
     staging: &Path,
@@ -206,25 +285,29 @@ fn lock_one(
     {
         return Ok((record, Fetched::Cached, None));
     }
-    let fetch = |file: ProxyFile, limit: u64| {
-        client
-            .fetch(&wanted.path, &wanted.version, file, limit)
-            .map_err(|source| LockError::Fetch {
-                module: wanted.id(),
-                source: Box::new(source),
-            })
+    let mut source = ModuleSource {
+        sources: client,
+        wanted,
+        downloaded: None,
     };
-    let mod_bytes = fetch(ProxyFile::Mod, modzip::MAX_GO_MOD)?;
+    let mod_bytes = source.fetch(ProxyFile::Mod, modzip::MAX_GO_MOD)?;
     let go_mod_hash = dirhash::hash_go_mod(&mod_bytes);
     if let Some(expected) = &wanted.go_mod
         && &go_mod_hash != expected
     {
-        return Err(mismatch(wanted, "go.mod", go_mod_hash, expected, "go.sum"));
+        return Err(mismatch(
+            wanted,
+            "go.mod",
+            go_mod_hash,
+            expected,
+            "go.sum",
+            source.origin(),
+        ));
     }
     let mut received = mod_bytes.len() as u64;
     let mut zip = None;
     if wanted.code {
-        let zip_bytes = fetch(ProxyFile::Zip, modzip::MAX_ZIP_FILE)?;
+        let zip_bytes = source.fetch(ProxyFile::Zip, modzip::MAX_ZIP_FILE)?;
         received += zip_bytes.len() as u64;
         let module_zip = modzip::read(
             &zip_bytes,
@@ -236,7 +319,14 @@ fn lock_one(
         if let Some(expected) = &wanted.h1
             && &h1 != expected
         {
-            return Err(mismatch(wanted, "zip", h1, expected, "go.sum"));
+            return Err(mismatch(
+                wanted,
+                "zip",
+                h1,
+                expected,
+                "go.sum",
+                source.origin(),
+            ));
         }
         if wanted.go_mod.is_none() {
             // Nothing pins the .mod (gomod2nix.toml pins the unpacked module only): it must be
@@ -263,6 +353,7 @@ fn lock_one(
                 nar,
                 expected,
                 "gomod2nix.toml",
+                source.origin(),
             ));
         }
         zip = Some((zip_bytes, h1, nar));
@@ -274,6 +365,7 @@ fn lock_one(
         go_mod: go_mod_hash,
         nar: zip.as_ref().map(|(_, _, nar)| nar.clone()),
         vendored: false,
+        origin: source.origin(),
     };
     let staged = stage(
         staging,
@@ -309,13 +401,17 @@ fn stage(
     if let Some(zip_bytes) = zip_bytes {
         write("module.zip", zip_bytes)?;
     }
-    let record = json!({
+    let mut record = json!({
         "path": module.path,
         "version": module.version,
         "h1": module.h1,
         "go-mod": module.go_mod,
         "nar": module.nar,
     });
+    // Only when there is one: a proxied module's record is the same bytes as before.
+    if let (Some(origin), Some(fields)) = (module.origin, record.as_object_mut()) {
+        fields.insert("origin".to_owned(), origin.as_str().into());
+    }
     write(
         "module.json",
         &serde_json::to_vec_pretty(&record).unwrap_or_default(),

@@ -218,6 +218,27 @@ pub fn go_pin(wants: &Wants, previous: Option<&LockFile>, pinned: &str) -> GoPin
     }
 }
 
+/// The `go` of the release `pin` names, chosen as a build chooses it
+/// ([`crate::builder::Builder::pinned_toolchain`]): the local go (`local_go`, whose release
+/// is `local`) when it is that release, else the release `kiln lock` fetched into the store
+/// for this host ([`ensure_release`] runs first). `None` when neither is there. `kiln lock`
+/// runs it for modules that go `direct` ([`crate::gomod::direct`]).
+pub fn pinned_go(
+    store: &Store,
+    pin: &GoPin,
+    local_go: Option<&std::path::Path>,
+    local: Option<&str>,
+) -> Option<std::path::PathBuf> {
+    if let Some(go) = local_go
+        && local == Some(pin.toolchain.as_str())
+    {
+        return Some(go.to_owned());
+    }
+    pin.toolchain_h1
+        .get(&crate::toolchain::go_host())
+        .and_then(|h1| crate::toolchain::fetched_release(store, &pin.toolchain, h1))
+}
+
 /// Make sure the store has the pinned release when the local go is another one (or there is
 /// none), fetching it unless GOTOOLCHAIN=local; records its `h1:` for this host in `pin`.
 /// `status` hears about a fetch.

@@ -18,6 +18,7 @@
 //! h1 = "h1:…"                 # go.sum's hash of the module zip
 //! go-mod = "h1:…"             # go.sum's hash of its go.mod
 //! nar = "sha256-…"            # NAR hash of the unpacked module (gomod2nix.toml's `hash`)
+//! origin = "direct"           # only for a module fetched from version control (see below)
 //!
 //! [[base]]                    # a base image of an [images.*] section, per platform
 //! name = "ghcr.io/team/base:1"      # as kiln.toml writes it
@@ -30,6 +31,17 @@
 //! url = "https://files.pythonhosted.org/…/certifi-….whl"
 //! sha256 = "…"
 //! ```
+//!
+//! `origin = "direct"` marks a module whose bytes kiln got from version control (GOPROXY's
+//! `direct`, or a GONOPROXY/GOPRIVATE match) rather than from a module proxy: a reader of
+//! the lock sees which modules no proxy serves, and so which ones a machine without access to
+//! those hosts can only build from a store that has them. It records where the stored bytes
+//! came from, never how (no URL, no user name, no credential: the module path is the only
+//! name Go gives a repository, and it is already the entry's `path`); the bytes are pinned by
+//! `h1`, `go-mod` and `nar` exactly as for a proxied module, and the store output is the same.
+//! A module the store already holds keeps the origin recorded when it was stored. A lock
+//! without direct modules is the same bytes as before the key existed; one with them is
+//! refused by older kilns (an unknown field), which could not have fetched them either.
 //!
 //! A module whose code the build never reads (go.sum holds only its `/go.mod` hash: Go needs
 //! the file to walk the module graph) has `go-mod` and neither `h1` nor `nar`. Entries are
@@ -145,6 +157,26 @@ pub struct LockedModule {
     /// Whether its code comes from the project's vendor/ (only in a lock with `[vendor]`).
     #[serde(default)]
     pub vendored: bool,
+    /// Where its bytes came from, when not a module proxy.
+    #[serde(default)]
+    pub origin: Option<ModuleOrigin>,
+}
+
+/// A module's `origin` (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModuleOrigin {
+    /// Fetched from version control (GOPROXY's `direct`, or GONOPROXY/GOPRIVATE).
+    Direct,
+}
+
+impl ModuleOrigin {
+    /// The value kiln.lock and the store's module record write.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModuleOrigin::Direct => "direct",
+        }
+    }
 }
 
 /// The `[vendor]` table: the lock was made from vendor/ (see the module doc).
@@ -461,6 +493,9 @@ pub fn render(lock: &LockFile) -> String {
         if let Some(nar) = &module.nar {
             text.push_str(&format!("nar = {}\n", toml_string(nar)));
         }
+        if let Some(origin) = module.origin {
+            text.push_str(&format!("origin = {}\n", toml_string(origin.as_str())));
+        }
         if module.vendored {
             text.push_str("vendored = true\n");
         }
@@ -509,6 +544,7 @@ mod tests {
                     go_mod: GO_MOD.to_owned(),
                     nar: Some(NAR.to_owned()),
                     vendored: false,
+                    origin: None,
                 },
                 LockedModule {
                     path: "example.com/old".to_owned(),
@@ -517,6 +553,7 @@ mod tests {
                     go_mod: GO_MOD.to_owned(),
                     nar: None,
                     vendored: false,
+                    origin: None,
                 },
             ],
             bases: vec![LockedBase {
@@ -575,6 +612,30 @@ mod tests {
         twice.modules.push(twice.modules[0].clone());
         let error = parse(&render(&twice), file).unwrap_err().to_string();
         assert!(error.contains("listed twice"), "{error}");
+    }
+
+    /// Issue 19: a module fetched from version control is marked `origin = "direct"`, and
+    /// nothing else changes; a lock without one is the same bytes as before.
+    #[test]
+    fn direct_origin_round_trips() {
+        let mut lock = sample();
+        lock.modules[0].origin = Some(ModuleOrigin::Direct);
+        let text = render(&lock);
+        assert_eq!(
+            text,
+            render(&sample()).replace(
+                &format!("nar = \"{NAR}\"\n"),
+                &format!("nar = \"{NAR}\"\norigin = \"direct\"\n")
+            )
+        );
+        assert_eq!(parse(&text, Path::new("kiln.lock")).unwrap(), lock);
+        let error = parse(
+            &text.replace("origin = \"direct\"", "origin = \"git\""),
+            Path::new("kiln.lock"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("unknown variant `git`"), "{error}");
     }
 
     /// A lock without `version` was reported as "version 0 … a newer kiln wrote it".

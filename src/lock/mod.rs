@@ -1,5 +1,6 @@
-//! `kiln lock`: pin every module a build may use, fetched through the GOPROXY protocol and
-//! verified before anything enters the store.
+//! `kiln lock`: pin every module a build may use, fetched through the GOPROXY protocol (or
+//! from version control, by Go, for modules GOPROXY and GOPRIVATE send `direct`) and verified
+//! before anything enters the store.
 //!
 //! The module set is what go.sum pins: a `h1:` of the zip marks a module whose code the build
 //! may compile, a `/go.mod` hash one whose go.mod Go reads to walk the module graph. go.sum is
@@ -28,7 +29,7 @@ pub mod lockfile;
 pub mod module_proxy;
 pub mod wants;
 
-pub use fetch::{FetchProgress, Fetched, Locked, lock};
+pub use fetch::{FetchProgress, Fetched, Locked, Sources, lock};
 pub use module_proxy::proxy_folder;
 pub use wants::{PinOrigin, Wanted, Wants, differences, read_go_mod, wants};
 
@@ -91,13 +92,15 @@ pub enum LockError {
         new: String,
         line: usize,
     },
-    #[error("{module}: {what} failed verification: got {actual}, {source_file} says {expected}")]
+    #[error("{module}: {what}{} failed verification: got {actual}, {source_file} says {expected}", fetched_from(*.origin))]
     Mismatch {
         module: String,
         what: &'static str,
         actual: String,
         expected: String,
         source_file: &'static str,
+        /// Where the bytes came from, when not a proxy (the hint differs).
+        origin: Option<self::lockfile::ModuleOrigin>,
     },
     #[error(transparent)]
     Toolchain(#[from] crate::toolchain::ToolchainError),
@@ -106,6 +109,12 @@ pub enum LockError {
         module: String,
         #[source]
         source: Box<crate::gomod::proxy::ProxyError>,
+    },
+    #[error("cannot fetch {module} direct from version control")]
+    FetchDirect {
+        module: String,
+        #[source]
+        source: Box<crate::gomod::direct::DirectError>,
     },
     #[error(transparent)]
     Zip(#[from] modzip::ModZipError),
@@ -160,8 +169,23 @@ impl Hint for LockError {
             LockError::MissingGomod2nix { .. } => Some("regenerate it (`gomod2nix generate`), or write go.sum (`go mod tidy`) and lock from that".to_owned()),
             LockError::ModNotZipGoMod { .. } => Some("the proxy is broken or tampered with".to_owned()),
             LockError::NotFetched { .. } => Some("run `kiln lock` to fetch what kiln.lock pins".to_owned()),
+            LockError::Mismatch {
+                origin: Some(self::lockfile::ModuleOrigin::Direct),
+                source_file,
+                ..
+            } => Some(format!(
+                "the repository's revision is not the one {source_file} pinned (a tag moved or was pushed again?); GONOSUMDB and GOPRIVATE only keep Go from asking a checksum database, {source_file} still pins the module, in Go as in kiln; if the new content is meant, remove its lines from go.sum and run `go mod tidy`"
+            )),
             _ => None,
         }
+    }
+}
+
+/// ` (fetched direct from version control)` for a direct module's mismatch.
+fn fetched_from(origin: Option<self::lockfile::ModuleOrigin>) -> &'static str {
+    match origin {
+        Some(self::lockfile::ModuleOrigin::Direct) => " (fetched direct from version control)",
+        None => "",
     }
 }
 

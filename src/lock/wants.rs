@@ -291,6 +291,7 @@ impl Wants {
                 go_mod,
                 nar: None,
                 vendored: wanted.vendored,
+                origin: None,
             });
         }
         Ok(Some(LockFile {
@@ -423,6 +424,7 @@ mod tests {
             go_mod: H1_B.to_owned(),
             nar: code.then(|| NAR.to_owned()),
             vendored: false,
+            origin: None,
         }
     }
 

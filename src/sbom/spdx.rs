@@ -667,6 +667,7 @@ mod tests {
             go_mod: go_mod.to_owned(),
             nar: h1.map(|_| "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_owned()),
             vendored: false,
+            origin: None,
         }
     }
 

@@ -14,6 +14,7 @@ mod incremental;
 mod inspect;
 mod journey;
 mod lock;
+mod private;
 mod production;
 mod project;
 mod registry;
