@@ -160,6 +160,7 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
         crate::builder::worktree::WorktreeError,
         crate::diagnostic::Hinted,
         crate::engine::EngineError,
+        crate::gomod::goauth::GoAuthError,
         crate::gomod::gomod2nix::Gomod2nixError,
         crate::gomod::proxy::ProxyError,
         crate::gomod::vendor::VendorError,

@@ -6,10 +6,12 @@
 pub mod buildinfo;
 pub mod dirhash;
 pub mod filepath;
+pub mod goauth;
 pub mod gomod2nix;
 pub mod modfile;
 pub mod module;
 pub mod modzip;
+pub mod netrc;
 pub mod proxy;
 pub mod sumfile;
 pub mod vendor;
