@@ -28,6 +28,9 @@
 //!   `<meta name="go-import" content="HOST/PATH git SCHEME://HOST/PATH.git">`, without auth
 //!   (as GitHub and GitLab answer it), unless [`GitHostOptions::go_get`] is false: then `404`.
 //!
+//! and, for every test, a private module proxy: `/goproxy/…` serves the files a test puts in
+//! [`GitHost::proxy_folder`] (a GOPROXY layout) behind the same basic auth.
+//!
 //! Requirements: root (for `ip netns`), `ip` (iproute2), `lighttpd` with `mod_openssl`,
 //! `openssl` and `git`. Without one, [`GitHost::start`] calls [`skip`] (which fails the test
 //! under `KILN_TEST_REQUIRE_TOOLS`/`CI`). Dropping the host stops lighttpd by its pid and
@@ -48,7 +51,7 @@ use kiln::gomod::modzip::{self, ZipLimits};
 use serde_json::Value;
 
 use crate::harness::{
-    CLEARED, TestDir, git, is_root, require_go, run, skip, stderr, stdout, which, wrapped,
+    CLEARED, TestDir, failure, git, is_root, require_go, run, skip, stderr, stdout, which, wrapped,
 };
 
 /// What a [`GitHost`] serves and how.
@@ -100,7 +103,7 @@ impl GitHost {
             return None;
         }
         for tool in ["ip", "lighttpd", "openssl", "git"] {
-            if which(tool).is_none() && !Path::new("/usr/sbin").join(tool).is_file() {
+            if tool_path(tool).is_none() {
                 skip(
                     test,
                     &format!(
@@ -179,6 +182,17 @@ impl GitHost {
             "machine {} login {} password {}\n",
             self.options.host, self.options.user, password
         )
+    }
+
+    /// The folder served as a GOPROXY at [`GitHost::proxy_url`], behind the same basic auth:
+    /// `MODULE/@v/VERSION.{info,mod,zip}` files put here are a private module proxy.
+    pub fn proxy_folder(&self) -> PathBuf {
+        self.path("www/goproxy")
+    }
+
+    /// `SCHEME://HOST/goproxy`, the GOPROXY URL of [`GitHost::proxy_folder`].
+    pub fn proxy_url(&self) -> String {
+        format!("{}://{}/goproxy", self.scheme(), self.options.host)
     }
 
     /// lighttpd's error log (for failure messages).
@@ -337,7 +351,7 @@ impl GitHost {
     }
 
     fn write_config(&self) {
-        for folder in ["www/go-get", "repos", "work"] {
+        for folder in ["www/go-get", "www/goproxy", "repos", "work"] {
             std::fs::create_dir_all(self.path(folder)).unwrap();
         }
         // lighttpd's plain user file: `user:password`, one a line.
@@ -379,6 +393,11 @@ mimetype.assign = (".html" => "text/html; charset=utf-8")
   "^/(.*\.git/.*)$" => "/git-http-backend/$1",
 )
 alias.url = ( "/git-http-backend" => "{backend}" )
+$HTTP["url"] =~ "^/goproxy/" {{
+  auth.backend = "plain"
+  auth.backend.plain.userfile = "{folder}/users"
+  auth.require = ( "" => ( "method" => "basic", "realm" => "{host}", "require" => "valid-user" ) )
+}}
 $HTTP["url"] =~ "^/git-http-backend/" {{
   cgi.assign = ( "" => "" )
   setenv.add-environment = ( "GIT_PROJECT_ROOT" => "{folder}/repos", "GIT_HTTP_EXPORT_ALL" => "1", "GIT_CONFIG_NOSYSTEM" => "1" )
@@ -397,7 +416,9 @@ $HTTP["url"] =~ "^/git-http-backend/" {{
         let log = std::fs::File::create(self.path("lighttpd.out")).unwrap();
         // `ip netns exec` execs lighttpd in its own process: the child's pid is lighttpd's.
         let child = Command::new("ip")
-            .args(["netns", "exec", &self.namespace, "lighttpd", "-D", "-f"])
+            .args(["netns", "exec", &self.namespace])
+            .arg(tool_path("lighttpd").unwrap())
+            .args(["-D", "-f"])
             .arg(self.path("lighttpd.conf"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -491,6 +512,14 @@ fn remove_stale_namespaces() {
             remove_namespace(&name);
         }
     }
+}
+
+/// `tool` on PATH, else in /usr/sbin (not on every user's PATH; lighttpd is there).
+fn tool_path(tool: &str) -> Option<PathBuf> {
+    which(tool).or_else(|| {
+        let path = Path::new("/usr/sbin").join(tool);
+        path.is_file().then_some(path)
+    })
 }
 
 fn git_exec_path() -> String {
@@ -907,4 +936,156 @@ fn a_dropped_git_host_leaves_no_namespace_and_no_server() {
     assert!(!Path::new("/run/netns").join(&namespace).exists());
     assert!(!Path::new("/etc/netns").join(&namespace).exists());
     assert!(!Path::new("/proc").join(pid.to_string()).exists());
+}
+
+/// Every file under `folder` (recursively), for secrets checks.
+fn files_under(folder: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut folders = vec![folder.to_owned()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                folders.push(entry.path());
+            } else if kind.is_file() {
+                files.push(entry.path());
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn kiln_locks_from_a_private_https_proxy_with_netrc_and_never_shows_the_password() {
+    let test = "kiln_locks_from_a_private_https_proxy_with_netrc_and_never_shows_the_password";
+    let Some(go) = require_go(test) else { return };
+    let Some((host, _repository)) = host_with_lib(test, GitHostOptions::default()) else {
+        return;
+    };
+    let directory = TestDir::new();
+    // Real Go fetches the module from the host's repository, and its files become what the
+    // host's private proxy serves.
+    directory.write("home/.netrc", host.netrc_line(host.password()), 0o600);
+    let (output, json) = go_download(
+        &host,
+        &directory,
+        &go,
+        "modcache",
+        &format!("{MODULE}@v1.0.0"),
+        &[],
+    );
+    assert!(output.status.success(), "{json:#}\n{}", host.error_log());
+    let served = host.proxy_folder().join(format!("{MODULE}/@v"));
+    std::fs::create_dir_all(&served).unwrap();
+    for (key, extension) in [("Info", "info"), ("GoMod", "mod"), ("Zip", "zip")] {
+        std::fs::copy(
+            json[key].as_str().unwrap(),
+            served.join(format!("v1.0.0.{extension}")),
+        )
+        .unwrap();
+    }
+    directory.write(
+        "app/go.mod",
+        format!("module example.com/app\n\ngo 1.22\n\nrequire {MODULE} v1.0.0\n"),
+        0o644,
+    );
+    directory.write(
+        "app/go.sum",
+        format!(
+            "{MODULE} v1.0.0 {}\n{MODULE} v1.0.0/go.mod {}\n",
+            json["Sum"].as_str().unwrap(),
+            json["GoModSum"].as_str().unwrap()
+        ),
+        0o644,
+    );
+    directory.write(
+        "app/main.go",
+        format!("package main\n\nimport (\n\t\"fmt\"\n\n\t\"{MODULE}\"\n)\n\nfunc main() {{ fmt.Println(lib.Hello()) }}\n"),
+        0o644,
+    );
+    directory.write(
+        "app/kiln.toml",
+        "schema = 1\n\n[packages.default]\nname = \"app\"\nversion = \"1.0\"\n\n[images.container]\npackage = \"default\"\nname = \"app\"\n",
+        0o644,
+    );
+    let netrc = directory.join("netrc");
+    let lock = || {
+        let mut command = directory.kiln_go(&go, "app", ["lock"]);
+        command
+            .env("GOPROXY", host.proxy_url())
+            .env("NETRC", &netrc);
+        host.wrap(&command)
+    };
+    let mut outputs = Vec::new();
+
+    // No .netrc at all: the error names the host, says there were none, and hints.
+    let text = failure(
+        lock(),
+        &[
+            "401 Unauthorized; kiln found no credentials for git.corp.example",
+            &format!("{} does not exist", netrc.display()),
+            &format!(
+                "add `machine git.corp.example login USER password TOKEN` to {}",
+                netrc.display()
+            ),
+        ],
+    );
+    outputs.push(text);
+
+    // A .netrc whose password the proxy refuses: named, with the file.
+    std::fs::write(
+        &netrc,
+        host.netrc_line(&format!("wrong-{}", host.password())),
+    )
+    .unwrap();
+    let text = failure(
+        lock(),
+        &[&format!(
+            "401 Unauthorized: git.corp.example refused the credentials from {} (machine git.corp.example)",
+            netrc.display()
+        )],
+    );
+    outputs.push(text);
+
+    // The right one: locked.
+    std::fs::write(&netrc, host.netrc_line(host.password())).unwrap();
+    let output = run(lock());
+    assert!(
+        output.status.success(),
+        "kiln lock failed:\n{}\n{}",
+        stderr(&output),
+        host.error_log()
+    );
+    outputs.push(format!("{}{}", stdout(&output), stderr(&output)));
+    let lock_text = std::fs::read_to_string(directory.join("app/kiln.lock")).unwrap();
+    assert!(lock_text.contains(MODULE), "{lock_text}");
+
+    // The password is in no output, and in no file kiln wrote (lock, store, logs).
+    for text in &outputs {
+        assert!(!text.contains(host.password()), "{text}");
+    }
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        host.user(),
+        host.password()
+    ));
+    for file in files_under(&directory.join("kiln-home"))
+        .into_iter()
+        .chain([directory.join("app/kiln.lock")])
+    {
+        let bytes = std::fs::read(&file).unwrap();
+        for secret in [host.password(), basic.as_str()] {
+            assert!(
+                !bytes
+                    .windows(secret.len())
+                    .any(|window| window == secret.as_bytes()),
+                "{} holds the password",
+                file.display()
+            );
+        }
+    }
 }
