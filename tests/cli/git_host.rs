@@ -1065,6 +1065,7 @@ fn kiln_locks_from_a_private_https_proxy_with_netrc_and_never_shows_the_password
 
     // The password is in no output, and in no file kiln wrote (lock, store, logs).
     for text in &outputs {
+        eprintln!("kiln lock said:\n{text}");
         assert!(!text.contains(host.password()), "{text}");
     }
     use base64::Engine as _;
