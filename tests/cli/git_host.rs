@@ -26,7 +26,9 @@
 //!   `WWW-Authenticate: Basic realm="HOST"`.
 //! - `/PATH?go-get=1` (and `/PATH/?go-get=1`): an HTML page with
 //!   `<meta name="go-import" content="HOST/PATH git SCHEME://HOST/PATH.git">`, without auth
-//!   (as GitHub and GitLab answer it), unless [`GitHostOptions::go_get`] is false: then `404`.
+//!   (as GitHub and GitLab answer it; behind the basic auth with
+//!   [`GitHostOptions::go_get_needs_auth`]), unless [`GitHostOptions::go_get`] is false: then
+//!   `404`.
 //!
 //! and, for every test, a private module proxy: `/goproxy/…` serves the files a test puts in
 //! [`GitHost::proxy_folder`] (a GOPROXY layout) behind the same basic auth.
@@ -66,6 +68,9 @@ pub struct GitHostOptions {
     pub tls: bool,
     /// Whether it answers `?go-get=1` with the go-import meta tag (else `404`).
     pub go_get: bool,
+    /// Whether the `?go-get=1` pages need the basic auth too (as on hosts that hide even
+    /// which repositories exist).
+    pub go_get_needs_auth: bool,
 }
 
 impl Default for GitHostOptions {
@@ -76,6 +81,7 @@ impl Default for GitHostOptions {
             password: "kiln-test-secret-hunter2".to_owned(),
             tls: true,
             go_get: true,
+            go_get_needs_auth: false,
         }
     }
 }
@@ -393,7 +399,7 @@ mimetype.assign = (".html" => "text/html; charset=utf-8")
   "^/(.*\.git/.*)$" => "/git-http-backend/$1",
 )
 alias.url = ( "/git-http-backend" => "{backend}" )
-$HTTP["url"] =~ "^/goproxy/" {{
+$HTTP["url"] =~ "{protected}" {{
   auth.backend = "plain"
   auth.backend.plain.userfile = "{folder}/users"
   auth.require = ( "" => ( "method" => "basic", "realm" => "{host}", "require" => "valid-user" ) )
@@ -408,6 +414,11 @@ $HTTP["url"] =~ "^/git-http-backend/" {{
 "#,
             backend = backend.display(),
             host = self.options.host,
+            protected = if self.options.go_get_needs_auth {
+                "^/(goproxy|go-get)/"
+            } else {
+                "^/goproxy/"
+            },
         );
         std::fs::write(self.path("lighttpd.conf"), config).unwrap();
     }
@@ -1089,4 +1100,29 @@ fn kiln_locks_from_a_private_https_proxy_with_netrc_and_never_shows_the_password
             );
         }
     }
+}
+
+#[test]
+fn go_sends_netrc_credentials_to_a_go_get_page_behind_auth_and_says_when_it_has_none() {
+    let test = "go_sends_netrc_credentials_to_a_go_get_page_behind_auth_and_says_when_it_has_none";
+    let Some(go) = require_go(test) else { return };
+    let options = GitHostOptions {
+        go_get_needs_auth: true,
+        ..GitHostOptions::default()
+    };
+    let Some((host, _repository)) = host_with_lib(test, options) else {
+        return;
+    };
+    let directory = TestDir::new();
+    let argument = format!("{MODULE}@v1.0.0");
+    let (output, json) = go_download(&host, &directory, &go, "none", &argument, &[]);
+    let error = go_error(&host, &output, &json);
+    eprintln!("go without credentials for a go-get page behind auth: {error}");
+    assert_eq!(
+        error,
+        "git.corp.example/team/lib@v1.0.0: unrecognized import path \"git.corp.example/team/lib\": reading https://git.corp.example/team/lib?go-get=1: 401 Unauthorized"
+    );
+    directory.write("home/.netrc", host.netrc_line(host.password()), 0o600);
+    let (output, json) = go_download(&host, &directory, &go, "netrc", &argument, &[]);
+    assert!(output.status.success(), "{json:#}\n{}", host.error_log());
 }
