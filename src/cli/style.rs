@@ -161,6 +161,7 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
         crate::diagnostic::Hinted,
         crate::engine::EngineError,
         crate::gomod::direct::DirectError,
+        crate::gomod::goauth::GoAuthError,
         crate::gomod::gomod2nix::Gomod2nixError,
         crate::gomod::proxy::ProxyError,
         crate::gomod::vendor::VendorError,

@@ -22,9 +22,13 @@
 //! never asks a checksum database (GOSUMDB); every file it fetches is checked against go.sum
 //! instead, direct or not. GOINSECURE and GOVCS only affect `direct` fetches, which Go makes
 //! with the user's values (see [`super::direct`]).
-//! `go env -w` settings (the GOENV file), GOAUTH and `.netrc` are not read; credentials come
-//! from the URL's userinfo (`https://user:token@host/`), sent as HTTP basic auth and never
-//! shown: every message and [`ProxyClient::describe`] drop the userinfo. The list endpoints
+//! `go env -w` settings (the GOENV file) are not read. Credentials, as in Go: for an HTTPS
+//! proxy the `.netrc` entry GOAUTH (default `netrc`) finds for the request's URL
+//! ([`super::goauth`], [`super::netrc`]), which beats the URL's userinfo
+//! (`https://user:token@host/`) as in Go; else that userinfo. Both go as HTTP basic auth and
+//! are never shown: every message and [`ProxyClient::describe`] drop the userinfo, and a 401
+//! or 403 says which credentials were refused (the `.netrc` file and machine, or the URL) or
+//! why none were found, with a hint. The list endpoints
 //! (`@v/list`, `@latest`) are not needed: kiln fetches exactly the versions go.mod names.
 //!
 //! HTTP: plain `http://` proxies are allowed, as in Go; HTTPS trusts the system's root
@@ -41,6 +45,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
+use super::goauth::{AuthEnv, Credentials, Found, GoAuthError};
 use super::module::{self, ModuleError, Patterns};
 use crate::http::{self, AgentOptions, Attempt, Client, HttpError, RetryPolicy, redact};
 
@@ -62,6 +67,8 @@ pub struct GoEnv {
     /// Default GOPRIVATE.
     pub gonosumdb: String,
     pub goinsecure: String,
+    /// GOAUTH and where `.netrc` is, for HTTPS proxies ([`super::goauth`]).
+    pub auth: AuthEnv,
 }
 
 impl GoEnv {
@@ -80,6 +87,7 @@ impl GoEnv {
             gonoproxy: get("GONOPROXY").unwrap_or_else(|| goprivate.clone()),
             gonosumdb: get("GONOSUMDB").unwrap_or_else(|| goprivate.clone()),
             goinsecure: get("GOINSECURE").unwrap_or_default(),
+            auth: AuthEnv::from_lookup(&lookup),
             goprivate,
         }
     }
@@ -174,6 +182,30 @@ pub enum ProxyError {
         message: String,
         attempts: u32,
     },
+    #[error(transparent)]
+    GoAuth(#[from] GoAuthError),
+    /// A 401 or 403 from a proxy kiln sent no credentials to.
+    #[error("GET {url}: {status}; kiln found no credentials for {host}: {why}")]
+    NoCredentials {
+        url: String,
+        status: String,
+        /// `HOST[:PORT]`, as a `.netrc` machine names it.
+        host: String,
+        why: String,
+        /// Whether the proxy URL is HTTPS (`.netrc` applies only then).
+        https: bool,
+        /// The `.netrc` GOAUTH reads, for the hint.
+        netrc_file: Option<PathBuf>,
+    },
+    /// A 401 or 403 to the credentials kiln sent.
+    #[error("GET {url}: {status}: {host} refused the credentials {origin}")]
+    CredentialsRefused {
+        url: String,
+        status: String,
+        host: String,
+        /// `from FILE (machine NAME)` or `in the GOPROXY URL`: never the credentials.
+        origin: String,
+    },
     #[error("{location} is larger than the limit of {limit} bytes")]
     TooLarge {
         module: String,
@@ -208,6 +240,25 @@ impl crate::diagnostic::Hint for ProxyError {
                     "serve {module} through a module proxy{how}, or download it with `GOFLAGS=-mod=mod go mod download` and set `GOPROXY=file://$(go env GOMODCACHE)/cache/download`"
                 ))
             }
+            ProxyError::GoAuth(error) => crate::diagnostic::Hint::hint(error),
+            ProxyError::NoCredentials {
+                host, https: false, ..
+            } => Some(format!(
+                "use an https:// URL for {host}: kiln, like go, sends .netrc credentials only over HTTPS (or put them in the URL as http://USER:TOKEN@{host}/…)"
+            )),
+            ProxyError::NoCredentials {
+                host, netrc_file, ..
+            } => Some(format!(
+                "add `machine {host} login USER password TOKEN` to {}, which go reads too (GOAUTH, when set, must include `netrc`)",
+                netrc_file
+                    .as_ref()
+                    .map_or("~/.netrc (or the file NETRC names)".to_owned(), |file| file
+                        .display()
+                        .to_string())
+            )),
+            ProxyError::CredentialsRefused { host, .. } => Some(format!(
+                "check the login and password kiln sent to {host}: a token may have expired or lack access to this proxy (kiln never prints them)"
+            )),
             // ModuleError has no hints.
             _ => None,
         }
@@ -269,6 +320,12 @@ pub struct ProxyClient {
     no_proxy_list: String,
     /// When to ask a proxy again ([`RetryPolicy::goproxy`]; tests shorten the waits).
     retry: RetryPolicy,
+    /// `.netrc` credentials for HTTPS proxies, as GOAUTH says.
+    credentials: Credentials,
+    /// Unit tests only: look up `.netrc` credentials for plain-HTTP proxies too, as if they
+    /// were HTTPS (the in-process test server speaks plain HTTP).
+    #[cfg(test)]
+    credentials_over_http: bool,
 }
 
 struct ProxySpec {
@@ -290,6 +347,8 @@ enum Endpoint {
         base: String,
         /// `Basic …` from the URL's userinfo.
         authorization: Option<String>,
+        /// `host[:port]` as written in the URL, without userinfo (a `.netrc` machine name).
+        authority: String,
         client: Client,
         display: String,
     },
@@ -392,6 +451,9 @@ impl ProxyClient {
             no_proxy: env.no_proxy(),
             no_proxy_list: env.gonoproxy.clone(),
             retry: RetryPolicy::goproxy(),
+            credentials: Credentials::new(&env.auth),
+            #[cfg(test)]
+            credentials_over_http: false,
         })
     }
 
@@ -466,13 +528,15 @@ impl ProxyClient {
                 Endpoint::Http {
                     base,
                     authorization,
+                    authority,
                     client,
                     ..
                 } => {
                     let url = format!("{base}/{}", url_path_escape(&name));
-                    self.get(
+                    self.fetch_http(
                         client,
                         &url,
+                        authority,
                         authorization.as_deref(),
                         limit,
                         module,
@@ -526,12 +590,93 @@ impl ProxyClient {
         description
     }
 
+    /// GET `url` from an HTTP(S) proxy, with the credentials Go would send: for HTTPS the
+    /// `.netrc` entry GOAUTH finds, which beats the URL's userinfo as in Go (whose net/http
+    /// uses userinfo only when no `Authorization` is set); else the userinfo. A 401 or 403
+    /// says which credentials were sent, or why there were none.
+    #[allow(clippy::too_many_arguments)]
+    fn fetch_http(
+        &self,
+        client: &Client,
+        url: &str,
+        authority: &str,
+        userinfo: Option<&str>,
+        limit: u64,
+        module: &str,
+        version: &str,
+    ) -> Result<Vec<u8>, Failure> {
+        let https_path = url
+            .strip_prefix("https://")
+            .or_else(|| self.http_as_https(url))
+            .and_then(|rest| rest.strip_prefix(authority));
+        let found = match https_path {
+            Some(path) => self
+                .credentials
+                .for_https(authority, path)
+                .map_err(|error| Failure::error(ProxyError::GoAuth(error)))?,
+            None => Found::Nothing {
+                why: "kiln, like go, sends .netrc credentials only over HTTPS".to_owned(),
+            },
+        };
+        let (authorization, origin) = match (&found, userinfo) {
+            (
+                Found::Netrc {
+                    authorization,
+                    file,
+                    machine,
+                },
+                _,
+            ) => (
+                Some(authorization.as_str()),
+                Some(format!("from {} (machine {machine})", file.display())),
+            ),
+            (Found::Nothing { .. }, Some(userinfo)) => {
+                (Some(userinfo), Some("in the GOPROXY URL".to_owned()))
+            }
+            (Found::Nothing { .. }, None) => (None, None),
+        };
+        let refused = |status: String| match (&origin, &found) {
+            (Some(origin), _) => ProxyError::CredentialsRefused {
+                url: url.to_owned(),
+                status,
+                host: authority.to_owned(),
+                origin: origin.clone(),
+            },
+            (None, found) => ProxyError::NoCredentials {
+                url: url.to_owned(),
+                status,
+                host: authority.to_owned(),
+                why: match found {
+                    Found::Nothing { why } => why.clone(),
+                    Found::Netrc { .. } => String::new(),
+                },
+                https: https_path.is_some(),
+                netrc_file: self.credentials.netrc_file().map(Path::to_owned),
+            },
+        };
+        self.get(client, url, authorization, &refused, limit, module, version)
+    }
+
+    /// What follows `http://` in `url` when unit tests treat plain HTTP as HTTPS.
+    #[cfg(test)]
+    fn http_as_https<'a>(&self, url: &'a str) -> Option<&'a str> {
+        url.strip_prefix("http://")
+            .filter(|_| self.credentials_over_http)
+    }
+
+    #[cfg(not(test))]
+    fn http_as_https<'a>(&self, _url: &'a str) -> Option<&'a str> {
+        None
+    }
+
     /// GET `url` with retries.
+    #[allow(clippy::too_many_arguments)]
     fn get(
         &self,
         client: &Client,
         url: &str,
         authorization: Option<&str>,
+        refused: &dyn Fn(String) -> ProxyError,
         limit: u64,
         module: &str,
         version: &str,
@@ -542,6 +687,7 @@ impl ProxyClient {
                 client,
                 url,
                 authorization,
+                refused,
                 limit,
                 module,
                 version,
@@ -563,11 +709,13 @@ enum Outcome {
     Retry(Retryable),
 }
 
+#[allow(clippy::too_many_arguments)]
 fn get_once(
     retry: &RetryPolicy,
     client: &Client,
     url: &str,
     authorization: Option<&str>,
+    refused: &dyn Fn(String) -> ProxyError,
     limit: u64,
     module: &str,
     version: &str,
@@ -607,6 +755,11 @@ fn get_once(
         });
     }
     let detail = error_detail(response);
+    if matches!(status.as_u16(), 401 | 403) {
+        return Err(Outcome::Failed(Failure::error(refused(format!(
+            "{status_text}{detail}"
+        )))));
+    }
     if matches!(status.as_u16(), 404 | 410) {
         return Err(Outcome::Failed(Failure::NotFound(format!(
             "GET {url}: {status_text}{detail}"
@@ -788,6 +941,7 @@ fn parse_proxy_url(entry: &str) -> Result<Endpoint, ProxyError> {
             Ok(Endpoint::Http {
                 base,
                 authorization,
+                authority: host.to_owned(),
                 client: Client::new(&AgentOptions::goproxy().for_host(host)),
                 display,
             })
@@ -1125,7 +1279,7 @@ mod tests {
 
     #[test]
     fn client_errors_are_not_retried() {
-        let server = serve(vec![(MOD_PATH, vec![reply(403, "forbidden")])]);
+        let server = serve(vec![(MOD_PATH, vec![reply(400, "bad request")])]);
         let error = client(server.url())
             .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
             .unwrap_err()
@@ -1133,7 +1287,7 @@ mod tests {
         assert_eq!(
             error,
             format!(
-                "GET {}{MOD_PATH}: 403 Forbidden (server response: forbidden)",
+                "GET {}{MOD_PATH}: 400 Bad Request (server response: bad request)",
                 server.url()
             )
         );
@@ -1419,6 +1573,176 @@ mod tests {
             error,
             "GOPROXY entry `ftp://host.example/` is not valid: unsupported scheme `ftp` (GOPROXY takes https, http, file, `direct` and `off`)"
         );
+    }
+
+    /// A proxy that wants basic auth for `user:password`: 200 with a go.mod, else 401.
+    fn basic_auth_proxy(user: &str, password: &str) -> TestServer {
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        );
+        TestServer::start(move |request, _| {
+            if request.header("authorization") == Some(expected.as_str()) {
+                reply(200, "module example.com/lib\n")
+            } else {
+                reply(401, "unauthorized").header("WWW-Authenticate", "Basic realm=\"proxy\"")
+            }
+        })
+        .unwrap()
+    }
+
+    /// A client for `server` with NETRC (and GOAUTH) as given, looking up `.netrc` for the
+    /// test server's plain HTTP as it does for HTTPS.
+    fn netrc_client(server: &TestServer, netrc: &Path, goauth: Option<&str>) -> ProxyClient {
+        let goproxy = server.url().to_owned();
+        let netrc = netrc.to_str().unwrap().to_owned();
+        let goauth = goauth.map(str::to_owned);
+        let env = GoEnv::from_lookup(|name| match name {
+            "GOPROXY" => Some(goproxy.clone()),
+            "NETRC" => Some(netrc.clone()),
+            "GOAUTH" => goauth.clone(),
+            _ => None,
+        });
+        let mut client = ProxyClient::new(&env).unwrap();
+        client.credentials_over_http = true;
+        client
+    }
+
+    #[test]
+    fn netrc_credentials_are_sent_and_refusals_say_whose_they_were() {
+        use crate::diagnostic::Hint as _;
+        let password = "netrc-secret-hunter2";
+        let server = basic_auth_proxy("ci", password);
+        let host = server.address().to_owned();
+        let folder = tempfile::tempdir().unwrap();
+        let netrc = folder.path().join("netrc");
+        let fetch =
+            |client: &ProxyClient| client.fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100);
+
+        // A matching entry: sent, accepted.
+        std::fs::write(
+            &netrc,
+            format!("machine other.example login x password y\nmachine {host} login ci password {password}\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            fetch(&netrc_client(&server, &netrc, None)).unwrap(),
+            b"module example.com/lib\n"
+        );
+        // It beats the URL's userinfo, as in Go.
+        let netrc_text = netrc.to_str().unwrap().to_owned();
+        let mut client = ProxyClient::new(&GoEnv::from_lookup(|name| match name {
+            "GOPROXY" => Some(format!("http://ci:wrong@{host}/")),
+            "NETRC" => Some(netrc_text.clone()),
+            _ => None,
+        }))
+        .unwrap();
+        client.credentials_over_http = true;
+        assert_eq!(fetch(&client).unwrap(), b"module example.com/lib\n");
+
+        // No entry for the host: the error names it, says none were found, and hints.
+        std::fs::write(&netrc, "machine other.example login x password y\n").unwrap();
+        let error = fetch(&netrc_client(&server, &netrc, None)).unwrap_err();
+        let message = error.to_string();
+        assert_eq!(
+            message,
+            format!(
+                "GET http://{host}{MOD_PATH}: 401 Unauthorized (server response: unauthorized); kiln found no credentials for {host}: {} has no complete `machine {host}` entry (machine, login and password)",
+                netrc.display()
+            )
+        );
+        let hint = error.hint().unwrap();
+        assert_eq!(
+            hint,
+            format!(
+                "add `machine {host} login USER password TOKEN` to {}, which go reads too (GOAUTH, when set, must include `netrc`)",
+                netrc.display()
+            )
+        );
+
+        // GOAUTH=off: nothing is sent, and the error says why.
+        std::fs::write(
+            &netrc,
+            format!("machine {host} login ci password {password}\n"),
+        )
+        .unwrap();
+        let message = fetch(&netrc_client(&server, &netrc, Some("off")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.ends_with(&format!("kiln found no credentials for {host}: GOAUTH=off")),
+            "{message}"
+        );
+
+        // Wrong credentials: refused, naming the file and machine, never the password.
+        std::fs::write(
+            &netrc,
+            format!("machine {host} login ci password wrong-{password}\n"),
+        )
+        .unwrap();
+        let error = fetch(&netrc_client(&server, &netrc, None)).unwrap_err();
+        let message = error.to_string();
+        assert_eq!(
+            message,
+            format!(
+                "GET http://{host}{MOD_PATH}: 401 Unauthorized (server response: unauthorized): {host} refused the credentials from {} (machine {host})",
+                netrc.display()
+            )
+        );
+        let hint = error.hint().unwrap();
+        for text in [&message, &hint, &format!("{error:?}")] {
+            assert!(!text.contains(password), "{text}");
+        }
+
+        // A bad GOAUTH is an error at the first request, as in Go.
+        let message = fetch(&netrc_client(&server, &netrc, Some("netrc;")))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            message,
+            "GOAUTH=netrc; has an empty element (an extra `;`?)"
+        );
+        assert!(
+            server
+                .requests()
+                .iter()
+                .all(|request| request.path == MOD_PATH)
+        );
+    }
+
+    #[test]
+    fn netrc_is_not_used_over_plain_http_and_userinfo_refusals_say_so() {
+        let password = "netrc-secret-hunter2";
+        let server = basic_auth_proxy("ci", password);
+        let host = server.address().to_owned();
+        let folder = tempfile::tempdir().unwrap();
+        let netrc = folder.path().join("netrc");
+        std::fs::write(
+            &netrc,
+            format!("machine {host} login ci password {password}\n"),
+        )
+        .unwrap();
+        let mut over_http = netrc_client(&server, &netrc, None);
+        over_http.credentials_over_http = false;
+        let error = over_http
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
+            .unwrap_err();
+        assert!(
+            error.to_string().ends_with(&format!("kiln found no credentials for {host}: kiln, like go, sends .netrc credentials only over HTTPS")),
+            "{error}"
+        );
+        let url = format!("http://ci:wrong-{password}@{host}/");
+        let error = client(&url)
+            .fetch("example.com/lib", "v1.0.0", ProxyFile::Mod, 100)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            format!(
+                "GET http://{host}{MOD_PATH}: 401 Unauthorized (server response: unauthorized): {host} refused the credentials in the GOPROXY URL"
+            )
+        );
+        assert!(!error.contains(password));
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod config_names;
 mod crash;
 mod disk;
 mod engines;
+mod git_host;
 mod harness;
 mod hostile;
 mod image;
