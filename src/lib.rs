@@ -56,6 +56,24 @@ pub mod toolchain;
 pub mod transport;
 pub mod zip_hygiene;
 
+/// The Go toolchain tests that use Go as the oracle run (`KILN_TEST_GO`, else `go` on PATH);
+/// without one, the test `test` is skipped ([`skip_test`]) and this is `None`.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn test_go(test: &str) -> Option<std::path::PathBuf> {
+    let go = std::env::var_os("KILN_TEST_GO")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|folder| folder.join("go"))
+                .find(|path| path.is_file())
+        });
+    if go.is_none() {
+        skip_test(test, "no Go toolchain (scripts/test installs one)");
+    }
+    go
+}
+
 /// A unit test that needs a tool kiln did not write (Go, git) and cannot find it: in CI
 /// (`CI` or `KILN_TEST_REQUIRE_TOOLS` set) that fails the test; elsewhere the test returns
 /// after this prints a SKIPPED line to stderr itself, past the output cargo test captures,

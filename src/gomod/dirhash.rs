@@ -161,18 +161,7 @@ mod tests {
     /// (`KILN_TEST_GO` or PATH): without it, a [`crate::skip_test`].
     #[test]
     fn matches_go() {
-        let go = std::env::var_os("KILN_TEST_GO")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::split_paths(&std::env::var_os("PATH")?)
-                    .map(|folder| folder.join("go"))
-                    .find(|path| path.is_file())
-            });
-        let Some(go) = go else {
-            crate::skip_test(
-                "gomod::dirhash::tests::matches_go",
-                "no Go toolchain (scripts/test installs one)",
-            );
+        let Some(go) = crate::test_go("gomod::dirhash::tests::matches_go") else {
             return;
         };
         let temp = tempfile::tempdir().unwrap();

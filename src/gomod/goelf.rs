@@ -284,18 +284,7 @@ mod tests {
     /// PATH): without it, a [`crate::skip_test`].
     #[test]
     fn matches_go_version_m() {
-        let go = std::env::var_os("KILN_TEST_GO")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::split_paths(&std::env::var_os("PATH")?)
-                    .map(|folder| folder.join("go"))
-                    .find(|path| path.is_file())
-            });
-        let Some(go) = go else {
-            crate::skip_test(
-                "gomod::goelf::tests::matches_go_version_m",
-                "no Go toolchain (scripts/test installs one)",
-            );
+        let Some(go) = crate::test_go("gomod::goelf::tests::matches_go_version_m") else {
             return;
         };
         let temp = tempfile::tempdir().unwrap();
@@ -320,40 +309,9 @@ mod tests {
             "package main\n\nimport \"example.com/lib\"\n\nfunc main() { println(lib.Name()) }\n",
         )
         .unwrap();
-        let run = |arguments: &[&str]| {
+        let run = |arguments: &[&str], arch: &str| {
             let output = std::process::Command::new(&go)
                 .args(arguments)
-                .current_dir(&app)
-                .env_clear()
-                .env("PATH", "/usr/bin:/bin")
-                .env("HOME", root)
-                .env("GOPATH", root.join("gopath"))
-                .env("GOCACHE", root.join("gocache"))
-                .env("GOPROXY", "off")
-                .env("GOFLAGS", "")
-                .env("GOTOOLCHAIN", "local")
-                .env("CGO_ENABLED", "0")
-                .env("GOOS", "linux")
-                .output()
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            String::from_utf8(output.stdout).unwrap()
-        };
-        for arch in ["amd64", "arm64", "386"] {
-            let program = format!("app-{arch}");
-            let output = std::process::Command::new(&go)
-                .args([
-                    "build",
-                    "-trimpath",
-                    "-ldflags=-X main.unused=1",
-                    "-o",
-                    &program,
-                    ".",
-                ])
                 .current_dir(&app)
                 .env_clear()
                 .env("PATH", "/usr/bin:/bin")
@@ -373,7 +331,22 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(&output.stderr)
             );
-            let expected = run(&["version", "-m", &program]);
+            String::from_utf8(output.stdout).unwrap()
+        };
+        for arch in ["amd64", "arm64", "386"] {
+            let program = format!("app-{arch}");
+            run(
+                &[
+                    "build",
+                    "-trimpath",
+                    "-ldflags=-X main.unused=1",
+                    "-o",
+                    &program,
+                    ".",
+                ],
+                arch,
+            );
+            let expected = run(&["version", "-m", &program], arch);
             assert!(expected.contains("=>"), "{expected}");
             assert_eq!(
                 go_version_m_text(&app.join(&program), &program)
