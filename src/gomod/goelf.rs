@@ -131,7 +131,14 @@ fn buildinfo_section(file: &mut std::fs::File) -> io::Result<Option<Vec<u8>>> {
         )
     };
     let minimum = if elf.is_64 { 64 } else { 40 };
-    if entry_size < minimum || count == 0 || names_index >= count || count > 4096 {
+    // Real section headers are 40 or 64 bytes: a larger entry size (up to 64 KiB × 4096) is
+    // not a program Go linked, and must not make kiln allocate for it.
+    if entry_size < minimum
+        || entry_size > 256
+        || count == 0
+        || names_index >= count
+        || count > 4096
+    {
         return Ok(None);
     }
     let mut table = vec![0u8; (entry_size * count) as usize];
