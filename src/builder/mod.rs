@@ -37,6 +37,7 @@ pub mod sandbox;
 pub mod sbom;
 pub mod shell;
 pub mod source_index;
+pub mod source_walk;
 pub mod sources;
 pub mod worktree;
 

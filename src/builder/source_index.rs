@@ -116,6 +116,19 @@ impl FileStat {
         }
     }
 
+    /// The same as [`FileStat::of`] for what `fstatat` gave (`source_walk`): the same fields,
+    /// so records taken either way compare equal.
+    pub fn of_stat(stat: &rustix::fs::Stat) -> FileStat {
+        FileStat {
+            device: stat.st_dev,
+            inode: stat.st_ino,
+            mode: stat.st_mode,
+            size: stat.st_size as u64,
+            mtime: Clock::of(stat.st_mtime, stat.st_mtime_nsec as i64),
+            ctime: Clock::of(stat.st_ctime, stat.st_ctime_nsec as i64),
+        }
+    }
+
     /// Whether a record with this stat, taken by a scan that began at `started`, is old
     /// enough to trust (see the module docs).
     pub fn is_settled(&self, started: Clock) -> bool {

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use sha2::Digest as _;
 
 use super::source_index::{Clock, FileStat, Record, StatIndex};
+use super::source_walk::{self, Exclusions};
 use crate::diagnostic::{Hint, PathError};
 use crate::oci::digest::{Digest, HashingWriter};
 
@@ -28,12 +29,10 @@ use crate::oci::digest::{Digest, HashingWriter};
 pub enum SourcesError {
     #[error(transparent)]
     Path(#[from] PathError),
-    #[error("cannot walk {}: {message}", .path.display())]
-    Walk { path: PathBuf, message: String },
-    #[error("{} has a name kiln cannot record (not UTF-8, or with a newline)", .0.display())]
-    BadName(PathBuf),
     #[error("{} changed while kiln was reading it", .0.display())]
     Changed(PathBuf),
+    #[error(transparent)]
+    Walked(#[from] source_walk::WalkError),
 }
 
 impl Hint for SourcesError {
@@ -100,13 +99,11 @@ pub struct IndexPlace<'a> {
 /// A file found by the walk, before its digest is known.
 struct Found {
     path: String,
-    full: PathBuf,
     stat: FileStat,
     digest: Option<Digest>,
 }
 
-/// What one walker thread found: files (digests not yet looked up) and symlinks.
-#[derive(Default)]
+/// What the walk found: files (digests not yet looked up) and symlinks.
 struct Walked {
     files: Vec<Found>,
     symlinks: Vec<SourceEntry>,
@@ -126,7 +123,7 @@ fn walk_threads() -> usize {
 /// ([`StatIndex::trusted`]) are not read, and the index is brought up to date (best effort: an
 /// index that cannot be written only costs the next scan time).
 ///
-/// The walk runs on every core (ignore's parallel walker) while another thread reads the
+/// The walk runs on every core ([`source_walk`]) while another thread reads the
 /// index; what the walk finds is sorted by path afterwards, so the result does not depend
 /// on the order the threads saw the files in.
 pub fn scan(
@@ -157,7 +154,7 @@ pub fn scan(
             found.digest = index.trusted(&found.path, &found.stat);
         }
     }
-    let hashed = hash_missing(&mut files)?;
+    let hashed = hash_missing(root, &mut files)?;
     // Every record trusted and none gone: the index on disk says all this already.
     let unchanged = hashed == 0
         && previous
@@ -228,134 +225,42 @@ pub fn scan(
     })
 }
 
-/// Walk `root` on [`walk_threads`] threads: the files (with their `lstat`) and symlinks that
-/// are sources, in no particular order. The first error stops the walk.
+fn excluded_name(name: &str, is_symlink: bool) -> bool {
+    name == ".git"
+        || name.starts_with(crate::output::TEMP_PREFIX)
+        || (is_symlink && is_result_link(name))
+}
+
+/// Walk `root` on [`walk_threads`] threads (`source_walk`): the files (with their `lstat`)
+/// and symlinks that are sources, in no particular order. The first error stops the walk.
 fn walk(root: &Path, skip: &[PathBuf]) -> Result<Walked, SourcesError> {
-    let skip = skip.to_vec();
-    let walker = ignore::WalkBuilder::new(root)
-        .hidden(false)
-        .parents(false)
-        .ignore(false)
-        .git_ignore(true)
-        .git_global(false)
-        .git_exclude(false)
-        .require_git(false)
-        .follow_links(false)
-        .threads(walk_threads())
-        .filter_entry(move |entry| {
-            let name = entry.file_name().to_string_lossy();
-            let is_symlink = entry.file_type().is_some_and(|kind| kind.is_symlink());
-            !(name == ".git"
-                || name.starts_with(crate::output::TEMP_PREFIX)
-                || (is_symlink && is_result_link(&name))
-                || skip.iter().any(|skipped| entry.path() == skipped))
-        })
-        .build_parallel();
-    let parts: std::sync::Mutex<Vec<Walked>> = std::sync::Mutex::new(Vec::new());
-    let failure: std::sync::Mutex<Option<SourcesError>> = std::sync::Mutex::new(None);
-    walker.run(|| {
-        let mut visitor = Visitor {
-            root,
-            walked: Walked::default(),
-            parts: &parts,
-        };
-        let failure = &failure;
-        Box::new(move |entry| match visitor.visit(entry) {
-            Ok(()) => ignore::WalkState::Continue,
-            Err(error) => {
-                let mut failure = failure.lock().unwrap_or_else(|poison| poison.into_inner());
-                failure.get_or_insert(error);
-                ignore::WalkState::Quit
-            }
-        })
-    });
-    if let Some(error) = failure
-        .into_inner()
-        .unwrap_or_else(|poison| poison.into_inner())
-    {
-        return Err(error);
-    }
-    let mut walked = Walked::default();
-    for part in parts
-        .into_inner()
-        .unwrap_or_else(|poison| poison.into_inner())
-    {
-        walked.files.extend(part.files);
-        walked.symlinks.extend(part.symlinks);
-    }
-    Ok(walked)
-}
-
-/// One walker thread's findings, handed over when the walker drops it at the walk's end.
-struct Visitor<'a> {
-    root: &'a Path,
-    walked: Walked,
-    parts: &'a std::sync::Mutex<Vec<Walked>>,
-}
-
-impl Visitor<'_> {
-    fn visit(
-        &mut self,
-        entry: Result<ignore::DirEntry, ignore::Error>,
-    ) -> Result<(), SourcesError> {
-        let root = self.root;
-        let entry = entry.map_err(|error| SourcesError::Walk {
-            path: root.to_owned(),
-            message: error.to_string(),
-        })?;
-        let Some(kind) = entry.file_type() else {
-            return Ok(());
-        };
-        if kind.is_dir() {
-            return Ok(());
-        }
-        let full = entry.path();
-        let relative = full
-            .strip_prefix(root)
-            .ok()
-            .and_then(Path::to_str)
-            .filter(|text| !text.contains('\n'))
-            .ok_or_else(|| SourcesError::BadName(full.to_owned()))?
-            .to_owned();
-        if kind.is_symlink() {
-            let target = std::fs::read_link(full).map_err(PathError::read(full))?;
-            let target = target
-                .to_str()
-                .filter(|text| !text.contains('\n'))
-                .ok_or_else(|| SourcesError::BadName(full.to_owned()))?
-                .to_owned();
-            self.walked.symlinks.push(SourceEntry::Symlink {
-                path: relative,
-                target,
-            });
-        } else if kind.is_file() {
-            let metadata = std::fs::symlink_metadata(full).map_err(PathError::read(full))?;
-            self.walked.files.push(Found {
-                path: relative,
-                full: full.to_owned(),
-                stat: FileStat::of(&metadata),
+    let exclusions = Exclusions {
+        skip,
+        name: &excluded_name,
+    };
+    let walked = source_walk::walk(root, &exclusions, walk_threads())?;
+    Ok(Walked {
+        files: walked
+            .files
+            .into_iter()
+            .map(|(path, stat)| Found {
+                path,
+                stat,
                 digest: None,
-            });
-        }
-        // Sockets, FIFOs and devices in a source tree are not sources.
-        Ok(())
-    }
-}
-
-impl Drop for Visitor<'_> {
-    fn drop(&mut self) {
-        let walked = std::mem::take(&mut self.walked);
-        self.parts
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .push(walked);
-    }
+            })
+            .collect(),
+        symlinks: walked
+            .symlinks
+            .into_iter()
+            .map(|(path, target)| SourceEntry::Symlink { path, target })
+            .collect(),
+    })
 }
 
 /// Read and hash every file of `files` that has no digest yet, on every core (a cold scan of
 /// a large vendored tree is mostly reading). A file whose `lstat` differs after it was read
 /// changed while kiln read it: an error, as for a copy. Returns how many were hashed.
-fn hash_missing(files: &mut [Found]) -> Result<usize, SourcesError> {
+fn hash_missing(root: &Path, files: &mut [Found]) -> Result<usize, SourcesError> {
     let missing: Vec<&mut Found> = files
         .iter_mut()
         .filter(|found| found.digest.is_none())
@@ -373,7 +278,7 @@ fn hash_missing(files: &mut [Found]) -> Result<usize, SourcesError> {
             .map(|part| {
                 scope.spawn(move || {
                     for found in part.iter_mut() {
-                        found.digest = Some(hash_file(&found.full, &found.stat)?);
+                        found.digest = Some(hash_file(&root.join(&found.path), &found.stat)?);
                     }
                     Ok::<(), SourcesError>(())
                 })
