@@ -380,6 +380,91 @@ mod tests {
         }
     }
 
+    /// A wheel laid out as ziglang's, served on loopback.
+    fn serve_wheel(body: Vec<u8>) -> crate::http::test_server::TestServer {
+        use crate::http::test_server::{Reply, TestServer};
+        TestServer::routes(
+            [("/ziglang-0.0.1-py3-none-any.whl", vec![Reply::ok(body)])],
+            Reply::new(404, "not found"),
+        )
+        .unwrap()
+    }
+
+    fn fake_wheel() -> Vec<u8> {
+        use std::io::Write as _;
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, content) in [
+            ("ziglang/__init__.py", &b"import os\n"[..]),
+            ("ziglang/zig", b"#!/bin/sh\necho zig\n"),
+            ("ziglang/lib/libc/musl/include/stdio.h", b"/* stdio */\n"),
+            ("ziglang-0.0.1.dist-info/RECORD", b"ziglang/zig,,\n"),
+        ] {
+            writer.start_file(name, options).unwrap();
+            writer.write_all(content).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(bytes))
+    }
+
+    /// The pinned wheel is unpacked with its compiler scripts; a wheel with other bytes than
+    /// the pin is refused, naming the URL and both digests, and the store stays without it.
+    #[test]
+    fn the_pinned_wheel_is_stored_and_a_tampered_one_refused() {
+        use crate::diagnostic::Hint as _;
+        use std::os::unix::fs::PermissionsExt as _;
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open_at(home.path()).unwrap();
+        let wheel = fake_wheel();
+        let server = serve_wheel(wheel.clone());
+        let pin = ZigPin {
+            host: "linux-amd64".to_owned(),
+            version: "0.0.1".to_owned(),
+            url: format!("{}/ziglang-0.0.1-py3-none-any.whl", server.url()),
+            sha256: sha256_hex(&wheel),
+        };
+        let root = realise(&store, &pin, &|_| {}).unwrap();
+        assert_eq!(stored(&store, &pin).as_deref(), Some(root.as_path()));
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o111;
+        assert_ne!(mode(&root.join("zig")), 0);
+        assert!(root.join("lib/libc/musl/include/stdio.h").is_file());
+        assert!(!root.join("__init__.py").exists());
+        let script = root.join("bin/zig-cc-x86_64-linux-musl");
+        assert_eq!(
+            std::fs::read_to_string(&script).unwrap(),
+            compiler_script("x86_64-linux-musl", "cc")
+        );
+        assert_ne!(mode(&script), 0);
+
+        let tampered_home = tempfile::tempdir().unwrap();
+        let tampered_store = Store::open_at(tampered_home.path()).unwrap();
+        let mut tampered = wheel.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        let tampered_server = serve_wheel(tampered.clone());
+        let tampered_pin = ZigPin {
+            url: format!("{}/ziglang-0.0.1-py3-none-any.whl", tampered_server.url()),
+            ..pin.clone()
+        };
+        let error = realise(&tampered_store, &tampered_pin, &|_| {}).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{} is not the file kiln.lock pins: its sha256 is {}, the pin says {}",
+                tampered_pin.url,
+                sha256_hex(&tampered),
+                pin.sha256
+            )
+        );
+        assert!(error.hint().unwrap().contains("[[zig]]"));
+        assert_eq!(stored(&tampered_store, &tampered_pin), None);
+    }
+
     /// The script holds no path, and runs the `zig` beside its folder with the target and
     /// the prefix maps (checked with a stand-in `zig` that prints its arguments).
     #[test]

@@ -421,6 +421,7 @@ fn clean_folder(folder: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{assert_errors, error};
+    use super::{Cgo, Libc};
 
     /// `env = { "GOFLAGS=-toolexec" = "…" }` passed the reserved-name check and reached the
     /// Go command's environment as `GOFLAGS=-toolexec=…`; an empty name or a NUL byte made
@@ -493,5 +494,49 @@ mod tests {
                 "kiln.toml:3:12: invalid platform `linux`",
             ),
         ]);
+    }
+
+    /// Issue 21: the C keys need `cgo = true`; glibc is not supported yet, and says so.
+    #[test]
+    fn cgo_keys_are_checked() {
+        assert_errors(&[
+            (
+                &[("kiln.toml", "schema = 1\n[packages.a]\ncflags = [\"-O3\"]\n")],
+                "kiln.toml:3:10: `cflags` is a setting of cgo, which this package has off",
+            ),
+            (
+                &[(
+                    "kiln.toml",
+                    "schema = 1\n[packages.a]\ncgo = true\nc-libc = \"glibc\"\n",
+                )],
+                "kiln.toml:4:10: `c-libc = \"glibc\"` is not supported yet",
+            ),
+            (
+                &[(
+                    "kiln.toml",
+                    "schema = 1\n[packages.a]\ncgo = true\nc-libc = \"uclibc\"\n",
+                )],
+                "`uclibc` is not a C library kiln links",
+            ),
+            (
+                &[(
+                    "kiln.toml",
+                    "schema = 1\n[packages.a]\ncgo = true\nenv = { CC = \"gcc\" }\n",
+                )],
+                "kiln.toml:4:9: kiln sets `CC` itself",
+            ),
+        ]);
+        let (_temp, project) = super::super::tests::project(&[(
+            "kiln.toml",
+            "schema = 1\n[packages.a]\ncgo = true\ncflags = \"-DX=1\"\nc-ldflags = [\"-lm\"]\n",
+        )]);
+        assert_eq!(
+            project.unwrap().packages["a"].cgo,
+            Some(Cgo {
+                libc: Libc::Musl,
+                cflags: vec!["-DX=1".to_owned()],
+                ldflags: vec!["-lm".to_owned()],
+            })
+        );
     }
 }
