@@ -116,7 +116,11 @@ pub fn settings(package: &Package, mod_mode: ModMode) -> BTreeMap<String, String
                 settings.insert("CC".to_owned(), cc);
                 settings.insert("CXX".to_owned(), cxx);
             }
-            let cflags = join_flags(["-O2", "-g"].into_iter().chain(cgo.cflags.iter().map(String::as_str)));
+            let cflags = join_flags(
+                ["-O2", "-g"]
+                    .into_iter()
+                    .chain(cgo.cflags.iter().map(String::as_str)),
+            );
             settings.insert("CGO_CFLAGS".to_owned(), cflags.clone());
             settings.insert("CGO_CXXFLAGS".to_owned(), cflags);
             settings.insert(
@@ -254,14 +258,14 @@ pub fn build(
             .map(|(zig, _)| zig.join("bin"))
             .into_iter()
             .chain([
-            toolchain.goroot.join("bin"),
-            toolchain
-                .go
-                .parent()
-                .map(Path::to_owned)
-                .unwrap_or_default(),
-        ])
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/bin")]),
+                toolchain.goroot.join("bin"),
+                toolchain
+                    .go
+                    .parent()
+                    .map(Path::to_owned)
+                    .unwrap_or_default(),
+            ])
+            .chain([PathBuf::from("/usr/bin"), PathBuf::from("/bin")]),
     )
     .unwrap_or_default();
     for main in &package.mains {
@@ -368,7 +372,8 @@ fn cgo_file(sources: &Path) -> Option<(String, usize)> {
                 continue;
             };
             if kind.is_dir() {
-                if !matches!(name.as_str(), "vendor" | "testdata") && !name.starts_with(['.', '_']) {
+                if !matches!(name.as_str(), "vendor" | "testdata") && !name.starts_with(['.', '_'])
+                {
                     folders.push(path);
                 }
                 continue;
@@ -410,7 +415,10 @@ fn imports_c(text: &str) -> Option<usize> {
             }
             continue;
         }
-        if line == "import \"C\"" || line.starts_with("import \"C\" ") || line.starts_with("import \"C\"//") {
+        if line == "import \"C\""
+            || line.starts_with("import \"C\" ")
+            || line.starts_with("import \"C\"//")
+        {
             return Some(index + 1);
         }
         if line.starts_with("import (") {
@@ -517,10 +525,16 @@ mod tests {
     #[test]
     fn files_importing_c_are_found() {
         for (text, expected) in [
-            ("package main\n\n// #include <stdio.h>\nimport \"C\"\n", Some(4)),
+            (
+                "package main\n\n// #include <stdio.h>\nimport \"C\"\n",
+                Some(4),
+            ),
             ("package main\n\nimport (\n\t\"fmt\"\n\t\"C\"\n)\n", Some(5)),
             ("//go:build cgo\n\npackage main\n\nimport \"C\"\n", None),
-            ("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"C\") }\n", None),
+            (
+                "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"C\") }\n",
+                None,
+            ),
         ] {
             assert_eq!(imports_c(text), expected, "{text}");
         }

@@ -108,7 +108,10 @@ impl ImageInputs {
         }
         let project = Project::load(root)?;
         let mut inputs = ImageInputs {
-            cgo: project.packages.values().any(|package| package.cgo.is_some()),
+            cgo: project
+                .packages
+                .values()
+                .any(|package| package.cgo.is_some()),
             ..ImageInputs::default()
         };
         for image in project.images.values() {

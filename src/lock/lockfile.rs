@@ -650,8 +650,13 @@ mod tests {
         let parsed = parse(&text, Path::new("kiln.lock")).unwrap();
         assert_eq!(parsed.zig_for("linux-arm64"), Some(&lock.zig[0]));
         let twice = text.replace("linux-arm64", "linux-amd64");
-        let error = parse(&twice, Path::new("kiln.lock")).unwrap_err().to_string();
-        assert!(error.contains("[[zig]] linux-amd64: the host is listed twice"), "{error}");
+        let error = parse(&twice, Path::new("kiln.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("[[zig]] linux-amd64: the host is listed twice"),
+            "{error}"
+        );
         let bad = text.replace(&"cd".repeat(32), "CD");
         let error = parse(&bad, Path::new("kiln.lock")).unwrap_err().to_string();
         assert!(error.contains("is not 64 lower-case hex digits"), "{error}");

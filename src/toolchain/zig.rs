@@ -102,7 +102,9 @@ impl ZigPin {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ZigError {
-    #[error("kiln has no Zig pin for the host {host} (it pins the ziglang wheels of linux-amd64 and linux-arm64)")]
+    #[error(
+        "kiln has no Zig pin for the host {host} (it pins the ziglang wheels of linux-amd64 and linux-arm64)"
+    )]
     NoDefaultPin { host: String },
     #[error(
         "cgo builds for {platform} are not supported: kiln's C toolchain targets Linux on amd64, arm64, arm, 386, riscv64, ppc64le and s390x"
@@ -242,16 +244,20 @@ pub fn realise(store: &Store, pin: &ZigPin, status: &dyn Fn(&str)) -> Result<Pat
                 pin.host,
                 redact(&pin.url)
             ));
-            let wheel =
-                crate::static_base::pypi::download_pinned(&pin.url, &pin.sha256, LIMITS.wheel, FETCH_HINT)
-                    .map_err(|error| match error {
-                        // A wheel that is not the pinned one is not a missing input.
-                        PypiError::DigestMismatch { .. } => ZigError::Mismatch(error),
-                        error => ZigError::Fetch {
-                            version: pin.version.clone(),
-                            source: Box::new(error),
-                        },
-                    })?;
+            let wheel = crate::static_base::pypi::download_pinned(
+                &pin.url,
+                &pin.sha256,
+                LIMITS.wheel,
+                FETCH_HINT,
+            )
+            .map_err(|error| match error {
+                // A wheel that is not the pinned one is not a missing input.
+                PypiError::DigestMismatch { .. } => ZigError::Mismatch(error),
+                error => ZigError::Fetch {
+                    version: pin.version.clone(),
+                    source: Box::new(error),
+                },
+            })?;
             status(&format!("unpacking Zig {}", pin.version));
             unpack(&wheel, &redact(&pin.url), temp)?;
             Ok::<_, ZigError>(temp.to_owned())

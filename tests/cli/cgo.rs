@@ -75,7 +75,10 @@ fn package_program(store: &Path, label: &str, program: &str, machine: u16) -> Pa
             }
         }
     }
-    panic!("no {label} package for machine {machine} in {}", store.display());
+    panic!(
+        "no {label} package for machine {machine} in {}",
+        store.display()
+    );
 }
 
 /// Whether `needle` occurs in the bytes of `path`.
@@ -133,7 +136,11 @@ fn cgo_inline_c_builds_for_two_platforms_and_runs() {
     let Some(go) = require_go(test) else { return };
     let dir = TestDir::new();
     let name = unique_name("cgo-inline");
-    dir.write("app/go.mod", "module example.com/inline\n\ngo 1.21\n", 0o644);
+    dir.write(
+        "app/go.mod",
+        "module example.com/inline\n\ngo 1.21\n",
+        0o644,
+    );
     dir.write("app/main.go", INLINE_MAIN, 0o644);
     dir.write(
         "app/kiln.toml",
@@ -190,7 +197,11 @@ fn cgo_inline_c_builds_for_two_platforms_and_runs() {
     );
     failure(
         dir.kiln_go(&go, "app", ["build"]),
-        &["go build of package `default`", "main.go:4", "undeclared_name"],
+        &[
+            "go build of package `default`",
+            "main.go:4",
+            "undeclared_name",
+        ],
     );
 }
 
@@ -201,7 +212,11 @@ fn import_c_with_cgo_off_says_what_to_set() {
     let test = "import_c_with_cgo_off_says_what_to_set";
     let Some(go) = require_go(test) else { return };
     let dir = TestDir::new();
-    dir.write("app/go.mod", "module example.com/inline\n\ngo 1.21\n", 0o644);
+    dir.write(
+        "app/go.mod",
+        "module example.com/inline\n\ngo 1.21\n",
+        0o644,
+    );
     dir.write("app/main.go", INLINE_MAIN, 0o644);
     dir.write(
         "app/kiln.toml",
@@ -215,7 +230,10 @@ fn import_c_with_cgo_off_says_what_to_set() {
             "hint: set `cgo = true` in kiln.toml for package `default`",
         ],
     );
-    assert!(text.contains("build constraints exclude all Go files"), "{text}");
+    assert!(
+        text.contains("build constraints exclude all Go files"),
+        "{text}"
+    );
     // And without a lock, a cgo package says to run `kiln lock`.
     dir.write(
         "app/kiln.toml",
@@ -259,13 +277,15 @@ fn cgo_bundled_c_library_runs_and_is_reproducible() {
         let user_home = dir.join(home).join("user");
         std::fs::create_dir_all(&user_home).unwrap();
         let with_homes = |mut command: std::process::Command| {
-            command
-                .env("KILN_HOME", &kiln_home)
-                .env("HOME", &user_home);
+            command.env("KILN_HOME", &kiln_home).env("HOME", &user_home);
             command
         };
         success(with_homes(dir.kiln_go(&go, folder, ["lock"])));
-        success(with_homes(dir.kiln_go(&go, folder, ["build", ".#container"])));
+        success(with_homes(dir.kiln_go(
+            &go,
+            folder,
+            ["build", ".#container"],
+        )));
         let archive = link_target(&dir.join(folder).join("result"));
         let store = archive.parent().unwrap().to_owned();
         let amd64 = package_program(&store, "arith-1.0", "arith", EM_X86_64);

@@ -236,13 +236,7 @@ pub(super) fn from_raw(
             Some("remove the `\\u0000`".to_owned()),
         ));
     }
-    let cgo = cgo_from_raw(
-        source,
-        raw.cgo,
-        raw.c_libc,
-        raw.cflags,
-        raw.c_ldflags,
-    )?;
+    let cgo = cgo_from_raw(source, raw.cgo, raw.c_libc, raw.cflags, raw.c_ldflags)?;
     Ok(Package {
         key: key_name.clone(),
         name,
@@ -501,7 +495,10 @@ mod tests {
     fn cgo_keys_are_checked() {
         assert_errors(&[
             (
-                &[("kiln.toml", "schema = 1\n[packages.a]\ncflags = [\"-O3\"]\n")],
+                &[(
+                    "kiln.toml",
+                    "schema = 1\n[packages.a]\ncflags = [\"-O3\"]\n",
+                )],
                 "kiln.toml:3:10: `cflags` is a setting of cgo, which this package has off",
             ),
             (
