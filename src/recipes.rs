@@ -350,4 +350,44 @@ mod tests {
         let expected: Vec<&str> = cases.iter().map(|(_, expected)| *expected).collect();
         assert_eq!(actual, expected);
     }
+
+    /// Issue 21: a cgo package's recipe carries the Zig pin, so a new Zig (or other C
+    /// settings) names another output, while a package without cgo keeps its name (above).
+    #[test]
+    fn a_cgo_package_names_its_zig() {
+        let example = example_package();
+        let inputs = PackageInputs {
+            toolchain: ToolchainIdentity {
+                identity: "sha256-0000",
+                version: "go1.27.3",
+            },
+            settings: [("CGO_ENABLED".to_owned(), "1".to_owned())].into(),
+            sources: "sha256:1111".to_owned(),
+            modules: Vec::new(),
+            go_sum: None,
+            replaces: Vec::new(),
+            cgo: Some(json!({"zig": {"version": "0.17.1", "host": "linux-amd64", "sha256": "aa"}})),
+        };
+        let other_zig = PackageInputs {
+            cgo: Some(json!({"zig": {"version": "0.17.1", "host": "linux-amd64", "sha256": "bb"}})),
+            ..inputs.clone()
+        };
+        let first = package(&example, &inputs);
+        assert_eq!(first.document()["cgo"]["zig"]["sha256"], "aa");
+        assert_ne!(first.name(), package(&example, &other_zig).name());
+        assert_ne!(
+            first.name(),
+            package(
+                &example,
+                &PackageInputs {
+                    cgo: None,
+                    ..inputs.clone()
+                }
+            )
+            .name()
+        );
+        let zig = zig_toolchain("0.17.1", "linux-amd64", "aa");
+        assert_eq!(zig.kind(), OutputKind::CToolchain);
+        assert!(zig.name().basename().ends_with("-zig-0.17.1.linux-amd64"));
+    }
 }
