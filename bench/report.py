@@ -53,6 +53,7 @@ SECTIONS = {
              "push/commands.txt", "push/requests-cold.txt", "push/requests-warm.txt"],
     "inner": ["inner-cold.json", "inner-noop.json", "inner-main.json", "inner-vendored.json", "inner-readme.json",
               "inner-memory.txt", "inner-push.json", "inner.txt"],
+    "cgo": ["cgo-warm.json", "cgo-cold.json", "cgo/zig-version.txt"],
 }
 
 
@@ -107,12 +108,14 @@ def main():
         lines += memory_section(out)
     if "inner" in present:
         lines += inner_section(out)
+    if "cgo" in present:
+        lines += cgo_section(out)
     lines += targets(out, present)
     lines += [
         "",
         "Reproduce: `bench/run` (installs hyperfine, pigz, zstd, podman, docker-registry and",
         "skopeo when missing; needs the Docker Engine for the docker row). `BENCH_ONLY=push bench/run`",
-        "measures only the sections named (hello, throughput, lock, project, push, inner) and keeps the",
+        "measures only the sections named (hello, throughput, lock, project, push, inner, cgo) and keeps the",
         "others' earlier measurements from bench/out.",
     ]
     print("\n".join(lines))
@@ -210,6 +213,26 @@ def project_section(out, machine):
         "Cold", cold,
         "The kiln home (store, Go build cache, toolchain identity) and Go's cache are removed before "
         "each run, so the standard library is compiled every time.")
+    return lines
+
+
+def cgo_section(out):
+    zig = (out / "cgo/zig-version.txt").read_text().strip()
+    lines = [
+        "## A cgo program (issue 21)",
+        "",
+        "tests/fixtures/cgo-bignum: a Go package bundling 3,261 lines of C (CRC-32, SHA-256, big",
+        f"integers, an unrolled matrix product, a prime table), for linux/amd64. kiln builds it with the Zig {zig}",
+        "kiln.lock pins (its compiler scripts, musl linked statically); the peer is `go build` by hand with",
+        "the same Zig (`CGO_ENABLED=1 CC=\"zig cc -target x86_64-linux-musl\"`), the same real `go` and the same",
+        "flags. Ratios divide the peer's median by kiln's.",
+        "",
+    ]
+    lines += timing_table("kiln build", "After a source edit", load(out / "cgo-warm.json"),
+        "A comment appended to main.go before each run; Go's and Zig's caches are warm.")
+    lines += timing_table("kiln build", "Cold", load(out / "cgo-cold.json"),
+        "Also Go's build cache and Zig's cache removed before each run (musl and the standard library "
+        "compiled for cgo again); the Zig release stays in the store. At most 3 runs.")
     return lines
 
 

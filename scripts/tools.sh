@@ -135,6 +135,12 @@ runtime = "runc"
 '
 
 # ensure_podman — podman and runc from Debian, configured (configure_podman).
+# ensure_qemu — Debian's qemu-user-static: the cgo tests run the arm64 programs they
+# cross-compile through qemu-aarch64-static (no binfmt registration needed).
+ensure_qemu() {
+    apt_install qemu-user-static
+}
+
 ensure_podman() {
     apt_install podman runc
     configure_podman

@@ -25,7 +25,12 @@
 //! go-module/1     {path, version, h1, go-mod}     its hashes: equal bytes, one output
 //! go-toolchain/1  {release, host, h1}
 //! static-base/1   {sources[{name, sha256}]}       sorted by name; digests, not URLs
+//! zig-toolchain/1 {version, host, sha256}         the ziglang wheel for host, unpacked
 //! ```
+//!
+//! A cgo package's `go-package/1` document has one more field, `cgo`: {zig{version, host,
+//! sha256}, target, libc, cflags, ldflags} (see `toolchain::zig`); a package without cgo has
+//! none, so its name is the one it had before cgo existed.
 //!
 //! The optional package fields enter only when there are some, so a project without
 //! dependencies keeps the store name it had before locking existed. Every name these give is
@@ -62,6 +67,8 @@ pub struct PackageInputs<'a> {
     pub go_sum: Option<&'a str>,
     /// Local-folder replacements: the folder go.mod names and the digest of its tree.
     pub replaces: Vec<(String, String)>,
+    /// For a cgo package, the `cgo` object: the Zig release and the C settings.
+    pub cgo: Option<serde_json::Value>,
 }
 
 /// The recipe of a built package (`go-package/1`).
@@ -91,6 +98,9 @@ pub fn package(package: &Package, inputs: &PackageInputs<'_>) -> Recipe {
         }
         if let Some(go_sum) = inputs.go_sum {
             fields.insert("go_sum".to_owned(), json!(go_sum));
+        }
+        if let Some(cgo) = &inputs.cgo {
+            fields.insert("cgo".to_owned(), cgo.clone());
         }
         if !inputs.replaces.is_empty() {
             fields.insert(
@@ -189,6 +199,22 @@ pub fn go_toolchain(release: &str, host: &str, h1: &str) -> Recipe {
     )
 }
 
+/// The recipe of the Zig release for `host` unpacked from its ziglang wheel
+/// (`zig-toolchain/1`), by the wheel's sha256.
+pub fn zig_toolchain(version: &str, host: &str, sha256: &str) -> Recipe {
+    let document = json!({
+        "kiln": "zig-toolchain/1",
+        "version": version,
+        "host": host,
+        "sha256": sha256,
+    });
+    Recipe::new(
+        OutputKind::CToolchain,
+        document,
+        &format!("zig-{version}.{host}"),
+    )
+}
+
 /// The format of the static base's recipe.
 pub const STATIC_BASE_FORMAT: &str = "static-base/1";
 
@@ -228,6 +254,7 @@ mod tests {
             env: [("GOAMD64".to_owned(), "v2".to_owned())].into(),
             platform: platform.clone(),
             platforms: vec![platform],
+            cgo: None,
             defined_at: Position {
                 file: "kiln.toml".into(),
                 line: 1,
@@ -259,6 +286,7 @@ mod tests {
             modules: Vec::new(),
             go_sum: None,
             replaces: Vec::new(),
+            cgo: None,
         };
         let with_modules = PackageInputs {
             modules: vec!["aaaa-go-x-v1.0.0".to_owned()],
@@ -321,5 +349,45 @@ mod tests {
             .collect();
         let expected: Vec<&str> = cases.iter().map(|(_, expected)| *expected).collect();
         assert_eq!(actual, expected);
+    }
+
+    /// Issue 21: a cgo package's recipe carries the Zig pin, so a new Zig (or other C
+    /// settings) names another output, while a package without cgo keeps its name (above).
+    #[test]
+    fn a_cgo_package_names_its_zig() {
+        let example = example_package();
+        let inputs = PackageInputs {
+            toolchain: ToolchainIdentity {
+                identity: "sha256-0000",
+                version: "go1.27.3",
+            },
+            settings: [("CGO_ENABLED".to_owned(), "1".to_owned())].into(),
+            sources: "sha256:1111".to_owned(),
+            modules: Vec::new(),
+            go_sum: None,
+            replaces: Vec::new(),
+            cgo: Some(json!({"zig": {"version": "0.17.1", "host": "linux-amd64", "sha256": "aa"}})),
+        };
+        let other_zig = PackageInputs {
+            cgo: Some(json!({"zig": {"version": "0.17.1", "host": "linux-amd64", "sha256": "bb"}})),
+            ..inputs.clone()
+        };
+        let first = package(&example, &inputs);
+        assert_eq!(first.document()["cgo"]["zig"]["sha256"], "aa");
+        assert_ne!(first.name(), package(&example, &other_zig).name());
+        assert_ne!(
+            first.name(),
+            package(
+                &example,
+                &PackageInputs {
+                    cgo: None,
+                    ..inputs.clone()
+                }
+            )
+            .name()
+        );
+        let zig = zig_toolchain("0.17.1", "linux-amd64", "aa");
+        assert_eq!(zig.kind(), OutputKind::CToolchain);
+        assert!(zig.name().basename().ends_with("-zig-0.17.1.linux-amd64"));
     }
 }

@@ -8,6 +8,16 @@
 //! GOPATH and TMPDIR inside the build folder, and Go's build cache in the store (it is keyed
 //! by content, so sharing it only saves time). Flags: `-trimpath -buildvcs=false`, `-mod=vendor`
 //! when the sources vendor their dependencies, else `-mod=readonly`.
+//!
+//! A cgo package (`cgo = true`) gets `CGO_ENABLED=1` and kiln's pinned Zig as its C
+//! toolchain ([`crate::toolchain::zig`]): `CC=zig-cc-<triple>` and `CXX=zig-c++-<triple>`
+//! (the output's compiler scripts, by bare name on PATH, so no path enters Go's action IDs),
+//! `CGO_CFLAGS`/`CGO_CXXFLAGS` `-O2 -g` then the package's `cflags`, `CGO_LDFLAGS`
+//! `-O2 -g -Wl,--strip-debug` then its `c-ldflags` (Zig's musl carries the Zig folder's path
+//! in its debug information, so cgo programs are linked without DWARF; Go's pclntab keeps
+//! stack traces whole), `PKG_CONFIG_LIBDIR` empty (no library of this machine is found
+//! through pkg-config), and `ZIG_GLOBAL_CACHE_DIR`/`ZIG_LOCAL_CACHE_DIR` in the kiln home.
+//! musl is linked statically: the program needs nothing of its base.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,6 +60,15 @@ pub enum GoError {
         status: String,
         output: String,
     },
+    #[error(
+        "package `{package}` has cgo off, and {file}:{line} imports \"C\" (Go leaves such files out without cgo); go build failed:\n{output}"
+    )]
+    CgoOff {
+        package: String,
+        file: String,
+        line: usize,
+        output: String,
+    },
     #[error("go build of package `{package}` ({folder}) succeeded but wrote no {}", .program.display())]
     NoOutput {
         package: String,
@@ -85,7 +104,36 @@ fn level_defaults(platform: &Platform) -> Vec<(&'static str, String)> {
 /// and what `kiln shell` exports.
 pub fn settings(package: &Package, mod_mode: ModMode) -> BTreeMap<String, String> {
     let mut settings = BTreeMap::new();
-    settings.insert("CGO_ENABLED".to_owned(), "0".to_owned());
+    match &package.cgo {
+        None => {
+            settings.insert("CGO_ENABLED".to_owned(), "0".to_owned());
+        }
+        Some(cgo) => {
+            settings.insert("CGO_ENABLED".to_owned(), "1".to_owned());
+            // The platform was checked when the package was planned.
+            if let Ok(target) = crate::toolchain::zig::target(&package.platform) {
+                let (cc, cxx) = crate::toolchain::zig::compiler_names(target);
+                settings.insert("CC".to_owned(), cc);
+                settings.insert("CXX".to_owned(), cxx);
+            }
+            let cflags = join_flags(
+                ["-O2", "-g"]
+                    .into_iter()
+                    .chain(cgo.cflags.iter().map(String::as_str)),
+            );
+            settings.insert("CGO_CFLAGS".to_owned(), cflags.clone());
+            settings.insert("CGO_CXXFLAGS".to_owned(), cflags);
+            settings.insert(
+                "CGO_LDFLAGS".to_owned(),
+                join_flags(
+                    ["-O2", "-g", "-Wl,--strip-debug"]
+                        .into_iter()
+                        .chain(cgo.ldflags.iter().map(String::as_str)),
+                ),
+            );
+            settings.insert("PKG_CONFIG_LIBDIR".to_owned(), String::new());
+        }
+    }
     settings.insert("GOOS".to_owned(), package.platform.os.clone());
     settings.insert("GOARCH".to_owned(), package.platform.architecture.clone());
     for (variable, value) in level_defaults(&package.platform) {
@@ -103,6 +151,26 @@ pub fn settings(package: &Package, mod_mode: ModMode) -> BTreeMap<String, String
         settings.insert(variable.clone(), value.clone());
     }
     settings
+}
+
+/// Flags as one `CGO_*FLAGS` value: Go splits it at spaces and honours quotes, so a flag
+/// with a space or a quote is quoted.
+fn join_flags<'a>(flags: impl IntoIterator<Item = &'a str>) -> String {
+    flags
+        .into_iter()
+        .map(|flag| {
+            if flag.is_empty() || flag.contains([' ', '\t', '\n', '\'', '"']) {
+                if flag.contains('\'') {
+                    format!("\"{flag}\"")
+                } else {
+                    format!("'{flag}'")
+                }
+            } else {
+                flag.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The GOPROXY value of a local module proxy folder: a `file://` URL, its path
@@ -155,6 +223,8 @@ pub struct Workspace<'a> {
     pub home: &'a Path,
     /// The `file://` module proxy of the locked modules, when there are any.
     pub proxy: Option<&'a Path>,
+    /// For a cgo package: the unpacked Zig release and Zig's cache folder.
+    pub zig: Option<(&'a Path, &'a Path)>,
 }
 
 /// Build every main package of `package` into `workspace.bin`.
@@ -183,16 +253,19 @@ pub fn build(
         crate::output::write_atomic(&mode, b"off")?;
     }
     let path_variable = std::env::join_paths(
-        [
-            toolchain.goroot.join("bin"),
-            toolchain
-                .go
-                .parent()
-                .map(Path::to_owned)
-                .unwrap_or_default(),
-        ]
-        .into_iter()
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/bin")]),
+        workspace
+            .zig
+            .map(|(zig, _)| zig.join("bin"))
+            .into_iter()
+            .chain([
+                toolchain.goroot.join("bin"),
+                toolchain
+                    .go
+                    .parent()
+                    .map(Path::to_owned)
+                    .unwrap_or_default(),
+            ])
+            .chain([PathBuf::from("/usr/bin"), PathBuf::from("/bin")]),
     )
     .unwrap_or_default();
     for main in &package.mains {
@@ -220,11 +293,28 @@ pub fn build(
         if let Some(proxy) = workspace.proxy {
             command.env("GOPROXY", proxy_url(proxy));
         }
+        if let Some((_, zig_cache)) = workspace.zig {
+            command
+                .env("ZIG_GLOBAL_CACHE_DIR", zig_cache)
+                .env("ZIG_LOCAL_CACHE_DIR", zig_cache);
+        }
         die_with_kiln(&mut command);
         let output = command.output().map_err(PathError::run(&toolchain.go))?;
         if !output.status.success() {
             let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
             text.push_str(&String::from_utf8_lossy(&output.stdout));
+            // Go leaves out files that import "C" when cgo is off, and then fails on what
+            // they defined: say what to set instead.
+            if package.cgo.is_none()
+                && let Some((file, line)) = cgo_file(workspace.sources)
+            {
+                return Err(GoError::CgoOff {
+                    package: package.key.clone(),
+                    file,
+                    line,
+                    output: text.trim_end().to_owned(),
+                });
+            }
             return Err(GoError::Failed {
                 package: package.key.clone(),
                 folder: main.folder.clone(),
@@ -250,9 +340,95 @@ impl crate::diagnostic::Hint for GoError {
             GoError::Failed { output, .. } if output.contains("no space left on device") => {
                 Some(crate::output::DISK_FULL_HINT.to_owned())
             }
+            GoError::CgoOff { package, .. } => Some(format!(
+                "set `cgo = true` in kiln.toml for package `{package}` ([packages.{package}]): kiln then builds it with its pinned Zig C toolchain"
+            )),
+            GoError::Failed { output, .. }
+                if output.contains("pkg-config search path")
+                    || output.contains("unable to find")
+                    || output.contains("cannot find -l") =>
+            {
+                Some("kiln's C toolchain sees no library of this machine: vendor the C library's sources into the module (as go-sqlite3 does), or give its flags in `cflags` and `c-ldflags`".to_owned())
+            }
             _ => None,
         }
     }
+}
+
+/// The first Go file of the sources (outside vendor/ and testdata/, tests left out) whose
+/// import list holds `"C"` without a build constraint naming cgo (a `//go:build cgo` file
+/// has a fallback on purpose), as (path relative to the sources, line).
+fn cgo_file(sources: &Path) -> Option<(String, usize)> {
+    let mut folders = vec![sources.to_path_buf()];
+    let mut found: Vec<(String, usize)> = Vec::new();
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                if !matches!(name.as_str(), "vendor" | "testdata") && !name.starts_with(['.', '_'])
+                {
+                    folders.push(path);
+                }
+                continue;
+            }
+            if !name.ends_with(".go") || name.ends_with("_test.go") {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            if let Some(line) = imports_c(&text) {
+                let relative = path
+                    .strip_prefix(sources)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
+                found.push((relative, line));
+            }
+        }
+    }
+    found.sort();
+    found.into_iter().next()
+}
+
+/// The line of `import "C"` in a Go file (alone or in an import block), unless a
+/// `//go:build` line names cgo.
+fn imports_c(text: &str) -> Option<usize> {
+    let mut in_block = false;
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with("//go:build") && line.contains("cgo") {
+            return None;
+        }
+        if in_block {
+            if line.starts_with(')') {
+                in_block = false;
+            } else if line == "\"C\"" || line.starts_with("\"C\" ") || line.starts_with("\"C\"//") {
+                return Some(index + 1);
+            }
+            continue;
+        }
+        if line == "import \"C\""
+            || line.starts_with("import \"C\" ")
+            || line.starts_with("import \"C\"//")
+        {
+            return Some(index + 1);
+        }
+        if line.starts_with("import (") {
+            in_block = true;
+        }
+        if line.starts_with("func ") || line.starts_with("type ") || line.starts_with("var ") {
+            return None;
+        }
+    }
+    None
 }
 
 /// Have the kernel kill `command`'s process when kiln dies, however it dies (SIGKILL, OOM):
@@ -344,6 +520,28 @@ mod tests {
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    }
+
+    #[test]
+    fn files_importing_c_are_found() {
+        for (text, expected) in [
+            (
+                "package main\n\n// #include <stdio.h>\nimport \"C\"\n",
+                Some(4),
+            ),
+            ("package main\n\nimport (\n\t\"fmt\"\n\t\"C\"\n)\n", Some(5)),
+            ("//go:build cgo\n\npackage main\n\nimport \"C\"\n", None),
+            (
+                "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"C\") }\n",
+                None,
+            ),
+        ] {
+            assert_eq!(imports_c(text), expected, "{text}");
+        }
+        assert_eq!(
+            join_flags(["-O2", "-DNAME=a b", "-DQ='x'"]),
+            "-O2 '-DNAME=a b' \"-DQ='x'\""
+        );
     }
 
     #[test]

@@ -138,6 +138,10 @@ pub enum BuildError {
     Files(#[from] files::FilesError),
     #[error(transparent)]
     Executable(#[from] executable::ExecutableError),
+    #[error(transparent)]
+    Zig(#[from] crate::toolchain::zig::ZigError),
+    #[error("package `{package}` has cgo = true, and kiln.lock pins no Zig C toolchain for {host}")]
+    ZigUnpinned { package: String, host: String },
     #[error("cannot make the SBOM of image `{image}`")]
     Sbom {
         image: String,
@@ -179,6 +183,10 @@ impl Hint for BuildError {
             BuildError::Files(inner) => inner.hint(),
             BuildError::Executable(inner) => inner.hint(),
             BuildError::Tree(inner) => inner.hint(),
+            BuildError::Zig(inner) => inner.hint(),
+            BuildError::ZigUnpinned { .. } => Some(
+                "run `kiln lock`: it pins the ziglang wheel and fetches it into the store".to_owned(),
+            ),
             BuildError::Unlocked { .. } => {
                 Some("run `kiln lock` to fetch and pin them; builds then run offline".to_owned())
             }

@@ -40,6 +40,8 @@ pub struct PackagePlan {
     /// Folders go.mod's `replace` directives point at, relative to the project, and their
     /// sources.
     pub local_replaces: Vec<(String, SourceTree)>,
+    /// For a cgo package, the Zig release kiln.lock pins for this host.
+    pub zig: Option<crate::toolchain::zig::ZigPin>,
 }
 
 impl PackagePlan {
@@ -179,6 +181,27 @@ impl Builder<'_> {
                 (Err(error), _) => return Err(error),
             },
         };
+        let (zig, cgo) = match &package.cgo {
+            None => (None, None),
+            Some(cgo) => {
+                let target = crate::toolchain::zig::target(&package.platform)?;
+                let host = crate::toolchain::zig::zig_host();
+                let pin = lock::read_lock(&project.root)?
+                    .and_then(|locked| locked.zig_for(&host).cloned())
+                    .ok_or_else(|| BuildError::ZigUnpinned {
+                        package: package.key.clone(),
+                        host: host.clone(),
+                    })?;
+                let document = json!({
+                    "zig": pin.identity(),
+                    "target": target,
+                    "libc": cgo.libc.as_str(),
+                    "cflags": cgo.cflags,
+                    "ldflags": cgo.ldflags,
+                });
+                (Some(pin), Some(document))
+            }
+        };
         let recipe = recipes::package(
             package,
             &recipes::PackageInputs {
@@ -197,6 +220,7 @@ impl Builder<'_> {
                     .iter()
                     .map(|(folder, tree)| (folder.clone(), tree.digest.to_string()))
                     .collect(),
+                cgo,
             },
         );
         Ok(PackagePlan {
@@ -209,6 +233,7 @@ impl Builder<'_> {
             vendored_modules,
             go_sum,
             local_replaces,
+            zig,
         })
     }
 

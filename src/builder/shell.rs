@@ -44,6 +44,9 @@ pub struct ShellEnvironment {
     pub variables: BTreeMap<String, String>,
     /// Set when the lock could not be used.
     pub fallback: Option<ShellFallback>,
+    /// For a cgo package, the folder of the Zig compiler scripts `CC` and `CXX` name: first
+    /// on the shell's PATH.
+    pub compilers: Option<std::path::PathBuf>,
 }
 
 impl Builder<'_> {
@@ -67,10 +70,34 @@ impl Builder<'_> {
             Ok(_) => (self.toolchain()?.clone(), None),
             Err(fallback) => (self.toolchain()?.clone(), Some(fallback)),
         };
+        // A cgo package's shell has the C toolchain its builds have (fetched into the store if
+        // kiln.lock pins it and it is missing), and Zig's cache in the kiln home.
+        let compilers = match &package.cgo {
+            None => None,
+            Some(_) => {
+                crate::toolchain::zig::target(&package.platform)?;
+                let host = crate::toolchain::zig::zig_host();
+                let pin = lock::read_lock(&project.root)
+                    .ok()
+                    .flatten()
+                    .and_then(|locked| locked.zig_for(&host).cloned())
+                    .ok_or_else(|| BuildError::ZigUnpinned {
+                        package: package.key.clone(),
+                        host: host.clone(),
+                    })?;
+                let root = crate::toolchain::zig::realise(&self.store, &pin, self.status)?;
+                let cache = crate::toolchain::zig::cache_dir(&self.store);
+                let cache_text = cache.to_string_lossy().into_owned();
+                variables.insert("ZIG_GLOBAL_CACHE_DIR".to_owned(), cache_text.clone());
+                variables.insert("ZIG_LOCAL_CACHE_DIR".to_owned(), cache_text);
+                Some(root.join("bin"))
+            }
+        };
         Ok(ShellEnvironment {
             toolchain,
             variables,
             fallback,
+            compilers,
         })
     }
 }

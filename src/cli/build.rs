@@ -16,10 +16,16 @@ const AFTER_HELP: &str = "\
 Targets: NAME or .#NAME is a package or image of this project (kiln.toml here or in a parent
 folder); PATH#NAME one of the project at PATH; nothing is `packages.default`.
 
-The Go build is hermetic (a cleared environment, GOPROXY=off, -trimpath, CGO off) and its
-output lands in the store at <hash>-<name>-<version>, the hash covering every input: sources
-as git sees them, the kiln.toml section, go.mod, go.sum and vendor/, the toolchain, the
-platform and flags. An unchanged target is not rebuilt, and Go does not run.
+The Go build is hermetic (a cleared environment, GOPROXY=off, -trimpath, CGO off unless the
+package has `cgo = true`) and its output lands in the store at <hash>-<name>-<version>, the
+hash covering every input: sources as git sees them, the kiln.toml section, go.mod, go.sum and
+vendor/, the toolchain, the platform and flags. An unchanged target is not rebuilt, and Go
+does not run.
+
+A `cgo = true` package builds with CGO_ENABLED=1 and the Zig release kiln.lock pins ([[zig]],
+written by `kiln lock`) as its C compiler, for every platform (Linux: amd64, arm64, arm, 386,
+riscv64, ppc64le, s390x), linked statically against musl; the Zig identity is part of its
+hash. No C flag, pkg-config path or compiler of this machine reaches the build.
 
 An image target's output is a docker-archive tar: `docker load < result` works; --push REF
 sends it on to a registry (see `kiln push --help`).";

@@ -48,6 +48,11 @@ An image with `base = \"static\"` has the static base's sources pinned as [[stat
 CA bundle (certifi) and tzdata wheels from PyPI, by URL and sha256. kiln's own pins are used
 until --update-bases resolves the newest on PyPI (KILN_PYPI_URL, default https://pypi.org).
 
+A package with `cgo = true` has its C toolchain pinned as a [[zig]] entry: the ziglang wheel
+from PyPI for this host (Zig 0.17.1 unless kiln.lock pins another), by URL and sha256. It is
+fetched, checked against the sha256 (another file is refused) and unpacked into the store, so
+cgo builds run offline. Pins of other hosts in kiln.lock are kept.
+
 A vendored project (vendor/modules.txt) is locked without fetching any module: vendor/ is
 their source. vendor/modules.txt must agree with go.mod, every vendored module must have its
 h1: lines in go.sum, and kiln.lock records go.sum's entries as they are (vendored ones marked
@@ -247,6 +252,14 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
                 .map(|source| format!("{} {}", source.name, source.version))
                 .collect::<Vec<_>>()
                 .join(", ")
+        ));
+    }
+    locked.lock.zig = locker::resolve_zig(inputs.cgo, previous.as_ref(), &status)?;
+    if let Some(pin) = locked.lock.zig_for(&toolchain::zig::zig_host()) {
+        toolchain::zig::realise(&store, pin, &status)?;
+        printer.status(format!(
+            "stored for offline builds: the Zig C toolchain {} for {}",
+            pin.version, pin.host
         ));
     }
     if !locked.lock.bases.is_empty() {

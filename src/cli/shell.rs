@@ -12,7 +12,10 @@ use crate::session::Session;
 
 const AFTER_HELP: &str = "\
 The shell has the Go toolchain kiln builds with first on PATH and the package's Go settings
-exported (CGO_ENABLED=0, GOOS, GOARCH and its level, GOTOOLCHAIN=local, GOWORK=off,
+exported (CGO_ENABLED=0, or for a `cgo = true` package CGO_ENABLED=1 with CC/CXX naming
+kiln's Zig compiler scripts (zig-cc-x86_64-linux-musl, …, on PATH), CGO_CFLAGS, CGO_LDFLAGS,
+PKG_CONFIG_LIBDIR and ZIG_GLOBAL_CACHE_DIR as builds have them; GOOS, GOARCH and its level,
+GOTOOLCHAIN=local, GOWORK=off,
 GOPROXY=off, or the file:// folder of the modules kiln.lock pins, GOFLAGS with -trimpath
 -buildvcs=false and the module mode, the package's env), so `go build`, `go test` and `go vet`
 there see what `kiln build` sees, offline. KILN_SHELL is set to
@@ -56,7 +59,8 @@ pub fn run(args: ShellArgs, printer: &Printer) -> Result<()> {
         ));
     }
     let toolchain = &environment.toolchain;
-    let mut path = vec![toolchain.goroot.join("bin")];
+    let mut path: Vec<PathBuf> = environment.compilers.iter().cloned().collect();
+    path.push(toolchain.goroot.join("bin"));
     if let Some(folder) = toolchain.go.parent() {
         path.push(folder.to_owned());
     }

@@ -156,6 +156,7 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
         crate::builder::executable::ExecutableError,
         crate::builder::go::GoError,
         crate::builder::shell::ShellFallback,
+        crate::toolchain::zig::ZigError,
         crate::builder::sources::SourcesError,
         crate::builder::worktree::WorktreeError,
         crate::diagnostic::Hinted,

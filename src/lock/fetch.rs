@@ -149,6 +149,7 @@ pub fn lock(
             // Base images are resolved by the caller (`kiln lock`), which knows the project.
             bases: Vec::new(),
             statics: Vec::new(),
+            zig: Vec::new(),
             vendor: None,
         },
         fetched,

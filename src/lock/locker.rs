@@ -21,6 +21,7 @@ use crate::project::{ConfigError, Project};
 use crate::registry::client::ClientOptions;
 use crate::static_base::{StaticBaseError, StaticWheel};
 use crate::store::Store;
+use crate::toolchain::zig::{ZigError, ZigPin};
 use crate::transport::{RemoteSource, TransportError};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,8 @@ pub enum LockerError {
         #[source]
         source: Box<StaticBaseError>,
     },
+    #[error(transparent)]
+    Zig(#[from] ZigError),
     #[error("go.mod has neither a go nor a toolchain line and no Go toolchain was found to pin")]
     NoRelease,
     #[error(
@@ -56,6 +59,7 @@ impl Hint for LockerError {
         match self {
             LockerError::Lock(inner) => inner.hint(),
             LockerError::Config(inner) => inner.hint(),
+            LockerError::Zig(inner) => inner.hint(),
             LockerError::NoRelease => Some(
                 "add `toolchain go1.N.M` to go.mod, or put go on PATH (or set KILN_GO)".to_owned(),
             ),
@@ -92,6 +96,8 @@ pub struct ImageInputs {
     pub bases: Vec<(Reference, Platform)>,
     /// Whether an image starts from kiln's static base.
     pub static_base: bool,
+    /// Whether a package has `cgo = true` (and so needs the Zig toolchain pinned).
+    pub cgo: bool,
 }
 
 impl ImageInputs {
@@ -101,7 +107,13 @@ impl ImageInputs {
             return Ok(ImageInputs::default());
         }
         let project = Project::load(root)?;
-        let mut inputs = ImageInputs::default();
+        let mut inputs = ImageInputs {
+            cgo: project
+                .packages
+                .values()
+                .any(|package| package.cgo.is_some()),
+            ..ImageInputs::default()
+        };
         for image in project.images.values() {
             match &image.base {
                 Some(Base::Image(base)) => {
@@ -144,6 +156,12 @@ pub fn check(root: &Path, wants: &Wants) -> Result<Check, LockerError> {
             "+ the static base's sources (an image has base = \"static\", kiln.lock pins none)"
                 .to_owned(),
         );
+    }
+    let host = crate::toolchain::zig::zig_host();
+    if inputs.cgo && locked.zig_for(&host).is_none() {
+        differences.push(format!(
+            "+ the Zig C toolchain for {host} (a package has cgo = true, kiln.lock pins none)"
+        ));
     }
     for (reference, platform) in &inputs.bases {
         if locked
@@ -352,6 +370,31 @@ pub fn resolve_statics(
         ));
     }
     Ok(sources)
+}
+
+/// The Zig wheels of cgo builds: none when no package has cgo; else the previous pins (every
+/// host's), with kiln's own pin ([`crate::toolchain::zig::default_pin`]) added for this
+/// host when it has none.
+pub fn resolve_zig(
+    wanted: bool,
+    previous: Option<&LockFile>,
+    status: &dyn Fn(&str),
+) -> Result<Vec<ZigPin>, LockerError> {
+    if !wanted {
+        return Ok(Vec::new());
+    }
+    let mut pins = previous.map(|lock| lock.zig.clone()).unwrap_or_default();
+    let host = crate::toolchain::zig::zig_host();
+    if !pins.iter().any(|pin| pin.host == host) {
+        let pin = crate::toolchain::zig::default_pin(&host)?;
+        status(&format!(
+            "pinned the Zig C toolchain {} for {host} (ziglang wheel, sha256 {})",
+            pin.version, pin.sha256
+        ));
+        pins.push(pin);
+    }
+    pins.sort();
+    Ok(pins)
 }
 
 #[cfg(test)]

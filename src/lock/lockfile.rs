@@ -30,7 +30,16 @@
 //! version = "2026.10.19"
 //! url = "https://files.pythonhosted.org/…/certifi-….whl"
 //! sha256 = "…"
+//!
+//! [[zig]]                     # the C toolchain of cgo packages: the ziglang wheel, per host
+//! host = "linux-amd64"
+//! version = "0.17.1"
+//! url = "https://files.pythonhosted.org/…/ziglang-0.17.1-py3-none-manylinux_2_12_x86_64….whl"
+//! sha256 = "…"
 //! ```
+//!
+//! `[[zig]]` is written only when a package has `cgo = true`, so every other lock is the
+//! same bytes as before it existed.
 //!
 //! `origin = "direct"` marks a module whose bytes kiln got from version control (GOPROXY's
 //! `direct`, or a GONOPROXY/GOPRIVATE match) rather than from a module proxy: a reader of
@@ -91,6 +100,7 @@ use crate::gomod::gomod2nix::{is_sri_sha256, toml_error, toml_string};
 use crate::gomod::sumfile::is_h1;
 use crate::recipes;
 use crate::store::{Recipe, StoreName};
+use crate::toolchain::zig::ZigPin;
 
 /// The format version of a lock without `[vendor]`.
 pub const VERSION: i64 = 1;
@@ -226,6 +236,8 @@ pub struct LockFile {
     pub statics: Vec<crate::static_base::StaticWheel>,
     /// Present when the project's modules come from vendor/ (nothing was fetched).
     pub vendor: Option<VendorPin>,
+    /// The Zig wheels of cgo builds, one per host, sorted by host; empty without cgo.
+    pub zig: Vec<ZigPin>,
 }
 
 impl LockFile {
@@ -261,6 +273,11 @@ impl LockFile {
 }
 
 impl LockFile {
+    /// The `[[zig]]` pin for `host`.
+    pub fn zig_for(&self, host: &str) -> Option<&ZigPin> {
+        self.zig.iter().find(|pin| pin.host == host)
+    }
+
     /// The digest `name` is pinned to for `platform`.
     pub fn base(&self, name: &str, platform: &str) -> Option<&LockedBase> {
         self.bases
@@ -283,6 +300,8 @@ struct Document {
     statics: Vec<crate::static_base::StaticWheel>,
     #[serde(default)]
     vendor: Option<VendorPin>,
+    #[serde(default)]
+    zig: Vec<ZigPin>,
 }
 
 /// Parse kiln.lock `text`; `file` names it in errors.
@@ -431,12 +450,29 @@ pub fn parse(text: &str, file: &Path) -> Result<LockFile, LockFileError> {
     }
     let mut statics = document.statics;
     statics.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut zig = document.zig;
+    zig.sort();
+    for (index, pin) in zig.iter().enumerate() {
+        if let Some(problem) = pin.problem() {
+            return Err(LockFileError::Parse {
+                file: file.to_owned(),
+                message: format!("[[zig]] {}: {problem}", pin.host),
+            });
+        }
+        if zig[..index].iter().any(|other| other.host == pin.host) {
+            return Err(LockFileError::Parse {
+                file: file.to_owned(),
+                message: format!("[[zig]] {}: the host is listed twice", pin.host),
+            });
+        }
+    }
     Ok(LockFile {
         go: document.go,
         modules,
         bases,
         statics,
         vendor: document.vendor,
+        zig,
     })
 }
 
@@ -517,6 +553,15 @@ pub fn render(lock: &LockFile) -> String {
         text.push_str(&format!("url = {}\n", toml_string(&source.url)));
         text.push_str(&format!("sha256 = {}\n", toml_string(&source.sha256)));
     }
+    let mut zig: Vec<&ZigPin> = lock.zig.iter().collect();
+    zig.sort();
+    for pin in zig {
+        text.push_str("\n[[zig]]\n");
+        text.push_str(&format!("host = {}\n", toml_string(&pin.host)));
+        text.push_str(&format!("version = {}\n", toml_string(&pin.version)));
+        text.push_str(&format!("url = {}\n", toml_string(&pin.url)));
+        text.push_str(&format!("sha256 = {}\n", toml_string(&pin.sha256)));
+    }
     text
 }
 
@@ -568,7 +613,53 @@ mod tests {
                 sha256: "ab".repeat(32),
             }],
             vendor: None,
+            zig: Vec::new(),
         }
+    }
+
+    /// Issue 21: a cgo project's lock pins the Zig wheel per host after everything else.
+    #[test]
+    fn zig_pins_round_trip_after_the_rest() {
+        let mut lock = sample();
+        lock.bases.clear();
+        lock.statics.clear();
+        lock.modules.clear();
+        lock.zig = vec![
+            ZigPin {
+                host: "linux-arm64".to_owned(),
+                version: "0.17.1".to_owned(),
+                url: "https://files.pythonhosted.org/packages/b.whl".to_owned(),
+                sha256: "cd".repeat(32),
+            },
+            ZigPin {
+                host: "linux-amd64".to_owned(),
+                version: "0.17.1".to_owned(),
+                url: "https://files.pythonhosted.org/packages/a.whl".to_owned(),
+                sha256: "ab".repeat(32),
+            },
+        ];
+        let text = render(&lock);
+        assert_eq!(
+            text,
+            format!(
+                "# kiln.lock: written by `kiln lock`; commit it. Do not edit.\nversion = 1\n\n[go]\ngo = \"1.22\"\ntoolchain = \"go1.27.3\"\n\n[go.toolchain-h1]\n\"linux-amd64\" = \"{H1}\"\n\n[[zig]]\nhost = \"linux-amd64\"\nversion = \"0.17.1\"\nurl = \"https://files.pythonhosted.org/packages/a.whl\"\nsha256 = \"{}\"\n\n[[zig]]\nhost = \"linux-arm64\"\nversion = \"0.17.1\"\nurl = \"https://files.pythonhosted.org/packages/b.whl\"\nsha256 = \"{}\"\n",
+                "ab".repeat(32),
+                "cd".repeat(32)
+            )
+        );
+        let parsed = parse(&text, Path::new("kiln.lock")).unwrap();
+        assert_eq!(parsed.zig_for("linux-arm64"), Some(&lock.zig[0]));
+        let twice = text.replace("linux-arm64", "linux-amd64");
+        let error = parse(&twice, Path::new("kiln.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("[[zig]] linux-amd64: the host is listed twice"),
+            "{error}"
+        );
+        let bad = text.replace(&"cd".repeat(32), "CD");
+        let error = parse(&bad, Path::new("kiln.lock")).unwrap_err().to_string();
+        assert!(error.contains("is not 64 lower-case hex digits"), "{error}");
     }
 
     #[test]

@@ -255,5 +255,8 @@ pub fn pinned_outputs(target: &Path) -> RootPins {
     {
         names.push(recipe.name().clone());
     }
+    for pin in &lock.zig {
+        names.push(pin.recipe().name().clone());
+    }
     RootPins::Outputs(names)
 }

@@ -299,6 +299,7 @@ impl Wants {
             modules,
             bases: Vec::new(),
             statics: Vec::new(),
+            zig: Vec::new(),
             vendor: Some(vendor.clone()),
         }))
     }
@@ -671,6 +672,7 @@ mod tests {
         let mut lock = LockFile {
             bases: Vec::new(),
             statics: Vec::new(),
+            zig: Vec::new(),
             vendor: None,
             go: GoPin {
                 go: Some("1.22".to_owned()),
@@ -711,6 +713,7 @@ mod tests {
         let lock = LockFile {
             bases: Vec::new(),
             statics: Vec::new(),
+            zig: Vec::new(),
             vendor: None,
             go: GoPin::default(),
             modules: vec![

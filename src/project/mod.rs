@@ -7,5 +7,5 @@ pub mod config;
 pub mod git;
 pub mod target;
 
-pub use config::{ConfigError, Image, MainPackage, Package, Project};
+pub use config::{Cgo, ConfigError, Image, Libc, MainPackage, Package, Project};
 pub use target::{OnlyImage, Projects, Resolved, TargetError, TargetSpec};

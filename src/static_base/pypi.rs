@@ -200,6 +200,21 @@ pub(super) fn download_verified(source: &StaticWheel, limit: u64) -> Result<Vec<
     Ok(bytes)
 }
 
+/// Download `url` (at most `limit` bytes) and check it against `sha256` (lower-case hex)
+/// before anything reads it: the download of any file kiln pins on PyPI by digest (the Zig
+/// wheel of cgo builds as well as the static base's). `hint` says what to do when it cannot
+/// be fetched.
+pub fn download_pinned(
+    url: &str,
+    sha256: &str,
+    limit: u64,
+    hint: &'static str,
+) -> Result<Vec<u8>, PypiError> {
+    let bytes = get(url, limit, hint)?;
+    verify_sha256(&redact(url), sha256, &bytes)?;
+    Ok(bytes)
+}
+
 fn verify_sha256(url: &str, expected: &str, bytes: &[u8]) -> Result<(), PypiError> {
     let actual = hex::encode(Sha256::digest(bytes));
     if actual != expected {

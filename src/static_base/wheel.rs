@@ -95,7 +95,7 @@ fn name_problem(name: &str) -> Option<&'static str> {
 
 /// Check every entry of the wheel `bytes` (see the module doc) and return the files `select`
 /// maps to a destination, as (destination, content), sorted by destination.
-pub(super) fn read_wheel(
+pub fn read_wheel(
     bytes: &[u8],
     url: &str,
     limits: WheelLimits,

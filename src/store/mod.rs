@@ -173,6 +173,8 @@ pub enum OutputKind {
     StaticBase,
     /// The files a base image's layers leave, listed from its [`OutputKind::BaseImage`].
     BaseFiles,
+    /// The C toolchain of cgo builds (Zig), unpacked from its pinned wheel.
+    CToolchain,
 }
 
 impl OutputKind {
@@ -186,6 +188,7 @@ impl OutputKind {
             OutputKind::GoToolchain => "go-toolchain",
             OutputKind::StaticBase => "static-base",
             OutputKind::BaseFiles => "base-files",
+            OutputKind::CToolchain => "c-toolchain",
         }
     }
 
@@ -197,7 +200,8 @@ impl OutputKind {
             OutputKind::BaseImage
             | OutputKind::GoModule
             | OutputKind::GoToolchain
-            | OutputKind::StaticBase => true,
+            | OutputKind::StaticBase
+            | OutputKind::CToolchain => true,
         }
     }
 }
@@ -802,6 +806,7 @@ mod tests {
             (OutputKind::GoToolchain, "go-toolchain", true),
             (OutputKind::StaticBase, "static-base", true),
             (OutputKind::BaseFiles, "base-files", false),
+            (OutputKind::CToolchain, "c-toolchain", true),
         ];
         for (kind, name, fetched) in kinds {
             assert_eq!(kind.as_str(), name);

@@ -26,6 +26,7 @@ use crate::diagnostic::Hint;
 use crate::oci::digest::HashingWriter;
 
 pub mod release;
+pub mod zig;
 
 pub use release::{TOOLCHAIN_MODULE, fetch_release, fetched_release, go_host};
 

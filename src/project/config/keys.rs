@@ -123,6 +123,20 @@ const PACKAGE_KEYS: &[Key] = &[
         STRINGS,
         "platforms = [\"linux/amd64\", \"linux/arm64\"]",
     ),
+    key("cgo", Kind::Boolean, "true or false", "cgo = true"),
+    key("c-libc", Kind::String, STRING, "c-libc = \"musl\""),
+    key(
+        "cflags",
+        Kind::StringOrStrings,
+        "a string or a list of strings",
+        "cflags = [\"-O2\", \"-DNDEBUG\"]",
+    ),
+    key(
+        "c-ldflags",
+        Kind::StringOrStrings,
+        "a string or a list of strings",
+        "c-ldflags = [\"-lm\"]",
+    ),
 ];
 
 const IMAGE_KEYS: &[Key] = &[

@@ -318,7 +318,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "a reserved variable",
         "schema = 1\n[packages.default]\nname = \"example\"\nenv = { GOOS = \"windows\" }\n",
         "kiln.toml:4:9: kiln sets `GOOS` itself for a hermetic build",
-        "set the platform with `platform`, e.g. `platform = \"linux/arm64\"`; CGO is always off",
+        "set the platform with `platform`, e.g. `platform = \"linux/arm64\"`; cgo with `cgo = true`, its C flags with `cflags` and `c-ldflags`",
     ),
     (
         "an invalid tag",

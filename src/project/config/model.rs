@@ -40,7 +40,36 @@ pub struct Package {
     /// Every platform the package is built for (`platforms = [...]`), `platform` among them;
     /// the default for its images.
     pub platforms: Vec<Platform>,
+    /// `cgo = true`: built with `CGO_ENABLED=1` and kiln's pinned C toolchain; `None` builds
+    /// with `CGO_ENABLED=0`.
+    pub cgo: Option<Cgo>,
     pub defined_at: Position,
+}
+
+/// A cgo package's C settings (`cgo = true`, `c-libc`, `cflags`, `c-ldflags`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cgo {
+    pub libc: Libc,
+    /// Added to `CGO_CFLAGS` and `CGO_CXXFLAGS` after kiln's own.
+    pub cflags: Vec<String>,
+    /// Added to `CGO_LDFLAGS` after kiln's own.
+    pub ldflags: Vec<String>,
+}
+
+/// The C library a cgo package links (`c-libc`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Libc {
+    /// musl, linked statically: the program runs on any base, `scratch` included.
+    Musl,
+}
+
+impl Libc {
+    /// kiln.toml's word for it, and the last part of Zig's target triple.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Libc::Musl => "musl",
+        }
+    }
 }
 
 impl Package {

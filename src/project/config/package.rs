@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 
 use super::error::{ConfigError, Position, SourceFile, did_you_mean};
-use super::model::{MainPackage, Package};
-use super::schema::RawPackage;
+use super::model::{Cgo, Libc, MainPackage, Package};
+use super::schema::{OneOrMany, RawPackage};
 use crate::oci::spec::Platform;
 
 /// Environment variables kiln sets for every build; a package may not change them.
@@ -39,6 +39,20 @@ const RESERVED_ENV: &[&str] = &[
     "GOTMPDIR",
     "TMPDIR",
     "PATH",
+    // The C toolchain of a cgo package is kiln's (see `cgo`, `cflags`, `c-ldflags`).
+    "CC",
+    "CXX",
+    "CGO_CFLAGS",
+    "CGO_CPPFLAGS",
+    "CGO_CXXFLAGS",
+    "CGO_FFLAGS",
+    "CGO_LDFLAGS",
+    "PKG_CONFIG",
+    "PKG_CONFIG_PATH",
+    "PKG_CONFIG_LIBDIR",
+    "ZIG_GLOBAL_CACHE_DIR",
+    "ZIG_LOCAL_CACHE_DIR",
+    "ZIG_LIB_DIR",
 ];
 
 /// The package `key` defined at `location` (its key in the file), checked.
@@ -194,7 +208,7 @@ pub(super) fn from_raw(
                     variable.get_ref()
                 ),
                 Some(
-                    "set the platform with `platform`, e.g. `platform = \"linux/arm64\"`; CGO is always off"
+                    "set the platform with `platform`, e.g. `platform = \"linux/arm64\"`; cgo with `cgo = true`, its C flags with `cflags` and `c-ldflags`"
                         .to_owned(),
                 ),
             ));
@@ -222,6 +236,7 @@ pub(super) fn from_raw(
             Some("remove the `\\u0000`".to_owned()),
         ));
     }
+    let cgo = cgo_from_raw(source, raw.cgo, raw.c_libc, raw.cflags, raw.c_ldflags)?;
     Ok(Package {
         key: key_name.clone(),
         name,
@@ -241,8 +256,77 @@ pub(super) fn from_raw(
         env,
         platform,
         platforms,
+        cgo,
         defined_at: location,
     })
+}
+
+/// `cgo`, `c-libc`, `cflags` and `c-ldflags`: the C keys need `cgo = true`, and the only
+/// libc is musl (linked statically, so the program needs nothing of its base).
+fn cgo_from_raw(
+    source: &SourceFile,
+    cgo: Option<Spanned<bool>>,
+    libc: Option<Spanned<String>>,
+    cflags: Option<Spanned<OneOrMany>>,
+    ldflags: Option<Spanned<OneOrMany>>,
+) -> Result<Option<Cgo>, ConfigError> {
+    for (key, flags) in [("cflags", &cflags), ("c-ldflags", &ldflags)] {
+        if let Some(flags) = flags
+            && flags.get_ref().has_nul()
+        {
+            return Err(source.error(
+                &flags.span(),
+                format!("{key} hold a NUL byte, which no command line can hold"),
+                Some("remove the `\\u0000`".to_owned()),
+            ));
+        }
+    }
+    let enabled = cgo.as_ref().is_some_and(|cgo| *cgo.get_ref());
+    if !enabled {
+        let stray = [
+            libc.as_ref().map(|value| ("c-libc", value.span())),
+            cflags.as_ref().map(|value| ("cflags", value.span())),
+            ldflags.as_ref().map(|value| ("c-ldflags", value.span())),
+        ];
+        if let Some((key, span)) = stray.into_iter().flatten().next() {
+            return Err(source.error(
+                &span,
+                format!("`{key}` is a setting of cgo, which this package has off"),
+                Some("add `cgo = true` to the package".to_owned()),
+            ));
+        }
+        return Ok(None);
+    }
+    let libc = match libc {
+        None => Libc::Musl,
+        Some(libc) => match libc.get_ref().as_str() {
+            "musl" => Libc::Musl,
+            "glibc" => {
+                return Err(source.error(
+                    &libc.span(),
+                    "`c-libc = \"glibc\"` is not supported yet: kiln links cgo programs statically against musl",
+                    Some("remove `c-libc` (musl is the default), or write `c-libc = \"musl\"`".to_owned()),
+                ));
+            }
+            other => {
+                return Err(source.error(
+                    &libc.span(),
+                    format!("`{other}` is not a C library kiln links (musl)"),
+                    Some("`c-libc = \"musl\"`".to_owned()),
+                ));
+            }
+        },
+    };
+    let flags = |flags: Option<Spanned<OneOrMany>>| {
+        flags
+            .map(|flags| flags.into_inner().into_vec())
+            .unwrap_or_default()
+    };
+    Ok(Some(Cgo {
+        libc,
+        cflags: flags(cflags),
+        ldflags: flags(ldflags),
+    }))
 }
 
 /// `platforms = ["linux/amd64", …]`: at least one, each once.
@@ -331,6 +415,7 @@ fn clean_folder(folder: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{assert_errors, error};
+    use super::{Cgo, Libc};
 
     /// `env = { "GOFLAGS=-toolexec" = "…" }` passed the reserved-name check and reached the
     /// Go command's environment as `GOFLAGS=-toolexec=…`; an empty name or a NUL byte made
@@ -403,5 +488,52 @@ mod tests {
                 "kiln.toml:3:12: invalid platform `linux`",
             ),
         ]);
+    }
+
+    /// Issue 21: the C keys need `cgo = true`; glibc is not supported yet, and says so.
+    #[test]
+    fn cgo_keys_are_checked() {
+        assert_errors(&[
+            (
+                &[(
+                    "kiln.toml",
+                    "schema = 1\n[packages.a]\ncflags = [\"-O3\"]\n",
+                )],
+                "kiln.toml:3:10: `cflags` is a setting of cgo, which this package has off",
+            ),
+            (
+                &[(
+                    "kiln.toml",
+                    "schema = 1\n[packages.a]\ncgo = true\nc-libc = \"glibc\"\n",
+                )],
+                "kiln.toml:4:10: `c-libc = \"glibc\"` is not supported yet",
+            ),
+            (
+                &[(
+                    "kiln.toml",
+                    "schema = 1\n[packages.a]\ncgo = true\nc-libc = \"uclibc\"\n",
+                )],
+                "`uclibc` is not a C library kiln links",
+            ),
+            (
+                &[(
+                    "kiln.toml",
+                    "schema = 1\n[packages.a]\ncgo = true\nenv = { CC = \"gcc\" }\n",
+                )],
+                "kiln.toml:4:9: kiln sets `CC` itself",
+            ),
+        ]);
+        let (_temp, project) = super::super::tests::project(&[(
+            "kiln.toml",
+            "schema = 1\n[packages.a]\ncgo = true\ncflags = \"-DX=1\"\nc-ldflags = [\"-lm\"]\n",
+        )]);
+        assert_eq!(
+            project.unwrap().packages["a"].cgo,
+            Some(Cgo {
+                libc: Libc::Musl,
+                cflags: vec!["-DX=1".to_owned()],
+                ldflags: vec!["-lm".to_owned()],
+            })
+        );
     }
 }

@@ -51,6 +51,12 @@ pub(super) struct RawPackage {
     pub(super) env: Option<BTreeMap<Spanned<String>, String>>,
     pub(super) platform: Option<Spanned<String>>,
     pub(super) platforms: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) cgo: Option<Spanned<bool>>,
+    #[serde(rename = "c-libc")]
+    pub(super) c_libc: Option<Spanned<String>>,
+    pub(super) cflags: Option<Spanned<OneOrMany>>,
+    #[serde(rename = "c-ldflags")]
+    pub(super) c_ldflags: Option<Spanned<OneOrMany>>,
 }
 
 #[derive(Debug, Deserialize)]

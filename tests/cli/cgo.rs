@@ -1,0 +1,337 @@
+//! Issue 21: cgo packages built with kiln's pinned Zig, cross-compiled, run, and reproducible.
+//!
+//! These tests fetch the real ziglang wheel from PyPI (about 100 MB, once per kiln home) and
+//! let Zig compile musl for each target, so each takes minutes; they are few and each does
+//! several checks.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::harness::{
+    LoadedImages, TestDir, copy_tree, docker, docker_engines, failure, require_go, run, stderr,
+    success, unique_name, which,
+};
+
+/// The inline-C program: a C function in the cgo preamble.
+const INLINE_MAIN: &str = r#"package main
+
+/*
+static int combine(int a, int b) { return a * 1000 + b; }
+*/
+import "C"
+
+import "fmt"
+
+func main() {
+	fmt.Println("C says", C.combine(41, 1))
+}
+"#;
+
+/// What the arith fixture prints (computed apart from kiln with Python's zlib, hashlib and
+/// integers: see tests/fixtures/cgo-bignum/generate.py for the C code).
+const ARITH_OUTPUT: &str = "crc32 66b5809c
+sha256 fc7c8cbe56f2f4fc27573bd3a88a77740ee669ebd92352b5eaaf47893c213669
+30! 265252859812191058636308480000000
+2^200 1606938044258990275541962092341162602522202993782792835301376
+trace 62224
+primes 2262, 19997 prime 1, 19999 prime 0
+";
+
+fn link_target(link: &Path) -> PathBuf {
+    std::fs::read_link(link).unwrap_or_else(|error| panic!("{}: {error}", link.display()))
+}
+
+/// The ELF facts the tests check: the machine (`e_machine`) and whether a program header
+/// asks for an interpreter (`PT_INTERP`: a dynamically linked program).
+fn elf_machine_and_interpreter(path: &Path) -> (u16, bool) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..4], b"\x7fELF", "{}", path.display());
+    assert_eq!(bytes[4], 2, "{}: not a 64-bit ELF", path.display());
+    let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+    let machine = u16_at(18);
+    let program_headers = u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize;
+    let entry_size = u16_at(54) as usize;
+    let count = u16_at(56) as usize;
+    let interpreter = (0..count).any(|index| {
+        let at = program_headers + index * entry_size;
+        u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) == 3
+    });
+    (machine, interpreter)
+}
+
+const EM_X86_64: u16 = 62;
+const EM_AARCH64: u16 = 183;
+
+/// The programs of an image's packages, by platform: `bin/PROGRAM` of each package output
+/// the image's recipe names (kiln keeps them beside the image in the store).
+fn package_program(store: &Path, label: &str, program: &str, machine: u16) -> PathBuf {
+    for entry in std::fs::read_dir(store).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(&format!("-{label}")) && path.join("bin").join(program).is_file() {
+            let binary = path.join("bin").join(program);
+            if elf_machine_and_interpreter(&binary).0 == machine {
+                return binary;
+            }
+        }
+    }
+    panic!(
+        "no {label} package for machine {machine} in {}",
+        store.display()
+    );
+}
+
+/// Whether `needle` occurs in the bytes of `path`.
+fn contains_bytes(path: &Path, needle: &str) -> bool {
+    let bytes = std::fs::read(path).unwrap();
+    bytes
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+/// The manifest digest of an image archive, from its OCI index (one entry).
+fn image_digest(dir: &TestDir, image: &Path) -> String {
+    let report: serde_json::Value =
+        serde_json::from_str(&success(dir.kiln(["inspect", "--json"]).arg(image))).unwrap();
+    let digest = report["indexes"][0]["digest"]
+        .as_str()
+        .or_else(|| report[0]["manifest_digest"].as_str())
+        .unwrap_or_else(|| panic!("no digest in {report}"));
+    digest.to_owned()
+}
+
+/// The amd64 image of `archive` loaded and run in each engine; what it printed.
+fn run_amd64(test: &str, archive: &Path, name: &str) -> Vec<String> {
+    let mut outputs = Vec::new();
+    for host in &docker_engines(test) {
+        let reference = format!("{name}:1.0-linux-amd64");
+        let _cleanup = LoadedImages {
+            cleanups: vec![{
+                let mut command = docker(host);
+                command.args(["rmi", "-f", &reference]);
+                command
+            }],
+        };
+        let file = std::fs::File::open(archive).unwrap();
+        let loaded = success(docker(host).arg("load").stdin(Stdio::from(file)));
+        assert!(loaded.contains(&reference), "{host:?}: {loaded}");
+        outputs.push(success(docker(host).args(["run", "--rm", &reference])));
+    }
+    outputs
+}
+
+/// The arm64 program through qemu-user, when Debian's qemu-user-static is installed.
+fn run_arm64(binary: &Path) -> Option<String> {
+    let qemu = which("qemu-aarch64-static").or_else(|| which("qemu-aarch64"))?;
+    Some(success(std::process::Command::new(qemu).arg(binary)))
+}
+
+/// The inline-C program for amd64 and arm64: the amd64 image runs in Docker and prints the C
+/// function's result, the arm64 program is a static AArch64 ELF (run through qemu when it is
+/// there); `kiln shell` has the build's CC; a C compile error comes with the compiler's own
+/// file:line message.
+#[test]
+fn cgo_inline_c_builds_for_two_platforms_and_runs() {
+    let test = "cgo_inline_c_builds_for_two_platforms_and_runs";
+    let Some(go) = require_go(test) else { return };
+    let dir = TestDir::new();
+    let name = unique_name("cgo-inline");
+    dir.write(
+        "app/go.mod",
+        "module example.com/inline\n\ngo 1.21\n",
+        0o644,
+    );
+    dir.write("app/main.go", INLINE_MAIN, 0o644);
+    dir.write(
+        "app/kiln.toml",
+        format!(
+            "schema = 1\n\n[packages.default]\nname = \"inline\"\nversion = \"1.0\"\ncgo = true\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n\n[images.container]\nname = \"{name}\"\n"
+        ),
+        0o644,
+    );
+    let said = stderr(&run(dir.kiln_go(&go, "app", ["lock"])));
+    assert!(
+        said.contains("stored for offline builds: the Zig C toolchain 0.17.1 for linux-amd64"),
+        "{said}"
+    );
+    let lock = std::fs::read_to_string(dir.join("app/kiln.lock")).unwrap();
+    assert!(lock.contains("[[zig]]\nhost = \"linux-amd64\"\nversion = \"0.17.1\"\nurl = \"https://files.pythonhosted.org/"), "{lock}");
+
+    success(dir.kiln_go(&go, "app", ["build", ".#container"]));
+    let archive = link_target(&dir.join("app/result"));
+    for output in run_amd64(test, &archive, &name) {
+        assert_eq!(output, "C says 41001\n");
+    }
+    let store = archive.parent().unwrap();
+    let arm64 = package_program(store, "inline-1.0", "inline", EM_AARCH64);
+    assert_eq!(elf_machine_and_interpreter(&arm64), (EM_AARCH64, false));
+    let amd64 = package_program(store, "inline-1.0", "inline", EM_X86_64);
+    assert_eq!(elf_machine_and_interpreter(&amd64), (EM_X86_64, false));
+    if let Some(output) = run_arm64(&arm64) {
+        assert_eq!(output, "C says 41001\n");
+    }
+
+    // The shell has what the build has: the same CC, found on its PATH.
+    let shell = success(dir.kiln_go(
+        &go,
+        "app",
+        [
+            "shell",
+            "-c",
+            "echo $CGO_ENABLED $CC $CXX; command -v $CC >/dev/null && echo found; go env CGO_LDFLAGS",
+        ],
+    ));
+    let expected_cc = if cfg!(target_arch = "aarch64") {
+        "1 zig-cc-aarch64-linux-musl zig-c++-aarch64-linux-musl\nfound\n"
+    } else {
+        "1 zig-cc-x86_64-linux-musl zig-c++-x86_64-linux-musl\nfound\n"
+    };
+    assert!(shell.starts_with(expected_cc), "{shell}");
+    assert!(shell.contains("-Wl,--strip-debug"), "{shell}");
+
+    // A C error: the compiler's own message, with the file and line.
+    dir.write(
+        "app/main.go",
+        INLINE_MAIN.replace("return a * 1000 + b;", "return a * 1000 + undeclared_name;"),
+        0o644,
+    );
+    failure(
+        dir.kiln_go(&go, "app", ["build"]),
+        &[
+            "go build of package `default`",
+            "main.go:4",
+            "undeclared_name",
+        ],
+    );
+}
+
+/// A package that imports "C" with cgo off: the error says to set `cgo = true`, naming the
+/// file and line (Go alone says only that build constraints exclude the files).
+#[test]
+fn import_c_with_cgo_off_says_what_to_set() {
+    let test = "import_c_with_cgo_off_says_what_to_set";
+    let Some(go) = require_go(test) else { return };
+    let dir = TestDir::new();
+    dir.write(
+        "app/go.mod",
+        "module example.com/inline\n\ngo 1.21\n",
+        0o644,
+    );
+    dir.write("app/main.go", INLINE_MAIN, 0o644);
+    dir.write(
+        "app/kiln.toml",
+        "schema = 1\n\n[packages.default]\nname = \"inline\"\n",
+        0o644,
+    );
+    let text = failure(
+        dir.kiln_go(&go, "app", ["build"]),
+        &[
+            "package `default` has cgo off, and main.go:6 imports \"C\"",
+            "hint: set `cgo = true` in kiln.toml for package `default`",
+        ],
+    );
+    assert!(
+        text.contains("build constraints exclude all Go files"),
+        "{text}"
+    );
+    // And without a lock, a cgo package says to run `kiln lock`.
+    dir.write(
+        "app/kiln.toml",
+        "schema = 1\n\n[packages.default]\nname = \"inline\"\ncgo = true\n",
+        0o644,
+    );
+    failure(
+        dir.kiln_go(&go, "app", ["build"]),
+        &[
+            "package `default` has cgo = true, and kiln.lock pins no Zig C toolchain for",
+            "hint: run `kiln lock`",
+        ],
+    );
+}
+
+/// The bundled C library (3,000 generated lines of CRC-32, SHA-256, big integers, an
+/// unrolled matrix product and a prime table): the image runs and prints what Python
+/// computes; built again from another folder with another HOME and kiln home, at another
+/// time, the programs and the image are the same bytes, and neither the build folder, the
+/// project's folder nor the kiln home appears in a program.
+#[test]
+fn cgo_bundled_c_library_runs_and_is_reproducible() {
+    let test = "cgo_bundled_c_library_runs_and_is_reproducible";
+    let Some(go) = require_go(test) else { return };
+    let dir = TestDir::new();
+    let name = unique_name("cgo-arith");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgo-bignum");
+    let mut builds = Vec::new();
+    for (folder, home) in [("first/arith", "home-a"), ("second/deeper/arith", "home-b")] {
+        copy_tree(&fixture, &dir.join(folder));
+        let toml = std::fs::read_to_string(dir.join(folder).join("kiln.toml")).unwrap();
+        std::fs::write(
+            dir.join(folder).join("kiln.toml"),
+            toml.replace(
+                "[images.container]\nname = \"arith\"",
+                &format!("[images.container]\nname = \"{name}\""),
+            ),
+        )
+        .unwrap();
+        let kiln_home = dir.join(home).join("kiln");
+        let user_home = dir.join(home).join("user");
+        std::fs::create_dir_all(&user_home).unwrap();
+        let with_homes = |mut command: std::process::Command| {
+            command.env("KILN_HOME", &kiln_home).env("HOME", &user_home);
+            command
+        };
+        success(with_homes(dir.kiln_go(&go, folder, ["lock"])));
+        success(with_homes(dir.kiln_go(
+            &go,
+            folder,
+            ["build", ".#container"],
+        )));
+        let archive = link_target(&dir.join(folder).join("result"));
+        let store = archive.parent().unwrap().to_owned();
+        let amd64 = package_program(&store, "arith-1.0", "arith", EM_X86_64);
+        let arm64 = package_program(&store, "arith-1.0", "arith", EM_AARCH64);
+        for (program, machine) in [(&amd64, EM_X86_64), (&arm64, EM_AARCH64)] {
+            assert_eq!(elf_machine_and_interpreter(program), (machine, false));
+            for leak in [
+                dir.join(folder),
+                kiln_home.clone(),
+                user_home.clone(),
+                dir.path().to_owned(),
+            ] {
+                let leak = leak.to_string_lossy().into_owned();
+                assert!(
+                    !contains_bytes(program, &leak),
+                    "{} holds the path {leak}",
+                    program.display()
+                );
+            }
+        }
+        builds.push((
+            archive.clone(),
+            crate::harness::sha256_file(&amd64),
+            crate::harness::sha256_file(&arm64),
+            image_digest(&dir, &archive),
+        ));
+        if builds.len() == 1 {
+            for output in run_amd64(test, &archive, &name) {
+                assert_eq!(output, ARITH_OUTPUT);
+            }
+            if let Some(output) = run_arm64(&arm64) {
+                assert_eq!(output, ARITH_OUTPUT);
+            }
+        }
+    }
+    let (first, second) = (&builds[0], &builds[1]);
+    assert_eq!(first.1, second.1, "the amd64 programs differ");
+    assert_eq!(first.2, second.2, "the arm64 programs differ");
+    assert_eq!(first.3, second.3, "the image digests differ");
+    assert_eq!(
+        first.0.file_name(),
+        second.0.file_name(),
+        "the store names differ"
+    );
+    println!(
+        "reproducible: amd64 sha256 {}, arm64 sha256 {}, image {}",
+        first.1, first.2, first.3
+    );
+}
