@@ -105,11 +105,7 @@ struct QueueState {
 }
 
 /// Walk the sources under `root` on `threads` threads.
-pub fn walk(
-    root: &Path,
-    exclusions: &Exclusions<'_>,
-    threads: usize,
-) -> Result<Walked, WalkError> {
+pub fn walk(root: &Path, exclusions: &Exclusions<'_>, threads: usize) -> Result<Walked, WalkError> {
     let queue = Queue {
         state: Mutex::new(QueueState {
             jobs: vec![Job {
