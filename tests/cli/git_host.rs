@@ -678,6 +678,76 @@ fn host_with_lib(test: &str, options: GitHostOptions) -> Option<(GitHost, Reposi
     Some((host, repository))
 }
 
+/// What most tests of the host start from: Go, a host serving `team/lib` at v1.0.0
+/// ([`host_with_lib`]), a test folder and, with [`Setup::netrc`], the host's right
+/// credentials in its `home/.netrc`. Built by [`Setup`], so that a test states only what
+/// differs from the default host.
+pub struct Fixture {
+    pub go: PathBuf,
+    pub host: GitHost,
+    pub repository: Repository,
+    pub directory: TestDir,
+}
+
+/// A [`Fixture`] being described: the default host (TLS, basic auth, go-get pages), no
+/// `.netrc`.
+pub struct Setup<'a> {
+    test: &'a str,
+    options: GitHostOptions,
+    netrc: bool,
+}
+
+impl<'a> Setup<'a> {
+    pub fn new(test: &'a str) -> Self {
+        Setup {
+            test,
+            options: GitHostOptions::default(),
+            netrc: false,
+        }
+    }
+
+    /// Plain HTTP on port 80 instead of TLS.
+    pub fn plain_http(mut self) -> Self {
+        self.options.tls = false;
+        self
+    }
+
+    /// No `?go-get=1` pages (they answer 404).
+    pub fn no_go_get(mut self) -> Self {
+        self.options.go_get = false;
+        self
+    }
+
+    /// The `?go-get=1` pages behind the basic auth too.
+    pub fn go_get_needs_auth(mut self) -> Self {
+        self.options.go_get_needs_auth = true;
+        self
+    }
+
+    /// The host's user and password in `home/.netrc` (mode 0600), where git and Go read it.
+    pub fn netrc(mut self) -> Self {
+        self.netrc = true;
+        self
+    }
+
+    /// Start it; `None` after a [`skip`] (no Go, or no way to run a host here).
+    #[track_caller]
+    pub fn start(self) -> Option<Fixture> {
+        let go = require_go(self.test)?;
+        let (host, repository) = host_with_lib(self.test, self.options)?;
+        let directory = TestDir::new();
+        if self.netrc {
+            directory.write("home/.netrc", host.netrc_line(host.password()), 0o600);
+        }
+        Some(Fixture {
+            go,
+            host,
+            repository,
+            directory,
+        })
+    }
+}
+
 /// `go mod download -json ARGUMENT` inside the host's namespace, with GOPROXY=direct and
 /// GOPRIVATE for the host, a module cache of its own (`cache`, in the test's folder), HOME the
 /// test's `home` and `extra` variables; the output and its JSON.
@@ -733,13 +803,17 @@ fn go_error(host: &GitHost, output: &std::process::Output, json: &Value) -> Stri
 #[test]
 fn go_downloads_a_private_module_over_https_with_netrc_and_its_sum_is_kilns_h1() {
     let test = "go_downloads_a_private_module_over_https_with_netrc_and_its_sum_is_kilns_h1";
-    let Some(go) = require_go(test) else { return };
-    let Some((host, _repository)) = host_with_lib(test, GitHostOptions::default()) else {
+    let Some(Fixture {
+        go,
+        host,
+        directory,
+        ..
+    }) = Setup::new(test).netrc().start()
+    else {
         return;
     };
-    let directory = TestDir::new();
     // git (curl) reads only ~/.netrc; Go reads NETRC, else ~/.netrc: here both find it.
-    let netrc = directory.write("home/.netrc", host.netrc_line(host.password()), 0o600);
+    let netrc = directory.join("home/.netrc");
     let netrc = netrc.to_str().unwrap();
     let (output, json) = go_download(
         &host,
@@ -773,11 +847,15 @@ fn go_downloads_a_private_module_over_https_with_netrc_and_its_sum_is_kilns_h1()
 #[test]
 fn go_without_credentials_or_with_refused_ones_gets_gits_prompt_error() {
     let test = "go_without_credentials_or_with_refused_ones_gets_gits_prompt_error";
-    let Some(go) = require_go(test) else { return };
-    let Some((host, _repository)) = host_with_lib(test, GitHostOptions::default()) else {
+    let Some(Fixture {
+        go,
+        host,
+        directory,
+        ..
+    }) = Setup::new(test).start()
+    else {
         return;
     };
-    let directory = TestDir::new();
     let argument = format!("{MODULE}@v1.0.0");
     // Git asks for a user name when it has none, or when the server refused the ones from
     // ~/.netrc; Go runs it with GIT_TERMINAL_PROMPT=0, so both fail the same way.
@@ -820,16 +898,15 @@ fn go_without_credentials_or_with_refused_ones_gets_gits_prompt_error() {
 #[test]
 fn go_reports_an_unrecognized_import_path_when_the_host_does_not_answer_go_get() {
     let test = "go_reports_an_unrecognized_import_path_when_the_host_does_not_answer_go_get";
-    let Some(go) = require_go(test) else { return };
-    let options = GitHostOptions {
-        go_get: false,
-        ..GitHostOptions::default()
-    };
-    let Some((host, _repository)) = host_with_lib(test, options) else {
+    let Some(Fixture {
+        go,
+        host,
+        directory,
+        ..
+    }) = Setup::new(test).no_go_get().netrc().start()
+    else {
         return;
     };
-    let directory = TestDir::new();
-    directory.write("home/.netrc", host.netrc_line(host.password()), 0o600);
     let (output, json) = go_download(
         &host,
         &directory,
@@ -847,14 +924,17 @@ fn go_reports_an_unrecognized_import_path_when_the_host_does_not_answer_go_get()
 #[test]
 fn go_reports_an_unknown_revision_for_a_deleted_tag() {
     let test = "go_reports_an_unknown_revision_for_a_deleted_tag";
-    let Some(go) = require_go(test) else { return };
-    let Some((host, repository)) = host_with_lib(test, GitHostOptions::default()) else {
+    let Some(Fixture {
+        go,
+        host,
+        repository,
+        directory,
+    }) = Setup::new(test).netrc().start()
+    else {
         return;
     };
     repository.delete_tag("v1.0.0");
     repository.publish();
-    let directory = TestDir::new();
-    directory.write("home/.netrc", host.netrc_line(host.password()), 0o600);
     let (output, json) = go_download(
         &host,
         &directory,
@@ -872,16 +952,15 @@ fn go_reports_an_unknown_revision_for_a_deleted_tag() {
 #[test]
 fn go_downloads_over_plain_http_only_with_goinsecure() {
     let test = "go_downloads_over_plain_http_only_with_goinsecure";
-    let Some(go) = require_go(test) else { return };
-    let options = GitHostOptions {
-        tls: false,
-        ..GitHostOptions::default()
-    };
-    let Some((host, _repository)) = host_with_lib(test, options) else {
+    let Some(Fixture {
+        go,
+        host,
+        directory,
+        ..
+    }) = Setup::new(test).plain_http().netrc().start()
+    else {
         return;
     };
-    let directory = TestDir::new();
-    directory.write("home/.netrc", host.netrc_line(host.password()), 0o600);
     let argument = format!("{MODULE}@v1.0.0");
     let (output, json) = go_download(&host, &directory, &go, "secure", &argument, &[]);
     let error = go_error(&host, &output, &json);
@@ -999,14 +1078,17 @@ pub(crate) fn files_under(folder: &Path) -> Vec<PathBuf> {
 #[test]
 fn kiln_locks_from_a_private_https_proxy_with_netrc_and_never_shows_the_password() {
     let test = "kiln_locks_from_a_private_https_proxy_with_netrc_and_never_shows_the_password";
-    let Some(go) = require_go(test) else { return };
-    let Some((host, _repository)) = host_with_lib(test, GitHostOptions::default()) else {
+    let Some(Fixture {
+        go,
+        host,
+        directory,
+        ..
+    }) = Setup::new(test).netrc().start()
+    else {
         return;
     };
-    let directory = TestDir::new();
     // Real Go fetches the module from the host's repository, and its files become what the
     // host's private proxy serves.
-    directory.write("home/.netrc", host.netrc_line(host.password()), 0o600);
     let (output, json) = go_download(
         &host,
         &directory,
@@ -1132,15 +1214,15 @@ fn kiln_locks_from_a_private_https_proxy_with_netrc_and_never_shows_the_password
 #[test]
 fn go_sends_netrc_credentials_to_a_go_get_page_behind_auth_and_says_when_it_has_none() {
     let test = "go_sends_netrc_credentials_to_a_go_get_page_behind_auth_and_says_when_it_has_none";
-    let Some(go) = require_go(test) else { return };
-    let options = GitHostOptions {
-        go_get_needs_auth: true,
-        ..GitHostOptions::default()
-    };
-    let Some((host, _repository)) = host_with_lib(test, options) else {
+    let Some(Fixture {
+        go,
+        host,
+        directory,
+        ..
+    }) = Setup::new(test).go_get_needs_auth().start()
+    else {
         return;
     };
-    let directory = TestDir::new();
     let argument = format!("{MODULE}@v1.0.0");
     let (output, json) = go_download(&host, &directory, &go, "none", &argument, &[]);
     let error = go_error(&host, &output, &json);
