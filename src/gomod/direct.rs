@@ -51,7 +51,10 @@
 //! and `.zip` files it names, with the same size limits as a proxy download. Go's error text
 //! is passed on with the userinfo of any URL in it removed ([`crate::http::redact_text`])
 //! and the leading `MODULE@VERSION: ` dropped (the caller names the module), and the errors a
-//! team meets are recognised and explained ([`Refusal`]). There is no timeout of kiln's own:
+//! team meets are recognised and explained ([`Refusal`]); when a host refused access, the
+//! message also says which credentials there were for it ([`Credentials`]: the `machine`
+//! entry of `$HOME/.netrc`, the file git's curl reads; whether git's configuration names a
+//! credential helper for it; or that ssh was refused), never the credentials themselves. There is no timeout of kiln's own:
 //! git never prompts, ssh runs in batch mode (Go sets `-o BatchMode=yes` unless GIT_SSH or
 //! GIT_SSH_COMMAND is set), and a slow clone of a large repository is legitimate.
 
@@ -176,13 +179,15 @@ pub enum DirectError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: {message}", .refusal.summary())]
+    #[error("{}{}: {message}", .refusal.summary(), .credentials.as_ref().map(|found| format!("; {found}")).unwrap_or_default())]
     Refused {
         /// `MODULE@VERSION`, for the hint.
         module: String,
         /// The host git talked to (from Go's message), else the module path's first element.
         host: String,
         refusal: Refusal,
+        /// For an [`Refusal::Authentication`]: which credentials there were for the host.
+        credentials: Option<Box<Credentials>>,
         /// Go's text, redacted, without its `MODULE@VERSION: ` prefix.
         message: String,
     },
@@ -212,10 +217,23 @@ impl Hint for DirectError {
                 module,
                 host,
                 refusal,
+                credentials,
                 ..
             } => match refusal {
+                Refusal::Authentication if matches!(credentials.as_deref(), Some(Credentials::Ssh)) => Some(format!(
+                    "check that `ssh -T git@{host}` works in the same environment: a key ssh-agent holds (SSH_AUTH_SOCK) or an IdentityFile in ~/.ssh/config, whose public key {host} accepts, and {host}'s host key in known_hosts (go runs ssh in batch mode, and git may not prompt; GIT_SSH_COMMAND, when set, is the ssh that runs)"
+                )),
+                Refusal::Authentication if matches!(credentials.as_deref(), Some(Credentials::Netrc { .. })) => {
+                    let Some(Credentials::Netrc { file, machine, .. }) = credentials.as_deref() else {
+                        return None;
+                    };
+                    Some(format!(
+                        "check the login and token of the `machine {machine}` entry in {}: a token may have expired or lack read access to {module}'s repository (kiln never prints it)",
+                        file.display()
+                    ))
+                }
                 Refusal::Authentication => Some(format!(
-                    "give git access to {host}, where {module}'s repository is, the way `go` gets it: for https, a `machine {host}` entry in ~/.netrc (or the file NETRC names), GOAUTH, or a git credential helper (`git config --global credential.helper …`); for ssh (`git config --global url.\"git@{host}:\".insteadOf \"https://{host}/\"`), a key ssh-agent holds (SSH_AUTH_SOCK); kiln never lets git prompt (GIT_TERMINAL_PROMPT=0)"
+                    "give git access to {host}, where {module}'s repository is, the way `go` gets it: for https, a `machine {host}` entry in ~/.netrc (git reads that file, never the one NETRC names; GOAUTH and NETRC are for go's own `?go-get=1` requests), or a git credential helper (`git config --global credential.helper …`); for ssh (`git config --global url.\"git@{host}:\".insteadOf \"https://{host}/\"`), a key ssh-agent holds (SSH_AUTH_SOCK); kiln never lets git prompt (GIT_TERMINAL_PROMPT=0)"
                 )),
                 Refusal::UnknownRevision => Some(format!(
                     "the version go.mod requires must still exist in the repository: push the tag again, or require another version (`go get {}@VERSION`, then `go mod tidy`)",
@@ -342,11 +360,15 @@ impl DirectFetcher {
                 .strip_prefix(&format!("{id}: "))
                 .unwrap_or(&text)
                 .to_owned();
+            let host = repository_host(&message)
+                .unwrap_or_else(|| module.split('/').next().unwrap_or(module).to_owned());
+            let refusal = Refusal::of(&message);
             DirectError::Refused {
                 module: id.clone(),
-                host: repository_host(&message)
-                    .unwrap_or_else(|| module.split('/').next().unwrap_or(module).to_owned()),
-                refusal: Refusal::of(&message),
+                credentials: (refusal == Refusal::Authentication)
+                    .then(|| Box::new(self.credentials_for(&host, &message))),
+                host,
+                refusal,
                 message,
             }
         };
@@ -377,6 +399,141 @@ impl DirectFetcher {
                 ),
             }),
         }
+    }
+}
+
+/// Which credentials there were for a host that refused a direct fetch, as far as kiln can
+/// tell without running git's credential helpers (which could prompt or unlock a keyring):
+/// never the credentials themselves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credentials {
+    /// Git talked to the host over ssh, and ssh was refused: keys are ssh's business.
+    Ssh,
+    /// The `.netrc` the request reads has an entry for the host (so git, or Go for its own
+    /// `?go-get=1` request, sent it), and the host refused it.
+    Netrc {
+        host: String,
+        file: PathBuf,
+        machine: String,
+    },
+    /// No `.netrc` entry for the host; `helper`: whether git's configuration names a
+    /// credential helper for `https://HOST` (`git config --get-urlmatch credential.helper`).
+    /// Its value is never shown: an inline helper (`!f() { echo password=…; }; f`) may hold
+    /// a token.
+    None {
+        host: String,
+        /// What the `.netrc` looked like: `PATH does not exist`, ….
+        netrc: String,
+        helper: bool,
+    },
+}
+
+impl std::fmt::Display for Credentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Ssh => write!(
+                formatter,
+                "git reached it over ssh, and the ssh server refused the keys ssh offered"
+            ),
+            Credentials::Netrc {
+                host,
+                file,
+                machine,
+            } => write!(
+                formatter,
+                "found credentials for {host} in {} (machine {machine}), and {host} refused them",
+                file.display()
+            ),
+            Credentials::None {
+                host,
+                netrc,
+                helper: false,
+            } => write!(
+                formatter,
+                "no credentials for {host} in ~/.netrc ({netrc}) or a git credential helper"
+            ),
+            Credentials::None {
+                host,
+                netrc,
+                helper: true,
+            } => write!(
+                formatter,
+                "no credentials for {host} in ~/.netrc ({netrc}); git's configuration names a credential helper for it, and it gave none that {host} accepted"
+            ),
+        }
+    }
+}
+
+impl DirectFetcher {
+    /// A variable of the environment Go and git run with.
+    fn passed_variable(&self, name: &str) -> Option<String> {
+        self.passed
+            .iter()
+            .find(|(key, _)| key == name)
+            .and_then(|(_, value)| value.to_str().map(str::to_owned))
+            .filter(|value| !value.is_empty())
+    }
+
+    /// Which credentials `host` refused (see [`Credentials`]). Git's curl reads only
+    /// `$HOME/.netrc` (not NETRC); Go's own `?go-get=1` request reads NETRC, else
+    /// `~/.netrc`: the file is the one the refused request read.
+    fn credentials_for(&self, host: &str, message: &str) -> Credentials {
+        let lower = message.to_ascii_lowercase();
+        if lower.contains("permission denied (publickey")
+            || (lower.contains("could not read from remote repository")
+                && !lower.contains("could not read username"))
+        {
+            return Credentials::Ssh;
+        }
+        let go_get = lower.contains("go-get=1")
+            && (lower.contains("401 unauthorized") || lower.contains("403 forbidden"));
+        let file = if go_get {
+            super::netrc::location(|name| self.passed_variable(name))
+        } else {
+            self.passed_variable("HOME")
+                .map(|home| Path::new(&home).join(".netrc"))
+        };
+        let netrc = match file.as_deref().map(super::netrc::Netrc::read) {
+            None => "HOME is not set".to_owned(),
+            Some(Err(error)) => error.to_string(),
+            Some(Ok(netrc)) if !netrc.exists() => {
+                format!("{} does not exist", netrc.path().display())
+            }
+            Some(Ok(netrc)) => match netrc.lookup(host, "") {
+                Some(entry) => {
+                    return Credentials::Netrc {
+                        host: host.to_owned(),
+                        file: netrc.path().to_owned(),
+                        machine: entry.machine.clone(),
+                    };
+                }
+                None => format!(
+                    "{} has no complete `machine {host}` entry",
+                    netrc.path().display()
+                ),
+            },
+        };
+        Credentials::None {
+            host: host.to_owned(),
+            netrc,
+            helper: !go_get && self.has_credential_helper(host),
+        }
+    }
+
+    /// Whether git's configuration names a credential helper for `https://HOST`, read with
+    /// the environment git runs with (`false` when git cannot say).
+    fn has_credential_helper(&self, host: &str) -> bool {
+        let output = Command::new("git")
+            .args(["config", "--get-urlmatch", "credential.helper"])
+            .arg(format!("https://{host}/"))
+            .env_clear()
+            .envs(self.passed.iter().cloned())
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output();
+        output.is_ok_and(|output| {
+            output.status.success() && !String::from_utf8_lossy(&output.stdout).trim().is_empty()
+        })
     }
 }
 
@@ -642,6 +799,125 @@ mod tests {
                 .map(|(_, value)| value.to_str().unwrap())
                 .collect::<Vec<_>>(),
             ["1"]
+        );
+    }
+
+    /// Which credentials a refusing host had: git's ~/.netrc (not NETRC), Go's NETRC for a
+    /// `?go-get=1` page, a credential helper (named, never shown), ssh; never the password.
+    #[test]
+    fn a_refusal_says_which_credentials_there_were_for_the_host() {
+        let temp = tempfile::tempdir().unwrap();
+        let home = temp.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        let elsewhere = temp.path().join("netrc");
+        std::fs::write(
+            &elsewhere,
+            "machine git.corp.example login ci password from-netrc-variable\n",
+        )
+        .unwrap();
+        let git_config = temp.path().join("gitconfig");
+        std::fs::write(&git_config, "").unwrap();
+        let fetcher = DirectFetcher::new(
+            None,
+            temp.path(),
+            [
+                ("HOME", home.to_str().unwrap()),
+                ("NETRC", elsewhere.to_str().unwrap()),
+                ("PATH", "/usr/bin:/bin"),
+                ("GIT_CONFIG_GLOBAL", git_config.to_str().unwrap()),
+                ("GIT_CONFIG_NOSYSTEM", "1"),
+            ]
+            .map(|(name, value)| (OsString::from(name), OsString::from(value))),
+        );
+        let git_prompt = "invalid version: git ls-remote -q --end-of-options https://git.corp.example/team/lib.git in /c/vcs/1d: exit status 128:\n\tfatal: could not read Username for 'https://git.corp.example': terminal prompts disabled";
+        let netrc = home.join(".netrc");
+        // No ~/.netrc: NETRC's entry does not count, git never reads it.
+        let found = fetcher.credentials_for("git.corp.example", git_prompt);
+        assert_eq!(
+            found.to_string(),
+            format!(
+                "no credentials for git.corp.example in ~/.netrc ({} does not exist) or a git credential helper",
+                netrc.display()
+            )
+        );
+        // Go's own `?go-get=1` request reads NETRC: found there.
+        let go_get = "unrecognized import path \"git.corp.example/team/lib\": reading https://git.corp.example/team/lib?go-get=1: 401 Unauthorized";
+        assert_eq!(
+            fetcher.credentials_for("git.corp.example", go_get),
+            Credentials::Netrc {
+                host: "git.corp.example".to_owned(),
+                file: elsewhere.clone(),
+                machine: "git.corp.example".to_owned()
+            }
+        );
+        // A ~/.netrc for another host only.
+        std::fs::write(
+            &netrc,
+            "machine other.example login me password other-secret\n",
+        )
+        .unwrap();
+        assert_eq!(
+            fetcher
+                .credentials_for("git.corp.example", git_prompt)
+                .to_string(),
+            format!(
+                "no credentials for git.corp.example in ~/.netrc ({} has no complete `machine git.corp.example` entry) or a git credential helper",
+                netrc.display()
+            )
+        );
+        // A credential helper in git's configuration: said, its value never shown.
+        std::fs::write(
+            &git_config,
+            "[credential \"https://git.corp.example\"]\n\thelper = \"!f() { echo password=inline-secret; }; f\"\n",
+        )
+        .unwrap();
+        let text = fetcher
+            .credentials_for("git.corp.example", git_prompt)
+            .to_string();
+        assert!(
+            text.ends_with("git's configuration names a credential helper for it, and it gave none that git.corp.example accepted"),
+            "{text}"
+        );
+        assert!(!text.contains("inline-secret"), "{text}");
+        // The entry git sends: found, and refused.
+        std::fs::write(
+            &netrc,
+            "machine git.corp.example login alice password netrc-secret\n",
+        )
+        .unwrap();
+        let found = fetcher.credentials_for("git.corp.example", git_prompt);
+        let text = found.to_string();
+        assert_eq!(
+            text,
+            format!(
+                "found credentials for git.corp.example in {} (machine git.corp.example), and git.corp.example refused them",
+                netrc.display()
+            )
+        );
+        assert!(!text.contains("netrc-secret"), "{text}");
+        let error = DirectError::Refused {
+            module: "git.corp.example/team/lib@v1.0.0".to_owned(),
+            host: "git.corp.example".to_owned(),
+            refusal: Refusal::Authentication,
+            credentials: Some(Box::new(found)),
+            message: git_prompt.to_owned(),
+        };
+        assert!(
+            error.to_string().starts_with(
+                "version control refused access (credentials needed); found credentials for git.corp.example in "
+            ),
+            "{error}"
+        );
+        assert!(
+            error.hint().unwrap().starts_with(
+                "check the login and token of the `machine git.corp.example` entry in "
+            )
+        );
+        // ssh refused the keys: not a .netrc matter.
+        let ssh = "invalid version: git ls-remote -q --end-of-options https://git.corp.example/team/lib.git in /c/vcs/1d: exit status 128:\n\troot@git.corp.example: Permission denied (publickey).\n\tfatal: Could not read from remote repository.";
+        assert_eq!(
+            fetcher.credentials_for("git.corp.example", ssh),
+            Credentials::Ssh
         );
     }
 

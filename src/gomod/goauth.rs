@@ -32,9 +32,14 @@
 //! kiln does the same.
 //!
 //! **What kiln's GOPROXY client does** (see [`Credentials`]): `off` and `netrc` as Go;
-//! the `git` and command methods are checked as Go checks them but not run (a refusal then
-//! says so), so for proxies they give no credentials yet. Version-control fetches are left to
-//! the go command itself, which reads GOAUTH, `.netrc` and git's credential helpers on its own.
+//! `git DIR` as Go runs it: only after an HTTPS request got 401/403, `git credential fill`
+//! in DIR with `url=URL` ([`git_credential_fill`], git never prompting), the request made
+//! once more with that user and password as basic auth, and `git credential approve` or
+//! `reject` after it. Unlike Go, kiln checks them with the retried GET itself (Go sends a
+//! HEAD first, up to three fills) and keeps nothing between requests, so every 401 asks git
+//! again. Command methods are checked as Go checks them but not run (a refusal then says
+//! so), so for proxies they give no credentials yet. Version-control fetches are left to the
+//! go command itself, which reads GOAUTH, `.netrc` and git's credential helpers on its own.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -139,11 +144,19 @@ impl GoAuth {
         self.methods.contains(&Method::Netrc)
     }
 
-    /// Whether it holds a `git` or command method, which kiln's proxy client does not run.
+    /// Whether it holds a command method, which kiln's proxy client does not run.
     pub fn has_unrun_methods(&self) -> bool {
         self.methods
             .iter()
-            .any(|method| matches!(method, Method::Git { .. } | Method::Command { .. }))
+            .any(|method| matches!(method, Method::Command { .. }))
+    }
+
+    /// The folder of its first `git DIR` method (the one whose credentials win).
+    pub fn git_folder(&self) -> Option<&Path> {
+        self.methods.iter().find_map(|method| match method {
+            Method::Git { folder } => Some(folder.as_path()),
+            _ => None,
+        })
     }
 }
 
@@ -276,7 +289,7 @@ impl Credentials {
         let goauth = loaded.goauth.as_ref().map_err(Clone::clone)?;
         let unrun = if goauth.has_unrun_methods() {
             format!(
-                "; GOAUTH={} also names `git` or command methods, which kiln does not run for proxies",
+                "; GOAUTH={} also names command methods, which kiln does not run for proxies",
                 goauth.value
             )
         } else {
@@ -308,10 +321,94 @@ impl Credentials {
         })
     }
 
+    /// The folder of GOAUTH's `git DIR` method, if it has one (and GOAUTH is valid).
+    pub fn git_folder(&self) -> Option<PathBuf> {
+        let loaded = self.loaded();
+        loaded
+            .goauth
+            .as_ref()
+            .ok()?
+            .git_folder()
+            .map(Path::to_owned)
+    }
+
     /// Where a `.netrc` entry would go, for hints: the file GOAUTH's netrc reads.
     pub fn netrc_file(&self) -> Option<&Path> {
         self.env.netrc_file.as_deref()
     }
+}
+
+/// Credentials `git credential fill` gave for a URL (GOAUTH's `git DIR` method): the
+/// `Authorization` value, and git's own answer, kept to tell git whether they worked.
+/// `Debug` shows neither.
+pub struct GitCredential {
+    pub authorization: String,
+    folder: PathBuf,
+    answer: String,
+}
+
+impl std::fmt::Debug for GitCredential {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("GitCredential")
+            .field("folder", &self.folder)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `git credential fill` in `folder` for `url` (Go's `runGitAuth`: `url=URL` on stdin; the
+/// answer's `username=` and `password=` lines become basic auth). Git may not prompt
+/// (GIT_TERMINAL_PROMPT=0: kiln never waits on a terminal); `None` when git gives no
+/// complete credential or cannot run.
+pub fn git_credential_fill(folder: &Path, url: &str) -> Option<GitCredential> {
+    let answer = run_git_credential(folder, "fill", &format!("url={url}\n"))?;
+    let field = |name: &str| {
+        answer
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
+            .filter(|value| !value.is_empty())
+    };
+    let (username, password) = (field("username")?, field("password")?);
+    use base64::Engine as _;
+    let authorization = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+    );
+    Some(GitCredential {
+        authorization,
+        folder: folder.to_owned(),
+        answer,
+    })
+}
+
+impl GitCredential {
+    /// Tell git's helpers whether the server accepted them (`git credential approve` or
+    /// `reject`, as Go does after its check), so a helper can store or forget them.
+    pub fn report(&self, accepted: bool) {
+        let action = if accepted { "approve" } else { "reject" };
+        let _ = run_git_credential(&self.folder, action, &self.answer);
+    }
+}
+
+fn run_git_credential(folder: &Path, action: &str, input: &str) -> Option<String> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("git")
+        .args(["credential", action])
+        .current_dir(folder)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let written = child
+        .stdin
+        .take()
+        .map(|mut stdin| stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output().ok()?;
+    (written.is_some_and(|written| written.is_ok()) && output.status.success())
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 #[cfg(test)]
@@ -488,7 +585,7 @@ mod tests {
                 vec![("GOAUTH", "/usr/bin/helper".to_owned())],
                 "proxy.corp.example"
             ),
-            "GOAUTH=/usr/bin/helper does not include netrc; GOAUTH=/usr/bin/helper also names `git` or command methods, which kiln does not run for proxies"
+            "GOAUTH=/usr/bin/helper does not include netrc; GOAUTH=/usr/bin/helper also names command methods, which kiln does not run for proxies"
         );
         let error = credentials(vec![("GOAUTH", "netrc;".to_owned())])
             .for_https("proxy.corp.example", "/x")

@@ -25,9 +25,12 @@
 //! `go env -w` settings (the GOENV file) are not read. Credentials, as in Go: for an HTTPS
 //! proxy the `.netrc` entry GOAUTH (default `netrc`) finds for the request's URL
 //! ([`super::goauth`], [`super::netrc`]), which beats the URL's userinfo
-//! (`https://user:token@host/`) as in Go; else that userinfo. Both go as HTTP basic auth and
+//! (`https://user:token@host/`) as in Go; else that userinfo; and after a 401/403, with
+//! GOAUTH's `git DIR` method, what `git credential fill` in DIR gives (one retry). All go as
+//! HTTP basic auth and
 //! are never shown: every message and [`ProxyClient::describe`] drop the userinfo, and a 401
-//! or 403 says which credentials were refused (the `.netrc` file and machine, or the URL) or
+//! or 403 says which credentials were refused (the `.netrc` file and machine, the URL, or
+//! `git credential fill`) or
 //! why none were found, with a hint. The list endpoints
 //! (`@v/list`, `@latest`) are not needed: kiln fetches exactly the versions go.mod names.
 //!
@@ -654,7 +657,77 @@ impl ProxyClient {
                 netrc_file: self.credentials.netrc_file().map(Path::to_owned),
             },
         };
-        self.get(client, url, authorization, &refused, limit, module, version)
+        let result = self.get(client, url, authorization, &refused, limit, module, version);
+        // GOAUTH's `git DIR` method, as Go runs it: only after a 401/403 to an HTTPS
+        // request, `git credential fill` for the URL, and the request once more with them.
+        let refused_status = match &result {
+            Err(Failure::Error(error)) if https_path.is_some() => match error.as_ref() {
+                ProxyError::NoCredentials { status, .. }
+                | ProxyError::CredentialsRefused { status, .. } => Some(status.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        if refused_status.is_none() {
+            return result;
+        }
+        let Some(folder) = self.credentials.git_folder() else {
+            return result;
+        };
+        let Some(credential) = super::goauth::git_credential_fill(&folder, url) else {
+            return result.map_err(|failure| match failure {
+                Failure::Error(error) => Failure::error(match *error {
+                    ProxyError::NoCredentials {
+                        url,
+                        status,
+                        host,
+                        why,
+                        https,
+                        netrc_file,
+                    } => ProxyError::NoCredentials {
+                        url,
+                        status,
+                        host,
+                        why: format!(
+                            "{why}; and `git credential fill` in {} (GOAUTH git) gave none",
+                            folder.display()
+                        ),
+                        https,
+                        netrc_file,
+                    },
+                    other => other,
+                }),
+                other => other,
+            });
+        };
+        let git_refused = |status: String| ProxyError::CredentialsRefused {
+            url: url.to_owned(),
+            status,
+            host: authority.to_owned(),
+            origin: format!(
+                "from `git credential fill` in {} (GOAUTH git)",
+                folder.display()
+            ),
+        };
+        let retried = self.get(
+            client,
+            url,
+            Some(&credential.authorization),
+            &git_refused,
+            limit,
+            module,
+            version,
+        );
+        match &retried {
+            Ok(_) => credential.report(true),
+            Err(Failure::Error(error))
+                if matches!(error.as_ref(), ProxyError::CredentialsRefused { .. }) =>
+            {
+                credential.report(false)
+            }
+            Err(_) => {}
+        }
+        retried
     }
 
     /// What follows `http://` in `url` when unit tests treat plain HTTP as HTTPS.
@@ -1606,6 +1679,74 @@ mod tests {
         let mut client = ProxyClient::new(&env).unwrap();
         client.credentials_over_http = true;
         client
+    }
+
+    /// GOAUTH's `git DIR` method for an HTTPS proxy, with git's real `store` helper: after a
+    /// 401, `git credential fill` in DIR gives the credentials, the request is made again with
+    /// them, and git is told whether they worked (`reject` makes `store` forget them).
+    #[test]
+    fn goauth_git_asks_git_credential_fill_after_a_401() {
+        let password = "git-store-secret-hunter2";
+        let server = basic_auth_proxy("ci", password);
+        let host = server.address().to_owned();
+        let folder = tempfile::tempdir().unwrap();
+        let repository = folder.path().join("repo");
+        let store = folder.path().join("git-credentials");
+        let git = |arguments: &[&str]| {
+            let status = std::process::Command::new("git")
+                .args(arguments)
+                .current_dir(folder.path())
+                .status()
+                .unwrap();
+            assert!(status.success(), "git {arguments:?}");
+        };
+        git(&["init", "-q", repository.to_str().unwrap()]);
+        git(&[
+            "-C",
+            repository.to_str().unwrap(),
+            "config",
+            "credential.helper",
+            &format!("store --file={}", store.display()),
+        ]);
+        let netrc = folder.path().join("netrc");
+        let goauth = format!("netrc; git {}", repository.display());
+        let fetch = || {
+            netrc_client(&server, &netrc, Some(&goauth)).fetch(
+                "example.com/lib",
+                "v1.0.0",
+                ProxyFile::Mod,
+                100,
+            )
+        };
+
+        // No .netrc and nothing in git's store: both said.
+        let message = fetch().unwrap_err().to_string();
+        assert!(
+            message.ends_with(&format!(
+                "kiln found no credentials for {host}: {} does not exist; and `git credential fill` in {} (GOAUTH git) gave none",
+                netrc.display(),
+                repository.display()
+            )),
+            "{message}"
+        );
+        // The store has them: fetched, and they stay stored (approved).
+        std::fs::write(&store, format!("http://ci:{password}@{host}\n")).unwrap();
+        assert_eq!(fetch().unwrap(), b"module example.com/lib\n");
+        assert!(std::fs::read_to_string(&store).unwrap().contains(password));
+        // Wrong ones: refused, naming where they came from, never the password; rejected,
+        // so git's store forgets them.
+        std::fs::write(&store, format!("http://ci:wrong-{password}@{host}\n")).unwrap();
+        let error = fetch().unwrap_err();
+        let message = error.to_string();
+        assert_eq!(
+            message,
+            format!(
+                "GET http://{host}{MOD_PATH}: 401 Unauthorized (server response: unauthorized): {host} refused the credentials from `git credential fill` in {} (GOAUTH git)",
+                repository.display()
+            )
+        );
+        assert!(!format!("{error:?}").contains(password));
+        assert_eq!(std::fs::read_to_string(&store).unwrap(), "");
     }
 
     #[test]

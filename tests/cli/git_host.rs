@@ -33,8 +33,11 @@
 //! and, for every test, a private module proxy: `/goproxy/…` serves the files a test puts in
 //! [`GitHost::proxy_folder`] (a GOPROXY layout) behind the same basic auth.
 //!
+//! and, when a test asks for it ([`GitHost::start_ssh`]), Debian's sshd on port 22 of the
+//! same namespace, serving the same repositories over ssh ([`SshServer`]).
+//!
 //! Requirements: root (for `ip netns`), `ip` (iproute2), `lighttpd` with `mod_openssl`,
-//! `openssl` and `git`. Without one, [`GitHost::start`] calls [`skip`] (which fails the test
+//! `openssl` and `git` (and `sshd`, `ssh`, `ssh-keygen` for [`SshServer`]). Without one, [`GitHost::start`] calls [`skip`] (which fails the test
 //! under `KILN_TEST_REQUIRE_TOOLS`/`CI`). Dropping the host stops lighttpd by its pid and
 //! deletes the namespace and its /etc/netns folder, also when the test panicked; namespaces
 //! left by a test process that was killed are deleted by the next start.
@@ -235,6 +238,23 @@ impl GitHost {
         Repository { work }
     }
 
+    /// A `?go-get=1` page for `module` (a path under the host, `team/tool/v2`) naming the
+    /// repository at `/REPOSITORY.git` (`team/tool`), as hosts answer for a major-version
+    /// subpath or a package inside a repository: the meta tag's prefix is the repository's.
+    pub fn go_get_page(&self, module: &str, repository: &str) {
+        let page = self.path(&format!("www/go-get/{module}.html"));
+        std::fs::create_dir_all(page.parent().unwrap()).unwrap();
+        std::fs::write(
+            page,
+            format!(
+                "<!DOCTYPE html>\n<html><head><meta name=\"go-import\" content=\"{host}/{repository} git {scheme}://{host}/{repository}.git\"></head><body>{host}/{module}</body></html>\n",
+                host = self.options.host,
+                scheme = self.scheme(),
+            ),
+        )
+        .unwrap();
+    }
+
     /// `program` run inside the namespace (`ip netns exec`), trusting the test CA: Go through
     /// `SSL_CERT_FILE`, git through `GIT_SSL_CAINFO`. Git's system and global configuration
     /// are not read, so the machine's cannot change what it does.
@@ -249,10 +269,17 @@ impl GitHost {
     }
 
     /// `command` (any, e.g. a kiln from `TestDir::kiln`) run inside the namespace, with the
-    /// same folder and environment, trusting the test CA as [`GitHost::command`] does.
+    /// same folder and environment, trusting the test CA as [`GitHost::command`] does; a
+    /// GIT_CONFIG_GLOBAL the command sets (a team's `url.<base>.insteadOf`) is kept.
     pub fn wrap(&self, command: &Command) -> Command {
         let mut wrapped = wrapped("ip", &["netns", "exec", &self.namespace], command);
         self.trust(&mut wrapped);
+        if let Some((_, Some(config))) = command
+            .get_envs()
+            .find(|(name, _)| *name == "GIT_CONFIG_GLOBAL")
+        {
+            wrapped.env("GIT_CONFIG_GLOBAL", config);
+        }
         wrapped
     }
 
@@ -651,10 +678,80 @@ fn host_with_lib(test: &str, options: GitHostOptions) -> Option<(GitHost, Reposi
     Some((host, repository))
 }
 
+/// What most tests of the host start from: Go, a host serving `team/lib` at v1.0.0
+/// ([`host_with_lib`]), a test folder and, with [`Setup::netrc`], the host's right
+/// credentials in its `home/.netrc`. Built by [`Setup`], so that a test states only what
+/// differs from the default host.
+pub struct Fixture {
+    pub go: PathBuf,
+    pub host: GitHost,
+    pub repository: Repository,
+    pub directory: TestDir,
+}
+
+/// A [`Fixture`] being described: the default host (TLS, basic auth, go-get pages), no
+/// `.netrc`.
+pub struct Setup<'a> {
+    test: &'a str,
+    options: GitHostOptions,
+    netrc: bool,
+}
+
+impl<'a> Setup<'a> {
+    pub fn new(test: &'a str) -> Self {
+        Setup {
+            test,
+            options: GitHostOptions::default(),
+            netrc: false,
+        }
+    }
+
+    /// Plain HTTP on port 80 instead of TLS.
+    pub fn plain_http(mut self) -> Self {
+        self.options.tls = false;
+        self
+    }
+
+    /// No `?go-get=1` pages (they answer 404).
+    pub fn no_go_get(mut self) -> Self {
+        self.options.go_get = false;
+        self
+    }
+
+    /// The `?go-get=1` pages behind the basic auth too.
+    pub fn go_get_needs_auth(mut self) -> Self {
+        self.options.go_get_needs_auth = true;
+        self
+    }
+
+    /// The host's user and password in `home/.netrc` (mode 0600), where git and Go read it.
+    pub fn netrc(mut self) -> Self {
+        self.netrc = true;
+        self
+    }
+
+    /// Start it; `None` after a [`skip`] (no Go, or no way to run a host here).
+    #[track_caller]
+    pub fn start(self) -> Option<Fixture> {
+        let go = require_go(self.test)?;
+        let (host, repository) = host_with_lib(self.test, self.options)?;
+        let directory = TestDir::new();
+        if self.netrc {
+            directory.write("home/.netrc", host.netrc_line(host.password()), 0o600);
+        }
+        Some(Fixture {
+            go,
+            host,
+            repository,
+            directory,
+        })
+    }
+}
+
 /// `go mod download -json ARGUMENT` inside the host's namespace, with GOPROXY=direct and
 /// GOPRIVATE for the host, a module cache of its own (`cache`, in the test's folder), HOME the
 /// test's `home` and `extra` variables; the output and its JSON.
-fn go_download(
+pub(crate) fn go_download(
     host: &GitHost,
     directory: &TestDir,
     go: &Path,
@@ -706,13 +803,17 @@ fn go_error(host: &GitHost, output: &std::process::Output, json: &Value) -> Stri
 #[test]
 fn go_downloads_a_private_module_over_https_with_netrc_and_its_sum_is_kilns_h1() {
     let test = "go_downloads_a_private_module_over_https_with_netrc_and_its_sum_is_kilns_h1";
-    let Some(go) = require_go(test) else { return };
-    let Some((host, _repository)) = host_with_lib(test, GitHostOptions::default()) else {
+    let Some(Fixture {
+        go,
+        host,
+        directory,
+        ..
+    }) = Setup::new(test).netrc().start()
+    else {
         return;
     };
-    let directory = TestDir::new();
     // git (curl) reads only ~/.netrc; Go reads NETRC, else ~/.netrc: here both find it.
-    let netrc = directory.write("home/.netrc", host.netrc_line(host.password()), 0o600);
+    let netrc = directory.join("home/.netrc");
     let netrc = netrc.to_str().unwrap();
     let (output, json) = go_download(
         &host,
@@ -746,11 +847,15 @@ fn go_downloads_a_private_module_over_https_with_netrc_and_its_sum_is_kilns_h1()
 #[test]
 fn go_without_credentials_or_with_refused_ones_gets_gits_prompt_error() {
     let test = "go_without_credentials_or_with_refused_ones_gets_gits_prompt_error";
-    let Some(go) = require_go(test) else { return };
-    let Some((host, _repository)) = host_with_lib(test, GitHostOptions::default()) else {
+    let Some(Fixture {
+        go,
+        host,
+        directory,
+        ..
+    }) = Setup::new(test).start()
+    else {
         return;
     };
-    let directory = TestDir::new();
     let argument = format!("{MODULE}@v1.0.0");
     // Git asks for a user name when it has none, or when the server refused the ones from
     // ~/.netrc; Go runs it with GIT_TERMINAL_PROMPT=0, so both fail the same way.
@@ -793,16 +898,15 @@ fn go_without_credentials_or_with_refused_ones_gets_gits_prompt_error() {
 #[test]
 fn go_reports_an_unrecognized_import_path_when_the_host_does_not_answer_go_get() {
     let test = "go_reports_an_unrecognized_import_path_when_the_host_does_not_answer_go_get";
-    let Some(go) = require_go(test) else { return };
-    let options = GitHostOptions {
-        go_get: false,
-        ..GitHostOptions::default()
-    };
-    let Some((host, _repository)) = host_with_lib(test, options) else {
+    let Some(Fixture {
+        go,
+        host,
+        directory,
+        ..
+    }) = Setup::new(test).no_go_get().netrc().start()
+    else {
         return;
     };
-    let directory = TestDir::new();
-    directory.write("home/.netrc", host.netrc_line(host.password()), 0o600);
     let (output, json) = go_download(
         &host,
         &directory,
@@ -820,14 +924,17 @@ fn go_reports_an_unrecognized_import_path_when_the_host_does_not_answer_go_get()
 #[test]
 fn go_reports_an_unknown_revision_for_a_deleted_tag() {
     let test = "go_reports_an_unknown_revision_for_a_deleted_tag";
-    let Some(go) = require_go(test) else { return };
-    let Some((host, repository)) = host_with_lib(test, GitHostOptions::default()) else {
+    let Some(Fixture {
+        go,
+        host,
+        repository,
+        directory,
+    }) = Setup::new(test).netrc().start()
+    else {
         return;
     };
     repository.delete_tag("v1.0.0");
     repository.publish();
-    let directory = TestDir::new();
-    directory.write("home/.netrc", host.netrc_line(host.password()), 0o600);
     let (output, json) = go_download(
         &host,
         &directory,
@@ -845,16 +952,15 @@ fn go_reports_an_unknown_revision_for_a_deleted_tag() {
 #[test]
 fn go_downloads_over_plain_http_only_with_goinsecure() {
     let test = "go_downloads_over_plain_http_only_with_goinsecure";
-    let Some(go) = require_go(test) else { return };
-    let options = GitHostOptions {
-        tls: false,
-        ..GitHostOptions::default()
-    };
-    let Some((host, _repository)) = host_with_lib(test, options) else {
+    let Some(Fixture {
+        go,
+        host,
+        directory,
+        ..
+    }) = Setup::new(test).plain_http().netrc().start()
+    else {
         return;
     };
-    let directory = TestDir::new();
-    directory.write("home/.netrc", host.netrc_line(host.password()), 0o600);
     let argument = format!("{MODULE}@v1.0.0");
     let (output, json) = go_download(&host, &directory, &go, "secure", &argument, &[]);
     let error = go_error(&host, &output, &json);
@@ -950,7 +1056,7 @@ fn a_dropped_git_host_leaves_no_namespace_and_no_server() {
 }
 
 /// Every file under `folder` (recursively), for secrets checks.
-fn files_under(folder: &Path) -> Vec<PathBuf> {
+pub(crate) fn files_under(folder: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut folders = vec![folder.to_owned()];
     while let Some(folder) = folders.pop() {
@@ -972,14 +1078,17 @@ fn files_under(folder: &Path) -> Vec<PathBuf> {
 #[test]
 fn kiln_locks_from_a_private_https_proxy_with_netrc_and_never_shows_the_password() {
     let test = "kiln_locks_from_a_private_https_proxy_with_netrc_and_never_shows_the_password";
-    let Some(go) = require_go(test) else { return };
-    let Some((host, _repository)) = host_with_lib(test, GitHostOptions::default()) else {
+    let Some(Fixture {
+        go,
+        host,
+        directory,
+        ..
+    }) = Setup::new(test).netrc().start()
+    else {
         return;
     };
-    let directory = TestDir::new();
     // Real Go fetches the module from the host's repository, and its files become what the
     // host's private proxy serves.
-    directory.write("home/.netrc", host.netrc_line(host.password()), 0o600);
     let (output, json) = go_download(
         &host,
         &directory,
@@ -1105,15 +1214,15 @@ fn kiln_locks_from_a_private_https_proxy_with_netrc_and_never_shows_the_password
 #[test]
 fn go_sends_netrc_credentials_to_a_go_get_page_behind_auth_and_says_when_it_has_none() {
     let test = "go_sends_netrc_credentials_to_a_go_get_page_behind_auth_and_says_when_it_has_none";
-    let Some(go) = require_go(test) else { return };
-    let options = GitHostOptions {
-        go_get_needs_auth: true,
-        ..GitHostOptions::default()
-    };
-    let Some((host, _repository)) = host_with_lib(test, options) else {
+    let Some(Fixture {
+        go,
+        host,
+        directory,
+        ..
+    }) = Setup::new(test).go_get_needs_auth().start()
+    else {
         return;
     };
-    let directory = TestDir::new();
     let argument = format!("{MODULE}@v1.0.0");
     let (output, json) = go_download(&host, &directory, &go, "none", &argument, &[]);
     let error = go_error(&host, &output, &json);
@@ -1125,4 +1234,169 @@ fn go_sends_netrc_credentials_to_a_go_get_page_behind_auth_and_says_when_it_has_
     directory.write("home/.netrc", host.netrc_line(host.password()), 0o600);
     let (output, json) = go_download(&host, &directory, &go, "netrc", &argument, &[]);
     assert!(output.status.success(), "{json:#}\n{}", host.error_log());
+}
+
+/// Debian's OpenSSH server (`/usr/sbin/sshd`, package openssh-server) on port 22 inside a
+/// [`GitHost`]'s namespace, serving the same repositories over ssh, for `ssh://` and
+/// `git@HOST:` module fetches (issue 19). Keys are made per test by `ssh-keygen`: the
+/// server's host key (which [`SshServer::known_hosts`] lists under the host name, so ssh
+/// checks it strictly) and one client key it accepts. Stopped by its pid when dropped.
+///
+/// sshd authenticates system users only, and the test must not add one: it logs in as the
+/// user running the tests (root, which `ip netns` needs anyway), with `PermitRootLogin
+/// prohibit-password` (keys only) and `StrictModes no` (the key files live under /tmp).
+/// [`SshServer::ssh_command`] therefore says `-o User=root`, which wins over the `git@` of a
+/// `git@HOST:` URL, so URLs keep the `git@` form teams write. Repository paths are absolute
+/// (the folder the host serves), as `ssh://git@HOST/ABSOLUTE/team/lib.git`.
+pub struct SshServer {
+    folder: tempfile::TempDir,
+    host: String,
+    repositories: PathBuf,
+    server: Option<Child>,
+}
+
+impl GitHost {
+    /// Start sshd in this host's namespace; `None` after a [`skip`] without openssh-server.
+    #[track_caller]
+    pub fn start_ssh(&self, test: &str) -> Option<SshServer> {
+        for tool in ["sshd", "ssh", "ssh-keygen"] {
+            if tool_path(tool).is_none() {
+                skip(
+                    test,
+                    &format!(
+                        "`{tool}` is not installed (scripts/test installs openssh-server and openssh-client)"
+                    ),
+                );
+                return None;
+            }
+        }
+        let folder = tempfile::Builder::new()
+            .prefix("kiln-ssh-host-")
+            .tempdir()
+            .unwrap();
+        let mut server = SshServer {
+            folder,
+            host: self.options.host.clone(),
+            repositories: self.path("repos"),
+            server: None,
+        };
+        let path = |name: &str| server.folder.path().join(name);
+        for key in ["host_key", "client_key"] {
+            checked(
+                Command::new(tool_path("ssh-keygen").unwrap())
+                    .args(["-q", "-t", "ed25519", "-N", "", "-C", key, "-f"])
+                    .arg(path(key)),
+            );
+        }
+        std::fs::copy(path("client_key.pub"), path("authorized_keys")).unwrap();
+        let host_key = std::fs::read_to_string(path("host_key.pub")).unwrap();
+        let host_key: Vec<&str> = host_key.split_whitespace().take(2).collect();
+        std::fs::write(
+            path("known_hosts"),
+            format!("{} {}\n", self.options.host, host_key.join(" ")),
+        )
+        .unwrap();
+        let folder = server.folder.path().display().to_string();
+        std::fs::write(
+            path("sshd_config"),
+            format!(
+                "ListenAddress 127.0.0.1:22\nHostKey {folder}/host_key\nAuthorizedKeysFile {folder}/authorized_keys\nPidFile {folder}/sshd.pid\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\nLogLevel VERBOSE\n"
+            ),
+        )
+        .unwrap();
+        // sshd's privilege-separation folder (systemd's unit makes it; no unit runs here).
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let log = std::fs::File::create(path("sshd.log")).unwrap();
+        // `ip netns exec` execs sshd: the child's pid is the listening sshd's (`-D`: it does
+        // not detach; each connection is a child of it that ends with its session).
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.namespace])
+            .arg(tool_path("sshd").unwrap())
+            .args(["-D", "-e", "-f"])
+            .arg(path("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        server.server = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.port_answers(22) {
+            if let Some(status) = server.server.as_mut().unwrap().try_wait().unwrap() {
+                panic!("sshd exited ({status}):\n{}", server.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not listen on port 22 within 20 s:\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(server)
+    }
+}
+
+impl SshServer {
+    /// The `GIT_SSH_COMMAND` that reaches this server with the accepted key, checking its
+    /// host key against [`SshServer::known_hosts`] only, in batch mode, reading no ssh
+    /// configuration of the machine (`-F /dev/null`).
+    pub fn ssh_command(&self) -> String {
+        self.ssh_command_with_key(&self.folder.path().join("client_key"))
+    }
+
+    /// [`SshServer::ssh_command`] offering `key` instead.
+    pub fn ssh_command_with_key(&self, key: &Path) -> String {
+        format!(
+            "ssh -F /dev/null -i {} -o IdentitiesOnly=yes -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes -o User=root",
+            key.display(),
+            self.known_hosts().display()
+        )
+    }
+
+    pub fn known_hosts(&self) -> PathBuf {
+        self.folder.path().join("known_hosts")
+    }
+
+    /// A key the server does not accept (made on first use).
+    pub fn unknown_key(&self) -> PathBuf {
+        let key = self.folder.path().join("unknown_key");
+        if !key.exists() {
+            checked(
+                Command::new(tool_path("ssh-keygen").unwrap())
+                    .args(["-q", "-t", "ed25519", "-N", "", "-C", "unknown", "-f"])
+                    .arg(&key),
+            );
+        }
+        key
+    }
+
+    /// `ssh://git@HOST/ABSOLUTE/` and `git@HOST:/ABSOLUTE/`: where `team/lib.git` is
+    /// `…team/lib.git` over ssh, in the two forms of git URL.
+    pub fn url_bases(&self) -> (String, String) {
+        let repositories = self.repositories.display();
+        (
+            format!("ssh://git@{}{repositories}/", self.host),
+            format!("git@{}:{repositories}/", self.host),
+        )
+    }
+
+    /// sshd's log (for failure messages and to show which key it accepted).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.folder.path().join("sshd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for SshServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.server.take() {
+            // SAFETY: kill(2) on the pid of our own child, which is not reaped yet.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }

@@ -17,6 +17,7 @@ mod inspect;
 mod journey;
 mod lock;
 mod private;
+mod private_host;
 mod production;
 mod project;
 mod registry;
