@@ -100,11 +100,13 @@ fn image_digest(dir: &TestDir, image: &Path) -> String {
     digest.to_owned()
 }
 
-/// The amd64 image of `archive` loaded and run in each engine; what it printed.
-fn run_amd64(test: &str, archive: &Path, name: &str) -> Vec<String> {
+/// The amd64 image of `archive` loaded by `kiln load` (which picks the engine's platform of
+/// the two: podman's Docker API loads only an archive's first image) and run in each engine;
+/// what it printed.
+fn run_amd64(test: &str, dir: &TestDir, archive: &Path, name: &str) -> Vec<String> {
     let mut outputs = Vec::new();
     for host in &docker_engines(test) {
-        let reference = format!("{name}:1.0-linux-amd64");
+        let reference = format!("{name}:1.0");
         let _cleanup = LoadedImages {
             cleanups: vec![{
                 let mut command = docker(host);
@@ -112,8 +114,12 @@ fn run_amd64(test: &str, archive: &Path, name: &str) -> Vec<String> {
                 command
             }],
         };
-        let file = std::fs::File::open(archive).unwrap();
-        let loaded = success(docker(host).arg("load").stdin(Stdio::from(file)));
+        let mut load = dir.kiln(["load".as_ref(), archive.as_os_str()]);
+        match host {
+            Some(host) => load.env("DOCKER_HOST", host),
+            None => load.env_remove("DOCKER_HOST"),
+        };
+        let loaded = success(&mut load);
         assert!(loaded.contains(&reference), "{host:?}: {loaded}");
         outputs.push(success(docker(host).args(["run", "--rm", &reference])));
     }
@@ -159,7 +165,7 @@ fn cgo_inline_c_builds_for_two_platforms_and_runs() {
 
     success(dir.kiln_go(&go, "app", ["build", ".#container"]));
     let archive = link_target(&dir.join("app/result"));
-    for output in run_amd64(test, &archive, &name) {
+    for output in run_amd64(test, &dir, &archive, &name) {
         assert_eq!(output, "C says 41001\n");
     }
     let store = archive.parent().unwrap();
@@ -313,7 +319,7 @@ fn cgo_bundled_c_library_runs_and_is_reproducible() {
             image_digest(&dir, &archive),
         ));
         if builds.len() == 1 {
-            for output in run_amd64(test, &archive, &name) {
+            for output in run_amd64(test, &dir, &archive, &name) {
                 assert_eq!(output, ARITH_OUTPUT);
             }
             if let Some(output) = run_arm64(&arm64) {
