@@ -5,7 +5,6 @@
 //! several checks.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use crate::harness::{
     LoadedImages, TestDir, copy_tree, docker, docker_engines, failure, require_go, run, stderr,
