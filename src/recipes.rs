@@ -12,11 +12,13 @@
 //! go-package/1    {toolchain{identity,version}, platform, settings, package{name, version,
 //!                 mains[{folder,program}], ldflags, tags, env}, sources,
 //!                 modules? (store names), go_sum? (gomod2nix projects), replaces?}
-//! image/4         {packages (store names), image{reference, paths, cmd, entrypoint, env,
+//! image/5         {packages (store names), image{reference, paths, cmd, entrypoint, env,
 //!                 workdir, user, expose, labels, compression, bases, static, files,
 //!                 declared, max_layers, annotations, sbom}, source_date_epoch, created}
 //!                 (3: the SBOM leaves index.json, see `oci::layout`; 4: gzip layers are
-//!                 libdeflate members, see `oci::gzip`; the document is 2's)
+//!                 libdeflate members, see `oci::gzip`; 5: kiln's layers are plain tars,
+//!                 compressed on push as `compression` says, see `transport::compress`;
+//!                 the document is 2's)
 //! base-image/1    {digest}                        the manifest digest is all its identity
 //! base-files/1    {digest}                        the files base-image/1 of that digest
 //!                                                 leaves (see `builder::executable`); 2 when
@@ -118,7 +120,7 @@ pub fn package(package: &Package, inputs: &PackageInputs<'_>) -> Recipe {
     Recipe::new(OutputKind::Package, document, &package.store_label())
 }
 
-/// The recipe of a built image (`image/4`): `image` is the `image` object the builder fills
+/// The recipe of a built image (`image/5`): `image` is the `image` object the builder fills
 /// from kiln.toml and the plan; `packages` the store names of its packages, one per platform.
 pub fn image(
     packages: Vec<String>,
@@ -128,7 +130,7 @@ pub fn image(
     label: &str,
 ) -> Recipe {
     let document = json!({
-        "kiln": "image/4",
+        "kiln": "image/5",
         "packages": packages,
         "image": image,
         "source_date_epoch": source_date_epoch,
@@ -311,7 +313,7 @@ mod tests {
                     "1970-01-01T00:00:00Z",
                     "hello-0.1.0.tar",
                 ),
-                "image lmf7rah92qwk40slimwn0d4yn01g8vn0-hello-0.1.0.tar",
+                "image zappfp8y0ysg81g5w6imyvvyvcnsszjc-hello-0.1.0.tar",
             ),
             (
                 base_image(&digest),

@@ -10,8 +10,8 @@ use super::sbom::sbom_document;
 use super::{BuildError, Builder};
 use crate::diagnostic::PathError;
 use crate::oci::archive::{ArchiveKind, ArchiveWriter};
-use crate::oci::image::{ImageRequest, RequestLayer, build_image_cached};
-use crate::oci::layer::LayerSummary;
+use crate::oci::compression::Compression;
+use crate::oci::image::{ImageRequest, RequestLayer, build_image};
 use crate::oci::spec::ContainerConfig;
 use crate::oci::tree::FileTree;
 use crate::recipes;
@@ -31,7 +31,6 @@ impl Builder<'_> {
             plan.image.reference.familiar_name(),
             plan.image.tag()
         );
-        let mut layers = Vec::new();
         let realised = self.store.realise(
             &plan.recipe,
             || (self.status)(&format!("waiting for another kiln building image {label}")),
@@ -52,39 +51,23 @@ impl Builder<'_> {
                         String::new()
                     }
                 ));
-                layers = self.write_image(plan, &packages, temp)?;
+                self.write_image(plan, &packages, temp)?;
                 Ok::<_, BuildError>(temp.to_owned())
             },
         )?;
-        if realised.fresh {
-            let reused = layers.iter().filter(|layer| layer.reused).count();
-            if reused > 0 {
-                (self.status)(&format!(
-                    "image {label}: {reused} of {} compressed layers reused, not compressed again",
-                    layers.len()
-                ));
-            }
-            // Only now is the image in the store for the records to point at. A record that
-            // cannot be written costs a later build some compression, nothing else.
-            if let Err(error) = self.store.record_layers(plan.recipe.name(), &layers) {
-                (self.status)(&format!(
-                    "cannot keep the layers of image {label} for later builds: {:#}",
-                    anyhow::Error::from(error)
-                ));
-            }
-        }
         Ok(realised)
     }
 
-    /// Write the image archive of `plan` at `temp`, its packages built; returns the layers
-    /// written (each platform's, in order), compressed layers the store keeps copied rather
-    /// than compressed again (`store::layer_cache`).
+    /// Write the image archive of `plan` at `temp`, its packages built. Its own layers are
+    /// plain tars (a registry base's stay as they came): `kiln push` compresses them as the
+    /// image's `compression` says, which its `index.json` entry carries
+    /// (`transport::compress`).
     fn write_image(
         &self,
         plan: &ImagePlan,
         packages: &[Realised],
         temp: &Path,
-    ) -> Result<Vec<LayerSummary>, BuildError> {
+    ) -> Result<(), BuildError> {
         let static_layer = match &plan.static_sources {
             Some(sources) => {
                 let rootfs = crate::static_base::realise(&self.store, sources, self.status)?;
@@ -116,11 +99,10 @@ impl Builder<'_> {
         let file = std::fs::File::create(temp).map_err(PathError::write(temp))?;
         let mut archive = ArchiveWriter::to_file(file, ArchiveKind::Docker, plan.mtime)
             .map_err(PathError::write(temp))?;
-        let cache = self.store.layer_cache(self.status);
         let mut images = Vec::new();
         for ((request, platform), package) in requests.iter().zip(&plan.platforms).zip(packages) {
-            let image = build_image_cached(request, &mut archive, Some(&cache), &mut |_| {})
-                .map_err(writing_to(temp))?;
+            let image =
+                build_image(request, &mut archive, &mut |_| {}).map_err(writing_to(temp))?;
             if plan.image.sbom {
                 let document =
                     sbom_document(plan, platform, &package.path, &image, &self.store.go_home())?;
@@ -138,7 +120,7 @@ impl Builder<'_> {
             }
             images.push(image);
         }
-        let entry = if images.len() == 1 {
+        let mut entry = if images.len() == 1 {
             images[0].layout_entry()
         } else {
             let (_, descriptor) =
@@ -146,8 +128,12 @@ impl Builder<'_> {
                     .map_err(writing_to(temp))?;
             crate::oci::layout::index_entry(&descriptor, &plan.image.reference, &images)
         };
+        entry.descriptor.annotations.insert(
+            crate::transport::compress::COMPRESSION_ANNOTATION.to_owned(),
+            plan.image.compression.to_string(),
+        );
         archive.finish(&[entry]).map_err(PathError::write(temp))?;
-        Ok(images.into_iter().flat_map(|image| image.layers).collect())
+        Ok(())
     }
 
     /// The base image `reference` pinned at `digest`: fetched once into the store (every blob
@@ -377,7 +363,8 @@ impl Builder<'_> {
             platform: package.platform.clone(),
             created: plan.created.clone(),
             mtime: plan.mtime,
-            compression: image.compression,
+            // Plain tars in the store; compressed on the way to a registry (see write_image).
+            compression: Compression::None,
             container,
             layers,
             annotations: plan.annotations.clone(),

@@ -15,7 +15,7 @@
 //! a `file://` GOPROXY holding exactly the locked modules (links into the store), an empty
 //! module cache of its own, `-mod=readonly` and `GOSUMDB=off`, so go.sum is checked by Go
 //! itself and nothing reaches the network. A lock that no longer matches go.mod and go.sum is
-//! an error asking for `kiln lock`. Image recipe (`image/4`): the package's store name for each
+//! an error asking for `kiln lock`. Image recipe (`image/5`): the package's store name for each
 //! platform, the image's section, each platform's pinned base, the static base's sources, the
 //! digests of the placed files and of the declared folders and links, the annotations (git's
 //! revision and source among them), the source time (`SOURCE_DATE_EPOCH`) and the resolved

@@ -102,6 +102,7 @@ pub fn run(args: BuildArgs, printer: &Printer) -> Result<()> {
             insecure: args.insecure,
             jobs: 4,
             json: false,
+            compression: None,
         };
         // The link is made first, so what was pushed is also what `result` holds.
         finish_links(&args, session.store(), &outputs, &targets, printer)?;

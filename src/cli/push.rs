@@ -12,6 +12,7 @@ use super::Printer;
 use super::style::format_bytes;
 use super::target::image_archive;
 use crate::oci::archive::ArchiveKind;
+use crate::oci::compression::Compression;
 use crate::oci::reference::{Reference, is_tag};
 use crate::oci::spec::{Descriptor, Platform, annotation};
 use crate::registry::client::{ClientOptions, Registry};
@@ -20,7 +21,7 @@ use crate::registry::push::{
     push, push_referrer,
 };
 use crate::transport::{
-    BlobSource, ImageGraph, Location, PlatformPick, walk, write_archive, write_layout,
+    BlobSource, ImageGraph, Location, PlatformPick, compress, walk, write_archive, write_layout,
 };
 
 const PUSH_AFTER_HELP: &str = "\
@@ -29,6 +30,12 @@ an image archive or OCI layout (such as `result`); with only REF given, the proj
 image. REF is registry/repository[:tag] (Docker Hub short names work: `team/app:1`); --tag
 adds more tags in the same repository. Blobs the registry has are not sent again; blobs from
 another repository of the same registry are mounted. Prints REF@DIGEST for each tag.
+
+kiln keeps an image's own layers uncompressed in the store (as `docker save` does), and
+compresses them here, as the project's `compression` says (gzip by default; --compression
+overrides). Compression is pinned, so the pushed digest is the same from every machine; the
+config, and so the image ID and the diff_ids, is the one `kiln build` made. Compressed layers
+are kept by the tar they compress, so an unchanged layer is compressed once, not per push.
 
 Referrers stored beside the image (its SBOM) follow the image: by digest, listed through the
 registry's referrers API, or where a registry has none, in the referrers index at tag
@@ -94,6 +101,12 @@ pub struct RegistryArgs {
     /// Print what was pushed as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+
+    /// How uncompressed layers are compressed before they are sent (layers already
+    /// compressed go as they are) [default: what the image asks for (kiln's images: the
+    /// project's `compression`, gzip unless set), else none].
+    #[arg(long, value_name = "gzip|zstd|none")]
+    pub compression: Option<Compression>,
 }
 
 pub fn run(args: PushArgs, printer: &Printer) -> Result<()> {
@@ -129,6 +142,7 @@ pub fn push_path(
         opened.source.as_ref(),
         &opened.graph,
         &opened.referrers,
+        Some(path),
         reference,
         options,
         printer,
@@ -153,7 +167,60 @@ fn tags_of(reference: &Reference, extra: &[String]) -> Result<Vec<String>> {
     Ok(tags)
 }
 
+/// Push the image `graph` (read from `source`, at the local `origin` if it is local) to
+/// `reference` and the extra tags, its uncompressed layers compressed first as `--compression`
+/// or the image itself asks (`transport::compress`).
 fn push_graph(
+    source: &dyn BlobSource,
+    graph: &ImageGraph,
+    referrers: &[ImageGraph],
+    origin: Option<&Path>,
+    reference: &Reference,
+    options: &RegistryArgs,
+    printer: &Printer,
+) -> Result<()> {
+    let compression = match options.compression {
+        Some(compression) => Some(compression),
+        None => compress::requested_compression(graph)?,
+    };
+    let Some(compression) = compression
+        .filter(|compression| *compression != Compression::None)
+        .filter(|_| compress::has_plain_layers(graph))
+    else {
+        return send_graph(source, graph, referrers, reference, options, printer);
+    };
+    let store = crate::store::Store::open()?;
+    let _guard = store.build_guard(|| {
+        printer.status("waiting for `kiln gc` to finish with the store");
+    })?;
+    let image = origin.and_then(|path| store.output_at(path));
+    let status = |message: &str| printer.status(message);
+    let cache = store.layer_cache(image, &status);
+    let compressed = compress::compress_layers(source, graph, referrers, compression, &cache)
+        .with_context(|| format!("cannot compress the layers of {}", source.describe()))?;
+    let layers = compressed.compressed + compressed.reused;
+    printer.status(format!(
+        "{layers} layer{} compressed ({compression}, {} to {}){}",
+        if layers == 1 { "" } else { "s" },
+        format_bytes(compressed.plain_bytes),
+        format_bytes(compressed.compressed_bytes),
+        match compressed.reused {
+            0 => String::new(),
+            reused => format!(", {reused} kept from an earlier push, not compressed again"),
+        }
+    ));
+    send_graph(
+        &compressed.source,
+        &compressed.graph,
+        &compressed.referrers,
+        reference,
+        options,
+        printer,
+    )
+}
+
+/// Push `graph` as it is.
+fn send_graph(
     source: &dyn BlobSource,
     graph: &ImageGraph,
     referrers: &[ImageGraph],
@@ -374,7 +441,9 @@ Locations, as skopeo names them:
   docker://REF          a registry (credentials as for `kiln push`)
 
 Manifests and blobs are copied byte for byte, so the image keeps its digest (a docker-archive
-of the older form has no manifest; kiln writes the one it implies). A multi-platform index is
+of the older form has no manifest; kiln writes the one it implies). Into a registry, the
+uncompressed layers of a kiln image are compressed first, as `kiln push` does (--compression
+none sends them as they are). A multi-platform index is
 copied whole, except into a docker-archive, which gets this machine's platform. Archives are written
 whole or not at all; a layout gains the image beside those it holds. The SBOM kept beside an
 image in a layout or archive goes along: to a registry as a referrer (as `kiln push` sends it),
@@ -424,10 +493,17 @@ pub fn copy(args: CopyArgs, printer: &Printer) -> Result<()> {
     };
     match &args.destination {
         Location::Docker(reference) => {
+            let origin = match &args.source {
+                Location::DockerArchive(path)
+                | Location::OciArchive(path)
+                | Location::Oci(path, _) => Some(path.as_path()),
+                Location::Docker(_) => None,
+            };
             push_graph(
                 source.as_ref(),
                 &graph,
                 &referrers,
+                origin,
                 reference,
                 &args.registry,
                 printer,

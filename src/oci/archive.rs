@@ -1,7 +1,8 @@
 //! Image archives: one tar holding an OCI image layout, plus Docker's `manifest.json` for the
 //! docker-archive format. This is the tar `docker save` writes since Docker 25: `docker load`
 //! and `podman load` read its `manifest.json`, OCI tools (skopeo `oci-archive:`, containerd)
-//! read its `index.json`, and layers stay compressed blobs, so a push needs no recompression.
+//! read its `index.json`. Layers are stored as they were made: kiln's builds keep theirs
+//! uncompressed (compressed on push, `transport::compress`), `kiln image` compresses as told.
 //!
 //! Layout of the tar, pinned: `blobs/`, `blobs/sha256/`, then the blobs in the order they were
 //! produced (layers bottom first, then the config, then the manifest), then `index.json`,
@@ -15,15 +16,13 @@
 //! (`-o -`), which cannot seek, each compressed blob is first written to a temporary file and
 //! then copied out.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 
-use super::compression::Compression;
 use super::digest::Digest;
 use super::image::BlobSink;
 use super::json::to_canonical_vec;
-use super::layer::LayerSummary;
 use super::layout::{
     DOCKER_MANIFEST_FILE, INDEX_FILE, LayoutEntry, OCI_LAYOUT_CONTENT, OCI_LAYOUT_FILE,
     docker_manifest_for, index_for,
@@ -52,8 +51,6 @@ pub struct ArchiveWriter {
     kind: ArchiveKind,
     mtime: u64,
     written: BTreeSet<Digest>,
-    /// Layers written so far, by diff_id and compression: their blob's digest and size.
-    layers: BTreeMap<(Digest, Compression), (Digest, u64)>,
 }
 
 fn file_header(path: &str, size: u64, mtime: u64) -> Vec<u8> {
@@ -84,7 +81,6 @@ impl ArchiveWriter {
             kind,
             mtime,
             written: BTreeSet::new(),
-            layers: BTreeMap::new(),
         };
         for folder in ["blobs", "blobs/sha256"] {
             let header = header_blocks(&EntryHeader {
@@ -258,18 +254,5 @@ impl BlobSink for ArchiveWriter {
             return Ok(());
         }
         self.write_file_entry(&digest.blob_path(), bytes)
-    }
-
-    fn held_layer(&self, diff_id: &Digest, compression: Compression) -> Option<(Digest, u64)> {
-        self.layers.get(&(*diff_id, compression)).copied()
-    }
-
-    fn note_layer(&mut self, layer: &LayerSummary) {
-        if self.written.contains(&layer.digest) {
-            self.layers.insert(
-                (layer.diff_id, layer.compression),
-                (layer.digest, layer.size),
-            );
-        }
     }
 }

@@ -25,9 +25,7 @@ use std::io::{self, Write};
 use super::compression::{Compression, compression_threads};
 use super::digest::Digest;
 use super::json::to_canonical_vec;
-use super::layer::{
-    LayerCache, LayerError, LayerOptions, LayerSummary, copy_cached, tar_digest, write_layer,
-};
+use super::layer::{LayerError, LayerOptions, LayerSummary, write_layer};
 use super::reference::Reference;
 use super::spec::{
     ContainerConfig, Descriptor, History, ImageConfig, Manifest, Platform, RootFs, annotation,
@@ -51,16 +49,6 @@ pub trait BlobSink {
 
     /// Store a small blob held in memory.
     fn put_blob(&mut self, digest: &Digest, bytes: &[u8]) -> io::Result<()>;
-
-    /// The blob (digest and size) of a layer this sink already holds that is `compression`
-    /// of the tar `diff_id`, as [`BlobSink::note_layer`] recorded it: an image index's
-    /// platforms often share layers (the same files), compressed once.
-    fn held_layer(&self, _diff_id: &Digest, _compression: Compression) -> Option<(Digest, u64)> {
-        None
-    }
-
-    /// Remember that the sink holds `layer`'s blob (committed just before).
-    fn note_layer(&mut self, _layer: &LayerSummary) {}
 }
 
 /// Everything that decides an image's bytes.
@@ -230,17 +218,6 @@ pub fn build_image<S: BlobSink>(
     sink: &mut S,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<BuiltImage, ImageError> {
-    build_image_cached(request, sink, None, on_progress)
-}
-
-/// [`build_image`], copying compressed layers that `cache` holds instead of compressing them
-/// again (the bytes are the same; see `oci::layer`).
-pub fn build_image_cached<S: BlobSink>(
-    request: &ImageRequest,
-    sink: &mut S,
-    cache: Option<&dyn LayerCache>,
-    on_progress: &mut dyn FnMut(u64),
-) -> Result<BuiltImage, ImageError> {
     let options = LayerOptions {
         compression: request.compression,
         mtime: request.mtime,
@@ -308,7 +285,7 @@ pub fn build_image_cached<S: BlobSink>(
             mtime: layer.mtime.unwrap_or(options.mtime),
             ..options
         };
-        let summary = write_one_layer(&layer.tree, &options, sink, cache, on_progress)?;
+        let summary = write_one_layer(&layer.tree, &options, sink, on_progress)?;
         if layers.iter().any(|below| below.diff_id == summary.diff_id) {
             continue;
         }
@@ -432,37 +409,17 @@ pub fn build_image_cached<S: BlobSink>(
     })
 }
 
-/// Write one layer's blob into `sink`. With a cache, the tar is hashed first and its blob
-/// taken, in this order, from the sink (written there earlier in this build: another
-/// platform's image of the same files), from the cache, or compressed; without one it is
-/// compressed in one pass.
+/// Write one layer's blob into `sink`, compressed in the same pass as its tar.
 fn write_one_layer<S: BlobSink>(
     tree: &FileTree,
     options: &LayerOptions,
     sink: &mut S,
-    cache: Option<&dyn LayerCache>,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<LayerSummary, ImageError> {
-    let compression = options.compression;
-    let Some(cache) = cache.filter(|_| compression.cache_scheme().is_some()) else {
-        let pending = sink.begin_blob().map_err(ImageError::Sink)?;
-        let (summary, pending) = write_layer(tree, options, pending, on_progress)?;
-        sink.commit_blob(pending, &summary.digest, summary.size)
-            .map_err(ImageError::Sink)?;
-        return Ok(summary);
-    };
-    let tar = tar_digest(tree, options.mtime)?;
-    if let Some((digest, size)) = sink.held_layer(&tar.diff_id, compression) {
-        return Ok(tar.reused(compression, digest, size));
-    }
-    let mut pending = sink.begin_blob().map_err(ImageError::Sink)?;
-    let (summary, pending) = match copy_cached(cache, &tar, compression, &mut pending)? {
-        Some(summary) => (summary, pending),
-        None => write_layer(tree, options, pending, on_progress)?,
-    };
+    let pending = sink.begin_blob().map_err(ImageError::Sink)?;
+    let (summary, pending) = write_layer(tree, options, pending, on_progress)?;
     sink.commit_blob(pending, &summary.digest, summary.size)
         .map_err(ImageError::Sink)?;
-    sink.note_layer(&summary);
     Ok(summary)
 }
 
@@ -785,174 +742,5 @@ mod tests {
                     .to_owned()
             )
         );
-    }
-
-    /// Compressed layers in memory, as a [`LayerCache`] holds them, counting lookups.
-    #[derive(Default)]
-    struct MemoryCache {
-        blobs: std::cell::RefCell<std::collections::BTreeMap<(Digest, Compression), Vec<u8>>>,
-        lookups: std::cell::Cell<usize>,
-        /// Claim this digest for every blob, as a cache that failed to check would.
-        lie: Option<Digest>,
-    }
-
-    impl LayerCache for MemoryCache {
-        fn copy_blob(
-            &self,
-            diff_id: &Digest,
-            compression: Compression,
-            out: &mut dyn Write,
-        ) -> io::Result<Option<(Digest, u64)>> {
-            self.lookups.set(self.lookups.get() + 1);
-            let blobs = self.blobs.borrow();
-            let Some(bytes) = blobs.get(&(*diff_id, compression)) else {
-                return Ok(None);
-            };
-            out.write_all(bytes)?;
-            Ok(Some((
-                self.lie.unwrap_or_else(|| Digest::of(bytes)),
-                bytes.len() as u64,
-            )))
-        }
-    }
-
-    /// Two layers (assets, then a program), gzip, no base.
-    fn cached_request(folder: &std::path::Path, platform: &str) -> ImageRequest {
-        std::fs::write(
-            folder.join("asset"),
-            b"assets that do not change".repeat(999),
-        )
-        .unwrap();
-        std::fs::write(folder.join(platform.replace('/', "-")), platform.repeat(99)).unwrap();
-        let mut assets = FileTree::new();
-        assets.add(&folder.join("asset"), "/srv/asset").unwrap();
-        let mut program = FileTree::new();
-        program
-            .add(&folder.join(platform.replace('/', "-")), "/bin/app")
-            .unwrap();
-        let layer = |tree| RequestLayer {
-            tree,
-            created_by: "test".to_owned(),
-            mtime: None,
-        };
-        ImageRequest {
-            reference: "example.com/app:1".parse().unwrap(),
-            platform: platform.parse().unwrap(),
-            created: "1970-01-01T00:00:01Z".to_owned(),
-            mtime: 1,
-            compression: Compression::Gzip,
-            container: ContainerConfig::default(),
-            layers: vec![layer(assets), layer(program)],
-            annotations: Default::default(),
-            base: None,
-        }
-    }
-
-    /// The docker-archive of `requests` (one image each, into one archive) and the images.
-    fn archive(
-        folder: &std::path::Path,
-        requests: &[ImageRequest],
-        cache: Option<&dyn LayerCache>,
-    ) -> Result<(Vec<u8>, Vec<BuiltImage>), ImageError> {
-        use crate::oci::archive::{ArchiveKind, ArchiveWriter};
-        let path = folder.join("archive.tar");
-        let file = std::fs::File::create(&path).unwrap();
-        let mut archive = ArchiveWriter::to_file(file, ArchiveKind::Docker, 1).unwrap();
-        let mut images = Vec::new();
-        for request in requests {
-            images.push(build_image_cached(
-                request,
-                &mut archive,
-                cache,
-                &mut |_| {},
-            )?);
-        }
-        let entries: Vec<_> = images.iter().map(BuiltImage::layout_entry).collect();
-        archive.finish(&entries).unwrap();
-        Ok((std::fs::read(&path).unwrap(), images))
-    }
-
-    fn reused(image: &BuiltImage) -> Vec<bool> {
-        image.layers.iter().map(|layer| layer.reused).collect()
-    }
-
-    /// A layer the cache holds is copied, not compressed; the image is the same bytes with
-    /// and without the cache, cold or warm. A cache that hands out other bytes than it
-    /// claims fails the build rather than making a wrong image.
-    #[test]
-    fn cached_layers_are_copied_and_give_the_same_bytes() {
-        let temp = tempfile::tempdir().unwrap();
-        let request = cached_request(temp.path(), "linux/amd64");
-        let (plain, images) = archive(temp.path(), std::slice::from_ref(&request), None).unwrap();
-        assert_eq!(reused(&images[0]), [false, false]);
-
-        let cache = MemoryCache::default();
-        let (cold, images) =
-            archive(temp.path(), std::slice::from_ref(&request), Some(&cache)).unwrap();
-        assert!(cold == plain, "a cold cache changed the bytes");
-        assert_eq!(reused(&images[0]), [false, false]);
-        assert_eq!(cache.lookups.get(), 2);
-
-        // Keep the assets layer only, as the store would after an image with it.
-        let options = LayerOptions {
-            compression: Compression::Gzip,
-            mtime: 1,
-            threads: 2,
-        };
-        let (assets, bytes) =
-            write_layer(&request.layers[0].tree, &options, Vec::new(), &mut |_| {}).unwrap();
-        assert_eq!(assets, images[0].layers[0]);
-        cache
-            .blobs
-            .borrow_mut()
-            .insert((assets.diff_id, Compression::Gzip), bytes);
-        let (warm, images) =
-            archive(temp.path(), std::slice::from_ref(&request), Some(&cache)).unwrap();
-        assert!(warm == plain, "a warm cache changed the bytes");
-        assert_eq!(reused(&images[0]), [true, false]);
-        assert_eq!(
-            LayerSummary {
-                reused: false,
-                ..images[0].layers[0].clone()
-            },
-            assets
-        );
-
-        let liar = MemoryCache {
-            blobs: cache.blobs.clone(),
-            lie: Some(Digest::of(b"something else")),
-            ..MemoryCache::default()
-        };
-        let error = archive(temp.path(), std::slice::from_ref(&request), Some(&liar)).unwrap_err();
-        assert!(
-            matches!(
-                error,
-                ImageError::Layer(LayerError::CacheChanged { actual, .. }) if actual == assets.digest
-            ),
-            "{error:?}"
-        );
-    }
-
-    /// Another platform's image of the same files, in the same archive, takes the layer from
-    /// the archive: compressed once, same bytes.
-    #[test]
-    fn platforms_share_a_layer_compressed_once() {
-        let temp = tempfile::tempdir().unwrap();
-        let requests = [
-            cached_request(temp.path(), "linux/amd64"),
-            cached_request(temp.path(), "linux/arm64"),
-        ];
-        let (plain, _) = archive(temp.path(), &requests, None).unwrap();
-        let cache = MemoryCache::default();
-        let (cached, images) = archive(temp.path(), &requests, Some(&cache)).unwrap();
-        assert!(cached == plain);
-        assert_eq!(reused(&images[0]), [false, false]);
-        assert_eq!(reused(&images[1]), [true, false]);
-        assert_eq!(
-            cache.lookups.get(),
-            3,
-            "the shared layer is not looked up again"
-        );
-        assert_eq!(images[0].layers[0].digest, images[1].layers[0].digest);
     }
 }

@@ -7,13 +7,8 @@
 //! No uncompressed copy of the layer exists anywhere; what is held in memory is the tree's
 //! list of paths and gzip's blocks in flight (a few per thread), whatever the layer's size.
 //!
-//! With a [`LayerCache`] (the store's, for images `kiln build` makes; see `oci::image`), a
-//! layer is compressed at most once per content: a first pass writes the tar into sha256
-//! alone ([`tar_digest`], at hashing speed), and a blob kept for that diff_id and compression
-//! is copied instead ([`copy_cached`]); the bytes are the same either way, since compression
-//! depends on the tar alone. Only on a miss is the tar written again, through the compressor,
-//! and that pass's diff_id is the one the layer gets (a file edited between the passes makes
-//! a consistent layer of its newer bytes, as a file edited before one pass would).
+//! An uncompressed layer (what `kiln build` writes: `transport::compress` compresses it on
+//! push) is hashed once: its digest is its diff_id.
 //!
 //! Identical content is stored once: regular files with the same bytes, mode and owner become
 //! one file and tar hard links to it (the first path in write order is the file). Files are
@@ -45,9 +40,6 @@ pub struct LayerSummary {
     /// Paths stored as hard links to identical content, and the bytes that saved.
     pub hard_links: usize,
     pub deduplicated_bytes: u64,
-    /// Whether the compressed blob was copied from a [`LayerCache`] rather than compressed
-    /// here. The bytes are the same either way.
-    pub reused: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,14 +54,6 @@ pub enum LayerError {
     SizeChanged(TarError),
     #[error("cannot write the layer")]
     Write(#[source] io::Error),
-    #[error(
-        "the cached layer {expected} changed while it was copied (read {actual}, {size} bytes)"
-    )]
-    CacheChanged {
-        expected: Digest,
-        actual: Digest,
-        size: u64,
-    },
 }
 
 /// Options that decide a layer's bytes.
@@ -82,55 +66,11 @@ pub struct LayerOptions {
     pub threads: usize,
 }
 
-/// Compressed layers kept from earlier builds, found by the diff_id of the tar they compress
-/// and by their compression (whose pinned scheme, `Compression::cache_scheme`, the cache keys
-/// on too).
-pub trait LayerCache {
-    /// Copy a kept blob that is `compression` of the tar `diff_id` into `out`, returning its
-    /// digest and size, or `None` when there is none (nothing written). The cache checks the
-    /// blob against the digest it recorded *before* writing a byte, and refuses (and forgets)
-    /// one that does not match; the caller hashes the copy again.
-    fn copy_blob(
-        &self,
-        diff_id: &Digest,
-        compression: Compression,
-        out: &mut dyn Write,
-    ) -> io::Result<Option<(Digest, u64)>>;
-}
-
 /// What writing the tar of a tree counted.
 struct TarCounts {
     entries: usize,
     hard_links: usize,
     deduplicated_bytes: u64,
-}
-
-/// A layer's tar, hashed but not kept: what [`tar_digest`] gives.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LayerTar {
-    pub diff_id: Digest,
-    pub uncompressed_size: u64,
-    pub entries: usize,
-    pub hard_links: usize,
-    pub deduplicated_bytes: u64,
-}
-
-impl LayerTar {
-    /// The summary of this tar's layer as the blob `digest` of `size` bytes, not compressed
-    /// here.
-    pub fn reused(&self, compression: Compression, digest: Digest, size: u64) -> LayerSummary {
-        LayerSummary {
-            compression,
-            digest,
-            size,
-            diff_id: self.diff_id,
-            uncompressed_size: self.uncompressed_size,
-            entries: self.entries,
-            hard_links: self.hard_links,
-            deduplicated_bytes: self.deduplicated_bytes,
-            reused: true,
-        }
-    }
 }
 
 /// Write the layer for `tree` into `out`, returning what was written and `out`.
@@ -144,48 +84,8 @@ pub fn write_layer<W: Write>(
     compress_layer(tree, options, &links, out, on_progress)
 }
 
-/// The diff_id of the layer for `tree`: its tar written into sha256 alone, at hashing speed.
-pub fn tar_digest(tree: &FileTree, mtime: u64) -> Result<LayerTar, LayerError> {
-    let links = plan_hard_links(tree)?;
-    let mut tar = TarWriter::new(HashingWriter::new(io::sink()));
-    let counts = write_entries(tree, mtime, &links, &mut tar, &mut |_| {})?;
-    let (_, diff_id, uncompressed_size) = tar.finish().map_err(LayerError::Write)?.finish();
-    Ok(LayerTar {
-        diff_id,
-        uncompressed_size,
-        entries: counts.entries,
-        hard_links: counts.hard_links,
-        deduplicated_bytes: counts.deduplicated_bytes,
-    })
-}
-
-/// Copy the blob `cache` keeps for `tar` in `compression` into `out`, hashing it again as it
-/// goes; `None` (nothing written) when the cache has none.
-pub fn copy_cached<W: Write>(
-    cache: &dyn LayerCache,
-    tar: &LayerTar,
-    compression: Compression,
-    out: &mut W,
-) -> Result<Option<LayerSummary>, LayerError> {
-    let mut copy = HashingWriter::new(out);
-    let Some((expected, size)) = cache
-        .copy_blob(&tar.diff_id, compression, &mut copy)
-        .map_err(LayerError::Write)?
-    else {
-        return Ok(None);
-    };
-    let (_, actual, copied) = copy.finish();
-    if actual != expected || copied != size {
-        return Err(LayerError::CacheChanged {
-            expected,
-            actual,
-            size: copied,
-        });
-    }
-    Ok(Some(tar.reused(compression, expected, size)))
-}
-
-/// The tar of `tree` through the compressor into `out`.
+/// The tar of `tree` through the compressor into `out`. An uncompressed layer is hashed once:
+/// its blob is its tar.
 fn compress_layer<W: Write>(
     tree: &FileTree,
     options: &LayerOptions,
@@ -193,6 +93,22 @@ fn compress_layer<W: Write>(
     out: W,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<(LayerSummary, W), LayerError> {
+    let summary = |digest, size, diff_id, uncompressed_size, counts: TarCounts| LayerSummary {
+        compression: options.compression,
+        digest,
+        size,
+        diff_id,
+        uncompressed_size,
+        entries: counts.entries,
+        hard_links: counts.hard_links,
+        deduplicated_bytes: counts.deduplicated_bytes,
+    };
+    if options.compression == Compression::None {
+        let mut tar = TarWriter::new(HashingWriter::new(out));
+        let counts = write_entries(tree, options.mtime, links, &mut tar, on_progress)?;
+        let (out, diff_id, size) = tar.finish().map_err(LayerError::Write)?.finish();
+        return Ok((summary(diff_id, size, diff_id, size, counts), out));
+    }
     let compressed = HashingWriter::new(out);
     let compressor = Compressor::new(options.compression, compressed, options.threads)
         .map_err(LayerError::Write)?;
@@ -203,17 +119,7 @@ fn compress_layer<W: Write>(
     let compressed = compressor.finish().map_err(LayerError::Write)?;
     let (out, digest, size) = compressed.finish();
     Ok((
-        LayerSummary {
-            compression: options.compression,
-            digest,
-            size,
-            diff_id,
-            uncompressed_size,
-            entries: counts.entries,
-            hard_links: counts.hard_links,
-            deduplicated_bytes: counts.deduplicated_bytes,
-            reused: false,
-        },
+        summary(digest, size, diff_id, uncompressed_size, counts),
         out,
     ))
 }

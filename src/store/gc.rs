@@ -36,7 +36,8 @@ pub struct GcReport {
     pub projects_removed: usize,
     /// Spare build folders (every one but the first of a project that still exists).
     pub build_folders_removed: usize,
-    /// Layer cache records whose image is gone (`store::layer_cache`).
+    /// Layer cache files (records whose image is gone, blobs no record keeps;
+    /// `store::layer_cache`).
     pub layer_records_removed: usize,
 }
 

@@ -1,37 +1,41 @@
-//! The layer cache: compressed layers of the images in the store, found again by the tar they
-//! compress, so an image rebuilt around an unchanged layer (kiln's static base, a folder of
-//! assets, another platform's image of the same files) copies the blob instead of compressing
-//! it again. Compression depends on the tar alone (`oci::compression`), so the bytes are the
-//! ones a fresh compression would give.
+//! The layer cache: the compressed blobs of the images in the store, kept by the tar they
+//! compress, so a layer is compressed once per machine, not once per push. kiln's images keep
+//! their layers uncompressed (`transport::compress` says why); `kiln push` compresses them
+//! through this cache, so pushing again, or pushing an image rebuilt around an unchanged layer
+//! (kiln's static base, a folder of assets, another platform's copy of the same files), sends
+//! a kept blob instead of compressing it again. Compression depends on the tar alone
+//! (`oci::compression`), so a kept blob is the one a fresh compression would give.
 //!
 //! Layout (under the store root, `v1/`):
 //!
 //! ```text
-//! layers/<scheme>/<diff_id hex>/<image hash>.json   {"digest","image","size"}
+//! layers/<scheme>/<diff_id hex>/blob                 the compressed bytes
+//! layers/<scheme>/<diff_id hex>/<image hash>.json    {"digest","image","size"}
 //! ```
 //!
-//! A record says: the image output `image` (a store basename, whose hash names the record)
-//! holds the blob `digest` of `size` bytes, which is `<scheme>` (`Compression::cache_scheme`:
-//! the compression and its pinned version, e.g. `gzip-libdeflate1.26-5-256k`) applied to the
-//! tar whose sha256 is `diff_id`. The blob itself is not copied anywhere: it stays in the
-//! image archive, which the store published whole, hashed and read-only, so the cache costs
-//! a few hundred bytes per layer and no second write of any blob.
+//! `blob` is `<scheme>` (`Compression::cache_scheme`: the compression and its pinned version,
+//! e.g. `gzip-libdeflate1.26-5-256k`) applied to the tar whose sha256 is `diff_id`. A record
+//! says: the image output `image` (a store basename, whose hash names the record) has that
+//! layer, and its compressed blob is `digest` of `size` bytes. Records are what keep a blob:
+//! one pushed from outside the store (an archive elsewhere) has none, serves no later push and
+//! goes with the next `kiln gc`.
 //!
 //! Safety, as for outputs (`store`):
-//! - a record is written under `tmp/` and renamed into place, and only after its image was
-//!   published; a crash leaves no record, or a whole one, never a part;
-//! - a record is only a hint: before a byte is used, the blob is read from the image and
-//!   checked against the record's size and digest. One that does not match (a corrupt or
-//!   truncated store, a record of an image since removed) is refused, said on the status
-//!   line, its record removed, and the layer compressed again; the copy is hashed a second
-//!   time as it is written (`oci::layer::copy_cached`);
-//! - two kilns may write the same record at once: the same bytes, renamed over each other;
-//! - builds read records under the gc lock's shared side, `kiln gc` prunes them under its
-//!   exclusive side, so no record or image disappears under a build.
+//! - the blob is written under `tmp/`, synced and renamed into place, then the record the same
+//!   way; a crash leaves no blob or a whole one, no record or a whole one, never a part;
+//! - the tar is hashed while it is compressed and must be the layer's `diff_id`, so a blob is
+//!   only ever filed under the tar it was made of;
+//! - a record is only a hint: before a kept blob is used it is hashed and checked against the
+//!   record's size and digest. One that does not match (a corrupt or truncated store) is
+//!   refused, said on the status line, and compressed again;
+//! - two kilns may write the same blob or record at once: the same bytes, renamed over each
+//!   other;
+//! - pushes use the cache under the gc lock's shared side, `kiln gc` prunes it under its
+//!   exclusive side, so no blob disappears under a push.
 //!
 //! `kiln gc` ([`Store::prune_layer_cache`], after it removed outputs) keeps a record only
-//! while its image is in the store, and drops every record of a scheme kiln no longer writes:
-//! the cache never holds more than the store's images hold, and goes with them.
+//! while its image is in the store, a blob only while it has a record, and drops every
+//! scheme kiln no longer writes: the cache never holds more than the store's images hold.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -40,14 +44,17 @@ use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, StoreName, remove_tree};
 use crate::diagnostic::PathError;
-use crate::oci::compression::Compression;
-use crate::oci::digest::{Digest, HashingWriter};
-use crate::oci::layer::{LayerCache, LayerSummary};
-use crate::oci::reader::ImageReader;
+use crate::oci::compression::{Compression, Compressor, compression_threads};
+use crate::oci::digest::{Digest, HashingReader, HashingWriter};
+use crate::oci::spec::Descriptor;
 use crate::output::AtomicFile;
+use crate::transport::compress::{CompressedBlob, LayerCompressor};
+use crate::transport::{BlobSource, TransportError};
 
 /// The folder under the store root.
 const FOLDER: &str = "layers";
+/// The compressed bytes in a layer's folder.
+const BLOB: &str = "blob";
 /// Records are a few hundred bytes; anything larger is not one.
 const RECORD_LIMIT: u64 = 4096;
 
@@ -59,63 +66,48 @@ struct LayerRecord {
     size: u64,
 }
 
-/// The store's layer cache, as [`oci::image`](crate::oci::image) uses it. Refusals are said
-/// through `status`.
+/// The store's layer cache, as `transport::compress` uses it for the image output `image`
+/// (none when the image is not in the store). Refusals are said through `status`.
 pub struct StoreLayerCache<'a> {
     store: &'a Store,
-    status: &'a dyn Fn(&str),
+    image: Option<StoreName>,
+    status: &'a (dyn Fn(&str) + Sync),
 }
 
 impl Store {
-    /// The layer cache of this store; `status` hears of kept blobs that were refused.
-    pub fn layer_cache<'a>(&'a self, status: &'a dyn Fn(&str)) -> StoreLayerCache<'a> {
+    /// The layer cache of this store for pushing `image`; `status` hears of kept blobs that
+    /// were refused.
+    pub fn layer_cache<'a>(
+        &'a self,
+        image: Option<StoreName>,
+        status: &'a (dyn Fn(&str) + Sync),
+    ) -> StoreLayerCache<'a> {
         StoreLayerCache {
             store: self,
+            image,
             status,
         }
+    }
+
+    /// The image output `path` is, if it is one in this store (`result` links to one).
+    pub fn output_at(&self, path: &Path) -> Option<StoreName> {
+        let path = std::fs::canonicalize(path).ok()?;
+        let store = std::fs::canonicalize(self.store_dir()).ok()?;
+        if path.parent()? != store {
+            return None;
+        }
+        let name = StoreName::parse(path.file_name()?.to_str()?)?;
+        self.contains(&name).then_some(name)
     }
 
     fn layer_folder(&self, scheme: &str, diff_id: &Digest) -> PathBuf {
         self.root.join(FOLDER).join(scheme).join(diff_id.hex())
     }
 
-    /// Record that the published image output `image` holds the compressed `layers` (the
-    /// uncompressed ones are skipped: they are their tar). Returns how many were recorded.
-    pub fn record_layers(
-        &self,
-        image: &StoreName,
-        layers: &[LayerSummary],
-    ) -> Result<usize, StoreError> {
-        let tmp = self.root.join("tmp");
-        let mut recorded = 0;
-        for layer in layers {
-            let Some(scheme) = layer.compression.cache_scheme() else {
-                continue;
-            };
-            let folder = self.layer_folder(scheme, &layer.diff_id);
-            std::fs::create_dir_all(&folder).map_err(PathError::write(&folder))?;
-            let path = folder.join(format!("{}.json", image.hash()));
-            let record = LayerRecord {
-                digest: layer.digest,
-                image: image.basename(),
-                size: layer.size,
-            };
-            let bytes = crate::oci::json::to_canonical_vec(&record)
-                .map_err(|error| PathError::write(&path)(io::Error::other(error)))?;
-            let mut file = AtomicFile::create_in(&tmp, &path)?;
-            file.file()
-                .write_all(&bytes)
-                .map_err(PathError::write(&path))?;
-            file.commit()?;
-            recorded += 1;
-        }
-        Ok(recorded)
-    }
-
     /// For `kiln gc`, holding the gc lock exclusively, after it removed outputs: remove every
-    /// record whose image is no longer in the store (or that is not a record), every record
-    /// of a scheme kiln no longer writes, and the folders left empty. Returns how many files
-    /// went.
+    /// record whose image is no longer in the store (or that is not a record), every blob
+    /// left without a record, every scheme kiln no longer writes, and the folders left
+    /// empty. Returns how many files went.
     pub fn prune_layer_cache(&self) -> Result<usize, StoreError> {
         let root = self.root.join(FOLDER);
         let schemes = match std::fs::read_dir(&root) {
@@ -149,6 +141,9 @@ impl Store {
                 let mut kept = 0;
                 for record in std::fs::read_dir(&layer).map_err(PathError::walk(&layer))? {
                     let record = record.map_err(PathError::walk(&layer))?.path();
+                    if record.file_name().is_some_and(|name| name == BLOB) {
+                        continue;
+                    }
                     if self.live_record(&record).is_some() {
                         kept += 1;
                     } else {
@@ -157,7 +152,8 @@ impl Store {
                     }
                 }
                 if kept == 0 {
-                    std::fs::remove_dir(&layer).map_err(PathError::remove(&layer))?;
+                    removed += count_files(&layer);
+                    remove_tree(&layer)?;
                 }
             }
         }
@@ -180,6 +176,29 @@ impl Store {
             && stem == name.hash();
         (named && self.contains(&name)).then_some((record, name))
     }
+
+    /// Write the record that the image `image` has the layer kept in `folder`.
+    fn write_record(
+        &self,
+        folder: &Path,
+        image: &StoreName,
+        digest: Digest,
+        size: u64,
+    ) -> Result<(), TransportError> {
+        let path = folder.join(format!("{}.json", image.hash()));
+        let record = LayerRecord {
+            digest,
+            image: image.basename(),
+            size,
+        };
+        let bytes = crate::oci::json::to_canonical_vec(&record)
+            .map_err(|error| PathError::write(&path)(io::Error::other(error)))?;
+        let mut file = AtomicFile::create_in(&self.root.join("tmp"), &path)?;
+        file.file()
+            .write_all(&bytes)
+            .map_err(PathError::write(&path))?;
+        Ok(file.commit()?)
+    }
 }
 
 fn count_files(path: &Path) -> usize {
@@ -198,72 +217,132 @@ fn count_files(path: &Path) -> usize {
 }
 
 impl StoreLayerCache<'_> {
-    /// Check the blob `record` names in the image `name` against its size and digest; the
-    /// reason when it does not match.
-    fn check(&self, record: &LayerRecord, name: &StoreName) -> Result<ImageReader, String> {
-        let image = ImageReader::open(&self.store.path(name))
-            .map_err(|error| format!("cannot read the image: {error}"))?;
-        let (mut reader, size) = image
-            .open_file(&record.digest.blob_path())
-            .map_err(|error| format!("no blob: {error}"))?;
-        if size != record.size {
-            return Err(format!("{size} bytes, the record says {}", record.size));
+    /// The kept blob in `folder`, if a record vouches for it and it hashes to what the record
+    /// says. A blob that does not is refused on the status line (and made again).
+    fn kept(&self, folder: &Path, compression: Compression) -> Option<(Digest, u64)> {
+        let mut records: Vec<PathBuf> = std::fs::read_dir(folder)
+            .ok()?
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.file_name().is_some_and(|name| name != BLOB))
+            .collect();
+        records.sort();
+        let (record, _) = records
+            .iter()
+            .find_map(|path| self.store.live_record(path))?;
+        let blob = folder.join(BLOB);
+        match check_blob(&blob, &record) {
+            Ok(()) => Some((record.digest, record.size)),
+            Err(reason) if reason.kind() == io::ErrorKind::NotFound => None,
+            Err(reason) => {
+                (self.status)(&format!(
+                    "the kept {compression} layer {} is refused ({reason}): compressing it \
+                     again; `kiln store verify` checks the store",
+                    record.digest,
+                ));
+                None
+            }
         }
-        let mut hasher = HashingWriter::new(io::sink());
-        copy(&mut reader, &mut hasher).map_err(|error| format!("cannot read the blob: {error}"))?;
-        let (_, digest, hashed) = hasher.finish();
-        if digest != record.digest || hashed != record.size {
-            return Err(format!("its {hashed} bytes hash to {digest}"));
+    }
+
+    /// Compress `layer` from `source` into `folder`'s blob; its digest and size.
+    fn make(
+        &self,
+        folder: &Path,
+        compression: Compression,
+        layer: &Descriptor,
+        source: &dyn BlobSource,
+    ) -> Result<(Digest, u64), TransportError> {
+        std::fs::create_dir_all(folder).map_err(PathError::write(folder))?;
+        let path = folder.join(BLOB);
+        let mut file = AtomicFile::create_in(&self.store.root.join("tmp"), &path)?;
+        let mut reader = HashingReader::new(source.open_blob(layer)?);
+        let mut compressor = Compressor::new(
+            compression,
+            HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, file.file())),
+            compression_threads(),
+        )
+        .map_err(PathError::write(&path))?;
+        copy(&mut reader, &mut compressor).map_err(|error| TransportError::Invalid {
+            location: source.describe(),
+            message: format!("cannot compress layer {}: {error}", layer.digest),
+        })?;
+        let hashing = compressor.finish().map_err(PathError::write(&path))?;
+        let (mut buffered, digest, size) = hashing.finish();
+        buffered.flush().map_err(PathError::write(&path))?;
+        drop(buffered);
+        let (_, diff_id, read) = reader.finish();
+        if diff_id != layer.digest || read != layer.size {
+            return Err(TransportError::Mismatch {
+                location: source.describe(),
+                what: "layer".to_owned(),
+                digest: layer.digest,
+                detail: format!("its {read} bytes hash to {diff_id}"),
+            });
         }
-        drop(reader);
-        Ok(image)
+        file.commit()?;
+        Ok((digest, size))
     }
 }
 
-impl LayerCache for StoreLayerCache<'_> {
-    fn copy_blob(
+impl LayerCompressor for StoreLayerCache<'_> {
+    fn compressed(
         &self,
-        diff_id: &Digest,
         compression: Compression,
-        out: &mut dyn Write,
-    ) -> io::Result<Option<(Digest, u64)>> {
-        let Some(scheme) = compression.cache_scheme() else {
-            return Ok(None);
+        layer: &Descriptor,
+        source: &dyn BlobSource,
+    ) -> Result<CompressedBlob, TransportError> {
+        let scheme = compression
+            .cache_scheme()
+            .ok_or_else(|| TransportError::Invalid {
+                location: source.describe(),
+                message: format!("layer {} is not to be compressed", layer.digest),
+            })?;
+        let folder = self.store.layer_folder(scheme, &layer.digest);
+        let (digest, size, reused) = match self.kept(&folder, compression) {
+            Some((digest, size)) => (digest, size, true),
+            None => {
+                let (digest, size) = self.make(&folder, compression, layer, source)?;
+                (digest, size, false)
+            }
         };
-        let folder = self.store.layer_folder(scheme, diff_id);
-        // A cache that cannot be read is a miss: it never fails a build.
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            return Ok(None);
-        };
-        let mut records: Vec<PathBuf> = entries.flatten().map(|entry| entry.path()).collect();
-        records.sort();
-        for path in records {
-            // Not a record, or its image is gone: forget it (another kiln may have first).
-            let Some((record, name)) = self.store.live_record(&path) else {
-                let _ = std::fs::remove_file(&path);
-                continue;
-            };
-            match self.check(&record, &name) {
-                Ok(image) => {
-                    let (mut reader, _) = image
-                        .open_file(&record.digest.blob_path())
-                        .map_err(io::Error::other)?;
-                    copy(&mut reader, out)?;
-                    return Ok(Some((record.digest, record.size)));
-                }
-                Err(reason) => {
-                    (self.status)(&format!(
-                        "the kept {compression} layer {} of image {} is refused ({reason}): \
-                         compressing it again; `kiln store verify` checks the store",
-                        record.digest,
-                        name.basename()
-                    ));
-                    let _ = std::fs::remove_file(&path);
-                }
+        if let Some(image) = &self.image {
+            // Without its record the blob serves this push and goes with the next gc.
+            if let Err(error) = self.store.write_record(&folder, image, digest, size) {
+                (self.status)(&format!(
+                    "cannot keep the compressed layer {digest} for later pushes: {:#}",
+                    anyhow::Error::from(error)
+                ));
             }
         }
-        Ok(None)
+        Ok(CompressedBlob {
+            digest,
+            size,
+            path: folder.join(BLOB),
+            reused,
+        })
     }
+}
+
+/// Check the kept blob at `path` against `record`'s size and digest.
+fn check_blob(path: &Path, record: &LayerRecord) -> io::Result<()> {
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    if size != record.size {
+        return Err(io::Error::other(format!(
+            "{size} bytes, the record says {}",
+            record.size
+        )));
+    }
+    let mut hasher = HashingWriter::new(io::sink());
+    copy(&mut file, &mut hasher)?;
+    let (_, digest, hashed) = hasher.finish();
+    if digest != record.digest || hashed != record.size {
+        return Err(io::Error::other(format!(
+            "its {hashed} bytes hash to {digest}"
+        )));
+    }
+    Ok(())
 }
 
 /// Copy with a buffer sized for layers.
@@ -284,256 +363,246 @@ fn copy(reader: &mut dyn Read, out: &mut dyn Write) -> io::Result<u64> {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
-    use std::os::unix::fs::PermissionsExt;
+    use std::sync::Mutex;
 
     use super::*;
-    use crate::oci::archive::{ArchiveKind, ArchiveWriter};
-    use crate::oci::image::{ImageRequest, RequestLayer, build_image_cached};
-    use crate::oci::layer::{LayerOptions, write_layer};
-    use crate::oci::spec::ContainerConfig;
-    use crate::oci::tree::FileTree;
+    use crate::oci::compression::Decompressor;
+    use crate::oci::spec::media_type;
     use crate::store::{OutputKind, Recipe};
 
-    /// An image of two layers: assets that stay, and a program of `version`.
-    fn request(folder: &Path, version: &str) -> ImageRequest {
-        std::fs::write(
-            folder.join("asset"),
-            b"assets that do not change ".repeat(5000),
-        )
-        .unwrap();
-        let program = folder.join(format!("program-{version}"));
-        std::fs::write(&program, format!("program {version}").repeat(99)).unwrap();
-        let mut assets = FileTree::new();
-        assets.add(&folder.join("asset"), "/srv/asset").unwrap();
-        let mut programs = FileTree::new();
-        programs.add(&program, "/bin/app").unwrap();
-        let layer = |tree| RequestLayer {
-            tree,
-            created_by: "test".to_owned(),
-            mtime: None,
-        };
-        ImageRequest {
-            reference: "example.com/app:1".parse().unwrap(),
-            platform: "linux/amd64".parse().unwrap(),
-            created: "1970-01-01T00:00:01Z".to_owned(),
-            mtime: 1,
-            compression: Compression::Gzip,
-            container: ContainerConfig::default(),
-            layers: vec![layer(assets), layer(programs)],
-            annotations: Default::default(),
-            base: None,
+    /// One uncompressed layer in memory.
+    struct Layer(Vec<u8>);
+
+    impl Layer {
+        fn descriptor(&self) -> Descriptor {
+            Descriptor::new(
+                media_type::OCI_LAYER_TAR,
+                Digest::of(&self.0),
+                self.0.len() as u64,
+            )
         }
     }
 
-    /// Write the archive of `request` at `path`, through `cache` if given.
-    fn write_archive(
-        path: &Path,
-        request: &ImageRequest,
-        cache: Option<&dyn LayerCache>,
-    ) -> Vec<LayerSummary> {
-        let file = std::fs::File::create(path).unwrap();
-        let mut archive = ArchiveWriter::to_file(file, ArchiveKind::Docker, 1).unwrap();
-        let image = build_image_cached(request, &mut archive, cache, &mut |_| {}).unwrap();
-        archive.finish(&[image.layout_entry()]).unwrap();
-        image.layers
+    impl BlobSource for Layer {
+        fn describe(&self) -> String {
+            "memory".to_owned()
+        }
+        fn read_document(&self, _: &Descriptor) -> Result<Vec<u8>, TransportError> {
+            unreachable!()
+        }
+        fn open_blob(&self, _: &Descriptor) -> Result<Box<dyn Read + Send + '_>, TransportError> {
+            Ok(Box::new(self.0.as_slice()))
+        }
     }
 
-    /// Realise the image of `request` as the store output `name` (as the builder does: built
-    /// through the store's cache, recorded once published); its layers and status lines.
-    fn realise_image(
-        store: &Store,
-        name: &str,
-        request: &ImageRequest,
-    ) -> (PathBuf, Vec<LayerSummary>, Vec<String>) {
-        let messages = RefCell::new(Vec::new());
-        let status = |message: &str| messages.borrow_mut().push(message.to_owned());
-        let cache = store.layer_cache(&status);
+    fn layer() -> Layer {
+        Layer(b"a layer's tar, more or less ".repeat(30_000))
+    }
+
+    /// An image output in `store`.
+    fn image(store: &Store, name: &str) -> StoreName {
         let recipe = Recipe::new(
             OutputKind::Image,
             serde_json::json!({ "test": name }),
             &format!("{name}.tar"),
         );
-        let mut layers = Vec::new();
-        let realised = store
+        store
             .realise(
                 &recipe,
                 || {},
                 |temp| {
-                    layers = write_archive(temp, request, Some(&cache));
+                    std::fs::write(temp, name).unwrap();
                     Ok::<_, StoreError>(temp.to_owned())
                 },
             )
             .unwrap();
-        assert!(realised.fresh);
-        store.record_layers(recipe.name(), &layers).unwrap();
-        (realised.path, layers, messages.into_inner())
+        recipe.name().clone()
     }
 
-    fn reused(layers: &[LayerSummary]) -> Vec<bool> {
-        layers.iter().map(|layer| layer.reused).collect()
+    fn inflate(path: &Path) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        Decompressor::new(std::fs::File::open(path).unwrap())
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
+        bytes
     }
 
-    fn records(store: &Store) -> Vec<String> {
-        let mut found = Vec::new();
+    fn folder_files(store: &Store) -> Vec<String> {
         let root = store.root().join(FOLDER);
-        for path in walk(&root) {
-            found.push(
-                path.strip_prefix(&root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-            );
+        let mut found = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(path) = stack.pop() {
+            for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                if entry.path().is_dir() {
+                    stack.push(entry.path());
+                } else {
+                    found.push(
+                        entry
+                            .path()
+                            .strip_prefix(&root)
+                            .unwrap()
+                            .display()
+                            .to_string(),
+                    );
+                }
+            }
         }
         found.sort();
         found
     }
 
-    fn walk(path: &Path) -> Vec<PathBuf> {
-        match std::fs::read_dir(path) {
-            Ok(entries) => entries
-                .flatten()
-                .flat_map(|entry| {
-                    if entry.path().is_dir() {
-                        walk(&entry.path())
-                    } else {
-                        vec![entry.path()]
-                    }
-                })
-                .collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-
-    /// The same image without any cache, for comparing bytes.
-    fn plain_bytes(folder: &Path, request: &ImageRequest) -> Vec<u8> {
-        let path = folder.join("plain.tar");
-        write_archive(&path, request, None);
-        std::fs::read(path).unwrap()
-    }
-
     #[test]
-    fn an_unchanged_layer_is_not_compressed_again() {
+    fn a_layer_is_compressed_once_and_kept_while_its_image_is_in_the_store() {
         let home = tempfile::tempdir().unwrap();
-        let files = tempfile::tempdir().unwrap();
         let store = Store::open_at(home.path()).unwrap();
-        let (_, first, messages) = realise_image(&store, "one", &request(files.path(), "1"));
-        assert_eq!(reused(&first), [false, false]);
-        assert!(messages.is_empty(), "{messages:?}");
-        assert_eq!(records(&store).len(), 2, "{:?}", records(&store));
-
-        let second_request = request(files.path(), "2");
-        let (path, second, messages) = realise_image(&store, "two", &second_request);
-        assert_eq!(reused(&second), [true, false]);
-        assert_eq!(second[0].digest, first[0].digest);
-        assert!(messages.is_empty(), "{messages:?}");
+        let said = Mutex::new(Vec::<String>::new());
+        let status = |message: &str| said.lock().unwrap().push(message.to_owned());
+        let one = image(&store, "one");
+        let two = image(&store, "two");
+        let layer = layer();
+        for compression in [Compression::Gzip, Compression::Zstd] {
+            let first = store
+                .layer_cache(Some(one.clone()), &status)
+                .compressed(compression, &layer.descriptor(), &layer)
+                .unwrap();
+            assert!(!first.reused);
+            assert_eq!(inflate(&first.path), layer.0);
+            let bytes = std::fs::read(&first.path).unwrap();
+            assert_eq!(
+                (Digest::of(&bytes), bytes.len() as u64),
+                (first.digest, first.size)
+            );
+            // Another image with the same layer: the kept blob, and a record of its own.
+            let second = store
+                .layer_cache(Some(two.clone()), &status)
+                .compressed(compression, &layer.descriptor(), &layer)
+                .unwrap();
+            assert!(second.reused);
+            assert_eq!((second.digest, second.size), (first.digest, first.size));
+        }
         assert!(
-            std::fs::read(&path).unwrap() == plain_bytes(files.path(), &second_request),
-            "the cache changed the image's bytes"
+            said.lock().unwrap().is_empty(),
+            "{:?}",
+            said.lock().unwrap()
         );
-        // The assets layer is now kept by both images, each program layer by its own.
-        assert_eq!(records(&store).len(), 4, "{:?}", records(&store));
+        let hex = layer.descriptor().digest.hex();
+        let gzip = Compression::Gzip.cache_scheme().unwrap();
+        let zstd = Compression::Zstd.cache_scheme().unwrap();
+        let kept = |scheme: &str| {
+            [
+                format!("{scheme}/{hex}/blob"),
+                format!("{scheme}/{hex}/{}.json", one.hash()),
+                format!("{scheme}/{hex}/{}.json", two.hash()),
+            ]
+        };
+        let mut expected: Vec<String> = kept(gzip).into_iter().chain(kept(zstd)).collect();
+        expected.sort();
+        assert_eq!(folder_files(&store), expected);
+        assert_eq!(store.prune_layer_cache().unwrap(), 0);
 
-        // Another compression is another layer.
-        let mut zstd = request(files.path(), "3");
-        zstd.compression = Compression::Zstd;
-        let (_, third, _) = realise_image(&store, "three", &zstd);
-        assert_eq!(reused(&third), [false, false]);
+        // One image gone: its records go. Both gone: the blobs go too.
+        remove_tree(&store.path(&one)).unwrap();
+        assert_eq!(store.prune_layer_cache().unwrap(), 2);
+        remove_tree(&store.path(&two)).unwrap();
+        assert_eq!(store.prune_layer_cache().unwrap(), 4);
+        assert!(folder_files(&store).is_empty());
     }
 
-    /// A kept blob whose bytes changed in the store (bit rot, a truncated file) is refused,
-    /// said, forgotten and compressed again: the image is the same bytes as without a cache.
     #[test]
     fn a_corrupt_or_truncated_kept_blob_is_refused_and_compressed_again() {
-        for damage in ["flipped byte", "truncated"] {
-            let home = tempfile::tempdir().unwrap();
-            let files = tempfile::tempdir().unwrap();
-            let store = Store::open_at(home.path()).unwrap();
-            let first_request = request(files.path(), "1");
-            let (path, first, _) = realise_image(&store, "one", &first_request);
-
-            // Find the assets blob in the image archive and damage it.
-            let options = LayerOptions {
-                compression: Compression::Gzip,
-                mtime: 1,
-                threads: 1,
-            };
-            let (_, blob) = write_layer(
-                &first_request.layers[0].tree,
-                &options,
-                Vec::new(),
-                &mut |_| {},
-            )
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open_at(home.path()).unwrap();
+        let one = image(&store, "one");
+        let layer = layer();
+        let said = Mutex::new(Vec::<String>::new());
+        let status = |message: &str| said.lock().unwrap().push(message.to_owned());
+        let cache = store.layer_cache(Some(one), &status);
+        let good = cache
+            .compressed(Compression::Gzip, &layer.descriptor(), &layer)
             .unwrap();
-            let mut bytes = std::fs::read(&path).unwrap();
-            let offset = bytes
-                .windows(blob.len())
-                .position(|window| window == blob.as_slice())
+        let bytes = std::fs::read(&good.path).unwrap();
+        let mut flipped = bytes.clone();
+        flipped[100] ^= 1;
+        for (damage, content) in [
+            ("truncated", &bytes[..bytes.len() / 2]),
+            ("flipped", &flipped[..]),
+        ] {
+            std::fs::write(&good.path, content).unwrap();
+            let again = cache
+                .compressed(Compression::Gzip, &layer.descriptor(), &layer)
                 .unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-            match damage {
-                "flipped byte" => {
-                    bytes[offset + blob.len() / 2] ^= 0x55;
-                    std::fs::write(&path, &bytes).unwrap();
-                }
-                _ => {
-                    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-                    file.set_len((offset + blob.len() / 2) as u64).unwrap();
-                }
-            }
-
-            let second_request = request(files.path(), "2");
-            let (second_path, second, messages) = realise_image(&store, "two", &second_request);
-            assert_eq!(reused(&second), [false, false], "{damage}");
-            assert_eq!(second[0].digest, first[0].digest, "{damage}");
-            assert_eq!(messages.len(), 1, "{damage}: {messages:?}");
+            assert!(!again.reused, "{damage}");
+            assert_eq!(again.digest, good.digest, "{damage}");
+            assert_eq!(std::fs::read(&again.path).unwrap(), bytes, "{damage}");
+            let message = said.lock().unwrap().pop().expect(damage);
             assert!(
-                messages[0].contains(&format!("layer {} of image", first[0].digest))
-                    && messages[0].contains("is refused"),
-                "{damage}: {messages:?}"
+                message.starts_with(&format!("the kept gzip layer {} is refused (", good.digest))
+                    && message
+                        .ends_with("): compressing it again; `kiln store verify` checks the store"),
+                "{damage}: {message}"
             );
-            assert!(
-                std::fs::read(&second_path).unwrap() == plain_bytes(files.path(), &second_request),
-                "{damage}: the image differs from one made without the cache"
-            );
-            // The damaged image's records are gone for its refused layer; the new image's
-            // copy serves the next build.
-            let (_, third, messages) = realise_image(&store, "three", &request(files.path(), "3"));
-            assert_eq!(reused(&third), [true, false], "{damage}");
-            assert!(messages.is_empty(), "{damage}: {messages:?}");
         }
     }
 
+    /// A layer whose bytes are not its digest (a source that changed, or lied) is never kept.
     #[test]
-    fn gc_keeps_records_only_while_their_image_is_in_the_store() {
+    fn a_layer_that_does_not_hash_to_its_digest_is_refused() {
         let home = tempfile::tempdir().unwrap();
-        let files = tempfile::tempdir().unwrap();
         let store = Store::open_at(home.path()).unwrap();
-        let (first_path, first, _) = realise_image(&store, "one", &request(files.path(), "1"));
-        let (_, second, _) = realise_image(&store, "two", &request(files.path(), "2"));
-        let layers = store.root().join(FOLDER);
-        // An earlier scheme's records, junk, and an image removed from the store.
-        let old = layers
-            .join("gzip-zlib-rs-6-128k")
-            .join(first[0].diff_id.hex());
-        std::fs::create_dir_all(&old).unwrap();
-        std::fs::write(old.join("x.json"), b"{}").unwrap();
-        let scheme = layers.join(Compression::Gzip.cache_scheme().unwrap());
-        std::fs::write(scheme.join(first[1].diff_id.hex()).join("junk"), b"?").unwrap();
-        remove_tree(&first_path).unwrap();
-        assert_eq!(records(&store).len(), 6, "{:?}", records(&store));
+        let layer = layer();
+        let mut descriptor = layer.descriptor();
+        descriptor.digest = Digest::of(b"something else");
+        let status = |_: &str| {};
+        let error = store
+            .layer_cache(None, &status)
+            .compressed(Compression::Gzip, &descriptor, &layer)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&format!("layer {} does not match", descriptor.digest))
+                && error.contains(&format!("hash to {}", layer.descriptor().digest)),
+            "{error}"
+        );
+        let blob = store
+            .layer_folder(
+                Compression::Gzip.cache_scheme().unwrap(),
+                &descriptor.digest,
+            )
+            .join(BLOB);
+        assert!(!blob.exists());
+    }
 
-        assert_eq!(store.prune_layer_cache().unwrap(), 4);
-        let kept = records(&store);
-        let second_name = kept
-            .iter()
-            .map(|record| record.rsplit('/').next().unwrap().to_owned())
-            .collect::<std::collections::BTreeSet<_>>();
-        assert_eq!(kept.len(), 2, "{kept:?}");
-        assert_eq!(second_name.len(), 1, "only the second image's: {kept:?}");
-        assert!(!old.exists());
-        assert!(!scheme.join(first[1].diff_id.hex()).exists());
-        assert!(scheme.join(second[1].diff_id.hex()).is_dir());
-        assert_eq!(store.prune_layer_cache().unwrap(), 0);
+    /// Pushed from outside the store: compressed for this push, never reused, gone with gc.
+    #[test]
+    fn a_layer_of_no_image_in_the_store_is_not_kept() {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open_at(home.path()).unwrap();
+        let layer = layer();
+        let status = |_: &str| {};
+        let cache = store.layer_cache(None, &status);
+        for _ in 0..2 {
+            let blob = cache
+                .compressed(Compression::Gzip, &layer.descriptor(), &layer)
+                .unwrap();
+            assert!(!blob.reused);
+            assert_eq!(inflate(&blob.path), layer.0);
+        }
+        assert_eq!(store.prune_layer_cache().unwrap(), 1);
+        assert!(folder_files(&store).is_empty());
+    }
+
+    #[test]
+    fn outputs_are_found_by_path_and_nothing_else_is() {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open_at(home.path()).unwrap();
+        let one = image(&store, "one");
+        let link = home.path().join("result");
+        std::os::unix::fs::symlink(store.path(&one), &link).unwrap();
+        assert_eq!(store.output_at(&link), Some(one.clone()));
+        assert_eq!(store.output_at(&store.path(&one)), Some(one));
+        assert_eq!(store.output_at(home.path()), None);
+        std::fs::write(home.path().join("elsewhere.tar"), b"").unwrap();
+        assert_eq!(store.output_at(&home.path().join("elsewhere.tar")), None);
     }
 }

@@ -13,9 +13,10 @@
 //! v1/roots/<id>                     symlink to a `result` link, or to a kiln.lock (whose
 //!                                   modules and Go releases gc keeps)
 //! v1/tmp/<hash>/                    an output being built (removed when found stale)
+//! v1/layers/<scheme>/<diff_id>/blob the layer cache: that tar compressed by `kiln push`,
 //! v1/layers/<scheme>/<diff_id>/<hash>.json
-//!                                   the layer cache: which image output holds a compressed
-//!                                   layer of that tar (see `store::layer_cache`)
+//!                                   and a record per image output that has the layer (see
+//!                                   `store::layer_cache`)
 //! v1/go/cache/                      Go's build cache (content-addressed, shared)
 //! v1/go/home/                       HOME for Go (its telemetry mode file: off)
 //! v1/go/proxy/<hash>/               file:// module proxies: links to one lock's modules

@@ -24,6 +24,7 @@ use crate::oci::reference::{Reference, ReferenceError};
 use crate::oci::spec::{Descriptor, Index, Manifest, Platform, media_type};
 use crate::registry::client::{ClientOptions, RegistryError};
 
+pub mod compress;
 mod copy;
 mod local;
 mod remote;

@@ -142,7 +142,15 @@ fn issue16_skopeo_and_umoci_read_a_single_platform_build() {
     assert_eq!(index.manifests[0].digest.to_string(), manifest);
 
     assert_eq!(skopeo_digest(&dir, &["oci-archive:app/result"]), manifest);
-    skopeo(&dir, &["copy", "oci-archive:app/result", "oci:copied"]);
+    skopeo(
+        &dir,
+        &[
+            "copy",
+            "--preserve-digests",
+            "oci-archive:app/result",
+            "oci:copied",
+        ],
+    );
     assert_eq!(skopeo_digest(&dir, &["oci:copied"]), manifest);
     assert_eq!(skopeo_digest(&dir, &["oci:layout"]), manifest);
     let target = format!("docker://{}/app:0.1", registry.host());
@@ -150,6 +158,7 @@ fn issue16_skopeo_and_umoci_read_a_single_platform_build() {
         &dir,
         &[
             "copy",
+            "--preserve-digests",
             "--dest-tls-verify=false",
             "oci-archive:app/result",
             &target,
@@ -183,7 +192,8 @@ fn issue16_skopeo_and_umoci_read_a_single_platform_build() {
     assert_eq!(skopeo_digest(&dir, &["oci:kiln-copied"]), manifest);
     assert_eq!(sbom(&dir, &go, "kiln-copied", None), document);
 
-    // Pushed, the SBOM is a referrer of the image in the registry.
+    // Pushed, the layers are compressed (a new manifest digest, the same config) and the SBOM
+    // is a referrer of the pushed image, naming it.
     let reference = format!("{}/pushed:0.1", registry.host());
     let report: Value = serde_json::from_str(&success(dir.kiln_go(
         &go,
@@ -191,27 +201,55 @@ fn issue16_skopeo_and_umoci_read_a_single_platform_build() {
         ["push", "result", &reference, "--json"],
     )))
     .unwrap();
-    assert_eq!(report["digest"], manifest.as_str(), "{report}");
+    let pushed = report["digest"].as_str().unwrap().to_owned();
+    assert_ne!(pushed, manifest, "{report}");
+    let raw = |location: &str| -> Value {
+        serde_json::from_str(&skopeo(
+            &dir,
+            &["inspect", "--raw", "--tls-verify=false", location],
+        ))
+        .unwrap()
+    };
+    let remote = raw(&format!("docker://{reference}"));
+    let local = raw("oci-archive:app/result");
+    assert_eq!(remote["config"], local["config"]);
+    assert_eq!(
+        remote["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
     let referrers = report["referrers"].as_array().unwrap();
     assert_eq!(referrers.len(), 1, "{report}");
-    assert_eq!(referrers[0]["subject"], manifest.as_str());
+    assert_eq!(referrers[0]["subject"], pushed.as_str());
     assert_eq!(referrers[0]["artifactType"], "application/spdx+json");
     assert_eq!(referrers[0]["listing"], "tag-added", "{report}");
-    let tagged: Value = serde_json::from_str(&skopeo(
-        &dir,
-        &[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!(
-                "docker://{}/pushed:sha256-{}",
-                registry.host(),
-                manifest.strip_prefix("sha256:").unwrap()
-            ),
-        ],
-    ))
-    .unwrap();
+    let tagged = raw(&format!(
+        "docker://{}/pushed:sha256-{}",
+        registry.host(),
+        pushed.strip_prefix("sha256:").unwrap()
+    ));
     assert_eq!(tagged["manifests"][0]["digest"], referrers[0]["digest"]);
+    // The pushed SBOM is the local one with the pushed manifest's digest for the local one.
+    let artifact = raw(&format!(
+        "docker://{}/pushed@{}",
+        registry.host(),
+        referrers[0]["digest"].as_str().unwrap()
+    ));
+    assert_eq!(artifact["subject"]["digest"], pushed.as_str());
+    let blob = success(Command::new("curl").args(["-sf"]).arg(format!(
+        "http://{}/v2/pushed/blobs/{}",
+        registry.host(),
+        artifact["layers"][0]["digest"].as_str().unwrap()
+    )));
+    let local_hex = manifest.strip_prefix("sha256:").unwrap();
+    let pushed_hex = pushed.strip_prefix("sha256:").unwrap();
+    assert_describes(blob.as_bytes(), &pushed);
+    assert_eq!(
+        blob.trim_end(),
+        String::from_utf8(document.clone())
+            .unwrap()
+            .replace(local_hex, pushed_hex)
+            .trim_end()
+    );
 }
 
 /// A linux/amd64 + linux/arm64 `kiln build`: `index.json` has one entry, the index; skopeo
@@ -254,7 +292,13 @@ fn issue16_skopeo_and_umoci_read_a_multi_platform_build() {
     assert_eq!(raw["manifests"].as_array().unwrap().len(), 2, "{raw}");
     skopeo(
         &dir,
-        &["copy", "--all", "oci-archive:app/result", "oci:copied"],
+        &[
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "oci-archive:app/result",
+            "oci:copied",
+        ],
     );
     assert_eq!(skopeo_digest(&dir, &["oci:copied"]), index_digest);
     let target = format!("docker://{}/app:0.1", registry.host());
@@ -263,6 +307,7 @@ fn issue16_skopeo_and_umoci_read_a_multi_platform_build() {
         &[
             "copy",
             "--all",
+            "--preserve-digests",
             "--dest-tls-verify=false",
             "oci-archive:app/result",
             &target,
@@ -279,6 +324,7 @@ fn issue16_skopeo_and_umoci_read_a_multi_platform_build() {
         &dir,
         &[
             "copy",
+            "--preserve-digests",
             "--override-arch",
             "arm64",
             "oci-archive:app/result",

@@ -263,45 +263,6 @@ fn reproducible_across_folders_homes_and_stores() {
     );
 }
 
-/// Issue 18: an image rebuilt around an unchanged layer (here its config changed, not its
-/// program) copies the compressed layer the store keeps instead of compressing it again, and
-/// is the same bytes as the image a store without that layer makes.
-#[test]
-fn a_rebuilt_image_reuses_its_unchanged_compressed_layer() {
-    let test = "a_rebuilt_image_reuses_its_unchanged_compressed_layer";
-    let Some(go) = require_go(test) else { return };
-    let build = |dir: &TestDir| {
-        let output = run(dir.kiln_go(&go, "example", ["build", ".#container"]));
-        assert!(output.status.success(), "{}", stderr(&output));
-        stderr(&output)
-    };
-    let first = TestDir::new();
-    init(&first, &go, "example");
-    let said = build(&first);
-    assert!(!said.contains("reused"), "{said}");
-
-    let config = first.join("example/kiln.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("env = { MODE = \"second\" }\n");
-    std::fs::write(&config, text).unwrap();
-    let said = build(&first);
-    assert!(
-        said.contains("image example:0.1: 1 of 1 compressed layers reused, not compressed again"),
-        "{said}"
-    );
-
-    let second = TestDir::new();
-    copy_tree(&first.join("example"), &second.join("example"));
-    let said = build(&second);
-    assert!(!said.contains("reused"), "{said}");
-    let image = |dir: &TestDir| link_target(&dir.join("example/result"));
-    assert_eq!(
-        sha256_file(&image(&first)),
-        sha256_file(&image(&second)),
-        "the kept layer changed the image's bytes"
-    );
-}
-
 /// A vendored project with two programs and an internal package builds, runs and images.
 #[test]
 fn vendored_multi_package_project() {

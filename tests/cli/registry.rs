@@ -566,3 +566,141 @@ fn push_lists_the_sbom_under_the_referrers_tag() {
     let index = raw(&format!(":{tag}"));
     assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
 }
+
+/// The raw manifest skopeo reads at `location` (`docker://…`, `oci-archive:…`).
+fn skopeo_raw(location: &str) -> Value {
+    serde_json::from_str(&success(
+        Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(location),
+    ))
+    .unwrap()
+}
+
+fn layer_types(manifest: &Value) -> Vec<String> {
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| layer["mediaType"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Issue 18: a project image keeps its layers uncompressed in the store; `kiln push` compresses
+/// them as kiln.toml says (gzip by default), once per machine (an image rebuilt around the same
+/// layer sends the kept blob), into the same digest from another kiln home and folder, with the
+/// config (the image ID) that `kiln build` made; `--compression` overrides; the Docker Engine
+/// pulls and runs what was pushed.
+#[test]
+fn push_compresses_plain_layers_once_and_reproducibly() {
+    const NAME: &str = "push_compresses_plain_layers_once_and_reproducibly";
+    let Some(go) = require_go(NAME) else { return };
+    let Some(registry) = DistributionRegistry::start(NAME, None) else {
+        return;
+    };
+    if !require("skopeo", NAME) {
+        return;
+    }
+    let first = TestDir::new();
+    success(first.kiln_go(&go, ".", ["init", "example"]));
+    let second = TestDir::new();
+    crate::harness::copy_tree(&first.join("example"), &second.join("example"));
+    let repository = unique_name("compressed");
+    let target = |tag: &str| format!("{}/{repository}:{tag}", registry.host());
+    let push = |dir: &TestDir, tag: &str, extra: &[&str]| {
+        let output = crate::harness::run(
+            dir.kiln_go(&go, "example", ["push", ".#container", &target(tag)])
+                .args(extra),
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            crate::harness::stderr(&output)
+        );
+        (
+            pushed_digest(&crate::harness::stdout(&output)),
+            crate::harness::stderr(&output),
+        )
+    };
+
+    success(first.kiln_go(&go, "example", ["build", ".#container"]));
+    let archive = format!("oci-archive:{}", first.join("example/result").display());
+    let local = skopeo_raw(&archive);
+    assert_eq!(
+        layer_types(&local),
+        ["application/vnd.oci.image.layer.v1.tar"],
+        "{local}"
+    );
+    let (digest, said) = push(&first, "1", &[]);
+    assert!(said.contains("1 layer compressed (gzip, "), "{said}");
+    assert!(!said.contains("kept from an earlier push"), "{said}");
+    let pushed = skopeo_raw(&format!("docker://{}", target("1")));
+    assert_eq!(
+        layer_types(&pushed),
+        ["application/vnd.oci.image.layer.v1.tar+gzip"]
+    );
+    assert_eq!(
+        pushed["config"], local["config"],
+        "the image ID is kiln build's"
+    );
+    assert_eq!(skopeo_digest(&target("1"), &[]), digest);
+    assert_ne!(digest, local_digest(&first.join("example/result")));
+
+    // The same layer under another config: kept, not compressed again; no layer uploaded.
+    let config = first.join("example/kiln.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("env = { MODE = \"second\" }\n");
+    std::fs::write(&config, text).unwrap();
+    let puts = registry.blob_puts(&repository);
+    let (other, said) = push(&first, "2", &[]);
+    assert_ne!(other, digest);
+    assert!(
+        said.contains("1 layer compressed (gzip, ")
+            && said.contains(", 1 kept from an earlier push, not compressed again"),
+        "{said}"
+    );
+    // The new config, and the SBOM, which names the new manifest.
+    assert_eq!(registry.blob_puts(&repository), puts + 2);
+
+    // Another kiln home, another folder: the same pushed digest, compressed afresh.
+    success(second.kiln_go(&go, "example", ["build", ".#container"]));
+    let (again, said) = push(&second, "3", &[]);
+    assert_eq!(again, digest, "compression is pinned");
+    assert!(!said.contains("kept from an earlier push"), "{said}");
+
+    // --compression: zstd, or the plain layers as they are (the archive's own digest).
+    let (zstd, _) = push(&second, "4", &["--compression", "zstd"]);
+    assert_ne!(zstd, digest);
+    assert_eq!(
+        layer_types(&skopeo_raw(&format!("docker://{}", target("4")))),
+        ["application/vnd.oci.image.layer.v1.tar+zstd"]
+    );
+    let (plain, _) = push(&second, "5", &["--compression", "none"]);
+    assert_eq!(plain, local_digest(&second.join("example/result")));
+
+    if docker_engines(NAME).contains(&None) {
+        let reference = target("1");
+        let _cleanup = LoadedImages {
+            cleanups: vec![{
+                let mut command = docker(&None);
+                command.args(["rmi", "-f", &reference]);
+                command
+            }],
+        };
+        success(docker(&None).args(["pull", "-q", &reference]));
+        let output = success(docker(&None).args(["run", "--rm", &reference]));
+        assert_eq!(output, "Hello from example!\n");
+    }
+}
+
+/// The manifest digest in an image archive's `index.json`.
+fn local_digest(archive: &Path) -> String {
+    let index: Value = serde_json::from_str(&success(
+        Command::new("tar")
+            .arg("-xOf")
+            .arg(archive)
+            .arg("index.json"),
+    ))
+    .unwrap();
+    index["manifests"][0]["digest"].as_str().unwrap().to_owned()
+}
