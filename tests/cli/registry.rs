@@ -248,15 +248,7 @@ fn push_to_the_distribution_registry_and_pull_it_back() {
 
     // The Docker Engine and podman pull it and run the program.
     if docker_engines(test).contains(&None) {
-        let _cleanup = LoadedImages {
-            cleanups: vec![{
-                let mut command = docker(&None);
-                command.args(["rmi", "-f", &reference]);
-                command
-            }],
-        };
-        success(docker(&None).args(["pull", "-q", &reference]));
-        let output = success(docker(&None).args(["run", "--rm", &reference]));
+        let output = docker_pull_and_run(&reference);
         assert!(output.contains("Hello from kiln!"), "{output}");
     }
     if require("podman", test) {
@@ -679,18 +671,21 @@ fn push_compresses_plain_layers_once_and_reproducibly() {
     assert_eq!(plain, local_digest(&second.join("example/result")));
 
     if docker_engines(NAME).contains(&None) {
-        let reference = target("1");
-        let _cleanup = LoadedImages {
-            cleanups: vec![{
-                let mut command = docker(&None);
-                command.args(["rmi", "-f", &reference]);
-                command
-            }],
-        };
-        success(docker(&None).args(["pull", "-q", &reference]));
-        let output = success(docker(&None).args(["run", "--rm", &reference]));
-        assert_eq!(output, "Hello from example!\n");
+        assert_eq!(docker_pull_and_run(&target("1")), "Hello from example!\n");
     }
+}
+
+/// What the Docker Engine prints running `reference` pulled from the registry (removed after).
+fn docker_pull_and_run(reference: &str) -> String {
+    let _cleanup = LoadedImages {
+        cleanups: vec![{
+            let mut command = docker(&None);
+            command.args(["rmi", "-f", reference]);
+            command
+        }],
+    };
+    success(docker(&None).args(["pull", "-q", reference]));
+    success(docker(&None).args(["run", "--rm", reference]))
 }
 
 /// The manifest digest in an image archive's `index.json`.
