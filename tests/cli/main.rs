@@ -9,6 +9,7 @@ mod crash;
 mod disk;
 mod engines;
 mod git_host;
+mod goauth_host;
 mod harness;
 mod hostile;
 mod image;
