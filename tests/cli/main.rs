@@ -8,6 +8,7 @@ mod config_names;
 mod crash;
 mod disk;
 mod engines;
+mod from_nix;
 mod git_host;
 mod goauth_host;
 mod harness;
