@@ -26,6 +26,8 @@
 //! - [`registry`]: the OCI distribution client, credentials and pushes.
 //! - [`engine`]: the Docker Engine API (`kiln load`).
 //! - [`http`]: the one HTTP stack: agent, retry policy, URL redaction, TLS roots.
+//! - [`nixfile`]: reading a Nix flake (gomod2nix, dockerTools) for `kiln init --from-nix`,
+//!   with real Nix or rnix.
 //! - [`diagnostic`]: an error's hint (a field, not text), and the one path error.
 //! - [`zip_hygiene`]: the checks every zip from the network gets (entry types, second names,
 //!   declared sizes), shared by module zips and wheels.
@@ -43,6 +45,7 @@ pub mod http;
 pub mod lock;
 pub mod nar;
 pub mod nixbase32;
+pub mod nixfile;
 pub mod oci;
 pub mod output;
 pub mod project;

@@ -17,7 +17,17 @@ Writes go.mod (module NAME, the `go` line of the toolchain kiln finds), main.go 
 images.container, NAME:0.1 with NAME lowercased, as image names are) and .gitignore (result*).
 A file that exists is kept as it is, never overwritten: in a folder that already has go.mod,
 only the missing files are added and NAME defaults to the module's last path element. A folder
-that already has kiln.toml is an error.";
+that already has kiln.toml is an error.
+
+--from-nix converts a Nix flake instead (flake.nix with a gomod2nix buildGoApplication or a
+buildGoModule, and its dockerTools or nix2container images; default.nix and container.nix as
+its outputs import them): it writes kiln.toml (and container.toml, included, when the image
+was in its own file), keeping go.mod and the sources, and prints what each Nix setting became.
+With nix-instantiate on PATH the flake is evaluated by real Nix, offline, with stand-ins for
+nixpkgs, flake-utils, gomod2nix and nix2container; without it, only literal forms are read.
+Anything with no kiln equivalent is listed with its file:line:column, and nothing is written
+unless --allow-partial. Then `kiln lock` (from go.sum, or gomod2nix.toml when there is no
+go.sum, its NAR hashes checked) and `kiln build .#IMAGE`.";
 
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
@@ -28,8 +38,17 @@ pub struct InitArgs {
 
     /// The project's name: module path, package, program and image name [default: the
     /// module's last element, else the folder's name].
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_nix")]
     name: Option<String>,
+
+    /// Convert the Nix flake in DIR (flake.nix, default.nix, container.nix) into kiln.toml.
+    #[arg(long)]
+    from_nix: bool,
+
+    /// With --from-nix: write kiln.toml even when some Nix settings cannot be carried over
+    /// (they are listed).
+    #[arg(long, requires = "from_nix")]
+    allow_partial: bool,
 }
 
 /// The Go language version written when no toolchain is found.
@@ -38,6 +57,9 @@ const FALLBACK_GO_VERSION: &str = "1.22";
 pub fn run(args: InitArgs, printer: &Printer) -> Result<()> {
     let folder = std::path::absolute(&args.folder)
         .with_context(|| format!("cannot resolve {}", args.folder.display()))?;
+    if args.from_nix {
+        return from_nix(&folder, args.allow_partial, printer);
+    }
     if folder.join(PROJECT_FILE).exists() {
         bail!(crate::diagnostic::Hinted::new(
             format!(
@@ -125,6 +147,116 @@ pub fn run(args: InitArgs, printer: &Printer) -> Result<()> {
     };
     printer.status(format!(
         "next: {change}kiln run    or    {change}kiln build .#container && docker load < result"
+    ));
+    Ok(())
+}
+
+/// `kiln init --from-nix`: read the flake (real Nix when there is nix-instantiate, else the
+/// literal reader), map it, print the mapping, and write kiln.toml (and its includes) when
+/// everything was carried over or `allow_partial`.
+fn from_nix(folder: &Path, allow_partial: bool, printer: &Printer) -> Result<()> {
+    use crate::nixfile::{eval, literal, mapping};
+    let flake = folder.join("flake.nix");
+    if !flake.is_file() {
+        bail!(crate::diagnostic::Hinted::new(
+            format!("no flake.nix in {}", folder.display()),
+            "run `kiln init --from-nix DIR` with the folder of the flake"
+        ));
+    }
+    if folder.join(PROJECT_FILE).exists() {
+        bail!(crate::diagnostic::Hinted::new(
+            format!(
+                "{} already exists; `kiln init` never overwrites a file",
+                folder.join(PROJECT_FILE).display()
+            ),
+            "remove it to convert the flake again"
+        ));
+    }
+    let go_mod_path = folder.join("go.mod");
+    let module = match std::fs::read_to_string(&go_mod_path) {
+        Ok(text) => Some(mapping::GoModule {
+            path: modfile::parse(&text, &go_mod_path)?.module,
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot read {}", go_mod_path.display()));
+        }
+    };
+    let outputs = if eval::available() {
+        printer.status(format!(
+            "reading {} with nix-instantiate (real Nix, kiln's stand-ins for nixpkgs, offline)",
+            flake.display()
+        ));
+        eval::evaluate(folder)?
+    } else {
+        printer.status(format!(
+            "reading {} without Nix (no nix-instantiate on PATH: literal forms only)",
+            flake.display()
+        ));
+        literal::read(folder)?
+    };
+    let conversion = mapping::convert(&outputs, folder, module.as_ref())?;
+    for line in &conversion.mapped {
+        printer.status(format!("  mapped: {line}"));
+    }
+    for line in &conversion.notes {
+        printer.status(format!("  note: {line}"));
+    }
+    for line in &conversion.not_carried {
+        printer.warn(format!("not carried over: {line}"));
+    }
+    if !conversion.not_carried.is_empty() && !allow_partial {
+        bail!(crate::diagnostic::Hinted::new(
+            format!(
+                "{} Nix setting{} cannot be carried over to kiln.toml (listed above); nothing was written",
+                conversion.not_carried.len(),
+                if conversion.not_carried.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ),
+            "change the flake, or pass --allow-partial to write kiln.toml without them"
+        ));
+    }
+    let mut files = vec![(PROJECT_FILE.to_owned(), conversion.kiln_toml.clone())];
+    files.extend(conversion.included.iter().cloned());
+    for (name, _) in &files {
+        if folder.join(name).exists() {
+            bail!(crate::diagnostic::Hinted::new(
+                format!(
+                    "{} already exists; `kiln init` never overwrites a file",
+                    folder.join(name).display()
+                ),
+                "remove it to convert the flake again"
+            ));
+        }
+    }
+    for (name, text) in &files {
+        crate::output::write_atomic(&folder.join(name), text.as_bytes())?;
+    }
+    // What was written must be a project kiln reads.
+    crate::project::config::Project::load(folder).with_context(|| {
+        format!(
+            "kiln init --from-nix wrote a kiln.toml kiln cannot read (a bug: please report it with {})",
+            flake.display()
+        )
+    })?;
+    let names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
+    printer.status(format!(
+        "wrote {} in {}",
+        names.join(", "),
+        folder.display()
+    ));
+    let source = if folder.join("go.sum").is_file() {
+        "go.sum"
+    } else if folder.join("gomod2nix.toml").is_file() {
+        "gomod2nix.toml, its NAR hashes checked"
+    } else {
+        "go.sum"
+    };
+    printer.status(format!(
+        "next: kiln lock (pins the modules from {source}), then kiln build .#IMAGE"
     ));
     Ok(())
 }

@@ -25,7 +25,9 @@ proxies; `off`; `direct`), checks each .mod and .zip against go.sum's h1: hashes
 enters the store (zips are checked for unsafe names, links, case collisions and Go's size
 limits), and writes kiln.lock: each module's path, version, h1: of its zip and go.mod, and the
 NAR hash of the unpacked module. Builds then run offline from the lock. A project with no
-go.sum but a gomod2nix.toml is locked from that file, its NAR hashes verified.
+go.sum but a gomod2nix.toml is locked from that file, its NAR hashes verified. HTTPS proxies
+get the credentials GOAUTH gives (as go: netrc, `git DIR`, or a command printing credential
+sets, run again with the URL after a 4xx); none are ever printed.
 
 Modules GOPROXY sends `direct`, and those matching GONOPROXY (default GOPRIVATE) whatever
 GOPROXY says, come from version control: kiln runs the pinned `go mod download -json` with a

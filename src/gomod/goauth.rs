@@ -23,7 +23,8 @@
 //! **Priority:** Go runs the list from last to first, each method storing credentials per
 //! URL prefix over what a later one stored, so for the same prefix the *earlier* method in
 //! GOAUTH wins; within `.netrc` the earlier entry wins. A request then takes the credentials
-//! of the longest stored prefix of its URL ([`super::netrc::Netrc::lookup`]).
+//! of the longest stored prefix of its URL at a `/` boundary (as [`super::netrc::Netrc::lookup`]
+//! matches machines), whichever method stored it.
 //!
 //! **What Go does with them:** they are added only to `https://` requests (proxies and
 //! `?go-get=1` lookups), never to plain HTTP, GOINSECURE or not. Credentials found this way
@@ -31,18 +32,24 @@
 //! such header is set: a `.netrc` entry therefore beats `https://user:pass@host/` in GOPROXY.
 //! kiln does the same.
 //!
-//! **What kiln's GOPROXY client does** (see [`Credentials`]): `off` and `netrc` as Go;
-//! `git DIR` as Go runs it: only after an HTTPS request got 401/403, `git credential fill`
-//! in DIR with `url=URL` ([`git_credential_fill`], git never prompting), the request made
-//! once more with that user and password as basic auth, and `git credential approve` or
-//! `reject` after it. Unlike Go, kiln checks them with the retried GET itself (Go sends a
-//! HEAD first, up to three fills) and keeps nothing between requests, so every 401 asks git
-//! again. Command methods are checked as Go checks them but not run (a refusal then says
-//! so), so for proxies they give no credentials yet. Version-control fetches are left to the
-//! go command itself, which reads GOAUTH, `.netrc` and git's credential helpers on its own.
+//! **What kiln's GOPROXY client does** (see [`Credentials`]): all of it, as Go does, for
+//! its HTTPS proxy requests. Before the first one, every method runs once with no URL
+//! (`.netrc` read, commands run with no argument, see [`super::authcommand`]); the request
+//! gets the headers of the longest stored prefix of its URL; after a 4xx answer every method
+//! runs again for that URL (commands with the URL as an argument and the answer's head on
+//! stdin, `git credential fill` in DIR with `url=URL`, git never prompting) and the request
+//! is made once more; `git credential approve` or `reject` follows when git's credentials
+//! were used. Unlike Go, kiln checks git's credentials with the retried GET itself (Go sends
+//! a HEAD first, up to three times) and reruns the methods after a 4xx only when GOAUTH has a
+//! command or `git` method (with `netrc` alone the retry would be the same request). Headers
+//! and passwords are never printed: messages name where credentials came from (the `.netrc`
+//! file and machine, the command's program, git's folder) and why each method gave none.
+//! Version-control fetches are left to the go command itself, which reads GOAUTH, `.netrc`
+//! and git's credential helpers on its own ([`super::direct`] passes GOAUTH through).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::netrc::{self, Netrc, NetrcError};
 
@@ -139,25 +146,6 @@ impl GoAuth {
             methods,
         })
     }
-
-    pub fn uses_netrc(&self) -> bool {
-        self.methods.contains(&Method::Netrc)
-    }
-
-    /// Whether it holds a command method, which kiln's proxy client does not run.
-    pub fn has_unrun_methods(&self) -> bool {
-        self.methods
-            .iter()
-            .any(|method| matches!(method, Method::Command { .. }))
-    }
-
-    /// The folder of its first `git DIR` method (the one whose credentials win).
-    pub fn git_folder(&self) -> Option<&Path> {
-        self.methods.iter().find_map(|method| match method {
-            Method::Git { folder } => Some(folder.as_path()),
-            _ => None,
-        })
-    }
 }
 
 fn git_folder(value: &str, words: &[&str]) -> Result<PathBuf, GoAuthError> {
@@ -209,17 +197,59 @@ fn quoted_split(text: &str) -> Result<Vec<String>, String> {
     }
 }
 
+/// Headers GOAUTH gives a URL, and where they came from. `Debug` shows the header names and
+/// the origin, never a value.
+#[derive(Clone)]
+pub struct Attached {
+    headers: Vec<(String, String)>,
+    /// `from FILE (machine NAME)`, `from the GOAUTH command `PROGRAM``, `from `git credential
+    /// fill` in DIR (GOAUTH git)`: for messages, never holding a secret.
+    pub origin: String,
+    /// When the headers came from `git credential fill`: to tell git whether they worked.
+    git: Option<Arc<GitCredential>>,
+}
+
+impl std::fmt::Debug for Attached {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        formatter
+            .debug_struct("Attached")
+            .field("header_names", &names)
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+impl Attached {
+    /// The headers to add to the request, in order (a name may repeat).
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// Whether they set `Authorization` (which then beats a URL's userinfo, as in Go).
+    pub fn has_authorization(&self) -> bool {
+        self.headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+    }
+
+    /// Tell git's helpers whether the server accepted them, when they came from `git
+    /// credential fill` (`git credential approve` or `reject`, as Go does after its check).
+    pub fn report(&self, accepted: bool) {
+        if let Some(git) = &self.git {
+            git.report(accepted);
+        }
+    }
+}
+
 /// What a [`Credentials`] lookup found for a URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Found {
-    /// A `.netrc` entry: the `Authorization` value, and where it came from for messages.
-    Netrc {
-        authorization: String,
-        file: PathBuf,
-        machine: String,
+    Attached(Attached),
+    /// Nothing; `why` says why, method by method, for a refusal's message (never a secret).
+    Nothing {
+        why: String,
     },
-    /// Nothing; `why` says why, for a refusal's message (never holding a secret).
-    Nothing { why: String },
 }
 
 /// The variables credentials depend on: GOAUTH, and where `.netrc` is (NETRC, HOME).
@@ -240,26 +270,68 @@ impl AuthEnv {
     }
 }
 
-/// The credentials for kiln's HTTPS proxy requests, as GOAUTH says: read lazily, at the first
-/// HTTPS request, as Go does (so a bad GOAUTH or an unreadable `.netrc` matters only then).
-#[derive(Debug)]
+/// The credentials for kiln's HTTPS proxy requests, as GOAUTH gives them, kept as Go keeps
+/// them (its `credentialCache`): headers per URL prefix (`HOST[:PORT][/PATH]`), filled by
+/// running GOAUTH's methods from the last to the first, so that for one prefix the earlier
+/// method wins; a request gets the headers of the longest prefix of its URL at a `/`.
+///
+/// As in Go's `AddCredentials`: the first HTTPS request runs every method once with no URL
+/// ([`Credentials::for_https`]: `.netrc` read, commands run with no argument, `git DIR`
+/// skipped), and a 4xx answer runs them all again for that URL
+/// ([`Credentials::after_4xx`]: `.netrc` read again, commands with the URL and the response
+/// head, `git credential fill`), after which the request is made once more. GOAUTH is parsed
+/// at the first request, so a bad value is an error only then, as in Go.
+///
+/// Unlike Go: what is stored lives as long as this value (one `kiln` command's proxy
+/// client), and a 4xx reruns the methods only when GOAUTH has a command or `git` method
+/// ([`Credentials::reruns_after_4xx`]): with `netrc` alone the second run would store the
+/// same headers and the retry would be the same request.
 pub struct Credentials {
     env: AuthEnv,
-    loaded: OnceLock<Loaded>,
+    goauth: OnceLock<Result<GoAuth, GoAuthError>>,
+    state: Mutex<State>,
 }
 
-#[derive(Debug)]
-struct Loaded {
-    goauth: Result<GoAuth, GoAuthError>,
-    /// `None` when GOAUTH does not use `.netrc`.
-    netrc: Option<Result<Netrc, NetrcError>>,
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Credentials")
+            .field("env", &self.env)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Whether the first run (no URL) happened.
+    primed: bool,
+    /// Prefix (without `https://` and a trailing `/`) → headers.
+    cache: BTreeMap<String, Attached>,
+    /// What each method (GOAUTH's order) said in its last run, for [`Found::Nothing`].
+    outcomes: Vec<Outcome>,
+}
+
+/// What one method's last run came to, without secrets.
+enum Outcome {
+    NotRun,
+    Off,
+    Netrc(Result<NetrcSummary, String>),
+    /// `None`: it stored something; else why not.
+    Git(Option<String>),
+    Command(Option<String>),
+}
+
+struct NetrcSummary {
+    path: PathBuf,
+    exists: bool,
 }
 
 impl Credentials {
     pub fn new(env: &AuthEnv) -> Credentials {
         Credentials {
             env: env.clone(),
-            loaded: OnceLock::new(),
+            goauth: OnceLock::new(),
+            state: Mutex::new(State::default()),
         }
     }
 
@@ -268,68 +340,175 @@ impl Credentials {
         Credentials::new(&AuthEnv::from_lookup(lookup))
     }
 
-    fn loaded(&self) -> &Loaded {
-        self.loaded.get_or_init(|| {
-            let goauth = GoAuth::parse(self.env.goauth.as_deref());
-            let netrc = match &goauth {
-                Ok(goauth) if goauth.uses_netrc() => Some(match &self.env.netrc_file {
-                    Some(path) => Netrc::read(path),
-                    None => Err(NetrcError::NoHome),
-                }),
-                _ => None,
-            };
-            Loaded { goauth, netrc }
-        })
-    }
-
-    /// The credentials for `https://HOST/PATH` (`host` with its port when the URL has one,
-    /// `path` escaped). Only for HTTPS URLs: Go sends none over plain HTTP.
-    pub fn for_https(&self, host: &str, path: &str) -> Result<Found, GoAuthError> {
-        let loaded = self.loaded();
-        let goauth = loaded.goauth.as_ref().map_err(Clone::clone)?;
-        let unrun = if goauth.has_unrun_methods() {
-            format!(
-                "; GOAUTH={} also names command methods, which kiln does not run for proxies",
-                goauth.value
-            )
-        } else {
-            String::new()
-        };
-        let why = match &loaded.netrc {
-            None if goauth.methods == [Method::Off] => "GOAUTH=off".to_owned(),
-            None => format!("GOAUTH={} does not include netrc", goauth.value),
-            Some(Err(error)) => error.to_string(),
-            Some(Ok(netrc)) if !netrc.exists() => {
-                format!("{} does not exist", netrc.path().display())
-            }
-            Some(Ok(netrc)) => match netrc.lookup(host, path) {
-                Some(entry) => {
-                    return Ok(Found::Netrc {
-                        authorization: entry.basic_authorization(),
-                        file: netrc.path().to_owned(),
-                        machine: entry.machine.clone(),
-                    });
-                }
-                None => format!(
-                    "{} has no complete `machine {host}` entry (machine, login and password)",
-                    netrc.path().display()
-                ),
-            },
-        };
-        Ok(Found::Nothing {
-            why: format!("{why}{unrun}"),
-        })
-    }
-
-    /// The folder of GOAUTH's `git DIR` method, if it has one (and GOAUTH is valid).
-    pub fn git_folder(&self) -> Option<PathBuf> {
-        let loaded = self.loaded();
-        loaded
-            .goauth
+    fn goauth(&self) -> Result<&GoAuth, GoAuthError> {
+        self.goauth
+            .get_or_init(|| GoAuth::parse(self.env.goauth.as_deref()))
             .as_ref()
-            .ok()?
-            .git_folder()
-            .map(Path::to_owned)
+            .map_err(Clone::clone)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding it leaves a cache that is still consistent (entries are
+        // replaced whole).
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The headers for `https://HOST/PATH` (`host` with its port when the URL has one, `path`
+    /// escaped), running GOAUTH's methods first if no request did yet. Only for HTTPS URLs:
+    /// Go sends none over plain HTTP.
+    pub fn for_https(&self, host: &str, path: &str) -> Result<Found, GoAuthError> {
+        let goauth = self.goauth()?;
+        let mut state = self.state();
+        if !state.primed {
+            self.run(goauth, &mut state, None);
+            state.primed = true;
+        }
+        Ok(self.lookup(&state, host, path))
+    }
+
+    /// Whether a 4xx answer should run GOAUTH again (it names a command or `git DIR`).
+    pub fn reruns_after_4xx(&self) -> bool {
+        self.goauth().is_ok_and(|goauth| {
+            goauth
+                .methods
+                .iter()
+                .any(|method| matches!(method, Method::Git { .. } | Method::Command { .. }))
+        })
+    }
+
+    /// After `https://HOST/PATH` (`url`) got a 4xx answer whose head is `response` (see
+    /// [`super::authcommand::response_head`]): every method again for that URL, then the
+    /// headers for it.
+    pub fn after_4xx(
+        &self,
+        host: &str,
+        path: &str,
+        url: &str,
+        response: &str,
+    ) -> Result<Found, GoAuthError> {
+        let goauth = self.goauth()?;
+        let mut state = self.state();
+        if !state.primed {
+            self.run(goauth, &mut state, None);
+            state.primed = true;
+        }
+        self.run(goauth, &mut state, Some((url, response)));
+        Ok(self.lookup(&state, host, path))
+    }
+
+    /// Go's `runGoAuth`: the methods from the last to the first, each storing over what a
+    /// later one stored.
+    fn run(&self, goauth: &GoAuth, state: &mut State, request: Option<(&str, &str)>) {
+        let mut outcomes: Vec<Outcome> = goauth.methods.iter().map(|_| Outcome::NotRun).collect();
+        for (index, method) in goauth.methods.iter().enumerate().rev() {
+            outcomes[index] = match method {
+                Method::Off => Outcome::Off,
+                Method::Netrc => Outcome::Netrc(self.run_netrc(&mut state.cache)),
+                Method::Git { folder } => match request {
+                    // Git cannot list what it knows: Go waits for a URL.
+                    None => Outcome::NotRun,
+                    Some((url, _)) => Outcome::Git(run_git(folder, url, &mut state.cache).err()),
+                },
+                Method::Command { words } => Outcome::Command(
+                    run_command(words, request, &mut state.cache)
+                        .err()
+                        .map(|error| error.to_string()),
+                ),
+            };
+        }
+        state.outcomes = outcomes;
+    }
+
+    fn run_netrc(&self, cache: &mut BTreeMap<String, Attached>) -> Result<NetrcSummary, String> {
+        let netrc = match &self.env.netrc_file {
+            Some(path) => Netrc::read(path),
+            None => Err(NetrcError::NoHome),
+        }
+        .map_err(|error| error.to_string())?;
+        // In reverse, so that the first entry for a machine wins, as in Go.
+        for entry in netrc.entries().iter().rev() {
+            store(
+                cache,
+                &entry.machine,
+                Attached {
+                    headers: vec![("Authorization".to_owned(), entry.basic_authorization())],
+                    origin: format!(
+                        "from {} (machine {})",
+                        netrc.path().display(),
+                        entry.machine
+                    ),
+                    git: None,
+                },
+            );
+        }
+        Ok(NetrcSummary {
+            path: netrc.path().to_owned(),
+            exists: netrc.exists(),
+        })
+    }
+
+    /// Go's `loadCredential`: the longest stored prefix of `HOST/PATH` at a `/` boundary.
+    fn lookup(&self, state: &State, host: &str, path: &str) -> Found {
+        let key = format!("{host}{path}");
+        let mut prefix = key.trim_end_matches('/');
+        loop {
+            if let Some(attached) = state.cache.get(prefix) {
+                return Found::Attached(attached.clone());
+            }
+            match prefix.rfind('/') {
+                Some(slash) => prefix = &prefix[..slash],
+                None => break,
+            }
+        }
+        Found::Nothing {
+            why: self.why(state, host),
+        }
+    }
+
+    /// Why nothing was found for `host`, method by method in GOAUTH's order.
+    fn why(&self, state: &State, host: &str) -> String {
+        let Ok(goauth) = self.goauth() else {
+            return String::new();
+        };
+        let reasons: Vec<String> = goauth
+            .methods
+            .iter()
+            .zip(&state.outcomes)
+            .filter_map(|(method, outcome)| match (method, outcome) {
+                (_, Outcome::Off) => Some("GOAUTH=off".to_owned()),
+                (_, Outcome::Netrc(Err(error))) => Some(error.clone()),
+                (_, Outcome::Netrc(Ok(summary))) if !summary.exists => {
+                    Some(format!("{} does not exist", summary.path.display()))
+                }
+                (_, Outcome::Netrc(Ok(summary))) => Some(format!(
+                    "{} has no complete `machine {host}` entry (machine, login and password)",
+                    summary.path.display()
+                )),
+                (Method::Git { folder }, Outcome::Git(why)) => Some(format!(
+                    "`git credential fill` in {} (GOAUTH git) gave none{}",
+                    folder.display(),
+                    why.as_deref()
+                        .map(|why| format!(" ({why})"))
+                        .unwrap_or_default()
+                )),
+                (Method::Git { folder }, _) => Some(format!(
+                    "`git credential fill` in {} (GOAUTH git) runs only after a 4xx answer",
+                    folder.display()
+                )),
+                (Method::Command { words }, Outcome::Command(Some(error))) => Some(format!(
+                    "the GOAUTH command `{}` gave none: {error}",
+                    words[0]
+                )),
+                (Method::Command { words }, _) => Some(format!(
+                    "the GOAUTH command `{}` gave none for this URL",
+                    words[0]
+                )),
+                _ => None,
+            })
+            .collect();
+        reasons.join("; ")
     }
 
     /// Where a `.netrc` entry would go, for hints: the file GOAUTH's netrc reads.
@@ -338,11 +517,81 @@ impl Credentials {
     }
 }
 
+/// Go's `storeCredential`: `prefix` without `https://` and a trailing `/`; no headers
+/// removes the entry.
+fn store(cache: &mut BTreeMap<String, Attached>, prefix: &str, attached: Attached) {
+    let prefix = prefix.strip_prefix("https://").unwrap_or(prefix);
+    let prefix = prefix.strip_suffix('/').unwrap_or(prefix).to_owned();
+    if attached.headers.is_empty() {
+        cache.remove(&prefix);
+    } else {
+        cache.insert(prefix, attached);
+    }
+}
+
+fn run_command(
+    words: &[String],
+    request: Option<(&str, &str)>,
+    cache: &mut BTreeMap<String, Attached>,
+) -> Result<(), super::authcommand::CommandError> {
+    let sets = super::authcommand::run(
+        words,
+        request.map(|(url, _)| url),
+        request.map(|(_, response)| response),
+    )?;
+    let origin = format!("from the GOAUTH command `{}`", words[0]);
+    for set in sets {
+        for url in &set.urls {
+            store(
+                cache,
+                url,
+                Attached {
+                    headers: set.headers.clone(),
+                    origin: origin.clone(),
+                    git: None,
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Go's `runGitAuth`: `git credential fill` for `url`; its answer's prefix must be one of
+/// `url`.
+fn run_git(folder: &Path, url: &str, cache: &mut BTreeMap<String, Attached>) -> Result<(), String> {
+    let credential = git_credential_fill(folder, url)?;
+    if credential.prefix.is_empty() {
+        return Err("its answer names no URL".to_owned());
+    }
+    if !url.starts_with(&credential.prefix) {
+        return Err(format!(
+            "it answered for {}, not a prefix of the URL",
+            crate::http::redact(&credential.prefix)
+        ));
+    }
+    let prefix = credential.prefix.clone();
+    store(
+        cache,
+        &prefix,
+        Attached {
+            headers: vec![("Authorization".to_owned(), credential.authorization.clone())],
+            origin: format!(
+                "from `git credential fill` in {} (GOAUTH git)",
+                folder.display()
+            ),
+            git: Some(Arc::new(credential)),
+        },
+    );
+    Ok(())
+}
+
 /// Credentials `git credential fill` gave for a URL (GOAUTH's `git DIR` method): the
-/// `Authorization` value, and git's own answer, kept to tell git whether they worked.
-/// `Debug` shows neither.
+/// `Authorization` value, the URL prefix git answered for, and git's own answer, kept to
+/// tell git whether they worked. `Debug` shows none of the secrets.
 pub struct GitCredential {
     pub authorization: String,
+    /// `protocol://host/path` from the answer (Go's `parseGitAuth`), or its `url=`.
+    pub prefix: String,
     folder: PathBuf,
     answer: String,
 }
@@ -352,30 +601,56 @@ impl std::fmt::Debug for GitCredential {
         formatter
             .debug_struct("GitCredential")
             .field("folder", &self.folder)
+            .field("prefix", &crate::http::redact(&self.prefix))
             .finish_non_exhaustive()
     }
 }
 
 /// `git credential fill` in `folder` for `url` (Go's `runGitAuth`: `url=URL` on stdin; the
 /// answer's `username=` and `password=` lines become basic auth). Git may not prompt
-/// (GIT_TERMINAL_PROMPT=0: kiln never waits on a terminal); `None` when git gives no
-/// complete credential or cannot run.
-pub fn git_credential_fill(folder: &Path, url: &str) -> Option<GitCredential> {
+/// (GIT_TERMINAL_PROMPT=0: kiln never waits on a terminal); an error says why it gave none.
+pub fn git_credential_fill(folder: &Path, url: &str) -> Result<GitCredential, String> {
     let answer = run_git_credential(folder, "fill", &format!("url={url}\n"))?;
-    let field = |name: &str| {
-        answer
-            .lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
-            .filter(|value| !value.is_empty())
+    let mut protocol = "";
+    let mut host = "";
+    let mut path = "";
+    let mut answered_url = None;
+    let mut username = "";
+    let mut password = "";
+    for line in answer.lines() {
+        let Some((key, value)) = line.trim().split_once('=') else {
+            continue;
+        };
+        match key {
+            "protocol" => protocol = value,
+            "host" => host = value,
+            "path" => path = value,
+            "username" => username = value,
+            "password" => password = value,
+            "url" if value.contains("://") => answered_url = Some(value),
+            _ => {}
+        }
+    }
+    if username.is_empty() || password.is_empty() {
+        return Err("no username and password in its answer".to_owned());
+    }
+    let prefix = match answered_url {
+        Some(url) => url.to_owned(),
+        None if protocol.is_empty() && host.is_empty() => String::new(),
+        None => {
+            let path = path.trim_start_matches('/');
+            let separator = if path.is_empty() { "" } else { "/" };
+            format!("{protocol}://{host}{separator}{path}")
+        }
     };
-    let (username, password) = (field("username")?, field("password")?);
     use base64::Engine as _;
     let authorization = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
     );
-    Some(GitCredential {
+    Ok(GitCredential {
         authorization,
+        prefix,
         folder: folder.to_owned(),
         answer,
     })
@@ -390,7 +665,9 @@ impl GitCredential {
     }
 }
 
-fn run_git_credential(folder: &Path, action: &str, input: &str) -> Option<String> {
+/// `git credential ACTION` in `folder` with `input`: its stdout, or why it failed (git's
+/// first stderr line, which names no secret: git prints none there).
+fn run_git_credential(folder: &Path, action: &str, input: &str) -> Result<String, String> {
     use std::io::Write as _;
     use std::process::{Command, Stdio};
     let mut child = Command::new("git")
@@ -399,16 +676,28 @@ fn run_git_credential(folder: &Path, action: &str, input: &str) -> Option<String
         .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
-        .ok()?;
+        .map_err(|error| format!("cannot run git: {error}"))?;
     let written = child
         .stdin
         .take()
         .map(|mut stdin| stdin.write_all(input.as_bytes()));
-    let output = child.wait_with_output().ok()?;
-    (written.is_some_and(|written| written.is_ok()) && output.status.success())
-        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    let output = child
+        .wait_with_output()
+        .map_err(|error| format!("git: {error}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let first = stderr.lines().find(|line| !line.trim().is_empty());
+        return Err(match first {
+            Some(line) => format!("git: {}", crate::http::redact_text(line.trim())),
+            None => format!("git {}", output.status),
+        });
+    }
+    if written.is_none_or(|written| written.is_err()) {
+        return Err("git did not read its input".to_owned());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 #[cfg(test)]
@@ -535,18 +824,18 @@ mod tests {
         let found = credentials(vec![("NETRC", netrc_text.clone())])
             .for_https("proxy.corp.example", "/mod/@v/v1.0.0.mod")
             .unwrap();
-        let Found::Netrc {
-            authorization,
-            file,
-            machine,
-        } = &found
-        else {
+        let Found::Attached(attached) = &found else {
             panic!("{found:?}")
         };
-        assert_eq!(file, &netrc);
-        assert_eq!(machine, "proxy.corp.example");
-        assert!(authorization.starts_with("Basic "));
+        assert_eq!(
+            attached.origin,
+            format!("from {} (machine proxy.corp.example)", netrc.display())
+        );
+        assert_eq!(attached.headers().len(), 1);
+        assert_eq!(attached.headers()[0].0, "Authorization");
+        assert!(attached.headers()[0].1.starts_with("Basic "));
         assert!(!format!("{found:?}").contains("hunter2"));
+        assert!(!format!("{found:?}").contains(&attached.headers()[0].1));
 
         let why = |pairs: Vec<(&'static str, String)>, host: &str| match credentials(pairs)
             .for_https(host, "/x")
@@ -580,12 +869,21 @@ mod tests {
             why(vec![], "proxy.corp.example"),
             "no .netrc to read: NETRC is not set and neither is HOME"
         );
+        let missing = folder.path().join("no-such-helper");
         assert_eq!(
             why(
-                vec![("GOAUTH", "/usr/bin/helper".to_owned())],
-                "proxy.corp.example"
+                vec![
+                    ("GOAUTH", format!("netrc;{} --flag", missing.display())),
+                    ("NETRC", netrc_text.clone())
+                ],
+                "other.example"
             ),
-            "GOAUTH=/usr/bin/helper does not include netrc; GOAUTH=/usr/bin/helper also names command methods, which kiln does not run for proxies"
+            format!(
+                "{} has no complete `machine other.example` entry (machine, login and password); the GOAUTH command `{}` gave none: cannot run `{}`: No such file or directory (os error 2) (no such program: is it installed, and on PATH or named by an absolute path?)",
+                netrc.display(),
+                missing.display(),
+                missing.display()
+            )
         );
         let error = credentials(vec![("GOAUTH", "netrc;".to_owned())])
             .for_https("proxy.corp.example", "/x")
@@ -596,5 +894,154 @@ mod tests {
                 value: "netrc;".to_owned()
             }
         );
+    }
+
+    /// A shell script `NAME` in `folder` with `body`, made executable.
+    fn script(folder: &Path, name: &str, body: &str) -> String {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = folder.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    fn header(found: &Found, name: &str) -> Option<String> {
+        match found {
+            Found::Attached(attached) => attached
+                .headers()
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone()),
+            Found::Nothing { .. } => None,
+        }
+    }
+
+    fn origin(found: &Found) -> String {
+        match found {
+            Found::Attached(attached) => attached.origin.clone(),
+            Found::Nothing { why } => format!("nothing: {why}"),
+        }
+    }
+
+    /// Go's cache: the longest prefix at a `/` wins, and for one prefix the earlier method.
+    #[test]
+    fn methods_fill_one_cache_by_prefix_and_earlier_methods_win() {
+        let folder = tempfile::tempdir().unwrap();
+        let netrc = folder.path().join("netrc");
+        std::fs::write(
+            &netrc,
+            "machine corp.example login ci password from-netrc\n",
+        )
+        .unwrap();
+        let team = script(
+            folder.path(),
+            "team",
+            "printf 'https://corp.example/team\\n\\nX-Token: team-token\\n\\n'",
+        );
+        let host = script(
+            folder.path(),
+            "host",
+            "printf 'https://corp.example/\\n\\nAuthorization: Bearer host-token\\n\\n'",
+        );
+        let netrc_text = netrc.to_str().unwrap().to_owned();
+        let credentials_for =
+            |goauth: String| credentials(vec![("GOAUTH", goauth), ("NETRC", netrc_text.clone())]);
+        let found = |credentials: &Credentials, path: &str| {
+            credentials.for_https("corp.example", path).unwrap()
+        };
+
+        let credentials = credentials_for(format!("{team};netrc"));
+        let under_team = found(&credentials, "/team/mod/@v/v1.0.0.zip");
+        assert_eq!(
+            header(&under_team, "X-Token").as_deref(),
+            Some("team-token")
+        );
+        assert_eq!(
+            origin(&under_team),
+            format!("from the GOAUTH command `{team}`")
+        );
+        // `corp.example/teamx` is not under the prefix `corp.example/team`.
+        let elsewhere = found(&credentials, "/teamx/mod/@v/v1.0.0.zip");
+        assert!(
+            header(&elsewhere, "Authorization").is_some_and(|value| value.starts_with("Basic ")),
+            "{elsewhere:?}"
+        );
+
+        // The same prefix from two methods: the earlier one in GOAUTH.
+        let netrc_first = found(&credentials_for(format!("netrc;{host}")), "/x");
+        assert!(origin(&netrc_first).ends_with("(machine corp.example)"));
+        let host_first = found(&credentials_for(format!("{host};netrc")), "/x");
+        assert_eq!(
+            header(&host_first, "Authorization").as_deref(),
+            Some("Bearer host-token")
+        );
+
+        // A set with no headers removes what a later method stored for its prefix.
+        let forget = script(
+            folder.path(),
+            "forget",
+            "printf 'https://corp.example\\n\\n\\n'",
+        );
+        let forgotten = found(&credentials_for(format!("{forget};{host}")), "/x");
+        assert_eq!(
+            origin(&forgotten),
+            format!(
+                "nothing: the GOAUTH command `{forget}` gave none for this URL; the GOAUTH command `{host}` gave none for this URL"
+            )
+        );
+        // Plain http:// prefixes never match (Go drops only `https://`).
+        let http = script(
+            folder.path(),
+            "http",
+            "printf 'http://corp.example\\n\\nX-A: b\\n\\n'",
+        );
+        assert!(matches!(
+            found(&credentials_for(http), "/x"),
+            Found::Nothing { .. }
+        ));
+    }
+
+    /// Go's `AddCredentials`: the commands run once with no argument before the first
+    /// request, then with the URL (and the answer's head on stdin) after a 4xx.
+    #[test]
+    fn commands_run_first_without_a_url_then_with_it_after_a_4xx() {
+        let folder = tempfile::tempdir().unwrap();
+        let log = folder.path().join("log");
+        let helper = script(
+            folder.path(),
+            "helper",
+            &format!(
+                "echo \"args=$# $*\" >> {log}\ncat >> {log}\nfor last; do :; done\nif [ $# -gt 2 ]; then printf '%s\\n\\nAuthorization: Bearer for-the-url\\n\\n' \"$last\"; fi",
+                log = log.display()
+            ),
+        );
+        let credentials = credentials(vec![("GOAUTH", format!("{helper} --team a"))]);
+        assert!(credentials.reruns_after_4xx());
+        let path = "/mod/@v/v1.0.0.mod";
+        let url = format!("https://corp.example{path}");
+        let first = credentials.for_https("corp.example", path).unwrap();
+        assert!(matches!(first, Found::Nothing { .. }), "{first:?}");
+        // Once only: a second request does not run it again.
+        credentials.for_https("corp.example", "/other").unwrap();
+        let head = "HTTP/1.1 401 Unauthorized\nWww-Authenticate: Basic realm=\"x\"\n\n";
+        let again = credentials
+            .after_4xx("corp.example", path, &url, head)
+            .unwrap();
+        assert_eq!(
+            header(&again, "Authorization").as_deref(),
+            Some("Bearer for-the-url")
+        );
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            format!("args=2 --team a\nargs=3 --team a {url}\n{head}")
+        );
+        // Stored: later requests for that URL get it at once.
+        let later = credentials.for_https("corp.example", path).unwrap();
+        assert_eq!(
+            header(&later, "Authorization").as_deref(),
+            Some("Bearer for-the-url")
+        );
+        // netrc alone never reruns.
+        assert!(!super::Credentials::from_lookup(|_| None).reruns_after_4xx());
     }
 }

@@ -3,6 +3,7 @@
 //! fetched `direct` from version control (by Go itself), module zips and gomod2nix.toml, and
 //! the build information Go embeds in a program (`go version -m`).
 
+pub mod authcommand;
 pub mod buildinfo;
 pub mod direct;
 pub mod dirhash;

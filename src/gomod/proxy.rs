@@ -23,15 +23,14 @@
 //! instead, direct or not. GOINSECURE and GOVCS only affect `direct` fetches, which Go makes
 //! with the user's values (see [`super::direct`]).
 //! `go env -w` settings (the GOENV file) are not read. Credentials, as in Go: for an HTTPS
-//! proxy the `.netrc` entry GOAUTH (default `netrc`) finds for the request's URL
-//! ([`super::goauth`], [`super::netrc`]), which beats the URL's userinfo
-//! (`https://user:token@host/`) as in Go; else that userinfo; and after a 401/403, with
-//! GOAUTH's `git DIR` method, what `git credential fill` in DIR gives (one retry). All go as
-//! HTTP basic auth and
-//! are never shown: every message and [`ProxyClient::describe`] drop the userinfo, and a 401
-//! or 403 says which credentials were refused (the `.netrc` file and machine, the URL, or
-//! `git credential fill`) or
-//! why none were found, with a hint. The list endpoints
+//! proxy the headers GOAUTH (default `netrc`) gives the request's URL ([`super::goauth`]:
+//! `.netrc` entries, command methods' output, `git credential fill` after a 4xx), whose
+//! `Authorization` beats the URL's userinfo (`https://user:token@host/`) as in Go; else that
+//! userinfo. After a 4xx answer to an HTTPS request GOAUTH runs again for the URL and the
+//! request is made once more. They are never shown: every message and
+//! [`ProxyClient::describe`] drop the userinfo, and a 401 or 403 says which credentials were
+//! refused (the `.netrc` file and machine, the URL, the GOAUTH command, or `git credential
+//! fill`) or why each GOAUTH method gave none, with a hint. The list endpoints
 //! (`@v/list`, `@latest`) are not needed: kiln fetches exactly the versions go.mod names.
 //!
 //! HTTP: plain `http://` proxies are allowed, as in Go; HTTPS trusts the system's root
@@ -199,6 +198,8 @@ pub enum ProxyError {
         https: bool,
         /// The `.netrc` GOAUTH reads, for the hint.
         netrc_file: Option<PathBuf>,
+        /// Whether GOAUTH names a command or `git DIR` method (for the hint).
+        goauth_runs: bool,
     },
     /// A 401 or 403 to the credentials kiln sent.
     #[error("GET {url}: {status}: {host} refused the credentials {origin}")]
@@ -248,6 +249,13 @@ impl crate::diagnostic::Hint for ProxyError {
                 host, https: false, ..
             } => Some(format!(
                 "use an https:// URL for {host}: kiln, like go, sends .netrc credentials only over HTTPS (or put them in the URL as http://USER:TOKEN@{host}/…)"
+            )),
+            ProxyError::NoCredentials {
+                host,
+                goauth_runs: true,
+                ..
+            } => Some(format!(
+                "make GOAUTH's command print a credential set for https://{host}/… (`go help goauth` gives the format), or store credentials for it in the git credential helper of GOAUTH's `git DIR`; `netrc` in GOAUTH also reads .netrc"
             )),
             ProxyError::NoCredentials {
                 host, netrc_file, ..
@@ -594,9 +602,11 @@ impl ProxyClient {
     }
 
     /// GET `url` from an HTTP(S) proxy, with the credentials Go would send: for HTTPS the
-    /// `.netrc` entry GOAUTH finds, which beats the URL's userinfo as in Go (whose net/http
-    /// uses userinfo only when no `Authorization` is set); else the userinfo. A 401 or 403
-    /// says which credentials were sent, or why there were none.
+    /// headers GOAUTH gives the URL ([`Credentials`]), whose `Authorization` beats the URL's
+    /// userinfo as in Go (whose net/http uses userinfo only when no `Authorization` is set);
+    /// else the userinfo. After a 4xx answer to an HTTPS request, GOAUTH runs again for the
+    /// URL and the request is made once more, as Go's web client does. A 401 or 403 says
+    /// which credentials were sent, or why there were none.
     #[allow(clippy::too_many_arguments)]
     fn fetch_http(
         &self,
@@ -612,33 +622,93 @@ impl ProxyClient {
             .strip_prefix("https://")
             .or_else(|| self.http_as_https(url))
             .and_then(|rest| rest.strip_prefix(authority));
+        let goauth_error = |error| Failure::error(ProxyError::GoAuth(error));
         let found = match https_path {
             Some(path) => self
                 .credentials
                 .for_https(authority, path)
-                .map_err(|error| Failure::error(ProxyError::GoAuth(error)))?,
+                .map_err(goauth_error)?,
             None => Found::Nothing {
                 why: "kiln, like go, sends .netrc credentials only over HTTPS".to_owned(),
             },
         };
-        let (authorization, origin) = match (&found, userinfo) {
-            (
-                Found::Netrc {
-                    authorization,
-                    file,
-                    machine,
-                },
-                _,
-            ) => (
-                Some(authorization.as_str()),
-                Some(format!("from {} (machine {machine})", file.display())),
-            ),
-            (Found::Nothing { .. }, Some(userinfo)) => {
-                (Some(userinfo), Some("in the GOPROXY URL".to_owned()))
-            }
-            (Found::Nothing { .. }, None) => (None, None),
+        let mut head = None;
+        let result = self.get_with(
+            client,
+            url,
+            authority,
+            userinfo,
+            &found,
+            https_path.is_some(),
+            &mut head,
+            limit,
+            module,
+            version,
+        );
+        let (Some(path), Some(head), Err(_)) = (https_path, head, &result) else {
+            return result;
         };
-        let refused = |status: String| match (&origin, &found) {
+        if !self.credentials.reruns_after_4xx() {
+            return result;
+        }
+        // The URL as an HTTPS one (unit tests treat plain HTTP as HTTPS).
+        let https_url = format!("https://{authority}{path}");
+        let found = self
+            .credentials
+            .after_4xx(authority, path, &https_url, &head)
+            .map_err(goauth_error)?;
+        let retried = self.get_with(
+            client, url, authority, userinfo, &found, true, &mut None, limit, module, version,
+        );
+        if let Found::Attached(attached) = &found {
+            match &retried {
+                Ok(_) => attached.report(true),
+                Err(Failure::Error(error))
+                    if matches!(error.as_ref(), ProxyError::CredentialsRefused { .. }) =>
+                {
+                    attached.report(false)
+                }
+                Err(_) => {}
+            }
+        }
+        retried
+    }
+
+    /// GET `url` with what `found` gives (else the userinfo), turning a 401/403 into the
+    /// error that says whose credentials were refused, or why there were none; `head` gets
+    /// the head of a 4xx answer.
+    #[allow(clippy::too_many_arguments)]
+    fn get_with(
+        &self,
+        client: &Client,
+        url: &str,
+        authority: &str,
+        userinfo: Option<&str>,
+        found: &Found,
+        https: bool,
+        head: &mut Option<String>,
+        limit: u64,
+        module: &str,
+        version: &str,
+    ) -> Result<Vec<u8>, Failure> {
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        let mut origin = None;
+        if let Found::Attached(attached) = found {
+            headers.extend(
+                attached
+                    .headers()
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.as_str())),
+            );
+            origin = Some(attached.origin.clone());
+        }
+        let has_authorization =
+            matches!(found, Found::Attached(attached) if attached.has_authorization());
+        if let (false, Some(userinfo)) = (has_authorization, userinfo) {
+            headers.push(("Authorization", userinfo));
+            origin.get_or_insert_with(|| "in the GOPROXY URL".to_owned());
+        }
+        let refused = |status: String| match (&origin, found) {
             (Some(origin), _) => ProxyError::CredentialsRefused {
                 url: url.to_owned(),
                 status,
@@ -651,83 +721,16 @@ impl ProxyClient {
                 host: authority.to_owned(),
                 why: match found {
                     Found::Nothing { why } => why.clone(),
-                    Found::Netrc { .. } => String::new(),
+                    Found::Attached(_) => String::new(),
                 },
-                https: https_path.is_some(),
+                https,
                 netrc_file: self.credentials.netrc_file().map(Path::to_owned),
+                goauth_runs: https && self.credentials.reruns_after_4xx(),
             },
         };
-        let result = self.get(client, url, authorization, &refused, limit, module, version);
-        // GOAUTH's `git DIR` method, as Go runs it: only after a 401/403 to an HTTPS
-        // request, `git credential fill` for the URL, and the request once more with them.
-        let refused_status = match &result {
-            Err(Failure::Error(error)) if https_path.is_some() => match error.as_ref() {
-                ProxyError::NoCredentials { status, .. }
-                | ProxyError::CredentialsRefused { status, .. } => Some(status.clone()),
-                _ => None,
-            },
-            _ => None,
-        };
-        if refused_status.is_none() {
-            return result;
-        }
-        let Some(folder) = self.credentials.git_folder() else {
-            return result;
-        };
-        let Some(credential) = super::goauth::git_credential_fill(&folder, url) else {
-            return result.map_err(|failure| match failure {
-                Failure::Error(error) => Failure::error(match *error {
-                    ProxyError::NoCredentials {
-                        url,
-                        status,
-                        host,
-                        why,
-                        https,
-                        netrc_file,
-                    } => ProxyError::NoCredentials {
-                        url,
-                        status,
-                        host,
-                        why: format!(
-                            "{why}; and `git credential fill` in {} (GOAUTH git) gave none",
-                            folder.display()
-                        ),
-                        https,
-                        netrc_file,
-                    },
-                    other => other,
-                }),
-                other => other,
-            });
-        };
-        let git_refused = |status: String| ProxyError::CredentialsRefused {
-            url: url.to_owned(),
-            status,
-            host: authority.to_owned(),
-            origin: format!(
-                "from `git credential fill` in {} (GOAUTH git)",
-                folder.display()
-            ),
-        };
-        let retried = self.get(
-            client,
-            url,
-            Some(&credential.authorization),
-            &git_refused,
-            limit,
-            module,
-            version,
-        );
-        match &retried {
-            Ok(_) => credential.report(true),
-            Err(Failure::Error(error))
-                if matches!(error.as_ref(), ProxyError::CredentialsRefused { .. }) =>
-            {
-                credential.report(false)
-            }
-            Err(_) => {}
-        }
-        retried
+        self.get(
+            client, url, &headers, &refused, head, limit, module, version,
+        )
     }
 
     /// What follows `http://` in `url` when unit tests treat plain HTTP as HTTPS.
@@ -748,8 +751,9 @@ impl ProxyClient {
         &self,
         client: &Client,
         url: &str,
-        authorization: Option<&str>,
+        headers: &[(&str, &str)],
         refused: &dyn Fn(String) -> ProxyError,
+        head: &mut Option<String>,
         limit: u64,
         module: &str,
         version: &str,
@@ -759,8 +763,9 @@ impl ProxyClient {
                 &self.retry,
                 client,
                 url,
-                authorization,
+                headers,
                 refused,
+                head,
                 limit,
                 module,
                 version,
@@ -787,15 +792,16 @@ fn get_once(
     retry: &RetryPolicy,
     client: &Client,
     url: &str,
-    authorization: Option<&str>,
+    headers: &[(&str, &str)],
     refused: &dyn Fn(String) -> ProxyError,
+    head: &mut Option<String>,
     limit: u64,
     module: &str,
     version: &str,
 ) -> Result<Vec<u8>, Outcome> {
     let mut request = client.get(url);
-    if let Some(authorization) = authorization {
-        request = request.header("Authorization", authorization);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let response = match request.call() {
         Ok(response) => response,
@@ -826,6 +832,22 @@ fn get_once(
                 "reading the response: {error}"
             ))),
         });
+    }
+    if status.is_client_error() {
+        *head = Some(super::authcommand::response_head(
+            &format!("{:?}", response.version()),
+            &status_text,
+            &response
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_owned(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
+                })
+                .collect::<Vec<_>>(),
+        ));
     }
     let detail = error_detail(response);
     if matches!(status.as_u16(), 401 | 403) {
@@ -1723,19 +1745,19 @@ mod tests {
         let message = fetch().unwrap_err().to_string();
         assert!(
             message.ends_with(&format!(
-                "kiln found no credentials for {host}: {} does not exist; and `git credential fill` in {} (GOAUTH git) gave none",
+                "kiln found no credentials for {host}: {} does not exist; `git credential fill` in {} (GOAUTH git) gave none (git: fatal: could not read Username for 'https://{host}': terminal prompts disabled)",
                 netrc.display(),
                 repository.display()
             )),
             "{message}"
         );
         // The store has them: fetched, and they stay stored (approved).
-        std::fs::write(&store, format!("http://ci:{password}@{host}\n")).unwrap();
+        std::fs::write(&store, format!("https://ci:{password}@{host}\n")).unwrap();
         assert_eq!(fetch().unwrap(), b"module example.com/lib\n");
         assert!(std::fs::read_to_string(&store).unwrap().contains(password));
         // Wrong ones: refused, naming where they came from, never the password; rejected,
         // so git's store forgets them.
-        std::fs::write(&store, format!("http://ci:wrong-{password}@{host}\n")).unwrap();
+        std::fs::write(&store, format!("https://ci:wrong-{password}@{host}\n")).unwrap();
         let error = fetch().unwrap_err();
         let message = error.to_string();
         assert_eq!(
@@ -1747,6 +1769,86 @@ mod tests {
         );
         assert!(!format!("{error:?}").contains(password));
         assert_eq!(std::fs::read_to_string(&store).unwrap(), "");
+    }
+
+    /// A GOAUTH command for an HTTPS proxy: run with no argument first (it gives nothing),
+    /// then after the 401 with the URL and the answer's head on stdin; its headers are sent
+    /// on the retry. Failures name the command's program, never its output's secrets.
+    #[test]
+    fn goauth_commands_are_run_as_go_runs_them_and_their_headers_sent() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let password = "command-secret-hunter2";
+        let server = basic_auth_proxy("ci", password);
+        let host = server.address().to_owned();
+        let folder = tempfile::tempdir().unwrap();
+        let log = folder.path().join("log");
+        let helper = folder.path().join("helper");
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("ci:{password}"));
+        std::fs::write(
+            &helper,
+            format!(
+                "#!/bin/sh\necho \"run with $# arguments: $*\" >> {log}\nhead -n 1 >> {log}\n[ $# -eq 0 ] && exit 0\nprintf 'https://{host}/example.com\\n\\nAuthorization: Basic {basic}\\n\\n'\n",
+                log = log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let netrc = folder.path().join("netrc");
+        let fetch = |goauth: &str| {
+            netrc_client(&server, &netrc, Some(goauth)).fetch(
+                "example.com/lib",
+                "v1.0.0",
+                ProxyFile::Mod,
+                100,
+            )
+        };
+        assert_eq!(
+            fetch(helper.to_str().unwrap()).unwrap(),
+            b"module example.com/lib\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            format!(
+                "run with 0 arguments: \nrun with 1 arguments: https://{host}{MOD_PATH}\nHTTP/1.1 401 Unauthorized\n"
+            )
+        );
+
+        // Output that is not GOAUTH's format: the line named, not shown, and no request
+        // made with it.
+        let garbled = folder.path().join("garbled");
+        std::fs::write(
+            &garbled,
+            format!("#!/bin/sh\nprintf 'https://{host}\\n\\nAuthorization Basic {basic}\\n\\n'\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&garbled, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let message = fetch(garbled.to_str().unwrap()).unwrap_err().to_string();
+        assert!(
+            message.ends_with(&format!(
+                "kiln found no credentials for {host}: the GOAUTH command `{}` gave none: `{}` printed what GOAUTH does not accept: line 3: not a header line `Name: value` with a valid name and value (the line is not shown: it may hold a secret)",
+                garbled.display(),
+                garbled.display()
+            )),
+            "{message}"
+        );
+        assert!(!message.contains(&basic) && !message.contains(password));
+
+        // A command whose headers the proxy refuses: named as their origin.
+        let wrong = folder.path().join("wrong");
+        std::fs::write(
+            &wrong,
+            format!("#!/bin/sh\nprintf 'https://{host}\\n\\nAuthorization: Basic d3Jvbmc6d3Jvbmc=\\n\\n'\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let message = fetch(wrong.to_str().unwrap()).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            format!(
+                "GET http://{host}{MOD_PATH}: 401 Unauthorized (server response: unauthorized): {host} refused the credentials from the GOAUTH command `{}`",
+                wrong.display()
+            )
+        );
     }
 
     #[test]

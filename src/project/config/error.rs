@@ -54,6 +54,10 @@ impl Hint for ConfigError {
     fn hint(&self) -> Option<String> {
         match self {
             ConfigError::At { hint, .. } => hint.clone(),
+            ConfigError::NoProject(folder) if folder.join("flake.nix").is_file() => Some(
+                "this is a Nix flake (it has flake.nix): `kiln init --from-nix` converts it to kiln.toml"
+                    .to_owned(),
+            ),
             ConfigError::NoProject(_) => Some("`kiln init` makes a project here".to_owned()),
             ConfigError::NotRegular(_) => Some("replace it with the file itself".to_owned()),
             ConfigError::Read { .. } => None,
