@@ -28,6 +28,9 @@
 //! go-toolchain/1  {release, host, h1}
 //! static-base/1   {sources[{name, sha256}]}       sorted by name; digests, not URLs
 //! zig-toolchain/1 {version, host, sha256}         the ziglang wheel for host, unpacked
+//! zig-compilers/1 {zig, target}                   compiler scripts for a target the Zig
+//!                                                 output has none for (a glibc release's);
+//!                                                 `zig` is that output's store basename
 //! ```
 //!
 //! A cgo package's `go-package/1` document has one more field, `cgo`: {zig{version, host,
@@ -214,6 +217,21 @@ pub fn zig_toolchain(version: &str, host: &str, sha256: &str) -> Recipe {
         OutputKind::CToolchain,
         document,
         &format!("zig-{version}.{host}"),
+    )
+}
+
+/// The recipe of the compiler scripts for Zig's `target` (`zig-compilers/1`) beside the Zig
+/// output named `zig` (its store basename, which the scripts find it by).
+pub fn zig_compilers(zig: &str, target: &str) -> Recipe {
+    let document = json!({
+        "kiln": "zig-compilers/1",
+        "zig": zig,
+        "target": target,
+    });
+    Recipe::new(
+        OutputKind::CCompilers,
+        document,
+        &format!("zig-cc-{target}"),
     )
 }
 

@@ -15,6 +15,14 @@
 //! [`crate::recipes`]): a rebuild on the same base reads the listing, not the base's layers
 //! again. What the listing holds depends on nothing but the base, so it cannot go stale.
 //!
+//! The package's programs must also be able to start: a dynamically linked one (a cgo program
+//! linked against glibc) names its loader in a `PT_INTERP` header ([`crate::oci::elf`]), and
+//! the kernel fails with the same `no such file or directory` when the image lacks that file.
+//! So each program of the package's layer that asks for a loader must find it, resolved the
+//! same way, as a regular executable file; `scratch` and kiln's static base have none, and
+//! the error names the program, the loader and the base. The libraries the loader then
+//! looks for are not checked (their search path is the loader's and the base's business).
+//!
 //! The listing is the JSON of a map, keys sorted: each absolute path to `"directory"`,
 //! `"other"`, `{"file":{"mode":493}}` or `{"symlink":"TARGET"}` (no whitespace, as
 //! `serde_json` writes it), so the same base gives the same bytes on every machine.
@@ -68,9 +76,23 @@ pub enum ExecutableError {
         key: &'static str,
         path: String,
     },
-    #[error("cannot read the base image's layers at {} to find `{key}`'s program", .layout.display())]
+    #[error(
+        "image `{image}`: {program} is dynamically linked and needs the loader {interpreter}, which {problem} (base: {base})"
+    )]
+    MissingLoader {
+        image: String,
+        /// The program's path in the image.
+        program: String,
+        interpreter: String,
+        /// `is not in the image`, `is a folder in the image`, …
+        problem: String,
+        /// The base as kiln.toml names it (`scratch`, `static`, a reference).
+        base: String,
+    },
+    #[error("cannot read the base image's layers at {} to find {what}", .layout.display())]
     Base {
-        key: &'static str,
+        /// `` `entrypoint`'s program ``, `the loader /lib64/ld-linux-x86-64.so.2`.
+        what: String,
         layout: std::path::PathBuf,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -126,6 +148,10 @@ impl Hint for ExecutableError {
             ExecutableError::NotExecutable { .. } => {
                 Some("set the file's mode in [[files]] (`mode = \"0755\"`)".to_owned())
             }
+            ExecutableError::MissingLoader { .. } => Some(
+                "link the package statically (`c-libc = \"musl\"`, kiln's default: it runs on any base), or build on a base with glibc, such as `base = \"gcr.io/distroless/base-debian12\"` or `base = \"debian:12-slim\"`"
+                    .to_owned(),
+            ),
             ExecutableError::Store(inner) => inner.hint(),
             _ => None,
         }
@@ -291,14 +317,72 @@ fn declared_program<'a>(
     }
 }
 
+/// The image's files as [`check`] needs them: kiln's layers, with the base's under them
+/// once a path is not found among kiln's (listed from its layout the first time).
+struct ImageFiles<'a> {
+    files: Files,
+    base: Option<&'a BaseImage>,
+    store: &'a Store,
+    status: &'a dyn Fn(&str),
+}
+
+impl ImageFiles<'_> {
+    /// Resolve `path` over kiln's files, and over the base's too when it is not among them
+    /// (`what` names what is looked for, for an unreadable base).
+    fn resolve(
+        &mut self,
+        path: &str,
+        what: impl FnOnce() -> String,
+    ) -> Result<Result<Option<(String, Entry)>, ()>, ExecutableError> {
+        let found = |files: &Files| {
+            files
+                .resolve(path)
+                .map(|found| found.map(|(path, entry)| (path, entry.clone())))
+        };
+        let ours = found(&self.files);
+        if matches!(ours, Ok(Some(_))) {
+            return Ok(ours);
+        }
+        let Some(base) = self.base.take() else {
+            return Ok(ours);
+        };
+        // kiln's files over the base's (kiln's layers hold no whiteouts).
+        let mut all = base_files(self.store, base, &what(), self.status)?;
+        all.0.append(&mut self.files.0);
+        self.files = all;
+        Ok(found(&self.files))
+    }
+}
+
 /// Check that the program `request` starts is in the image: in `request`'s layers, else in
-/// the base's (listed from its layout into `store` the first time, see `base_files`).
-/// `status` hears of a wait for another kiln listing the same base.
+/// the base's (listed from its layout into `store` the first time, see `base_files`); and
+/// that every program of the package (the files of `request`'s layers that come from
+/// `package`, its output folder) that asks for a loader finds it in the image. `base` names
+/// the base as kiln.toml does, for the error. `status` hears of a wait for another kiln
+/// listing the same base.
 pub fn check(
     image: &str,
     request: &ImageRequest,
+    package: &Path,
+    base: &str,
     store: &Store,
     status: &dyn Fn(&str),
+) -> Result<(), ExecutableError> {
+    let mut files = ImageFiles {
+        files: Files::from_layers(&request.layers),
+        base: request.base.as_ref(),
+        store,
+        status,
+    };
+    check_program(image, request, &mut files)?;
+    check_loaders(image, request, package, base, &mut files)
+}
+
+/// The program the image starts (see the module doc).
+fn check_program(
+    image: &str,
+    request: &ImageRequest,
+    files: &mut ImageFiles<'_>,
 ) -> Result<(), ExecutableError> {
     let merged = match &request.base {
         Some(base) => crate::oci::image::inherit(&base.config.config, &request.container),
@@ -310,24 +394,15 @@ pub fn check(
     if !program.starts_with('/') {
         return Ok(());
     }
-    let mut files = Files::from_layers(&request.layers);
-    if !matches!(files.resolve(program), Ok(Some(_)))
-        && let Some(base) = &request.base
-    {
-        // kiln's files over the base's (kiln's layers hold no whiteouts).
-        let mut all = base_files(store, base, key, status)?;
-        all.0.extend(files.0);
-        files = all;
-    }
     let error_fields = || (image.to_owned(), key, program.to_owned());
-    match files.resolve(program) {
+    match files.resolve(program, || format!("`{key}`'s program"))? {
         Ok(Some((_, Entry::File { mode }))) if mode & 0o111 == 0 => {
             let (image, key, path) = error_fields();
             Err(ExecutableError::NotExecutable {
                 image,
                 key,
                 path,
-                mode: *mode,
+                mode,
             })
         }
         Ok(Some((_, Entry::File { .. }))) => Ok(()),
@@ -349,7 +424,7 @@ pub fn check(
             Err(ExecutableError::Missing {
                 image,
                 key,
-                executables: files.executables(&name),
+                executables: files.files.executables(&name),
                 path,
             })
         }
@@ -360,16 +435,65 @@ pub fn check(
     }
 }
 
+/// The loader of each dynamically linked program of the package (see the module doc).
+fn check_loaders(
+    image: &str,
+    request: &ImageRequest,
+    package: &Path,
+    base: &str,
+    files: &mut ImageFiles<'_>,
+) -> Result<(), ExecutableError> {
+    let mut programs: Vec<(String, &Path)> = Vec::new();
+    for layer in &request.layers {
+        for (path, node) in layer.tree.entries() {
+            if let Node::File {
+                attributes, source, ..
+            } = node
+                && attributes.mode & 0o111 != 0
+                && source.starts_with(package)
+            {
+                programs.push((format!("/{}", path.as_str()), source));
+            }
+        }
+    }
+    programs.sort();
+    for (program, source) in programs {
+        let Some(interpreter) =
+            crate::oci::elf::interpreter_of(source).map_err(PathError::read(source))?
+        else {
+            continue;
+        };
+        let problem = match files.resolve(&interpreter, || format!("the loader {interpreter}"))? {
+            Ok(Some((_, Entry::File { mode }))) if mode & 0o111 != 0 => continue,
+            Ok(Some((_, Entry::File { mode }))) => {
+                format!("is not executable in the image (mode {mode:04o})")
+            }
+            Ok(Some((_, Entry::Directory))) => "is a folder in the image".to_owned(),
+            Ok(Some(_)) => "is a device or fifo in the image".to_owned(),
+            Ok(None) => "is not in the image".to_owned(),
+            Err(()) => format!("does not resolve within {MAX_LINKS} links in the image"),
+        };
+        return Err(ExecutableError::MissingLoader {
+            image: image.to_owned(),
+            program,
+            interpreter,
+            problem,
+            base: base.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// The files `base`'s layers leave: the store's listing of them, made from the base's layout
 /// the first time (by manifest digest, so one listing serves every image and rebuild on it).
 fn base_files(
     store: &Store,
     base: &BaseImage,
-    key: &'static str,
+    what: &str,
     status: &dyn Fn(&str),
 ) -> Result<Files, ExecutableError> {
     let base_error = |source| ExecutableError::Base {
-        key,
+        what: what.to_owned(),
         layout: base.layout.clone(),
         source,
     };
@@ -502,6 +626,12 @@ mod tests {
     /// A base image in a layout folder under `folder`, as the store keeps one: a layer with
     /// /usr/bin/tool (0755), /usr/bin/tool-link (a symlink to it), /etc/motd (0644), /opt.
     fn base_image(folder: &Path) -> BaseImage {
+        base_image_with(folder, &[])
+    }
+
+    /// [`base_image`] with more files: each absolute path with its text and mode, or a
+    /// symlink to the text when the mode is 0.
+    fn base_image_with(folder: &Path, extra: &[(&str, &str, u32)]) -> BaseImage {
         let rootfs = folder.join("rootfs");
         std::fs::create_dir_all(rootfs.join("usr/bin")).unwrap();
         std::fs::create_dir_all(rootfs.join("etc")).unwrap();
@@ -509,9 +639,23 @@ mod tests {
         write_file(&rootfs.join("usr/bin/tool"), "#!/bin/sh\n", 0o755);
         std::os::unix::fs::symlink("tool", rootfs.join("usr/bin/tool-link")).unwrap();
         write_file(&rootfs.join("etc/motd"), "hello\n", 0o644);
+        for (path, text, mode) in extra {
+            let path = rootfs.join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            if *mode == 0 {
+                std::os::unix::fs::symlink(text, &path).unwrap();
+            } else {
+                write_file(&path, text, *mode);
+            }
+        }
         let mut tree = crate::oci::tree::FileTree::new();
-        for name in ["usr", "etc", "opt"] {
-            tree.add(&rootfs.join(name), &format!("/{name}")).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&rootfs)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        for name in names {
+            tree.add(&rootfs.join(&name), &format!("/{name}")).unwrap();
         }
         let request = request(tree, &["/usr/bin/tool"], None);
         let layout = folder.join("base");
@@ -572,7 +716,14 @@ mod tests {
         let base = base_image(temp.path());
         let check_program = |program: &str| {
             let request = request(app_tree(temp.path()), &[program], Some(base.clone()));
-            check("container", &request, &store, &|_| {})
+            check(
+                "container",
+                &request,
+                &temp.path().join("package"),
+                "`registry.example/base:1`",
+                &store,
+                &|_| {},
+            )
         };
         check_program("/usr/bin/tool-link").unwrap();
         let listing = store.path(crate::recipes::base_files(&base.descriptor.digest).name());
@@ -617,7 +768,15 @@ mod tests {
             &["/usr/bin/tool"],
             Some(base.clone()),
         );
-        let error = check("container", &request, &store, &|_| {}).unwrap_err();
+        let error = check(
+            "container",
+            &request,
+            &temp.path().join("package"),
+            "`registry.example/base:1`",
+            &store,
+            &|_| {},
+        )
+        .unwrap_err();
         assert!(matches!(error, ExecutableError::Base { .. }), "{error:?}");
         assert_eq!(
             error.to_string(),
@@ -638,12 +797,92 @@ mod tests {
                 },
             )
             .unwrap();
-        let error = check("container", &request, &store, &|_| {}).unwrap_err();
+        let error = check(
+            "container",
+            &request,
+            &temp.path().join("package"),
+            "`registry.example/base:1`",
+            &store,
+            &|_| {},
+        )
+        .unwrap_err();
         assert_eq!(
             error.to_string(),
             format!(
                 "{} is not a valid listing of a base image's files",
                 store.path(recipe.name()).display()
+            )
+        );
+    }
+
+    /// Issue 21: a dynamically linked program of the package needs its loader in the image.
+    /// Without a base it is missing (the error names the program, the loader and the base);
+    /// a base with the loader (through a symlink, as Debian's /lib64 has it) passes; a
+    /// loader that is not executable is named as such. Files not from the package are not
+    /// looked at, nor are static programs.
+    #[test]
+    fn dynamically_linked_programs_need_their_loader_in_the_image() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = Store::open_at(&temp.path().join("home")).unwrap();
+        // This test's own binary is a dynamically linked program on a glibc host.
+        let test_binary = std::env::current_exe().unwrap();
+        let Some(loader) = crate::oci::elf::interpreter_of(&test_binary).unwrap() else {
+            return;
+        };
+        let package = temp.path().join("package");
+        std::fs::create_dir_all(package.join("bin")).unwrap();
+        std::fs::copy(&test_binary, package.join("bin/app")).unwrap();
+        write_file(&temp.path().join("static"), "#!/bin/sh\n", 0o755);
+        let tree = |with_program: bool| {
+            let mut tree = crate::oci::tree::FileTree::new();
+            if with_program {
+                tree.add(&package.join("bin/app"), "/bin/app").unwrap();
+            }
+            // Not the package's: a dynamically linked file placed by [[files]] is left alone.
+            tree.add(&test_binary, "/opt/tool").unwrap();
+            tree
+        };
+        let run_check = |request: &ImageRequest, base: &str| {
+            check("container", request, &package, base, &store, &|_| {})
+        };
+        let scratch = request(tree(true), &["/bin/app"], None);
+        let error = run_check(&scratch, "`scratch`, no base").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "image `container`: /bin/app is dynamically linked and needs the loader {loader}, which is not in the image (base: `scratch`, no base)"
+            )
+        );
+        assert!(error.hint().unwrap().contains("c-libc = \"musl\""));
+        run_check(
+            &request(tree(false), &["/opt/tool"], None),
+            "`scratch`, no base",
+        )
+        .unwrap();
+
+        let real = format!("/usr/lib/loader/{}", loader.rsplit('/').next().unwrap());
+        // Relative, from the loader's folder: `../usr/lib/loader/…` for /lib64/….
+        let up = "../".repeat(loader.matches('/').count() - 1);
+        let target = format!("{up}{}", real.trim_start_matches('/'));
+        let linked = base_image_with(
+            &temp.path().join("linked"),
+            &[(&real, "loader", 0o755), (&loader, &target, 0)],
+        );
+        run_check(
+            &request(tree(true), &["/bin/app"], Some(linked)),
+            "`registry.example/base:1`",
+        )
+        .unwrap();
+        let unexecutable = base_image_with(&temp.path().join("plain"), &[(&loader, "x", 0o644)]);
+        let error = run_check(
+            &request(tree(true), &["/bin/app"], Some(unexecutable)),
+            "`registry.example/base:1`",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "image `container`: /bin/app is dynamically linked and needs the loader {loader}, which is not executable in the image (mode 0644) (base: `registry.example/base:1`)"
             )
         );
     }

@@ -11,13 +11,16 @@
 //!
 //! A cgo package (`cgo = true`) gets `CGO_ENABLED=1` and kiln's pinned Zig as its C
 //! toolchain ([`crate::toolchain::zig`]): `CC=zig-cc-<triple>` and `CXX=zig-c++-<triple>`
-//! (the output's compiler scripts, by bare name on PATH, so no path enters Go's action IDs),
+//! (compiler scripts, by bare name on PATH, so no path enters Go's action IDs; the triple is
+//! `x86_64-linux-musl`, or `x86_64-linux-gnu.2.31` for `c-libc = "glibc"`),
 //! `CGO_CFLAGS`/`CGO_CXXFLAGS` `-O2 -g` then the package's `cflags`, `CGO_LDFLAGS`
 //! `-O2 -g -Wl,--strip-debug` then its `c-ldflags` (Zig's musl carries the Zig folder's path
 //! in its debug information, so cgo programs are linked without DWARF; Go's pclntab keeps
 //! stack traces whole), `PKG_CONFIG_LIBDIR` empty (no library of this machine is found
 //! through pkg-config), and `ZIG_GLOBAL_CACHE_DIR`/`ZIG_LOCAL_CACHE_DIR` in the kiln home.
-//! musl is linked statically: the program needs nothing of its base.
+//! musl is linked statically: the program needs nothing of its base. glibc is linked
+//! dynamically against the symbols of the release the triple names (the program runs on that
+//! glibc or a newer one); its image must have the loader ([`super::executable`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -111,8 +114,10 @@ pub fn settings(package: &Package, mod_mode: ModMode) -> BTreeMap<String, String
         Some(cgo) => {
             settings.insert("CGO_ENABLED".to_owned(), "1".to_owned());
             // The platform was checked when the package was planned.
-            if let Ok(target) = crate::toolchain::zig::target(&package.platform) {
-                let (cc, cxx) = crate::toolchain::zig::compiler_names(target);
+            if let Ok(target) =
+                crate::toolchain::zig::target(&package.platform, cgo.libc, &package.key)
+            {
+                let (cc, cxx) = crate::toolchain::zig::compiler_names(&target);
                 settings.insert("CC".to_owned(), cc);
                 settings.insert("CXX".to_owned(), cxx);
             }
@@ -223,7 +228,8 @@ pub struct Workspace<'a> {
     pub home: &'a Path,
     /// The `file://` module proxy of the locked modules, when there are any.
     pub proxy: Option<&'a Path>,
-    /// For a cgo package: the unpacked Zig release and Zig's cache folder.
+    /// For a cgo package: the folder of its compiler scripts (first on PATH) and Zig's cache
+    /// folder.
     pub zig: Option<(&'a Path, &'a Path)>,
 }
 
@@ -255,7 +261,7 @@ pub fn build(
     let path_variable = std::env::join_paths(
         workspace
             .zig
-            .map(|(zig, _)| zig.join("bin"))
+            .map(|(compilers, _)| compilers.to_owned())
             .into_iter()
             .chain([
                 toolchain.goroot.join("bin"),

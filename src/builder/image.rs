@@ -93,7 +93,21 @@ impl Builder<'_> {
                 base_layers,
             )?;
             request.base = base;
-            super::executable::check(&plan.image.key, &request, &self.store, self.status)?;
+            let base_name = match &plan.image.base {
+                None => "`scratch`, no base".to_owned(),
+                Some(crate::project::config::Base::Static) => {
+                    format!("`{}`, kiln's own", crate::project::config::STATIC_BASE)
+                }
+                Some(crate::project::config::Base::Image(reference)) => format!("`{reference}`"),
+            };
+            super::executable::check(
+                &plan.image.key,
+                &request,
+                &package.path,
+                &base_name,
+                &self.store,
+                self.status,
+            )?;
             requests.push(request);
         }
         let file = std::fs::File::create(temp).map_err(PathError::write(temp))?;

@@ -56,16 +56,17 @@ impl Builder<'_> {
                     plan.package.key, plan.package.platform
                 ));
                 let go_bin = folder.bin.join(variant);
-                let zig = match &plan.zig {
-                    Some(pin) => Some(crate::toolchain::zig::realise(
+                let compilers = match &plan.zig {
+                    Some(zig) => Some(crate::toolchain::zig::compilers(
                         &self.store,
-                        pin,
+                        &zig.pin,
+                        &zig.target,
                         self.status,
                     )?),
                     None => None,
                 };
                 let zig_cache = crate::toolchain::zig::cache_dir(&self.store);
-                if zig.is_some() {
+                if compilers.is_some() {
                     std::fs::create_dir_all(&zig_cache).map_err(PathError::write(&zig_cache))?;
                 }
                 let workspace = Workspace {
@@ -75,7 +76,9 @@ impl Builder<'_> {
                     cache: &self.store.go_cache(),
                     home: &self.store.go_home(),
                     proxy: proxy.as_deref(),
-                    zig: zig.as_deref().map(|root| (root, zig_cache.as_path())),
+                    zig: compilers
+                        .as_deref()
+                        .map(|compilers| (compilers, zig_cache.as_path())),
                 };
                 go::build(&plan.toolchain, &plan.package, plan.mod_mode, &workspace)?;
                 let output = temp.join("out");

@@ -40,8 +40,17 @@ pub struct PackagePlan {
     /// Folders go.mod's `replace` directives point at, relative to the project, and their
     /// sources.
     pub local_replaces: Vec<(String, SourceTree)>,
-    /// For a cgo package, the Zig release kiln.lock pins for this host.
-    pub zig: Option<crate::toolchain::zig::ZigPin>,
+    /// For a cgo package, the Zig release kiln.lock pins for this host and its target.
+    pub zig: Option<ZigPlan>,
+}
+
+/// The C toolchain of a cgo package's build.
+#[derive(Clone, Debug)]
+pub struct ZigPlan {
+    /// The Zig release kiln.lock pins for this host.
+    pub pin: crate::toolchain::zig::ZigPin,
+    /// Zig's target triple (`x86_64-linux-musl`, `x86_64-linux-gnu.2.31`).
+    pub target: String,
 }
 
 impl PackagePlan {
@@ -181,26 +190,18 @@ impl Builder<'_> {
                 (Err(error), _) => return Err(error),
             },
         };
-        let (zig, cgo) = match &package.cgo {
-            None => (None, None),
-            Some(cgo) => {
-                let target = crate::toolchain::zig::target(&package.platform)?;
-                let host = crate::toolchain::zig::zig_host();
-                let pin = lock::read_lock(&project.root)?
-                    .and_then(|locked| locked.zig_for(&host).cloned())
-                    .ok_or_else(|| BuildError::ZigUnpinned {
-                        package: package.key.clone(),
-                        host: host.clone(),
-                    })?;
+        let (zig, cgo) = match (&package.cgo, self.zig_plan(project, package)?) {
+            (Some(cgo), Some(zig)) => {
                 let document = json!({
-                    "zig": pin.identity(),
-                    "target": target,
+                    "zig": zig.pin.identity(),
+                    "target": zig.target,
                     "libc": cgo.libc.as_str(),
                     "cflags": cgo.cflags,
                     "ldflags": cgo.ldflags,
                 });
-                (Some(pin), Some(document))
+                (Some(zig), Some(document))
             }
+            _ => (None, None),
         };
         let recipe = recipes::package(
             package,
@@ -235,6 +236,28 @@ impl Builder<'_> {
             local_replaces,
             zig,
         })
+    }
+
+    /// The C toolchain of `package` when it has cgo: the Zig release kiln.lock pins for this
+    /// host and Zig's target for the package's platform and C library. Builds and `kiln
+    /// shell` both take it from here.
+    pub fn zig_plan(
+        &self,
+        project: &Project,
+        package: &Package,
+    ) -> Result<Option<ZigPlan>, BuildError> {
+        let Some(cgo) = &package.cgo else {
+            return Ok(None);
+        };
+        let target = crate::toolchain::zig::target(&package.platform, cgo.libc, &package.key)?;
+        let host = crate::toolchain::zig::zig_host();
+        let pin = lock::read_lock(&project.root)?
+            .and_then(|locked| locked.zig_for(&host).cloned())
+            .ok_or_else(|| BuildError::ZigUnpinned {
+                package: package.key.clone(),
+                host: host.clone(),
+            })?;
+        Ok(Some(ZigPlan { pin, target }))
     }
 
     /// Plan an image of `project`: a package plan per platform, its base pins, the files it

@@ -70,27 +70,26 @@ impl Builder<'_> {
             Ok(_) => (self.toolchain()?.clone(), None),
             Err(fallback) => (self.toolchain()?.clone(), Some(fallback)),
         };
-        // A cgo package's shell has the C toolchain its builds have (fetched into the store if
-        // kiln.lock pins it and it is missing), and Zig's cache in the kiln home.
-        let compilers = match &package.cgo {
+        // A cgo package's shell has the C toolchain its builds have, planned and realised as
+        // a build realises it (fetched into the store if kiln.lock pins it and it is missing;
+        // the caller holds the store's build guard, as a build does), and Zig's cache in the
+        // kiln home.
+        let compilers = match self.zig_plan(project, package)? {
             None => None,
-            Some(_) => {
-                crate::toolchain::zig::target(&package.platform)?;
-                let host = crate::toolchain::zig::zig_host();
-                let pin = lock::read_lock(&project.root)
-                    .ok()
-                    .flatten()
-                    .and_then(|locked| locked.zig_for(&host).cloned())
-                    .ok_or_else(|| BuildError::ZigUnpinned {
-                        package: package.key.clone(),
-                        host: host.clone(),
-                    })?;
-                let root = crate::toolchain::zig::realise(&self.store, &pin, self.status)?;
+            Some(zig) => {
+                let compilers = crate::toolchain::zig::compilers(
+                    &self.store,
+                    &zig.pin,
+                    &zig.target,
+                    self.status,
+                )?;
                 let cache = crate::toolchain::zig::cache_dir(&self.store);
+                std::fs::create_dir_all(&cache)
+                    .map_err(crate::diagnostic::PathError::write(&cache))?;
                 let cache_text = cache.to_string_lossy().into_owned();
                 variables.insert("ZIG_GLOBAL_CACHE_DIR".to_owned(), cache_text.clone());
                 variables.insert("ZIG_LOCAL_CACHE_DIR".to_owned(), cache_text);
-                Some(root.join("bin"))
+                Some(compilers)
             }
         };
         Ok(ShellEnvironment {

@@ -24,8 +24,11 @@ does not run.
 
 A `cgo = true` package builds with CGO_ENABLED=1 and the Zig release kiln.lock pins ([[zig]],
 written by `kiln lock`) as its C compiler, for every platform (Linux: amd64, arm64, arm, 386,
-riscv64, ppc64le, s390x), linked statically against musl; the Zig identity is part of its
-hash. No C flag, pkg-config path or compiler of this machine reaches the build.
+riscv64, ppc64le, s390x), linked statically against musl, or with `c-libc = \"glibc\"`
+dynamically against glibc 2.31 (or `glibc = \"2.MINOR\"`); the Zig identity is part of its
+hash. No C flag, pkg-config path or compiler of this machine reaches the build. An image of a
+dynamically linked program must have its loader (PT_INTERP, /lib64/ld-linux-x86-64.so.2, …)
+in its base: scratch and `static` have none, and the image is refused before it is made.
 
 An image target's output is a docker-archive tar: `docker load < result` works; --push REF
 sends it on to a registry (see `kiln push --help`).";

@@ -7,5 +7,5 @@ pub mod config;
 pub mod git;
 pub mod target;
 
-pub use config::{Cgo, ConfigError, Image, Libc, MainPackage, Package, Project};
+pub use config::{Cgo, ConfigError, GlibcVersion, Image, Libc, MainPackage, Package, Project};
 pub use target::{OnlyImage, Projects, Resolved, TargetError, TargetSpec};

@@ -176,6 +176,9 @@ pub enum OutputKind {
     BaseFiles,
     /// The C toolchain of cgo builds (Zig), unpacked from its pinned wheel.
     CToolchain,
+    /// The compiler scripts of one Zig target that the Zig output has none for (a glibc
+    /// release's), made from its [`OutputKind::CToolchain`].
+    CCompilers,
 }
 
 impl OutputKind {
@@ -190,6 +193,7 @@ impl OutputKind {
             OutputKind::StaticBase => "static-base",
             OutputKind::BaseFiles => "base-files",
             OutputKind::CToolchain => "c-toolchain",
+            OutputKind::CCompilers => "c-compilers",
         }
     }
 
@@ -197,7 +201,10 @@ impl OutputKind {
     /// from the project: fetching it again may need the network.
     pub fn is_fetched(self) -> bool {
         match self {
-            OutputKind::Package | OutputKind::Image | OutputKind::BaseFiles => false,
+            OutputKind::Package
+            | OutputKind::Image
+            | OutputKind::BaseFiles
+            | OutputKind::CCompilers => false,
             OutputKind::BaseImage
             | OutputKind::GoModule
             | OutputKind::GoToolchain
@@ -808,6 +815,7 @@ mod tests {
             (OutputKind::StaticBase, "static-base", true),
             (OutputKind::BaseFiles, "base-files", false),
             (OutputKind::CToolchain, "c-toolchain", true),
+            (OutputKind::CCompilers, "c-compilers", false),
         ];
         for (kind, name, fetched) in kinds {
             assert_eq!(kind.as_str(), name);

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::diagnostic::PathError;
 use crate::http::redact;
 use crate::oci::spec::Platform;
+use crate::project::{GlibcVersion, Libc};
 use crate::recipes;
 use crate::static_base::{PypiError, WheelError, WheelLimits};
 use crate::store::{Recipe, Store, StoreError};
@@ -110,6 +111,15 @@ pub enum ZigError {
         "cgo builds for {platform} are not supported: kiln's C toolchain targets Linux on amd64, arm64, arm, 386, riscv64, ppc64le and s390x"
     )]
     UnsupportedPlatform { platform: String },
+    #[error(
+        "package `{package}` links glibc {version} for {platform}, and Zig links glibc there from {oldest} on"
+    )]
+    GlibcTooOld {
+        package: String,
+        platform: String,
+        version: String,
+        oldest: String,
+    },
     #[error("the Zig toolchain {version} is not in the store, and its wheel cannot be fetched")]
     Fetch {
         version: String,
@@ -144,6 +154,7 @@ impl crate::diagnostic::Hint for ZigError {
             ZigError::UnsupportedPlatform { .. } => {
                 Some("build this platform with cgo off, or pick a Linux platform".to_owned())
             }
+            ZigError::GlibcTooOld { oldest, .. } => Some(format!("`glibc = \"{oldest}\"`")),
             _ => None,
         }
     }
@@ -198,24 +209,124 @@ pub const TARGETS: &[(&str, &str)] = &[
     ("s390x", "s390x-linux-musl"),
 ];
 
-/// Zig's target triple for a Go platform (`linux/arm64` → `aarch64-linux-musl`).
-pub fn target(platform: &Platform) -> Result<&'static str, ZigError> {
+/// The oldest glibc kiln links against (CentOS 7's): Zig 0.17.1 links 2.17 to 2.44.
+pub const MIN_GLIBC: GlibcVersion = GlibcVersion { minor: 17 };
+
+/// The glibc a `c-libc = "glibc"` package links against without `glibc = "…"`: 2.31, which
+/// Debian 11, Ubuntu 20.04, RHEL 9 and every later release have (and Zig's own default), or
+/// the architecture's oldest when that is newer ([`GLIBC_TARGETS`]). Pinned, so a new Zig
+/// does not move a program's requirement.
+pub const DEFAULT_GLIBC: GlibcVersion = GlibcVersion { minor: 31 };
+
+/// Zig's glibc triples (without the release) by Go architecture, with the oldest glibc Zig
+/// links for it: riscv64's glibc starts at 2.27, and ppc64le needs 2.32 (the first with IEEE
+/// 128-bit `long double`, which Zig's headers assume).
+pub const GLIBC_TARGETS: &[(&str, &str, u32)] = &[
+    ("amd64", "x86_64-linux-gnu", 17),
+    ("arm64", "aarch64-linux-gnu", 17),
+    ("arm", "arm-linux-gnueabihf", 17),
+    ("386", "x86-linux-gnu", 17),
+    ("riscv64", "riscv64-linux-gnu", 27),
+    ("ppc64le", "powerpc64le-linux-gnu", 32),
+    ("s390x", "s390x-linux-gnu", 17),
+];
+
+/// The glibc release a package with `libc` links against on `platform`: `None` for musl.
+pub fn glibc_version(platform: &Platform, libc: Libc) -> Option<GlibcVersion> {
+    match libc {
+        Libc::Musl => None,
+        Libc::Glibc {
+            version: Some(version),
+        } => Some(version),
+        Libc::Glibc { version: None } => {
+            let oldest = GLIBC_TARGETS
+                .iter()
+                .find(|(architecture, _, _)| *architecture == platform.architecture)
+                .map_or(MIN_GLIBC.minor, |(_, _, oldest)| *oldest);
+            Some(GlibcVersion {
+                minor: DEFAULT_GLIBC.minor.max(oldest),
+            })
+        }
+    }
+}
+
+/// Zig's target triple for a Go platform and C library (`linux/arm64` with musl →
+/// `aarch64-linux-musl`; `linux/amd64` with glibc 2.31 → `x86_64-linux-gnu.2.31`). `package`
+/// names the package in errors.
+pub fn target(platform: &Platform, libc: Libc, package: &str) -> Result<String, ZigError> {
     let unsupported = || ZigError::UnsupportedPlatform {
         platform: platform.to_string(),
     };
     if platform.os != "linux" {
         return Err(unsupported());
     }
-    TARGETS
+    let Some(version) = glibc_version(platform, libc) else {
+        return TARGETS
+            .iter()
+            .find(|(architecture, _)| *architecture == platform.architecture)
+            .map(|(_, triple)| (*triple).to_owned())
+            .ok_or_else(unsupported);
+    };
+    let (_, triple, oldest) = GLIBC_TARGETS
         .iter()
-        .find(|(architecture, _)| *architecture == platform.architecture)
-        .map(|(_, triple)| *triple)
-        .ok_or_else(unsupported)
+        .find(|(architecture, _, _)| *architecture == platform.architecture)
+        .ok_or_else(unsupported)?;
+    if version.minor < *oldest {
+        return Err(ZigError::GlibcTooOld {
+            package: package.to_owned(),
+            platform: platform.to_string(),
+            version: version.to_string(),
+            oldest: GlibcVersion { minor: *oldest }.to_string(),
+        });
+    }
+    Ok(format!("{triple}.{version}"))
 }
 
 /// The file names, in the output's `bin/`, of the C and C++ compiler scripts for `target`.
 pub fn compiler_names(target: &str) -> (String, String) {
     (format!("zig-cc-{target}"), format!("zig-c++-{target}"))
+}
+
+/// The folder of the compiler scripts for `target`, for Go's PATH: `bin/` of the Zig output
+/// for the musl targets it holds scripts for ([`TARGETS`]); for any other (a glibc release's)
+/// a small store output of its own (`zig-compilers/1`, [`crate::recipes::zig_compilers`])
+/// beside the Zig output, whose scripts find Zig as `../../<its store basename>` from their
+/// folder, so they too hold no path of this machine. Zig is fetched first if it is missing;
+/// the caller holds the store's build guard.
+pub fn compilers(
+    store: &Store,
+    pin: &ZigPin,
+    target: &str,
+    status: &dyn Fn(&str),
+) -> Result<PathBuf, ZigError> {
+    let root = realise(store, pin, status)?;
+    if TARGETS.iter().any(|(_, triple)| *triple == target) {
+        return Ok(root.join("bin"));
+    }
+    let zig_name = pin.recipe().name().basename();
+    let recipe = recipes::zig_compilers(&zig_name, target);
+    let realised = store.realise(
+        &recipe,
+        || {
+            status(&format!(
+                "waiting for another kiln writing the compilers for {target}"
+            ))
+        },
+        |temp| {
+            let bin = temp.join("bin");
+            std::fs::create_dir_all(&bin).map_err(PathError::write(&bin))?;
+            let (cc, cxx) = compiler_names(target);
+            for (name, driver) in [(cc, "cc"), (cxx, "c++")] {
+                let path = bin.join(name);
+                let zig_root = format!("$bin/../../{zig_name}");
+                std::fs::write(&path, script(target, driver, &zig_root))
+                    .map_err(PathError::write(&path))?;
+                set_mode(&path, 0o755)?;
+            }
+            Ok::<_, ZigError>(temp.to_owned())
+        },
+    )?;
+    Ok(realised.path.join("bin"))
 }
 
 /// Where Zig keeps its caches: in the kiln home, beside Go's build cache.
@@ -317,10 +428,16 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), ZigError> {
     Ok(())
 }
 
-/// The compiler script for `target` and Zig's `driver` (`cc` or `c++`): Zig found from the
-/// script's own folder (`bin/` of the output), the build's paths mapped away. No path is
+/// The compiler script for `target` and Zig's `driver` (`cc` or `c++`) in the Zig output's
+/// `bin/`: Zig found from the script's own folder, the build's paths mapped away. No path is
 /// written into it (see the module doc).
 pub fn compiler_script(target: &str, driver: &str) -> String {
+    script(target, driver, "$bin/..")
+}
+
+/// The compiler script with Zig's folder at `zig_root`, a shell word relative to `$bin`, the
+/// script's folder.
+fn script(target: &str, driver: &str, zig_root: &str) -> String {
     format!(
         r#"#!/bin/sh
 # Written by kiln: Zig's C compiler for {target} (`zig {driver} -target {target}`), as Go's
@@ -330,7 +447,7 @@ case $0 in
 */*) bin=${{0%/*}} ;;
 *) bin=. ;;
 esac
-zig_root=$(cd "$bin/.." && pwd -P) || exit 1
+zig_root=$(cd "{zig_root}" && pwd -P) || exit 1
 if [ -n "$ZIG_GLOBAL_CACHE_DIR" ]; then
     set -- "-ffile-prefix-map=$ZIG_GLOBAL_CACHE_DIR=/_/zig-cache" "$@"
 fi
@@ -345,7 +462,8 @@ mod tests {
 
     #[test]
     fn targets_of_go_platforms() {
-        let target_of = |text: &str| target(&text.parse().unwrap()).map_err(|e| e.to_string());
+        let target_of =
+            |text: &str| target(&text.parse().unwrap(), Libc::Musl, "a").map_err(|e| e.to_string());
         assert_eq!(target_of("linux/amd64").unwrap(), "x86_64-linux-musl");
         assert_eq!(target_of("linux/arm64").unwrap(), "aarch64-linux-musl");
         assert_eq!(target_of("linux/arm/v7").unwrap(), "arm-linux-musleabihf");
@@ -353,6 +471,37 @@ mod tests {
         assert!(
             error.starts_with("cgo builds for darwin/arm64 are not supported"),
             "{error}"
+        );
+    }
+
+    /// Issue 21: glibc targets carry the release, kiln's default or the package's; a release
+    /// older than Zig links for the architecture is refused, naming the oldest.
+    #[test]
+    fn glibc_targets_name_their_release() {
+        let glibc = |minor: Option<u32>| Libc::Glibc {
+            version: minor.map(|minor| GlibcVersion { minor }),
+        };
+        let target_of = |text: &str, libc: Libc| {
+            target(&text.parse().unwrap(), libc, "app").map_err(|e| e.to_string())
+        };
+        for (platform, libc, expected) in [
+            ("linux/amd64", glibc(None), "x86_64-linux-gnu.2.31"),
+            ("linux/arm64", glibc(None), "aarch64-linux-gnu.2.31"),
+            ("linux/ppc64le", glibc(None), "powerpc64le-linux-gnu.2.32"),
+            ("linux/amd64", glibc(Some(17)), "x86_64-linux-gnu.2.17"),
+            ("linux/arm64", glibc(Some(36)), "aarch64-linux-gnu.2.36"),
+            ("linux/arm/v7", glibc(Some(28)), "arm-linux-gnueabihf.2.28"),
+            ("linux/riscv64", glibc(Some(27)), "riscv64-linux-gnu.2.27"),
+        ] {
+            assert_eq!(target_of(platform, libc).unwrap(), expected, "{platform}");
+        }
+        assert_eq!(
+            target_of("linux/riscv64", glibc(Some(26))).unwrap_err(),
+            "package `app` links glibc 2.26 for linux/riscv64, and Zig links glibc there from 2.27 on"
+        );
+        assert_eq!(
+            glibc_version(&"linux/amd64".parse().unwrap(), Libc::Musl),
+            None
         );
     }
 
@@ -469,6 +618,39 @@ mod tests {
         );
         assert!(error.hint().unwrap().contains("[[zig]]"));
         assert_eq!(stored(&tampered_store, &tampered_pin), None);
+    }
+
+    /// Issue 21: a glibc target's scripts are an output of their own beside Zig's, holding no
+    /// path, that finds and runs the Zig output's `zig`; a musl target's are the Zig output's.
+    #[test]
+    fn glibc_compilers_find_zig_beside_them() {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open_at(home.path()).unwrap();
+        let wheel = fake_wheel();
+        let server = serve_wheel(wheel.clone());
+        let pin = ZigPin {
+            host: "linux-amd64".to_owned(),
+            version: "0.0.1".to_owned(),
+            url: format!("{}/ziglang-0.0.1-py3-none-any.whl", server.url()),
+            sha256: sha256_hex(&wheel),
+        };
+        let musl = compilers(&store, &pin, "x86_64-linux-musl", &|_| {}).unwrap();
+        assert_eq!(musl, stored(&store, &pin).unwrap().join("bin"));
+        let glibc = compilers(&store, &pin, "x86_64-linux-gnu.2.31", &|_| {}).unwrap();
+        assert_ne!(glibc, musl);
+        let script = glibc.join("zig-cc-x86_64-linux-gnu.2.31");
+        let text = std::fs::read_to_string(&script).unwrap();
+        assert!(!text.contains(home.path().to_str().unwrap()), "{text}");
+        assert!(text.contains("-target x86_64-linux-gnu.2.31"), "{text}");
+        assert!(glibc.join("zig-c++-x86_64-linux-gnu.2.31").is_file());
+        // The stand-in `zig` of the fake wheel says its name.
+        let output = std::process::Command::new(&script).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "zig\n");
+        // Made once: the same output the second time.
+        assert_eq!(
+            compilers(&store, &pin, "x86_64-linux-gnu.2.31", &|_| {}).unwrap(),
+            glibc
+        );
     }
 
     /// The script holds no path, and runs the `zig` beside its folder with the target and

@@ -340,3 +340,190 @@ fn cgo_bundled_c_library_runs_and_is_reproducible() {
         first.1, first.2, first.3
     );
 }
+
+/// The glibc program: C from the preamble, and glibc's own `gnu_get_libc_version`.
+const GLIBC_MAIN: &str = r#"package main
+
+/*
+#include <gnu/libc-version.h>
+static int combine(int a, int b) { return a * 1000 + b; }
+*/
+import "C"
+
+import "fmt"
+
+func main() {
+	fmt.Println("C says", C.combine(41, 1), "on glibc", C.GoString(C.gnu_get_libc_version()))
+}
+"#;
+
+/// This machine's glibc loader as its program header names it, and the Debian multiarch
+/// folder of its libraries.
+fn host_loader() -> (&'static str, &'static str) {
+    if cfg!(target_arch = "aarch64") {
+        ("/lib/ld-linux-aarch64.so.1", "aarch64-linux-gnu")
+    } else {
+        ("/lib64/ld-linux-x86-64.so.2", "x86_64-linux-gnu")
+    }
+}
+
+/// A glibc base image made from this machine's own glibc, laid out as Debian lays it out
+/// (the libraries in /lib/<multiarch>/, the loader's PT_INTERP path a relative symlink to
+/// it), pushed to `registry`: its reference.
+fn push_glibc_base(dir: &TestDir, registry: &crate::registry::DistributionRegistry) -> String {
+    let (loader, multiarch) = host_loader();
+    let loader_name = loader.rsplit('/').next().unwrap();
+    let libraries = dir.join(&format!("glibc-base/lib/{multiarch}"));
+    std::fs::create_dir_all(&libraries).unwrap();
+    for library in [
+        loader_name,
+        "libc.so.6",
+        "libpthread.so.0",
+        "libdl.so.2",
+        "libm.so.6",
+    ] {
+        // std::fs::copy follows the host's symlinks: the base holds the files themselves.
+        std::fs::copy(
+            format!("/lib/{multiarch}/{library}"),
+            libraries.join(library),
+        )
+        .unwrap_or_else(|error| panic!("/lib/{multiarch}/{library}: {error}"));
+    }
+    let mut adds = vec!["--add".to_owned(), "./glibc-base/lib:/lib".to_owned()];
+    if let Some(folder) = loader.strip_prefix("/lib64/").map(|_| "lib64") {
+        std::fs::create_dir_all(dir.join("glibc-base").join(folder)).unwrap();
+        std::os::unix::fs::symlink(
+            format!("../lib/{multiarch}/{loader_name}"),
+            dir.join("glibc-base").join(folder).join(loader_name),
+        )
+        .unwrap();
+        adds.extend([
+            "--add".to_owned(),
+            format!("./glibc-base/{folder}:/{folder}"),
+        ]);
+    } else {
+        std::os::unix::fs::symlink(
+            format!("{multiarch}/{loader_name}"),
+            dir.join("glibc-base/lib").join(loader_name),
+        )
+        .unwrap();
+    }
+    let platform = if cfg!(target_arch = "aarch64") {
+        "linux/arm64"
+    } else {
+        "linux/amd64"
+    };
+    success(
+        dir.kiln([
+            "image",
+            "--name",
+            "glibc-base",
+            "--platform",
+            platform,
+            "-o",
+            "glibc-base.tar",
+        ])
+        .args(&adds),
+    );
+    let reference = format!("{}/glibc-base:1", registry.host());
+    success(
+        std::process::Command::new("skopeo")
+            .args(["copy", "-q", "--dest-tls-verify=false"])
+            .arg(format!(
+                "docker-archive:{}",
+                dir.join("glibc-base.tar").display()
+            ))
+            .arg(format!("docker://{reference}")),
+    );
+    reference
+}
+
+/// Issue 21: `c-libc = "glibc"` links the program dynamically against glibc 2.31 (kiln's
+/// pinned default) with its loader in PT_INTERP. An image of it on scratch or on kiln's
+/// static base is refused before it is made, naming the program, the loader and the base;
+/// on a base with glibc (this machine's, in a local registry) it runs in Docker and calls
+/// into glibc. `kiln shell` has the glibc compiler on PATH.
+#[test]
+fn cgo_glibc_program_needs_its_loader_in_the_base() {
+    let test = "cgo_glibc_program_needs_its_loader_in_the_base";
+    let Some(go) = require_go(test) else { return };
+    if !crate::harness::require("skopeo", test) {
+        return;
+    }
+    let Some(registry) = crate::registry::DistributionRegistry::start(test, None) else {
+        return;
+    };
+    let dir = TestDir::new();
+    let base = push_glibc_base(&dir, &registry);
+    let name = unique_name("cgo-glibc");
+    dir.write("app/go.mod", "module example.com/glibc\n\ngo 1.21\n", 0o644);
+    dir.write("app/main.go", GLIBC_MAIN, 0o644);
+    dir.write(
+        "app/kiln.toml",
+        format!(
+            "schema = 1\n\n[packages.default]\nname = \"glibc\"\nversion = \"1.0\"\ncgo = true\nc-libc = \"glibc\"\n\n[images.container]\nname = \"{name}\"\n\n[images.on-static]\nname = \"{name}-static\"\nbase = \"static\"\n\n[images.on-glibc]\nname = \"{name}\"\nbase = \"{base}\"\n"
+        ),
+        0o644,
+    );
+    success(dir.kiln_go(&go, "app", ["lock"]));
+    let (loader, _) = host_loader();
+
+    for (image, base_named) in [
+        ("container", "`scratch`, no base"),
+        ("on-static", "`static`, kiln's own"),
+    ] {
+        let text = failure(
+            dir.kiln_go(&go, "app", ["build", &format!(".#{image}")]),
+            &[
+                &format!(
+                    "image `{image}`: /bin/glibc is dynamically linked and needs the loader {loader}, which is not in the image (base: {base_named})"
+                ),
+                "hint: link the package statically (`c-libc = \"musl\"`",
+                "gcr.io/distroless/base-debian12",
+            ],
+        );
+        assert!(!text.contains("built result"), "{text}");
+    }
+
+    success(dir.kiln_go(&go, "app", ["build", ".#on-glibc"]));
+    let archive = link_target(&dir.join("app/result"));
+    let store = archive.parent().unwrap();
+    let machine = if cfg!(target_arch = "aarch64") {
+        EM_AARCH64
+    } else {
+        EM_X86_64
+    };
+    let program = package_program(store, "glibc-1.0", "glibc", machine);
+    assert_eq!(elf_machine_and_interpreter(&program), (machine, true));
+    assert!(
+        contains_bytes(&program, loader),
+        "no {loader} in the program"
+    );
+    // Linked against glibc 2.31's symbols at most (kiln's default).
+    assert!(
+        !contains_bytes(&program, "GLIBC_2.32"),
+        "a symbol newer than 2.31"
+    );
+    let host_glibc = success(std::process::Command::new("getconf").arg("GNU_LIBC_VERSION"));
+    let host_glibc = host_glibc.trim().trim_start_matches("glibc ").to_owned();
+    for output in run_amd64(test, &dir, &archive, &name) {
+        assert_eq!(output, format!("C says 41001 on glibc {host_glibc}\n"));
+    }
+
+    // The shell's CC is the glibc target's script, on its PATH.
+    let shell = success(dir.kiln_go(
+        &go,
+        "app",
+        [
+            "shell",
+            "-c",
+            "echo $CC; command -v $CC >/dev/null && echo found",
+        ],
+    ));
+    let triple = if cfg!(target_arch = "aarch64") {
+        "aarch64-linux-gnu.2.31"
+    } else {
+        "x86_64-linux-gnu.2.31"
+    };
+    assert_eq!(shell, format!("zig-cc-{triple}\nfound\n"));
+}

@@ -125,6 +125,7 @@ const PACKAGE_KEYS: &[Key] = &[
     ),
     key("cgo", Kind::Boolean, "true or false", "cgo = true"),
     key("c-libc", Kind::String, STRING, "c-libc = \"musl\""),
+    key("glibc", Kind::String, STRING, "glibc = \"2.31\""),
     key(
         "cflags",
         Kind::StringOrStrings,

@@ -16,7 +16,8 @@
 //! platform = "linux/amd64"        # default: this machine's
 //! # or platforms = ["linux/amd64", "linux/arm64"]: cross-compiled
 //! cgo = true                      # CGO_ENABLED=1 with kiln's pinned Zig as CC (default off)
-//! c-libc = "musl"                 # the only one: linked statically
+//! c-libc = "musl"                 # linked statically (default), or "glibc": dynamically
+//! glibc = "2.31"                  # with c-libc = "glibc": the oldest glibc it runs on
 //! cflags = ["-DNDEBUG"]           # added to CGO_CFLAGS/CGO_CXXFLAGS; c-ldflags to CGO_LDFLAGS
 //!
 //! [images.container]              # `kiln build .#container`
@@ -77,8 +78,8 @@ mod schema;
 pub use error::{ConfigError, Position, did_you_mean};
 pub use image::image_name_for;
 pub use model::{
-    Base, Cgo, DEFAULT_MAX_LAYERS, DirEntry, FilesEntry, Image, Libc, MainPackage, Package,
-    Project, STATIC_BASE, SymlinkEntry,
+    Base, Cgo, DEFAULT_MAX_LAYERS, DirEntry, FilesEntry, GlibcVersion, Image, Libc, MainPackage,
+    Package, Project, STATIC_BASE, SymlinkEntry,
 };
 
 /// The file name of a project.

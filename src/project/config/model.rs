@@ -46,7 +46,7 @@ pub struct Package {
     pub defined_at: Position,
 }
 
-/// A cgo package's C settings (`cgo = true`, `c-libc`, `cflags`, `c-ldflags`).
+/// A cgo package's C settings (`cgo = true`, `c-libc`, `glibc`, `cflags`, `c-ldflags`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cgo {
     pub libc: Libc,
@@ -61,14 +61,31 @@ pub struct Cgo {
 pub enum Libc {
     /// musl, linked statically: the program runs on any base, `scratch` included.
     Musl,
+    /// glibc, linked dynamically against the symbols of `version` (kiln.toml's `glibc`, else
+    /// kiln's default for the platform, see [`crate::toolchain::zig::glibc_version`]): the
+    /// program runs on a base with glibc that version or newer, and needs its loader.
+    Glibc { version: Option<GlibcVersion> },
 }
 
 impl Libc {
-    /// kiln.toml's word for it, and the last part of Zig's target triple.
+    /// kiln.toml's word for it.
     pub fn as_str(self) -> &'static str {
         match self {
             Libc::Musl => "musl",
+            Libc::Glibc { .. } => "glibc",
         }
+    }
+}
+
+/// A glibc release, `2.MINOR` (glibc's major has been 2 since 1997).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GlibcVersion {
+    pub minor: u32,
+}
+
+impl std::fmt::Display for GlibcVersion {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "2.{}", self.minor)
     }
 }
 

@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 
 use super::error::{ConfigError, Position, SourceFile, did_you_mean};
-use super::model::{Cgo, Libc, MainPackage, Package};
+use super::model::{Cgo, GlibcVersion, Libc, MainPackage, Package};
 use super::schema::{OneOrMany, RawPackage};
 use crate::oci::spec::Platform;
+use crate::toolchain::zig::MIN_GLIBC;
 
 /// Environment variables kiln sets for every build; a package may not change them.
 const RESERVED_ENV: &[&str] = &[
@@ -236,7 +237,14 @@ pub(super) fn from_raw(
             Some("remove the `\\u0000`".to_owned()),
         ));
     }
-    let cgo = cgo_from_raw(source, raw.cgo, raw.c_libc, raw.cflags, raw.c_ldflags)?;
+    let cgo = cgo_from_raw(
+        source,
+        raw.cgo,
+        raw.c_libc,
+        raw.glibc,
+        raw.cflags,
+        raw.c_ldflags,
+    )?;
     Ok(Package {
         key: key_name.clone(),
         name,
@@ -261,12 +269,14 @@ pub(super) fn from_raw(
     })
 }
 
-/// `cgo`, `c-libc`, `cflags` and `c-ldflags`: the C keys need `cgo = true`, and the only
-/// libc is musl (linked statically, so the program needs nothing of its base).
+/// `cgo`, `c-libc`, `glibc`, `cflags` and `c-ldflags`: the C keys need `cgo = true`; the
+/// libc is musl (linked statically, the default) or glibc (linked dynamically against the
+/// glibc release `glibc` names, `2.MINOR`, at least [`crate::toolchain::zig::MIN_GLIBC`]).
 fn cgo_from_raw(
     source: &SourceFile,
     cgo: Option<Spanned<bool>>,
     libc: Option<Spanned<String>>,
+    glibc: Option<Spanned<String>>,
     cflags: Option<Spanned<OneOrMany>>,
     ldflags: Option<Spanned<OneOrMany>>,
 ) -> Result<Option<Cgo>, ConfigError> {
@@ -285,6 +295,7 @@ fn cgo_from_raw(
     if !enabled {
         let stray = [
             libc.as_ref().map(|value| ("c-libc", value.span())),
+            glibc.as_ref().map(|value| ("glibc", value.span())),
             cflags.as_ref().map(|value| ("cflags", value.span())),
             ldflags.as_ref().map(|value| ("c-ldflags", value.span())),
         ];
@@ -297,25 +308,46 @@ fn cgo_from_raw(
         }
         return Ok(None);
     }
-    let libc = match libc {
-        None => Libc::Musl,
-        Some(libc) => match libc.get_ref().as_str() {
-            "musl" => Libc::Musl,
-            "glibc" => {
+    let glibc_version = match &glibc {
+        None => None,
+        Some(text) => Some(parse_glibc(text.get_ref()).ok_or_else(|| {
+            source.error(
+                &text.span(),
+                format!(
+                    "`{}` is not a glibc release kiln links against: write `2.MINOR`, 2.{} or newer",
+                    text.get_ref(),
+                    MIN_GLIBC.minor
+                ),
+                Some("`glibc = \"2.31\"`".to_owned()),
+            )
+        })?),
+    };
+    let libc = match libc
+        .as_ref()
+        .map(|libc| (libc.get_ref().as_str(), libc.span()))
+    {
+        None | Some(("musl", _)) => {
+            if let Some(glibc) = &glibc {
                 return Err(source.error(
-                    &libc.span(),
-                    "`c-libc = \"glibc\"` is not supported yet: kiln links cgo programs statically against musl",
-                    Some("remove `c-libc` (musl is the default), or write `c-libc = \"musl\"`".to_owned()),
+                    &glibc.span(),
+                    "`glibc` sets the glibc release of `c-libc = \"glibc\"`, and this package links musl",
+                    Some("add `c-libc = \"glibc\"`, or remove `glibc`".to_owned()),
                 ));
             }
-            other => {
-                return Err(source.error(
-                    &libc.span(),
-                    format!("`{other}` is not a C library kiln links (musl)"),
-                    Some("`c-libc = \"musl\"`".to_owned()),
-                ));
-            }
+            Libc::Musl
+        }
+        Some(("glibc", _)) => Libc::Glibc {
+            version: glibc_version,
         },
+        Some((other, span)) => {
+            return Err(source.error(
+                &span,
+                format!("`{other}` is not a C library kiln links (musl or glibc)"),
+                Some(
+                    "`c-libc = \"musl\"` (static, the default) or `c-libc = \"glibc\"`".to_owned(),
+                ),
+            ));
+        }
     };
     let flags = |flags: Option<Spanned<OneOrMany>>| {
         flags
@@ -364,6 +396,19 @@ pub(super) fn parse_platforms(
 }
 
 /// The hint of a name [`check_name`] refuses.
+/// `2.MINOR` (`2.31`), at least [`MIN_GLIBC`], no leading zero or sign.
+fn parse_glibc(text: &str) -> Option<GlibcVersion> {
+    let minor = text.strip_prefix("2.")?;
+    let canonical = !minor.is_empty()
+        && minor.len() <= 3
+        && minor.bytes().all(|byte| byte.is_ascii_digit())
+        && !(minor.len() > 1 && minor.starts_with('0'));
+    let version = GlibcVersion {
+        minor: minor.parse().ok().filter(|_| canonical)?,
+    };
+    (version >= MIN_GLIBC).then_some(version)
+}
+
 const NAME_HINT: &str = "e.g. `name = \"example\"`";
 
 /// The hint of a bad `platforms` list.
@@ -490,7 +535,8 @@ mod tests {
         ]);
     }
 
-    /// Issue 21: the C keys need `cgo = true`; glibc is not supported yet, and says so.
+    /// Issue 21: the C keys need `cgo = true`; `glibc` needs `c-libc = "glibc"` and a release
+    /// `2.MINOR` from 2.17 on.
     #[test]
     fn cgo_keys_are_checked() {
         assert_errors(&[
@@ -502,11 +548,36 @@ mod tests {
                 "kiln.toml:3:10: `cflags` is a setting of cgo, which this package has off",
             ),
             (
+                &[("kiln.toml", "schema = 1\n[packages.a]\nglibc = \"2.31\"\n")],
+                "kiln.toml:3:9: `glibc` is a setting of cgo, which this package has off",
+            ),
+            (
                 &[(
                     "kiln.toml",
-                    "schema = 1\n[packages.a]\ncgo = true\nc-libc = \"glibc\"\n",
+                    "schema = 1\n[packages.a]\ncgo = true\nglibc = \"2.31\"\n",
                 )],
-                "kiln.toml:4:10: `c-libc = \"glibc\"` is not supported yet",
+                "kiln.toml:4:9: `glibc` sets the glibc release of `c-libc = \"glibc\"`, and this package links musl",
+            ),
+            (
+                &[(
+                    "kiln.toml",
+                    "schema = 1\n[packages.a]\ncgo = true\nc-libc = \"glibc\"\nglibc = \"2.16\"\n",
+                )],
+                "kiln.toml:5:9: `2.16` is not a glibc release kiln links against: write `2.MINOR`, 2.17 or newer",
+            ),
+            (
+                &[(
+                    "kiln.toml",
+                    "schema = 1\n[packages.a]\ncgo = true\nc-libc = \"glibc\"\nglibc = \"2.031\"\n",
+                )],
+                "`2.031` is not a glibc release kiln links against",
+            ),
+            (
+                &[(
+                    "kiln.toml",
+                    "schema = 1\n[packages.a]\ncgo = true\nc-libc = \"glibc\"\nglibc = \"3.1\"\n",
+                )],
+                "`3.1` is not a glibc release kiln links against",
             ),
             (
                 &[(
@@ -535,5 +606,21 @@ mod tests {
                 ldflags: vec!["-lm".to_owned()],
             })
         );
+        for (toml, version) in [
+            ("c-libc = \"glibc\"\n", None),
+            ("c-libc = \"glibc\"\nglibc = \"2.28\"\n", Some(28)),
+        ] {
+            let (_temp, project) = super::super::tests::project(&[(
+                "kiln.toml",
+                &format!("schema = 1\n[packages.a]\ncgo = true\n{toml}"),
+            )]);
+            assert_eq!(
+                project.unwrap().packages["a"].cgo.as_ref().unwrap().libc,
+                Libc::Glibc {
+                    version: version.map(|minor| crate::project::GlibcVersion { minor }),
+                },
+                "{toml}"
+            );
+        }
     }
 }

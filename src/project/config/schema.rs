@@ -54,6 +54,7 @@ pub(super) struct RawPackage {
     pub(super) cgo: Option<Spanned<bool>>,
     #[serde(rename = "c-libc")]
     pub(super) c_libc: Option<Spanned<String>>,
+    pub(super) glibc: Option<Spanned<String>>,
     pub(super) cflags: Option<Spanned<OneOrMany>>,
     #[serde(rename = "c-ldflags")]
     pub(super) c_ldflags: Option<Spanned<OneOrMany>>,
