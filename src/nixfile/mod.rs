@@ -8,9 +8,9 @@
 //!   nix2container whose functions return the arguments they were given, marked with the
 //!   function's name and each argument's position (`standin.nix`). let, inherit, rec,
 //!   imports, overlays and interpolation are then exactly Nix's.
-//! - [`literal`]: without Nix, rnix parses the files and a small evaluator accepts the literal
-//!   forms such flakes are written in; anything else is an error at file:line:column naming
-//!   the construct.
+//! - [`literal`]: without Nix, rnix parses the files and a small lazy evaluator accepts the
+//!   literal forms such flakes are written in, with the same stand-ins written in Rust;
+//!   anything else is an error at file:line:column naming the construct.
 //!
 //! [`mapping`] turns the tree into kiln.toml (and says, for each Nix setting, what it became
 //! or that it was not carried over, with its position).
