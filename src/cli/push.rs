@@ -181,7 +181,7 @@ fn push_graph(
 ) -> Result<()> {
     let compression = match options.compression {
         Some(compression) => Some(compression),
-        None => compress::requested_compression(graph)?,
+        None => compress::requested_compression(graph, &source.describe())?,
     };
     let Some(compression) = compression
         .filter(|compression| *compression != Compression::None)

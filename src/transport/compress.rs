@@ -148,15 +148,19 @@ pub fn has_plain_layers(graph: &ImageGraph) -> bool {
         .any(|blob| is_plain_layer(&blob.media_type))
 }
 
-/// The compression the image `graph` asks for at its root ([`COMPRESSION_ANNOTATION`]).
-pub fn requested_compression(graph: &ImageGraph) -> Result<Option<Compression>, TransportError> {
+/// The compression the image `graph` (read from `location`) asks for at its root
+/// ([`COMPRESSION_ANNOTATION`] on its `index.json` entry).
+pub fn requested_compression(
+    graph: &ImageGraph,
+    location: &str,
+) -> Result<Option<Compression>, TransportError> {
     match graph.root.annotations.get(COMPRESSION_ANNOTATION) {
         None => Ok(None),
         Some(text) => text
             .parse()
             .map(Some)
             .map_err(|error| TransportError::Invalid {
-                location: "index.json".to_owned(),
+                location: format!("{location} (index.json)"),
                 message: format!("annotation {COMPRESSION_ANNOTATION}: {error}"),
             }),
     }
@@ -610,22 +614,26 @@ mod tests {
     fn the_requested_compression_is_read_from_the_root() {
         let folder = tempfile::tempdir().unwrap();
         let mut graph = open(&archive(folder.path(), Compression::None, &["linux/amd64"])).graph;
-        assert_eq!(requested_compression(&graph).unwrap(), None);
+        assert_eq!(requested_compression(&graph, "image.tar").unwrap(), None);
         graph
             .root
             .annotations
             .insert(COMPRESSION_ANNOTATION.to_owned(), "zstd".to_owned());
         assert_eq!(
-            requested_compression(&graph).unwrap(),
+            requested_compression(&graph, "image.tar").unwrap(),
             Some(Compression::Zstd)
         );
         graph
             .root
             .annotations
             .insert(COMPRESSION_ANNOTATION.to_owned(), "xz".to_owned());
-        let error = requested_compression(&graph).unwrap_err().to_string();
+        let error = requested_compression(&graph, "image.tar")
+            .unwrap_err()
+            .to_string();
         assert!(
-            error.contains("dev.kiln.compression: unknown compression `xz`"),
+            error.starts_with(
+                "image.tar (index.json): annotation dev.kiln.compression: unknown compression `xz`"
+            ),
             "{error}"
         );
     }
