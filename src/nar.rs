@@ -23,11 +23,11 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::PathError;
-use crate::oci::digest::{Digest, HashingWriter};
+use crate::oci::digest::{BackgroundHashingWriter, Digest, HashingWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NarError {
@@ -61,9 +61,10 @@ impl NarHash {
 
 /// The NAR hash of the tree at `path` (not following a symlink at `path` itself).
 pub fn nar_hash(path: &Path) -> Result<NarHash, NarError> {
-    let mut hasher = HashingWriter::new(io::sink());
+    // Reading and hashing overlap (a store output is often one large program).
+    let mut hasher = BackgroundHashingWriter::new(io::sink()).map_err(PathError::read(path))?;
     write_nar(path, &mut hasher)?;
-    let (_, digest, size) = hasher.finish();
+    let (_, digest, size) = hasher.finish().map_err(PathError::read(path))?;
     Ok(NarHash { digest, size })
 }
 
@@ -74,6 +75,35 @@ pub fn write_nar(path: &Path, out: &mut impl Write) -> Result<(), NarError> {
         .string(b"nix-archive-1")
         .map_err(PathError::read(path))?;
     writer.node(path)
+}
+
+/// Copy files into a new folder `destination` and return the folder's NAR hash, computed
+/// from the bytes as they are written, so the copy is never read back. Each item is a path
+/// relative to `destination` (`/`-separated, clean, no two alike, none under another) and
+/// the file it copies; the copy gets mode 0755 when the original's owner may execute it,
+/// 0644 otherwise, and the folders 0755. A package's programs reach the store this way.
+///
+/// The hash is the one [`nar_hash`] of `destination` gives (the tests check it against both
+/// it and `nix-hash`), provided nothing changes `destination` afterwards other than modes
+/// that keep the owner-execute bit (the store's read-only modes do). A source that shrinks
+/// or grows while it is copied is [`NarError::Changed`].
+pub fn copy_files_hashed<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a Path)>,
+    destination: &Path,
+) -> Result<NarHash, NarError> {
+    let mut root = BTreeMap::new();
+    for (path, source) in files {
+        insert_file(&mut root, path, CopyNode::File(source));
+    }
+    let mut hasher =
+        BackgroundHashingWriter::new(io::sink()).map_err(PathError::write(destination))?;
+    let mut writer = NarWriter { out: &mut hasher };
+    writer
+        .string(b"nix-archive-1")
+        .map_err(PathError::write(destination))?;
+    writer.copy_folder(&root, destination)?;
+    let (_, digest, size) = hasher.finish().map_err(PathError::write(destination))?;
+    Ok(NarHash { digest, size })
 }
 
 /// The NAR hash of the folder that `files` form, computed without touching the disk: each
@@ -116,11 +146,44 @@ enum MemoryNode<'a> {
     Folder(BTreeMap<&'a str, MemoryNode<'a>>),
 }
 
-fn insert_file<'a>(
-    mut folder: &mut BTreeMap<&'a str, MemoryNode<'a>>,
-    path: &'a str,
-    file: MemoryNode<'a>,
-) {
+/// A folder to be made by [`copy_files_hashed`]: the files it copies, by name.
+enum CopyNode<'a> {
+    File(&'a Path),
+    Folder(BTreeMap<&'a str, CopyNode<'a>>),
+}
+
+/// The node kinds [`insert_file`] builds trees of.
+trait TreeNode<'a>: Sized {
+    fn folder() -> Self;
+    /// A folder's children; `None` for a file.
+    fn children(&mut self) -> Option<&mut BTreeMap<&'a str, Self>>;
+}
+
+impl<'a> TreeNode<'a> for MemoryNode<'a> {
+    fn folder() -> Self {
+        MemoryNode::Folder(BTreeMap::new())
+    }
+    fn children(&mut self) -> Option<&mut BTreeMap<&'a str, Self>> {
+        match self {
+            MemoryNode::Folder(children) => Some(children),
+            MemoryNode::File { .. } => None,
+        }
+    }
+}
+
+impl<'a> TreeNode<'a> for CopyNode<'a> {
+    fn folder() -> Self {
+        CopyNode::Folder(BTreeMap::new())
+    }
+    fn children(&mut self) -> Option<&mut BTreeMap<&'a str, Self>> {
+        match self {
+            CopyNode::Folder(children) => Some(children),
+            CopyNode::File(_) => None,
+        }
+    }
+}
+
+fn insert_file<'a, N: TreeNode<'a>>(mut folder: &mut BTreeMap<&'a str, N>, path: &'a str, file: N) {
     let (parents, name) = path.rsplit_once('/').unwrap_or(("", path));
     debug_assert!(
         path.split('/')
@@ -128,17 +191,12 @@ fn insert_file<'a>(
         "not a clean relative path: {path:?}"
     );
     for element in parents.split('/').filter(|element| !element.is_empty()) {
-        let child = folder
-            .entry(element)
-            .or_insert_with(|| MemoryNode::Folder(BTreeMap::new()));
-        debug_assert!(
-            matches!(child, MemoryNode::Folder(_)),
-            "{path:?} lies under a file"
-        );
-        if let MemoryNode::File { .. } = child {
-            *child = MemoryNode::Folder(BTreeMap::new());
+        let child = folder.entry(element).or_insert_with(N::folder);
+        debug_assert!(child.children().is_some(), "{path:?} lies under a file");
+        if child.children().is_none() {
+            *child = N::folder();
         }
-        let MemoryNode::Folder(children) = child else {
+        let Some(children) = child.children() else {
             unreachable!("replaced by a folder just above");
         };
         folder = children;
@@ -235,6 +293,86 @@ impl<W: Write> NarWriter<'_, W> {
         self.string(b")")
     }
 
+    /// `children` made at `folder` (created here) and serialised as they are copied.
+    fn copy_folder(
+        &mut self,
+        children: &BTreeMap<&str, CopyNode<'_>>,
+        folder: &Path,
+    ) -> Result<(), NarError> {
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(folder)
+            .map_err(PathError::write(folder))?;
+        self.strings(&[b"(", b"type", b"directory"])
+            .map_err(PathError::write(folder))?;
+        for (name, child) in children {
+            let target = folder.join(name);
+            self.strings(&[b"entry", b"(", b"name", name.as_bytes(), b"node"])
+                .map_err(PathError::write(&target))?;
+            match child {
+                CopyNode::File(source) => self.copy_file(source, &target)?,
+                CopyNode::Folder(grandchildren) => self.copy_folder(grandchildren, &target)?,
+            }
+            self.string(b")").map_err(PathError::write(&target))?;
+        }
+        self.string(b")").map_err(PathError::write(folder))?;
+        Ok(())
+    }
+
+    /// The regular file `source` copied to a new `target`, serialised from the bytes written.
+    fn copy_file(&mut self, source: &Path, target: &Path) -> Result<(), NarError> {
+        let mut input = std::fs::File::open(source).map_err(PathError::read(source))?;
+        let metadata = input.metadata().map_err(PathError::read(source))?;
+        if !metadata.is_file() {
+            return Err(NarError::Unsupported(source.to_owned()));
+        }
+        let executable = metadata.permissions().mode() & 0o100 != 0;
+        let mut output = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(if executable { 0o755 } else { 0o644 })
+            .open(target)
+            .map_err(PathError::write(target))?;
+        // The umask may have taken bits the NAR does not record; the owner's are kept.
+        self.strings(&[b"(", b"type", b"regular"])
+            .map_err(PathError::write(target))?;
+        if executable {
+            self.strings(&[b"executable", b""])
+                .map_err(PathError::write(target))?;
+        }
+        self.string(b"contents").map_err(PathError::write(target))?;
+        let size = metadata.len();
+        self.out
+            .write_all(&size.to_le_bytes())
+            .map_err(PathError::write(target))?;
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut copied = 0u64;
+        loop {
+            let read = match input.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(PathError::read(source)(error).into()),
+            };
+            copied += read as u64;
+            if copied > size {
+                return Err(NarError::Changed(source.to_owned()));
+            }
+            output
+                .write_all(&buffer[..read])
+                .map_err(PathError::write(target))?;
+            self.out
+                .write_all(&buffer[..read])
+                .map_err(PathError::write(target))?;
+        }
+        if copied != size {
+            return Err(NarError::Changed(source.to_owned()));
+        }
+        self.pad(size).map_err(PathError::write(target))?;
+        self.string(b")").map_err(PathError::write(target))?;
+        Ok(())
+    }
+
     fn contents(&mut self, path: &Path, size: u64) -> Result<(), NarError> {
         self.out
             .write_all(&size.to_le_bytes())
@@ -278,6 +416,70 @@ mod tests {
             "714e7ebb12ba3729b3a983fdf13d07277786de148f7eca5797af82db483e9e95"
         );
         assert_eq!(hash.size % 8, 0);
+    }
+
+    /// Copying with the hash computed on the way gives the hash of the copy read back, and
+    /// the copy holds the files with their owner-execute bits.
+    #[test]
+    fn copied_files_hash_as_the_folder_they_make() {
+        let temp = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..3_000_001u32).map(|i| (i % 253) as u8).collect();
+        let sources = [
+            ("program", big.as_slice(), 0o755),
+            ("tool", b"#!/bin/sh\n".as_slice(), 0o700),
+            ("notes", b"seven b".as_slice(), 0o644),
+            ("empty", b"".as_slice(), 0o600),
+        ];
+        for (name, content, mode) in sources {
+            let path = temp.path().join(name);
+            std::fs::write(&path, content).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let source = |name: &str| temp.path().join(name);
+        let (program, tool, notes, empty) = (
+            source("program"),
+            source("tool"),
+            source("notes"),
+            source("empty"),
+        );
+        let destination = temp.path().join("out");
+        let hash = copy_files_hashed(
+            [
+                ("bin/program", program.as_path()),
+                ("bin/tool", tool.as_path()),
+                ("share/doc/notes", notes.as_path()),
+                ("empty", empty.as_path()),
+            ],
+            &destination,
+        )
+        .unwrap();
+        assert_eq!(hash, nar_hash(&destination).unwrap());
+        assert_eq!(
+            hash,
+            nar_hash_files([
+                ("bin/program", big.as_slice(), true),
+                ("bin/tool", b"#!/bin/sh\n".as_slice(), true),
+                ("share/doc/notes", b"seven b".as_slice(), false),
+                ("empty", b"".as_slice(), false),
+            ])
+        );
+        assert_eq!(std::fs::read(destination.join("bin/program")).unwrap(), big);
+        let mode = |path: &str| {
+            std::fs::metadata(destination.join(path))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o100
+        };
+        assert_eq!((mode("bin/tool"), mode("share/doc/notes")), (0o100, 0));
+        // The destination must be new; a source that is not a file is refused.
+        let again = copy_files_hashed([("x", notes.as_path())], &destination);
+        assert!(matches!(again, Err(NarError::Path(_))), "{again:?}");
+        let folder = copy_files_hashed([("x", temp.path())], &temp.path().join("other"));
+        assert!(
+            matches!(folder, Err(NarError::Unsupported(_))),
+            "{folder:?}"
+        );
     }
 
     /// The in-memory NAR of a set of files is the NAR of the folder they form on disk.

@@ -84,12 +84,38 @@ impl Builder<'_> {
                 let output = temp.join("out");
                 let bin = output.join("bin");
                 std::fs::create_dir_all(&bin).map_err(PathError::write(&bin))?;
-                for main in &plan.package.mains {
-                    let from = go_bin.join(&main.program);
-                    let to = bin.join(&main.program);
-                    std::fs::copy(&from, &to).map_err(PathError::write(&to))?;
+                // Each program enters the output as a second link to Go's file: nothing is
+                // written again (on this scale, a program of tens of MB, the write is what
+                // an edit costs beyond Go). That is safe because Go never writes into an
+                // existing `-o` file: it renames its new link output over it, or removes it
+                // and creates a new one (cmd/go/internal/work/shell.go, moveOrCopyFile and
+                // CopyFile), and when the program is up to date it only sets its mtime,
+                // which no store hash records. Where links cannot be made (another file
+                // system), the programs are copied, hashed on the way.
+                let linked = plan.package.mains.iter().try_for_each(|main| {
+                    std::fs::hard_link(go_bin.join(&main.program), bin.join(&main.program))
+                });
+                if linked.is_ok() {
+                    return Ok(output.into());
                 }
-                Ok(output)
+                crate::store::remove_tree(&output)?;
+                let programs: Vec<(String, std::path::PathBuf)> = plan
+                    .package
+                    .mains
+                    .iter()
+                    .map(|main| (format!("bin/{}", main.program), go_bin.join(&main.program)))
+                    .collect();
+                let nar_hash = crate::nar::copy_files_hashed(
+                    programs
+                        .iter()
+                        .map(|(path, source)| (path.as_str(), source.as_path())),
+                    &output,
+                )
+                .map_err(crate::store::StoreError::from)?;
+                Ok(crate::store::Built {
+                    path: output,
+                    nar_hash: Some(nar_hash),
+                })
             },
         )
     }

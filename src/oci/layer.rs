@@ -21,7 +21,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::compression::{Compression, Compressor};
-use super::digest::{Digest, HashingWriter};
+use super::digest::{BackgroundHashingWriter, Digest, HashingWriter};
 use super::tar::{EntryHeader, EntryKind, TarError, TarWriter};
 use super::tree::{Attributes, FileTree, ImagePath, Node};
 
@@ -104,9 +104,15 @@ fn compress_layer<W: Write>(
         deduplicated_bytes: counts.deduplicated_bytes,
     };
     if options.compression == Compression::None {
-        let mut tar = TarWriter::new(HashingWriter::new(out));
+        // The tar is the blob: hashed beside the writing, on a second core.
+        let hashing = BackgroundHashingWriter::new(out).map_err(LayerError::Write)?;
+        let mut tar = TarWriter::new(hashing);
         let counts = write_entries(tree, options.mtime, links, &mut tar, on_progress)?;
-        let (out, diff_id, size) = tar.finish().map_err(LayerError::Write)?.finish();
+        let (out, diff_id, size) = tar
+            .finish()
+            .map_err(LayerError::Write)?
+            .finish()
+            .map_err(LayerError::Write)?;
         return Ok((summary(diff_id, size, diff_id, size, counts), out));
     }
     let compressed = HashingWriter::new(out);
