@@ -24,6 +24,8 @@
 //! - [`transport`]: images between registries, layouts and archives, as skopeo names them;
 //!   opening an image wherever it lives and picking one platform of an index.
 //! - [`registry`]: the OCI distribution client, credentials and pushes.
+//! - [`cache`]: the shared build cache: store outputs as signed artifacts in an OCI registry,
+//!   substituted before a build, pushed after one.
 //! - [`engine`]: the Docker Engine API (`kiln load`).
 //! - [`http`]: the one HTTP stack: agent, retry policy, URL redaction, TLS roots.
 //! - [`nixfile`]: reading a Nix flake (gomod2nix, dockerTools) for `kiln init --from-nix`,
@@ -37,6 +39,7 @@
 //! at all.
 
 pub mod builder;
+pub mod cache;
 pub mod cli;
 pub mod diagnostic;
 pub mod engine;

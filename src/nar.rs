@@ -37,6 +37,14 @@ pub enum NarError {
     Unsupported(PathBuf),
     #[error("{} changed while it was being read", .0.display())]
     Changed(PathBuf),
+    #[error("not a valid NAR at byte {offset}: {message}")]
+    Malformed { offset: u64, message: String },
+    #[error("cannot read the NAR stream at byte {offset}")]
+    Read {
+        offset: u64,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// A NAR hash in the forms Nix prints.
@@ -104,6 +112,205 @@ pub fn copy_files_hashed<'a>(
     writer.copy_folder(&root, destination)?;
     let (_, digest, size) = hasher.finish().map_err(PathError::write(destination))?;
     Ok(NarHash { digest, size })
+}
+
+/// The longest name of a folder entry and the longest symlink target [`unpack_nar`] takes
+/// (Linux's NAME_MAX and PATH_MAX), and the deepest nesting of folders.
+const NAME_LIMIT: u64 = 255;
+const TARGET_LIMIT: u64 = 4096;
+const DEPTH_LIMIT: usize = 256;
+
+/// Unpack the NAR read from `reader` at `destination` (which must not exist), as Nix's
+/// `restorePath` does: files 0644 (0755 when executable), folders 0755, symlinks as they
+/// are. The stream is checked against the grammar as it is read: entries strictly sorted,
+/// names without `/`, NUL, `.` or `..`, padding zero, nothing after the root node's end is
+/// read. Streaming: file contents are copied through, never held in memory. On an error
+/// whatever was written is left for the caller to remove (it unpacks into a temporary).
+pub fn unpack_nar(reader: &mut impl Read, destination: &Path) -> Result<(), NarError> {
+    let mut nar = NarReader {
+        inner: reader,
+        offset: 0,
+    };
+    nar.expect(b"nix-archive-1")?;
+    nar.node(destination, 0)
+}
+
+struct NarReader<'a, R: Read> {
+    inner: &'a mut R,
+    offset: u64,
+}
+
+impl<R: Read> NarReader<'_, R> {
+    fn malformed(&self, message: impl Into<String>) -> NarError {
+        NarError::Malformed {
+            offset: self.offset,
+            message: message.into(),
+        }
+    }
+
+    fn exact(&mut self, buffer: &mut [u8]) -> Result<(), NarError> {
+        self.inner.read_exact(buffer).map_err(|source| {
+            if source.kind() == io::ErrorKind::UnexpectedEof {
+                self.malformed("the stream ends early (truncated)")
+            } else {
+                NarError::Read {
+                    offset: self.offset,
+                    source,
+                }
+            }
+        })?;
+        self.offset += buffer.len() as u64;
+        Ok(())
+    }
+
+    fn number(&mut self) -> Result<u64, NarError> {
+        let mut bytes = [0u8; 8];
+        self.exact(&mut bytes)?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    fn padding(&mut self, length: u64) -> Result<(), NarError> {
+        let remainder = (length % 8) as usize;
+        if remainder != 0 {
+            let mut zeros = [0u8; 8];
+            self.exact(&mut zeros[..8 - remainder])?;
+            if zeros.iter().any(|byte| *byte != 0) {
+                return Err(self.malformed("padding that is not zero"));
+            }
+        }
+        Ok(())
+    }
+
+    fn string(&mut self, limit: u64) -> Result<Vec<u8>, NarError> {
+        let length = self.number()?;
+        if length > limit {
+            return Err(self.malformed(format!("a string of {length} bytes (at most {limit})")));
+        }
+        let mut bytes = vec![0u8; length as usize];
+        self.exact(&mut bytes)?;
+        self.padding(length)?;
+        Ok(bytes)
+    }
+
+    /// The next token, which must be one of the grammar's words (all short).
+    fn token(&mut self) -> Result<Vec<u8>, NarError> {
+        self.string(16)
+    }
+
+    fn expect(&mut self, word: &[u8]) -> Result<(), NarError> {
+        let token = self.token()?;
+        if token != word {
+            return Err(self.malformed(format!(
+                "expected {:?}, found {:?}",
+                String::from_utf8_lossy(word),
+                String::from_utf8_lossy(&token)
+            )));
+        }
+        Ok(())
+    }
+
+    fn node(&mut self, path: &Path, depth: usize) -> Result<(), NarError> {
+        if depth > DEPTH_LIMIT {
+            return Err(self.malformed(format!("folders nested deeper than {DEPTH_LIMIT}")));
+        }
+        self.expect(b"(")?;
+        self.expect(b"type")?;
+        match self.token()?.as_slice() {
+            b"regular" => {
+                let mut tag = self.token()?;
+                let mut executable = false;
+                if tag == b"executable" {
+                    self.expect(b"")?;
+                    executable = true;
+                    tag = self.token()?;
+                }
+                if tag != b"contents" {
+                    return Err(self.malformed("a regular file without `contents`"));
+                }
+                let size = self.number()?;
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(if executable { 0o755 } else { 0o644 })
+                    .open(path)
+                    .map_err(PathError::write(path))?;
+                let copied =
+                    io::copy(&mut (&mut *self.inner).take(size), &mut file).map_err(|source| {
+                        NarError::Read {
+                            offset: self.offset,
+                            source,
+                        }
+                    })?;
+                self.offset += copied;
+                if copied != size {
+                    return Err(self.malformed(format!(
+                        "the stream ends {} bytes into a file of {size} (truncated)",
+                        copied
+                    )));
+                }
+                self.padding(size)?;
+                let mode = if executable { 0o755 } else { 0o644 };
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                    .map_err(PathError::write(path))?;
+            }
+            b"symlink" => {
+                self.expect(b"target")?;
+                let target = self.string(TARGET_LIMIT)?;
+                if target.is_empty() || target.contains(&0) {
+                    return Err(self.malformed("an empty symlink target, or one with NUL"));
+                }
+                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), path)
+                    .map_err(PathError::write(path))?;
+            }
+            b"directory" => {
+                std::fs::create_dir(path).map_err(PathError::write(path))?;
+                let mut previous: Option<Vec<u8>> = None;
+                loop {
+                    match self.token()?.as_slice() {
+                        b")" => return Ok(()),
+                        b"entry" => {}
+                        other => {
+                            return Err(self.malformed(format!(
+                                "expected an entry, found {:?}",
+                                String::from_utf8_lossy(other)
+                            )));
+                        }
+                    }
+                    self.expect(b"(")?;
+                    self.expect(b"name")?;
+                    let name = self.string(NAME_LIMIT)?;
+                    if name.is_empty()
+                        || name == b"."
+                        || name == b".."
+                        || name.contains(&b'/')
+                        || name.contains(&0)
+                    {
+                        return Err(self.malformed(format!(
+                            "the entry name {:?}",
+                            String::from_utf8_lossy(&name)
+                        )));
+                    }
+                    if previous.as_ref().is_some_and(|previous| *previous >= name) {
+                        return Err(self.malformed(format!(
+                            "entry {:?} is out of order or given twice",
+                            String::from_utf8_lossy(&name)
+                        )));
+                    }
+                    self.expect(b"node")?;
+                    self.node(&path.join(std::ffi::OsStr::from_bytes(&name)), depth + 1)?;
+                    self.expect(b")")?;
+                    previous = Some(name);
+                }
+            }
+            other => {
+                return Err(self.malformed(format!(
+                    "the node type {:?}",
+                    String::from_utf8_lossy(other)
+                )));
+            }
+        }
+        self.expect(b")")
+    }
 }
 
 /// The NAR hash of the folder that `files` form, computed without touching the disk: each
@@ -480,6 +687,73 @@ mod tests {
             matches!(folder, Err(NarError::Unsupported(_))),
             "{folder:?}"
         );
+    }
+
+    /// Unpacking a NAR gives back a tree with the same NAR: files, executables, symlinks,
+    /// empty files and folders; a single file unpacks as a file.
+    #[test]
+    fn unpacking_round_trips() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().join("tree");
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::create_dir_all(root.join("empty")).unwrap();
+        std::fs::write(root.join("bin/tool"), b"#!/bin/sh\necho tool\n").unwrap();
+        std::fs::set_permissions(
+            root.join("bin/tool"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::write(root.join("readme"), b"hello nar\n").unwrap();
+        std::fs::write(root.join("zero"), b"").unwrap();
+        symlink("bin/tool", root.join("link")).unwrap();
+        for source in [root.clone(), root.join("readme")] {
+            let mut bytes = Vec::new();
+            write_nar(&source, &mut bytes).unwrap();
+            let destination = temp.path().join(format!("back-{}", bytes.len()));
+            unpack_nar(&mut bytes.as_slice(), &destination).unwrap();
+            assert_eq!(nar_hash(&destination).unwrap(), nar_hash(&source).unwrap());
+        }
+    }
+
+    /// Truncated, disordered and hostile streams are refused, naming the byte.
+    #[test]
+    fn malformed_nars_are_refused() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().join("tree");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("a"), b"content of a").unwrap();
+        std::fs::write(root.join("b"), b"b").unwrap();
+        let mut good = Vec::new();
+        write_nar(&root, &mut good).unwrap();
+        let unpack = |bytes: &[u8], name: &str| {
+            unpack_nar(&mut &bytes[..], &temp.path().join(name))
+                .unwrap_err()
+                .to_string()
+        };
+        let truncated = unpack(&good[..good.len() - 20], "truncated");
+        assert!(truncated.contains("truncated"), "{truncated}");
+        let in_file = unpack(&good[..good.len() - 100], "in-file");
+        assert!(in_file.contains("not a valid NAR at byte"), "{in_file}");
+        // Swap the names "a" and "b": out of order.
+        let mut swapped = good.clone();
+        let a = swapped
+            .windows(9)
+            .position(|window| window == b"\x01\0\0\0\0\0\0\0a")
+            .unwrap();
+        let b = swapped
+            .windows(9)
+            .position(|window| window == b"\x01\0\0\0\0\0\0\0b")
+            .unwrap();
+        swapped[a + 8] = b'b';
+        swapped[b + 8] = b'a';
+        let disorder = unpack(&swapped, "disorder");
+        assert!(disorder.contains("out of order"), "{disorder}");
+        let mut dots = good.clone();
+        dots[a + 8] = b'/';
+        let slash = unpack(&dots, "slash");
+        assert!(slash.contains("the entry name \"/\""), "{slash}");
+        let not_nar = unpack(b"\x05\0\0\0\0\0\0\0hello\0\0\0", "not-nar");
+        assert!(not_nar.contains("expected \"nix-archive-1\""), "{not_nar}");
     }
 
     /// The in-memory NAR of a set of files is the NAR of the folder they form on disk.

@@ -26,6 +26,8 @@ pub enum SessionError {
     Target(#[from] TargetError),
     #[error(transparent)]
     Build(Box<BuildError>),
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
 }
 
 /// `Config`, `Target`, `Store` and `Build` are transparent, which hides the inner error from
@@ -37,6 +39,7 @@ impl Hint for SessionError {
             SessionError::Build(inner) => inner.hint(),
             SessionError::Config(inner) => inner.hint(),
             SessionError::Target(inner) => inner.hint(),
+            SessionError::Cache(inner) => inner.hint(),
             _ => None,
         }
     }
@@ -59,8 +62,15 @@ pub struct Session<'a> {
 impl<'a> Session<'a> {
     /// Open the kiln home's store and take a build's share of the gc lock; `status` hears
     /// about waits and builds.
+    ///
+    /// With `KILN_CACHE` set, the store asks those caches before it builds an output, and
+    /// with `KILN_CACHE_SECRET_KEY_FILE` it pushes what it built ([`crate::cache`]).
     pub fn open(status: &'a dyn Fn(&str)) -> Result<Self, SessionError> {
-        let store = Store::open()?;
+        let mut store = Store::open()?;
+        let reporter = Box::new(crate::cache::StderrReporter { quiet: false });
+        if let Some(cache) = crate::cache::Cache::from_env(reporter)? {
+            store = store.with_substituter(std::sync::Arc::new(cache));
+        }
         let guard = store.build_guard(|| status("waiting for `kiln gc` to finish"))?;
         Ok(Self::with_store(store, Some(guard), status))
     }

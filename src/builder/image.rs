@@ -21,11 +21,12 @@ impl Builder<'_> {
     /// Build the image of `plan` (and its packages) unless the store has it: one manifest per
     /// platform, under an index when there are several, in a docker-archive that is also an
     /// OCI layout.
+    ///
+    /// The packages are realised only when the image itself must be built: an image in the
+    /// store, or substituted from a shared cache, needs none of them (its archive holds its
+    /// programs). The image's lock is held meanwhile; a package build never takes an image's
+    /// lock, so the order cannot deadlock.
     pub fn realise_image(&self, plan: &ImagePlan) -> Result<Realised, BuildError> {
-        let mut packages = Vec::new();
-        for platform in &plan.platforms {
-            packages.push(self.realise_package(&platform.package)?);
-        }
         let label = format!(
             "{}:{}",
             plan.image.reference.familiar_name(),
@@ -35,6 +36,10 @@ impl Builder<'_> {
             &plan.recipe,
             || (self.status)(&format!("waiting for another kiln building image {label}")),
             |temp| {
+                let mut packages = Vec::new();
+                for platform in &plan.platforms {
+                    packages.push(self.realise_package(&platform.package)?);
+                }
                 (self.status)(&format!(
                     "building image {label} (image `{}`{})",
                     plan.image.key,

@@ -6,6 +6,7 @@
 //! 0 success, 1 error, 2 bad usage, 130 interrupted.
 
 mod build;
+mod cache;
 mod image;
 mod init;
 mod inspect;
@@ -66,6 +67,8 @@ enum Command {
     Gc(store::GcArgs),
     /// Look after the store: verify it, print paths, hash files as Nix does.
     Store(store::StoreArgs),
+    /// The shared build cache in an OCI registry: signing keys, pushing outputs.
+    Cache(cache::CacheArgs),
 }
 
 /// Run kiln with the process's arguments.
@@ -100,6 +103,7 @@ pub fn main() -> ExitCode {
         Command::Load(args) => load::run(args, &printer),
         Command::Push(args) => push::run(args, &printer),
         Command::Copy(args) => push::copy(args, &printer),
+        Command::Cache(args) => cache::run(args, &printer),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -152,6 +152,7 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
     }
     ask!(
         crate::builder::BuildError,
+        crate::cache::CacheError,
         crate::builder::files::FilesError,
         crate::builder::executable::ExecutableError,
         crate::builder::go::GoError,

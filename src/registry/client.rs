@@ -52,6 +52,9 @@ pub struct ClientOptions {
     pub credentials: CredentialFiles,
     /// The first wait of [`RetryPolicy::registry`] (tests make it short).
     pub first_retry_delay: Duration,
+    /// Timeouts and redirects: [`AgentOptions::registry`], or a caller's own (the shared
+    /// build cache gives up sooner).
+    pub agent: AgentOptions,
 }
 
 impl ClientOptions {
@@ -60,6 +63,7 @@ impl ClientOptions {
             insecure,
             credentials: CredentialFiles::from_env(),
             first_retry_delay: RetryPolicy::registry().first_delay,
+            agent: AgentOptions::registry(),
         }
     }
 }
@@ -129,7 +133,7 @@ impl Registry {
         let mut last_error = String::new();
         for scheme in schemes {
             let verify = *scheme == "http" || !options.insecure;
-            let client = Client::new(&AgentOptions::registry().verify_tls(verify).for_host(host));
+            let client = Client::new(&options.agent.clone().verify_tls(verify).for_host(host));
             let base = format!("{scheme}://{api_host}");
             let retry = RetryPolicy::registry().with_first_delay(options.first_retry_delay);
             let mut registry = Registry {

@@ -41,13 +41,18 @@
 //! recipes are made by [`crate::recipes`], and which outputs a garbage-collection root pins
 //! beyond the one it links to (a kiln.lock's modules, say) is asked of the caller of
 //! [`Store::gc`]. Every output is made by one operation, [`Store::realise`]: lock it, look
-//! again, clear a dead build's debris, build in `tmp/`, hash, record, publish.
+//! again, clear a dead build's debris, build in `tmp/`, hash, record, publish. A store may
+//! have a [`Substituter`] (the shared build cache, `crate::cache`): asked at the step before
+//! building, it unpacks the output into the same `tmp/` folder, and the store publishes it
+//! by the same steps once its NAR hash is the one the substituter vouched for; it is told
+//! of each output built here, after its lock is released.
 
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
@@ -82,6 +87,16 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(
+        "{what} has NAR hash {got} ({got_size} bytes), and {expected} ({expected_size} bytes) was expected"
+    )]
+    NarMismatch {
+        what: String,
+        expected: String,
+        expected_size: u64,
+        got: String,
+        got_size: u64,
+    },
 }
 
 impl Hint for StoreError {
@@ -288,10 +303,44 @@ pub struct OutputRecord {
     pub recipe: serde_json::Value,
 }
 
+/// Where outputs can come from besides building them, and where what was built goes: the
+/// shared build cache (`crate::cache`). The store asks it under the output's lock, after
+/// finding the output missing and before building it, so a substituted output is published
+/// by the same protocol, in the same `tmp/` folder, as a built one.
+pub trait Substituter: Send + Sync {
+    /// Fetch the output of `recipe` into `temp` (which does not exist yet): `Some` when
+    /// `temp` now holds it, with the NAR hash it must have. `None` leaves it to be built
+    /// (the substituter says why, if it was refused); whatever is at `temp` is removed.
+    fn fetch(&self, recipe: &Recipe, temp: &Path) -> Option<Expected>;
+    /// What was fetched for `recipe` did not hash to what was expected, as the store found
+    /// when it hashed it to publish it: it is removed, and built.
+    fn refused(&self, recipe: &Recipe, reason: &str);
+    /// `recipe`'s output was built here and published at `path` (its lock released).
+    fn built(&self, store: &Store, recipe: &Recipe, path: &Path);
+}
+
+/// The NAR hash (SRI) and size a fetched output must have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expected {
+    pub nar_hash: String,
+    pub nar_size: u64,
+}
+
+/// The store's substituter, if any.
+#[derive(Clone)]
+struct SubstituterHook(Arc<dyn Substituter>);
+
+impl std::fmt::Debug for SubstituterHook {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Substituter")
+    }
+}
+
 /// The store of one kiln home.
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
+    substituter: Option<SubstituterHook>,
 }
 
 /// An exclusive lock on one output; released when dropped.
@@ -386,7 +435,27 @@ impl Store {
             let path = root.join(folder);
             std::fs::create_dir_all(&path).map_err(PathError::write(&path))?;
         }
-        Ok(Store { root })
+        Ok(Store {
+            root,
+            substituter: None,
+        })
+    }
+
+    /// This store, asking `substituter` for outputs before building them and telling it
+    /// what was built.
+    pub fn with_substituter(self, substituter: Arc<dyn Substituter>) -> Self {
+        Store {
+            substituter: Some(SubstituterHook(substituter)),
+            ..self
+        }
+    }
+
+    /// What `meta/` records of an output in the store.
+    pub fn record(&self, name: &StoreName) -> Result<OutputRecord, StoreError> {
+        let meta = self.meta_path(name);
+        let bytes = std::fs::read(&meta).map_err(PathError::read(&meta))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|source| StoreError::InvalidMeta { path: meta, source })
     }
 
     pub fn root(&self) -> &Path {
@@ -586,12 +655,34 @@ impl Store {
         if self.contains(name) {
             return Ok(Realised { path, fresh: false });
         }
-        let _lock = self.lock_output(name, waiting)?;
+        let lock = self.lock_output(name, waiting)?;
         if self.contains(name) {
             return Ok(Realised { path, fresh: false });
         }
         self.clear_debris(name)?;
         let temp = self.temp_dir(name);
+        if let Some(SubstituterHook(substituter)) = &self.substituter {
+            let registration = Registration::new(&temp);
+            if let Some(expected) = substituter.fetch(recipe, &temp) {
+                match self.publish(
+                    &Built::from(temp.clone()),
+                    recipe,
+                    registration,
+                    Some(&expected),
+                ) {
+                    Ok(published) => {
+                        return Ok(Realised {
+                            path: published,
+                            fresh: true,
+                        });
+                    }
+                    Err(error) => substituter.refused(recipe, &error.to_string()),
+                }
+            } else {
+                drop(registration);
+            }
+            let _ = remove_tree(&temp);
+        }
         let registration = Registration::new(&temp);
         let built = match build(&temp) {
             Ok(built) => built.into(),
@@ -601,12 +692,17 @@ impl Store {
                 return Err(error);
             }
         };
-        let published = self.publish(&built, recipe, registration);
+        let published = self.publish(&built, recipe, registration, None);
         // Whatever is left: the build's scratch beside a published folder, or everything when
         // publishing failed (a published `temp` itself is gone by its rename).
         let _ = remove_tree(&temp);
+        let published = published?;
+        drop(lock);
+        if let Some(SubstituterHook(substituter)) = &self.substituter {
+            substituter.built(self, recipe, &published);
+        }
         Ok(Realised {
-            path: published?,
+            path: published,
             fresh: true,
         })
     }
@@ -614,12 +710,15 @@ impl Store {
     /// Publish what was built at `built` (under `tmp/`) as the output of `recipe`: hash it,
     /// record it, make it read-only and rename it into place. The caller holds the output's
     /// lock; `registration` is the temporary's entry with the interrupt handler, released by
-    /// the rename so Ctrl-C cannot remove a half-renamed output.
+    /// the rename so Ctrl-C cannot remove a half-renamed output. With `expected` (a
+    /// substituted output), a NAR hash or size that differs is an error and nothing is
+    /// recorded.
     fn publish(
         &self,
         built: &Built,
         recipe: &Recipe,
         registration: Registration,
+        expected: Option<&Expected>,
     ) -> Result<PathBuf, StoreError> {
         let name = recipe.name();
         let hashed = built.nar_hash;
@@ -641,6 +740,17 @@ impl Store {
             }
             None => nar_hash(built)?,
         };
+        if let Some(expected) = expected
+            && (hash.sri() != expected.nar_hash || hash.size != expected.nar_size)
+        {
+            return Err(StoreError::NarMismatch {
+                what: format!("the fetched {}", name.basename()),
+                expected: expected.nar_hash.clone(),
+                expected_size: expected.nar_size,
+                got: hash.sri(),
+                got_size: hash.size,
+            });
+        }
         let record = OutputRecord {
             path: name.basename(),
             kind: recipe.kind(),

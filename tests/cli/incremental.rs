@@ -128,7 +128,11 @@ fn issue_18_no_edit_is_ever_missed() {
     {
         use std::os::unix::fs::MetadataExt;
         let program = std::fs::metadata(root.join("result/bin/shop")).unwrap();
-        assert_eq!(program.nlink(), 2, "the store's program and Go's are one file");
+        assert_eq!(
+            program.nlink(),
+            2,
+            "the store's program and Go's are one file"
+        );
     }
     assert_eq!(
         success(Command::new(first.join("bin/shop"))),

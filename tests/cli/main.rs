@@ -1,6 +1,7 @@
 //! Integration tests: the real `kiln` binary, run in temporary folders, against real tools.
 //! One test binary (as in ripgrep) so the build links once.
 
+mod cache;
 mod cgo;
 mod clients;
 mod concurrency;

@@ -113,6 +113,22 @@ impl DistributionRegistry {
         self.count(&format!("\"PUT /v2/{repository}/blobs/uploads/"))
     }
 
+    /// The registry's storage folder (`docker/registry/v2/…` inside).
+    pub(crate) fn data(&self) -> PathBuf {
+        self._folder.path().join("data")
+    }
+
+    /// The access-log lines (`127.0.0.1 - - [...] "GET /v2/… HTTP/1.1" 404 …`) that hold
+    /// `needle`.
+    pub(crate) fn requests(&self, needle: &str) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .filter(|line| line.contains("127.0.0.1 - - [") && line.contains(needle))
+            .map(str::to_owned)
+            .collect()
+    }
+
     fn count(&self, needle: &str) -> usize {
         std::fs::read_to_string(&self.log)
             .unwrap()

@@ -1,0 +1,413 @@
+//! The shared build cache (issue 20) against the CNCF distribution registry on 127.0.0.1:
+//! machine A (one kiln home and project folder) builds the demo image with a secret key and
+//! pushes what it built; machine B (another kiln home, a copy of the folder elsewhere, a `go`
+//! that logs every run) substitutes it, runs no Go build, and gets the same bytes. Entries
+//! signed by an untrusted key, forged with a trusted key's name, or tampered with in the
+//! registry's storage are refused by name and B builds; a registry that is down is reported
+//! once and the build succeeds.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::harness::*;
+use crate::registry::DistributionRegistry;
+
+/// `kiln cache key generate`: the public key it prints, checked for Nix's format.
+fn generate_key(dir: &TestDir, name: &str, file: &str) -> String {
+    let public = success(dir.kiln([
+        "cache",
+        "key",
+        "generate",
+        "--name",
+        name,
+        "--secret-key-file",
+        file,
+    ]));
+    let public = public.trim().to_owned();
+    let (key_name, encoded) = public.split_once(':').unwrap();
+    assert_eq!(key_name, name);
+    assert_eq!(encoded.len(), 44, "32 bytes in base64: {public}");
+    let secret = std::fs::read_to_string(dir.join(file)).unwrap();
+    assert!(
+        secret.starts_with(&format!("{name}:")),
+        "the secret key file"
+    );
+    assert_eq!(
+        secret.trim().len(),
+        name.len() + 1 + 88,
+        "64 bytes in base64"
+    );
+    public
+}
+
+/// A kiln of machine `home` (a kiln home in the test folder) in `folder`, with the cache
+/// variables. (Every argument is one a test varies; a struct would only rename them.)
+#[allow(clippy::too_many_arguments)]
+fn machine(
+    dir: &TestDir,
+    go: &Path,
+    folder: &str,
+    home: &str,
+    cache: &str,
+    trusted: &str,
+    secret: Option<&Path>,
+    args: &[&str],
+) -> Command {
+    let mut command = dir.kiln_go(go, folder, args);
+    command
+        .env("KILN_HOME", dir.join(home))
+        .env("KILN_CACHE", cache)
+        .env("KILN_CACHE_TRUSTED_KEYS", trusted)
+        .env("KILN_TEST_RETRY_DELAY_MS", "10");
+    if let Some(secret) = secret {
+        command.env("KILN_CACHE_SECRET_KEY_FILE", secret);
+    }
+    command
+}
+
+/// Run, require success, return stderr.
+#[track_caller]
+fn succeeds(mut command: Command) -> String {
+    let output = run(&mut command);
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}\n{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    stderr(&output)
+}
+
+/// The demo (`kiln init app`) in `a/app`, built on machine A with the secret key, which
+/// pushes the package and the image; returns the image's sha256 and the build's seconds.
+fn machine_a(dir: &TestDir, go: &Path, cache: &str, public: &str) -> (String, f64) {
+    std::fs::create_dir_all(dir.join("a")).unwrap();
+    success(dir.kiln_go(go, "a", ["init", "app"]));
+    let started = Instant::now();
+    let log = succeeds(machine(
+        dir,
+        go,
+        "a/app",
+        "home-a",
+        cache,
+        public,
+        Some(&dir.join("a.key")),
+        &["build", ".#container"],
+    ));
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(log.contains("building app-0.1"), "{log}");
+    assert_eq!(
+        log.matches("pushed ").count(),
+        2,
+        "package and image: {log}"
+    );
+    (sha256_file(&dir.join("a/app/result")), seconds)
+}
+
+/// Machine B's project: A's folder copied elsewhere (no `result`), and a `go` that logs its
+/// arguments to `go-calls.log` before running the real one.
+fn machine_b_folder(dir: &TestDir, go: &Path, folder: &str) -> PathBuf {
+    copy_tree(&dir.join("a/app"), &dir.join(folder));
+    let _ = std::fs::remove_file(dir.join(folder).join("result"));
+    let wrapper = dir.join("b-bin/go");
+    if !wrapper.exists() {
+        dir.write(
+            "b-bin/go",
+            format!(
+                "#!/bin/sh\necho \"$@\" >> '{}'\nexec '{}' \"$@\"\n",
+                dir.join("go-calls.log").display(),
+                go.display()
+            ),
+            0o755,
+        );
+    }
+    wrapper
+}
+
+/// The subcommands B's `go` was run with.
+fn go_calls(dir: &TestDir) -> Vec<String> {
+    std::fs::read_to_string(dir.join("go-calls.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|line| line.split(' ').next().unwrap_or("").to_owned())
+        .collect()
+}
+
+fn image_tag(dir: &TestDir, go: &Path) -> String {
+    let path = success(dir.kiln_go(go, "a/app", ["store", "path", ".#container"]));
+    let name = Path::new(path.trim())
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    // Store names of the demo hold no character a tag may not.
+    name
+}
+
+/// GET `path` from the registry on 127.0.0.1:`port` (HTTP/1.0): the body.
+fn http_get(port: u16, path: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nAccept: application/vnd.oci.image.manifest.v1+json\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    body.to_owned()
+}
+
+/// Machine B substitutes the image A built and pushed: no Go build, no Go cache, the same
+/// bytes, `kiln store verify` clean. A miss costs one manifest GET per output.
+#[test]
+fn a_second_machine_substitutes_what_the_first_built_without_running_go() {
+    let test = "cache::a_second_machine_substitutes_what_the_first_built_without_running_go";
+    let Some(go) = require_go(test) else { return };
+    let Some(registry) = DistributionRegistry::start(test, None) else {
+        return;
+    };
+    let dir = TestDir::new();
+    let public = generate_key(&dir, "ci.test-1", "a.key");
+    let mode = std::fs::metadata(dir.join("a.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // A key is never overwritten.
+    let before = std::fs::read(dir.join("a.key")).unwrap();
+    failure(
+        dir.kiln([
+            "cache",
+            "key",
+            "generate",
+            "--name",
+            "ci.test-2",
+            "--secret-key-file",
+            "a.key",
+        ]),
+        &["a.key exists already; kiln never overwrites a key"],
+    );
+    assert_eq!(std::fs::read(dir.join("a.key")).unwrap(), before);
+    let converted = success(dir.kiln(["cache", "key", "public", "--secret-key-file", "a.key"]));
+    assert_eq!(converted.trim(), public);
+
+    let cache = format!("oci://{}/team/kiln-cache", registry.host());
+    let (digest_a, cold) = machine_a(&dir, &go, &cache, &public);
+    // A's two misses: one manifest GET each (and the /v2/ ping once per run).
+    let manifest_gets = registry.requests("\"GET /v2/team/kiln-cache/manifests/");
+    assert_eq!(manifest_gets.len(), 2, "{manifest_gets:#?}");
+    assert!(
+        manifest_gets.iter().all(|line| line.contains("\" 404 ")),
+        "{manifest_gets:#?}"
+    );
+
+    let wrapper = machine_b_folder(&dir, &go, "elsewhere/b/app");
+    let started = Instant::now();
+    let log = succeeds(machine(
+        &dir,
+        &wrapper,
+        "elsewhere/b/app",
+        "home-b",
+        &cache,
+        &public,
+        None,
+        &["build", ".#container"],
+    ));
+    let hit = started.elapsed().as_secs_f64();
+    eprintln!("cache: cold build with push {cold:.2} s, substituted {hit:.2} s");
+    assert!(log.contains("substituted "), "{log}");
+    assert!(log.contains("(signed by ci.test-1)"), "{log}");
+    assert!(!log.contains("building"), "B built something: {log}");
+    assert_eq!(sha256_file(&dir.join("elsewhere/b/app/result")), digest_a);
+    // Go was asked who it is (`go env`), never to build; its cache is empty.
+    let calls = go_calls(&dir);
+    assert!(calls.iter().all(|call| call == "env"), "{calls:?}");
+    let go_cache = dir.join("home-b/v1/go/cache");
+    assert_eq!(std::fs::read_dir(&go_cache).unwrap().count(), 0);
+    let mut verify = dir.kiln(["store", "verify"]);
+    verify.env("KILN_HOME", dir.join("home-b"));
+    let verified = succeeds(verify);
+    assert!(
+        verified.contains("1 outputs verified, all intact"),
+        "{verified}"
+    );
+
+    // `kiln cache push` of what the cache has sends nothing.
+    let sent = registry.requests("\"PUT ").len() + registry.requests("\"POST ").len();
+    let mut again = machine(
+        &dir,
+        &go,
+        "a/app",
+        "home-a",
+        &cache,
+        &public,
+        Some(&dir.join("a.key")),
+        &["cache", "push", "result"],
+    );
+    let output = run(&mut again);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("has it"), "{}", stderr(&output));
+    assert_eq!(
+        registry.requests("\"PUT ").len() + registry.requests("\"POST ").len(),
+        sent,
+        "a push of what the cache has sent something"
+    );
+}
+
+/// Refusals, each named with its cache, reference and reason, then a local build that gives
+/// the same image: an entry signed by a key B does not trust; one forged with the trusted
+/// key's name (another key's signature, pushed by `kiln cache push`); one whose blob was
+/// altered in the registry's storage.
+#[test]
+fn refused_entries_are_named_and_built_locally() {
+    let test = "cache::refused_entries_are_named_and_built_locally";
+    let Some(go) = require_go(test) else { return };
+    let Some(registry) = DistributionRegistry::start(test, None) else {
+        return;
+    };
+    let dir = TestDir::new();
+    let public = generate_key(&dir, "ci.test-1", "a.key");
+    let other = generate_key(&dir, "other-1", "other.key");
+    let cache = format!("oci://{}/kiln-cache", registry.host());
+    let (digest_a, _) = machine_a(&dir, &go, &cache, &public);
+    let tag = image_tag(&dir, &go);
+    let wrapper = machine_b_folder(&dir, &go, "b/app");
+    let b_builds = |home: &str, cache: &str, trusted: &str| {
+        let _ = std::fs::remove_file(dir.join("b/app/result"));
+        let log = succeeds(machine(
+            &dir,
+            &wrapper,
+            "b/app",
+            home,
+            cache,
+            trusted,
+            None,
+            &["build", ".#container"],
+        ));
+        assert!(log.contains("building image app:0.1"), "{log}");
+        assert_eq!(sha256_file(&dir.join("b/app/result")), digest_a);
+        let tmp = dir.join(&format!("{home}/v1/tmp"));
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            0,
+            "half-downloaded debris in {}",
+            tmp.display()
+        );
+        log
+    };
+
+    // Untrusted key.
+    let log = b_builds("home-b1", &cache, &other);
+    assert!(log.contains("building app-0.1"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "warning: cache {cache}: refused {}/kiln-cache:{tag}: it is signed only by untrusted keys (ci.test-1; KILN_CACHE_TRUSTED_KEYS has none of them); building it locally",
+            registry.host()
+        )),
+        "{log}"
+    );
+
+    // Forged: an impostor's key named like the trusted one signs A's output into another
+    // repository.
+    let impostor = dir.join("impostor.key");
+    let text = std::fs::read_to_string(dir.join("other.key")).unwrap();
+    std::fs::write(&impostor, text.replacen("other-1:", "ci.test-1:", 1)).unwrap();
+    let forged = format!("oci://{}/forged", registry.host());
+    let pushed = success(machine(
+        &dir,
+        &go,
+        "a/app",
+        "home-a",
+        &forged,
+        "",
+        Some(&impostor),
+        &["cache", "push", "result"],
+    ));
+    assert!(pushed.starts_with(&tag), "{pushed}");
+    let log = b_builds("home-b2", &forged, &public);
+    assert!(
+        log.contains(&format!(
+            "refused {}/forged:{tag}: its signature by trusted key `ci.test-1` does not verify",
+            registry.host()
+        )),
+        "{log}"
+    );
+
+    // Tampered: one byte of the image's blob changed where the registry stores it.
+    let manifest: serde_json::Value = serde_json::from_str(&http_get(
+        registry.port(),
+        &format!("/v2/kiln-cache/manifests/{tag}"),
+    ))
+    .unwrap();
+    let blob = manifest["layers"][0]["digest"].as_str().unwrap();
+    let hex = blob.strip_prefix("sha256:").unwrap();
+    let data = registry.data().join(format!(
+        "docker/registry/v2/blobs/sha256/{}/{hex}/data",
+        &hex[..2]
+    ));
+    let mut bytes = std::fs::read(&data).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&data, bytes).unwrap();
+    let log = b_builds("home-b3", &cache, &public);
+    let refusal = log
+        .lines()
+        .find(|line| {
+            line.contains(&format!(
+                "refused {}/kiln-cache:{tag}: its blob {blob}",
+                registry.host()
+            ))
+        })
+        .unwrap_or_else(|| panic!("no refusal of the tampered blob: {log}"));
+    assert!(refusal.ends_with("; building it locally"), "{refusal}");
+    // The package's entry is intact, and building the image needs the package: substituted.
+    assert!(log.contains("substituted "), "{log}");
+    assert!(!log.contains("building app-0.1"), "{log}");
+}
+
+/// A cache nobody listens on: one message for the run (two outputs asked for), no push
+/// attempted, the build succeeds.
+#[test]
+fn an_unreachable_cache_is_reported_once_and_the_build_succeeds() {
+    let test = "cache::an_unreachable_cache_is_reported_once_and_the_build_succeeds";
+    let Some(go) = require_go(test) else { return };
+    let dir = TestDir::new();
+    let public = generate_key(&dir, "ci.test-1", "a.key");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::create_dir_all(dir.join("a")).unwrap();
+    success(dir.kiln_go(&go, "a", ["init", "app"]));
+    let cache = format!("oci://127.0.0.1:{port}/kiln-cache");
+    let log = succeeds(machine(
+        &dir,
+        &go,
+        "a/app",
+        "home-a",
+        &cache,
+        &public,
+        Some(&dir.join("a.key")),
+        &["build", ".#container"],
+    ));
+    assert_eq!(log.matches("unreachable").count(), 1, "{log}");
+    assert!(
+        log.contains(&format!(
+            "warning: cache {cache} unreachable: cannot reach the registry 127.0.0.1:{port}"
+        )),
+        "{log}"
+    );
+    assert!(log.contains("building locally"), "{log}");
+    assert!(!log.contains("cannot push"), "{log}");
+    assert!(dir.join("a/app/result").exists());
+}
