@@ -63,6 +63,17 @@ pub(super) fn sbom_document(
             }),
             (None, None) => None,
         },
+        cgo: match (&platform.package.zig, &platform.package.package.cgo) {
+            (Some(zig), Some(cgo)) => Some(crate::sbom::SbomCgo {
+                zig: &zig.pin,
+                target: &zig.target,
+                glibc: crate::toolchain::zig::glibc_version(
+                    &platform.package.package.platform,
+                    cgo.libc,
+                ),
+            }),
+            _ => None,
+        },
     };
     crate::sbom::spdx_bytes(&input).map_err(sbom_error)
 }

@@ -24,7 +24,7 @@ use crate::gomod::buildinfo::BuildInfoError;
 pub use crate::gomod::buildinfo::{BuildInfo, GoModule};
 use crate::oci::spec::media_type;
 pub use artifact::{EMPTY_JSON, artifact_manifest, empty_descriptor, write_artifact};
-pub use spdx::{SbomBase, SbomInput, TOOL, spdx_bytes, spdx_document};
+pub use spdx::{SbomBase, SbomCgo, SbomInput, TOOL, spdx_bytes, spdx_document};
 
 /// The media type of an SPDX JSON document, and the `artifactType` of its OCI artifact.
 pub const SPDX_MEDIA_TYPE: &str = media_type::SPDX_JSON;

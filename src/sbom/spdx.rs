@@ -42,6 +42,14 @@
 //!   `Vendored: …`; a program whose main module Go reports as `(devel)` (always, with
 //!   `-buildvcs=false`) gets the package's kiln.toml `version` as `versionInfo`, never in its
 //!   purl (it is not a module version).
+//! - A cgo build (issue 21): the Zig release that compiled and linked its C code is a package
+//!   `ziglang` (`APPLICATION`, the version of kiln.lock's `[[zig]]` pin, the wheel's URL as
+//!   `downloadLocation`, its SHA-256 as an SPDX checksum, purl `pkg:pypi/ziglang@VERSION`)
+//!   that is a `BUILD_TOOL_OF` each program; the C library is a package too: `musl`, without
+//!   a version (it is the musl this Zig ships, from the same wheel, which the comment says),
+//!   which each program has a `STATIC_LINK` to, or `glibc` at the release whose symbols the
+//!   programs link against, a `DYNAMIC_LINK` (the library itself is the base's at run time).
+//!   The Go toolchain is not listed as a build tool: the Go release is the `stdlib` package.
 //! - Relationships: `DOCUMENT DESCRIBES image`, `image CONTAINS program`, `program
 //!   DEPENDS_ON stdlib` and `DEPENDS_ON` each module compiled into it; a locked module that
 //!   no program contains (Go read only its go.mod, or its code serves tests) is a
@@ -51,7 +59,8 @@
 //!   `-2`, `-3`, … in the sorted order of their names, so identifiers are unique and depend
 //!   only on the document's content.
 //! - Order: packages image, base (static sources by name), programs (by file), standard
-//!   libraries (by version), modules (by path, then version); relationships in the same order.
+//!   libraries (by version), the C toolchain and C library, modules (by path, then version);
+//!   relationships in the same order.
 //!
 //! This module returns the SBOM's [`SbomError`], shared with [`super::artifact`].
 
@@ -98,6 +107,21 @@ pub struct SbomInput<'a> {
     pub application_version: Option<&'a str>,
     /// What the image starts from; `None` for `scratch`.
     pub base: Option<SbomBase<'a>>,
+    /// The C toolchain and C library of a cgo package's programs; `None` without cgo.
+    pub cgo: Option<SbomCgo<'a>>,
+}
+
+/// What a cgo build adds to the SBOM: the Zig release that compiled and linked the C code,
+/// and the C library linked in.
+#[derive(Clone, Copy, Debug)]
+pub struct SbomCgo<'a> {
+    /// kiln.lock's `[[zig]]` pin the programs were built with (this host's).
+    pub zig: &'a crate::toolchain::zig::ZigPin,
+    /// Zig's target triple (`x86_64-linux-musl`, `x86_64-linux-gnu.2.31`).
+    pub target: &'a str,
+    /// The glibc release whose symbols the programs link against, dynamically; `None`: musl
+    /// as this Zig ships it, linked statically.
+    pub glibc: Option<crate::project::GlibcVersion>,
 }
 
 /// The base an image starts from, as its SBOM names it.
@@ -265,6 +289,21 @@ fn document_by(input: &SbomInput<'_>, tool: &str) -> Result<Value, SbomError> {
     for (index, go_version) in go_versions.iter().enumerate() {
         packages.push(stdlib_package(&stdlib_ids[index], go_version));
     }
+    // The C toolchain (a build tool of each program) and the C library linked in.
+    let cgo_ids = input.cgo.map(|cgo| {
+        let library = if cgo.glibc.is_some() { "glibc" } else { "musl" };
+        let zig = allocate_ids("BuildTool", vec!["ziglang".to_owned()]).remove(0);
+        let libc = allocate_ids("CLibrary", vec![library.to_owned()]).remove(0);
+        packages.push(zig_package(&zig, &cgo));
+        packages.push(libc_package(&libc, &cgo));
+        // STATIC_LINK and DYNAMIC_LINK are SPDX 2.3's words for exactly these two cases.
+        let link = if cgo.glibc.is_some() {
+            "DYNAMIC_LINK"
+        } else {
+            "STATIC_LINK"
+        };
+        (zig, libc, link)
+    });
     for (index, ((path, version), entry)) in modules.iter().enumerate() {
         packages.push(module_package(&module_ids[index], path, version, entry));
     }
@@ -288,6 +327,10 @@ fn document_by(input: &SbomInput<'_>, tool: &str) -> Result<Value, SbomError> {
                 "DEPENDS_ON",
                 &stdlib_ids[position],
             ));
+        }
+        if let Some((zig, libc, link)) = &cgo_ids {
+            relationships.push(relationship(zig, "BUILD_TOOL_OF", application_id));
+            relationships.push(relationship(application_id, link, libc));
         }
         for (module_index, entry) in modules.values().enumerate() {
             if entry.programs.contains(file) {
@@ -591,6 +634,65 @@ fn stdlib_package(id: &str, go_version: &str) -> Value {
     Value::Object(fields)
 }
 
+/// The Zig release of a cgo build: the ziglang wheel kiln.lock pins, by its URL and SHA-256
+/// (the digest of that very file, so an SPDX checksum), with its PyPI purl.
+fn zig_package(id: &str, cgo: &SbomCgo<'_>) -> Value {
+    let mut fields = package(id, "ziglang", "APPLICATION");
+    fields.insert("versionInfo".to_owned(), json!(cgo.zig.version));
+    fields.insert("downloadLocation".to_owned(), json!(cgo.zig.url));
+    fields.insert(
+        "checksums".to_owned(),
+        json!([{"algorithm": "SHA256", "checksumValue": cgo.zig.sha256}]),
+    );
+    fields.insert(
+        "externalRefs".to_owned(),
+        json!([purl_reference(format!(
+            "pkg:pypi/ziglang@{}",
+            purl_encode(&cgo.zig.version, false)
+        ))]),
+    );
+    fields.insert(
+        "comment".to_owned(),
+        json!(format!(
+            "The C toolchain of the cgo build: Zig {} for the host {}, from the ziglang wheel kiln.lock pins, compiling and linking the C code for {}.",
+            cgo.zig.version, cgo.zig.host, cgo.target
+        )),
+    );
+    Value::Object(fields)
+}
+
+/// The C library of a cgo build: musl as the Zig release ships it (its sources are in the
+/// wheel, so it has the wheel's version, not a musl release number kiln could vouch for), or
+/// glibc at the release whose symbols the program links against.
+fn libc_package(id: &str, cgo: &SbomCgo<'_>) -> Value {
+    match cgo.glibc {
+        None => {
+            let mut fields = package(id, "musl", "LIBRARY");
+            fields.insert("downloadLocation".to_owned(), json!(cgo.zig.url));
+            fields.insert(
+                "comment".to_owned(),
+                json!(format!(
+                    "musl as Zig {} ships it (its sources are in the ziglang wheel {}), compiled for {} and linked statically into the programs.",
+                    cgo.zig.version, cgo.zig.version, cgo.target
+                )),
+            );
+            Value::Object(fields)
+        }
+        Some(version) => {
+            let mut fields = package(id, "glibc", "LIBRARY");
+            fields.insert("versionInfo".to_owned(), json!(version.to_string()));
+            fields.insert(
+                "comment".to_owned(),
+                json!(format!(
+                    "The programs link dynamically against glibc, against the symbols of glibc {version} (the release kiln.toml or kiln pins; Zig {} provides its stubs, for {}): the base image provides the library at run time, that release or a newer one.",
+                    cgo.zig.version, cgo.target
+                )),
+            );
+            Value::Object(fields)
+        }
+    }
+}
+
 fn module_package(id: &str, path: &str, version: &ModuleVersion, entry: &ModuleEntry) -> Value {
     let mut fields = package(id, path, "LIBRARY");
     let mut references = Vec::new();
@@ -711,6 +813,7 @@ mod tests {
             locked_modules: lock,
             application_version: None,
             base: None,
+            cgo: None,
         }
     }
 
@@ -968,6 +1071,126 @@ mod tests {
         assert_eq!(
             Digest::of(&to_canonical_vec(&document).unwrap()).to_string(),
             "sha256:2da4a2087cb17c87c4ded32865b1a789a9a37bc45ed89bb943a89289568b8402"
+        );
+    }
+
+    /// Issue 21: a cgo build lists Zig as a build tool of each program (the wheel's URL,
+    /// SHA-256 and PyPI purl from the pin) and the C library: musl statically linked, or glibc
+    /// at its pinned release dynamically linked. Both documents' bytes are pinned.
+    #[test]
+    fn cgo_lists_zig_and_the_c_library() {
+        let reference: Reference = "localhost:5000/team/app:1.0".parse().unwrap();
+        let platform: Platform = "linux/arm64".parse().unwrap();
+        let programs = parse_go_version_m(GO_VERSION_M).unwrap();
+        let lock = fixture_lock();
+        let zig = crate::toolchain::zig::default_pin("linux-amd64").unwrap();
+        let mut input = fixture_input(&reference, &platform, &programs, &lock);
+        input.cgo = Some(SbomCgo {
+            zig: &zig,
+            target: "aarch64-linux-musl",
+            glibc: None,
+        });
+        let lines = |document: &Value| -> Vec<String> {
+            document["relationships"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|relationship| {
+                    format!(
+                        "{} {} {}",
+                        relationship["spdxElementId"].as_str().unwrap(),
+                        relationship["relationshipType"].as_str().unwrap(),
+                        relationship["relatedSpdxElement"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        };
+        let document = document_by(&input, "kiln-golden").unwrap();
+        let packages = document["packages"].as_array().unwrap();
+        let ids: Vec<&str> = packages
+            .iter()
+            .map(|package| package["SPDXID"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids[3..6],
+            [
+                "SPDXRef-Go-stdlib-go1.27.3",
+                "SPDXRef-BuildTool-ziglang",
+                "SPDXRef-CLibrary-musl"
+            ]
+        );
+        let zig_package = &packages[4];
+        assert_eq!(zig_package["name"], "ziglang");
+        assert_eq!(zig_package["versionInfo"], "0.17.1");
+        assert_eq!(zig_package["downloadLocation"], zig.url.as_str());
+        assert_eq!(
+            zig_package["checksums"],
+            json!([{"algorithm": "SHA256", "checksumValue": zig.sha256}])
+        );
+        assert_eq!(
+            zig_package["externalRefs"][0]["referenceLocator"],
+            "pkg:pypi/ziglang@0.17.1"
+        );
+        let musl = &packages[5];
+        assert_eq!(musl["name"], "musl");
+        assert!(musl.get("versionInfo").is_none());
+        assert!(
+            musl["comment"]
+                .as_str()
+                .unwrap()
+                .starts_with("musl as Zig 0.17.1 ships it"),
+            "{musl}"
+        );
+        let relationships = lines(&document);
+        for program in ["app", "hello"] {
+            for line in [
+                format!("SPDXRef-BuildTool-ziglang BUILD_TOOL_OF SPDXRef-Application-{program}"),
+                format!("SPDXRef-Application-{program} STATIC_LINK SPDXRef-CLibrary-musl"),
+            ] {
+                assert!(relationships.contains(&line), "{line}: {relationships:#?}");
+            }
+        }
+        assert!(
+            !relationships
+                .iter()
+                .any(|line| line.contains("DYNAMIC_LINK"))
+        );
+        assert_eq!(
+            Digest::of(&to_canonical_vec(&document).unwrap()).to_string(),
+            "sha256:5ce837f13d6dc09c72b9edd53f98a817194281f30f9994acff52413cd69be472"
+        );
+
+        input.cgo = Some(SbomCgo {
+            zig: &zig,
+            target: "aarch64-linux-gnu.2.31",
+            glibc: Some(crate::project::GlibcVersion { minor: 31 }),
+        });
+        let document = document_by(&input, "kiln-golden").unwrap();
+        let glibc = &document["packages"][5];
+        assert_eq!(glibc["SPDXID"], "SPDXRef-CLibrary-glibc");
+        assert_eq!(glibc["name"], "glibc");
+        assert_eq!(glibc["versionInfo"], "2.31");
+        assert!(
+            glibc["comment"]
+                .as_str()
+                .unwrap()
+                .contains("against the symbols of glibc 2.31"),
+            "{glibc}"
+        );
+        let relationships = lines(&document);
+        assert!(
+            relationships.contains(
+                &"SPDXRef-Application-app DYNAMIC_LINK SPDXRef-CLibrary-glibc".to_owned()
+            )
+        );
+        assert!(
+            !relationships
+                .iter()
+                .any(|line| line.contains("STATIC_LINK"))
+        );
+        assert_eq!(
+            Digest::of(&to_canonical_vec(&document).unwrap()).to_string(),
+            "sha256:ba870abab51559863125b9de23e0795efd7ed328d0b53f533a5a2a73049676da"
         );
     }
 

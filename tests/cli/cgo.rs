@@ -176,6 +176,69 @@ fn cgo_inline_c_builds_for_two_platforms_and_runs() {
         assert_eq!(output, "C says 41001\n");
     }
 
+    // The SBOM names the Zig that built the program, by kiln.lock's pin, and musl linked in.
+    let zig_line = |key: &str| {
+        let start = lock.find("[[zig]]").unwrap();
+        let line = lock[start..]
+            .lines()
+            .find(|line| line.starts_with(&format!("{key} = ")))
+            .unwrap();
+        line.split('"').nth(1).unwrap().to_owned()
+    };
+    for platform in ["linux/amd64", "linux/arm64"] {
+        let sbom = success(dir.kiln_go(&go, "app", ["sbom", "result", "--platform", platform]));
+        let document: serde_json::Value = serde_json::from_str(&sbom).unwrap();
+        let packages = document["packages"].as_array().unwrap();
+        let zig = packages
+            .iter()
+            .find(|package| package["name"] == "ziglang")
+            .unwrap_or_else(|| panic!("{platform}: no ziglang in {sbom}"));
+        assert_eq!(zig["versionInfo"], "0.17.1");
+        assert_eq!(zig["downloadLocation"], zig_line("url").as_str());
+        assert_eq!(
+            zig["checksums"][0]["checksumValue"],
+            zig_line("sha256").as_str()
+        );
+        assert_eq!(
+            zig["externalRefs"][0]["referenceLocator"],
+            "pkg:pypi/ziglang@0.17.1"
+        );
+        let target = if platform == "linux/amd64" {
+            "x86_64-linux-musl"
+        } else {
+            "aarch64-linux-musl"
+        };
+        let musl = packages
+            .iter()
+            .find(|package| package["name"] == "musl")
+            .unwrap();
+        assert!(musl["comment"].as_str().unwrap().contains(target), "{musl}");
+        let relationships = document["relationships"].as_array().unwrap();
+        let related = |from: &serde_json::Value, kind: &str, to: &serde_json::Value| {
+            relationships.iter().any(|relationship| {
+                relationship["spdxElementId"] == from["SPDXID"]
+                    && relationship["relationshipType"] == kind
+                    && relationship["relatedSpdxElement"] == to["SPDXID"]
+            })
+        };
+        let program = packages
+            .iter()
+            .find(|package| {
+                package["primaryPackagePurpose"] == "APPLICATION" && package["name"] != "ziglang"
+            })
+            .unwrap();
+        assert!(related(zig, "BUILD_TOOL_OF", program), "{sbom}");
+        assert!(related(program, "STATIC_LINK", musl), "{sbom}");
+        if let Some(tools) = crate::harness::require_python_tools(test) {
+            let path = dir.join(&format!("{target}.spdx.json"));
+            std::fs::write(&path, &sbom).unwrap();
+            let ((spdx_tools, spdx_text), (schema, schema_text)) =
+                crate::sbom::validate(&tools, &path);
+            assert_eq!(spdx_tools, Some(0), "{spdx_text}");
+            assert_eq!(schema, Some(0), "{schema_text}");
+        }
+    }
+
     // The shell has what the build has: the same CC, found on its PATH.
     let shell = success(dir.kiln_go(
         &go,

@@ -235,6 +235,75 @@ fn sbom_of_a_go_program_with_modules_is_valid_spdx() {
     );
 }
 
+/// Issue 21: the SBOM of a cgo build, with Zig as a build tool and musl (statically) or glibc
+/// (dynamically) as the C library, passes pyspdxtools and the official schema, its purls
+/// canonical (the real build's SBOM is checked in tests/cli/cgo.rs).
+#[test]
+fn sbom_of_a_cgo_build_is_valid_spdx() {
+    const NAME: &str = "sbom_of_a_cgo_build_is_valid_spdx";
+    let Some(tools) = require_python_tools(NAME) else {
+        return;
+    };
+    let dir = TestDir::new();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sbom/go-version-m.txt"),
+    )
+    .unwrap();
+    let programs = parse_go_version_m(&text).unwrap();
+    let reference: Reference = "localhost:5000/team/app:1.0".parse().unwrap();
+    let platform: Platform = "linux/arm64".parse().unwrap();
+    let zig = kiln::toolchain::zig::default_pin("linux-amd64").unwrap();
+    for (target, glibc, link) in [
+        ("aarch64-linux-musl", None, "STATIC_LINK"),
+        (
+            "aarch64-linux-gnu.2.31",
+            Some(kiln::project::GlibcVersion { minor: 31 }),
+            "DYNAMIC_LINK",
+        ),
+    ] {
+        let bytes = spdx_bytes(&SbomInput {
+            image: &reference,
+            version: "1.0",
+            created: "1970-01-01T00:00:01Z",
+            manifest_digest: Digest::of(b"the image manifest"),
+            platform: &platform,
+            programs: &programs,
+            locked_modules: &[],
+            application_version: Some("1.0"),
+            base: None,
+            cgo: Some(kiln::sbom::SbomCgo {
+                zig: &zig,
+                target,
+                glibc,
+            }),
+        })
+        .unwrap();
+        let path = dir.join(&format!("{target}.spdx.json"));
+        std::fs::write(&path, &bytes).unwrap();
+        let ((spdx_tools_code, spdx_tools_output), (schema_code, schema_output)) =
+            validate(&tools, &path);
+        eprintln!("{target}: pyspdxtools exit {spdx_tools_code:?}\n{spdx_tools_output}");
+        eprintln!("{target}: jsonschema and purls exit {schema_code:?}\n{schema_output}");
+        assert_eq!(spdx_tools_code, Some(0), "{target}: {spdx_tools_output}");
+        assert_eq!(schema_code, Some(0), "{target}: {schema_output}");
+        let document: Value = serde_json::from_slice(&bytes).unwrap();
+        let zig_package = find_package(&document, "ziglang", Some("0.17.1")).unwrap();
+        let app = find_package(&document, "example.com/app", Some("1.0")).unwrap();
+        assert!(has_relationship(
+            &document,
+            zig_package,
+            "BUILD_TOOL_OF",
+            app
+        ));
+        let libc = match glibc {
+            None => find_package(&document, "musl", None),
+            Some(_) => find_package(&document, "glibc", Some("2.31")),
+        }
+        .unwrap();
+        assert!(has_relationship(&document, app, link, libc), "{target}");
+    }
+}
+
 // ------------------------------------------------------------------------------------------
 // Images with an SBOM beside them, as kiln's builder stores them
 // ------------------------------------------------------------------------------------------
@@ -288,6 +357,7 @@ pub(crate) fn image_with_sbom(dir: &TestDir, folder: &str, platform: &str) -> Im
         locked_modules: &[],
         application_version: None,
         base: None,
+        cgo: None,
     })
     .unwrap();
     let mut writer = LayoutWriter::open(&layout).unwrap();
