@@ -599,13 +599,10 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    /// A fixed tree; its NAR hash below is what `nix-hash --type sha256` (nix 2.8) prints
-    /// for it, and the integration test `project::nar_hashes_match_nix_hash` checks more trees against
-    /// nix-hash itself.
-    #[test]
-    fn golden_tree() {
-        let temp = tempfile::tempdir().unwrap();
-        let root = temp.path().join("tree");
+    /// The tree of [`golden_tree`]: a program, a file, an empty file, an empty folder and a
+    /// symlink, at `folder/tree`.
+    fn golden_tree_at(folder: &Path) -> PathBuf {
+        let root = folder.join("tree");
         std::fs::create_dir_all(root.join("bin")).unwrap();
         std::fs::create_dir_all(root.join("empty")).unwrap();
         std::fs::write(root.join("bin/tool"), b"#!/bin/sh\necho tool\n").unwrap();
@@ -617,6 +614,16 @@ mod tests {
         std::fs::write(root.join("readme"), b"hello nar\n").unwrap();
         std::fs::write(root.join("zero"), b"").unwrap();
         symlink("bin/tool", root.join("link")).unwrap();
+        root
+    }
+
+    /// A fixed tree; its NAR hash below is what `nix-hash --type sha256` (nix 2.8) prints
+    /// for it, and the integration test `project::nar_hashes_match_nix_hash` checks more trees against
+    /// nix-hash itself.
+    #[test]
+    fn golden_tree() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = golden_tree_at(temp.path());
         let hash = nar_hash(&root).unwrap();
         assert_eq!(
             hash.digest.hex(),
@@ -694,18 +701,7 @@ mod tests {
     #[test]
     fn unpacking_round_trips() {
         let temp = tempfile::tempdir().unwrap();
-        let root = temp.path().join("tree");
-        std::fs::create_dir_all(root.join("bin")).unwrap();
-        std::fs::create_dir_all(root.join("empty")).unwrap();
-        std::fs::write(root.join("bin/tool"), b"#!/bin/sh\necho tool\n").unwrap();
-        std::fs::set_permissions(
-            root.join("bin/tool"),
-            std::fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
-        std::fs::write(root.join("readme"), b"hello nar\n").unwrap();
-        std::fs::write(root.join("zero"), b"").unwrap();
-        symlink("bin/tool", root.join("link")).unwrap();
+        let root = golden_tree_at(temp.path());
         for source in [root.clone(), root.join("readme")] {
             let mut bytes = Vec::new();
             write_nar(&source, &mut bytes).unwrap();
