@@ -200,10 +200,11 @@ fn push_graph(
         .with_context(|| format!("cannot compress the layers of {}", source.describe()))?;
     let layers = compressed.compressed + compressed.reused;
     printer.status(format!(
-        "{layers} layer{} compressed ({compression}, {} to {}){}",
+        "{layers} layer{} in {compression} ({} to {}): {} compressed now{}",
         if layers == 1 { "" } else { "s" },
         format_bytes(compressed.plain_bytes),
         format_bytes(compressed.compressed_bytes),
+        compressed.compressed,
         match compressed.reused {
             0 => String::new(),
             reused => format!(", {reused} kept from an earlier push, not compressed again"),

@@ -175,7 +175,6 @@ pub fn compress_layers<'a>(
     compression: Compression,
     compressor: &dyn LayerCompressor,
 ) -> Result<CompressedImage<'a>, TransportError> {
-    let mut overlay = OverlaySource::unchanged(source);
     let mut result = CompressedImage {
         source: OverlaySource::unchanged(source),
         graph: graph.clone(),
@@ -186,9 +185,9 @@ pub fn compress_layers<'a>(
         compressed_bytes: 0,
     };
     if compression == Compression::None || !has_plain_layers(graph) {
-        result.source = overlay;
         return Ok(result);
     }
+    let mut overlay = OverlaySource::unchanged(source);
     // Old layer digest → its compressed descriptor; old document digest → its new one.
     let mut layers: BTreeMap<Digest, Descriptor> = BTreeMap::new();
     let mut documents: BTreeMap<Digest, Descriptor> = BTreeMap::new();

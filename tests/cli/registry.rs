@@ -640,7 +640,10 @@ fn push_compresses_plain_layers_once_and_reproducibly() {
         "{local}"
     );
     let (digest, said) = push(&first, "1", &[]);
-    assert!(said.contains("1 layer compressed (gzip, "), "{said}");
+    assert!(
+        said.contains("1 layer in gzip (") && said.contains("): 1 compressed now"),
+        "{said}"
+    );
     assert!(!said.contains("kept from an earlier push"), "{said}");
     let pushed = skopeo_raw(&format!("docker://{}", target("1")));
     assert_eq!(
@@ -663,8 +666,9 @@ fn push_compresses_plain_layers_once_and_reproducibly() {
     let (other, said) = push(&first, "2", &[]);
     assert_ne!(other, digest);
     assert!(
-        said.contains("1 layer compressed (gzip, ")
-            && said.contains(", 1 kept from an earlier push, not compressed again"),
+        said.contains("1 layer in gzip (")
+            && said
+                .contains("): 0 compressed now, 1 kept from an earlier push, not compressed again"),
         "{said}"
     );
     // The new config, and the SBOM, which names the new manifest.
