@@ -217,6 +217,13 @@ impl AtomicFile {
     /// Sync and rename into place.
     pub fn commit(self) -> Result<(), OutputError> {
         self.file.sync_all().map_err(PathError::write(&self.temp))?;
+        self.commit_unsynced()
+    }
+
+    /// Rename into place without waiting for the disk: a reader sees the old file or the new
+    /// one, but after a power loss the new one may be torn or empty, so only for files whose
+    /// readers detect that (a checksum, or a record of the boot that wrote them).
+    pub fn commit_unsynced(self) -> Result<(), OutputError> {
         let AtomicFile {
             temp,
             destination,
@@ -454,6 +461,20 @@ fn sweep_once(folder: &Path) {
     if first {
         sweep(folder);
     }
+}
+
+/// This boot's identity (`/proc/sys/kernel/random/boot_id`, a random UUID the kernel makes
+/// at boot), if the kernel gives one. Files kiln writes without waiting for the disk record
+/// it, and are trusted only in the boot that wrote them: after a power loss they may be
+/// torn, after any reboot they are checked (or thrown away) before they are used.
+pub fn boot_id() -> Option<&'static str> {
+    static BOOT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| {
+        let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        let boot = text.trim();
+        (!boot.is_empty() && !boot.contains(char::is_whitespace)).then(|| boot.to_owned())
+    })
+    .as_deref()
 }
 
 /// Write `bytes` to `destination` atomically.

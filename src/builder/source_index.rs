@@ -22,10 +22,11 @@
 //! named: every file that reaches a build folder is hashed again as it is copied
 //! ([`super::worktree`]), and the build's recipe names those bytes.
 //!
-//! Format (version 1), written whole and renamed into place:
+//! Format (version 2), written whole and renamed into place, without waiting for the disk:
 //!
 //! ```text
-//! kiln stat index 1
+//! kiln stat index 2
+//! boot <the boot's id, `crate::output::boot_id`>
 //! started <seconds> <nanoseconds>
 //! <device> <inode> <mode> <size> <mtime s> <mtime ns> <ctime s> <ctime ns> <sha256 hex> <path>
 //! …
@@ -34,6 +35,10 @@
 //!
 //! Paths are relative, UTF-8 and free of newlines (the scan refuses others). A file that does
 //! not parse, or whose last line does not match, is ignored whole: every file is read again.
+//! So is an index of another boot: neither the index nor the files it describes were synced,
+//! and after a power loss a file's bytes may not be the ones its unchanged `lstat` suggests
+//! (a build folder's copy, say); after a reboot, one full scan costs less than a sync on every
+//! build (and the machine has no way to tell a reboot from a power loss).
 
 use std::collections::HashMap;
 use std::fs::Metadata;
@@ -46,7 +51,7 @@ use sha2::Digest as _;
 use crate::oci::digest::Digest;
 use crate::output::{AtomicFile, OutputError};
 
-const HEADER: &str = "kiln stat index 1\n";
+const HEADER: &str = "kiln stat index 2\n";
 
 /// How long a record must have been settled before the scan that took it began.
 pub const SETTLE_MARGIN_NANOS: i128 = 2_000_000_000;
@@ -161,10 +166,11 @@ impl StatIndex {
     }
 
     /// The index at `path`, or `None` when there is none or it cannot be trusted as a whole
-    /// (torn, another version, garbage): then every file is read again.
+    /// (torn, another version, garbage, written in another boot): then every file is read
+    /// again.
     pub fn read(path: &Path) -> Option<StatIndex> {
         let bytes = std::fs::read(path).ok()?;
-        parse(&bytes)
+        parse(&bytes, crate::output::boot_id()?)
     }
 
     /// The digest of the file at `path` (relative) when the record says its bytes cannot
@@ -197,9 +203,10 @@ impl StatIndex {
     }
 
     /// The bytes of the index (records sorted by path, so equal indexes are equal files).
-    fn to_bytes(&self) -> Vec<u8> {
+    fn to_bytes(&self, boot: Option<&str>) -> Vec<u8> {
         let mut text = String::with_capacity(HEADER.len() + self.records.len() * 140);
         text.push_str(HEADER);
+        text.push_str(&format!("boot {}\n", boot.unwrap_or("-")));
         let (seconds, nanoseconds) = self.started.parts();
         text.push_str(&format!("started {seconds} {nanoseconds}\n"));
         let mut paths: Vec<&String> = self.records.keys().collect();
@@ -228,13 +235,14 @@ impl StatIndex {
     pub fn write(&self, path: &Path, temp_folder: &Path) -> Result<(), OutputError> {
         let mut file = AtomicFile::create_in(temp_folder, path)?;
         file.file()
-            .write_all(&self.to_bytes())
+            .write_all(&self.to_bytes(crate::output::boot_id()))
             .map_err(crate::diagnostic::PathError::write(path))?;
-        file.commit()
+        file.commit_unsynced()
     }
 }
 
-fn parse(bytes: &[u8]) -> Option<StatIndex> {
+/// The index in `bytes`, if it is whole and was written in `boot`.
+fn parse(bytes: &[u8], boot: &str) -> Option<StatIndex> {
     let body_end = bytes.strip_suffix(b"\n")?;
     let end_start = body_end.iter().rposition(|&byte| byte == b'\n')? + 1;
     let (body, end) = bytes.split_at(end_start);
@@ -246,6 +254,9 @@ fn parse(bytes: &[u8]) -> Option<StatIndex> {
     }
     let rest = std::str::from_utf8(body.strip_prefix(HEADER.as_bytes())?).ok()?;
     let mut lines = rest.lines();
+    if lines.next()?.strip_prefix("boot ")? != boot {
+        return None;
+    }
     let started = lines.next()?.strip_prefix("started ")?;
     let (seconds, nanoseconds) = started.split_once(' ')?;
     let mut index = StatIndex::new(Clock::of(seconds.parse().ok()?, nanoseconds.parse().ok()?));
@@ -319,7 +330,8 @@ mod tests {
         index.write(&path, temp.path()).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
-        assert!(text.starts_with("kiln stat index 1\nstarted 1800000000 5\n2049 1234 33188 13 1699999996 7 1700000001 999999999 "), "{text}");
+        let boot = crate::output::boot_id().expect("Linux gives a boot id");
+        assert!(text.starts_with(&format!("kiln stat index 2\nboot {boot}\nstarted 1800000000 5\n2049 1234 33188 13 1699999996 7 1700000001 999999999 ")), "{text}");
         let read = StatIndex::read(&path).unwrap();
         assert_eq!(read.len(), 2);
         assert_eq!(
@@ -329,11 +341,20 @@ mod tests {
         // Written again, the same bytes (sorted records).
         read.write(&path, temp.path()).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
-        // One flipped byte, a torn end, or another version: nothing is trusted.
+        // One flipped byte, a torn end, another version, or another boot (its checksum made
+        // right): nothing is trusted.
+        let resealed = |text: &str| {
+            let body = &text[..text.rfind("end ").unwrap()];
+            format!("{body}end {}\n", hex::encode(sha2::Sha256::digest(body)))
+        };
+        assert_eq!(resealed(&text), text);
+        let other_boot = "00000000-1111-2222-3333-444444444444";
+        assert_ne!(boot, other_boot);
         for damaged in [
             text.replacen("13 1699999996", "14 1699999996", 1),
             text[..text.len() - 10].to_owned(),
-            text.replacen("index 1", "index 2", 1),
+            resealed(&text.replacen("index 2", "index 1", 1)),
+            resealed(&text.replacen(boot, other_boot, 1)),
         ] {
             std::fs::write(&path, damaged).unwrap();
             assert!(StatIndex::read(&path).is_none());

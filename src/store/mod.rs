@@ -37,6 +37,16 @@
 //! its lock; the second finds it built. `kiln gc` takes the gc lock exclusively, so it waits
 //! for running builds and never removes what they use.
 //!
+//! Durability: like Nix (whose `fsync-store-paths` is off by default), kiln does not wait for
+//! the disk when it publishes: an edit's rebuild would otherwise wait for its 50 MiB program
+//! and image to be written, which on a VM disk costs more than the rest of kiln's work. A
+//! kill cannot tear an output (the kernel has the bytes), a power loss can: so each record
+//! names the boot that wrote it (`unsynced`, from [`crate::output::boot_id`]), and an output
+//! published in an earlier boot is trusted only after [`Store::realise`] has hashed it again
+//! under its lock; it is then synced and its record rewritten without the mark, or, if its
+//! bytes or its record did not survive, removed and made again ([`Store::settle`]). That
+//! check runs once per output after a reboot. A kernel without boot ids gets synced outputs.
+//!
 //! The store knows the layout and the publish protocol, nothing of what an output means:
 //! recipes are made by [`crate::recipes`], and which outputs a garbage-collection root pins
 //! beyond the one it links to (a kiln.lock's modules, say) is asked of the caller of
@@ -301,6 +311,10 @@ pub struct OutputRecord {
     pub nar_hash: String,
     pub nar_size: u64,
     pub recipe: serde_json::Value,
+    /// The boot in which the output was published without being synced to disk; absent once
+    /// it is known to be on disk (it was synced, or checked after a reboot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsynced: Option<String>,
 }
 
 /// Where outputs can come from besides building them, and where what was built goes: the
@@ -341,6 +355,10 @@ impl std::fmt::Debug for SubstituterHook {
 pub struct Store {
     root: PathBuf,
     substituter: Option<SubstituterHook>,
+    /// This boot's identity (`/proc/sys/kernel/random/boot_id`), when the kernel tells it:
+    /// outputs are then published without waiting for the disk and marked with it (see
+    /// "Durability" in the module doc). `None`: every output is synced before it is published.
+    boot: Option<String>,
 }
 
 /// An exclusive lock on one output; released when dropped.
@@ -438,6 +456,7 @@ impl Store {
         Ok(Store {
             root,
             substituter: None,
+            boot: crate::output::boot_id().map(str::to_owned),
         })
     }
 
@@ -531,9 +550,51 @@ impl Store {
         self.root.join("tmp").join(name.hash())
     }
 
-    /// Whether the output exists, recorded and published.
+    /// Whether the output exists, recorded and published, and can be trusted: its record is
+    /// whole, and it was synced or written in this boot. An output written in an earlier
+    /// boot and never synced is not contained until [`Store::realise`] has checked it
+    /// ([`Store::settle`]).
     pub fn contains(&self, name: &StoreName) -> bool {
-        self.meta_path(name).is_file() && std::fs::symlink_metadata(self.path(name)).is_ok()
+        self.trusted_record(name).is_some() && std::fs::symlink_metadata(self.path(name)).is_ok()
+    }
+
+    /// The output's record, if it is whole and says the output can be trusted now.
+    fn trusted_record(&self, name: &StoreName) -> Option<OutputRecord> {
+        let record = self.record(name).ok()?;
+        match &record.unsynced {
+            None => Some(record),
+            Some(boot) => (Some(boot) == self.boot.as_ref()).then_some(record),
+        }
+    }
+
+    /// Decide about an output [`Store::contains`] does not trust (the caller holds its
+    /// lock): one published without syncing in an earlier boot is hashed again; when it
+    /// still has its NAR hash it is synced and its record says so, and it is contained.
+    /// Anything else at its name (a torn record after a power loss, an output whose bytes
+    /// did not reach the disk, a path without a record) is removed, to be made again.
+    fn settle(&self, name: &StoreName) -> Result<bool, StoreError> {
+        let path = self.path(name);
+        let meta = self.meta_path(name);
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Ok(false);
+        }
+        if let Ok(mut record) = self.record(name)
+            && record.unsynced.is_some()
+            && nar_hash(&path)
+                .is_ok_and(|hash| hash.sri() == record.nar_hash && hash.size == record.nar_size)
+        {
+            sync_tree(&path)?;
+            record.unsynced = None;
+            write_record(&meta, &record, true)?;
+            return Ok(true);
+        }
+        remove_tree(&path)?;
+        match std::fs::remove_file(&meta) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                Err(PathError::remove(&meta)(error).into())
+            }
+            _ => Ok(false),
+        }
     }
 
     /// `locks/<file_name>`, opened (made if missing) for locking.
@@ -656,7 +717,7 @@ impl Store {
             return Ok(Realised { path, fresh: false });
         }
         let lock = self.lock_output(name, waiting)?;
-        if self.contains(name) {
+        if self.contains(name) || self.settle(name)? {
             return Ok(Realised { path, fresh: false });
         }
         self.clear_debris(name)?;
@@ -724,9 +785,12 @@ impl Store {
         let hashed = built.nar_hash;
         let built = built.path.as_path();
         read_only(built)?;
-        // The disk writes what was built while it is hashed; `sync_tree` below then waits
-        // for what is left instead of starting it.
-        start_writeback(built);
+        let synced = self.boot.is_none();
+        if synced {
+            // The disk writes what was built while it is hashed; `sync_tree` below then
+            // waits for what is left instead of starting it.
+            start_writeback(built);
+        }
         let hash = match hashed {
             Some(hash) => {
                 // Every debug build (the test suite's) checks the build's own hash.
@@ -757,15 +821,13 @@ impl Store {
             nar_hash: hash.sri(),
             nar_size: hash.size,
             recipe: recipe.document().clone(),
+            unsynced: if synced { None } else { self.boot.clone() },
         };
         let meta = self.meta_path(name);
-        let bytes =
-            serde_json::to_vec_pretty(&record).map_err(|source| StoreError::InvalidMeta {
-                path: meta.clone(),
-                source,
-            })?;
-        write_synced(&meta, &bytes)?;
-        sync_tree(built)?;
+        write_record(&meta, &record, synced)?;
+        if synced {
+            sync_tree(built)?;
+        }
         let destination = self.path(name);
         registration
             .publish(|| std::fs::rename(built, &destination))
@@ -784,14 +846,25 @@ impl Store {
     }
 }
 
-/// Write `bytes` to `path` whole and synced, through an owned temporary beside it.
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let folder = path.parent().unwrap_or(Path::new("."));
-    let mut file = AtomicFile::create_in(folder, path)?;
+/// Write an output's record to `meta` whole, through an owned temporary beside it; synced
+/// when `synced` (else a reader after a power loss may find it torn, and
+/// [`Store::settle`] then removes the output).
+fn write_record(meta: &Path, record: &OutputRecord, synced: bool) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec_pretty(record).map_err(|source| StoreError::InvalidMeta {
+        path: meta.to_owned(),
+        source,
+    })?;
+    let folder = meta.parent().unwrap_or(Path::new("."));
+    let mut file = AtomicFile::create_in(folder, meta)?;
     file.file()
-        .write_all(bytes)
-        .map_err(PathError::write(path))?;
-    Ok(file.commit()?)
+        .write_all(&bytes)
+        .map_err(PathError::write(meta))?;
+    if synced {
+        file.commit()?;
+    } else {
+        file.commit_unsynced()?;
+    }
+    Ok(())
 }
 
 /// Ask the kernel to start writing every file under `path` to disk, without waiting
@@ -951,6 +1024,106 @@ mod tests {
             .map(|entry| entry.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(meta, [format!("{}.json", recipe.name().hash())]);
+    }
+
+    /// The same store as seen from another boot (`None`: a kernel without boot ids).
+    fn in_boot(store: &Store, boot: Option<&str>) -> Store {
+        Store {
+            root: store.root.clone(),
+            substituter: None,
+            boot: boot.map(str::to_owned),
+        }
+    }
+
+    fn record_of(store: &Store, recipe: &Recipe) -> OutputRecord {
+        store.record(recipe.name()).unwrap()
+    }
+
+    /// Realise `recipe` in `store`, counting the builds (each writes `bin/tool` = `content`).
+    fn realise_counted(store: &Store, recipe: &Recipe, content: &[u8], builds: &mut u32) {
+        store
+            .realise(
+                recipe,
+                || {},
+                |temp| {
+                    *builds += 1;
+                    std::fs::create_dir_all(temp.join("bin")).unwrap();
+                    std::fs::write(temp.join("bin/tool"), content).unwrap();
+                    Ok::<_, StoreError>(temp.to_owned())
+                },
+            )
+            .unwrap();
+    }
+
+    /// Outputs are published without waiting for the disk, marked with the boot that wrote
+    /// them; in a later boot one is hashed again before it is used: kept (and marked synced)
+    /// when its bytes reached the disk, made again when they did not (a power loss).
+    #[test]
+    fn unsynced_outputs_are_checked_after_a_reboot() {
+        let temp = tempfile::tempdir().unwrap();
+        let this_boot = Store::open_at(temp.path()).unwrap();
+        let boot = this_boot.boot.clone().expect("Linux gives a boot id");
+        let mut builds = 0;
+        let kept = package_recipe("kept");
+        let lost = package_recipe("lost");
+        realise_counted(&this_boot, &kept, b"kept", &mut builds);
+        realise_counted(&this_boot, &lost, b"lost", &mut builds);
+        assert_eq!(builds, 2);
+        assert_eq!(
+            record_of(&this_boot, &kept).unsynced.as_deref(),
+            Some(boot.as_str())
+        );
+        assert!(this_boot.contains(kept.name()));
+
+        // The power went out before `lost`'s bytes reached the disk: the file is empty.
+        let tool = this_boot.path(lost.name()).join("bin/tool");
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::write(&tool, b"").unwrap();
+
+        let next_boot = in_boot(&this_boot, Some("00000000-1111-2222-3333-444444444444"));
+        assert!(!next_boot.contains(kept.name()) && !next_boot.contains(lost.name()));
+        realise_counted(&next_boot, &kept, b"never built", &mut builds);
+        assert_eq!(builds, 2, "an intact output is not built again");
+        assert_eq!(record_of(&next_boot, &kept).unsynced, None);
+        assert!(next_boot.contains(kept.name()));
+        realise_counted(&next_boot, &lost, b"lost", &mut builds);
+        assert_eq!(builds, 3, "a torn output is built again");
+        assert_eq!(std::fs::read(&tool).unwrap(), b"lost");
+        assert!(next_boot.verify().unwrap().corrupt.is_empty());
+    }
+
+    /// After a power loss the record itself may be torn, or missing beside a renamed output:
+    /// the output is removed and made again, whatever the boot.
+    #[test]
+    fn an_output_with_a_torn_or_missing_record_is_made_again() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = Store::open_at(temp.path()).unwrap();
+        let mut builds = 0;
+        let recipe = package_recipe("torn");
+        realise_counted(&store, &recipe, b"one", &mut builds);
+        std::fs::write(store.meta_path(recipe.name()), b"").unwrap();
+        assert!(!store.contains(recipe.name()));
+        realise_counted(&store, &recipe, b"two", &mut builds);
+        std::fs::remove_file(store.meta_path(recipe.name())).unwrap();
+        realise_counted(&store, &recipe, b"three", &mut builds);
+        assert_eq!(builds, 3);
+        let tool = store.path(recipe.name()).join("bin/tool");
+        assert_eq!(std::fs::read(tool).unwrap(), b"three");
+        assert!(store.contains(recipe.name()));
+    }
+
+    /// Without a boot id nothing could tell a later boot's reader to check, so every output
+    /// is synced before it is published, and its record says nothing of boots.
+    #[test]
+    fn without_a_boot_id_outputs_are_synced() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = in_boot(&Store::open_at(temp.path()).unwrap(), None);
+        let mut builds = 0;
+        let recipe = package_recipe("synced");
+        realise_counted(&store, &recipe, b"synced", &mut builds);
+        let meta = std::fs::read_to_string(store.meta_path(recipe.name())).unwrap();
+        assert!(!meta.contains("unsynced"), "{meta}");
+        assert!(in_boot(&store, Some("another")).contains(recipe.name()));
     }
 
     #[test]

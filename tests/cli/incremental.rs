@@ -221,3 +221,73 @@ fn issue_18_no_edit_is_ever_missed() {
     assert!(said.contains("up to date"), "{said}");
     assert_eq!(std::fs::read_link(root.join("result")).unwrap(), first);
 }
+
+/// The store's record of the output `result` links to, and its path.
+fn record_of_result(dir: &TestDir, root: &Path) -> (PathBuf, serde_json::Value) {
+    let output = std::fs::read_link(root.join("result")).unwrap();
+    let name = output.file_name().unwrap().to_string_lossy().into_owned();
+    let meta = dir
+        .join("kiln-home/v1/meta")
+        .join(format!("{}.json", &name[..32]));
+    let record = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    (meta, record)
+}
+
+/// Outputs are published without waiting for the disk and marked with the boot that wrote
+/// them. After a reboot (simulated: the record names another boot) an intact output is hashed
+/// once, kept and marked synced; one whose bytes did not reach the disk (a power loss: the
+/// program is empty) is built again, never used.
+#[test]
+fn after_a_reboot_unsynced_outputs_are_checked_and_torn_ones_built_again() {
+    let test = "after_a_reboot_unsynced_outputs_are_checked_and_torn_ones_built_again";
+    let Some(go) = require_go(test) else { return };
+    let dir = TestDir::new();
+    let root = dir.fixture("vendored", "shop");
+    let h1 = |letter: &str| format!("h1:{}A=", letter.repeat(42));
+    std::fs::write(
+        root.join("go.sum"),
+        format!(
+            "example.com/greet v1.2.0 {}\nexample.com/greet v1.2.0/go.mod {}\nexample.com/units v0.3.1 {}\nexample.com/units v0.3.1/go.mod {}\n",
+            h1("D"),
+            h1("E"),
+            h1("F"),
+            h1("G")
+        ),
+    )
+    .unwrap();
+    success(dir.kiln_go(&go, "shop", ["lock"]));
+    build(&dir, &go);
+    let says = program_says(&root);
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let (meta, mut record) = record_of_result(&dir, &root);
+    assert_eq!(record["unsynced"], boot.trim(), "{record}");
+
+    // Rebooted, the bytes on disk: checked, kept, marked synced; nothing built.
+    let earlier_boot = "00000000-1111-2222-3333-444444444444";
+    record["unsynced"] = earlier_boot.into();
+    std::fs::write(&meta, serde_json::to_vec(&record).unwrap()).unwrap();
+    let first = std::fs::read_link(root.join("result")).unwrap();
+    let said = build(&dir, &go);
+    assert!(said.contains("up to date"), "{said}");
+    assert_eq!(std::fs::read_link(root.join("result")).unwrap(), first);
+    let (_, settled) = record_of_result(&dir, &root);
+    assert!(settled.get("unsynced").is_none(), "{settled}");
+    assert_eq!(program_says(&root), says);
+
+    // Rebooted after a power loss that emptied the program: built again.
+    record["unsynced"] = earlier_boot.into();
+    std::fs::write(&meta, serde_json::to_vec(&record).unwrap()).unwrap();
+    let program = root.join("result/bin/shop");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(&program, b"").unwrap();
+    let said = build(&dir, &go);
+    assert!(!said.contains("up to date"), "{said}");
+    assert_eq!(program_says(&root), says);
+    let (_, rebuilt) = record_of_result(&dir, &root);
+    assert_eq!(rebuilt["unsynced"], boot.trim(), "{rebuilt}");
+    let verify = run(dir.kiln_go(&go, "shop", ["store", "verify"]));
+    assert!(verify.status.success(), "{}", stderr(&verify));
+}
