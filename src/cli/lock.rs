@@ -53,7 +53,11 @@ until --update-bases resolves the newest on PyPI (KILN_PYPI_URL, default https:/
 A package with `cgo = true` has its C toolchain pinned as a [[zig]] entry: the ziglang wheel
 from PyPI for this host (Zig 0.17.1 unless kiln.lock pins another), by URL and sha256. It is
 fetched, checked against the sha256 (another file is refused) and unpacked into the store, so
-cgo builds run offline. Pins of other hosts in kiln.lock are kept.
+cgo builds run offline. Pins of other hosts in kiln.lock are kept; --host OS/ARCH (repeatable)
+adds kiln's pin for another host (linux/amd64, linux/arm64), so a team on both pins both in one
+lock. That host's wheel is not fetched here: it is fetched and checked against its sha256
+where it is used, at its first build or `kiln lock` there. Without a cgo package --host pins
+nothing.
 
 A vendored project (vendor/modules.txt) is locked without fetching any module: vendor/ is
 their source. vendor/modules.txt must agree with go.mod, every vendored module must have its
@@ -95,6 +99,11 @@ pub struct LockArgs {
     /// Allow plain HTTP and unverified TLS for base-image registries not on loopback.
     #[arg(long)]
     insecure: bool,
+
+    /// Also pin the C toolchain of cgo packages for this host (Go's OS/ARCH, as in
+    /// linux/arm64), so builds there are offline too; repeatable.
+    #[arg(long = "host", value_name = "OS/ARCH", value_parser = locker::lock_host, conflicts_with = "check")]
+    hosts: Vec<String>,
 }
 
 /// A progress bar over modules, when stderr is a terminal.
@@ -256,7 +265,13 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
                 .join(", ")
         ));
     }
-    locked.lock.zig = locker::resolve_zig(inputs.cgo, previous.as_ref(), &status)?;
+    locked.lock.zig = locker::resolve_zig(inputs.cgo, previous.as_ref(), &args.hosts, &status)?;
+    if !inputs.cgo && !args.hosts.is_empty() {
+        printer.status(format!(
+            "--host {}: no package has cgo = true, so there is no C toolchain to pin",
+            args.hosts.join(", ")
+        ));
+    }
     if let Some(pin) = locked.lock.zig_for(&toolchain::zig::zig_host()) {
         toolchain::zig::realise(&store, pin, &status)?;
         printer.status(format!(

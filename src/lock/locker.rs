@@ -373,20 +373,25 @@ pub fn resolve_statics(
 }
 
 /// The Zig wheels of cgo builds: none when no package has cgo; else the previous pins (every
-/// host's), with kiln's own pin ([`crate::toolchain::zig::default_pin`]) added for this
-/// host when it has none.
+/// host's), with kiln's own pin ([`crate::toolchain::zig::default_pin`]) added for this host
+/// and for each of `hosts` (`kiln lock --host`, as `[[zig]]` names them: `linux-arm64`) that
+/// has none.
 pub fn resolve_zig(
     wanted: bool,
     previous: Option<&LockFile>,
+    hosts: &[String],
     status: &dyn Fn(&str),
 ) -> Result<Vec<ZigPin>, LockerError> {
     if !wanted {
         return Ok(Vec::new());
     }
     let mut pins = previous.map(|lock| lock.zig.clone()).unwrap_or_default();
-    let host = crate::toolchain::zig::zig_host();
-    if !pins.iter().any(|pin| pin.host == host) {
-        let pin = crate::toolchain::zig::default_pin(&host)?;
+    let this_host = crate::toolchain::zig::zig_host();
+    for host in std::iter::once(&this_host).chain(hosts) {
+        if pins.iter().any(|pin| &pin.host == host) {
+            continue;
+        }
+        let pin = crate::toolchain::zig::default_pin(host)?;
         status(&format!(
             "pinned the Zig C toolchain {} for {host} (ziglang wheel, sha256 {})",
             pin.version, pin.sha256
@@ -397,9 +402,74 @@ pub fn resolve_zig(
     Ok(pins)
 }
 
+/// A host as `kiln lock --host` takes it, Go's `OS/ARCH` (`linux/arm64`), in the form
+/// `[[zig]]` records it (`linux-arm64`).
+pub fn lock_host(value: &str) -> Result<String, String> {
+    match value.split_once('/') {
+        Some((os, architecture))
+            if !os.is_empty()
+                && !architecture.is_empty()
+                && !architecture.contains('/')
+                && value
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'/') =>
+        {
+            Ok(format!("{os}-{architecture}"))
+        }
+        _ => Err(format!(
+            "`{value}` is not a host: give Go's OS/ARCH, as in linux/arm64"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lock_hosts_are_go_platforms() {
+        assert_eq!(lock_host("linux/arm64").unwrap(), "linux-arm64");
+        for bad in [
+            "linux",
+            "linux-arm64",
+            "/arm64",
+            "linux/",
+            "linux/arm/v7",
+            "linux/ arm",
+        ] {
+            let error = lock_host(bad).unwrap_err();
+            assert!(error.contains(&format!("`{bad}`")), "{error}");
+        }
+    }
+
+    /// `--host` adds kiln's pin for another host beside this host's, keeps what kiln.lock
+    /// pins already, and names the hosts it has no pin for.
+    #[test]
+    fn zig_pins_for_other_hosts() {
+        let this_host = crate::toolchain::zig::zig_host();
+        let other = if this_host == "linux-arm64" {
+            "linux-amd64"
+        } else {
+            "linux-arm64"
+        };
+        let heard = std::cell::RefCell::new(Vec::new());
+        let status = |line: &str| heard.borrow_mut().push(line.to_owned());
+        let pins = resolve_zig(true, None, &[other.to_owned()], &status).unwrap();
+        let hosts: Vec<&str> = pins.iter().map(|pin| pin.host.as_str()).collect();
+        let mut expected = vec![this_host.as_str(), other];
+        expected.sort();
+        assert_eq!(hosts, expected);
+        assert_eq!(heard.borrow().len(), 2);
+        assert!(heard.borrow()[1].contains(&format!("for {other} (ziglang wheel")));
+
+        assert!(
+            resolve_zig(false, None, &[other.to_owned()], &status)
+                .unwrap()
+                .is_empty()
+        );
+        let error = resolve_zig(true, None, &["darwin-arm64".to_owned()], &status).unwrap_err();
+        assert!(error.to_string().contains("darwin-arm64"), "{error}");
+    }
 
     #[test]
     fn minimum_releases_of_go_lines() {

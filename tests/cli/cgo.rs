@@ -271,6 +271,70 @@ fn cgo_inline_c_builds_for_two_platforms_and_runs() {
             "undeclared_name",
         ],
     );
+
+    // `--host` pins another host's wheel beside this one's (without fetching it), which the
+    // next plain `kiln lock` keeps; a host kiln has no wheel for is refused by name.
+    let (this_host, other_host, other_platform) = if cfg!(target_arch = "aarch64") {
+        ("linux-arm64", "linux-amd64", "linux/amd64")
+    } else {
+        ("linux-amd64", "linux-arm64", "linux/arm64")
+    };
+    dir.write("app/main.go", INLINE_MAIN, 0o644);
+    let said = stderr(&run(dir.kiln_go(
+        &go,
+        "app",
+        ["lock", "--host", other_platform],
+    )));
+    assert!(
+        said.contains(&format!(
+            "pinned the Zig C toolchain 0.17.1 for {other_host} (ziglang wheel, sha256 "
+        )),
+        "{said}"
+    );
+    assert!(
+        !said.contains(&format!("fetching Zig 0.17.1 for {other_host}")),
+        "{said}"
+    );
+    let two_hosts = std::fs::read_to_string(dir.join("app/kiln.lock")).unwrap();
+    let hosts: Vec<&str> = two_hosts
+        .lines()
+        .filter_map(|line| line.strip_prefix("host = "))
+        .collect();
+    let mut expected = vec![format!("\"{this_host}\""), format!("\"{other_host}\"")];
+    expected.sort();
+    assert_eq!(hosts, expected, "{two_hosts}");
+    assert!(
+        two_hosts.contains(
+            &lock[lock.find("[[zig]]").unwrap()..]
+                .lines()
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+        "this host's pin is unchanged:\n{two_hosts}"
+    );
+    success(dir.kiln_go(&go, "app", ["lock"]));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("app/kiln.lock")).unwrap(),
+        two_hosts
+    );
+    success(dir.kiln_go(&go, "app", ["lock", "--check"]));
+    failure(
+        dir.kiln_go(&go, "app", ["lock", "--host", "darwin/arm64"]),
+        &["darwin-arm64", "linux-amd64 and linux-arm64"],
+    );
+    // Not a host at all: a usage error (clap's exit code 2), before anything is read.
+    let usage = run(dir.kiln_go(&go, "app", ["lock", "--host", "arm64"]));
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(
+        stderr(&usage).contains("`arm64` is not a host: give Go's OS/ARCH, as in linux/arm64"),
+        "{}",
+        stderr(&usage)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("app/kiln.lock")).unwrap(),
+        two_hosts
+    );
 }
 
 /// A package that imports "C" with cgo off: the error says to set `cgo = true`, naming the
