@@ -124,6 +124,7 @@ impl<'a> Session<'a> {
         let project = self.projects.load(spec, &current)?;
         let resolved = project.resolve(spec.name.as_deref())?;
         let key = resolved.key().to_owned();
+        root_lock(self.builder.store(), project)?;
         let built = match resolved {
             Resolved::Package(package) => {
                 let plan = self.builder.plan_package(project, package)?;
@@ -146,4 +147,17 @@ impl<'a> Session<'a> {
         let project = self.projects.load(spec, &current)?;
         Ok((project, &self.builder))
     }
+}
+
+/// Keep what the project's kiln.lock pins (its modules, Go release, C toolchain and bases)
+/// through `kiln gc` for as long as the file exists, as `kiln lock` does: a fresh clone that
+/// is built, or entered with `kiln shell`, without `kiln lock` ever running on this machine
+/// would otherwise lose those inputs to the next `kiln gc` and need the network again (and a
+/// shell would lose the Go and Zig on its PATH).
+pub fn root_lock(store: &Store, project: &Project) -> Result<(), StoreError> {
+    let lock = project.root.join(crate::lock::LOCK_FILE);
+    if lock.is_file() {
+        store.add_pins_root(&lock)?;
+    }
+    Ok(())
 }

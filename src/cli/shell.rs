@@ -37,8 +37,11 @@ pub struct ShellArgs {
 pub fn run(args: ShellArgs, printer: &Printer) -> Result<()> {
     let spec = args.target.unwrap_or_default();
     let status = |message: &str| printer.status(message);
-    let mut session = Session::open_unguarded(&status)?;
+    // The gc lock is held while the shell's Go and compilers are made ready, and given up
+    // before the shell starts; what it uses stays through `kiln gc` as what kiln.lock pins.
+    let mut session = Session::open(&status)?;
     let (project, builder) = session.project_and_builder(&spec)?;
+    crate::session::root_lock(builder.store(), project)?;
     let package = match project.resolve(spec.name.as_deref())? {
         Resolved::Package(package) => package,
         Resolved::Image(image) => bail!(crate::diagnostic::Hinted::new(
@@ -85,6 +88,7 @@ pub fn run(args: ShellArgs, printer: &Printer) -> Result<()> {
     }
     command.envs(&environment.variables);
     command.env("PATH", path).env("KILN_SHELL", &package.key);
+    session.release_guard();
     let error = command.exec();
     Err(error).with_context(|| format!("cannot start the shell {}", shell.display()))
 }

@@ -429,6 +429,69 @@ fn lock_and_build_offline_from_a_file_proxy() {
     );
 }
 
+/// A checkout built where `kiln lock` never ran (CI's fresh folder each run, beside a kiln
+/// home kept between runs): `kiln build`/`kiln run` and `kiln shell` make its kiln.lock a gc
+/// root, so `kiln gc` after the checkout that was locked is gone keeps what the lock pins,
+/// and the next build and shell still run offline.
+#[test]
+fn checkouts_built_without_kiln_lock_keep_their_pins_through_gc() {
+    let Some(go) = require_go("checkouts_built_without_kiln_lock_keep_their_pins_through_gc")
+    else {
+        return;
+    };
+    let dir = TestDir::new();
+    let proxy = setup(&dir, &go);
+    let mut lock = dir.kiln_go(&go, "app", ["lock"]);
+    lock.env("GOPROXY", &proxy);
+    success(&mut lock);
+    copy_tree(&dir.join("app"), &dir.join("built"));
+    copy_tree(&dir.join("app"), &dir.join("entered"));
+    let offline = |folder: &str, args: &[&str]| {
+        let mut command = dir.kiln_go(&go, folder, args);
+        command
+            .env("GOPROXY", "http://127.0.0.1:9/unreachable")
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("SHELL", "/bin/sh");
+        command
+    };
+    let gc_removed = || -> Vec<String> {
+        let report: serde_json::Value =
+            serde_json::from_str(&success(offline("entered", &["gc", "--json"]))).unwrap();
+        report["removed_paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|name| name.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(success(offline("built", &["run"])), EXPECTED_OUTPUT);
+    assert_eq!(
+        success(offline("entered", &["shell", "-c", "go run ."])),
+        EXPECTED_OUTPUT
+    );
+
+    // The locked checkout goes: the build's kiln.lock keeps the modules.
+    std::fs::remove_dir_all(dir.join("app")).unwrap();
+    let removed = gc_removed();
+    assert!(
+        removed.iter().all(|name| !name.contains("-go-")),
+        "gc removed a locked module: {removed:?}"
+    );
+    assert_eq!(success(offline("built", &["run"])), EXPECTED_OUTPUT);
+
+    // The built one goes too: the shell's kiln.lock keeps them, and the shell still works.
+    std::fs::remove_dir_all(dir.join("built")).unwrap();
+    let removed = gc_removed();
+    assert!(
+        removed.iter().all(|name| !name.contains("-go-")),
+        "gc removed a locked module: {removed:?}"
+    );
+    assert_eq!(
+        success(offline("entered", &["shell", "-c", "go run ."])),
+        EXPECTED_OUTPUT
+    );
+}
+
 #[test]
 fn stale_locks_are_errors_and_check_prints_the_difference() {
     let Some(go) = require_go("stale_locks_are_errors_and_check_prints_the_difference") else {
