@@ -53,11 +53,13 @@ until --update-bases resolves the newest on PyPI (KILN_PYPI_URL, default https:/
 A package with `cgo = true` has its C toolchain pinned as a [[zig]] entry: the ziglang wheel
 from PyPI for this host (Zig 0.17.1 unless kiln.lock pins another), by URL and sha256. It is
 fetched, checked against the sha256 (another file is refused) and unpacked into the store, so
-cgo builds run offline. Pins of other hosts in kiln.lock are kept; --host OS/ARCH (repeatable)
-adds kiln's pin for another host (linux/amd64, linux/arm64), so a team on both pins both in one
-lock. That host's wheel is not fetched here: it is fetched and checked against its sha256
-where it is used, at its first build or `kiln lock` there. Without a cgo package --host pins
-nothing.
+cgo builds run offline. Pins of other hosts in kiln.lock are kept.
+
+--host OS/ARCH (repeatable) pins for another host too, so a team on two kinds of machines
+shares one kiln.lock that neither changes: the Go release's h1 for that host (its zip fetched
+from the GOPROXY and checked, not kept) and, with a cgo package, kiln's pin of the ziglang
+wheel for it (linux/amd64, linux/arm64; not fetched here, but fetched and checked against its
+sha256 where it is used). Pins kiln.lock has already are kept.
 
 A vendored project (vendor/modules.txt) is locked without fetching any module: vendor/ is
 their source. vendor/modules.txt must agree with go.mod, every vendored module must have its
@@ -100,8 +102,9 @@ pub struct LockArgs {
     #[arg(long)]
     insecure: bool,
 
-    /// Also pin the C toolchain of cgo packages for this host (Go's OS/ARCH, as in
-    /// linux/arm64), so builds there are offline too; repeatable.
+    /// Also pin for this host (Go's OS/ARCH, as in linux/arm64): the Go release's h1 and the
+    /// C toolchain of cgo packages, so its machines lock and build without changing
+    /// kiln.lock; repeatable.
     #[arg(long = "host", value_name = "OS/ARCH", value_parser = locker::lock_host, conflicts_with = "check")]
     hosts: Vec<String>,
 }
@@ -189,6 +192,7 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
     let env = GoEnv::from_env();
     let client = ProxyClient::new(&env)?;
     locker::ensure_release(&store, &client, &mut go_pin, local.as_deref(), &status)?;
+    locker::pin_release_hosts(&client, &mut go_pin, &args.hosts, &status)?;
     // Modules that go `direct` are downloaded by the pinned Go, as the build would run it.
     let direct = DirectFetcher::new(
         locker::pinned_go(&store, &go_pin, local_go.as_deref(), local.as_deref()),

@@ -301,6 +301,33 @@ pub fn ensure_release(
     Ok(())
 }
 
+/// Pin the `h1:` of the pinned Go release for each of `hosts` (`kiln lock --host`, as
+/// `linux-arm64`) that kiln.lock has none for, so a machine of that host whose go is another
+/// release verifies the one it fetches at its own `kiln lock` without changing kiln.lock.
+pub fn pin_release_hosts(
+    client: &ProxyClient,
+    pin: &mut GoPin,
+    hosts: &[String],
+    status: &dyn Fn(&str),
+) -> Result<(), LockerError> {
+    for host in hosts
+        .iter()
+        .map(|host| crate::toolchain::go_release_host(host))
+    {
+        if pin.toolchain_h1.contains_key(&host) {
+            continue;
+        }
+        status(&format!(
+            "pinning {} for {host}: fetching its zip to record its h1",
+            pin.toolchain
+        ));
+        let h1 =
+            crate::toolchain::release_h1(client, &pin.toolchain, &host).map_err(LockError::from)?;
+        pin.toolchain_h1.insert(host, h1);
+    }
+    Ok(())
+}
+
 /// Pin each wanted base: the previous pin when there is one (unless `update`), else the
 /// registry's answer for its tag (or digest), down to the platform's manifest. Sorted.
 pub fn resolve_bases(

@@ -28,7 +28,9 @@ use crate::oci::digest::HashingWriter;
 pub mod release;
 pub mod zig;
 
-pub use release::{TOOLCHAIN_MODULE, fetch_release, fetched_release, go_host};
+pub use release::{
+    TOOLCHAIN_MODULE, fetch_release, fetched_release, go_host, go_release_host, release_h1,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ToolchainError {

@@ -28,8 +28,39 @@ pub fn go_host() -> String {
 /// The module Go distributes a release as: `golang.org/toolchain@v0.0.1-go1.27.3.linux-amd64`.
 pub const TOOLCHAIN_MODULE: &str = "golang.org/toolchain";
 
-fn toolchain_module_version(release: &str) -> String {
-    format!("v0.0.1-{release}.{}", go_host())
+fn toolchain_module_version(release: &str, host: &str) -> String {
+    format!("v0.0.1-{release}.{host}")
+}
+
+/// Go's name for the release downloads of `host` as kiln.lock's other pins name hosts
+/// (`linux-arm64` stays; 32-bit ARM, `linux-arm`, is `linux-armv6l`).
+pub fn go_release_host(host: &str) -> String {
+    match host.strip_suffix("-arm") {
+        Some(os) => format!("{os}-armv6l"),
+        None => host.to_owned(),
+    }
+}
+
+/// The `h1:` of the release `release` for another host (`kiln lock --host`): its zip fetched
+/// and checked like any module zip, then dropped (that host unpacks it at its own lock).
+pub fn release_h1(
+    client: &ProxyClient,
+    release: &str,
+    host: &str,
+) -> Result<String, ToolchainError> {
+    let version = toolchain_module_version(release, host);
+    let bytes = client
+        .fetch(
+            TOOLCHAIN_MODULE,
+            &version,
+            ProxyFile::Zip,
+            modzip::MAX_ZIP_FILE,
+        )
+        .map_err(|source| ToolchainError::Fetch {
+            module: format!("{TOOLCHAIN_MODULE}@{version}"),
+            source: Box::new(source),
+        })?;
+    Ok(modzip::read(&bytes, TOOLCHAIN_MODULE, &version, ZipLimits::default())?.h1())
 }
 
 /// The `go` of the release `release` whose zip for this host has `h1`, if it is in the
@@ -64,7 +95,7 @@ pub fn fetch_release(
     {
         return Ok(h1.to_owned());
     }
-    let version = toolchain_module_version(release);
+    let version = toolchain_module_version(release, &host);
     let id = format!("{TOOLCHAIN_MODULE}@{version}");
     let bytes = client
         .fetch(

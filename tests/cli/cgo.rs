@@ -5,6 +5,7 @@
 //! several checks.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::harness::{
     LoadedImages, TestDir, copy_tree, docker, docker_engines, failure, require_go, run, stderr,
@@ -280,11 +281,30 @@ fn cgo_inline_c_builds_for_two_platforms_and_runs() {
         ("linux-amd64", "linux-arm64", "linux/arm64")
     };
     dir.write("app/main.go", INLINE_MAIN, 0o644);
-    let said = stderr(&run(dir.kiln_go(
-        &go,
-        "app",
-        ["lock", "--host", other_platform],
-    )));
+    // The Go release is pinned for the other host too: a proxy folder has its zip.
+    let goroot = PathBuf::from(success(Command::new(&go).args(["env", "GOROOT"])).trim());
+    let release = success(Command::new(&go).args(["env", "GOVERSION"]))
+        .trim()
+        .to_owned();
+    let at_v = dir.join("proxy/golang.org/toolchain/@v");
+    std::fs::create_dir_all(&at_v).unwrap();
+    for host in [other_host, "darwin-arm64"] {
+        std::fs::write(
+            at_v.join(format!("v0.0.1-{release}.{host}.zip")),
+            crate::lock::toolchain_zip(&goroot, &release, host),
+        )
+        .unwrap();
+    }
+    let proxy = format!("file://{}", dir.join("proxy").display());
+    let said = stderr(&run(dir
+        .kiln_go(&go, "app", ["lock", "--host", other_platform])
+        .env("GOPROXY", &proxy)));
+    assert!(
+        said.contains(&format!(
+            "pinning {release} for {other_host}: fetching its zip"
+        )),
+        "{said}"
+    );
     assert!(
         said.contains(&format!(
             "pinned the Zig C toolchain 0.17.1 for {other_host} (ziglang wheel, sha256 "
@@ -320,7 +340,8 @@ fn cgo_inline_c_builds_for_two_platforms_and_runs() {
     );
     success(dir.kiln_go(&go, "app", ["lock", "--check"]));
     failure(
-        dir.kiln_go(&go, "app", ["lock", "--host", "darwin/arm64"]),
+        dir.kiln_go(&go, "app", ["lock", "--host", "darwin/arm64"])
+            .env("GOPROXY", &proxy),
         &["darwin-arm64", "linux-amd64 and linux-arm64"],
     );
     // Not a host at all: a usage error (clap's exit code 2), before anything is read.

@@ -756,9 +756,10 @@ fn lock_over_http_and_gomod2nix_both_ways() {
 }
 
 /// The local GOROOT as Go distributes a release: the module
-/// `golang.org/toolchain@v0.0.1-<release>.linux-amd64`, go.mod files stored as `_go.mod`,
-/// without api/, doc/, misc/ and test/.
-fn toolchain_zip(goroot: &Path, release: &str) -> Vec<u8> {
+/// `golang.org/toolchain@v0.0.1-<release>.<host>`, go.mod files stored as `_go.mod`, without
+/// api/, doc/, misc/ and test/. For a host other than linux-amd64 (the same programs under
+/// another host's name) a file `HOST` says which, so its h1 differs.
+pub(crate) fn toolchain_zip(goroot: &Path, release: &str, host: &str) -> Vec<u8> {
     fn walk(folder: &Path, relative: &str, files: &mut Vec<(String, PathBuf)>) {
         for entry in std::fs::read_dir(folder).unwrap() {
             let entry = entry.unwrap();
@@ -789,13 +790,17 @@ fn toolchain_zip(goroot: &Path, release: &str) -> Vec<u8> {
     let mut files = Vec::new();
     walk(goroot, "", &mut files);
     files.sort();
-    let prefix = format!("golang.org/toolchain@v0.0.1-{release}.linux-amd64/");
+    let prefix = format!("golang.org/toolchain@v0.0.1-{release}.{host}/");
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options =
         zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for (name, path) in files {
         zip.start_file(format!("{prefix}{name}"), options).unwrap();
         zip.write_all(&std::fs::read(path).unwrap()).unwrap();
+    }
+    if host != "linux-amd64" {
+        zip.start_file(format!("{prefix}HOST"), options).unwrap();
+        zip.write_all(host.as_bytes()).unwrap();
     }
     zip.finish().unwrap().into_inner()
 }
@@ -819,11 +824,13 @@ fn the_pinned_toolchain_is_fetched_verified_and_used() {
     let dir = TestDir::new();
     let at_v = dir.join("proxy/golang.org/toolchain/@v");
     std::fs::create_dir_all(&at_v).unwrap();
-    std::fs::write(
-        at_v.join(format!("v0.0.1-{release}.linux-amd64.zip")),
-        toolchain_zip(&goroot, &release),
-    )
-    .unwrap();
+    for host in ["linux-amd64", "linux-arm64"] {
+        std::fs::write(
+            at_v.join(format!("v0.0.1-{release}.{host}.zip")),
+            toolchain_zip(&goroot, &release, host),
+        )
+        .unwrap();
+    }
     dir.write(
         "app/go.mod",
         format!("module example.com/app\n\ngo 1.21\n\ntoolchain {release}\n"),
@@ -875,6 +882,38 @@ fn the_pinned_toolchain_is_fetched_verified_and_used() {
     // The build runs the fetched release, offline (GOPROXY `off`).
     let output = success(kiln(&["run"]));
     assert_eq!(output, format!("built by {release}\n"));
+
+    // `--host` pins the release for another host too (its zip checked, not kept); this
+    // host's pin stays, and a plain `kiln lock` keeps both.
+    let output = run(kiln(&["lock", "--host", "linux/arm64"]).env("GOPROXY", &proxy));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "pinning {release} for linux-arm64: fetching its zip to record its h1"
+        )),
+        "{}",
+        stderr(&output)
+    );
+    let locked = lock_json(&dir);
+    let hosts = locked["go"]["toolchain-h1"].as_object().unwrap();
+    assert_eq!(hosts.len(), 2, "{hosts:?}");
+    assert_eq!(hosts["linux-amd64"], pinned_h1.as_str());
+    let arm64_h1 = hosts["linux-arm64"].as_str().unwrap().to_owned();
+    assert!(
+        arm64_h1.starts_with("h1:") && arm64_h1 != pinned_h1,
+        "{arm64_h1}"
+    );
+    let stored: Vec<String> = std::fs::read_dir(dir.join("kiln-home/v1/store"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !stored.iter().any(|name| name.contains("linux-arm64")),
+        "{stored:?}"
+    );
+    let two_hosts = std::fs::read(dir.join("app/kiln.lock")).unwrap();
+    success(kiln(&["lock"]));
+    assert_eq!(std::fs::read(dir.join("app/kiln.lock")).unwrap(), two_hosts);
 
     // A release that does not hash to the pinned h1: is refused.
     let other = TestDir::new();
