@@ -44,7 +44,7 @@
 //! names the boot that wrote it (`unsynced`, from [`crate::output::boot_id`]), and an output
 //! published in an earlier boot is trusted only after [`Store::realise`] has hashed it again
 //! under its lock; it is then synced and its record rewritten without the mark, or, if its
-//! bytes or its record did not survive, removed and made again ([`Store::settle`]). That
+//! bytes or its record did not survive, removed and made again (`Store::settle`). That
 //! check runs once per output after a reboot. A kernel without boot ids gets synced outputs.
 //!
 //! The store knows the layout and the publish protocol, nothing of what an output means:
@@ -553,7 +553,7 @@ impl Store {
     /// Whether the output exists, recorded and published, and can be trusted: its record is
     /// whole, and it was synced or written in this boot. An output written in an earlier
     /// boot and never synced is not contained until [`Store::realise`] has checked it
-    /// ([`Store::settle`]).
+    /// (`Store::settle`).
     pub fn contains(&self, name: &StoreName) -> bool {
         self.trusted_record(name).is_some() && std::fs::symlink_metadata(self.path(name)).is_ok()
     }

@@ -48,7 +48,18 @@ pub fn release_h1(
     release: &str,
     host: &str,
 ) -> Result<String, ToolchainError> {
+    Ok(fetch_release_zip(client, release, host)?.1.h1())
+}
+
+/// The release zip of `release` for `host` from the GOPROXY, read and checked like any module
+/// zip, with its module id (`golang.org/toolchain@v0.0.1-go1.22.3.linux-amd64`).
+fn fetch_release_zip(
+    client: &ProxyClient,
+    release: &str,
+    host: &str,
+) -> Result<(String, modzip::ModuleZip), ToolchainError> {
     let version = toolchain_module_version(release, host);
+    let id = format!("{TOOLCHAIN_MODULE}@{version}");
     let bytes = client
         .fetch(
             TOOLCHAIN_MODULE,
@@ -57,10 +68,11 @@ pub fn release_h1(
             modzip::MAX_ZIP_FILE,
         )
         .map_err(|source| ToolchainError::Fetch {
-            module: format!("{TOOLCHAIN_MODULE}@{version}"),
+            module: id.clone(),
             source: Box::new(source),
         })?;
-    Ok(modzip::read(&bytes, TOOLCHAIN_MODULE, &version, ZipLimits::default())?.h1())
+    let module_zip = modzip::read(&bytes, TOOLCHAIN_MODULE, &version, ZipLimits::default())?;
+    Ok((id, module_zip))
 }
 
 /// The `go` of the release `release` whose zip for this host has `h1`, if it is in the
@@ -95,20 +107,7 @@ pub fn fetch_release(
     {
         return Ok(h1.to_owned());
     }
-    let version = toolchain_module_version(release, &host);
-    let id = format!("{TOOLCHAIN_MODULE}@{version}");
-    let bytes = client
-        .fetch(
-            TOOLCHAIN_MODULE,
-            &version,
-            ProxyFile::Zip,
-            modzip::MAX_ZIP_FILE,
-        )
-        .map_err(|source| ToolchainError::Fetch {
-            module: id.clone(),
-            source: Box::new(source),
-        })?;
-    let module_zip = modzip::read(&bytes, TOOLCHAIN_MODULE, &version, ZipLimits::default())?;
+    let (id, module_zip) = fetch_release_zip(client, release, &host)?;
     let h1 = module_zip.h1();
     if let Some(expected) = expected
         && h1 != expected

@@ -76,13 +76,10 @@ fn build_copy(home: &Path) -> PathBuf {
     panic!("no build folder under {}", projects.display());
 }
 
-#[test]
-fn issue_18_no_edit_is_ever_missed() {
-    let test = "issue_18_no_edit_is_ever_missed";
-    let Some(go) = require_go(test) else { return };
-    let dir = TestDir::new();
+/// The vendored fixture `shop` in `dir`, with a go.sum. Its hashes are recorded, never
+/// checked against vendor/: well-formed is enough.
+fn vendored_shop(dir: &TestDir) -> PathBuf {
     let root = dir.fixture("vendored", "shop");
-    // go.sum's hashes are recorded, never checked against vendor/: well-formed is enough.
     let h1 = |letter: &str| format!("h1:{}A=", letter.repeat(42));
     std::fs::write(
         root.join("go.sum"),
@@ -95,6 +92,15 @@ fn issue_18_no_edit_is_ever_missed() {
         ),
     )
     .unwrap();
+    root
+}
+
+#[test]
+fn issue_18_no_edit_is_ever_missed() {
+    let test = "issue_18_no_edit_is_ever_missed";
+    let Some(go) = require_go(test) else { return };
+    let dir = TestDir::new();
+    let root = vendored_shop(&dir);
     dir.write("shop/.gitignore", "scratch/\n", 0o644);
     dir.write(
         "shop/cmd/shop/extra.go",
@@ -242,19 +248,7 @@ fn after_a_reboot_unsynced_outputs_are_checked_and_torn_ones_built_again() {
     let test = "after_a_reboot_unsynced_outputs_are_checked_and_torn_ones_built_again";
     let Some(go) = require_go(test) else { return };
     let dir = TestDir::new();
-    let root = dir.fixture("vendored", "shop");
-    let h1 = |letter: &str| format!("h1:{}A=", letter.repeat(42));
-    std::fs::write(
-        root.join("go.sum"),
-        format!(
-            "example.com/greet v1.2.0 {}\nexample.com/greet v1.2.0/go.mod {}\nexample.com/units v0.3.1 {}\nexample.com/units v0.3.1/go.mod {}\n",
-            h1("D"),
-            h1("E"),
-            h1("F"),
-            h1("G")
-        ),
-    )
-    .unwrap();
+    let root = vendored_shop(&dir);
     success(dir.kiln_go(&go, "shop", ["lock"]));
     build(&dir, &go);
     let says = program_says(&root);
