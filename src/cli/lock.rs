@@ -192,6 +192,16 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
     let env = GoEnv::from_env();
     let client = ProxyClient::new(&env)?;
     locker::ensure_release(&store, &client, &mut go_pin, local.as_deref(), &status)?;
+    let inputs = ImageInputs::of(&root)?;
+    // A host kiln has no C toolchain for is refused before anything is fetched for it.
+    if inputs.cgo {
+        for host in &args.hosts {
+            let pinned = previous.as_ref().and_then(|lock| lock.zig_for(host));
+            if pinned.is_none() {
+                toolchain::zig::default_pin(host)?;
+            }
+        }
+    }
     locker::pin_release_hosts(&client, &mut go_pin, &args.hosts, &status)?;
     // Modules that go `direct` are downloaded by the pinned Go, as the build would run it.
     let direct = DirectFetcher::new(
@@ -239,7 +249,6 @@ pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
         bar.finish_and_clear();
     }
     let mut locked = locked?;
-    let inputs = ImageInputs::of(&root)?;
     locked.lock.bases = locker::resolve_bases(
         &inputs.bases,
         previous.as_ref(),
