@@ -352,7 +352,8 @@ impl crate::diagnostic::Hint for GoError {
             GoError::Failed { output, .. }
                 if output.contains("pkg-config search path")
                     || output.contains("unable to find")
-                    || output.contains("cannot find -l") =>
+                    || output.contains("cannot find -l")
+                    || (output.contains("fatal error: '") && output.contains("' file not found")) =>
             {
                 Some("kiln's C toolchain sees no library of this machine: vendor the C library's sources into the module (as go-sqlite3 does), or give its flags in `cflags` and `c-ldflags`".to_owned())
             }

@@ -272,6 +272,24 @@ fn cgo_inline_c_builds_for_two_platforms_and_runs() {
             "undeclared_name",
         ],
     );
+    // A C library of this machine: neither its header nor the library is seen, and the hint
+    // says how to provide one.
+    let hint = "hint: kiln's C toolchain sees no library of this machine: vendor the C library's sources into the module (as go-sqlite3 does)";
+    dir.write(
+        "app/main.go",
+        INLINE_MAIN.replace("/*\n", "/*\n#include <zlib.h>\n"),
+        0o644,
+    );
+    failure(
+        dir.kiln_go(&go, "app", ["build"]),
+        &["main.go:4", "'zlib.h' file not found", hint],
+    );
+    dir.write(
+        "app/main.go",
+        INLINE_MAIN.replace("/*\n", "/*\n#cgo LDFLAGS: -lkilnnosuchlib\n"),
+        0o644,
+    );
+    failure(dir.kiln_go(&go, "app", ["build"]), &["kilnnosuchlib", hint]);
 
     // `--host` pins another host's wheel beside this one's (without fetching it), which the
     // next plain `kiln lock` keeps; a host kiln has no wheel for is refused by name.
