@@ -5,7 +5,6 @@
 //! several checks.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::harness::{
     LoadedImages, TestDir, copy_tree, docker, docker_engines, failure, require_go, run, stderr,
@@ -258,38 +257,33 @@ fn cgo_inline_c_builds_for_two_platforms_and_runs() {
     assert!(shell.starts_with(expected_cc), "{shell}");
     assert!(shell.contains("-Wl,--strip-debug"), "{shell}");
 
-    // A C error: the compiler's own message, with the file and line.
-    dir.write(
-        "app/main.go",
-        INLINE_MAIN.replace("return a * 1000 + b;", "return a * 1000 + undeclared_name;"),
-        0o644,
-    );
-    failure(
-        dir.kiln_go(&go, "app", ["build"]),
-        &[
-            "go build of package `default`",
-            "main.go:4",
-            "undeclared_name",
-        ],
-    );
-    // A C library of this machine: neither its header nor the library is seen, and the hint
-    // says how to provide one.
-    let hint = "hint: kiln's C toolchain sees no library of this machine: vendor the C library's sources into the module (as go-sqlite3 does)";
-    dir.write(
-        "app/main.go",
-        INLINE_MAIN.replace("/*\n", "/*\n#include <zlib.h>\n"),
-        0o644,
-    );
-    failure(
-        dir.kiln_go(&go, "app", ["build"]),
-        &["main.go:4", "'zlib.h' file not found", hint],
-    );
-    dir.write(
-        "app/main.go",
-        INLINE_MAIN.replace("/*\n", "/*\n#cgo LDFLAGS: -lkilnnosuchlib\n"),
-        0o644,
-    );
-    failure(dir.kiln_go(&go, "app", ["build"]), &["kilnnosuchlib", hint]);
+    // A C error: the compiler's own message, with the file and line. A C library of this
+    // machine: neither its header nor the library is seen, and the hint says how to provide one.
+    let no_library = "hint: kiln's C toolchain sees no library of this machine: vendor the C library's sources into the module (as go-sqlite3 does)";
+    for (from, to, needles) in [
+        (
+            "return a * 1000 + b;",
+            "return a * 1000 + undeclared_name;",
+            &[
+                "go build of package `default`",
+                "main.go:4",
+                "undeclared_name",
+            ][..],
+        ),
+        (
+            "/*\n",
+            "/*\n#include <zlib.h>\n",
+            &["main.go:4", "'zlib.h' file not found", no_library][..],
+        ),
+        (
+            "/*\n",
+            "/*\n#cgo LDFLAGS: -lkilnnosuchlib\n",
+            &["kilnnosuchlib", no_library][..],
+        ),
+    ] {
+        dir.write("app/main.go", INLINE_MAIN.replace(from, to), 0o644);
+        failure(dir.kiln_go(&go, "app", ["build"]), needles);
+    }
 
     // `--host` pins another host's wheel beside this one's (without fetching it), which the
     // next plain `kiln lock` keeps; a host kiln has no wheel for is refused by name.
@@ -300,10 +294,7 @@ fn cgo_inline_c_builds_for_two_platforms_and_runs() {
     };
     dir.write("app/main.go", INLINE_MAIN, 0o644);
     // The Go release is pinned for the other host too: a proxy folder has its zip.
-    let goroot = PathBuf::from(success(Command::new(&go).args(["env", "GOROOT"])).trim());
-    let release = success(Command::new(&go).args(["env", "GOVERSION"]))
-        .trim()
-        .to_owned();
+    let (goroot, release) = crate::lock::goroot_and_release(&go);
     let at_v = dir.join("proxy/golang.org/toolchain/@v");
     std::fs::create_dir_all(&at_v).unwrap();
     std::fs::write(

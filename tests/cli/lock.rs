@@ -755,6 +755,15 @@ fn lock_over_http_and_gomod2nix_both_ways() {
     );
 }
 
+/// `go`'s GOROOT and release (`go1.27.3`), as `go env` says.
+pub(crate) fn goroot_and_release(go: &Path) -> (PathBuf, String) {
+    let goroot = PathBuf::from(success(Command::new(go).args(["env", "GOROOT"])).trim());
+    let release = success(Command::new(go).args(["env", "GOVERSION"]))
+        .trim()
+        .to_owned();
+    (goroot, release)
+}
+
 /// The local GOROOT as Go distributes a release: the module
 /// `golang.org/toolchain@v0.0.1-<release>.<host>`, go.mod files stored as `_go.mod`, without
 /// api/, doc/, misc/ and test/. For a host other than linux-amd64 (the same programs under
@@ -817,10 +826,7 @@ fn the_pinned_toolchain_is_fetched_verified_and_used() {
         );
         return;
     }
-    let goroot = PathBuf::from(success(Command::new(&go).args(["env", "GOROOT"])).trim());
-    let release = success(Command::new(&go).args(["env", "GOVERSION"]))
-        .trim()
-        .to_owned();
+    let (goroot, release) = goroot_and_release(&go);
     let dir = TestDir::new();
     let at_v = dir.join("proxy/golang.org/toolchain/@v");
     std::fs::create_dir_all(&at_v).unwrap();
