@@ -26,8 +26,11 @@ was in its own file), keeping go.mod and the sources, and prints what each Nix s
 With nix-instantiate on PATH the flake is evaluated by real Nix, offline, with stand-ins for
 nixpkgs, flake-utils, gomod2nix and nix2container; without it, only literal forms are read.
 Anything with no kiln equivalent is listed with its file:line:column, and nothing is written
-unless --allow-partial. Then `kiln lock` (from go.sum, or gomod2nix.toml when there is no
-go.sum, its NAR hashes checked) and `kiln build .#IMAGE`.";
+unless --allow-partial. With a gomod2nix.toml, kiln.lock is written next, as `kiln lock`
+writes it (from go.sum, or from gomod2nix.toml when there is no go.sum), every module
+gomod2nix.toml lists checked against its NAR hash too: that fetches the modules (GOPROXY), and
+a hash that disagrees is an error naming the module and both hashes, kiln.toml staying
+written (--no-lock skips the lock). Then `kiln build .#IMAGE`.";
 
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
@@ -49,6 +52,12 @@ pub struct InitArgs {
     /// (they are listed).
     #[arg(long, requires = "from_nix")]
     allow_partial: bool,
+
+    /// With --from-nix: do not lock the project from its gomod2nix.toml afterwards (by
+    /// default kiln.lock is written as `kiln lock` writes it, gomod2nix.toml's NAR hashes
+    /// checked too; that fetches the modules, through GOPROXY).
+    #[arg(long, requires = "from_nix")]
+    no_lock: bool,
 }
 
 /// The Go language version written when no toolchain is found.
@@ -58,7 +67,7 @@ pub fn run(args: InitArgs, printer: &Printer) -> Result<()> {
     let folder = std::path::absolute(&args.folder)
         .with_context(|| format!("cannot resolve {}", args.folder.display()))?;
     if args.from_nix {
-        return from_nix(&folder, args.allow_partial, printer);
+        return from_nix(&folder, args.allow_partial, !args.no_lock, printer);
     }
     if folder.join(PROJECT_FILE).exists() {
         bail!(crate::diagnostic::Hinted::new(
@@ -154,7 +163,7 @@ pub fn run(args: InitArgs, printer: &Printer) -> Result<()> {
 /// `kiln init --from-nix`: read the flake (real Nix when there is nix-instantiate, else the
 /// literal reader), map it, print the mapping, and write kiln.toml (and its includes) when
 /// everything was carried over or `allow_partial`.
-fn from_nix(folder: &Path, allow_partial: bool, printer: &Printer) -> Result<()> {
+fn from_nix(folder: &Path, allow_partial: bool, lock: bool, printer: &Printer) -> Result<()> {
     use crate::nixfile::{eval, literal, mapping};
     let flake = folder.join("flake.nix");
     if !flake.is_file() {
@@ -248,9 +257,24 @@ fn from_nix(folder: &Path, allow_partial: bool, printer: &Printer) -> Result<()>
         names.join(", "),
         folder.display()
     ));
+    let gomod2nix = folder.join(crate::lock::GOMOD2NIX_FILE).is_file();
+    if lock && gomod2nix {
+        // The flake's modules become kiln.lock's, verified: kiln.toml stays written when
+        // this fails (the conversion is done; the error says what to fix, then `kiln lock`).
+        super::lock::run(super::lock::LockArgs::after_from_nix(folder), printer).with_context(
+            || {
+                format!(
+                    "wrote {}, but cannot lock it from gomod2nix.toml (fix what is named below, then run `kiln lock`)",
+                    names.join(", ")
+                )
+            },
+        )?;
+        printer.status("next: kiln build .#IMAGE");
+        return Ok(());
+    }
     let source = if folder.join("go.sum").is_file() {
         "go.sum"
-    } else if folder.join("gomod2nix.toml").is_file() {
+    } else if gomod2nix {
         "gomod2nix.toml, its NAR hashes checked"
     } else {
         "go.sum"

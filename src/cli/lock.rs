@@ -107,6 +107,29 @@ pub struct LockArgs {
     /// kiln.lock; repeatable.
     #[arg(long = "host", value_name = "OS/ARCH", value_parser = locker::lock_host, conflicts_with = "check")]
     hosts: Vec<String>,
+
+    /// Also check go.sum's modules against gomod2nix.toml's NAR hashes (`kiln init
+    /// --from-nix`, not a flag of `kiln lock`).
+    #[arg(skip)]
+    check_gomod2nix: bool,
+}
+
+impl LockArgs {
+    /// The lock `kiln init --from-nix` makes of the project in `folder`: as `kiln lock`
+    /// there, with gomod2nix.toml's NAR hashes checked too.
+    pub(super) fn after_from_nix(folder: &std::path::Path) -> LockArgs {
+        LockArgs {
+            path: Some(folder.to_owned()),
+            check: false,
+            gomod2nix: false,
+            jobs: 8,
+            json: false,
+            update_bases: false,
+            insecure: false,
+            hosts: Vec::new(),
+            check_gomod2nix: true,
+        }
+    }
 }
 
 /// A progress bar over modules, when stderr is a terminal.
@@ -135,8 +158,17 @@ impl FetchProgress for Bar {
 
 pub fn run(args: LockArgs, printer: &Printer) -> Result<()> {
     let root = locker::project_root(args.path.as_deref())?;
-    let wants = lock::wants(&root)?;
+    let mut wants = lock::wants(&root)?;
     wants.require_pins()?;
+    if args.check_gomod2nix {
+        let checked = wants.check_gomod2nix_too(&root)?;
+        if checked > 0 {
+            printer.status(format!(
+                "checking {checked} module{} against gomod2nix.toml's NAR hashes too",
+                if checked == 1 { "" } else { "s" }
+            ));
+        }
+    }
     if args.gomod2nix && wants.vendor.is_some() {
         return Err(lock::LockError::Gomod2nixVendored.into());
     }

@@ -19,7 +19,7 @@ use serde_json::json;
 use super::lockfile::ModuleOrigin;
 use super::lockfile::{GoPin, LockFile, LockedModule};
 use super::wants::{Wanted, Wants};
-use super::{LockError, locked_module_path};
+use super::{GOMOD2NIX_FILE, LockError, locked_module_path};
 use crate::diagnostic::PathError;
 use crate::gomod::direct::{DirectFetcher, Downloaded};
 use crate::gomod::dirhash;
@@ -275,6 +275,20 @@ fn lock_one(
         if store.contains(&name)
             && let Some(record) = read_module_record(&store.path(&name))
         {
+            // A NAR hash gomod2nix.toml gives too (`kiln init --from-nix`) is checked
+            // against the stored module's, which was computed when it was verified.
+            if let Some(expected) = &wanted.nar
+                && record.nar.as_deref() != Some(expected.as_str())
+            {
+                return Err(mismatch(
+                    wanted,
+                    "unpacked module (NAR hash)",
+                    record.nar.clone().unwrap_or_default(),
+                    expected,
+                    GOMOD2NIX_FILE,
+                    record.origin,
+                ));
+            }
             return Ok((record, Fetched::Cached, None));
         }
     }
@@ -353,7 +367,7 @@ fn lock_one(
                 "unpacked module (NAR hash)",
                 nar,
                 expected,
-                "gomod2nix.toml",
+                GOMOD2NIX_FILE,
                 source.origin(),
             ));
         }

@@ -176,6 +176,12 @@ impl Hint for LockError {
             } => Some(format!(
                 "the repository's revision is not the one {source_file} pinned (a tag moved or was pushed again?); GONOSUMDB and GOPRIVATE only keep Go from asking a checksum database, {source_file} still pins the module, in Go as in kiln; if the new content is meant, remove its lines from go.sum and run `go mod tidy`"
             )),
+            LockError::Mismatch {
+                source_file: GOMOD2NIX_FILE,
+                ..
+            } => Some(
+                "gomod2nix.toml's hash is not that module's (written for another version, or edited?): regenerate it with `gomod2nix generate` (or `kiln lock --gomod2nix` from go.sum), or lock from go.sum alone: kiln does not need gomod2nix.toml".to_owned(),
+            ),
             _ => None,
         }
     }

@@ -81,6 +81,31 @@ pub struct Wants {
 }
 
 impl Wants {
+    /// Also check the modules go.sum pins against the NAR hashes gomod2nix.toml beside it
+    /// gives (`kiln init --from-nix`: the flake's modules must be the ones kiln locks); the
+    /// number of modules it pins that way. gomod2nix.toml's other entries are ignored. Only a
+    /// project locked from go.sum has anything to add: one locked from gomod2nix.toml checks
+    /// those hashes already, and a vendored one has no module to unpack.
+    pub fn check_gomod2nix_too(&mut self, root: &Path) -> Result<usize, LockError> {
+        if self.source != PinOrigin::GoSum || self.vendor.is_some() {
+            return Ok(0);
+        }
+        let Some(text) = read_project_file(&root.join(GOMOD2NIX_FILE))? else {
+            return Ok(0);
+        };
+        let entries = gomod2nix::parse(&text, Path::new(GOMOD2NIX_FILE))?;
+        let mut pinned = 0;
+        for wanted in self.modules.iter_mut().filter(|wanted| wanted.code) {
+            if let Some(entry) = entries.iter().find(|entry| {
+                entry.fetched_path() == wanted.path && entry.version == wanted.version
+            }) {
+                wanted.nar = Some(entry.hash.clone());
+                pinned += 1;
+            }
+        }
+        Ok(pinned)
+    }
+
     /// An error unless go.sum (or gomod2nix.toml) pins what go.mod requires.
     pub fn require_pins(&self) -> Result<(), LockError> {
         if self.source == PinOrigin::Missing {

@@ -6,6 +6,7 @@
 //! expression asked for; the image holds the program once; `docker run` prints its output.
 
 use std::path::Path;
+use std::process::Command;
 
 use crate::harness::*;
 
@@ -50,7 +51,27 @@ fn issue22_three_gomod2nix_flakes_convert_build_and_run_as_nix_configured_them()
     };
     let engine = docker_engines(test).into_iter().next();
     let dir = TestDir::new();
+    // Without Nix: a PATH holding git alone (Debian's nix-instantiate is in /usr/bin).
+    let no_nix = dir.join("no-nix-bin");
+    std::fs::create_dir_all(&no_nix).unwrap();
+    if let Some(git) = which("git") {
+        std::os::unix::fs::symlink(git, no_nix.join("git")).unwrap();
+    }
     for variant in VARIANTS {
+        // Read by rnix and kiln's literal evaluator: the same files as real Nix reads below.
+        let without = format!("{variant}-without-nix");
+        copy_fixture(&dir, variant);
+        std::fs::rename(dir.join(variant), dir.join(&without)).unwrap();
+        let mut init = dir.kiln_go(&go, &without, ["init", "--from-nix"]);
+        init.env("PATH", &no_nix);
+        let output = run(&mut init);
+        let said_without = stderr(&output);
+        eprintln!("kiln init --from-nix ({variant}, without Nix):\n{said_without}");
+        assert!(output.status.success(), "{said_without}");
+        assert!(
+            said_without.contains("without Nix (no nix-instantiate on PATH: literal forms only)"),
+            "{said_without}"
+        );
         copy_fixture(&dir, variant);
         // A flake with no kiln.toml: kiln says what it is and how to convert it.
         failure(
@@ -71,6 +92,21 @@ fn issue22_three_gomod2nix_flakes_convert_build_and_run_as_nix_configured_them()
             said.contains("pname = \"hello-server\" is not the program go builds (`hello`, after module example.com/hello)"),
             "{said}"
         );
+        // Both ways map every setting alike and write the same files.
+        let mapped = |said: &str| -> Vec<String> {
+            said.lines()
+                .filter(|line| line.contains("mapped:") || line.contains("note:"))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(mapped(&said), mapped(&said_without));
+        for file in ["kiln.toml", "container.toml", "kiln.lock"] {
+            let read = |folder: &str| std::fs::read(dir.join(&format!("{folder}/{file}"))).ok();
+            assert_eq!(read(variant), read(&without), "{variant}: {file} differs");
+        }
+        // gomod2nix.toml is there: kiln.lock is written by the conversion itself.
+        assert!(said.contains("kiln.lock"), "{said}");
+        assert!(dir.join(&format!("{variant}/kiln.lock")).is_file());
         let kiln_toml = std::fs::read_to_string(dir.join(&format!("{variant}/kiln.toml"))).unwrap();
         let image_file = if *variant == "inline" {
             assert!(!kiln_toml.contains("include"), "{kiln_toml}");
@@ -92,8 +128,14 @@ fn issue22_three_gomod2nix_flakes_convert_build_and_run_as_nix_configured_them()
             "{image_file}"
         );
 
-        success(dir.kiln_go(&go, variant, ["lock"]));
+        success(dir.kiln_go(&go, variant, ["lock", "--check"]));
         success(dir.kiln_go(&go, variant, ["build", ".#container"]));
+        // The project converted without Nix builds the same image.
+        success(dir.kiln_go(&go, &without, ["build", ".#container"]));
+        assert_eq!(
+            std::fs::read_link(dir.join(&format!("{variant}/result"))).unwrap(),
+            std::fs::read_link(dir.join(&format!("{without}/result"))).unwrap(),
+        );
         let report: serde_json::Value = serde_json::from_str(&success(
             dir.kiln(["inspect", "--json"])
                 .arg(dir.join(&format!("{variant}/result"))),
@@ -195,6 +237,92 @@ fn issue22_what_kiln_cannot_carry_over_is_listed_and_nothing_is_written() {
         eprintln!("kiln init --from-nix ({name}):\n{said}");
         assert!(!dir.join(&format!("{folder}/kiln.toml")).exists());
     }
+    // A gomod2nix.toml whose hash disagrees with the module go.sum pins (fetched from a
+    // GOPROXY folder; go.sum written by real Go): kiln.toml is written, kiln.lock is not.
+    let proxy = dir.join("proxy");
+    crate::lock::write_proxy(
+        &proxy,
+        &[crate::lock::module(
+            "example.com/greeting",
+            "v1.0.0",
+            &[],
+            vec![(
+                "greeting.go",
+                "package greeting\n\nfunc Hello() string { return \"hello\" }\n".to_owned(),
+            )],
+        )],
+    );
+    let proxy_url = format!("file://{}", proxy.display());
+    for with_go_sum in [true, false] {
+        let folder = format!(
+            "case-gomod2nix-{}",
+            if with_go_sum { "and-go-sum" } else { "alone" }
+        );
+        copy_fixture(&dir, "container");
+        std::fs::rename(dir.join("container"), dir.join(&folder)).unwrap();
+        let go_mod = dir.join(&format!("{folder}/go.mod"));
+        let text = std::fs::read_to_string(&go_mod).unwrap();
+        std::fs::write(
+            &go_mod,
+            format!("{text}\nrequire example.com/greeting v1.0.0\n"),
+        )
+        .unwrap();
+        if with_go_sum {
+            let downloaded = success(
+                Command::new(&go)
+                    .current_dir(dir.join(&folder))
+                    .env_clear()
+                    .env("PATH", "/usr/bin:/bin")
+                    .env("HOME", dir.join("home"))
+                    .env("GOMODCACHE", dir.join("gomodcache"))
+                    .env("GOCACHE", dir.join("gocache"))
+                    .env("GOPROXY", &proxy_url)
+                    .env("GOSUMDB", "off")
+                    .env("GOTOOLCHAIN", "local")
+                    .args(["mod", "download", "-json", "example.com/greeting@v1.0.0"]),
+            );
+            let info: serde_json::Value = serde_json::from_str(&downloaded).unwrap();
+            std::fs::write(
+                dir.join(&format!("{folder}/go.sum")),
+                format!(
+                    "example.com/greeting v1.0.0 {}\nexample.com/greeting v1.0.0/go.mod {}\n",
+                    info["Sum"].as_str().unwrap(),
+                    info["GoModSum"].as_str().unwrap()
+                ),
+            )
+            .unwrap();
+        }
+        let wrong = format!("sha256-{}=", "A".repeat(43));
+        std::fs::write(
+            dir.join(&format!("{folder}/gomod2nix.toml")),
+            format!("schema = 3\n\n[mod]\n  [mod.\"example.com/greeting\"]\n    version = \"v1.0.0\"\n    hash = \"{wrong}\"\n"),
+        )
+        .unwrap();
+        let mut init = dir.kiln_go(&go, &folder, ["init", "--from-nix"]);
+        init.env("PATH", &path).env("GOPROXY", &proxy_url);
+        let said = failure(
+            init,
+            &[
+                "error: wrote kiln.toml, container.toml, but cannot lock it from gomod2nix.toml (fix what is named below, then run `kiln lock`)",
+                "example.com/greeting@v1.0.0: unpacked module (NAR hash) failed verification: got sha256-",
+                &format!("gomod2nix.toml says {wrong}"),
+                "hint: gomod2nix.toml's hash is not that module's",
+            ],
+        );
+        eprintln!(
+            "kiln init --from-nix (gomod2nix.toml's hash wrong, go.sum {with_go_sum}):\n{said}"
+        );
+        assert!(dir.join(&format!("{folder}/kiln.toml")).is_file());
+        assert!(!dir.join(&format!("{folder}/kiln.lock")).exists());
+        // --no-lock converts without fetching.
+        std::fs::remove_file(dir.join(&format!("{folder}/kiln.toml"))).unwrap();
+        std::fs::remove_file(dir.join(&format!("{folder}/container.toml"))).unwrap();
+        let mut init = dir.kiln_go(&go, &folder, ["init", "--from-nix", "--no-lock"]);
+        init.env("PATH", &path);
+        success(init);
+        assert!(!dir.join(&format!("{folder}/kiln.lock")).exists());
+    }
+
     // --allow-partial writes it, still listing what was left out.
     let folder = "case-runas";
     let mut init = dir.kiln_go(&go, folder, ["init", "--from-nix", "--allow-partial"]);

@@ -12,7 +12,7 @@ use kiln::http::test_server::{Reply, TestServer};
 use crate::harness::*;
 
 /// One fixture module version: files under its root; `go_mod` None for a module without one.
-struct FixtureModule {
+pub(crate) struct FixtureModule {
     path: &'static str,
     version: &'static str,
     go_mod: Option<String>,
@@ -26,7 +26,7 @@ fn escape(text: &str) -> String {
         .unwrap()
 }
 
-fn module(
+pub(crate) fn module(
     path: &'static str,
     version: &'static str,
     requires: &[&str],
@@ -151,7 +151,7 @@ fn module_zip(module: &FixtureModule) -> Vec<u8> {
 }
 
 /// Write the GOPROXY folder of `modules` at `folder`.
-fn write_proxy(folder: &Path, modules: &[FixtureModule]) {
+pub(crate) fn write_proxy(folder: &Path, modules: &[FixtureModule]) {
     let mut lists: BTreeMap<PathBuf, Vec<&str>> = BTreeMap::new();
     for module in modules {
         let at_v = folder.join(escape(module.path)).join("@v");
