@@ -307,6 +307,11 @@ impl Builder<'_> {
                 .iter()
                 .map(|port| (port.clone(), Default::default()))
                 .collect(),
+            volumes: image
+                .volumes
+                .iter()
+                .map(|volume| (volume.clone(), Default::default()))
+                .collect(),
             env: image
                 .env
                 .iter()

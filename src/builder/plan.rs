@@ -343,7 +343,7 @@ impl Builder<'_> {
         let declared = files::declared(&image.dirs, &image.symlinks)?;
         Ok(move |git| {
             let annotations = annotations(image, package, &created, git);
-            let image_fields = json!({
+            let mut image_fields = json!({
                     "reference": image.reference.to_string(),
                     "paths": image.paths.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "cmd": image.cmd,
@@ -365,6 +365,10 @@ impl Builder<'_> {
                     "annotations": annotations,
                     "sbom": image.sbom,
             });
+            // Only when set: every image without volumes keeps the recipe (and store path) it had.
+            if !image.volumes.is_empty() {
+                image_fields["volumes"] = json!(image.volumes);
+            }
             let label = format!("{}-{}.tar", image.reference.familiar_name(), image.tag());
             let recipe = recipes::image(
                 platforms

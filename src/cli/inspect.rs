@@ -275,6 +275,7 @@ fn print_report(out: &mut impl Write, report: &ImageReport, files: bool) -> std:
     writeln!(out, "user        {}", text_or_dash(&report.user))?;
     writeln!(out, "workdir     {}", text_or_dash(&report.workdir))?;
     writeln!(out, "ports       {}", list_or_dash(&report.exposed_ports))?;
+    writeln!(out, "volumes     {}", list_or_dash(&report.volumes))?;
     let labels: Vec<String> = report
         .labels
         .iter()

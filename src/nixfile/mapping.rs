@@ -16,15 +16,15 @@
 //!   nix2container's `buildImage`) become `[images.KEY]`: `name`, `tag`, `created` (`now`,
 //!   Nix's default date → `epoch`, else as written), `copyToRoot`/`contents` (the package,
 //!   or a `buildEnv` of it whose `pathsToLink` become `paths`), `config.Cmd`/`Entrypoint`
-//!   (`${package}/bin/NAME` → `/bin/NAME`), `Env`, `ExposedPorts`, `User`, `WorkingDir`,
-//!   `Labels`, `maxLayers` → `max_layers`, `architecture` → `platforms`. `cacert`, `tzdata`,
+//!   (`${package}/bin/NAME` → `/bin/NAME`), `Env`, `ExposedPorts`, `Volumes`, `User`,
+//!   `WorkingDir`, `Labels`, `maxLayers` → `max_layers`, `architecture` → `platforms`. `cacert`, `tzdata`,
 //!   `dockerTools.caCertificates` and `fakeNss` in the contents become `base = "static"`
 //!   (kiln's static base has the CA bundle, tzdata, passwd and group), and
 //!   `${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt` its bundle's path. A shell (`binSh`,
 //!   busybox, bash) has no kiln equivalent. An image defined in its own file (container.nix)
 //!   goes to its own kiln file (container.toml), included from kiln.toml.
 //! - **Anything else** (`runAsRoot`, `extraCommands`, `fakeRootCommands`, `fromImage`,
-//!   `Volumes`, `nativeBuildInputs`, a package kiln does not know, …) is listed as not carried
+//!   `nativeBuildInputs`, a package kiln does not know, …) is listed as not carried
 //!   over, with its position; `kiln init --from-nix` then writes nothing unless
 //!   `--allow-partial`.
 
@@ -687,6 +687,33 @@ impl Context<'_> {
                         format!("config.ExposedPorts: {}", value.kind()),
                     ),
                 },
+                // Nix writes `Volumes."/data" = { };`, the OCI config's own shape.
+                "Volumes" => match value.attrs() {
+                    Some(volumes) => {
+                        let volumes: Vec<String> = volumes.keys().cloned().collect();
+                        match volumes.iter().find_map(|volume| {
+                            crate::oci::container::check_volume(volume)
+                                .err()
+                                .map(|reason| (volume, reason))
+                        }) {
+                            Some((volume, reason)) => self.not_carried(
+                                config_position.clone(),
+                                format!("config.Volumes entry `{volume}`: {reason}"),
+                            ),
+                            None => {
+                                lines.push(format!("volumes = {}", quote_list(&volumes)));
+                                self.mapped(
+                                    config_position.as_ref(),
+                                    format!("config.Volumes → volumes = {}", quote_list(&volumes)),
+                                );
+                            }
+                        }
+                    }
+                    None => self.not_carried(
+                        config_position.clone(),
+                        format!("config.Volumes: {}", value.kind()),
+                    ),
+                },
                 "User" | "WorkingDir" => {
                     let kiln = if field == "User" { "user" } else { "workdir" };
                     match value.as_str() {
@@ -1020,14 +1047,13 @@ mod tests {
         }}));
         let conversion = convert(&flake, Path::new("/project"), Some(&module())).unwrap();
         assert!(
-            conversion.kiln_toml.contains("\n[images.image]\npackage = \"default\"\nname = \"tool\"\nbase = \"static\"\nentrypoint = [\"/bin/tool\"]\nenv = { SSL_CERT_FILE = \"/etc/ssl/certs/ca-certificates.crt\" }\nplatforms = [\"linux/arm64\"]\n"),
+            conversion.kiln_toml.contains("\n[images.image]\npackage = \"default\"\nname = \"tool\"\nbase = \"static\"\nentrypoint = [\"/bin/tool\"]\nenv = { SSL_CERT_FILE = \"/etc/ssl/certs/ca-certificates.crt\" }\nvolumes = [\"/data\"]\nplatforms = [\"linux/arm64\"]\n"),
             "{}",
             conversion.kiln_toml
         );
         assert_eq!(
             conversion.not_carried,
             vec![
-                "flake.nix:11:3: config.Volumes (kiln.toml has no equivalent)".to_owned(),
                 "flake.nix:13:3: fakeRootCommands: shell commands run while the image is made; kiln runs none (put files in [[images.image.files]], folders in [[images.image.dirs]], links in [[images.image.symlinks]])".to_owned(),
                 "flake.nix:10:3: dockerTools.binSh: a shell and its tools; kiln's static base has none (kiln images hold the program, its files and the static base)".to_owned(),
             ]

@@ -39,9 +39,37 @@ pub fn check_workdir(workdir: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A `Volumes` entry: an absolute path to a folder of the image, as Docker reads them
+/// (`docker run` refuses a relative one), without `.` or `..` parts or a trailing `/` (kiln
+/// writes each folder one way, so the digest does not depend on the spelling).
+pub fn check_volume(volume: &str) -> Result<(), String> {
+    if !volume.starts_with('/') {
+        return Err("not an absolute path".to_owned());
+    }
+    if volume == "/" {
+        return Err("the root folder (a volume must be a folder inside the image)".to_owned());
+    }
+    if volume.ends_with('/') || volume.contains("//") {
+        return Err("not written in one way: no trailing `/` or `//`".to_owned());
+    }
+    if volume.split('/').any(|part| part == "." || part == "..") {
+        return Err("not written in one way: no `.` or `..` parts".to_owned());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn volumes() {
+        assert!(check_volume("/data").is_ok());
+        assert!(check_volume("/var/lib/app").is_ok());
+        for bad in ["data", "/", "/data/", "/a//b", "/a/../b", "/./a", ""] {
+            assert!(check_volume(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn ports() {

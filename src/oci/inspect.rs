@@ -216,6 +216,7 @@ pub struct ImageReport {
     pub user: String,
     pub workdir: String,
     pub exposed_ports: Vec<String>,
+    pub volumes: Vec<String>,
     pub labels: BTreeMap<String, String>,
     /// The manifest's annotations (`org.opencontainers.image.*`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -278,6 +279,7 @@ fn report_image(image: &FoundImage, layers: Vec<LayerReport>) -> ImageReport {
         user: container.user.clone(),
         workdir: container.working_dir.clone(),
         exposed_ports: container.exposed_ports.keys().cloned().collect(),
+        volumes: container.volumes.keys().cloned().collect(),
         labels: container.labels.clone(),
         annotations: image
             .manifest

@@ -148,6 +148,7 @@ fn issue22_three_gomod2nix_flakes_convert_build_and_run_as_nix_configured_them()
         assert_eq!(image["env"], serde_json::json!(["PORT=8080"]));
         assert_eq!(image["user"], "65532:65532");
         assert_eq!(image["exposed_ports"], serde_json::json!(["8080/tcp"]));
+        assert_eq!(image["volumes"], serde_json::json!(["/data"]));
         assert_eq!(
             image["labels"],
             serde_json::json!({"org.opencontainers.image.source": "https://example.com/hello"})

@@ -201,6 +201,17 @@ pub(super) fn from_raw(
             )
         })?);
     }
+    let mut volumes = std::collections::BTreeSet::new();
+    for volume in raw.volumes.unwrap_or_default() {
+        container::check_volume(volume.get_ref()).map_err(|reason| {
+            source.error(
+                &volume.span(),
+                format!("volume `{}` is {reason}", volume.get_ref()),
+                Some("e.g. `volumes = [\"/data\"]`".to_owned()),
+            )
+        })?;
+        volumes.insert(volume.into_inner());
+    }
     let created = match &raw.created {
         Some(created) => created
             .get_ref()
@@ -287,6 +298,7 @@ pub(super) fn from_raw(
         workdir: raw.workdir.map(Spanned::into_inner),
         user: raw.user.map(Spanned::into_inner),
         expose,
+        volumes: volumes.into_iter().collect(),
         labels: raw.labels.unwrap_or_default(),
         created,
         compression,

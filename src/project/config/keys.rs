@@ -161,6 +161,7 @@ const IMAGE_KEYS: &[Key] = &[
     key("workdir", Kind::String, STRING, "workdir = \"/srv\""),
     key("user", Kind::String, STRING, "user = \"65532:65532\""),
     key("expose", Kind::Strings, STRINGS, "expose = [\"8080/tcp\"]"),
+    key("volumes", Kind::Strings, STRINGS, "volumes = [\"/data\"]"),
     key(
         "labels",
         Kind::StringTable,

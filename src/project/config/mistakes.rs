@@ -381,6 +381,12 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "e.g. `expose = [\"8080/tcp\", \"53/udp\"]`",
     ),
     (
+        "a relative volume",
+        "schema = 1\n[packages.default]\nname = \"example\"\n[images.container]\nvolumes = [\"/data\", \"cache\"]\n",
+        "kiln.toml:5:21: volume `cache` is not an absolute path",
+        "e.g. `volumes = [\"/data\"]`",
+    ),
+    (
         "max_layers 0",
         "schema = 1\n[packages.default]\nname = \"example\"\n[images.container]\nmax_layers = 0\n",
         "kiln.toml:5:14: max_layers is from 1 to 120",

@@ -26,7 +26,7 @@
 //! tag = "0.1"                     # default: the package's version
 //! paths = ["/bin"]                # package folders placed at the image root
 //! cmd = ["/bin/example"]          # default: the package's program
-//! # entrypoint, env, workdir, user, expose, labels, created, compression
+//! # entrypoint, env, workdir, user, expose, volumes, labels, created, compression
 //! base = "static"                 # kiln's own base, or an image: "ghcr.io/team/base:1"
 //! platforms = ["linux/amd64", "linux/arm64"]   # default: the package's `platforms`
 //! max_layers = 16                 # the base's layers included
@@ -136,7 +136,7 @@ mod tests {
             ),
             (
                 "container.toml",
-                "[images.container]\nexpose = [\"8080\"]\nenv = { MODE = \"prod\" }\ncreated = \"now\"\ncompression = \"zstd\"\n",
+                "[images.container]\nexpose = [\"8080\"]\nvolumes = [\"/var/lib/app\", \"/data\", \"/data\"]\nenv = { MODE = \"prod\" }\ncreated = \"now\"\ncompression = \"zstd\"\n",
             ),
         ]);
         let project = loaded.unwrap();
@@ -161,6 +161,7 @@ mod tests {
         assert_eq!(image.reference.to_string(), "docker.io/library/app:1.2");
         assert_eq!(image.paths[0].to_string(), "/bin");
         assert_eq!(image.expose, ["8080/tcp"]);
+        assert_eq!(image.volumes, ["/data", "/var/lib/app"]);
         assert_eq!(image.compression, Compression::Zstd);
         assert_eq!(project.files.len(), 2);
     }

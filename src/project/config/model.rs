@@ -176,6 +176,8 @@ pub struct Image {
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub expose: Vec<String>,
+    /// Folders the image declares as volumes (`Volumes` of its config), sorted, each once.
+    pub volumes: Vec<String>,
     pub labels: BTreeMap<String, String>,
     pub created: Created,
     pub compression: Compression,

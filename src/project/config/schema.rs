@@ -73,6 +73,7 @@ pub(super) struct RawImage {
     pub(super) workdir: Option<Spanned<String>>,
     pub(super) user: Option<Spanned<String>>,
     pub(super) expose: Option<Vec<Spanned<String>>>,
+    pub(super) volumes: Option<Vec<Spanned<String>>>,
     pub(super) labels: Option<BTreeMap<String, String>>,
     pub(super) created: Option<Spanned<String>>,
     pub(super) compression: Option<Spanned<String>>,
