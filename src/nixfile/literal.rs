@@ -28,7 +28,7 @@ use std::rc::Rc;
 
 use rnix::ast;
 
-use super::{Call, FlakeOutputs, Location, Value};
+use super::{Call, FlakeOutputs, Location, OTHER_OUTPUTS, Value};
 
 /// The system `packages.SYSTEM` is read for, as [`super::eval::SYSTEM`].
 const SYSTEM: &str = super::eval::SYSTEM;
@@ -112,6 +112,14 @@ pub fn read(folder: &Path) -> Result<FlakeOutputs> {
             }
             value.insert(name.to_owned(), evaluator.deep(&set, 0)?);
         }
+        // The other outputs by name only, unevaluated, as standin.nix gives them.
+        let others = outputs
+            .values
+            .keys()
+            .filter(|name| !matches!(name.as_str(), "packages" | "apps" | "defaultPackage"))
+            .map(|name| Value::Str(name.clone()))
+            .collect();
+        value.insert(OTHER_OUTPUTS.to_owned(), Value::List(others));
     }
     Ok(FlakeOutputs::from_value(&Value::Attrs(value)))
 }

@@ -130,6 +130,15 @@ pub fn convert(
             );
         }
     }
+    for other in &outputs.others {
+        let text = match other.as_str() {
+            "devShells" | "devShell" => format!(
+                "{other}: not converted; `kiln shell` opens the package's own environment (its pinned Go, and CC for cgo); tools a dev shell adds (gopls, linters, …) stay yours to install"
+            ),
+            _ => format!("{other}: not converted (neither the build nor the image depends on it)"),
+        };
+        context.note(None, text);
+    }
     let mut included: BTreeMap<String, String> = BTreeMap::new();
     let mut inline_images = String::new();
     for image in &images {

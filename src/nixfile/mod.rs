@@ -126,7 +126,13 @@ impl fmt::Display for Location {
 pub struct FlakeOutputs {
     pub packages: BTreeMap<String, Value>,
     pub apps: BTreeMap<String, Value>,
+    /// The flake's other outputs (`devShells`, `checks`, `overlays`, …), by name: read by
+    /// neither way (unevaluated), listed by the conversion.
+    pub others: Vec<String>,
 }
+
+/// Where standin.nix and [`literal`] put the names of the other outputs.
+pub const OTHER_OUTPUTS: &str = "__kiln_other_outputs";
 
 impl FlakeOutputs {
     pub fn from_value(value: &Value) -> FlakeOutputs {
@@ -143,9 +149,17 @@ impl FlakeOutputs {
                 .entry("default".to_owned())
                 .or_insert_with(|| package.clone());
         }
+        let others = match value.get(OTHER_OUTPUTS) {
+            Some(Value::List(names)) => names
+                .iter()
+                .filter_map(|name| name.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
         FlakeOutputs {
             packages,
             apps: set("apps"),
+            others,
         }
     }
 }

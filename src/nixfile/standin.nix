@@ -75,4 +75,10 @@ let
     else value;
   pick = name: if outputs ? ${name} then { ${name} = walk 0 (outputs.${name}.${system} or outputs.${name}); } else { };
 in
-{ inherit system; } // pick "packages" // pick "apps" // pick "defaultPackage"
+{ inherit system; } // pick "packages" // pick "apps" // pick "defaultPackage" // {
+  # The other outputs by name only (devShells, checks, overlays, …): never evaluated, so a
+  # function the stand-ins lack there cannot fail the conversion; kiln lists them.
+  __kiln_other_outputs = builtins.filter
+    (name: !(builtins.elem name [ "packages" "apps" "defaultPackage" ]))
+    (builtins.attrNames outputs);
+}

@@ -87,6 +87,13 @@ fn issue22_three_gomod2nix_flakes_convert_build_and_run_as_nix_configured_them()
         eprintln!("kiln init --from-nix ({variant}):\n{said}");
         assert!(output.status.success(), "{said}");
         assert!(said.contains("with nix-instantiate (real Nix"), "{said}");
+        if *variant == "container" {
+            // The dev shell (shell.nix, never evaluated) is named, not silently dropped.
+            assert!(
+                said.contains("note: devShells: not converted; `kiln shell` opens the package's own environment"),
+                "{said}"
+            );
+        }
         // The first trap: pname hello-server, but Go builds `hello` (module example.com/hello).
         assert!(
             said.contains("pname = \"hello-server\" is not the program go builds (`hello`, after module example.com/hello)"),
