@@ -441,7 +441,7 @@ impl Context<'_> {
                 ),
                 "modules" => self.note(
                     location.as_ref(),
-                    "modules = ./gomod2nix.toml: replaced by kiln.lock (`kiln lock` reads gomod2nix.toml when there is no go.sum, and checks its NAR hashes)".to_owned(),
+                    "modules = ./gomod2nix.toml: replaced by kiln.lock (written next from go.sum, or from gomod2nix.toml when there is none; every module gomod2nix.toml lists checked against its NAR hash)".to_owned(),
                 ),
                 "vendorHash" | "vendorSha256" => self.note(
                     location.as_ref(),
