@@ -3,7 +3,7 @@
 //! index when there are several, and an SBOM beside each, in one docker-archive that is also
 //! an OCI layout.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::plan::{ImagePlan, PlatformPlan};
 use super::sbom::sbom_document;
@@ -15,7 +15,7 @@ use crate::oci::image::{ImageRequest, RequestLayer, build_image};
 use crate::oci::spec::ContainerConfig;
 use crate::oci::tree::FileTree;
 use crate::recipes;
-use crate::store::Realised;
+use crate::store::{Realised, Staged};
 
 impl Builder<'_> {
     /// Build the image of `plan` (and its packages) unless the store has it: one manifest per
@@ -32,13 +32,23 @@ impl Builder<'_> {
             plan.image.reference.familiar_name(),
             plan.image.tag()
         );
-        let realised = self.store.realise(
+        // Packages built here are published once the image is written, each on a thread of
+        // its own beside the image's publishing: hashing the package's programs (tens of MB)
+        // then runs beside hashing the image that holds them, not before it (issue 18).
+        let mut unpublished = Vec::new();
+        let staged = self.store.stage(
             &plan.recipe,
             || (self.status)(&format!("waiting for another kiln building image {label}")),
             |temp| {
-                let mut packages = Vec::new();
+                let mut package_paths = Vec::new();
                 for platform in &plan.platforms {
-                    packages.push(self.realise_package(&platform.package)?);
+                    match self.stage_package(&platform.package)? {
+                        Staged::Present(realised) => package_paths.push(realised.path),
+                        Staged::Built(package) => {
+                            package_paths.push(package.path().to_owned());
+                            unpublished.push(package);
+                        }
+                    }
                 }
                 (self.status)(&format!(
                     "building image {label} (image `{}`{})",
@@ -56,11 +66,39 @@ impl Builder<'_> {
                         String::new()
                     }
                 ));
-                self.write_image(plan, &packages, temp)?;
+                self.write_image(plan, &package_paths, temp)?;
                 Ok::<_, BuildError>(temp.to_owned())
             },
-        )?;
-        Ok(realised)
+        );
+        let image = match staged {
+            // In the store already, or substituted: no package was built.
+            Ok(Staged::Present(realised)) => return Ok(realised),
+            Ok(Staged::Built(image)) => image,
+            Err(error) => {
+                // The packages were built well; what failed was the image (a program its base
+                // cannot run, say): they are kept, as when they were published first.
+                for package in unpublished {
+                    let _ = package.publish();
+                }
+                return Err(error);
+            }
+        };
+        std::thread::scope(|scope| {
+            let packages: Vec<_> = unpublished
+                .into_iter()
+                .map(|package| scope.spawn(move || package.publish()))
+                .collect();
+            let image = image.publish();
+            for package in packages {
+                match package.join() {
+                    Ok(published) => {
+                        published?;
+                    }
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            Ok(image?)
+        })
     }
 
     /// Write the image archive of `plan` at `temp`, its packages built. Its own layers are
@@ -70,7 +108,7 @@ impl Builder<'_> {
     fn write_image(
         &self,
         plan: &ImagePlan,
-        packages: &[Realised],
+        packages: &[PathBuf],
         temp: &Path,
     ) -> Result<(), BuildError> {
         let static_layer = match &plan.static_sources {
@@ -90,13 +128,8 @@ impl Builder<'_> {
                 Some(base) => base.manifest.layers.len(),
                 None => usize::from(static_layer.is_some()),
             };
-            let mut request = self.image_request(
-                plan,
-                platform,
-                &package.path,
-                static_layer.as_ref(),
-                base_layers,
-            )?;
+            let mut request =
+                self.image_request(plan, platform, package, static_layer.as_ref(), base_layers)?;
             request.base = base;
             let base_name = match &plan.image.base {
                 None => "`scratch`, no base".to_owned(),
@@ -108,7 +141,7 @@ impl Builder<'_> {
             super::executable::check(
                 &plan.image.key,
                 &request,
-                &package.path,
+                package,
                 &base_name,
                 &self.store,
                 self.status,
@@ -124,7 +157,7 @@ impl Builder<'_> {
                 build_image(request, &mut archive, &mut |_| {}).map_err(writing_to(temp))?;
             if plan.image.sbom {
                 let document =
-                    sbom_document(plan, platform, &package.path, &image, &self.store.go_home())?;
+                    sbom_document(plan, platform, package, &image, &self.store.go_home())?;
                 // Stored, not listed in index.json: found by its subject (see oci::layout).
                 crate::sbom::write_artifact(
                     &mut archive,

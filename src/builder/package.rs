@@ -11,13 +11,22 @@ use super::worktree::{BuildFolder, Layout, WorktreeError};
 use super::{BuildError, Builder};
 use crate::diagnostic::PathError;
 use crate::lock;
-use crate::store::Realised;
+use crate::store::{Realised, Staged};
 
 impl Builder<'_> {
     /// Build the package of `plan` unless the store has it.
     pub fn realise_package(&self, plan: &PackagePlan) -> Result<Realised, BuildError> {
+        match self.stage_package(plan)? {
+            Staged::Present(realised) => Ok(realised),
+            Staged::Built(unpublished) => Ok(unpublished.publish()?),
+        }
+    }
+
+    /// Build the package of `plan` unless the store has it, and leave it unpublished: an
+    /// image reads its programs from there and publishes it beside its own publishing.
+    pub(super) fn stage_package(&self, plan: &PackagePlan) -> Result<Staged<'_>, BuildError> {
         let label = plan.package.store_label();
-        self.store.realise(
+        self.store.stage(
             &plan.recipe,
             || (self.status)(&format!("waiting for another kiln building {label}")),
             |temp| {

@@ -285,6 +285,67 @@ pub struct Realised {
     pub fresh: bool,
 }
 
+/// What [`Store::stage`] gave.
+#[derive(Debug)]
+pub enum Staged<'store> {
+    /// In the store already (or substituted into it): nothing to publish.
+    Present(Realised),
+    /// Built under `tmp/`, not yet published.
+    Built(Unpublished<'store>),
+}
+
+/// An output built under `tmp/` and not yet in the store: its lock is held and its
+/// temporary known to the interrupt handler until [`Unpublished::publish`]; dropped
+/// unpublished (the caller failed), the temporary is removed.
+#[derive(Debug)]
+pub struct Unpublished<'store> {
+    store: &'store Store,
+    recipe: Recipe,
+    built: Built,
+    temp: PathBuf,
+    registration: Option<Registration>,
+    lock: Option<OutputLock>,
+}
+
+impl Unpublished<'_> {
+    /// Where what was built is now (under `tmp/`; it moves when published).
+    pub fn path(&self) -> &Path {
+        &self.built.path
+    }
+
+    /// Hash, record and rename it into the store (as [`Store::realise`] does), release its
+    /// lock and hand it to the substituter's `built`.
+    pub fn publish(mut self) -> Result<Realised, StoreError> {
+        let store = self.store;
+        // Always there: only this method takes it, and it takes `self` by value.
+        let registration = self
+            .registration
+            .take()
+            .unwrap_or_else(|| Registration::new(&self.temp));
+        let published = store.publish(&self.built, &self.recipe, registration, None);
+        // Whatever is left: the build's scratch beside a published folder, or everything when
+        // publishing failed (a published `temp` itself is gone by its rename).
+        let _ = remove_tree(&self.temp);
+        let published = published?;
+        drop(self.lock.take());
+        if let Some(SubstituterHook(substituter)) = &store.substituter {
+            substituter.built(store, &self.recipe, &published);
+        }
+        Ok(Realised {
+            path: published,
+            fresh: true,
+        })
+    }
+}
+
+impl Drop for Unpublished<'_> {
+    fn drop(&mut self) {
+        if self.registration.is_some() {
+            let _ = remove_tree(&self.temp);
+        }
+    }
+}
+
 /// What a build hands [`Store::realise`] to publish: the folder or file it made and, when the
 /// build computed it from the bytes it wrote (`nar::copy_files_hashed`), its NAR hash, so
 /// publishing need not read the output again.
@@ -362,6 +423,7 @@ pub struct Store {
 }
 
 /// An exclusive lock on one output; released when dropped.
+#[derive(Debug)]
 pub struct OutputLock {
     _file: File,
 }
@@ -711,14 +773,31 @@ impl Store {
         waiting: impl FnOnce(),
         build: impl FnOnce(&Path) -> Result<B, E>,
     ) -> Result<Realised, E> {
+        match self.stage(recipe, waiting, build)? {
+            Staged::Present(realised) => Ok(realised),
+            Staged::Built(unpublished) => Ok(unpublished.publish()?),
+        }
+    }
+
+    /// [`Store::realise`] up to the build, with publishing left to the caller: what was
+    /// built comes back [`Unpublished`], its lock held, for the caller to read (an image
+    /// writes a package's programs into its layer) and then publish, perhaps on another
+    /// thread beside other work (the package's NAR hash beside the image's, issue 18). An
+    /// output that was in the store or substituted comes back [`Staged::Present`].
+    pub fn stage<E: From<StoreError>, B: Into<Built>>(
+        &self,
+        recipe: &Recipe,
+        waiting: impl FnOnce(),
+        build: impl FnOnce(&Path) -> Result<B, E>,
+    ) -> Result<Staged<'_>, E> {
         let name = recipe.name();
         let path = self.path(name);
         if self.contains(name) {
-            return Ok(Realised { path, fresh: false });
+            return Ok(Staged::Present(Realised { path, fresh: false }));
         }
         let lock = self.lock_output(name, waiting)?;
         if self.contains(name) || self.settle(name)? {
-            return Ok(Realised { path, fresh: false });
+            return Ok(Staged::Present(Realised { path, fresh: false }));
         }
         self.clear_debris(name)?;
         let temp = self.temp_dir(name);
@@ -732,10 +811,10 @@ impl Store {
                     Some(&expected),
                 ) {
                     Ok(published) => {
-                        return Ok(Realised {
+                        return Ok(Staged::Present(Realised {
                             path: published,
                             fresh: true,
-                        });
+                        }));
                     }
                     Err(error) => substituter.refused(recipe, &error.to_string()),
                 }
@@ -753,19 +832,14 @@ impl Store {
                 return Err(error);
             }
         };
-        let published = self.publish(&built, recipe, registration, None);
-        // Whatever is left: the build's scratch beside a published folder, or everything when
-        // publishing failed (a published `temp` itself is gone by its rename).
-        let _ = remove_tree(&temp);
-        let published = published?;
-        drop(lock);
-        if let Some(SubstituterHook(substituter)) = &self.substituter {
-            substituter.built(self, recipe, &published);
-        }
-        Ok(Realised {
-            path: published,
-            fresh: true,
-        })
+        Ok(Staged::Built(Unpublished {
+            store: self,
+            recipe: recipe.clone(),
+            built,
+            temp,
+            registration: Some(registration),
+            lock: Some(lock),
+        }))
     }
 
     /// Publish what was built at `built` (under `tmp/`) as the output of `recipe`: hash it,
@@ -1144,6 +1218,61 @@ mod tests {
         assert!(matches!(error, StoreError::NoHome));
         assert!(!store.contains(recipe.name()));
         assert!(!store.temp_dir(recipe.name()).exists());
+    }
+
+    /// `stage` leaves what it built unpublished, its lock held (another kiln waits for it),
+    /// readable where it was built; published on another thread it lands as `realise` puts
+    /// it; dropped unpublished, nothing of it is left and its lock is free.
+    #[test]
+    fn staged_outputs_are_published_by_their_holder_or_leave_nothing() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = Store::open_at(temp.path()).unwrap();
+        let build = |temp: &Path| {
+            let out = temp.join("out");
+            std::fs::create_dir_all(out.join("bin")).unwrap();
+            std::fs::write(out.join("bin/tool"), b"binary").unwrap();
+            std::fs::write(temp.join("scratch"), b"left behind").unwrap();
+            Ok::<_, StoreError>(out)
+        };
+        let recipe = package_recipe("staged");
+        let Staged::Built(unpublished) = store.stage(&recipe, || {}, build).unwrap() else {
+            panic!("not built")
+        };
+        assert_eq!(
+            std::fs::read(unpublished.path().join("bin/tool")).unwrap(),
+            b"binary"
+        );
+        assert!(!store.contains(recipe.name()));
+        let name = recipe.name().clone();
+        let (_, lock_file) = store.open_lock(&format!("{}.lock", name.hash())).unwrap();
+        assert!(
+            matches!(lock_file.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+            "the output's lock is held while it is unpublished"
+        );
+        let published = std::thread::scope(|scope| {
+            scope
+                .spawn(move || unpublished.publish())
+                .join()
+                .unwrap()
+                .unwrap()
+        });
+        assert!(published.fresh);
+        assert_eq!(published.path, store.path(&name));
+        assert!(store.contains(&name));
+        assert!(!store.temp_dir(&name).exists());
+        assert!(matches!(
+            store.stage(&recipe, || {}, build).unwrap(),
+            Staged::Present(Realised { fresh: false, .. })
+        ));
+
+        let dropped = package_recipe("dropped");
+        let Staged::Built(unpublished) = store.stage(&dropped, || {}, build).unwrap() else {
+            panic!("not built")
+        };
+        drop(unpublished);
+        assert!(!store.contains(dropped.name()));
+        assert!(!store.temp_dir(dropped.name()).exists());
+        drop(store.lock_output(dropped.name(), || panic!("the lock is still held")));
     }
 
     #[test]
