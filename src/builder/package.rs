@@ -52,7 +52,7 @@ impl Builder<'_> {
                     };
                     layout.add_bytes(&path, go_sum.clone().into_bytes());
                 }
-                folder.sync(&layout, &self.store.root().join("tmp"))?;
+                let index = folder.sync(&layout, &self.store.root().join("tmp"))?;
                 let proxy = if plan.modules.is_empty() {
                     None
                 } else {
@@ -89,7 +89,18 @@ impl Builder<'_> {
                         .as_deref()
                         .map(|compilers| (compilers, zig_cache.as_path())),
                 };
-                go::build(&plan.toolchain, &plan.package, plan.mod_mode, &workspace)?;
+                // The build folder's new record is written beside Go, before its lock goes.
+                std::thread::scope(|scope| {
+                    let indexed = scope.spawn(move || index.write());
+                    let built =
+                        go::build(&plan.toolchain, &plan.package, plan.mod_mode, &workspace);
+                    let indexed = indexed
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    built?;
+                    indexed?;
+                    Ok::<_, BuildError>(())
+                })?;
                 let output = temp.join("out");
                 let bin = output.join("bin");
                 std::fs::create_dir_all(&bin).map_err(PathError::write(&bin))?;

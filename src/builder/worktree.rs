@@ -25,9 +25,10 @@
 //! written read-only, and only while the slot's lock is held. Go writes nothing under `src/`
 //! (`-mod=vendor`/`-mod=readonly`, the module cache and build cache are elsewhere).
 //!
-//! A kill at any point leaves either the previous index (whose records no longer match what
-//! was replaced) or the new one, so the next build removes or rewrites whatever it finds
-//! half-done. `kiln gc` removes slots it cannot use again (see `Store::gc`).
+//! The new index is written while Go builds (it is not needed before the next build), and
+//! always before the slot's lock is released. A kill at any point leaves either the previous
+//! index (whose records no longer match what was replaced) or the new one, so the next build
+//! removes or rewrites whatever it finds half-done. `kiln gc` removes slots it cannot use again (see `Store::gc`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
@@ -237,9 +238,31 @@ impl BuildFolder {
         }
     }
 
-    /// Bring `src/` to exactly `layout`. `temp_folder` holds the index's temporaries.
-    pub fn sync(&self, layout: &Layout, temp_folder: &Path) -> Result<SyncReport, WorktreeError> {
-        sync(&self.src, self.index.as_deref(), temp_folder, layout)
+    /// Bring `src/` to exactly `layout`, leaving the new record of it to be written while Go
+    /// builds (the caller writes it before the folder's lock goes: see [`PendingIndex`]).
+    /// `temp_folder` holds the index's temporaries.
+    pub fn sync(&self, layout: &Layout, temp_folder: &Path) -> Result<PendingIndex, WorktreeError> {
+        sync_leaving_index(&self.src, self.index.as_deref(), temp_folder, layout)
+            .map(|(_, pending)| pending)
+    }
+}
+
+/// The record of a synced folder, still to be written: a few thousand records take
+/// milliseconds to write, which a build spends beside Go rather than before it (issue 18).
+/// Until it is written the previous record stays, and it no longer matches any file that was
+/// replaced, so a kill before the write costs the next build copies, never wrong bytes.
+#[must_use = "the folder's record is written by `write`"]
+pub struct PendingIndex(Option<(StatIndex, PathBuf, PathBuf)>);
+
+impl PendingIndex {
+    /// Write the record (nothing when nothing changed, or for a one-off folder).
+    pub fn write(self) -> Result<(), WorktreeError> {
+        match self.0 {
+            Some((index, path, temp_folder)) => index
+                .write(&path, &temp_folder)
+                .map_err(|error| StoreError::from(error).into()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -251,6 +274,18 @@ pub fn sync(
     temp_folder: &Path,
     layout: &Layout,
 ) -> Result<SyncReport, WorktreeError> {
+    let (report, index) = sync_leaving_index(folder, index_path, temp_folder, layout)?;
+    index.write()?;
+    Ok(report)
+}
+
+/// [`sync`], the index left for the caller to write.
+fn sync_leaving_index(
+    folder: &Path,
+    index_path: Option<&Path>,
+    temp_folder: &Path,
+    layout: &Layout,
+) -> Result<(SyncReport, PendingIndex), WorktreeError> {
     let started = match index_path {
         Some(_) => Clock::now(temp_folder),
         None => Clock::EPOCH,
@@ -277,7 +312,9 @@ pub fn sync(
                 continue;
             };
             let path = join(&relative, &name);
-            let metadata = std::fs::symlink_metadata(&full).map_err(PathError::read(&full))?;
+            // `lstat` relative to the folder's descriptor (`statx` on the entry's name), not
+            // through the whole path from the root again.
+            let metadata = entry.metadata().map_err(PathError::read(&full))?;
             if metadata.is_dir() {
                 if folders.contains(&path) {
                     pending.push(path);
@@ -345,12 +382,10 @@ pub fn sync(
     }
     // Nothing written, removed or read again: the index on disk says all this already.
     let unchanged = report.written == 0 && report.removed == 0 && report.verified == 0;
-    if let Some(index_path) = index_path.filter(|_| !unchanged) {
-        index
-            .write(index_path, temp_folder)
-            .map_err(StoreError::from)?;
-    }
-    Ok(report)
+    let pending = index_path
+        .filter(|_| !unchanged)
+        .map(|index_path| (index, index_path.to_owned(), temp_folder.to_owned()));
+    Ok((report, PendingIndex(pending)))
 }
 
 /// Remove a file, link or folder of a build folder (kiln's own: read-only files in writable
@@ -557,6 +592,50 @@ mod tests {
 
     /// The folder ends up holding exactly the tree, whatever was there; unchanged files are
     /// kept (not copied), changed ones replaced, strays removed.
+    /// The record a build writes beside Go: until it is written, the previous one stands
+    /// and the next sync, seeing the replaced file's stat differ from it, copies that file
+    /// again rather than trusting it; once written, the next sync keeps everything.
+    #[test]
+    fn an_index_left_unwritten_costs_a_copy_never_a_stale_file() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().join("project");
+        write_file(&root, "main.go", "package main\n");
+        write_file(&root, "lib/a.go", "package lib\n");
+        let folder = temp.path().join("build/src");
+        let index = temp.path().join("build.index");
+        let tree = scan(&root, &[], None).unwrap();
+        sync(&folder, Some(&index), temp.path(), &layout_of(&tree)).unwrap();
+        let before = std::fs::read(&index).unwrap();
+
+        write_file(&root, "main.go", "package main // edited\n");
+        let tree = scan(&root, &[], None).unwrap();
+        let (report, pending) =
+            sync_leaving_index(&folder, Some(&index), temp.path(), &layout_of(&tree)).unwrap();
+        assert_eq!(report.written, 1, "{report:?}");
+        assert_eq!(std::fs::read(&index).unwrap(), before, "not written yet");
+        // A kill here: the pending record is lost, the folder is synced again.
+        drop(pending);
+        let again = sync(&folder, Some(&index), temp.path(), &layout_of(&tree)).unwrap();
+        assert_eq!(again.written, 1, "main.go is copied again: {again:?}");
+        assert_eq!(contents(&folder), contents(&root));
+
+        write_file(&root, "main.go", "package main // edited twice\n");
+        let tree = scan(&root, &[], None).unwrap();
+        let (_, pending) =
+            sync_leaving_index(&folder, Some(&index), temp.path(), &layout_of(&tree)).unwrap();
+        std::thread::spawn(move || pending.write())
+            .join()
+            .unwrap()
+            .unwrap();
+        let kept = sync(&folder, Some(&index), temp.path(), &layout_of(&tree)).unwrap();
+        assert_eq!(
+            (kept.kept, kept.written, kept.removed),
+            (2, 0, 0),
+            "{kept:?}"
+        );
+        assert_eq!(contents(&folder), contents(&root));
+    }
+
     #[test]
     fn a_kept_folder_is_brought_to_exactly_the_tree() {
         let temp = tempfile::tempdir().unwrap();
