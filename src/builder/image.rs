@@ -40,16 +40,35 @@ impl Builder<'_> {
             &plan.recipe,
             || (self.status)(&format!("waiting for another kiln building image {label}")),
             |temp| {
+                let static_rootfs = match &plan.static_sources {
+                    Some(sources) => Some(crate::static_base::realise(
+                        &self.store,
+                        sources,
+                        self.status,
+                    )?),
+                    None => None,
+                };
                 let mut package_paths = Vec::new();
-                for platform in &plan.platforms {
-                    match self.stage_package(&platform.package)? {
-                        Staged::Present(realised) => package_paths.push(realised.path),
-                        Staged::Built(package) => {
-                            package_paths.push(package.path().to_owned());
-                            unpublished.push(package);
+                // The static base's layer (hundreds of tzdata files) is laid out while Go runs.
+                let static_layer = std::thread::scope(|scope| {
+                    let static_layer = static_rootfs
+                        .as_deref()
+                        .map(|rootfs| scope.spawn(move || crate::static_base::layer_tree(rootfs)));
+                    for platform in &plan.platforms {
+                        match self.stage_package(&platform.package)? {
+                            Staged::Present(realised) => package_paths.push(realised.path),
+                            Staged::Built(package) => {
+                                package_paths.push(package.path().to_owned());
+                                unpublished.push(package);
+                            }
                         }
                     }
-                }
+                    match static_layer.map(|layer| layer.join()) {
+                        Some(Ok(layer)) => Ok::<_, BuildError>(Some(layer?)),
+                        Some(Err(panic)) => std::panic::resume_unwind(panic),
+                        None => Ok(None),
+                    }
+                })?;
                 (self.status)(&format!(
                     "building image {label} (image `{}`{})",
                     plan.image.key,
@@ -66,7 +85,7 @@ impl Builder<'_> {
                         String::new()
                     }
                 ));
-                self.write_image(plan, &package_paths, temp)?;
+                self.write_image(plan, &package_paths, static_layer.as_ref(), temp)?;
                 Ok::<_, BuildError>(temp.to_owned())
             },
         );
@@ -101,23 +120,17 @@ impl Builder<'_> {
         })
     }
 
-    /// Write the image archive of `plan` at `temp`, its packages built. Its own layers are
-    /// plain tars (a registry base's stay as they came): `kiln push` compresses them as the
-    /// image's `compression` says, which its `index.json` entry carries
-    /// (`transport::compress`).
+    /// Write the image archive of `plan` at `temp`, its packages built (at `packages`, one
+    /// per platform) and its static base's layer laid out. Its own layers are plain tars (a
+    /// registry base's stay as they came): `kiln push` compresses them as the image's
+    /// `compression` says, which its `index.json` entry carries (`transport::compress`).
     fn write_image(
         &self,
         plan: &ImagePlan,
         packages: &[PathBuf],
+        static_layer: Option<&FileTree>,
         temp: &Path,
     ) -> Result<(), BuildError> {
-        let static_layer = match &plan.static_sources {
-            Some(sources) => {
-                let rootfs = crate::static_base::realise(&self.store, sources, self.status)?;
-                Some(crate::static_base::layer_tree(&rootfs)?)
-            }
-            None => None,
-        };
         let mut requests = Vec::new();
         for (platform, package) in plan.platforms.iter().zip(packages) {
             let base = match &platform.base {
@@ -129,7 +142,7 @@ impl Builder<'_> {
                 None => usize::from(static_layer.is_some()),
             };
             let mut request =
-                self.image_request(plan, platform, package, static_layer.as_ref(), base_layers)?;
+                self.image_request(plan, platform, package, static_layer, base_layers)?;
             request.base = base;
             let base_name = match &plan.image.base {
                 None => "`scratch`, no base".to_owned(),
