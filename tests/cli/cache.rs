@@ -411,3 +411,132 @@ fn an_unreachable_cache_is_reported_once_and_the_build_succeeds() {
     assert!(!log.contains("cannot push"), "{log}");
     assert!(dir.join("a/app/result").exists());
 }
+
+/// A TCP proxy to `upstream` on 127.0.0.1 that holds every blob GET for `delay` before
+/// passing it on (each request of these tests arrives in one read), so a download takes long
+/// enough for a second kiln to start beside it. Returns the proxy's port.
+fn slow_blob_proxy(upstream: u16, delay: std::time::Duration) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            std::thread::spawn(move || {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    return;
+                };
+                let (mut client_read, mut server_write) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut server_read, mut client_write) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut server_read, &mut client_write);
+                    let _ = client_write.shutdown(std::net::Shutdown::Write);
+                });
+                let mut buffer = vec![0u8; 64 * 1024];
+                loop {
+                    let read = match client_read.read(&mut buffer) {
+                        Ok(0) | Err(_) => break,
+                        Ok(read) => read,
+                    };
+                    let chunk = &buffer[..read];
+                    if chunk.starts_with(b"GET ")
+                        && chunk.windows(7).any(|window| window == b"/blobs/")
+                    {
+                        std::thread::sleep(delay);
+                    }
+                    if server_write.write_all(chunk).is_err() {
+                        break;
+                    }
+                }
+                let _ = server_write.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+/// Two kilns on one machine (one kiln home, two copies of the project) substituting the same
+/// image at once: the second waits for the first (the output's lock) and finds it in the
+/// store, so every blob is downloaded once; both get the same bytes, the store verifies.
+#[test]
+fn concurrent_builds_on_one_machine_download_an_entry_once() {
+    let test = "cache::concurrent_builds_on_one_machine_download_an_entry_once";
+    let Some(go) = require_go(test) else { return };
+    let Some(registry) = DistributionRegistry::start(test, None) else {
+        return;
+    };
+    let dir = TestDir::new();
+    let public = generate_key(&dir, "ci.test-1", "a.key");
+    let direct = format!("oci://{}/team/kiln-cache", registry.host());
+    let (digest_a, _) = machine_a(&dir, &go, &direct, &public);
+    let proxy = slow_blob_proxy(registry.port(), std::time::Duration::from_millis(700));
+    let slow = format!("oci://localhost:{proxy}/team/kiln-cache");
+    let wrapper = machine_b_folder(&dir, &go, "b1/app");
+    machine_b_folder(&dir, &go, "b2/app");
+    let blob_gets = || {
+        registry
+            .requests("\"GET /v2/team/kiln-cache/blobs/")
+            .into_iter()
+            .filter_map(|line| {
+                line.split('"')
+                    .nth(1)
+                    .and_then(|request| request.split(' ').nth(1))
+                    .map(str::to_owned)
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = blob_gets().len();
+    let mut first = machine(
+        &dir,
+        &wrapper,
+        "b1/app",
+        "home-b",
+        &slow,
+        &public,
+        None,
+        &["build", ".#container"],
+    );
+    let first = first
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let second_log = succeeds(machine(
+        &dir,
+        &wrapper,
+        "b2/app",
+        "home-b",
+        &slow,
+        &public,
+        None,
+        &["build", ".#container"],
+    ));
+    let first = first.wait_with_output().unwrap();
+    let first_log = stderr(&first);
+    assert!(first.status.success(), "{first_log}");
+    eprintln!("first kiln:\n{first_log}\nsecond kiln:\n{second_log}");
+    assert!(first_log.contains("substituted "), "{first_log}");
+    assert!(
+        second_log.contains("waiting for another kiln"),
+        "the second kiln did not run beside the first: {second_log}"
+    );
+    assert!(!second_log.contains("substituted "), "{second_log}");
+    let downloaded = blob_gets().split_off(before);
+    assert!(!downloaded.is_empty(), "nothing downloaded");
+    let mut unique = downloaded.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        downloaded.len(),
+        "a blob downloaded twice: {downloaded:#?}"
+    );
+    for folder in ["b1/app", "b2/app"] {
+        assert_eq!(sha256_file(&dir.join(folder).join("result")), digest_a);
+    }
+    assert!(go_calls(&dir).iter().all(|call| call == "env"));
+    let mut verify = dir.kiln(["store", "verify"]);
+    verify.env("KILN_HOME", dir.join("home-b"));
+    assert!(succeeds(verify).contains("all intact"));
+}
