@@ -540,3 +540,96 @@ fn concurrent_builds_on_one_machine_download_an_entry_once() {
     verify.env("KILN_HOME", dir.join("home-b"));
     assert!(succeeds(verify).contains("all intact"));
 }
+
+/// A cache behind the distribution registry's htpasswd auth, with the credentials where
+/// `docker login` puts them (DOCKER_CONFIG's config.json): A pushes with them, a machine
+/// without them is refused (401), says so once and builds locally, and a machine with them
+/// substitutes without running Go. The password never appears in what kiln prints.
+#[test]
+fn a_cache_behind_htpasswd_is_used_with_docker_config_credentials() {
+    let test = "cache::a_cache_behind_htpasswd_is_used_with_docker_config_credentials";
+    let Some(go) = require_go(test) else { return };
+    let Some(registry) = DistributionRegistry::start(test, Some(("ci-bot", "s3cret-pass"))) else {
+        return;
+    };
+    let dir = TestDir::new();
+    let public = generate_key(&dir, "ci.test-1", "a.key");
+    let cache = format!("oci://{}/team/kiln-cache", registry.host());
+    use base64::Engine as _;
+    dir.write(
+        "docker/config.json",
+        format!(
+            "{{\"auths\": {{\"{}\": {{\"auth\": \"{}\"}}}}}}\n",
+            registry.host(),
+            base64::engine::general_purpose::STANDARD.encode("ci-bot:s3cret-pass")
+        ),
+        0o600,
+    );
+    std::fs::create_dir_all(dir.join("no-credentials")).unwrap();
+    std::fs::create_dir_all(dir.join("a")).unwrap();
+    success(dir.kiln_go(&go, "a", ["init", "app"]));
+    let mut build_a = machine(
+        &dir,
+        &go,
+        "a/app",
+        "home-a",
+        &cache,
+        &public,
+        Some(&dir.join("a.key")),
+        &["build", ".#container"],
+    );
+    build_a.env("DOCKER_CONFIG", dir.join("docker"));
+    let log_a = succeeds(build_a);
+    assert_eq!(log_a.matches("pushed ").count(), 2, "{log_a}");
+    let digest_a = sha256_file(&dir.join("a/app/result"));
+
+    let wrapper = machine_b_folder(&dir, &go, "b/app");
+    let mut without = machine(
+        &dir,
+        &wrapper,
+        "b/app",
+        "home-b",
+        &cache,
+        &public,
+        None,
+        &["build", ".#container"],
+    );
+    without.env("DOCKER_CONFIG", dir.join("no-credentials"));
+    let log_b = succeeds(without);
+    eprintln!("without credentials:\n{log_b}");
+    assert_eq!(log_b.matches("unreachable").count(), 1, "{log_b}");
+    assert!(
+        log_b.contains(&format!("warning: cache {cache} unreachable")),
+        "{log_b}"
+    );
+    assert!(
+        log_b.contains("authentication required, and kiln found no credentials for it"),
+        "{log_b}"
+    );
+    assert!(log_b.contains("building"), "{log_b}");
+    assert_eq!(sha256_file(&dir.join("b/app/result")), digest_a);
+
+    let _ = std::fs::remove_file(dir.join("go-calls.log"));
+    copy_tree(&dir.join("a/app"), &dir.join("c/app"));
+    let _ = std::fs::remove_file(dir.join("c/app/result"));
+    let mut with = machine(
+        &dir,
+        &wrapper,
+        "c/app",
+        "home-c",
+        &cache,
+        &public,
+        None,
+        &["build", ".#container"],
+    );
+    with.env("DOCKER_CONFIG", dir.join("docker"));
+    let log_c = succeeds(with);
+    eprintln!("with credentials:\n{log_c}");
+    assert!(log_c.contains("substituted "), "{log_c}");
+    assert!(!log_c.contains("building"), "{log_c}");
+    assert!(go_calls(&dir).iter().all(|call| call == "env"));
+    assert_eq!(sha256_file(&dir.join("c/app/result")), digest_a);
+    for log in [&log_a, &log_b, &log_c] {
+        assert!(!log.contains("s3cret-pass"), "{log}");
+    }
+}
