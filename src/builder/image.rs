@@ -15,7 +15,7 @@ use crate::oci::image::{ImageRequest, RequestLayer, build_image};
 use crate::oci::spec::ContainerConfig;
 use crate::oci::tree::FileTree;
 use crate::recipes;
-use crate::store::{Realised, Staged};
+use crate::store::{Realised, Staged, Unpublished};
 
 impl Builder<'_> {
     /// Build the image of `plan` (and its packages) unless the store has it: one manifest per
@@ -25,17 +25,19 @@ impl Builder<'_> {
     /// The packages are realised only when the image itself must be built: an image in the
     /// store, or substituted from a shared cache, needs none of them (its archive holds its
     /// programs). The image's lock is held meanwhile; a package build never takes an image's
-    /// lock, so the order cannot deadlock.
+    /// lock, and a kiln waits for a package's lock only while it holds no other package's
+    /// (the last package built stays unpublished, its lock held, until the image is written,
+    /// then both are published side by side), so the order cannot deadlock.
     pub fn realise_image(&self, plan: &ImagePlan) -> Result<Realised, BuildError> {
         let label = format!(
             "{}:{}",
             plan.image.reference.familiar_name(),
             plan.image.tag()
         );
-        // Packages built here are published once the image is written, each on a thread of
+        // The last package built here is published once the image is written, on a thread of
         // its own beside the image's publishing: hashing the package's programs (tens of MB)
         // then runs beside hashing the image that holds them, not before it (issue 18).
-        let mut unpublished = Vec::new();
+        let mut unpublished: Option<Unpublished<'_>> = None;
         let staged = self.store.stage(
             &plan.recipe,
             || (self.status)(&format!("waiting for another kiln building image {label}")),
@@ -55,11 +57,19 @@ impl Builder<'_> {
                         .as_deref()
                         .map(|rootfs| scope.spawn(move || crate::static_base::layer_tree(rootfs)));
                     for platform in &plan.platforms {
+                        // At most one package is held unpublished (its lock taken): two
+                        // images staging the same packages in another order would otherwise
+                        // each hold one the other waits for. The one held is the last so far.
+                        if let Some(earlier) = unpublished.take()
+                            && let Some(path) = package_paths.last_mut()
+                        {
+                            *path = earlier.publish()?.path;
+                        }
                         match self.stage_package(&platform.package)? {
                             Staged::Present(realised) => package_paths.push(realised.path),
                             Staged::Built(package) => {
                                 package_paths.push(package.path().to_owned());
-                                unpublished.push(package);
+                                unpublished = Some(package);
                             }
                         }
                     }
@@ -94,27 +104,21 @@ impl Builder<'_> {
             Ok(Staged::Present(realised)) => return Ok(realised),
             Ok(Staged::Built(image)) => image,
             Err(error) => {
-                // The packages were built well; what failed was the image (a program its base
-                // cannot run, say): they are kept, as when they were published first.
-                for package in unpublished {
+                // The package was built well; what failed was the image (a program its base
+                // cannot run, say): it is kept, as when it was published first.
+                if let Some(package) = unpublished {
                     let _ = package.publish();
                 }
                 return Err(error);
             }
         };
         std::thread::scope(|scope| {
-            let packages: Vec<_> = unpublished
-                .into_iter()
-                .map(|package| scope.spawn(move || package.publish()))
-                .collect();
+            let package = unpublished.map(|package| scope.spawn(move || package.publish()));
             let image = image.publish();
-            for package in packages {
-                match package.join() {
-                    Ok(published) => {
-                        published?;
-                    }
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
+            if let Some(package) = package {
+                package
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
             }
             Ok(image?)
         })

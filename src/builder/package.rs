@@ -16,10 +16,7 @@ use crate::store::{Realised, Staged};
 impl Builder<'_> {
     /// Build the package of `plan` unless the store has it.
     pub fn realise_package(&self, plan: &PackagePlan) -> Result<Realised, BuildError> {
-        match self.stage_package(plan)? {
-            Staged::Present(realised) => Ok(realised),
-            Staged::Built(unpublished) => Ok(unpublished.publish()?),
-        }
+        Ok(self.stage_package(plan)?.publish()?)
     }
 
     /// Build the package of `plan` unless the store has it, and leave it unpublished: an

@@ -294,6 +294,16 @@ pub enum Staged<'store> {
     Built(Unpublished<'store>),
 }
 
+impl Staged<'_> {
+    /// The output in the store: published now if it was only built.
+    pub fn publish(self) -> Result<Realised, StoreError> {
+        match self {
+            Staged::Present(realised) => Ok(realised),
+            Staged::Built(unpublished) => unpublished.publish(),
+        }
+    }
+}
+
 /// An output built under `tmp/` and not yet in the store: its lock is held and its
 /// temporary known to the interrupt handler until [`Unpublished::publish`]; dropped
 /// unpublished (the caller failed), the temporary is removed.
@@ -773,10 +783,7 @@ impl Store {
         waiting: impl FnOnce(),
         build: impl FnOnce(&Path) -> Result<B, E>,
     ) -> Result<Realised, E> {
-        match self.stage(recipe, waiting, build)? {
-            Staged::Present(realised) => Ok(realised),
-            Staged::Built(unpublished) => Ok(unpublished.publish()?),
-        }
+        Ok(self.stage(recipe, waiting, build)?.publish()?)
     }
 
     /// [`Store::realise`] up to the build, with publishing left to the caller: what was
