@@ -28,7 +28,8 @@
 //! The new index is written while Go builds (it is not needed before the next build), and
 //! always before the slot's lock is released. A kill at any point leaves either the previous
 //! index (whose records no longer match what was replaced) or the new one, so the next build
-//! removes or rewrites whatever it finds half-done. `kiln gc` removes slots it cannot use again (see `Store::gc`).
+//! removes or rewrites whatever it finds half-done. `kiln gc` removes slots it cannot use
+//! again (see `Store::gc`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
@@ -590,8 +591,6 @@ mod tests {
         assert_eq!((count, copied.as_slice()), (4, &b"0123"[..]));
     }
 
-    /// The folder ends up holding exactly the tree, whatever was there; unchanged files are
-    /// kept (not copied), changed ones replaced, strays removed.
     /// The record a build writes beside Go: until it is written, the previous one stands
     /// and the next sync, seeing the replaced file's stat differ from it, copies that file
     /// again rather than trusting it; once written, the next sync keeps everything.
@@ -636,6 +635,8 @@ mod tests {
         assert_eq!(contents(&folder), contents(&root));
     }
 
+    /// The folder ends up holding exactly the tree, whatever was there; unchanged files are
+    /// kept (not copied), changed ones replaced, strays removed.
     #[test]
     fn a_kept_folder_is_brought_to_exactly_the_tree() {
         let temp = tempfile::tempdir().unwrap();
