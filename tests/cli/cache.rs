@@ -414,13 +414,20 @@ fn an_unreachable_cache_is_reported_once_and_the_build_succeeds() {
 
 /// A TCP proxy to `upstream` on 127.0.0.1 that holds every blob GET for `delay` before
 /// passing it on (each request of these tests arrives in one read), so a download takes long
-/// enough for a second kiln to start beside it. Returns the proxy's port.
-fn slow_blob_proxy(upstream: u16, delay: std::time::Duration) -> u16 {
+/// enough for a second kiln to start beside it. Returns the proxy's port and the number of
+/// blob GETs it has seen so far.
+fn slow_blob_proxy(
+    upstream: u16,
+    delay: std::time::Duration,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { return };
+            let counter = counter.clone();
             std::thread::spawn(move || {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
                     return;
@@ -442,6 +449,7 @@ fn slow_blob_proxy(upstream: u16, delay: std::time::Duration) -> u16 {
                     if chunk.starts_with(b"GET ")
                         && chunk.windows(7).any(|window| window == b"/blobs/")
                     {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         std::thread::sleep(delay);
                     }
                     if server_write.write_all(chunk).is_err() {
@@ -452,12 +460,13 @@ fn slow_blob_proxy(upstream: u16, delay: std::time::Duration) -> u16 {
             });
         }
     });
-    port
+    (port, seen)
 }
 
 /// Two kilns on one machine (one kiln home, two copies of the project) substituting the same
-/// image at once: the second waits for the first (the output's lock) and finds it in the
-/// store, so every blob is downloaded once; both get the same bytes, the store verifies.
+/// image at once (the second started once the first is downloading, each blob GET held
+/// 1.5 s): the second waits for the first (the output's lock) and finds it in the store, so
+/// every blob is downloaded once; both get the same bytes, the store verifies.
 #[test]
 fn concurrent_builds_on_one_machine_download_an_entry_once() {
     let test = "cache::concurrent_builds_on_one_machine_download_an_entry_once";
@@ -469,7 +478,8 @@ fn concurrent_builds_on_one_machine_download_an_entry_once() {
     let public = generate_key(&dir, "ci.test-1", "a.key");
     let direct = format!("oci://{}/team/kiln-cache", registry.host());
     let (digest_a, _) = machine_a(&dir, &go, &direct, &public);
-    let proxy = slow_blob_proxy(registry.port(), std::time::Duration::from_millis(700));
+    let (proxy, blob_gets_seen) =
+        slow_blob_proxy(registry.port(), std::time::Duration::from_millis(1500));
     let slow = format!("oci://localhost:{proxy}/team/kiln-cache");
     let wrapper = machine_b_folder(&dir, &go, "b1/app");
     machine_b_folder(&dir, &go, "b2/app");
@@ -501,7 +511,16 @@ fn concurrent_builds_on_one_machine_download_an_entry_once() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The first kiln is downloading (it holds the image's lock while it fetches): start the
+    // second now, with at least one more held blob GET of the first still to come.
+    let waited = Instant::now();
+    while blob_gets_seen.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            waited.elapsed().as_secs() < 120,
+            "the first kiln never asked for a blob"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let second_log = succeeds(machine(
         &dir,
         &wrapper,
