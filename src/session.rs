@@ -64,10 +64,13 @@ impl<'a> Session<'a> {
     /// about waits and builds.
     ///
     /// With `KILN_CACHE` set, the store asks those caches before it builds an output, and
-    /// with `KILN_CACHE_SECRET_KEY_FILE` it pushes what it built ([`crate::cache`]).
-    pub fn open(status: &'a dyn Fn(&str)) -> Result<Self, SessionError> {
+    /// with `KILN_CACHE_SECRET_KEY_FILE` it pushes what it built ([`crate::cache`]); the
+    /// caches tell `reporter` what they did.
+    pub fn open(
+        status: &'a dyn Fn(&str),
+        reporter: Box<dyn crate::cache::CacheReporter>,
+    ) -> Result<Self, SessionError> {
         let mut store = Store::open()?;
-        let reporter = Box::new(crate::cache::StderrReporter { quiet: false });
         if let Some(cache) = crate::cache::Cache::from_env(reporter)? {
             store = store.with_substituter(std::sync::Arc::new(cache));
         }

@@ -10,6 +10,8 @@
 //!   only with a valid signature by one of them.
 //! - `KILN_CACHE_SECRET_KEY_FILE`: when set, what a build makes is signed with this key and
 //!   pushed to the first cache. Keys: `kiln cache key generate` ([`key`]).
+//! - `KILN_CACHE_TIMEOUT`: seconds a cache may keep kiln waiting (to connect, at most 5, or
+//!   for the next bytes of an answer) before it is taken for down; 30 by default.
 //!
 //! Registries are reached as `kiln push` reaches them: the same credentials (Docker and podman
 //! auth files, helpers), HTTPS, plain HTTP only for loopback (`localhost`, 127.0.0.0/8).
@@ -55,8 +57,10 @@
 //! hash; and the store, hashing the unpacked tree again to publish it, finds that hash too.
 //! Anything else is refused with one message naming the cache, the reference and why; what was
 //! unpacked is removed and the output is built. A cache that cannot be reached, refuses
-//! kiln's credentials, answers 5xx after the retries, or times out is reported once and not
-//! asked again for the rest of the run.
+//! kiln's credentials, answers 5xx after the retries, times out, or drops the connection in
+//! the middle of a blob is reported once and not asked again for the rest of the run: what
+//! failed there is the connection, not the entry, and every later output would fail the same
+//! way. (A blob whose complete answer has the wrong bytes is a refused entry.)
 //!
 //! ## Uploading
 //!
@@ -83,7 +87,7 @@ use crate::oci::compression::{Compression, Compressor, compression_threads};
 use crate::oci::digest::{Digest, HashingReader, HashingWriter};
 use crate::oci::json::to_canonical_vec;
 use crate::oci::spec::{Descriptor, Manifest, media_type};
-use crate::registry::client::{ClientOptions, Registry, RegistryError};
+use crate::registry::client::{ClientOptions, Registry, RegistryError, VerifiedBlob};
 use crate::registry::push::{PushRequest, Silent, push};
 use crate::store::{Expected, OutputKind, Recipe, Store, StoreError, StoreName, Substituter};
 use crate::transport::{BlobSource, ImageGraph, TransportError};
@@ -119,6 +123,8 @@ pub enum CacheError {
         #[source]
         source: key::KeyError,
     },
+    #[error("KILN_CACHE_TIMEOUT: `{text}` is not a whole number of seconds above 0")]
+    Timeout { text: String },
     #[error("KILN_CACHE_SECRET_KEY_FILE is set, and KILN_CACHE names no cache to push to")]
     NoCacheToPush,
     #[error("{0} is not in the store")]
@@ -279,7 +285,15 @@ pub struct Settings {
     pub caches: Vec<CacheLocation>,
     pub trusted: Vec<PublicKey>,
     pub secret: Option<SecretKey>,
+    /// How long a cache may leave kiln waiting for a connection or for the next bytes of an
+    /// answer before it is taken for down (`KILN_CACHE_TIMEOUT`, seconds; 30 by default):
+    /// a cache is an optimisation, so kiln gives up on it sooner than on a registry it pushes
+    /// to.
+    pub timeout: Duration,
 }
+
+/// The cache's timeout when `KILN_CACHE_TIMEOUT` does not set one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Read a secret key file.
 pub fn read_secret_key(path: &Path) -> Result<SecretKey, CacheError> {
@@ -294,8 +308,8 @@ pub fn read_secret_key(path: &Path) -> Result<SecretKey, CacheError> {
 }
 
 impl Settings {
-    /// `KILN_CACHE`, `KILN_CACHE_TRUSTED_KEYS`, `KILN_CACHE_SECRET_KEY_FILE`; `None` when no
-    /// cache is configured.
+    /// `KILN_CACHE`, `KILN_CACHE_TRUSTED_KEYS`, `KILN_CACHE_SECRET_KEY_FILE`,
+    /// `KILN_CACHE_TIMEOUT`; `None` when no cache is configured.
     pub fn from_env() -> Result<Option<Self>, CacheError> {
         let variable = |name: &str| {
             std::env::var(name)
@@ -325,10 +339,18 @@ impl Settings {
             .transpose()
             .map_err(CacheError::TrustedKeys)?
             .unwrap_or_default();
+        let timeout = match variable("KILN_CACHE_TIMEOUT") {
+            None => DEFAULT_TIMEOUT,
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
+                _ => return Err(CacheError::Timeout { text }),
+            },
+        };
         Ok(Some(Settings {
             caches,
             trusted,
             secret,
+            timeout,
         }))
     }
 }
@@ -352,26 +374,33 @@ enum Failure {
     Refused(String),
 }
 
+/// The download of `blob` (of `descriptor`) failed in the connection, not in its bytes (reset,
+/// timed out, cut short of its length): the cache is not usable this run, as when it cannot
+/// be reached, rather than this entry refused; asking it for the next output would only fail
+/// the same way, once per output.
+fn broke_off(blob: &VerifiedBlob, descriptor: &Descriptor, timeout: Duration) -> Option<Failure> {
+    blob.transport_failure().map(|(kind, failure)| {
+        let why = if kind == io::ErrorKind::TimedOut {
+            format!(
+                "nothing more came for {} s (KILN_CACHE_TIMEOUT)",
+                timeout.as_secs()
+            )
+        } else {
+            failure.to_owned()
+        };
+        Failure::Unreachable(format!(
+            "the download of blob {} broke off after {} of its {} bytes: {why}",
+            descriptor.digest,
+            blob.bytes_read(),
+            descriptor.size
+        ))
+    })
+}
+
 /// How a cache reports, on stderr (a warning, or a status line).
 pub trait CacheReporter: Send + Sync {
     fn warn(&self, message: &str);
     fn status(&self, message: &str);
-}
-
-/// Writes to stderr: warnings always, status lines unless quiet.
-pub struct StderrReporter {
-    pub quiet: bool,
-}
-
-impl CacheReporter for StderrReporter {
-    fn warn(&self, message: &str) {
-        let _ = writeln!(io::stderr(), "warning: {message}");
-    }
-    fn status(&self, message: &str) {
-        if !self.quiet {
-            let _ = writeln!(io::stderr(), "{message}");
-        }
-    }
 }
 
 /// The caches of one run: asked before building, given what was built.
@@ -397,8 +426,8 @@ impl Cache {
         let mut options = ClientOptions::from_env(false);
         // A cache is an optimisation: give up on it sooner than on a registry being pushed to.
         options.agent = AgentOptions {
-            connect_timeout: Duration::from_secs(5),
-            read_timeout: Duration::from_secs(30),
+            connect_timeout: settings.timeout.min(Duration::from_secs(5)),
+            read_timeout: settings.timeout,
             ..AgentOptions::registry()
         };
         options.first_retry_delay = Duration::from_millis(100);
@@ -494,6 +523,7 @@ impl Cache {
         let name = recipe.name();
         let tag = tag(name);
         let repository = &location.repository;
+        let timeout = self.options.agent.read_timeout;
         let registry_failure = |error: RegistryError| match error {
             RegistryError::DigestMismatch { .. } | RegistryError::Protocol { .. } => {
                 Failure::Refused(error.to_string())
@@ -531,11 +561,13 @@ impl Cache {
             )));
         }
         let mut config_bytes = Vec::new();
-        registry
+        let mut config_blob = registry
             .open_blob(repository, &manifest.config.digest, manifest.config.size)
-            .map_err(registry_failure)?
-            .read_to_end(&mut config_bytes)
-            .map_err(|error| refused(format!("reading its config: {error}")))?;
+            .map_err(registry_failure)?;
+        if let Err(error) = config_blob.read_to_end(&mut config_bytes) {
+            return Err(broke_off(&config_blob, &manifest.config, timeout)
+                .unwrap_or_else(|| refused(format!("reading its config: {error}"))));
+        }
         let config: EntryConfig = serde_json::from_slice(&config_bytes)
             .map_err(|error| refused(format!("its config is not valid: {error}")))?;
         if config.schema != ENTRY_SCHEMA {
@@ -589,10 +621,12 @@ impl Cache {
             let (_, digest, size) = hashing.finish();
             Ok(NarHash { digest, size })
         })()
-        .map_err(refused)?;
+        .map_err(|message| broke_off(&blob, layer, timeout).unwrap_or_else(|| refused(message)))?;
         // The rest of the blob (the zstd frame's end), so its digest and size are checked.
-        io::copy(&mut blob, &mut io::sink())
-            .map_err(|error| refused(format!("its blob {}: {error}", layer.digest)))?;
+        if let Err(error) = io::copy(&mut blob, &mut io::sink()) {
+            return Err(broke_off(&blob, layer, timeout)
+                .unwrap_or_else(|| refused(format!("its blob {}: {error}", layer.digest))));
+        }
         if unpacked.sri() != config.nar_hash || unpacked.size != config.nar_size {
             return Err(refused(format!(
                 "its content has NAR hash {} ({} bytes), and it is signed for {} ({} bytes)",

@@ -73,7 +73,7 @@ pub struct BuildArgs {
 
 pub fn run(args: BuildArgs, printer: &Printer) -> Result<()> {
     let status = |message: &str| printer.status(message);
-    let mut session = Session::open(&status)?;
+    let mut session = Session::open(&status, Box::new(printer.clone()))?;
     let targets = if args.targets.is_empty() {
         vec![TargetSpec::default()]
     } else {

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use super::Printer;
 use super::style::format_bytes;
 use crate::cache::key::SecretKey;
-use crate::cache::{Cache, Pushed, StderrReporter, read_secret_key};
+use crate::cache::{Cache, Pushed, read_secret_key};
 use crate::store::{Store, StoreName};
 
 const CACHE_AFTER_HELP: &str = "\
@@ -22,12 +22,14 @@ Configure it per machine:
                               them signed are used
   KILN_CACHE_SECRET_KEY_FILE  when set, builds sign what they build and push it to the first
                               cache
+  KILN_CACHE_TIMEOUT          seconds a silent cache may keep kiln waiting before it is
+                              taken for down (default 30)
 
 With KILN_CACHE set, `kiln build` (and run, load, push…) asks the caches for each output
 before building it; a verified hit is published into the store as if built here, without
 running Go. A refused entry (unsigned, untrusted key, bad signature, truncated, wrong
-content) is named, and built. An unreachable cache is reported once and not asked again in
-that run. Credentials and HTTPS as for `kiln push`.";
+content) is named, and built. A cache that is unreachable, refuses the credentials, fails
+with 5xx, times out or drops a download is reported once and not asked again in that run. Credentials and HTTPS as for `kiln push`.";
 
 #[derive(Debug, Args)]
 #[command(after_help = CACHE_AFTER_HELP)]
@@ -136,10 +138,7 @@ fn push(targets: Vec<PathBuf>, printer: &Printer) -> Result<()> {
     } else {
         targets
     };
-    let Some(cache) = Cache::from_env(Box::new(StderrReporter {
-        quiet: printer.quiet(),
-    }))?
-    else {
+    let Some(cache) = Cache::from_env(Box::new(printer.clone()))? else {
         bail!("KILN_CACHE is not set: there is no cache to push to");
     };
     if !cache.can_push() {

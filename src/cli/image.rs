@@ -411,7 +411,7 @@ pub fn run(args: ImageArgs, printer: &Printer) -> Result<()> {
         printer.status(format!("base {base} ({}) is {digest}", request.platform));
         let status = |message: &str| printer.status(message);
         // Holds the gc lock while the base is read: a `kiln gc` beside this waits.
-        let session = crate::session::Session::open(&status)?;
+        let session = crate::session::Session::open(&status, Box::new(printer.clone()))?;
         request.base = Some(session.builder().realise_base(base, &digest)?);
     }
 

@@ -38,7 +38,7 @@ pub struct RunArgs {
 pub fn run(args: RunArgs, printer: &Printer) -> Result<()> {
     let spec = args.target.unwrap_or_default();
     let status = |message: &str| printer.status(message);
-    let mut session = Session::open(&status)?;
+    let mut session = Session::open(&status, Box::new(printer.clone()))?;
     let package = {
         let project = session.project(&spec)?;
         match project.resolve(spec.name.as_deref())? {

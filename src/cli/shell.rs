@@ -39,7 +39,7 @@ pub fn run(args: ShellArgs, printer: &Printer) -> Result<()> {
     let status = |message: &str| printer.status(message);
     // The gc lock is held while the shell's Go and compilers are made ready, and given up
     // before the shell starts; what it uses stays through `kiln gc` as what kiln.lock pins.
-    let mut session = Session::open(&status)?;
+    let mut session = Session::open(&status, Box::new(printer.clone()))?;
     let (project, builder) = session.project_and_builder(&spec)?;
     crate::session::root_lock(builder.store(), project)?;
     let package = match project.resolve(spec.name.as_deref())? {

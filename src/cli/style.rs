@@ -13,6 +13,7 @@
 
 use std::io::{IsTerminal, Write};
 
+#[derive(Clone)]
 pub struct Printer {
     quiet: bool,
     color: bool,
@@ -249,6 +250,18 @@ pub fn format_bytes(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+/// The shared cache's warnings and status lines (`substituted …`, `pushed …`) are printed
+/// as every other: painted, escaped, and not at all with `--quiet`.
+impl crate::cache::CacheReporter for Printer {
+    fn warn(&self, message: &str) {
+        Printer::warn(self, message);
+    }
+
+    fn status(&self, message: &str) {
+        Printer::status(self, message);
+    }
 }
 
 #[cfg(test)]

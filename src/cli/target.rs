@@ -27,7 +27,7 @@ pub fn image_archive(given: Option<&str>, command: &str, printer: &Printer) -> R
         None => TargetSpec::default(),
     };
     let status = |message: &str| printer.status(message);
-    let mut session = Session::open(&status)?;
+    let mut session = Session::open(&status, Box::new(printer.clone()))?;
     let project = session.project(&spec)?;
     if spec.name.is_none() {
         match project.only_image() {

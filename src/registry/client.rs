@@ -621,6 +621,7 @@ impl Registry {
             size,
             digest: *digest,
             registry: self.host.clone(),
+            transport_failure: None,
         })
     }
 }
@@ -666,6 +667,11 @@ pub fn media_type_of(bytes: &[u8]) -> Option<String> {
 }
 
 /// A blob being read from a registry, checked at its end.
+///
+/// Its errors are of two kinds a caller may treat differently: the connection failing under
+/// it (reset, a read timing out, the body cut short of its `Content-Length`), which says
+/// nothing of the blob and is kept in [`VerifiedBlob::transport_failure`], and the bytes
+/// themselves being wrong (too many, too few in a complete answer, another digest).
 pub struct VerifiedBlob {
     inner: Box<dyn Read + Send>,
     hasher: sha2::Sha256,
@@ -673,11 +679,45 @@ pub struct VerifiedBlob {
     size: u64,
     digest: Digest,
     registry: String,
+    transport_failure: Option<(io::ErrorKind, String)>,
+}
+
+impl VerifiedBlob {
+    /// How the connection failed while the blob was read, if it did: `None` when every
+    /// error it gave was about the bytes.
+    pub fn transport_failure(&self) -> Option<(io::ErrorKind, &str)> {
+        self.transport_failure
+            .as_ref()
+            .map(|(kind, message)| (*kind, message.as_str()))
+    }
+
+    /// How many bytes of the blob have been read.
+    pub fn bytes_read(&self) -> u64 {
+        self.read
+    }
 }
 
 impl Read for VerifiedBlob {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let read = self.inner.read(buf)?;
+        let read = match self.inner.read(buf) {
+            Ok(read) => read,
+            Err(error) => {
+                if error.kind() != io::ErrorKind::Interrupted {
+                    // ureq's own timeouts come as `Other` wrapping its error.
+                    let timed_out = error
+                        .get_ref()
+                        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+                        .is_some_and(|inner| matches!(inner, ureq::Error::Timeout(_)));
+                    let kind = if timed_out {
+                        io::ErrorKind::TimedOut
+                    } else {
+                        error.kind()
+                    };
+                    self.transport_failure = Some((kind, error.to_string()));
+                }
+                return Err(error);
+            }
+        };
         self.read += read as u64;
         if self.read > self.size {
             return Err(io::Error::other(format!(
@@ -719,6 +759,7 @@ mod tests {
             size,
             digest: Digest::of(b"hello"),
             registry: "r".into(),
+            transport_failure: None,
         };
         let mut out = Vec::new();
         make(bytes.clone(), 5).read_to_end(&mut out).unwrap();

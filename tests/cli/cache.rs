@@ -652,3 +652,217 @@ fn a_cache_behind_htpasswd_is_used_with_docker_config_credentials() {
         assert!(!log.contains("s3cret-pass"), "{log}");
     }
 }
+
+/// What [`fault_proxy`] does to the registry's answers.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// The first answer with a body of 64 KiB or more (an entry's NAR, not its config) is cut
+    /// off half-way: its headers and half its body, then the connection is closed.
+    DropMidBlob,
+    /// That answer's headers and half its body, then nothing for a minute.
+    StallMidBlob,
+    /// Every request answered with this status and an empty body.
+    Status(u16),
+}
+
+/// An HTTP proxy on 127.0.0.1 in front of the registry on `upstream`, for the faults a real
+/// registry does not produce on demand. Each request (GETs and HEADs: machine B does not push)
+/// goes upstream on a connection of its own, and its answer back whole, unless `fault` says
+/// otherwise. Returns the proxy's port.
+fn fault_proxy(upstream: u16, fault: Fault) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let applied = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let applied = applied.clone();
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(client.try_clone().unwrap());
+                loop {
+                    let mut head = Vec::new();
+                    loop {
+                        let mut line = String::new();
+                        match std::io::BufRead::read_line(&mut reader, &mut line) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        let end = line == "\r\n";
+                        if !line.to_ascii_lowercase().starts_with("connection:") && !end {
+                            head.extend_from_slice(line.as_bytes());
+                        }
+                        if end {
+                            break;
+                        }
+                    }
+                    if let Fault::Status(status) = fault {
+                        let answer =
+                            format!("HTTP/1.1 {status} Fault\r\nContent-Length: 0\r\n\r\n");
+                        if client.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    head.extend_from_slice(b"Connection: close\r\n\r\n");
+                    let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                        return;
+                    };
+                    let mut answer = Vec::new();
+                    if server.write_all(&head).is_err() || server.read_to_end(&mut answer).is_err()
+                    {
+                        return;
+                    }
+                    let body_start = answer
+                        .windows(4)
+                        .position(|window| window == b"\r\n\r\n")
+                        .map_or(answer.len(), |at| at + 4);
+                    let body = answer.len() - body_start;
+                    if body >= 64 * 1024 && !applied.swap(true, std::sync::atomic::Ordering::SeqCst)
+                    {
+                        let _ = client.write_all(&answer[..body_start + body / 2]);
+                        let _ = client.flush();
+                        if matches!(fault, Fault::StallMidBlob) {
+                            std::thread::sleep(std::time::Duration::from_secs(60));
+                        }
+                        let _ = client.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                    // The registry closed its side (Connection: close): so does the proxy.
+                    let _ = client.write_all(&answer);
+                    return;
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Item 4 of issue 20: a cache that drops the connection in the middle of an entry's blob,
+/// stalls in the middle of it (past `KILN_CACHE_TIMEOUT`), or answers 503 or 403 to
+/// everything. Each time machine B says so once (one warning for the run, though the image
+/// and its package are both outputs it would ask for), builds locally the same bytes as A,
+/// and leaves nothing half-downloaded: the store's tmp/ is empty and `kiln store verify` is
+/// clean. With `--quiet`, neither the warning nor a hit's `substituted …` is printed.
+#[test]
+fn a_failing_cache_is_reported_once_and_the_build_is_local() {
+    let test = "cache::a_failing_cache_is_reported_once_and_the_build_is_local";
+    let Some(go) = require_go(test) else { return };
+    let Some(registry) = DistributionRegistry::start(test, None) else {
+        return;
+    };
+    let dir = TestDir::new();
+    let public = generate_key(&dir, "ci.test-1", "a.key");
+    let direct = format!("oci://{}/team/kiln-cache", registry.host());
+    let (digest_a, _) = machine_a(&dir, &go, &direct, &public);
+    let mut bad_timeout = machine(
+        &dir,
+        &go,
+        "a/app",
+        "home-a",
+        &direct,
+        &public,
+        None,
+        &["build", ".#container"],
+    );
+    bad_timeout.env("KILN_CACHE_TIMEOUT", "0");
+    let output = run(&mut bad_timeout);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output)
+            .contains("KILN_CACHE_TIMEOUT: `0` is not a whole number of seconds above 0"),
+        "{}",
+        stderr(&output)
+    );
+    let faults = [
+        (Fault::DropMidBlob, "broke off after"),
+        (
+            Fault::StallMidBlob,
+            "nothing more came for 2 s (KILN_CACHE_TIMEOUT)",
+        ),
+        (Fault::Status(503), "503"),
+        (Fault::Status(403), "403"),
+    ];
+    for (index, (fault, expected)) in faults.into_iter().enumerate() {
+        let proxy = fault_proxy(registry.port(), fault);
+        let cache = format!("oci://localhost:{proxy}/team/kiln-cache");
+        let folder = format!("b{index}/app");
+        let home = format!("home-b{index}");
+        let wrapper = machine_b_folder(&dir, &go, &folder);
+        let mut build = machine(
+            &dir,
+            &wrapper,
+            &folder,
+            &home,
+            &cache,
+            &public,
+            None,
+            &["build", ".#container"],
+        );
+        build.env("KILN_CACHE_TIMEOUT", "2");
+        let started = Instant::now();
+        let log = succeeds(build);
+        eprintln!(
+            "{fault:?} ({:.1} s):\n{log}",
+            started.elapsed().as_secs_f64()
+        );
+        assert_eq!(log.matches("warning: ").count(), 1, "{fault:?}: {log}");
+        let warning = log
+            .lines()
+            .find(|line| line.starts_with("warning: "))
+            .unwrap();
+        assert!(
+            warning.starts_with(&format!("warning: cache {cache} unreachable: ")),
+            "{warning}"
+        );
+        assert!(warning.contains(expected), "{fault:?}: {warning}");
+        assert!(
+            warning.ends_with("; building locally (kiln asks it no more in this run)"),
+            "{warning}"
+        );
+        assert!(!log.contains("substituted "), "{log}");
+        assert!(log.contains("building app-0.1"), "{log}");
+        assert!(log.contains("building image app:0.1"), "{log}");
+        assert_eq!(sha256_file(&dir.join(&folder).join("result")), digest_a);
+        let tmp = dir.join(&format!("{home}/v1/tmp"));
+        let left: Vec<_> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{fault:?} left {left:?} in {}",
+            tmp.display()
+        );
+        let mut verify = dir.kiln(["store", "verify"]);
+        verify.env("KILN_HOME", dir.join(&home));
+        assert!(succeeds(verify).contains("all intact"));
+    }
+
+    // With --quiet a failing cache's warning and a hit's status line are not printed.
+    for (index, cache) in [
+        format!(
+            "oci://localhost:{}/team/kiln-cache",
+            fault_proxy(registry.port(), Fault::Status(503))
+        ),
+        direct.clone(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let folder = format!("quiet{index}/app");
+        let wrapper = machine_b_folder(&dir, &go, &folder);
+        let output = run(&mut machine(
+            &dir,
+            &wrapper,
+            &folder,
+            &format!("home-quiet{index}"),
+            cache,
+            &public,
+            None,
+            &["build", "--quiet", ".#container"],
+        ));
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(stderr(&output), "", "{cache}");
+        assert_eq!(sha256_file(&dir.join(&folder).join("result")), digest_a);
+    }
+}
