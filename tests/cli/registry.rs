@@ -62,11 +62,14 @@ impl DistributionRegistry {
                 command.env_remove(name);
             }
         }
+        // One open file for both streams: two would each write at their own offset, over
+        // each other's lines (the access log is on stdout, the rest on stderr).
+        let log_file = std::fs::File::create(&log).unwrap();
         let child = command
             .arg("serve")
             .arg(&config_path)
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::options().append(true).open(&log).unwrap())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
             .spawn()
             .unwrap();
         let registry = DistributionRegistry {
