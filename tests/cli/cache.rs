@@ -866,3 +866,335 @@ fn a_failing_cache_is_reported_once_and_the_build_is_local() {
         assert_eq!(sha256_file(&dir.join(&folder).join("result")), digest_a);
     }
 }
+
+/// The prefix of the namespaces [`Fleet`] makes: `kiln-fleet-PID-{registry,a,b}`.
+const FLEET_PREFIX: &str = "kiln-fleet-";
+
+/// The host name the fleet's machines know the registry by (their own hosts files).
+const FLEET_HOST: &str = "cache.corp.example";
+
+/// Three network namespaces of the test's own: `registry` runs the distribution registry on
+/// port 5000 with TLS (a certificate for [`FLEET_HOST`] signed by a test CA), and machines
+/// `a` and `b` each reach it over a veth pair of their own (10.231.1.0/24, 10.231.2.0/24),
+/// resolving [`FLEET_HOST`] through a hosts file of their own. Dropped, the registry is
+/// stopped by pid and the namespaces (and with them the veths) deleted.
+struct Fleet {
+    prefix: String,
+    registry: Option<std::process::Child>,
+    folder: tempfile::TempDir,
+}
+
+impl Fleet {
+    fn start(test: &str) -> Option<Fleet> {
+        if !is_root() {
+            skip(
+                test,
+                "not root: the fleet needs network namespaces of its own (ip netns)",
+            );
+            return None;
+        }
+        for tool in ["ip", "openssl", "docker-registry"] {
+            if !require(tool, test) {
+                return None;
+            }
+        }
+        remove_stale_fleets();
+        let fleet = Fleet {
+            prefix: format!("{FLEET_PREFIX}{}", std::process::id()),
+            registry: None,
+            folder: tempfile::Builder::new()
+                .prefix("kiln-fleet-")
+                .tempdir()
+                .unwrap(),
+        };
+        let mut fleet = fleet;
+        // From here on, Drop removes whatever was made.
+        for (machine, address) in [("registry", None), ("a", Some(1)), ("b", Some(2))] {
+            let namespace = fleet.namespace(machine);
+            let etc = Path::new("/etc/netns").join(&namespace);
+            std::fs::create_dir_all(&etc).unwrap();
+            let registry_line = address
+                .map(|subnet| format!("10.231.{subnet}.1 {FLEET_HOST}\n"))
+                .unwrap_or_default();
+            std::fs::write(
+                etc.join("hosts"),
+                format!("127.0.0.1 localhost\n::1 localhost\n{registry_line}"),
+            )
+            .unwrap();
+            ip(&["netns", "add", &namespace]);
+            ip(&["-n", &namespace, "link", "set", "lo", "up"]);
+        }
+        for (machine, subnet) in [("a", 1), ("b", 2)] {
+            let (outer, inner) = fleet.veth(machine);
+            ip(&[
+                "link", "add", &outer, "type", "veth", "peer", "name", &inner,
+            ]);
+            ip(&["link", "set", &outer, "netns", &fleet.namespace("registry")]);
+            ip(&["link", "set", &inner, "netns", &fleet.namespace(machine)]);
+            let registry_side = format!("10.231.{subnet}.1/24");
+            let machine_side = format!("10.231.{subnet}.2/24");
+            let registry_namespace = fleet.namespace("registry");
+            ip(&[
+                "-n",
+                &registry_namespace,
+                "addr",
+                "add",
+                &registry_side,
+                "dev",
+                &outer,
+            ]);
+            ip(&["-n", &registry_namespace, "link", "set", &outer, "up"]);
+            let machine_namespace = fleet.namespace(machine);
+            ip(&[
+                "-n",
+                &machine_namespace,
+                "addr",
+                "add",
+                &machine_side,
+                "dev",
+                &inner,
+            ]);
+            ip(&["-n", &machine_namespace, "link", "set", &inner, "up"]);
+        }
+        let tls = fleet.folder.path().join("tls");
+        crate::git_host::make_certificates(&tls, FLEET_HOST);
+        let config = fleet.folder.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 0.0.0.0:5000\n  tls:\n    certificate: {}\n    key: {}\n",
+                fleet.folder.path().join("data").display(),
+                tls.join("server.pem").display(),
+                tls.join("server.key").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(fleet.log_path()).unwrap();
+        let mut command = Command::new("ip");
+        command
+            .args([
+                "netns",
+                "exec",
+                &fleet.namespace("registry"),
+                "docker-registry",
+                "serve",
+            ])
+            .arg(&config)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("REGISTRY_") {
+                command.env_remove(name);
+            }
+        }
+        fleet.registry = Some(command.spawn().unwrap());
+        // Ready when machine a can open a connection to it over its veth.
+        let deadline = Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let reached = Command::new("ip")
+                .args(["netns", "exec", &fleet.namespace("a"), "bash", "-c"])
+                .arg("exec 3<>/dev/tcp/10.231.1.1/5000")
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success());
+            if reached {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the fleet's registry did not start: {}",
+                fleet.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Some(fleet)
+    }
+
+    fn namespace(&self, machine: &str) -> String {
+        format!("{}-{machine}", self.prefix)
+    }
+
+    /// The veth pair of `machine`: (its registry end, its own end); at most 15 characters.
+    fn veth(&self, machine: &str) -> (String, String) {
+        let pid = std::process::id() % 1_000_000;
+        (format!("kfr{pid}{machine}"), format!("kfm{pid}{machine}"))
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.folder.path().join("registry.log")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// `command` run on `machine` (inside its namespace), trusting the test CA.
+    fn on(&self, machine: &str, command: &Command) -> Command {
+        let mut wrapped = wrapped("ip", &["netns", "exec", &self.namespace(machine)], command);
+        wrapped.env("SSL_CERT_FILE", self.folder.path().join("tls/ca.pem"));
+        wrapped
+    }
+
+    /// Take `machine`'s link to the registry down: packets to it go nowhere.
+    fn cut(&self, machine: &str) {
+        let (_, inner) = self.veth(machine);
+        ip(&[
+            "-n",
+            &self.namespace(machine),
+            "link",
+            "set",
+            &inner,
+            "down",
+        ]);
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.registry.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for machine in ["registry", "a", "b"] {
+            remove_fleet_namespace(&self.namespace(machine));
+        }
+    }
+}
+
+#[track_caller]
+fn ip(arguments: &[&str]) {
+    let output = Command::new("ip").args(arguments).output().unwrap();
+    assert!(
+        output.status.success(),
+        "ip {}: {}",
+        arguments.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn remove_fleet_namespace(namespace: &str) {
+    let _ = Command::new("ip")
+        .args(["netns", "delete", namespace])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(namespace));
+}
+
+/// Namespaces `kiln-fleet-PID-…` whose test process is gone (killed before its Drop ran).
+fn remove_stale_fleets() {
+    let Ok(entries) = std::fs::read_dir("/etc/netns") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(FLEET_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            remove_fleet_namespace(&name);
+        }
+    }
+}
+
+/// Two machines in network namespaces of their own, each reaching the registry's namespace
+/// over a veth and knowing it as `cache.corp.example` through its own hosts file, over TLS
+/// with a test CA: A builds and pushes; B substitutes the image without running Go and gets
+/// A's bytes (the registry's log shows B's requests coming from B's address); then B's link
+/// is cut, and a fresh build on B says once that the cache is unreachable and builds
+/// locally, the same bytes again.
+#[test]
+fn two_machines_in_their_own_network_namespaces_share_builds_over_tls() {
+    let test = "cache::two_machines_in_their_own_network_namespaces_share_builds_over_tls";
+    let Some(go) = require_go(test) else { return };
+    let Some(fleet) = Fleet::start(test) else {
+        return;
+    };
+    let dir = TestDir::new();
+    let public = generate_key(&dir, "ci.test-1", "a.key");
+    let cache = format!("oci://{FLEET_HOST}:5000/team/kiln-cache");
+    std::fs::create_dir_all(dir.join("a")).unwrap();
+    success(dir.kiln_go(&go, "a", ["init", "app"]));
+    let log_a = succeeds(fleet.on(
+        "a",
+        &machine(
+            &dir,
+            &go,
+            "a/app",
+            "home-a",
+            &cache,
+            &public,
+            Some(&dir.join("a.key")),
+            &["build", ".#container"],
+        ),
+    ));
+    eprintln!("machine a:\n{log_a}");
+    assert_eq!(log_a.matches("pushed ").count(), 2, "{log_a}");
+    let digest_a = sha256_file(&dir.join("a/app/result"));
+
+    let wrapper = machine_b_folder(&dir, &go, "b/app");
+    let log_b = succeeds(fleet.on(
+        "b",
+        &machine(
+            &dir,
+            &wrapper,
+            "b/app",
+            "home-b",
+            &cache,
+            &public,
+            None,
+            &["build", ".#container"],
+        ),
+    ));
+    eprintln!("machine b:\n{log_b}");
+    assert!(
+        log_b.contains(&format!("from {cache} (signed by ci.test-1)")),
+        "{log_b}"
+    );
+    assert!(!log_b.contains("building"), "{log_b}");
+    assert!(
+        go_calls(&dir).iter().all(|call| call == "env"),
+        "{:?}",
+        go_calls(&dir)
+    );
+    assert_eq!(sha256_file(&dir.join("b/app/result")), digest_a);
+    let registry_log = fleet.log();
+    assert!(
+        registry_log
+            .lines()
+            .any(|line| line.contains("10.231.2.2")
+                && line.contains("\"GET /v2/team/kiln-cache/blobs/")),
+        "no blob GET from machine b's address in the registry's log:\n{registry_log}"
+    );
+    let mut verify = dir.kiln(["store", "verify"]);
+    verify.env("KILN_HOME", dir.join("home-b"));
+    assert!(succeeds(verify).contains("all intact"));
+
+    fleet.cut("b");
+    machine_b_folder(&dir, &go, "b2/app");
+    let mut cut = machine(
+        &dir,
+        &wrapper,
+        "b2/app",
+        "home-b2",
+        &cache,
+        &public,
+        None,
+        &["build", ".#container"],
+    );
+    cut.env("KILN_CACHE_TIMEOUT", "2");
+    let log_cut = succeeds(fleet.on("b", &cut));
+    eprintln!("machine b, cut off:\n{log_cut}");
+    assert_eq!(log_cut.matches("warning: ").count(), 1, "{log_cut}");
+    assert!(
+        log_cut.contains(&format!("warning: cache {cache} unreachable: ")),
+        "{log_cut}"
+    );
+    assert!(log_cut.contains("building image app:0.1"), "{log_cut}");
+    assert_eq!(sha256_file(&dir.join("b2/app/result")), digest_a);
+}

@@ -312,75 +312,8 @@ impl GitHost {
         checked(Command::new("ip").args(["-n", &self.namespace, "link", "set", "lo", "up"]));
     }
 
-    /// A CA and a certificate for the host signed by it, P-256 keys, valid for two days.
     fn make_certificates(&self) {
-        let tls = self.path("tls");
-        std::fs::create_dir_all(&tls).unwrap();
-        let openssl = |arguments: &[&str]| {
-            checked(Command::new("openssl").args(arguments).current_dir(&tls));
-        };
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=kiln test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        let subject = format!("/CN={}", self.options.host);
-        openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            &subject,
-        ]);
-        std::fs::write(
-            tls.join("server.ext"),
-            format!(
-                "subjectAltName=DNS:{}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-                self.options.host
-            ),
-        )
-        .unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            "2",
-            "-days",
-            "2",
-            "-out",
-            "server.pem",
-            "-extfile",
-            "server.ext",
-        ]);
+        make_certificates(&self.path("tls"), &self.options.host);
     }
 
     fn write_config(&self) {
@@ -520,6 +453,77 @@ impl Drop for GitHost {
         }
         remove_namespace(&self.namespace);
     }
+}
+
+/// In folder `tls`: a test CA (`ca.pem`) and a certificate for `host` signed by it
+/// (`server.pem`, key `server.key`), P-256 keys, valid for two days.
+pub(crate) fn make_certificates(tls: &Path, host: &str) {
+    std::fs::create_dir_all(tls).unwrap();
+    let openssl = |arguments: &[&str]| {
+        checked(Command::new("openssl").args(arguments).current_dir(tls));
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=kiln test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    let subject = format!("/CN={}", host);
+    openssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        &subject,
+    ]);
+    std::fs::write(
+        tls.join("server.ext"),
+        format!(
+            "subjectAltName=DNS:{}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+            host
+        ),
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-set_serial",
+        "2",
+        "-days",
+        "2",
+        "-out",
+        "server.pem",
+        "-extfile",
+        "server.ext",
+    ]);
 }
 
 /// Delete a namespace and its /etc/netns folder (either may be missing).
