@@ -898,7 +898,7 @@ impl Fleet {
                 return None;
             }
         }
-        remove_stale_fleets();
+        crate::git_host::remove_stale_namespaces(FLEET_PREFIX);
         let fleet = Fleet {
             prefix: format!("{FLEET_PREFIX}{}", std::process::id()),
             registry: None,
@@ -1057,7 +1057,7 @@ impl Drop for Fleet {
             let _ = child.wait();
         }
         for machine in ["registry", "a", "b"] {
-            remove_fleet_namespace(&self.namespace(machine));
+            crate::git_host::remove_namespace(&self.namespace(machine));
         }
     }
 }
@@ -1071,35 +1071,6 @@ fn ip(arguments: &[&str]) {
         arguments.join(" "),
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-fn remove_fleet_namespace(namespace: &str) {
-    let _ = Command::new("ip")
-        .args(["netns", "delete", namespace])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
-    let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(namespace));
-}
-
-/// Namespaces `kiln-fleet-PID-…` whose test process is gone (killed before its Drop ran).
-fn remove_stale_fleets() {
-    let Ok(entries) = std::fs::read_dir("/etc/netns") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix(FLEET_PREFIX)
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !Path::new("/proc").join(pid.to_string()).exists() {
-            remove_fleet_namespace(&name);
-        }
-    }
 }
 
 /// Two machines in network namespaces of their own, each reaching the registry's namespace

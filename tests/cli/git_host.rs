@@ -129,7 +129,7 @@ impl GitHost {
             );
             return None;
         }
-        remove_stale_namespaces();
+        remove_stale_namespaces(NAMESPACE_PREFIX);
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let namespace = format!(
             "{NAMESPACE_PREFIX}{}-{}",
@@ -527,7 +527,7 @@ pub(crate) fn make_certificates(tls: &Path, host: &str) {
 }
 
 /// Delete a namespace and its /etc/netns folder (either may be missing).
-fn remove_namespace(namespace: &str) {
+pub(crate) fn remove_namespace(namespace: &str) {
     let _ = Command::new("ip")
         .args(["netns", "delete", namespace])
         .stdout(Stdio::null())
@@ -536,15 +536,16 @@ fn remove_namespace(namespace: &str) {
     let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(namespace));
 }
 
-/// Namespaces `kiln-git-PID-N` whose test process is gone (killed before its Drop ran).
-fn remove_stale_namespaces() {
+/// Namespaces `PREFIX-PID-…` (`kiln-git-PID-N`) whose test process is gone (killed before
+/// its Drop ran).
+pub(crate) fn remove_stale_namespaces(prefix: &str) {
     let Ok(entries) = std::fs::read_dir("/etc/netns") else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = name
-            .strip_prefix(NAMESPACE_PREFIX)
+            .strip_prefix(prefix)
             .and_then(|rest| rest.split('-').next())
             .and_then(|pid| pid.parse::<u32>().ok())
         else {
