@@ -29,7 +29,8 @@ With KILN_CACHE set, `kiln build` (and run, load, push…) asks the caches for e
 before building it; a verified hit is published into the store as if built here, without
 running Go. A refused entry (unsigned, untrusted key, bad signature, truncated, wrong
 content) is named, and built. A cache that is unreachable, refuses the credentials, fails
-with 5xx, times out or drops a download is reported once and not asked again in that run. Credentials and HTTPS as for `kiln push`.";
+with 5xx, times out or drops a download is reported once and not asked again in that run.
+Credentials and HTTPS as for `kiln push`.";
 
 #[derive(Debug, Args)]
 #[command(after_help = CACHE_AFTER_HELP)]
