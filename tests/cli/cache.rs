@@ -108,6 +108,32 @@ fn machine_a(dir: &TestDir, go: &Path, cache: &str, public: &str) -> (String, f6
     (sha256_file(&dir.join("a/app/result")), seconds)
 }
 
+/// What machine A leaves behind for a test: the registry, whose `repository` holds the demo's
+/// package and image signed by `ci.test-1` (`public`), at `cache`; A's image's sha256.
+struct Filled {
+    registry: DistributionRegistry,
+    dir: TestDir,
+    public: String,
+    cache: String,
+    digest_a: String,
+}
+
+/// A registry and machine A's build pushed into it ([`machine_a`]); `None` after a skip.
+fn filled_cache(test: &str, go: &Path, repository: &str) -> Option<Filled> {
+    let registry = DistributionRegistry::start(test, None)?;
+    let dir = TestDir::new();
+    let public = generate_key(&dir, "ci.test-1", "a.key");
+    let cache = format!("oci://{}/{repository}", registry.host());
+    let (digest_a, _) = machine_a(&dir, go, &cache, &public);
+    Some(Filled {
+        registry,
+        dir,
+        public,
+        cache,
+        digest_a,
+    })
+}
+
 /// Machine B's project: A's folder copied elsewhere (no `result`), and a `go` that logs its
 /// arguments to `go-calls.log` before running the real one.
 fn machine_b_folder(dir: &TestDir, go: &Path, folder: &str) -> PathBuf {
@@ -271,14 +297,17 @@ fn a_second_machine_substitutes_what_the_first_built_without_running_go() {
 fn refused_entries_are_named_and_built_locally() {
     let test = "cache::refused_entries_are_named_and_built_locally";
     let Some(go) = require_go(test) else { return };
-    let Some(registry) = DistributionRegistry::start(test, None) else {
+    let Some(Filled {
+        registry,
+        dir,
+        public,
+        cache,
+        digest_a,
+    }) = filled_cache(test, &go, "kiln-cache")
+    else {
         return;
     };
-    let dir = TestDir::new();
-    let public = generate_key(&dir, "ci.test-1", "a.key");
     let other = generate_key(&dir, "other-1", "other.key");
-    let cache = format!("oci://{}/kiln-cache", registry.host());
-    let (digest_a, _) = machine_a(&dir, &go, &cache, &public);
     let tag = image_tag(&dir, &go);
     let wrapper = machine_b_folder(&dir, &go, "b/app");
     let b_builds = |home: &str, cache: &str, trusted: &str| {
@@ -471,13 +500,16 @@ fn slow_blob_proxy(
 fn concurrent_builds_on_one_machine_download_an_entry_once() {
     let test = "cache::concurrent_builds_on_one_machine_download_an_entry_once";
     let Some(go) = require_go(test) else { return };
-    let Some(registry) = DistributionRegistry::start(test, None) else {
+    let Some(Filled {
+        registry,
+        dir,
+        public,
+        cache: _,
+        digest_a,
+    }) = filled_cache(test, &go, "team/kiln-cache")
+    else {
         return;
     };
-    let dir = TestDir::new();
-    let public = generate_key(&dir, "ci.test-1", "a.key");
-    let direct = format!("oci://{}/team/kiln-cache", registry.host());
-    let (digest_a, _) = machine_a(&dir, &go, &direct, &public);
     let (proxy, blob_gets_seen) =
         slow_blob_proxy(registry.port(), std::time::Duration::from_millis(1500));
     let slow = format!("oci://localhost:{proxy}/team/kiln-cache");
@@ -747,13 +779,16 @@ fn fault_proxy(upstream: u16, fault: Fault) -> u16 {
 fn a_failing_cache_is_reported_once_and_the_build_is_local() {
     let test = "cache::a_failing_cache_is_reported_once_and_the_build_is_local";
     let Some(go) = require_go(test) else { return };
-    let Some(registry) = DistributionRegistry::start(test, None) else {
+    let Some(Filled {
+        registry,
+        dir,
+        public,
+        cache: direct,
+        digest_a,
+    }) = filled_cache(test, &go, "team/kiln-cache")
+    else {
         return;
     };
-    let dir = TestDir::new();
-    let public = generate_key(&dir, "ci.test-1", "a.key");
-    let direct = format!("oci://{}/team/kiln-cache", registry.host());
-    let (digest_a, _) = machine_a(&dir, &go, &direct, &public);
     let mut bad_timeout = machine(
         &dir,
         &go,
