@@ -91,6 +91,16 @@ pub enum Body<'a> {
 
 pub(super) type Response = ureq::http::Response<ureq::Body>;
 
+/// Read what is left of `response` (up to 64 KiB, an error's JSON) and drop it: ureq returns
+/// a connection to its pool only once its answer has been read to the end, so an answer left
+/// unread would make the next request open a connection (and a TLS session) of its own.
+fn read_to_end(response: Response) {
+    let _ = io::copy(
+        &mut response.into_body().into_reader().take(64 << 10),
+        &mut io::sink(),
+    );
+}
+
 /// The value of header `name`, when it is there and ASCII.
 pub(super) fn header<'r>(response: &'r Response, name: &str) -> Option<&'r str> {
     response
@@ -206,11 +216,7 @@ impl Registry {
         };
         let status = response.status();
         let challenge = header(&response, "www-authenticate").and_then(parse_challenge);
-        // Read to its end, so the connection goes back to the pool for the next request.
-        let _ = io::copy(
-            &mut response.into_body().into_reader().take(64 << 10),
-            &mut io::sink(),
-        );
+        read_to_end(response);
         if status.as_u16() == 401 {
             match challenge {
                 Some(challenge) => self.auth.challenged(challenge),
@@ -548,7 +554,12 @@ impl Registry {
             Ok(self.check(&operation, result, |response| {
                 match response.status().as_u16() {
                     200 => {}
-                    404 if missing_is_none => return Ok(Ok(None)),
+                    404 if missing_is_none => {
+                        // A miss is the common answer of a shared cache: the connection is
+                        // kept for the next lookup (a new one would cost a TLS handshake).
+                        read_to_end(response);
+                        return Ok(Ok(None));
+                    }
                     _ => return Ok(Err(response)),
                 }
                 let content_type = header(&response, "content-type")

@@ -235,6 +235,29 @@ fn a_second_machine_substitutes_what_the_first_built_without_running_go() {
         manifest_gets.iter().all(|line| line.contains("\" 404 ")),
         "{manifest_gets:#?}"
     );
+    // A's run began with the ping and both misses, over one connection: a miss's answer is
+    // read to its end, so its connection serves the next lookup (against a remote cache, no
+    // TLS handshake for each).
+    let answered = registry.answered();
+    let lookups = &answered[..3.min(answered.len())];
+    let uri = |line: &String| line.split(' ').nth(6).unwrap().to_owned();
+    assert_eq!(
+        lookups
+            .iter()
+            .map(|(method, uri, _)| format!("{method} {uri}"))
+            .collect::<Vec<_>>(),
+        [
+            "GET /v2/".to_owned(),
+            format!("GET {}", uri(&manifest_gets[0])),
+            format!("GET {}", uri(&manifest_gets[1])),
+        ]
+    );
+    assert!(
+        lookups
+            .iter()
+            .all(|(_, _, address)| *address == lookups[0].2),
+        "{lookups:?}"
+    );
 
     let wrapper = machine_b_folder(&dir, &go, "elsewhere/b/app");
     let started = Instant::now();

@@ -132,6 +132,36 @@ impl DistributionRegistry {
             .collect()
     }
 
+    /// Each request of kiln's (user agent `kiln/…`, not the start's readiness probe) the
+    /// registry answered, in order, from its own log lines: method, URI and the client's
+    /// address and port (`127.0.0.1:43912`, `http.request.remoteaddr`). Requests from one
+    /// port came over one connection.
+    pub(crate) fn answered(&self) -> Vec<(String, String, String)> {
+        let field = |line: &str, name: &str| {
+            let (_, after) = line.split_once(&format!(" {name}="))?;
+            let value = match after.strip_prefix('"') {
+                Some(quoted) => quoted.split('"').next()?,
+                None => after.split(' ').next()?,
+            };
+            Some(value.to_owned())
+        };
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .filter(|line| {
+                line.contains("msg=\"response completed")
+                    && line.contains(" http.request.useragent=kiln/")
+            })
+            .filter_map(|line| {
+                Some((
+                    field(line, "http.request.method")?,
+                    field(line, "http.request.uri")?,
+                    field(line, "http.request.remoteaddr")?,
+                ))
+            })
+            .collect()
+    }
+
     fn count(&self, needle: &str) -> usize {
         std::fs::read_to_string(&self.log)
             .unwrap()
