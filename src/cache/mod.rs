@@ -24,7 +24,9 @@
 //! lower-case letter, so every store name has a valid tag, and the name after it keeps tags
 //! readable for people cleaning the repository. The tag is only where to look: the entry's
 //! config names the exact store name, which must be the one asked for. No listing of the
-//! repository and no referrers API is needed: a lookup is one `GET` of the tag's manifest.
+//! repository and no referrers API is needed: a lookup is one `GET` of the tag's manifest, and
+//! a miss's 404 is read to its end so that the run's lookups share one connection (against a
+//! remote cache, one TLS handshake per run rather than per output).
 //!
 //! ```text
 //! manifest  application/vnd.oci.image.manifest.v1+json
@@ -423,6 +425,8 @@ pub enum Pushed {
 
 impl Cache {
     pub fn new(settings: Settings, reporter: Box<dyn CacheReporter>) -> Self {
+        // The first lookup comes once the project is planned: the roots are read meanwhile.
+        crate::http::tls::read_roots_in_background();
         let mut options = ClientOptions::from_env(false);
         // A cache is an optimisation: give up on it sooner than on a registry being pushed to.
         options.agent = AgentOptions {

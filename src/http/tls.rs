@@ -60,6 +60,19 @@ fn roots() -> &'static Roots {
     })
 }
 
+/// Read the roots on a thread of their own, so that a command which will make a client soon
+/// (a build asking a shared cache, once its project is planned) finds them ready: parsing the
+/// system bundle takes 6–8 ms here (140-odd certificates through rustls' constant-time base64
+/// decoder), which each cache lookup's build otherwise waited for. A client made before the
+/// thread is done waits for its result; nothing is read twice.
+pub fn read_roots_in_background() {
+    let _ = std::thread::Builder::new()
+        .name("tls-roots".to_owned())
+        .spawn(|| {
+            roots();
+        });
+}
+
 /// TLS settings for a ureq agent: verification on, with the roots described in the module doc.
 pub fn tls_config() -> TlsConfig {
     TlsConfig::builder()
