@@ -661,6 +661,10 @@ def cache_section(out):
                          f"| {runs} | {ratio} |")
     lines += [
         "",
+        *(["The large fixture's cold rows are one pair, no cache first: the second of a pair runs while the disk "
+           "still writes and discards what the first wrote and its `rm -rf` removed (seen: +0.3 s up to `go build` "
+           "alone), so that pair leans against the miss; `bench/run` now runs two pairs, one each way round.", ""]
+          if cache_times(out, "large")[0][3] == 1 else []),
         "The cold rows move by seconds from run to run, with or without a cache, and either way round: Go's own "
         "time, and this disk's speed at creating files (the build folder's thousands, Go's cache), which varies "
         "several-fold within minutes (`cp -r` of the large fixture: 0.56 s, then 4.2 s and 5.3 s). So the cost of a "
