@@ -183,25 +183,19 @@ def main():
     if "skopeo" in machine:
         peers.append(f"skopeo {machine['skopeo']}")
 
-    body = []
-    if "hello" in present:
-        body += hello_section(out, machine)
-    if "throughput" in present:
-        body += throughput_section(out, machine)
-    if "project" in present:
-        body += project_section(out, machine)
-    if "lock" in present:
-        body += lock_section(out, machine)
-    if "push" in present:
-        body += push_section(out, machine)
-    if "throughput" in present:
-        body += memory_section(out)
-    if "inner" in present:
-        body += inner_section(out)
-    if "cgo" in present:
-        body += cgo_section(out)
-    if "cache" in present:
-        body += cache_section(out)
+    # Each section's writer, in the order of HEADINGS.
+    writers = [
+        ("hello", lambda: hello_section(out, machine)),
+        ("throughput", lambda: throughput_section(out, machine)),
+        ("project", lambda: project_section(out, machine)),
+        ("lock", lambda: lock_section(out, machine)),
+        ("push", lambda: push_section(out, machine)),
+        ("throughput", lambda: memory_section(out)),
+        ("inner", lambda: inner_section(out)),
+        ("cgo", lambda: cgo_section(out)),
+        ("cache", lambda: cache_section(out)),
+    ]
+    body = [line for name, writer in writers if name in present for line in writer()]
     body += targets(out, present)
     produced = split_sections("\n".join(with_stamps(body, out, present, machine)))
     carried = carried_over(previous, {heading for heading, _ in produced}, present)
