@@ -99,14 +99,15 @@ def split_sections(text):
     return sections
 
 
-def section_of(heading):
-    """The bench/run section a heading belongs to: a name, `targets N`, or None."""
+def measured_by(heading):
+    """The bench/run sections whose measurements a heading's section shows (for a Targets
+    heading, those its issue is judged on), or None for a heading bench/run does not write."""
     matched = TARGETS_HEADING.match(heading)
     if matched:
-        return f"targets {matched.group(1)}"
+        return TARGETS.get(matched.group(1), [])
     for name, start in HEADINGS:
         if heading.startswith(start):
-            return name
+            return [name]
     return None
 
 
@@ -124,11 +125,9 @@ def with_stamps(lines, out, present, machine):
     stamped = []
     for line in lines:
         stamped.append(line)
-        section = section_of(line) if line.startswith("## ") else None
-        if section is None:
+        if not line.startswith("## "):
             continue
-        names = TARGETS.get(section.split()[1], []) if section.startswith("targets") else [section]
-        names = [name for name in names if name in present]
+        names = [name for name in measured_by(line) or [] if name in present]
         if names:
             stamped += ["", " ".join(dict.fromkeys(stamp_line(out, name, machine) for name in names))]
     return stamped
@@ -139,11 +138,8 @@ def carried_over(previous, produced, present):
     whose measurements are not in bench/out, as (heading, lines)."""
     carried = []
     for heading, body in split_sections(previous):
-        section = section_of(heading)
-        if section is None or heading in produced:
-            continue
-        names = TARGETS.get(section.split()[1], []) if section.startswith("targets") else [section]
-        if any(name in present for name in names):
+        names = measured_by(heading)
+        if names is None or heading in produced or any(name in present for name in names):
             continue
         carried.append((heading, body))
     return carried
@@ -156,9 +152,8 @@ def merge_sections(produced, carried):
         heading = section[0]
         matched = TARGETS_HEADING.match(heading)
         if matched:
-            return (1, int(matched.group(1)), 0)
-        index = next((index for index, (_, start) in enumerate(HEADINGS) if heading.startswith(start)), len(HEADINGS))
-        return (0, index, 0)
+            return (1, int(matched.group(1)))
+        return (0, next(index for index, (_, start) in enumerate(HEADINGS) if heading.startswith(start)))
     return sorted(produced + carried, key=rank)
 
 
@@ -618,13 +613,14 @@ def cache_times(out, name):
 
 def until_go_times(out, name):
     """The rows up to `go build` of one project: (without a cache, every lookup a miss), each
-    (median, min, max, runs), and the median of the differences miss − none pair by pair."""
+    (median, min, max, runs), and of the differences miss − none pair by pair their median,
+    mean and the mean's standard error."""
     results = load(out / f"cache-{name}-until-go.json")
     none = results["up to go build, no cache"]
     miss = results["up to go build, every lookup a miss"]
     rows = [row_times(row)[:3] + (len(row["times"]),) for row in (none, miss)]
     differences = [b - a for a, b in zip(none["times"], miss["times"])]
-    error = statistics.stdev(differences) / len(differences) ** 0.5
+    error = statistics.stdev(differences) / len(differences) ** 0.5 if len(differences) > 1 else float("nan")
     return rows, (statistics.median(differences), statistics.mean(differences), error)
 
 

@@ -240,17 +240,16 @@ fn a_second_machine_substitutes_what_the_first_built_without_running_go() {
     // TLS handshake for each).
     let answered = registry.answered();
     let lookups = &answered[..3.min(answered.len())];
-    let uri = |line: &String| line.split(' ').nth(6).unwrap().to_owned();
-    assert_eq!(
-        lookups
-            .iter()
-            .map(|(method, uri, _)| format!("{method} {uri}"))
-            .collect::<Vec<_>>(),
-        [
-            "GET /v2/".to_owned(),
-            format!("GET {}", uri(&manifest_gets[0])),
-            format!("GET {}", uri(&manifest_gets[1])),
-        ]
+    let requests: Vec<(&str, &str)> = lookups
+        .iter()
+        .map(|(method, uri, _)| (method.as_str(), uri.as_str()))
+        .collect();
+    assert!(
+        matches!(requests.as_slice(), [("GET", "/v2/"), ("GET", first), ("GET", second)]
+            if first.starts_with("/v2/team/kiln-cache/manifests/")
+                && second.starts_with("/v2/team/kiln-cache/manifests/")
+                && first != second),
+        "{lookups:?}"
     );
     assert!(
         lookups
